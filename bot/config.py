@@ -1,0 +1,56 @@
+"""Settings from the environment (and a `.env` file): the one place configuration is read."""
+
+from __future__ import annotations
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
+
+    database_url: str = Field("sqlite:///vigil.db", alias="DATABASE_URL")
+    slack_bot_token: str | None = Field(None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
+    slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
+    slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    incident_feed_channel: str | None = Field(None, alias="VIGIL_INCIDENT_FEED_CHANNEL")
+    risk_channel: str | None = Field(None, alias="VIGIL_RISK_CHANNEL")
+    audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")
+    admins: str = Field("", alias="VIGIL_ADMINS")
+    host: str = Field("127.0.0.1", alias="HOST")
+    port: int = Field(8000, alias="PORT")
+    # Outbox delivery: how long a claim is held before another worker may take the item over.
+    outbox_claim_seconds: int = Field(120, alias="VIGIL_OUTBOX_CLAIM_SECONDS")
+    # Timeout for one Slack Web API call made by the outbox sender.
+    slack_timeout_seconds: float = Field(10.0, alias="VIGIL_SLACK_TIMEOUT_SECONDS")
+
+    @field_validator("database_url")
+    @classmethod
+    def _sqlalchemy_driver(cls, url: str) -> str:
+        # Heroku-style `postgres://` URLs are rejected by SQLAlchemy >= 1.4.
+        if url.startswith("postgres://"):
+            return "postgresql://" + url[len("postgres://"):]
+        return url
+
+    @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
+                     "incident_feed_channel", "risk_channel", "audit_channel")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @property
+    def admin_ids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
+
+    @property
+    def missing_slack_credentials(self) -> list[str]:
+        """Names of the variables HTTP mode needs and does not have."""
+        return [name for name, value in (("SLACK_BOT_TOKEN", self.slack_bot_token),
+                                         ("SLACK_SIGNING_SECRET", self.slack_signing_secret))
+                if not value]
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings now (tests change the environment between app instances)."""
+    return Settings(**overrides)

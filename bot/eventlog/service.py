@@ -1,0 +1,40 @@
+"""Appending to the event log. Callers own the transaction: state change and event commit together."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot import clock
+from bot.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
+from bot.eventlog.models import Event, StreamHead
+
+
+def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[str, Any] | None = None,
+           occurred_at: datetime | None = None, corrects: int | None = None) -> Event:
+    """Append one event to `stream` inside the caller's transaction and return it (flushed)."""
+    recorded_at = clock.now()
+    data = dict(data or {})
+    canonical_json(data)  # fail early on values JSON cannot carry exactly
+    # Lock the stream head: on PostgreSQL a row lock serialises writers of one stream; SQLite
+    # transactions are already serialised (BEGIN IMMEDIATE), where FOR UPDATE compiles to nothing.
+    head = session.exec(select(StreamHead).where(StreamHead.stream == stream).with_for_update()).first()
+    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    fields = {"stream": stream, "stream_seq": seq, "kind": kind, "actor": actor,
+              "occurred_at": clock.to_utc(occurred_at) if occurred_at else recorded_at,
+              "recorded_at": recorded_at, "data": data, "corrects": corrects, "prev_hash": prev_hash}
+    event = Event(**fields, hash=event_hash(fields))
+    if head is None:
+        head = StreamHead(stream=stream, seq=seq, hash=event.hash, updated_at=recorded_at)
+    else:
+        head.seq, head.hash, head.updated_at = seq, event.hash, recorded_at
+    session.add(event)
+    session.add(head)
+    session.flush()
+    return event
+
+
+def events_for_stream(session: Session, stream: str) -> list[Event]:
+    return list(session.exec(select(Event).where(Event.stream == stream).order_by(Event.stream_seq)))

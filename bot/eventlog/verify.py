@@ -1,0 +1,95 @@
+"""Offline verification of every chain: recompute hashes and check sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from sqlmodel import Session, select
+
+from bot.eventlog.canonical import GENESIS_HASH, event_hash
+from bot.eventlog.models import Event, StreamHead
+
+
+@dataclass
+class Break:
+    stream: str
+    seq: int
+    problem: str
+    expected: str
+    found: str
+
+    def describe(self) -> str:
+        return (f"stream {self.stream} seq {self.seq}: {self.problem} "
+                f"(expected {self.expected}, found {self.found})")
+
+
+@dataclass
+class VerifyResult:
+    streams: int = 0
+    events: int = 0
+    heads: dict[str, str] = field(default_factory=dict)
+    broken: Break | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken is None
+
+
+def _event_fields(event: Event | dict) -> dict:
+    return event if isinstance(event, dict) else event.model_dump()
+
+
+def verify_events(events: Iterable[Event | dict]) -> VerifyResult:
+    """Check events given in (stream, stream_seq) order; stops at the first break."""
+    result = VerifyResult()
+    current, expected_seq, prev_hash = None, 1, GENESIS_HASH
+    for raw in events:
+        fields = _event_fields(raw)
+        stream = fields["stream"]
+        if stream != current:
+            current, expected_seq, prev_hash = stream, 1, GENESIS_HASH
+            result.streams += 1
+        seq = fields["stream_seq"]
+        if seq != expected_seq:
+            result.broken = Break(stream, seq, "sequence gap", str(expected_seq), str(seq))
+            return result
+        if fields["prev_hash"] != prev_hash:
+            result.broken = Break(stream, seq, "prev_hash does not link", prev_hash, fields["prev_hash"])
+            return result
+        recomputed = event_hash(fields)
+        if recomputed != fields["hash"]:
+            result.broken = Break(stream, seq, "hash mismatch", recomputed, fields["hash"])
+            return result
+        result.events += 1
+        result.heads[stream] = fields["hash"]
+        prev_hash, expected_seq = fields["hash"], seq + 1
+    return result
+
+
+def verify_database(session: Session, batch: int = 1000) -> VerifyResult:
+    """Walk every stream in the database; also checks each stream head matches its last event."""
+    def rows():
+        last = None
+        while True:
+            query = select(Event).order_by(Event.stream, Event.stream_seq).limit(batch)
+            if last is not None:
+                query = query.where((Event.stream > last[0]) |
+                                    ((Event.stream == last[0]) & (Event.stream_seq > last[1])))
+            page = list(session.exec(query))
+            if not page:
+                return
+            yield from page
+            last = (page[-1].stream, page[-1].stream_seq)
+            session.expunge_all()
+
+    result = verify_events(rows())
+    if not result.ok:
+        return result
+    for head in session.exec(select(StreamHead).order_by(StreamHead.stream)):
+        found = result.heads.get(head.stream)
+        if found != head.hash:
+            result.broken = Break(head.stream, head.seq, "stream head does not match the last event",
+                                  head.hash, found or "no events")
+            return result
+    return result

@@ -1,0 +1,1 @@
+"""Incidents: records, lifecycle commands and derived milestones."""

@@ -1,0 +1,70 @@
+"""The incident table and its vocabulary."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+SEVERITIES = {
+    "sev1": "Critical: customer-facing outage or confirmed breach; all hands now.",
+    "sev2": "Major: significant degradation or likely security impact; respond now.",
+    "sev3": "Minor: limited impact or a workaround exists; respond in business hours.",
+    "sev4": "Low: no customer impact yet; track and fix.",
+}
+TYPES = {
+    "security": "Security",
+    "availability": "Availability",
+    "data_privacy": "Data / privacy",
+    "other": "Other",
+}
+STATUSES = ("investigating", "identified", "monitoring", "resolved", "closed")
+ACTIVE_STATUSES = ("investigating", "identified", "monitoring")
+ROLES = {"lead": "Incident lead", "comms": "Communications", "scribe": "Scribe"}
+
+
+class Incident(SQLModel, table=True):
+    """Current state of an incident. Its history is the `incident:<number>` event stream."""
+
+    __tablename__ = "incident"
+
+    id: int | None = Field(default=None, primary_key=True)
+    number: int = Field(unique=True)
+    title: str = Field(max_length=150)
+    type: str = Field(max_length=32)
+    security: bool = False
+    severity: str = Field(max_length=8)
+    initial_severity: str = Field(max_length=8)
+    status: str = Field(max_length=16, index=True)
+    description: str = ""
+    declared_by: str = Field(max_length=64)
+    declared_at: datetime = Field(index=True)
+    detected_at: datetime
+    origin_channel: str | None = Field(default=None, max_length=32)
+    lead: str | None = Field(default=None, max_length=64)
+    comms: str | None = Field(default=None, max_length=64)
+    scribe: str | None = Field(default=None, max_length=64)
+    channel_id: str | None = Field(default=None, max_length=32, unique=True)
+    channel_name: str | None = Field(default=None, max_length=80)
+    summary_ts: str | None = Field(default=None, max_length=32)
+    feed_channel: str | None = Field(default=None, max_length=32)
+    feed_ts: str | None = Field(default=None, max_length=32)
+    current_summary: str = ""
+    next_update_due: datetime | None = None
+    customer_impact: str = ""
+    root_cause: str = ""
+    lessons_learned: str = ""
+    follow_ups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
+
+    @property
+    def key(self) -> str:
+        return f"INC-{self.number}"
+
+    @property
+    def stream(self) -> str:
+        return f"incident:{self.number}"
+
+    @property
+    def is_open(self) -> bool:
+        return self.status in ACTIVE_STATUSES

@@ -1,0 +1,105 @@
+"""Reading incidents, and the milestones derived from their events."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from bot.eventlog import Event, events_for_stream
+from bot.incidents.models import Incident
+
+KEY_PATTERN = re.compile(r"^\s*(?:INC-)?(\d+)\s*$", re.IGNORECASE)
+
+
+def parse_key(key: str) -> int | None:
+    match = KEY_PATTERN.match(key or "")
+    return int(match.group(1)) if match else None
+
+
+def by_key(session: Session, key: str) -> Incident | None:
+    number = parse_key(key)
+    if number is None:
+        return None
+    return session.exec(select(Incident).where(Incident.number == number)).first()
+
+
+def by_channel(session: Session, channel_id: str | None) -> Incident | None:
+    if not channel_id:
+        return None
+    return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+
+
+def by_id(session: Session, incident_id: int) -> Incident | None:
+    return session.get(Incident, incident_id)
+
+
+def declared_between(session: Session, start: datetime, end: datetime) -> list[Incident]:
+    """Incidents declared in [start, end), in key order: the population for a period."""
+    return list(session.exec(select(Incident).where(Incident.declared_at >= start, Incident.declared_at < end)
+                             .order_by(Incident.number)))
+
+
+@dataclass
+class Milestones:
+    declared: datetime
+    detected: datetime
+    acknowledged: datetime | None
+    mitigated: datetime | None
+    resolved: datetime | None
+    closed: datetime | None
+
+    @staticmethod
+    def _minutes(start: datetime, end: datetime | None) -> float | None:
+        return None if end is None else round((end - start).total_seconds() / 60, 1)
+
+    @property
+    def minutes_to_acknowledge(self) -> float | None:
+        return self._minutes(self.declared, self.acknowledged)
+
+    @property
+    def minutes_to_mitigate(self) -> float | None:
+        return self._minutes(self.detected, self.mitigated)
+
+    @property
+    def minutes_to_resolve(self) -> float | None:
+        return self._minutes(self.detected, self.resolved)
+
+
+def milestones(incident: Incident, events: list[Event]) -> Milestones:
+    """Derive milestones from the event stream.
+
+    acknowledged: the first human action by someone other than the declarer, or the lead being
+    assigned; mitigated: the first move to monitoring (or straight to resolved); resolved: the
+    latest move to resolved that was not undone; closed: the close event.
+    """
+    acknowledged = mitigated = resolved = closed = None
+    for event in events:
+        at = event.recorded_at
+        human = not event.actor.startswith("system:")
+        if acknowledged is None and event.kind != "incident.declared" and (
+                (human and event.actor != incident.declared_by)
+                or (event.kind == "incident.role_assigned" and event.data.get("role") == "lead")):
+            acknowledged = at
+        if event.kind == "incident.status_changed":
+            to = event.data.get("to")
+            if to in ("monitoring", "resolved") and mitigated is None:
+                mitigated = at
+            resolved = at if to == "resolved" else None
+        if event.kind == "incident.closed":
+            closed = at
+            resolved = resolved or at
+    return Milestones(declared=incident.declared_at, detected=incident.detected_at,
+                      acknowledged=acknowledged, mitigated=mitigated, resolved=resolved, closed=closed)
+
+
+def incident_milestones(session: Session, incident: Incident) -> Milestones:
+    return milestones(incident, events_for_stream(session, incident.stream))
+
+
+def latest_events(session: Session, incident: Incident, limit: int = 20) -> list[Event]:
+    rows = session.exec(select(Event).where(Event.stream == incident.stream)
+                        .order_by(Event.stream_seq.desc()).limit(limit))
+    return list(reversed(list(rows)))

@@ -1,0 +1,209 @@
+"""Lifecycle commands. Each one changes the incident and appends its event in the caller's transaction.
+
+Functions take plain values and a session; they know nothing about Slack. They raise
+`IncidentError` with a message fit to show the user, before changing anything.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from sqlmodel import Session
+
+from bot import clock
+from bot.eventlog import Event, append
+from bot.incidents.models import ROLES, SEVERITIES, STATUSES, TYPES, Incident
+from bot.idempotency import first_time
+from bot.keys import next_number
+
+TITLE_MAX = 150
+TEXT_MAX = 3000
+
+
+class IncidentError(ValueError):
+    """A request that cannot be carried out; the message says why, for the person who asked."""
+
+
+def _event(session: Session, incident: Incident, kind: str, actor: str, data: dict[str, Any],
+           occurred_at: datetime | None = None, corrects: int | None = None) -> Event:
+    session.add(incident)
+    return append(session, stream=incident.stream, kind=kind, actor=actor, data=data,
+                  occurred_at=occurred_at, corrects=corrects)
+
+
+def _text(value: str | None, field: str, *, required: bool = False, limit: int = TEXT_MAX) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise IncidentError(f"The {field} cannot be empty.")
+    if len(value) > limit:
+        raise IncidentError(f"The {field} is {len(value)} characters; the limit is {limit}.")
+    return value
+
+
+def _require_open(incident: Incident) -> None:
+    if incident.status == "closed":
+        raise IncidentError(f"{incident.key} is closed; its record can no longer change.")
+
+
+def validate_declaration(*, title: str, severity: str, type: str, detected_at: datetime | None) -> dict[str, str]:
+    """Field errors for a declaration, keyed by field name (empty when valid)."""
+    errors = {}
+    title = (title or "").strip()
+    if not title:
+        errors["title"] = "Give the incident a short title."
+    elif len(title) > TITLE_MAX:
+        errors["title"] = f"Keep the title under {TITLE_MAX} characters (it has {len(title)})."
+    if severity not in SEVERITIES:
+        errors["severity"] = "Choose a severity from sev1 to sev4."
+    if type not in TYPES:
+        errors["type"] = "Choose an incident type."
+    if detected_at is not None and clock.to_utc(detected_at) > clock.now():
+        errors["detected_at"] = "Detection time cannot be in the future."
+    return errors
+
+
+def declare(session: Session, *, actor: str, title: str, severity: str, type: str,
+            description: str = "", detected_at: datetime | None = None, security: bool = False,
+            origin_channel: str | None = None) -> Incident:
+    errors = validate_declaration(title=title, severity=severity, type=type, detected_at=detected_at)
+    if errors:
+        raise IncidentError(" ".join(errors.values()))
+    now = clock.now()
+    incident = Incident(
+        number=next_number(session, "incident"), title=title.strip(), type=type,
+        security=bool(security or type == "security"), severity=severity, initial_severity=severity,
+        status="investigating", description=_text(description, "description"), declared_by=actor,
+        declared_at=now, detected_at=clock.to_utc(detected_at) if detected_at else now,
+        origin_channel=origin_channel)
+    session.add(incident)
+    session.flush()
+    _event(session, incident, "incident.declared", actor, {
+        "key": incident.key, "title": incident.title, "type": incident.type,
+        "security": incident.security, "severity": severity, "status": incident.status,
+        "description": incident.description, "detected_at": clock.iso(incident.detected_at),
+    })
+    return incident
+
+
+def set_status(session: Session, *, incident: Incident, actor: str, status: str) -> Event:
+    _require_open(incident)
+    if status not in STATUSES or status == "closed":
+        raise IncidentError("Status must be one of investigating, identified, monitoring, resolved "
+                            "(use `/incident close` to close).")
+    if status == incident.status:
+        raise IncidentError(f"{incident.key} is already {status}.")
+    previous, incident.status = incident.status, status
+    return _event(session, incident, "incident.status_changed", actor, {"from": previous, "to": status})
+
+
+def set_severity(session: Session, *, incident: Incident, actor: str, severity: str) -> Event:
+    _require_open(incident)
+    if severity not in SEVERITIES:
+        raise IncidentError("Severity must be one of sev1, sev2, sev3, sev4.")
+    if severity == incident.severity:
+        raise IncidentError(f"{incident.key} is already {severity}.")
+    previous, incident.severity = incident.severity, severity
+    return _event(session, incident, "incident.severity_changed", actor, {"from": previous, "to": severity})
+
+
+def assign_role(session: Session, *, incident: Incident, actor: str, role: str, user: str) -> Event:
+    _require_open(incident)
+    if role not in ROLES:
+        raise IncidentError(f"Role must be one of {', '.join(ROLES)}.")
+    previous = getattr(incident, role)
+    if previous == user:
+        raise IncidentError(f"That person already holds the {role} role.")
+    setattr(incident, role, user)
+    return _event(session, incident, "incident.role_assigned", actor,
+                  {"role": role, "from": previous, "to": user})
+
+
+def add_note(session: Session, *, incident: Incident, actor: str, text: str) -> Event:
+    _require_open(incident)
+    return _event(session, incident, "incident.note_added", actor, {"text": _text(text, "note", required=True)})
+
+
+def correct_note(session: Session, *, incident: Incident, actor: str, note_event_id: int, text: str) -> Event:
+    """A correction is a new event pointing at the note; the original stays in the log."""
+    _require_open(incident)
+    original = session.get(Event, note_event_id)
+    if original is None or original.stream != incident.stream or original.kind not in (
+            "incident.note_added", "incident.note_corrected"):
+        raise IncidentError(f"There is no note #{note_event_id} on {incident.key}.")
+    return _event(session, incident, "incident.note_corrected", actor,
+                  {"text": _text(text, "corrected note", required=True), "original_text": original.data["text"]},
+                  corrects=original.id)
+
+
+def post_update(session: Session, *, incident: Incident, actor: str, status: str, summary: str,
+                next_update_due: datetime | None = None) -> Event:
+    _require_open(incident)
+    summary = _text(summary, "summary", required=True)
+    if next_update_due is not None and clock.to_utc(next_update_due) <= clock.now():
+        raise IncidentError("The next update must be due in the future.")
+    if status != incident.status:
+        set_status(session, incident=incident, actor=actor, status=status)
+    incident.current_summary = summary
+    incident.next_update_due = clock.to_utc(next_update_due) if next_update_due else None
+    return _event(session, incident, "incident.update_posted", actor, {
+        "status": status, "summary": summary, "next_update_due": clock.iso(incident.next_update_due)})
+
+
+def resolve(session: Session, *, incident: Incident, actor: str) -> Event:
+    return set_status(session, incident=incident, actor=actor, status="resolved")
+
+
+def can_close(incident: Incident, user: str, admins: frozenset[str]) -> bool:
+    return user == incident.lead or user in admins
+
+
+def close(session: Session, *, incident: Incident, actor: str, admins: frozenset[str],
+          customer_impact: str, root_cause: str, lessons_learned: str,
+          follow_ups: list[str] | None = None) -> Event:
+    _require_open(incident)
+    if not can_close(incident, actor, admins):
+        raise IncidentError(f"Only the incident lead or a Vigil admin can close {incident.key}.")
+    if incident.status != "resolved":
+        raise IncidentError(f"Resolve {incident.key} before closing it (`/incident resolve`).")
+    incident.customer_impact = _text(customer_impact, "customer impact", required=True)
+    incident.root_cause = _text(root_cause, "root cause", required=True)
+    incident.lessons_learned = _text(lessons_learned, "lessons learned")
+    incident.follow_ups = [line.strip() for line in (follow_ups or []) if line.strip()]
+    previous, incident.status = incident.status, "closed"
+    return _event(session, incident, "incident.closed", actor, {
+        "from": previous, "to": "closed", "customer_impact": incident.customer_impact,
+        "root_cause": incident.root_cause, "lessons_learned": incident.lessons_learned,
+        "follow_ups": incident.follow_ups})
+
+
+def record_message(session: Session, *, incident: Incident, actor: str, channel: str, ts: str,
+                   text: str, author: str | None, permalink: str | None, via: str) -> Event | None:
+    """Put a chat message on the timeline once; None if that message is already there."""
+    _require_open(incident)
+    if not first_time(session, f"incident-message:{channel}:{ts}"):
+        return None
+    return _event(session, incident, "incident.message_added", actor, {
+        "message_key": f"{channel}:{ts}", "channel": channel, "ts": ts, "text": text,
+        "author": author, "permalink": permalink, "via": via}, occurred_at=slack_ts_to_datetime(ts))
+
+
+def attach_channel(session: Session, *, incident: Incident, channel_id: str, channel_name: str) -> Event:
+    incident.channel_id, incident.channel_name = channel_id, channel_name
+    return _event(session, incident, "incident.channel_created", "system:worker",
+                  {"channel": channel_id, "name": channel_name})
+
+
+def record_post(session: Session, *, incident: Incident, what: str, channel: str, ts: str) -> Event:
+    """Note where a Slack message about the incident lives (summary in its channel, feed announcement)."""
+    if what == "summary":
+        incident.summary_ts = ts
+    elif what == "announcement":
+        incident.feed_channel, incident.feed_ts = channel, ts
+    return _event(session, incident, f"incident.{what}_posted", "system:worker", {"channel": channel, "ts": ts})
+
+
+def slack_ts_to_datetime(ts: str) -> datetime:
+    seconds, _, fraction = ts.partition(".")
+    return datetime.fromtimestamp(int(seconds), timezone.utc).replace(
+        microsecond=int((fraction + "000000")[:6]))

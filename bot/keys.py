@@ -1,0 +1,24 @@
+"""Monotonic human keys (`INC-<n>`, `RISK-<n>`): numbers are handed out once and never reused."""
+
+from __future__ import annotations
+
+from sqlalchemy import update
+from sqlmodel import Field, Session, SQLModel
+
+
+class KeyCounter(SQLModel, table=True):
+    __tablename__ = "key_counter"
+
+    name: str = Field(primary_key=True, max_length=32)
+    last: int = 0
+
+
+def next_number(session: Session, name: str) -> int:
+    """The next number for `name`, inside the caller's transaction (the row is locked until commit)."""
+    bumped = session.execute(update(KeyCounter).where(KeyCounter.name == name)
+                             .values(last=KeyCounter.last + 1).returning(KeyCounter.last)).scalar()
+    if bumped is not None:
+        return bumped
+    session.add(KeyCounter(name=name, last=1))
+    session.flush()
+    return 1

@@ -1,0 +1,1 @@
+"""Durable outbox: Slack side effects written with the change, delivered later, each once."""

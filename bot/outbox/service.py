@@ -1,0 +1,85 @@
+"""Enqueue, claim, complete and reschedule outbox items.
+
+Claiming is a compare-and-set `UPDATE … WHERE claim is free` on both databases; on PostgreSQL
+the candidate query also uses `FOR UPDATE SKIP LOCKED` so concurrent workers do not even contend.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import or_, update
+from sqlmodel import Session, select
+
+from bot import clock
+from bot.outbox.models import OutboxItem
+
+
+def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any] | None = None,
+            dedupe_key: str | None = None, coalesce: bool = False) -> OutboxItem | None:
+    """Add an item in the caller's transaction.
+
+    `dedupe_key`: at most one item ever with that key. `coalesce`: skip if an undelivered item of
+    the same kind and subject is waiting and not yet claimed (it will render the latest state anyway).
+    """
+    if dedupe_key and session.exec(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key)).first():
+        return None
+    if coalesce and session.exec(select(OutboxItem.id).where(
+            OutboxItem.kind == kind, OutboxItem.subject == subject, OutboxItem.status == "pending",
+            OutboxItem.claimed_by.is_(None))).first():
+        return None
+    now = clock.now()
+    item = OutboxItem(kind=kind, subject=subject, payload=payload or {}, dedupe_key=dedupe_key,
+                      available_at=now, created_at=now)
+    session.add(item)
+    session.flush()
+    return item
+
+
+def _claimable(now):
+    return (OutboxItem.status == "pending", OutboxItem.available_at <= now,
+            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now))
+
+
+def claim_due(session: Session, *, worker: str, limit: int = 20, hold_seconds: int = 120) -> list[OutboxItem]:
+    """Claim up to `limit` due items for `worker` and commit the claims."""
+    now = clock.now()
+    candidates = list(session.exec(select(OutboxItem.id).where(*_claimable(now))
+                                   .order_by(OutboxItem.id).limit(limit)
+                                   .with_for_update(skip_locked=True)))
+    claimed = []
+    for item_id in candidates:
+        won = session.execute(update(OutboxItem).where(OutboxItem.id == item_id, *_claimable(now))
+                              .values(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds),
+                                      attempts=OutboxItem.attempts + 1)).rowcount
+        if won == 1:
+            claimed.append(item_id)
+    session.commit()
+    return [session.get(OutboxItem, item_id) for item_id in claimed]
+
+
+def _mine(item_id: int, worker: str):
+    return (OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+
+
+def complete(session: Session, *, item_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
+    """Mark delivered; False if the claim was lost (another worker took over an expired claim)."""
+    return session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(
+        status="done", result=result or {}, done_at=clock.now(), claimed_until=None,
+        last_error=None)).rowcount == 1
+
+
+def reschedule(session: Session, *, item_id: int, worker: str, delay_seconds: float, error: str | None,
+               count_attempt: bool = True) -> None:
+    """Release the claim and make the item due again after `delay_seconds`."""
+    values: dict[str, Any] = {"claimed_by": None, "claimed_until": None,
+                              "available_at": clock.now() + timedelta(seconds=delay_seconds),
+                              "last_error": error}
+    if not count_attempt:
+        values["attempts"] = OutboxItem.attempts - 1
+    session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(**values))
+
+
+def pending_count(session: Session) -> int:
+    return len(list(session.exec(select(OutboxItem.id).where(OutboxItem.status == "pending"))))

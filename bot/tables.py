@@ -1,0 +1,11 @@
+"""Imports every table module so `SQLModel.metadata` is complete (migrations, tests)."""
+
+from sqlmodel import SQLModel
+
+from bot.eventlog import models as _eventlog  # noqa: F401
+from bot.idempotency import ProcessedKey  # noqa: F401
+from bot.incidents import models as _incidents  # noqa: F401
+from bot.keys import KeyCounter  # noqa: F401
+from bot.outbox import models as _outbox  # noqa: F401
+
+metadata = SQLModel.metadata
