@@ -13,6 +13,8 @@ from sqlalchemy import create_engine, text
 
 from bot.db import Database, migrate
 from bot.tables import metadata
+from tests import slack_requests
+from tests.fakes.slack_api import fake_slack  # noqa: F401  (fixture)
 
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
@@ -53,3 +55,87 @@ def db(database_url) -> Database:
     empty_all_tables(database)
     yield database
     database.dispose()
+
+
+class VigilHarness:
+    """The real Starlette + bolt app, driven with signed HTTP requests, talking to the fake Slack."""
+
+    def __init__(self, runtime, fake):
+        from starlette.testclient import TestClient
+
+        from bot.web.app import create_web_app
+
+        self.runtime, self.fake, self.db = runtime, fake, runtime.database
+        self.client = TestClient(create_web_app(runtime, background_delivery=False))
+
+    def post(self, body: str, *, content_type: str = "application/x-www-form-urlencoded", headers=None,
+             secret: str = slack_requests.SECRET, timestamp: int | None = None):
+        signed = slack_requests.signed_headers(body, secret=secret, timestamp=timestamp, content_type=content_type)
+        return self.client.post("/slack/events", content=body.encode(), headers={**signed, **(headers or {})})
+
+    def command(self, text: str, **kwargs):
+        return self.post(slack_requests.slash_command(text, **kwargs))
+
+    def submit(self, view: dict, values: dict, **kwargs):
+        return self.post(slack_requests.view_submission(view, values, **kwargs))
+
+    def event(self, event: dict, *, event_id: str | None = None, retry_num: int | None = None):
+        headers = {"X-Slack-Retry-Num": str(retry_num), "X-Slack-Retry-Reason": "http_timeout"} if retry_num else None
+        return self.post(slack_requests.event_callback(event, event_id=event_id), content_type="application/json",
+                         headers=headers)
+
+    def deliver(self, rounds: int = 10) -> int:
+        """Run the outbox sender until a sweep delivers nothing (the worker's job, in-process)."""
+        total = 0
+        for _ in range(rounds):
+            delivered = self.runtime.sender.run_once()
+            total += delivered
+            if not delivered:
+                break
+        return total
+
+    def last_view(self, callback_id: str) -> dict:
+        opened = [c.params["view"] for c in self.fake.calls_to("views.open")
+                  if c.params["view"]["callback_id"] == callback_id]
+        assert opened, f"no {callback_id} modal was opened"
+        return opened[-1]
+
+    def declare(self, title: str = "Checkout API returns 500s", *, severity: str = "sev2",
+                type: str = "availability", user: str = "U0DECLARER", deliver: bool = True):
+        from bot.incidents.models import Incident
+        from sqlmodel import select
+
+        assert self.command(f"declare {title}", user=user).status_code == 200
+        view = self.last_view("incident_declare")
+        response = self.submit(view, {"title": slack_requests.input_value("plain_text_input", title),
+                                      "severity": slack_requests.input_value("static_select", severity),
+                                      "type": slack_requests.input_value("static_select", type)}, user=user)
+        assert response.status_code == 200, response.text
+        if deliver:
+            self.deliver()
+        with self.db.session() as session:
+            return session.exec(select(Incident).order_by(Incident.number.desc())).first()
+
+
+@pytest.fixture
+def settings_for(fake_slack):
+    from bot.config import Settings
+
+    def build(**overrides):
+        values = {"DATABASE_URL": "sqlite://", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": slack_requests.SECRET,
+                  "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
+                  "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2}
+        values.update(overrides)
+        return Settings(_env_file=None, **values)
+
+    return build
+
+
+@pytest.fixture
+def vigil(db, fake_slack, settings_for) -> VigilHarness:
+    from bot.runtime import build_runtime
+
+    runtime = build_runtime(settings_for(DATABASE_URL=db.url), db)
+    harness = VigilHarness(runtime, fake_slack)
+    yield harness
+    harness.client.close()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -34,6 +35,12 @@ class VerifyResult:
     @property
     def ok(self) -> bool:
         return self.broken is None
+
+    @property
+    def heads_digest(self) -> str:
+        """One hash over every stream head: a short value to publish or compare later."""
+        lines = "".join(f"{stream} {head}\n" for stream, head in sorted(self.heads.items()))
+        return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def _event_fields(event: Event | dict) -> dict:

@@ -1,0 +1,132 @@
+"""The `vigil` command."""
+
+from __future__ import annotations
+
+import logging
+import signal
+import sys
+import threading
+
+import click
+
+from bot import __version__
+from bot.config import load_settings
+from bot.db import Database, migrate as run_migrations
+
+
+def _database(ctx: click.Context) -> Database:
+    obj = ctx.ensure_object(dict)
+    if "database" not in obj:
+        obj["database"] = Database(load_settings().database_url)
+    return obj["database"]
+
+
+@click.group()
+@click.version_option(__version__, prog_name="vigil")
+@click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.pass_context
+def main(ctx: click.Context, verbose: bool) -> None:
+    """Vigil: incident response and risk register for Slack, with audit-grade records."""
+    ctx.ensure_object(dict)
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+def migrate() -> None:
+    """Apply database migrations (safe to run again)."""
+    url = load_settings().database_url
+    run_migrations(url)
+    click.echo("Database is at the latest schema.", err=True)
+
+
+@main.command()
+@click.option("--host", default=None, help="Interface to listen on (default HOST or 127.0.0.1).")
+@click.option("--port", default=None, type=int, help="Port (default PORT or 8000).")
+@click.option("--socket", "socket_mode", is_flag=True, help="Use Socket Mode (needs SLACK_APP_TOKEN) instead of HTTP.")
+@click.option("--no-migrate", is_flag=True, help="Do not apply migrations at start-up.")
+def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: bool) -> None:
+    """Serve Slack requests: HTTP (POST /slack/events, GET /healthz) or Socket Mode."""
+    from bot.runtime import build_runtime
+
+    settings = load_settings()
+    if not no_migrate:
+        run_migrations(settings.database_url)
+    runtime = build_runtime(settings)
+    if socket_mode:
+        _serve_socket_mode(runtime)
+        return
+    import uvicorn
+
+    from bot.web.app import create_web_app
+
+    uvicorn.run(create_web_app(runtime), host=host or settings.host, port=port or settings.port,
+                log_level="info", access_log=False)
+
+
+def _serve_socket_mode(runtime) -> None:
+    from slack_bolt.adapter.socket_mode import SocketModeHandler
+
+    if not runtime.settings.slack_app_token:
+        raise click.ClickException("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token with "
+                                   "connections:write); see README.md.")
+    if runtime.bolt is None:
+        missing = ", ".join(runtime.settings.missing_slack_credentials)
+        raise click.ClickException(f"Slack is not configured: set {missing} (see manifest.yaml and README.md).")
+    runtime.start_background_delivery()
+    try:
+        SocketModeHandler(runtime.bolt, app_token=runtime.settings.slack_app_token).start()
+    finally:
+        runtime.shutdown()
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
+def worker(once: bool) -> None:
+    """Deliver the outbox (Slack posts, channel set-up) and retry failures until they succeed."""
+    from bot.runtime import make_sender
+
+    settings = load_settings()
+    missing = settings.missing_slack_credentials
+    if missing:
+        raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
+    sender = make_sender(settings, Database(settings.database_url), "worker")
+    if once:
+        total = 0
+        while delivered := sender.run_once():
+            total += delivered
+        click.echo(f"Delivered {total} outbox item(s).", err=True)
+        return
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    logging.getLogger(__name__).info("worker %s started", sender.worker)
+    sender.run_forever(stop)
+
+
+@main.command()
+@click.option("--heads", "show_heads", is_flag=True, help="Also list each stream's head hash.")
+@click.pass_context
+def verify(ctx: click.Context, show_heads: bool) -> None:
+    """Recompute every event chain; exit 1 naming the first broken event."""
+    from bot.eventlog.verify import verify_database
+
+    with _database(ctx).session() as session:
+        result = verify_database(session)
+    if not result.ok:
+        click.echo(f"BROKEN: {result.broken.describe()}", err=True)
+        sys.exit(1)
+    click.echo(f"OK: {result.streams} streams, {result.events} events verified; "
+               f"heads digest {result.heads_digest}")
+    if show_heads:
+        for stream, head in sorted(result.heads.items()):
+            click.echo(f"{stream} {head}")
+
+
+def _register_subcommands() -> None:
+    from bot.exports.cli import export
+
+    main.add_command(export)
+
+
+_register_subcommands()

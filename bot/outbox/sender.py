@@ -1,0 +1,93 @@
+"""Deliver due outbox items: claim, call the handler, store the result or reschedule.
+
+Used by `vigil worker` and by the web process's background thread; several can run at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import socket
+import threading
+from collections.abc import Callable
+
+from slack_sdk.errors import SlackApiError
+
+from bot.db import Database
+from bot.outbox import service
+from bot.outbox.models import OutboxItem
+
+log = logging.getLogger(__name__)
+MAX_BACKOFF_SECONDS = 900
+NOT_READY_DELAY_SECONDS = 2
+
+
+def worker_name(role: str) -> str:
+    return f"{role}:{socket.gethostname()}:{os.getpid()}:{threading.get_ident() % 100000}"
+
+
+def retry_delay(item: OutboxItem, failure: Exception) -> float:
+    """Honour Slack's Retry-After on 429; otherwise back off exponentially, capped at 15 min."""
+    if isinstance(failure, SlackApiError) and failure.response.status_code == 429:
+        return float(failure.response.headers.get("Retry-After", failure.response.headers.get("retry-after", 1)))
+    return min(2 ** max(item.attempts - 1, 0), MAX_BACKOFF_SECONDS) * (1 + random.random() / 4)
+
+
+def describe_failure(failure: Exception) -> str:
+    if isinstance(failure, SlackApiError):
+        return f"slack {failure.response.status_code}: {failure.response.get('error')}"
+    return f"{type(failure).__name__}: {failure}"[:500]
+
+
+class OutboxSender:
+    def __init__(self, database: Database, handle: Callable[[str, dict], dict], *, worker: str,
+                 hold_seconds: int = 120, not_ready: type[Exception] | tuple = ()):
+        self.database, self.handle, self.worker = database, handle, worker
+        self.hold_seconds, self.not_ready = hold_seconds, not_ready
+
+    def run_once(self, limit: int = 20) -> int:
+        """Deliver what is due now; returns how many items were delivered."""
+        with self.database.session() as session:
+            items = service.claim_due(session, worker=self.worker, limit=limit, hold_seconds=self.hold_seconds)
+        delivered = 0
+        for item in items:
+            delivered += self._deliver(item)
+        return delivered
+
+    def _deliver(self, item: OutboxItem) -> int:
+        try:
+            result = self.handle(item.kind, item.payload)
+        except self.not_ready as waiting:
+            with self.database.session() as session:
+                service.reschedule(session, item_id=item.id, worker=self.worker,
+                                   delay_seconds=NOT_READY_DELAY_SECONDS, error=str(waiting), count_attempt=False)
+            return 0
+        except Exception as failure:  # noqa: BLE001 - any failure is retried later, never lost
+            delay = retry_delay(item, failure)
+            log.warning("outbox item %s (%s) failed, attempt %s, retry in %.0fs: %s", item.id, item.kind,
+                        item.attempts, delay, describe_failure(failure))
+            with self.database.session() as session:
+                service.reschedule(session, item_id=item.id, worker=self.worker, delay_seconds=delay,
+                                   error=describe_failure(failure))
+            return 0
+        with self.database.session() as session:
+            if not service.complete(session, item_id=item.id, worker=self.worker, result=result):
+                log.warning("outbox item %s was delivered after its claim expired", item.id)
+        return 1
+
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None,
+                    idle_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                delivered = self.run_once()
+            except Exception:  # noqa: BLE001 - e.g. the database restarting; keep the loop alive
+                log.exception("outbox sweep failed")
+                delivered = 0
+            if delivered:
+                continue
+            if wake is not None:
+                wake.wait(idle_seconds)
+                wake.clear()
+            else:
+                stop.wait(idle_seconds)

@@ -1,0 +1,1 @@
+"""Slack edge: the bolt app, thin listeners, block builders and outbox delivery."""

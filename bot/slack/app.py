@@ -1,0 +1,84 @@
+"""The bolt App factory: verification, dedupe of retried events, listeners."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from slack_bolt import App, BoltResponse
+from slack_bolt.authorization import AuthorizeResult
+from slack_sdk import WebClient
+from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
+
+from bot.idempotency import previous_result
+from bot.slack import bolt_patch
+from bot.slack.deps import Deps
+from bot.slack.listeners import events, incident_command, shortcuts, views
+
+log = logging.getLogger(__name__)
+bolt_patch.apply()
+
+
+def make_client(settings, *, retry_rate_limits: bool = True) -> WebClient:
+    """The Web API client. Inline calls (views.open) get a short 429 retry; the outbox handles its own."""
+    handlers = [ConnectionErrorRetryHandler()]
+    if retry_rate_limits:
+        handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
+    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                     timeout=settings.slack_timeout_seconds, retry_handlers=handlers)
+
+
+def cached_authorize(client: WebClient):
+    """Bolt's authorize hook without `auth.test` at construction (it would need Slack to start).
+
+    The bot's own ids come from `auth.test` once, on first use; they let bolt ignore the bot's
+    own events. If Slack cannot answer, requests still go through and we ask again next time.
+    """
+    identity: dict = {}
+    lock = threading.Lock()
+
+    def authorize(enterprise_id, team_id):
+        with lock:
+            if not identity:
+                try:
+                    answer = client.auth_test()
+                    identity.update(bot_user_id=answer.get("user_id"), bot_id=answer.get("bot_id"),
+                                    team_id=answer.get("team_id"))
+                except Exception as failure:  # noqa: BLE001 - Slack being down must not block requests
+                    log.warning("auth.test failed (%s); continuing without the bot's ids", failure)
+            known = dict(identity)
+        return AuthorizeResult(enterprise_id=enterprise_id, team_id=known.get("team_id") or team_id,
+                               bot_token=client.token, bot_user_id=known.get("bot_user_id"),
+                               bot_id=known.get("bot_id"))
+
+    return authorize
+
+
+def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
+    settings = deps.settings
+    client = client or make_client(settings)
+    # bolt gives each request a client carrying the token from `authorize`; the template it copies
+    # (base URL, timeout, retry handlers) must hold no token, or bolt warns that it ignores it.
+    template = WebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
+    app = App(client=template, signing_secret=settings.slack_signing_secret, authorize=cached_authorize(client),
+              process_before_response=True, raise_error_for_unhandled_request=False)
+
+    @app.middleware
+    def drop_redelivered_events(body, next):
+        """Slack redelivers events (X-Slack-Retry-Num); one already recorded is acked and skipped.
+
+        Listeners insert the key in the same transaction as their change, so a first delivery
+        that failed half-way is not mistaken for a handled one.
+        """
+        event_id = body.get("event_id") if body.get("type") == "event_callback" else None
+        if event_id:
+            with deps.database.session() as session:
+                if previous_result(session, f"slack-event:{event_id}") is not None:
+                    return BoltResponse(status=200, body="")
+        return next()
+
+    incident_command.register(app, deps)
+    views.register(app, deps)
+    events.register(app, deps)
+    shortcuts.register(app, deps)
+    return app

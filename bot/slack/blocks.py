@@ -1,0 +1,161 @@
+"""Block Kit builders for incident messages. Plain dicts; user text always goes through `esc`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from bot import clock
+from bot.incidents.models import ROLES, SEVERITIES, TYPES, Incident
+from bot.slack.escape import channel_link, esc, mention
+
+SEVERITY_EMOJI = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3": ":large_yellow_circle:",
+                  "sev4": ":white_circle:"}
+STATUS_EMOJI = {"investigating": ":mag:", "identified": ":dart:", "monitoring": ":eyes:",
+                "resolved": ":white_check_mark:", "closed": ":lock:"}
+
+
+def slack_date(value: datetime | None) -> str:
+    """A date Slack renders in each reader's own time zone, with a UTC fallback."""
+    if value is None:
+        return "—"
+    value = clock.to_utc(value)
+    fallback = value.strftime("%Y-%m-%d %H:%M UTC")
+    return f"<!date^{int(value.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def _fields(incident: Incident) -> list[dict]:
+    pairs = [
+        ("Severity", f"{SEVERITY_EMOJI[incident.severity]} {incident.severity}"),
+        ("Status", f"{STATUS_EMOJI.get(incident.status, '')} {incident.status}"),
+        ("Type", TYPES.get(incident.type, incident.type) + (" · security" if incident.security else "")),
+        ("Lead", mention(incident.lead)),
+        ("Comms", mention(incident.comms)),
+        ("Scribe", mention(incident.scribe)),
+        ("Detected", slack_date(incident.detected_at)),
+        ("Declared", f"{slack_date(incident.declared_at)} by {mention(incident.declared_by)}"),
+    ]
+    return [{"type": "mrkdwn", "text": f"*{name}*\n{value}"} for name, value in pairs]
+
+
+def summary_text(incident: Incident) -> str:
+    """Notification fallback text (shown in push notifications and screen readers)."""
+    return f"{incident.key} [{incident.severity}, {incident.status}] {esc(incident.title)}"
+
+
+def summary_blocks(incident: Incident) -> list[dict]:
+    blocks = [
+        {"type": "header", "text": {"type": "plain_text", "text": f"{incident.key}: {incident.title}"[:150]}},
+        {"type": "section", "fields": _fields(incident)},
+    ]
+    if incident.description:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                   "text": f"*Impact*\n{esc(incident.description)[:2900]}"}})
+    if incident.current_summary:
+        due = f"\n_Next update due {slack_date(incident.next_update_due)}_" if incident.next_update_due else ""
+        blocks.append({"type": "section", "text": {"type": "mrkdwn",
+                                                   "text": f"*Current situation*\n{esc(incident.current_summary)[:2800]}{due}"}})
+    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
+                   "Commands: `/incident status|severity|lead|role|note|update|resolve|close|timeline|help`"
+                   " · :pushpin: a message to put it on the timeline"}]})
+    return blocks
+
+
+def announcement_blocks(incident: Incident) -> list[dict]:
+    return [
+        {"type": "section", "text": {"type": "mrkdwn", "text":
+            f"{SEVERITY_EMOJI[incident.severity]} *{incident.key}: {esc(incident.title)}*\n"
+            f"{incident.severity} · {incident.status} · {TYPES.get(incident.type, incident.type)}"
+            f" · lead {mention(incident.lead)} · {channel_link(incident.channel_id)}"}},
+        {"type": "context", "elements": [{"type": "mrkdwn", "text":
+            f"Declared {slack_date(incident.declared_at)} by {mention(incident.declared_by)}"}]},
+    ]
+
+
+def _option(value: str, text: str) -> dict:
+    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+
+
+def _select(block_id: str, label: str, options: list[dict], initial: str | None = None,
+            optional: bool = False) -> dict:
+    element = {"type": "static_select", "action_id": "value", "options": options}
+    if initial:
+        element["initial_option"] = next(o for o in options if o["value"] == initial)
+    return {"type": "input", "block_id": block_id, "optional": optional,
+            "label": {"type": "plain_text", "text": label}, "element": element}
+
+
+def _text_input(block_id: str, label: str, *, multiline: bool = False, optional: bool = False,
+                initial: str | None = None, max_length: int = 3000, hint: str | None = None) -> dict:
+    element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
+               "max_length": max_length}
+    if initial:
+        element["initial_value"] = initial[:max_length]
+    block = {"type": "input", "block_id": block_id, "optional": optional,
+             "label": {"type": "plain_text", "text": label}, "element": element}
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return block
+
+
+def _modal(callback_id: str, title: str, submit: str, blocks: list[dict], metadata: str = "") -> dict:
+    return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata,
+            "title": {"type": "plain_text", "text": title}, "submit": {"type": "plain_text", "text": submit},
+            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+
+
+def status_options(include_resolved: bool = True) -> list[dict]:
+    statuses = ["investigating", "identified", "monitoring"] + (["resolved"] if include_resolved else [])
+    return [_option(s, s.capitalize()) for s in statuses]
+
+
+def declare_modal(title: str, metadata: str) -> dict:
+    severity = [_option(key, f"{key} — {text}") for key, text in SEVERITIES.items()]
+    types = [_option(key, label) for key, label in TYPES.items()]
+    return _modal("incident_declare", "Declare an incident", "Declare", [
+        _text_input("title", "Title", initial=title, max_length=150,
+                    hint="What is broken, in a few words. It names the channel."),
+        _select("severity", "Severity", severity),
+        _select("type", "Type", types),
+        _text_input("description", "Description and impact", multiline=True, optional=True),
+        {"type": "input", "block_id": "detected_at", "optional": True,
+         "label": {"type": "plain_text", "text": "Detected at"},
+         "hint": {"type": "plain_text", "text": "When the problem was first noticed. Leave empty for now."},
+         "element": {"type": "datetimepicker", "action_id": "value"}},
+        {"type": "input", "block_id": "security", "optional": True,
+         "label": {"type": "plain_text", "text": "Security incident"},
+         "element": {"type": "checkboxes", "action_id": "value", "options": [
+             _option("yes", "This is a security incident (handled under the security policy)")]}},
+    ], metadata)
+
+
+def update_modal(incident: Incident) -> dict:
+    return _modal("incident_update", f"Update {incident.key}", "Post update", [
+        _select("status", "Status", status_options(), initial=incident.status),
+        _text_input("summary", "Current situation", multiline=True, initial=incident.current_summary,
+                    hint="What we know, what we are doing, what customers see."),
+        {"type": "input", "block_id": "next_update_due", "optional": True,
+         "label": {"type": "plain_text", "text": "Next update due"},
+         "element": {"type": "datetimepicker", "action_id": "value"}},
+    ], str(incident.id))
+
+
+def close_modal(incident: Incident) -> dict:
+    return _modal("incident_close", f"Close {incident.key}", "Close incident", [
+        _text_input("customer_impact", "Customer impact", multiline=True),
+        _text_input("root_cause", "Root cause", multiline=True),
+        _text_input("lessons_learned", "Lessons learned", multiline=True, optional=True),
+        _text_input("follow_ups", "Follow-up actions", multiline=True, optional=True,
+                    hint="One action per line."),
+    ], str(incident.id))
+
+
+def correct_note_modal(incident: Incident, note_event_id: int, original: str) -> dict:
+    return _modal("incident_correct_note", f"Correct note #{note_event_id}", "Save correction", [
+        {"type": "context", "elements": [{"type": "mrkdwn",
+                                          "text": f"The original stays on the timeline:\n>{esc(original)[:2000]}"}]},
+        _text_input("text", "Corrected note", multiline=True, initial=original),
+    ], f"{incident.id}:{note_event_id}")
+
+
+def role_label(role: str) -> str:
+    return ROLES.get(role, role)

@@ -1,0 +1,17 @@
+"""What listeners need from the rest of the app, passed in explicitly."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from bot.config import Settings
+from bot.db import Database
+
+
+@dataclass
+class Deps:
+    database: Database
+    settings: Settings
+    # Called after a transaction that enqueued outbox items, so the sender starts at once.
+    wake_sender: Callable[[], None] = field(default=lambda: None)

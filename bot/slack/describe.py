@@ -1,0 +1,36 @@
+"""One line of mrkdwn per event, for Slack (escaped)."""
+
+from __future__ import annotations
+
+from bot.eventlog import Event
+from bot.slack.escape import channel_link, esc, mention
+
+
+def describe(event: Event) -> str:
+    d = event.data
+    match event.kind:
+        case "incident.declared":
+            return f"declared *{esc(d.get('title', ''))}* ({d.get('severity')}, {d.get('type')})"
+        case "incident.status_changed":
+            return f"status {d.get('from')} → *{d.get('to')}*"
+        case "incident.severity_changed":
+            return f"severity {d.get('from')} → *{d.get('to')}*"
+        case "incident.role_assigned":
+            return f"{d.get('role')}: {mention(d.get('to'))}"
+        case "incident.note_added":
+            return f"note #{event.id}: {esc(d.get('text', ''))}"
+        case "incident.note_corrected":
+            return f"corrected note #{event.corrects}: {esc(d.get('text', ''))}"
+        case "incident.update_posted":
+            return f"update ({d.get('status')}): {esc(d.get('summary', ''))}"
+        case "incident.message_added":
+            return f"message from {mention(d.get('author'))}: {esc(d.get('text') or '')}"
+        case "incident.channel_created":
+            return f"channel {channel_link(d.get('channel'))} created"
+        case "incident.summary_posted":
+            return "summary pinned in the channel"
+        case "incident.announcement_posted":
+            return "announced in the incident feed"
+        case "incident.closed":
+            return f"closed — root cause: {esc(d.get('root_cause', ''))}"
+    return esc(event.kind)

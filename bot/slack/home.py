@@ -1,0 +1,25 @@
+"""The App Home tab: the viewer's open incidents."""
+
+from __future__ import annotations
+
+from sqlmodel import or_, select
+
+from bot.incidents.models import ACTIVE_STATUSES, Incident
+from bot.slack.blocks import SEVERITY_EMOJI
+from bot.slack.escape import channel_link, esc
+
+
+def home_view(session, user_id: str) -> dict:
+    mine = list(session.exec(select(Incident).where(
+        Incident.status.in_(ACTIVE_STATUSES),
+        or_(Incident.lead == user_id, Incident.comms == user_id, Incident.scribe == user_id,
+            Incident.declared_by == user_id)).order_by(Incident.number.desc()).limit(20)))
+    blocks = [{"type": "header", "text": {"type": "plain_text", "text": "Your open incidents"}}]
+    if not mine:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text":
+                       "None. Declare one with `/incident declare <title>`."}})
+    for incident in mine:
+        blocks.append({"type": "section", "text": {"type": "mrkdwn", "text":
+                       f"{SEVERITY_EMOJI[incident.severity]} *{incident.key}* {esc(incident.title)}\n"
+                       f"{incident.status} · {channel_link(incident.channel_id)}"}})
+    return {"type": "home", "blocks": blocks}

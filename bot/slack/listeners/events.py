@@ -1,0 +1,44 @@
+"""Events API listeners. Every subscribed event is acked (an unhandled one gets 404 and a retry)."""
+
+from __future__ import annotations
+
+from bot.idempotency import first_time
+from bot.incidents import queries
+from bot.slack import notify
+from bot.slack.deps import Deps
+
+PIN_REACTIONS = {"pushpin", "round_pushpin"}
+
+
+def register(app, deps: Deps) -> None:
+    @app.event("reaction_added")
+    def reaction_added(body, event):
+        item = event.get("item") or {}
+        if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message":
+            return
+        with deps.database.session() as session:
+            incident = queries.by_channel(session, item.get("channel"))
+            if incident is None or incident.status == "closed":
+                return
+            if not first_time(session, f"slack-event:{body.get('event_id')}"):
+                return
+            # The message text is fetched after the ack; the outbox row keeps the request safe.
+            notify.capture_message(session, incident, channel=item["channel"], ts=item["ts"],
+                                   actor=event.get("user", "unknown"), via="reaction")
+        deps.wake_sender()
+
+    @app.event("reaction_removed")
+    def reaction_removed():
+        """Removing the pin does not remove the record: the timeline is append-only."""
+
+    @app.event("app_home_opened")
+    def app_home_opened(event):
+        if event.get("tab") != "home":
+            return
+        with deps.database.session() as session:
+            notify.publish_home(session, event["user"])
+        deps.wake_sender()
+
+    @app.event("member_joined_channel")
+    def member_joined_channel():
+        """Subscribed so Slack does not retry it; nothing to record yet."""

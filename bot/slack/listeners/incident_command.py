@@ -1,0 +1,190 @@
+"""`/incident …`: parse the text, call one domain function, answer ephemerally.
+
+Everything slow (channel posts, summary refresh) is queued in the outbox inside the same
+transaction; the only inline Slack call is `views.open`, which must use the trigger_id at once.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from slack_sdk.errors import SlackApiError
+from sqlmodel import select
+
+from bot.incidents import queries, service
+from bot.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
+from bot.incidents.service import IncidentError
+from bot.slack import blocks, notify
+from bot.slack.deps import Deps
+from bot.slack.escape import channel_link, esc, first_mention, mention
+from bot.slack.timeline_text import timeline_text
+
+log = logging.getLogger(__name__)
+
+USAGE = """*Vigil — `/incident`*
+`/incident [declare] [title]` — declare an incident (opens a form)
+Inside an incident channel:
+`/incident status investigating|identified|monitoring|resolved`
+`/incident severity sev1|sev2|sev3|sev4`
+`/incident lead @user` · `/incident role comms|scribe @user`
+`/incident note <text>` · `/incident correct <note-id> <text>`
+`/incident update` — post a status update (form)
+`/incident resolve` · `/incident close` (lead or admin; form)
+`/incident timeline` — latest events, in your time zone
+`/incident help` — this message
+React with :pushpin: on a message here to add it to the timeline."""
+
+IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline"}
+
+
+def register(app, deps: Deps) -> None:
+    @app.command("/incident")
+    def incident_command(ack, body, client):
+        ack(**handle(deps, body, client))
+
+
+def handle(deps: Deps, body: dict, client) -> dict:
+    text = (body.get("text") or "").strip()
+    verb, _, rest = text.partition(" ")
+    verb, rest = verb.lower(), rest.strip()
+    if verb in ("", "declare", "new"):
+        return open_declare(body, client, rest)
+    if verb == "help":
+        return {"text": USAGE}
+    if verb not in IN_CHANNEL_ONLY:
+        return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
+    with deps.database.session() as session:
+        incident = queries.by_channel(session, body.get("channel_id"))
+        if incident is None:
+            return {"text": not_in_incident_channel(session, verb)}
+        try:
+            reply = SUBCOMMANDS[verb](deps, session, incident, body, rest, client)
+        except IncidentError as problem:
+            session.rollback()
+            return {"text": f":warning: {esc(problem)}"}
+    deps.wake_sender()
+    return reply
+
+
+def not_in_incident_channel(session, verb: str) -> str:
+    open_incidents = list(session.exec(select(Incident).where(Incident.status.in_(ACTIVE_STATUSES))
+                                       .order_by(Incident.number.desc()).limit(10)))
+    lines = [f"`/incident {verb}` works inside an incident channel, and this is not one."]
+    if open_incidents:
+        lines.append("Open incidents:")
+        lines += [f"• {i.key} {esc(i.title)} — {channel_link(i.channel_id)}" for i in open_incidents]
+    else:
+        lines.append("There are no open incidents. Declare one with `/incident declare <title>`.")
+    return "\n".join(lines)
+
+
+def open_view(client, trigger_id: str, view: dict) -> dict | None:
+    """Open a modal; on a Slack failure return the ephemeral reply explaining it."""
+    try:
+        client.views_open(trigger_id=trigger_id, view=view)
+    except SlackApiError as failure:
+        log.warning("views.open failed: %s", failure.response.get("error"))
+        return {"text": ":warning: Slack did not open the form "
+                        f"({esc(failure.response.get('error', 'error'))}). Nothing was recorded; please try again."}
+    except OSError as failure:
+        log.warning("views.open failed: %s", failure)
+        return {"text": ":warning: Slack could not be reached to open the form. Nothing was recorded; please try again."}
+    return None
+
+
+def open_declare(body: dict, client, title: str) -> dict:
+    metadata = json.dumps({"origin_channel": body.get("channel_id")})
+    return open_view(client, body["trigger_id"], blocks.declare_modal(title[:150], metadata)) or {}
+
+
+def _usage(line: str) -> dict:
+    return {"text": f"Usage: `{line}`"}
+
+
+def cmd_status(deps, session, incident, body, rest, client):
+    status = rest.lower()
+    if status not in ("investigating", "identified", "monitoring", "resolved"):
+        return _usage("/incident status investigating|identified|monitoring|resolved")
+    event = service.set_status(session, incident=incident, actor=body["user_id"], status=status)
+    notify.post_in_channel(session, incident, f"{blocks.STATUS_EMOJI[status]} {mention(body['user_id'])} changed "
+                           f"the status from *{event.data['from']}* to *{status}*.", also_feed=status == "resolved")
+    return {"text": f"{incident.key} is now {status}."}
+
+
+def cmd_resolve(deps, session, incident, body, rest, client):
+    return cmd_status(deps, session, incident, body, "resolved", client)
+
+
+def cmd_severity(deps, session, incident, body, rest, client):
+    severity = rest.lower()
+    if severity not in SEVERITIES:
+        return _usage("/incident severity sev1|sev2|sev3|sev4")
+    event = service.set_severity(session, incident=incident, actor=body["user_id"], severity=severity)
+    notify.post_in_channel(session, incident, f"{blocks.SEVERITY_EMOJI[severity]} {mention(body['user_id'])} changed "
+                           f"the severity from *{event.data['from']}* to *{severity}*.", also_feed=True)
+    return {"text": f"{incident.key} is now {severity}."}
+
+
+def _assign(session, incident, body, role: str, user: str | None) -> dict:
+    if user is None:
+        return _usage("/incident lead @user" if role == "lead" else "/incident role comms|scribe @user")
+    service.assign_role(session, incident=incident, actor=body["user_id"], role=role, user=user)
+    notify.post_in_channel(session, incident, f":bust_in_silhouette: {mention(user)} is now "
+                           f"*{blocks.role_label(role)}* (set by {mention(body['user_id'])}).")
+    return {"text": f"{mention(user)} is now {blocks.role_label(role).lower()} of {incident.key}."}
+
+
+def cmd_lead(deps, session, incident, body, rest, client):
+    return _assign(session, incident, body, "lead", first_mention(rest))
+
+
+def cmd_role(deps, session, incident, body, rest, client):
+    role, _, who = rest.partition(" ")
+    if role.lower() not in ROLES:
+        return _usage("/incident role comms|scribe @user")
+    return _assign(session, incident, body, role.lower(), first_mention(who))
+
+
+def cmd_note(deps, session, incident, body, rest, client):
+    if not rest:
+        return _usage("/incident note <text>")
+    event = service.add_note(session, incident=incident, actor=body["user_id"], text=rest)
+    notify.post_in_channel(session, incident, f":memo: Note #{event.id} from {mention(body['user_id'])}: {esc(rest)}",
+                           block_id=f"note:{event.id}")
+    return {"text": f"Noted on the {incident.key} timeline as note #{event.id}."}
+
+
+def cmd_correct(deps, session, incident, body, rest, client):
+    note_id, _, text = rest.partition(" ")
+    if not note_id.lstrip("#").isdigit() or not text.strip():
+        return _usage("/incident correct <note-id> <corrected text>")
+    event = service.correct_note(session, incident=incident, actor=body["user_id"],
+                                 note_event_id=int(note_id.lstrip("#")), text=text)
+    notify.post_in_channel(session, incident, f":pencil2: {mention(body['user_id'])} corrected note "
+                           f"#{event.corrects}: {esc(text.strip())}", block_id=f"note:{event.id}")
+    return {"text": f"Correction recorded; note #{event.corrects} stays on the timeline as it was."}
+
+
+def cmd_update(deps, session, incident, body, rest, client):
+    if incident.status in ("resolved", "closed"):
+        return {"text": f"{incident.key} is {incident.status}; status updates are for open incidents."}
+    return open_view(client, body["trigger_id"], blocks.update_modal(incident)) or {}
+
+
+def cmd_close(deps, session, incident, body, rest, client):
+    if not service.can_close(incident, body["user_id"], deps.settings.admin_ids):
+        return {"text": f":no_entry: Only the incident lead ({mention(incident.lead)}) or a Vigil admin "
+                        f"can close {incident.key}."}
+    if incident.status != "resolved":
+        return {"text": f"Resolve {incident.key} before closing it: `/incident resolve`."}
+    return open_view(client, body["trigger_id"], blocks.close_modal(incident)) or {}
+
+
+def cmd_timeline(deps, session, incident, body, rest, client):
+    return {"text": timeline_text(session, incident, viewer=body["user_id"], client=client)}
+
+
+SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
+               "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
+               "close": cmd_close, "timeline": cmd_timeline}

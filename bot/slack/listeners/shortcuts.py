@@ -1,0 +1,73 @@
+"""Message shortcuts: add a message to the incident timeline; correct a note."""
+
+from __future__ import annotations
+
+from bot.incidents import queries, service
+from bot.incidents.service import IncidentError
+from bot.slack import blocks, notify
+from bot.slack.deps import Deps
+from bot.slack.listeners.incident_command import open_view
+
+
+def permalink(body: dict, channel: str, ts: str) -> str | None:
+    domain = (body.get("team") or {}).get("domain")
+    return f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}" if domain else None
+
+
+def note_id_of(message: dict) -> int | None:
+    """Vigil posts each note with block_id `note:<event id>`."""
+    for block in message.get("blocks") or []:
+        block_id = block.get("block_id") or ""
+        if block_id.startswith("note:") and block_id[5:].isdigit():
+            return int(block_id[5:])
+    return None
+
+
+def register(app, deps: Deps) -> None:
+    @app.shortcut("add_to_timeline")
+    def add_to_timeline(ack, body):
+        ack()
+        channel, message = body["channel"]["id"], body["message"]
+        actor, response_url = body["user"]["id"], body["response_url"]
+        with deps.database.session() as session:
+            incident = queries.by_channel(session, channel)
+            if incident is None:
+                notify.respond_later(session, response_url, "This channel is not an incident channel, so there is "
+                                     "no timeline to add to. Use it inside an incident's channel.")
+            else:
+                try:
+                    event = service.record_message(
+                        session, incident=incident, actor=actor, channel=channel, ts=message["ts"],
+                        text=message.get("text", ""), author=message.get("user") or message.get("bot_id"),
+                        permalink=permalink(body, channel, message["ts"]), via="shortcut")
+                    reply = (f"Added to the {incident.key} timeline." if event else
+                             f"That message is already on the {incident.key} timeline.")
+                except IncidentError as problem:
+                    session.rollback()
+                    reply = str(problem)
+                notify.respond_later(session, response_url, reply)
+        deps.wake_sender()
+
+    @app.shortcut("correct_note")
+    def correct_note(ack, body, client):
+        ack()
+        channel, message = body["channel"]["id"], body["message"]
+        with deps.database.session() as session:
+            incident = queries.by_channel(session, channel)
+            note_id = note_id_of(message)
+            original = session.get(service.Event, note_id) if note_id else None
+            if incident is None or original is None or original.stream != incident.stream:
+                notify.respond_later(session, body["response_url"], "Use *Correct this note* on a note Vigil "
+                                     "posted in an incident channel (`/incident note …`).")
+                problem = True
+            else:
+                problem = False
+                view = blocks.correct_note_modal(incident, note_id, original.data.get("text", ""))
+        if problem:
+            deps.wake_sender()
+            return
+        failure = open_view(client, body["trigger_id"], view)
+        if failure:
+            with deps.database.session() as session:
+                notify.respond_later(session, body["response_url"], failure["text"])
+            deps.wake_sender()

@@ -1,0 +1,147 @@
+"""Modal submissions: validate (inline errors, nothing written), record once per view, ack."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+from bot.idempotency import first_time
+from bot.incidents import queries, service
+from bot.incidents.service import IncidentError
+from bot.slack import notify
+from bot.slack.deps import Deps
+from bot.slack.escape import esc, mention
+
+
+def field(view: dict, block_id: str) -> dict:
+    return view["state"]["values"].get(block_id, {}).get("value", {}) or {}
+
+
+def text_value(view: dict, block_id: str) -> str:
+    return (field(view, block_id).get("value") or "").strip()
+
+
+def option_value(view: dict, block_id: str) -> str | None:
+    selected = field(view, block_id).get("selected_option")
+    return selected["value"] if selected else None
+
+
+def datetime_value(view: dict, block_id: str) -> datetime | None:
+    epoch = field(view, block_id).get("selected_date_time")
+    return datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else None
+
+
+def register(app, deps: Deps) -> None:
+    @app.view("incident_declare")
+    def declare_submitted(ack, body, view):
+        ack(**declare(deps, body, view))
+
+    @app.view("incident_update")
+    def update_submitted(ack, body, view):
+        ack(**update(deps, body, view))
+
+    @app.view("incident_close")
+    def close_submitted(ack, body, view):
+        ack(**close(deps, body, view))
+
+    @app.view("incident_correct_note")
+    def correction_submitted(ack, body, view):
+        ack(**correct(deps, body, view))
+
+
+def errors(found: dict[str, str]) -> dict:
+    return {"response_action": "errors", "errors": found}
+
+
+def declare(deps: Deps, body: dict, view: dict) -> dict:
+    values = {"title": text_value(view, "title"), "severity": option_value(view, "severity"),
+              "type": option_value(view, "type"), "detected_at": datetime_value(view, "detected_at")}
+    problems = service.validate_declaration(**values)
+    if problems:
+        return errors(problems)
+    security = bool(field(view, "security").get("selected_options"))
+    origin = json.loads(view.get("private_metadata") or "{}").get("origin_channel")
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}  # the same modal submitted twice: already recorded
+        incident = service.declare(session, actor=body["user"]["id"], description=text_value(view, "description"),
+                                   security=security, origin_channel=origin, **values)
+        notify.setup_incident(session, incident)
+    deps.wake_sender()
+    return {}
+
+
+def _incident_for(session, view: dict):
+    incident = queries.by_id(session, int(view["private_metadata"].split(":")[0]))
+    if incident is None:
+        raise IncidentError("That incident no longer exists.")
+    return incident
+
+
+def update(deps: Deps, body: dict, view: dict) -> dict:
+    summary, status = text_value(view, "summary"), option_value(view, "status")
+    due = datetime_value(view, "next_update_due")
+    if not summary:
+        return errors({"summary": "Describe the current situation."})
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        try:
+            incident = _incident_for(session, view)
+            service.post_update(session, incident=incident, actor=actor, status=status, summary=summary,
+                                next_update_due=due)
+        except IncidentError as problem:
+            session.rollback()
+            block = "next_update_due" if "next update" in str(problem) else "summary"
+            return errors({block: str(problem)})
+        notify.post_in_channel(session, incident, f":loudspeaker: *Update on {incident.key}* ({status}) from "
+                               f"{mention(actor)}:\n{esc(summary)}", also_feed=True)
+    deps.wake_sender()
+    return {}
+
+
+def close(deps: Deps, body: dict, view: dict) -> dict:
+    required = {"customer_impact": "Describe the customer impact (or write “none”).",
+                "root_cause": "Record the root cause (or what is known of it)."}
+    missing = {block: message for block, message in required.items() if not text_value(view, block)}
+    if missing:
+        return errors(missing)
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        try:
+            incident = _incident_for(session, view)
+            service.close(session, incident=incident, actor=actor, admins=deps.settings.admin_ids,
+                          customer_impact=text_value(view, "customer_impact"),
+                          root_cause=text_value(view, "root_cause"),
+                          lessons_learned=text_value(view, "lessons_learned"),
+                          follow_ups=text_value(view, "follow_ups").splitlines())
+        except IncidentError as problem:
+            session.rollback()
+            return errors({"customer_impact": str(problem)})
+        notify.post_in_channel(session, incident, f":lock: {mention(actor)} closed {incident.key}.", also_feed=True)
+    deps.wake_sender()
+    return {}
+
+
+def correct(deps: Deps, body: dict, view: dict) -> dict:
+    text = text_value(view, "text")
+    if not text:
+        return errors({"text": "The corrected note cannot be empty."})
+    note_id = int(view["private_metadata"].split(":")[1])
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        try:
+            incident = _incident_for(session, view)
+            event = service.correct_note(session, incident=incident, actor=actor, note_event_id=note_id, text=text)
+        except IncidentError as problem:
+            session.rollback()
+            return errors({"text": str(problem)})
+        notify.post_in_channel(session, incident, f":pencil2: {mention(actor)} corrected note #{note_id}: {esc(text)}",
+                               block_id=f"note:{event.id}")
+    deps.wake_sender()
+    return {}

@@ -1,0 +1,49 @@
+"""Queue the Slack side of a change in the same transaction as the change (the outbox).
+
+Kinds handled by bot/slack/delivery.py:
+- `incident.setup`: create the channel, invite the declarer, post and pin the summary, announce.
+- `incident.refresh`: re-render the pinned summary and the feed announcement (coalesced).
+- `channel.post`: post a message in the incident channel (optionally also in the feed).
+- `incident.capture_message`: fetch a pinned message and put it on the timeline.
+- `respond`: an ephemeral reply through a response_url.
+- `home.publish`: render a user's App Home tab.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import Session
+
+from bot.incidents.models import Incident
+from bot.outbox.service import enqueue
+
+
+def setup_incident(session: Session, incident: Incident) -> None:
+    enqueue(session, kind="incident.setup", subject=incident.stream, payload={"incident_id": incident.id},
+            dedupe_key=f"{incident.stream}:setup")
+
+
+def refresh_incident(session: Session, incident: Incident) -> None:
+    enqueue(session, kind="incident.refresh", subject=incident.stream,
+            payload={"incident_id": incident.id}, coalesce=True)
+
+
+def post_in_channel(session: Session, incident: Incident, text: str, *, block_id: str | None = None,
+                    also_feed: bool = False) -> None:
+    """Post `text` (already-escaped mrkdwn) in the incident channel and refresh the summary."""
+    enqueue(session, kind="channel.post", subject=incident.stream,
+            payload={"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed})
+    refresh_incident(session, incident)
+
+
+def capture_message(session: Session, incident: Incident, *, channel: str, ts: str, actor: str, via: str) -> None:
+    enqueue(session, kind="incident.capture_message", subject=incident.stream,
+            payload={"incident_id": incident.id, "channel": channel, "ts": ts, "actor": actor, "via": via},
+            dedupe_key=f"capture:{channel}:{ts}")
+
+
+def respond_later(session: Session, response_url: str, text: str, *, subject: str = "respond") -> None:
+    enqueue(session, kind="respond", subject=subject, payload={"response_url": response_url, "text": text})
+
+
+def publish_home(session: Session, user_id: str) -> None:
+    enqueue(session, kind="home.publish", subject=f"home:{user_id}", payload={"user_id": user_id}, coalesce=True)

@@ -1,0 +1,59 @@
+"""The ephemeral `/incident timeline`: latest events, times in the viewer's time zone."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.incidents import queries
+from bot.incidents.models import Incident
+from bot.slack.describe import describe
+from bot.slack.escape import mention
+
+log = logging.getLogger(__name__)
+_TZ_CACHE: dict[str, tuple[float, str]] = {}
+_TZ_LOCK = threading.Lock()
+TZ_CACHE_SECONDS = 3600
+
+
+def viewer_timezone(client, user_id: str) -> ZoneInfo:
+    """The user's Slack time zone (cached for an hour); UTC if Slack cannot tell us."""
+    with _TZ_LOCK:
+        cached = _TZ_CACHE.get(user_id)
+    name = cached[1] if cached and cached[0] > time.monotonic() else None
+    if name is None:
+        try:
+            name = client.users_info(user=user_id)["user"].get("tz") or "UTC"
+        except Exception as failure:  # a timeline without local times beats no timeline
+            log.info("users.info failed for %s: %s", user_id, failure)
+            return ZoneInfo("UTC")
+        with _TZ_LOCK:
+            _TZ_CACHE[user_id] = (time.monotonic() + TZ_CACHE_SECONDS, name)
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def local(value: datetime, zone: ZoneInfo) -> str:
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
+
+
+def timeline_text(session, incident: Incident, *, viewer: str, client, limit: int = 20) -> str:
+    zone = viewer_timezone(client, viewer)
+    events = queries.latest_events(session, incident, limit=limit)
+    lines = [f"*Timeline of {incident.key}* (latest {len(events)}, times in {zone.key})"]
+    for event in events:
+        lines.append(f"`{local(event.occurred_at, zone)}` {mention(event.actor) if not event.actor.startswith('system:') else '_Vigil_'}"
+                     f" — {describe(event)}")
+    milestones = queries.incident_milestones(session, incident)
+    facts = [("acknowledge", milestones.minutes_to_acknowledge), ("mitigate", milestones.minutes_to_mitigate),
+             ("resolve", milestones.minutes_to_resolve)]
+    known = [f"time to {name}: {minutes:g} min" for name, minutes in facts if minutes is not None]
+    if known:
+        lines.append("_" + " · ".join(known) + "_")
+    lines.append("Full export: `vigil export timeline " + incident.key + " --format html`")
+    return "\n".join(lines)

@@ -1,0 +1,1 @@
+"""HTTP front: Slack endpoint and health check."""

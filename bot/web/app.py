@@ -1,0 +1,69 @@
+"""The Starlette app uvicorn serves: `POST /slack/events`, `GET /healthz`.
+
+bolt's sync `App.dispatch` runs in Starlette's thread pool so requests do not queue behind
+each other on the event loop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+
+from slack_bolt import BoltRequest
+from sqlalchemy import text
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from bot.runtime import Runtime
+
+log = logging.getLogger(__name__)
+
+
+def not_configured_message(missing: list[str]) -> str:
+    return (f"Slack is not configured: set {', '.join(missing)} (create the Slack app from manifest.yaml; "
+            "see README.md, 'Slack app setup').")
+
+
+def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Starlette:
+    missing = runtime.settings.missing_slack_credentials
+    if missing:
+        log.warning(not_configured_message(missing))
+
+    async def slack_events(request: Request) -> Response:
+        if runtime.bolt is None:
+            return JSONResponse({"ok": False, "error": "slack_not_configured",
+                                 "message": not_configured_message(missing)}, status_code=503)
+        body = (await request.body()).decode("utf-8", errors="replace")
+        bolt_request = BoltRequest(body=body, query=request.url.query, headers=dict(request.headers))
+        bolt_response = await run_in_threadpool(runtime.bolt.dispatch, bolt_request)
+        return Response(status_code=bolt_response.status, content=bolt_response.body,
+                        headers=bolt_response.first_headers_without_set_cookie())
+
+    def database_ok() -> bool:
+        try:
+            with runtime.database.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+            return True
+        except Exception:  # noqa: BLE001 - reported as unhealthy
+            return False
+
+    async def healthz(_: Request) -> Response:
+        healthy = await run_in_threadpool(database_ok)
+        return JSONResponse({"ok": healthy, "database": "ok" if healthy else "unreachable",
+                             "slack": "configured" if runtime.bolt else "not configured"},
+                            status_code=200 if healthy else 503)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_app):
+        if background_delivery:
+            runtime.start_background_delivery()
+        try:
+            yield
+        finally:
+            runtime.shutdown()
+
+    return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
+                             Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
