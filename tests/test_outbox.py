@@ -1,0 +1,99 @@
+"""Outbox claims: each item delivered once across concurrent workers; failures rescheduled."""
+
+import threading
+from datetime import timedelta
+
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
+
+from bot import clock
+from bot.outbox import service
+from bot.outbox.models import OutboxItem
+from bot.outbox.sender import OutboxSender, retry_delay
+
+
+def test_dedupe_key_and_coalesce(db):
+    with db.session() as s:
+        assert service.enqueue(s, kind="k", subject="x", dedupe_key="once") is not None
+        assert service.enqueue(s, kind="k", subject="x", dedupe_key="once") is None
+        assert service.enqueue(s, kind="refresh", subject="x", coalesce=True) is not None
+        assert service.enqueue(s, kind="refresh", subject="x", coalesce=True) is None
+        assert service.enqueue(s, kind="refresh", subject="y", coalesce=True) is not None
+
+
+def test_concurrent_workers_deliver_each_item_exactly_once(db):
+    with db.session() as s:
+        for n in range(60):
+            service.enqueue(s, kind="send", subject=f"s{n}", payload={"n": n})
+    sent, lock = [], threading.Lock()
+
+    def handle(kind, payload):
+        with lock:
+            sent.append(payload["n"])
+        return {"ts": str(payload["n"])}
+
+    def work(name):
+        sender = OutboxSender(db, handle, worker=name)
+        while sender.run_once(limit=5):
+            pass
+
+    threads = [threading.Thread(target=work, args=(f"w{i}",)) for i in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(sent) == list(range(60))
+    with db.session() as s:
+        items = list(s.exec(service.select(OutboxItem)))
+    assert all(i.status == "done" and i.result == {"ts": str(i.payload["n"])} for i in items)
+
+
+def _slack_error(status, headers=None):
+    response = SlackResponse(client=None, http_verb="POST", api_url="u", req_args={},
+                             data={"ok": False, "error": "x"}, headers=headers or {}, status_code=status)
+    return SlackApiError("failed", response)
+
+
+def test_retry_delay_honours_retry_after_and_backs_off():
+    item = OutboxItem(kind="k", subject="s", available_at=clock.now(), created_at=clock.now(), attempts=1)
+    assert retry_delay(item, _slack_error(429, {"Retry-After": "7"})) == 7
+    assert 1 <= retry_delay(item, _slack_error(500)) <= 1.25
+    item.attempts = 20
+    assert retry_delay(item, ConnectionError()) <= 900 * 1.25
+
+
+def test_failed_delivery_is_rescheduled_not_lost(db):
+    with db.session() as s:
+        service.enqueue(s, kind="send", subject="a")
+    calls = []
+
+    def flaky(kind, payload):
+        calls.append(1)
+        if len(calls) == 1:
+            raise _slack_error(503)
+        return {}
+
+    sender = OutboxSender(db, flaky, worker="w")
+    assert sender.run_once() == 0
+    assert sender.run_once() == 0  # not due yet
+    with clock.frozen(clock.now() + timedelta(seconds=5)):
+        assert sender.run_once() == 1
+    with db.session() as s:
+        item = s.exec(service.select(OutboxItem)).one()
+    assert item.status == "done" and item.attempts == 2 and item.last_error is None
+
+
+def test_late_completion_after_claim_takeover_is_not_recorded_twice(db):
+    with db.session() as s:
+        service.enqueue(s, kind="send", subject="a")
+    with db.session() as s:
+        (item,) = service.claim_due(s, worker="slow", hold_seconds=1)
+    with clock.frozen(clock.now() + timedelta(seconds=2)):
+        with db.session() as s:
+            (again,) = service.claim_due(s, worker="fast", hold_seconds=60)
+    with db.session() as s:
+        assert service.complete(s, item_id=again.id, worker="fast", result={"by": "fast"})
+    with db.session() as s:
+        assert not service.complete(s, item_id=item.id, worker="slow", result={"by": "slow"})
+    with db.session() as s:
+        assert s.get(OutboxItem, item.id).result == {"by": "fast"}
