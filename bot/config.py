@@ -6,6 +6,15 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
+def sqlalchemy_url(url: str) -> str:
+    """Heroku-style `postgres://` URLs are rejected by SQLAlchemy >= 1.4; and we ship the psycopg
+    (3) driver, so name it rather than rely on SQLAlchemy's default for its version."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", populate_by_name=True)
 
@@ -28,10 +37,7 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _sqlalchemy_driver(cls, url: str) -> str:
-        # Heroku-style `postgres://` URLs are rejected by SQLAlchemy >= 1.4.
-        if url.startswith("postgres://"):
-            return "postgresql://" + url[len("postgres://"):]
-        return url
+        return sqlalchemy_url(url)
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel")

@@ -9,6 +9,8 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
@@ -69,6 +71,18 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+def insert_if_absent(session, model, values: dict, key: list[str]) -> bool:
+    """INSERT … ON CONFLICT DO NOTHING; True if this call inserted the row.
+
+    On PostgreSQL a concurrent transaction inserting the same key makes this wait for it, so of
+    two simultaneous callers exactly one sees True.
+    """
+    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    column = getattr(model, key[0])
+    statement = insert(model).values(**values).on_conflict_do_nothing(index_elements=key).returning(column)
+    return session.execute(statement).first() is not None
 
 
 def alembic_config(url: str) -> Config:

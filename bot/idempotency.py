@@ -6,11 +6,10 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import JSON, Column
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Field, Session, SQLModel
 
 from bot import clock
+from bot.db import insert_if_absent
 
 
 class ProcessedKey(SQLModel, table=True):
@@ -22,16 +21,9 @@ class ProcessedKey(SQLModel, table=True):
 
 
 def first_time(session: Session, key: str, result: dict[str, Any] | None = None) -> bool:
-    """Record `key` in the caller's transaction; False if it was already recorded.
-
-    On PostgreSQL a concurrent transaction holding the same key makes this wait for it, so of two
-    simultaneous deliveries exactly one sees True.
-    """
-    insert = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
-    statement = (insert(ProcessedKey)
-                 .values(key=key[:255], result=result or {}, created_at=clock.now())
-                 .on_conflict_do_nothing(index_elements=["key"]))
-    return session.execute(statement).rowcount == 1
+    """Record `key` in the caller's transaction; False if it was already recorded."""
+    return insert_if_absent(session, ProcessedKey, {"key": key[:255], "result": result or {},
+                                                    "created_at": clock.now()}, ["key"])
 
 
 def previous_result(session: Session, key: str) -> dict[str, Any] | None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Field, Session, SQLModel
 
+from bot.db import insert_if_absent
+
 
 class KeyCounter(SQLModel, table=True):
     __tablename__ = "key_counter"
@@ -15,10 +17,6 @@ class KeyCounter(SQLModel, table=True):
 
 def next_number(session: Session, name: str) -> int:
     """The next number for `name`, inside the caller's transaction (the row is locked until commit)."""
-    bumped = session.execute(update(KeyCounter).where(KeyCounter.name == name)
-                             .values(last=KeyCounter.last + 1).returning(KeyCounter.last)).scalar()
-    if bumped is not None:
-        return bumped
-    session.add(KeyCounter(name=name, last=1))
-    session.flush()
-    return 1
+    insert_if_absent(session, KeyCounter, {"name": name, "last": 0}, ["name"])
+    return session.execute(update(KeyCounter).where(KeyCounter.name == name)
+                           .values(last=KeyCounter.last + 1).returning(KeyCounter.last)).scalar_one()

@@ -11,6 +11,7 @@ import os
 import pytest
 from sqlalchemy import create_engine, text
 
+from bot.config import sqlalchemy_url
 from bot.db import Database, migrate
 from bot.tables import metadata
 from tests import slack_requests
@@ -32,7 +33,7 @@ def database_url(request, tmp_path_factory) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'vigil.db'}"
     else:
-        url = os.environ["TEST_DATABASE_URL"]
+        url = sqlalchemy_url(os.environ["TEST_DATABASE_URL"])
         _fresh_postgres(url)
     migrate(url)
     return url

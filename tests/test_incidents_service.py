@@ -121,3 +121,25 @@ def test_reopening_clears_resolved_milestone(db):
         service.set_status(s, incident=incident, actor="U2", status="investigating")
         m = queries.incident_milestones(s, incident)
     assert m.resolved is None and m.mitigated is not None
+
+
+def test_concurrent_declarations_get_distinct_keys(db):
+    import threading
+
+    keys, errors = [], []
+
+    def worker():
+        try:
+            for _ in range(5):
+                with db.session() as s:
+                    keys.append(declare(s).key)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert sorted(keys, key=lambda k: int(k[4:])) == [f"INC-{n}" for n in range(1, 21)]

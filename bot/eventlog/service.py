@@ -8,6 +8,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from bot import clock
+from bot.db import insert_if_absent
 from bot.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
 from bot.eventlog.models import Event, StreamHead
 
@@ -18,18 +19,19 @@ def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[s
     recorded_at = clock.now()
     data = dict(data or {})
     canonical_json(data)  # fail early on values JSON cannot carry exactly
-    # Lock the stream head: on PostgreSQL a row lock serialises writers of one stream; SQLite
-    # transactions are already serialised (BEGIN IMMEDIATE), where FOR UPDATE compiles to nothing.
-    head = session.exec(select(StreamHead).where(StreamHead.stream == stream).with_for_update()).first()
-    seq, prev_hash = (head.seq + 1, head.hash) if head else (1, GENESIS_HASH)
+    # Lock the stream head: on PostgreSQL a row lock serialises writers of one stream (the row is
+    # created first if absent, so two first writers also queue); SQLite transactions are already
+    # serialised (BEGIN IMMEDIATE), where FOR UPDATE compiles to nothing.
+    insert_if_absent(session, StreamHead, {"stream": stream, "seq": 0, "hash": GENESIS_HASH,
+                                           "updated_at": recorded_at}, ["stream"])
+    head = session.exec(select(StreamHead).where(StreamHead.stream == stream).with_for_update()
+                        .execution_options(populate_existing=True)).one()
+    seq, prev_hash = head.seq + 1, head.hash
     fields = {"stream": stream, "stream_seq": seq, "kind": kind, "actor": actor,
               "occurred_at": clock.to_utc(occurred_at) if occurred_at else recorded_at,
               "recorded_at": recorded_at, "data": data, "corrects": corrects, "prev_hash": prev_hash}
     event = Event(**fields, hash=event_hash(fields))
-    if head is None:
-        head = StreamHead(stream=stream, seq=seq, hash=event.hash, updated_at=recorded_at)
-    else:
-        head.seq, head.hash, head.updated_at = seq, event.hash, recorded_at
+    head.seq, head.hash, head.updated_at = seq, event.hash, recorded_at
     session.add(event)
     session.add(head)
     session.flush()
