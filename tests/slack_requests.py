@@ -72,3 +72,16 @@ def event_callback(event: dict, *, event_id: str | None = None) -> str:
                        "event_time": int(time.time()),
                        "authorizations": [{"enterprise_id": None, "team_id": TEAM["id"], "user_id": "U0BOT",
                                            "is_bot": True, "is_enterprise_install": False}]})
+
+
+def block_action(action_id: str, value: str, *, channel: str, message_ts: str, user: str = "U0CLICKER",
+                 response_url: str = "http://127.0.0.1:9/none") -> str:
+    return interactive({
+        "type": "block_actions", "team": TEAM, "api_app_id": "A0VIGIL", "token": "legacy",
+        "trigger_id": f"trigger.{next(_counter)}", "response_url": response_url,
+        "user": {"id": user, "username": user.lower(), "name": user.lower(), "team_id": TEAM["id"]},
+        "container": {"type": "message", "message_ts": message_ts, "channel_id": channel, "is_ephemeral": False},
+        "channel": {"id": channel, "name": "inc"}, "message": {"type": "message", "ts": message_ts, "text": ""},
+        "actions": [{"action_id": action_id, "block_id": "incident_actions", "type": "button", "value": value,
+                     "action_ts": f"{time.time():.6f}"}],
+    })

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.idempotency import previous_result
 from bot.slack import bolt_patch
 from bot.slack.deps import Deps
-from bot.slack.listeners import events, incident_command, shortcuts, views
+from bot.slack.listeners import actions, events, incident_command, shortcuts, views
 
 log = logging.getLogger(__name__)
 bolt_patch.apply()
@@ -81,4 +81,5 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     views.register(app, deps)
     events.register(app, deps)
     shortcuts.register(app, deps)
+    actions.register(app, deps)
     return app

@@ -54,6 +54,12 @@ def summary_blocks(incident: Incident) -> list[dict]:
         due = f"\n_Next update due {slack_date(incident.next_update_due)}_" if incident.next_update_due else ""
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
                                                    "text": f"*Current situation*\n{esc(incident.current_summary)[:2800]}{due}"}})
+    if incident.is_open:
+        blocks.append({"type": "actions", "block_id": "incident_actions", "elements": [
+            {"type": "button", "action_id": "incident_take_lead", "value": str(incident.id),
+             "text": {"type": "plain_text", "text": "Take the lead"}},
+            {"type": "button", "action_id": "incident_post_update", "value": str(incident.id),
+             "text": {"type": "plain_text", "text": "Post an update"}}]})
     blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text":
                    "Commands: `/incident status|severity|lead|role|note|update|resolve|close|timeline|help`"
                    " · :pushpin: a message to put it on the timeline"}]})

@@ -5,12 +5,20 @@ from __future__ import annotations
 from bot.eventlog import Event
 from bot.slack.escape import channel_link, esc, mention
 
+TEXT_LIMIT = 300
+
+
+def short(text: object) -> str:
+    """Escaped, on one line, cut to TEXT_LIMIT characters (the export has the full text)."""
+    flat = " ".join(str(text or "").split())
+    return esc(flat if len(flat) <= TEXT_LIMIT else flat[:TEXT_LIMIT - 1] + "…")
+
 
 def describe(event: Event) -> str:
     d = event.data
     match event.kind:
         case "incident.declared":
-            return f"declared *{esc(d.get('title', ''))}* ({d.get('severity')}, {d.get('type')})"
+            return f"declared *{short(d.get('title', ''))}* ({d.get('severity')}, {d.get('type')})"
         case "incident.status_changed":
             return f"status {d.get('from')} → *{d.get('to')}*"
         case "incident.severity_changed":
@@ -18,13 +26,13 @@ def describe(event: Event) -> str:
         case "incident.role_assigned":
             return f"{d.get('role')}: {mention(d.get('to'))}"
         case "incident.note_added":
-            return f"note #{event.id}: {esc(d.get('text', ''))}"
+            return f"note #{event.id}: {short(d.get('text', ''))}"
         case "incident.note_corrected":
-            return f"corrected note #{event.corrects}: {esc(d.get('text', ''))}"
+            return f"corrected note #{event.corrects}: {short(d.get('text', ''))}"
         case "incident.update_posted":
-            return f"update ({d.get('status')}): {esc(d.get('summary', ''))}"
+            return f"update ({d.get('status')}): {short(d.get('summary', ''))}"
         case "incident.message_added":
-            return f"message from {mention(d.get('author'))}: {esc(d.get('text') or '')}"
+            return f"message from {mention(d.get('author'))}: {short(d.get('text'))}"
         case "incident.channel_created":
             return f"channel {channel_link(d.get('channel'))} created"
         case "incident.summary_posted":
@@ -32,5 +40,5 @@ def describe(event: Event) -> str:
         case "incident.announcement_posted":
             return "announced in the incident feed"
         case "incident.closed":
-            return f"closed — root cause: {esc(d.get('root_cause', ''))}"
+            return f"closed — root cause: {short(d.get('root_cause', ''))}"
     return esc(event.kind)

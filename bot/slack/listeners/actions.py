@@ -1,0 +1,50 @@
+"""Buttons on the pinned incident summary."""
+
+from __future__ import annotations
+
+from bot.idempotency import first_time
+from bot.incidents import queries, service
+from bot.incidents.service import IncidentError
+from bot.slack import blocks, notify
+from bot.slack.deps import Deps
+from bot.slack.escape import esc, mention
+from bot.slack.listeners.incident_command import open_view
+
+
+def click_key(body: dict, action: dict) -> str:
+    """A double click sends two payloads with different action_ts; the natural key ignores it."""
+    message_ts = (body.get("container") or {}).get("message_ts") or (body.get("message") or {}).get("ts")
+    return f"action:{action['action_id']}:{message_ts}:{body['user']['id']}"
+
+
+def register(app, deps: Deps) -> None:
+    @app.action("incident_take_lead")
+    def take_lead(ack, body, action):
+        ack()
+        user, response_url = body["user"]["id"], body.get("response_url")
+        with deps.database.session() as session:
+            if not first_time(session, click_key(body, action)):
+                return
+            incident = queries.by_id(session, int(action["value"]))
+            try:
+                service.assign_role(session, incident=incident, actor=user, role="lead", user=user)
+            except IncidentError as problem:
+                session.rollback()
+                if response_url:
+                    notify.respond_later(session, response_url, f":warning: {esc(problem)}")
+            else:
+                notify.post_in_channel(session, incident, f":bust_in_silhouette: {mention(user)} took the lead.")
+        deps.wake_sender()
+
+    @app.action("incident_post_update")
+    def post_update(ack, body, action, client):
+        ack()
+        with deps.database.session() as session:
+            incident = queries.by_id(session, int(action["value"]))
+        if incident is None or not incident.is_open:
+            return
+        failure = open_view(client, body["trigger_id"], blocks.update_modal(incident))
+        if failure and body.get("response_url"):
+            with deps.database.session() as session:
+                notify.respond_later(session, body["response_url"], failure["text"])
+            deps.wake_sender()
