@@ -42,8 +42,7 @@ def local(value: datetime, zone: ZoneInfo) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M")
 
 
-def timeline_text(session, incident: Incident, *, viewer: str, client, limit: int = 20) -> str:
-    zone = viewer_timezone(client, viewer)
+def timeline_text(session, incident: Incident, *, zone: ZoneInfo, limit: int = 20) -> str:
     events = queries.latest_events(session, incident, limit=limit)
     lines = [f"*Timeline of {incident.key}* (latest {len(events)}, times in {zone.key})"]
     for event in events:

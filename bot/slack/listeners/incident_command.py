@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import dataclass, replace
+from zoneinfo import ZoneInfo
 
 from slack_sdk.errors import SlackApiError
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from bot.incidents import queries, service
 from bot.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
@@ -18,7 +20,7 @@ from bot.incidents.service import IncidentError
 from bot.slack import blocks, notify
 from bot.slack.deps import Deps
 from bot.slack.escape import channel_link, esc, first_mention, mention
-from bot.slack.timeline_text import timeline_text
+from bot.slack.timeline_text import timeline_text, viewer_timezone
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +36,18 @@ Inside an incident channel:
 `/incident timeline` — latest events, in your time zone
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
+
+@dataclass
+class Command:
+    """A subcommand run inside an incident channel."""
+
+    deps: Deps
+    session: Session
+    incident: Incident
+    user: str
+    rest: str
+    zone: ZoneInfo | None = None
+
 
 IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline"}
 
@@ -54,15 +68,19 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return {"text": USAGE}
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
+    # Slack calls happen outside the transaction: on SQLite it holds the write lock.
+    zone = viewer_timezone(client, body["user_id"]) if verb == "timeline" else None
     with deps.database.session() as session:
         incident = queries.by_channel(session, body.get("channel_id"))
         if incident is None:
             return {"text": not_in_incident_channel(session, verb)}
         try:
-            reply = SUBCOMMANDS[verb](deps, session, incident, body, rest, client)
+            reply = SUBCOMMANDS[verb](Command(deps, session, incident, body["user_id"], rest, zone))
         except IncidentError as problem:
             session.rollback()
             return {"text": f":warning: {esc(problem)}"}
+    if "view" in reply:
+        return open_view(client, body["trigger_id"], reply["view"]) or {}
     deps.wake_sender()
     return reply
 
@@ -102,87 +120,87 @@ def _usage(line: str) -> dict:
     return {"text": f"Usage: `{line}`"}
 
 
-def cmd_status(deps, session, incident, body, rest, client):
-    status = rest.lower()
+def cmd_status(c: Command) -> dict:
+    status = c.rest.lower()
     if status not in ("investigating", "identified", "monitoring", "resolved"):
         return _usage("/incident status investigating|identified|monitoring|resolved")
-    event = service.set_status(session, incident=incident, actor=body["user_id"], status=status)
-    notify.post_in_channel(session, incident, f"{blocks.STATUS_EMOJI[status]} {mention(body['user_id'])} changed "
+    event = service.set_status(c.session, incident=c.incident, actor=c.user, status=status)
+    notify.post_in_channel(c.session, c.incident, f"{blocks.STATUS_EMOJI[status]} {mention(c.user)} changed "
                            f"the status from *{event.data['from']}* to *{status}*.", also_feed=status == "resolved")
-    return {"text": f"{incident.key} is now {status}."}
+    return {"text": f"{c.incident.key} is now {status}."}
 
 
-def cmd_resolve(deps, session, incident, body, rest, client):
-    return cmd_status(deps, session, incident, body, "resolved", client)
+def cmd_resolve(c: Command) -> dict:
+    return cmd_status(replace(c, rest="resolved"))
 
 
-def cmd_severity(deps, session, incident, body, rest, client):
-    severity = rest.lower()
+def cmd_severity(c: Command) -> dict:
+    severity = c.rest.lower()
     if severity not in SEVERITIES:
         return _usage("/incident severity sev1|sev2|sev3|sev4")
-    event = service.set_severity(session, incident=incident, actor=body["user_id"], severity=severity)
-    notify.post_in_channel(session, incident, f"{blocks.SEVERITY_EMOJI[severity]} {mention(body['user_id'])} changed "
+    event = service.set_severity(c.session, incident=c.incident, actor=c.user, severity=severity)
+    notify.post_in_channel(c.session, c.incident, f"{blocks.SEVERITY_EMOJI[severity]} {mention(c.user)} changed "
                            f"the severity from *{event.data['from']}* to *{severity}*.", also_feed=True)
-    return {"text": f"{incident.key} is now {severity}."}
+    return {"text": f"{c.incident.key} is now {severity}."}
 
 
-def _assign(session, incident, body, role: str, user: str | None) -> dict:
+def _assign(c: Command, role: str, user: str | None) -> dict:
     if user is None:
         return _usage("/incident lead @user" if role == "lead" else "/incident role comms|scribe @user")
-    service.assign_role(session, incident=incident, actor=body["user_id"], role=role, user=user)
-    notify.post_in_channel(session, incident, f":bust_in_silhouette: {mention(user)} is now "
-                           f"*{blocks.role_label(role)}* (set by {mention(body['user_id'])}).")
-    return {"text": f"{mention(user)} is now {blocks.role_label(role).lower()} of {incident.key}."}
+    service.assign_role(c.session, incident=c.incident, actor=c.user, role=role, user=user)
+    notify.post_in_channel(c.session, c.incident, f":bust_in_silhouette: {mention(user)} is now "
+                           f"*{blocks.role_label(role)}* (set by {mention(c.user)}).")
+    return {"text": f"{mention(user)} is now {blocks.role_label(role).lower()} of {c.incident.key}."}
 
 
-def cmd_lead(deps, session, incident, body, rest, client):
-    return _assign(session, incident, body, "lead", first_mention(rest))
+def cmd_lead(c: Command) -> dict:
+    return _assign(c, "lead", first_mention(c.rest))
 
 
-def cmd_role(deps, session, incident, body, rest, client):
-    role, _, who = rest.partition(" ")
+def cmd_role(c: Command) -> dict:
+    role, _, who = c.rest.partition(" ")
     if role.lower() not in ROLES:
         return _usage("/incident role comms|scribe @user")
-    return _assign(session, incident, body, role.lower(), first_mention(who))
+    return _assign(c, role.lower(), first_mention(who))
 
 
-def cmd_note(deps, session, incident, body, rest, client):
-    if not rest:
+def cmd_note(c: Command) -> dict:
+    if not c.rest:
         return _usage("/incident note <text>")
-    event = service.add_note(session, incident=incident, actor=body["user_id"], text=rest)
-    notify.post_in_channel(session, incident, f":memo: Note #{event.id} from {mention(body['user_id'])}: {esc(rest)}",
+    event = service.add_note(c.session, incident=c.incident, actor=c.user, text=c.rest)
+    notify.post_in_channel(c.session, c.incident, f":memo: Note #{event.id} from {mention(c.user)}: {esc(c.rest)}",
                            block_id=f"note:{event.id}")
-    return {"text": f"Noted on the {incident.key} timeline as note #{event.id}."}
+    return {"text": f"Noted on the {c.incident.key} timeline as note #{event.id}."}
 
 
-def cmd_correct(deps, session, incident, body, rest, client):
-    note_id, _, text = rest.partition(" ")
+def cmd_correct(c: Command) -> dict:
+    note_id, _, text = c.rest.partition(" ")
     if not note_id.lstrip("#").isdigit() or not text.strip():
         return _usage("/incident correct <note-id> <corrected text>")
-    event = service.correct_note(session, incident=incident, actor=body["user_id"],
+    event = service.correct_note(c.session, incident=c.incident, actor=c.user,
                                  note_event_id=int(note_id.lstrip("#")), text=text)
-    notify.post_in_channel(session, incident, f":pencil2: {mention(body['user_id'])} corrected note "
+    notify.post_in_channel(c.session, c.incident, f":pencil2: {mention(c.user)} corrected note "
                            f"#{event.corrects}: {esc(text.strip())}", block_id=f"note:{event.id}")
     return {"text": f"Correction recorded; note #{event.corrects} stays on the timeline as it was."}
 
 
-def cmd_update(deps, session, incident, body, rest, client):
-    if incident.status in ("resolved", "closed"):
-        return {"text": f"{incident.key} is {incident.status}; status updates are for open incidents."}
-    return open_view(client, body["trigger_id"], blocks.update_modal(incident)) or {}
+def cmd_update(c: Command) -> dict:
+    if c.incident.status in ("resolved", "closed"):
+        return {"text": f"{c.incident.key} is {c.incident.status}; status updates are for open incidents."}
+    return {"view": blocks.update_modal(c.incident)}
 
 
-def cmd_close(deps, session, incident, body, rest, client):
-    if not service.can_close(incident, body["user_id"], deps.settings.admin_ids):
-        return {"text": f":no_entry: Only the incident lead ({mention(incident.lead)}) or a Vigil admin "
-                        f"can close {incident.key}."}
-    if incident.status != "resolved":
-        return {"text": f"Resolve {incident.key} before closing it: `/incident resolve`."}
-    return open_view(client, body["trigger_id"], blocks.close_modal(incident)) or {}
+def cmd_close(c: Command) -> dict:
+    if not service.can_close(c.incident, c.user, c.deps.settings.admin_ids):
+        return {"text": f":no_entry: Only the incident lead ({mention(c.incident.lead)}) or a Vigil admin "
+                        f"can close {c.incident.key}."}
+    if c.incident.status != "resolved":
+        return {"text": f"Resolve {c.incident.key} before closing it: `/incident resolve`."}
+    return {"view": blocks.close_modal(c.incident)}
 
 
-def cmd_timeline(deps, session, incident, body, rest, client):
-    return {"text": timeline_text(session, incident, viewer=body["user_id"], client=client)}
+def cmd_timeline(c: Command) -> dict:
+    return {"text": timeline_text(c.session, c.incident, zone=c.zone)}
 
 
 SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
