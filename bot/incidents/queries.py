@@ -50,10 +50,15 @@ class Milestones:
     mitigated: datetime | None
     resolved: datetime | None
     closed: datetime | None
+    closed_by: str | None = None
 
     @staticmethod
     def _minutes(start: datetime, end: datetime | None) -> float | None:
         return None if end is None else round((end - start).total_seconds() / 60, 1)
+
+    @property
+    def minutes_to_declare(self) -> float | None:
+        return self._minutes(self.detected, self.declared)
 
     @property
     def minutes_to_acknowledge(self) -> float | None:
@@ -71,11 +76,14 @@ class Milestones:
 def milestones(incident: Incident, events: list[Event]) -> Milestones:
     """Derive milestones from the event stream.
 
-    acknowledged: the first human action by someone other than the declarer, or the lead being
-    assigned; mitigated: the first move to monitoring (or straight to resolved); resolved: the
-    latest move to resolved that was not undone; closed: the close event.
+    acknowledged: the first human action by someone other than the declarer (a command, a
+    button, a pinned message), or the lead being assigned; mitigated: the *first* move to
+    monitoring (or straight to resolved) — a relapse does not erase that impact was once
+    mitigated; resolved: the latest move to resolved that was not undone; closed: the close event.
+    Time to declare counts from detection to declaration, to acknowledge from declaration, to
+    mitigate and resolve from detection (impact starts when the problem does).
     """
-    acknowledged = mitigated = resolved = closed = None
+    acknowledged = mitigated = resolved = closed = closed_by = None
     for event in events:
         at = event.recorded_at
         human = not event.actor.startswith("system:")
@@ -89,10 +97,11 @@ def milestones(incident: Incident, events: list[Event]) -> Milestones:
                 mitigated = at
             resolved = at if to == "resolved" else None
         if event.kind == "incident.closed":
-            closed = at
+            closed, closed_by = at, event.actor
             resolved = resolved or at
     return Milestones(declared=incident.declared_at, detected=incident.detected_at,
-                      acknowledged=acknowledged, mitigated=mitigated, resolved=resolved, closed=closed)
+                      acknowledged=acknowledged, mitigated=mitigated, resolved=resolved, closed=closed,
+                      closed_by=closed_by)
 
 
 def incident_milestones(session: Session, incident: Incident) -> Milestones:

@@ -82,6 +82,7 @@ def declare(session: Session, *, actor: str, title: str, severity: str, type: st
         "key": incident.key, "title": incident.title, "type": incident.type,
         "security": incident.security, "severity": severity, "status": incident.status,
         "description": incident.description, "detected_at": clock.iso(incident.detected_at),
+        "origin_channel": origin_channel,
     })
     return incident
 
@@ -132,7 +133,8 @@ def correct_note(session: Session, *, incident: Incident, actor: str, note_event
             "incident.note_added", "incident.note_corrected"):
         raise IncidentError(f"There is no note #{note_event_id} on {incident.key}.")
     return _event(session, incident, "incident.note_corrected", actor,
-                  {"text": _text(text, "corrected note", required=True), "original_text": original.data["text"]},
+                  {"text": _text(text, "corrected note", required=True), "original_text": original.data["text"],
+                   "corrects_seq": original.stream_seq},
                   corrects=original.id)
 
 

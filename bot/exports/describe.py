@@ -1,0 +1,103 @@
+"""A readable sentence per timeline event, for CSV summaries and Markdown/HTML reports.
+
+Plain text (no markup): each output format escapes it itself. User text is quoted in full; the
+subject (the actor) is shown in its own column, so sentences start with a verb. Note numbers are
+event ids, the same `#n` that Slack shows and `/incident note correct` takes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from bot import clock
+from bot.eventlog import Event
+from bot.eventlog.canonical import canonical_json
+from bot.incidents.models import TYPES
+
+
+def when(value: datetime | str | None) -> str:
+    """A time for people: `YYYY-MM-DD HH:MM:SS UTC` (exports keep full ISO form in their data)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError:
+            return value
+    return clock.to_utc(value).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _q(text: Any) -> str:
+    return f'"{text}"' if text not in (None, "") else "(empty)"
+
+
+def _declared(e: Event, d: dict) -> str:
+    kind = TYPES.get(d.get("type"), d.get("type"))
+    security = ", security incident" if d.get("security") else ""
+    text = (f"declared {d.get('key', 'the incident')} {_q(d.get('title'))} "
+            f"({d.get('severity')}, {kind}{security}); detected {when(d.get('detected_at'))}")
+    return text + (f"; description: {_q(d['description'])}" if d.get("description") else "")
+
+
+def _role(e: Event, d: dict) -> str:
+    previous = f"previously {d['from']}" if d.get("from") else "previously unassigned"
+    return f"assigned the {d.get('role')} role to {d.get('to')} ({previous})"
+
+
+def _corrected(e: Event, d: dict) -> str:
+    return (f"corrected note #{e.corrects} to {_q(d.get('text'))} "
+            f"(original, still in the log: {_q(d.get('original_text'))})")
+
+
+def _update(e: Event, d: dict) -> str:
+    due = f"; next update due {when(d['next_update_due'])}" if d.get("next_update_due") else ""
+    return f"posted an update (status {d.get('status')}): {_q(d.get('summary'))}{due}"
+
+
+def _message(e: Event, d: dict) -> str:
+    text = f"added a message by {d.get('author') or 'unknown author'} to the timeline: {_q(d.get('text'))}"
+    if d.get("permalink"):
+        text += f" ({d['permalink']})"
+    return text + (f" via {d['via']}" if d.get("via") else "")
+
+
+def _closed(e: Event, d: dict) -> str:
+    follow_ups = "; ".join(_q(item) for item in d.get("follow_ups") or []) or "none"
+    return (f"closed the incident. Customer impact: {_q(d.get('customer_impact'))}. "
+            f"Root cause: {_q(d.get('root_cause'))}. Lessons learned: {_q(d.get('lessons_learned'))}. "
+            f"Follow-ups: {follow_ups}.")
+
+
+_DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
+    "incident.declared": _declared,
+    "incident.status_changed": lambda e, d: f"changed status from {d.get('from')} to {d.get('to')}",
+    "incident.severity_changed": lambda e, d: f"changed severity from {d.get('from')} to {d.get('to')}",
+    "incident.role_assigned": _role,
+    "incident.note_added": lambda e, d: f"added note #{e.id}: {_q(d.get('text'))}",
+    "incident.note_corrected": _corrected,
+    "incident.update_posted": _update,
+    "incident.message_added": _message,
+    "incident.channel_created": lambda e, d: f"created channel #{d.get('name')} ({d.get('channel')})",
+    "incident.summary_posted": lambda e, d: f"posted the incident summary in {d.get('channel')} (ts {d.get('ts')})",
+    "incident.announcement_posted": lambda e, d: f"announced the incident in {d.get('channel')} (ts {d.get('ts')})",
+    "incident.closed": _closed,
+}
+
+
+def describe(event: Event) -> str:
+    """One sentence for `event`; unknown kinds (or odd data) fall back to kind + compact data."""
+    data = event.data if isinstance(event.data, dict) else {}
+    describer = _DESCRIBERS.get(event.kind)
+    if describer is not None:
+        try:
+            return describer(event, data)
+        except (KeyError, TypeError, AttributeError):
+            pass  # data not in the shape this kind usually has: show it raw rather than fail
+    return f"{event.kind} {canonical_json(event.data)}"
+
+
+def one_line(text: str) -> str:
+    """For CSV summaries: line breaks shown as ` ¶ ` (the `data` column keeps the exact text)."""
+    return " ¶ ".join(part for part in text.splitlines() if part.strip())

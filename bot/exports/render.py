@@ -1,0 +1,47 @@
+"""Jinja2 environments for reports: HTML autoescaped, Markdown escaped by `finalize`.
+
+Escaping is applied to every `{{ value }}` by the environment, not by each template, so a template
+cannot forget it.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+EMPTY = "—"
+# Markdown punctuation that could format, link or break a table cell; backslash-escaped.
+_MD_PUNCT = re.compile(r"([\\`*_\[\]|~#])")
+_NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+def md_escape(value: Any) -> str:
+    """Text safe inside a Markdown table cell: punctuation escaped, raw HTML neutralised, one line."""
+    if value is None:
+        return EMPTY
+    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = _MD_PUNCT.sub(r"\\\1", text)
+    return _NEWLINES.sub("<br>", text)
+
+
+def _html_finalize(value: Any) -> Any:
+    return EMPTY if value is None else value
+
+
+@lru_cache(maxsize=None)
+def environment(kind: str) -> Environment:
+    """`html` or `md`."""
+    common = dict(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
+                  trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    if kind == "html":
+        return Environment(autoescape=True, finalize=_html_finalize, **common)
+    if kind == "md":
+        return Environment(autoescape=False, finalize=md_escape, **common)
+    raise ValueError(f"No template environment for {kind!r}")
+
+
+def render(kind: str, template: str, **context: Any) -> str:
+    return environment(kind).get_template(template).render(**context)

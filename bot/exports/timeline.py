@@ -1,0 +1,162 @@
+"""Per-incident timeline export (E2 rows, E3 packet) in JSON, CSV, Markdown or HTML.
+
+Events are listed in chain order (stream seq), which is the order Vigil recorded them; a message
+added later keeps its own earlier `occurred_at`. JSON carries every hashed field as stored, so an
+auditor can recompute the chain from the file alone (see `HASH_METHOD`). In JSON, `corrects` is the
+stored event id (a hashed field), so each JSON event also carries its `id`; CSV does the same.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from sqlmodel import Session
+
+from bot import clock
+from bot.eventlog import Event, StreamHead, events_for_stream
+from bot.eventlog.verify import verify_events
+from bot.exports import csvsafe
+from bot.exports.describe import describe, one_line, when
+from bot.exports.render import render
+from bot.incidents.models import TYPES, Incident
+from bot.incidents.queries import Milestones, milestones
+
+FORMATS = ("json", "csv", "md", "html")
+CSV_COLUMNS = ("seq", "id", "occurred_at", "recorded_at", "actor", "kind", "summary", "data",
+               "corrects", "hash")
+HASH_METHOD = ("hash = sha256(prev_hash + canonical_json(e)) where e holds stream, stream_seq (= seq), "
+               "kind, actor, occurred_at, recorded_at, data, corrects, prev_hash; canonical_json: "
+               "sorted keys, no white space, UTF-8; the first event's prev_hash is 64 zeros")
+
+
+def event_record(event: Event) -> dict[str, Any]:
+    return {"id": event.id, "stream": event.stream, "seq": event.stream_seq,
+            "occurred_at": clock.iso(event.occurred_at), "recorded_at": clock.iso(event.recorded_at),
+            "actor": event.actor, "kind": event.kind, "data": event.data, "corrects": event.corrects,
+            "prev_hash": event.prev_hash, "hash": event.hash}
+
+
+def incident_summary(incident: Incident) -> dict[str, Any]:
+    return {"key": incident.key, "title": incident.title, "type": incident.type,
+            "security": incident.security, "severity_initial": incident.initial_severity,
+            "severity_current": incident.severity, "status": incident.status,
+            "description": incident.description, "declared_by": incident.declared_by,
+            "declared_at": clock.iso(incident.declared_at), "detected_at": clock.iso(incident.detected_at),
+            "lead": incident.lead, "comms": incident.comms, "scribe": incident.scribe,
+            "channel_id": incident.channel_id, "channel_name": incident.channel_name,
+            "current_summary": incident.current_summary,
+            "next_update_due": clock.iso(incident.next_update_due),
+            "customer_impact": incident.customer_impact, "root_cause": incident.root_cause,
+            "lessons_learned": incident.lessons_learned, "follow_ups": list(incident.follow_ups or [])}
+
+
+def milestone_record(m: Milestones) -> dict[str, Any]:
+    return {"declared_at": clock.iso(m.declared), "detected_at": clock.iso(m.detected),
+            "acknowledged_at": clock.iso(m.acknowledged), "mitigated_at": clock.iso(m.mitigated),
+            "resolved_at": clock.iso(m.resolved), "closed_at": clock.iso(m.closed),
+            "minutes_to_acknowledge": m.minutes_to_acknowledge,
+            "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
+            # Stated so the figures cannot be misread: acknowledgement counts from declaration,
+            # mitigation and resolution from detection (bot.incidents.queries.Milestones).
+            "measured_from": {"acknowledge": "declared_at", "mitigate": "detected_at",
+                              "resolve": "detected_at"}}
+
+
+@dataclass
+class Timeline:
+    """One consistent read of an incident and its stream, ready to render in any format."""
+
+    incident: Incident
+    events: list[Event]
+    head: StreamHead | None
+    generated_at: Any
+
+    @property
+    def milestones(self) -> Milestones:
+        return milestones(self.incident, self.events)
+
+    def integrity(self) -> dict[str, Any]:
+        result = verify_events(self.events)
+        problem = result.broken.describe() if result.broken else None
+        last = self.events[-1] if self.events else None
+        # The stream head row catches a deleted tail, which the chain alone cannot show.
+        if problem is None and self.head is not None and (
+                last is None or (self.head.seq, self.head.hash) != (last.stream_seq, last.hash)):
+            problem = (f"stream {self.incident.stream}: stream head (seq {self.head.seq}, {self.head.hash}) "
+                       f"does not match the last event")
+        return {"stream": self.incident.stream, "events": len(self.events),
+                "head_seq": last.stream_seq if last else None, "head_hash": last.hash if last else None,
+                "verified": problem is None, "problem": problem, "hash_method": HASH_METHOD,
+                "generated_at": clock.iso(self.generated_at)}
+
+    def rows(self) -> list[dict[str, Any]]:
+        """One row per event with CSV_COLUMNS (data as stored; csvsafe writes it as canonical JSON)."""
+        return [{"seq": e.stream_seq, "id": e.id, "occurred_at": clock.iso(e.occurred_at),
+                 "recorded_at": clock.iso(e.recorded_at), "actor": e.actor, "kind": e.kind,
+                 "summary": describe(e), "data": e.data, "corrects": e.corrects, "hash": e.hash}
+                for e in self.events]
+
+    def to_json(self) -> str:
+        document = {"export": "incident_timeline", "incident": incident_summary(self.incident),
+                    "milestones": milestone_record(self.milestones),
+                    "events": [event_record(e) for e in self.events], "integrity": self.integrity()}
+        return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+    def report_context(self) -> dict[str, Any]:
+        """What the Markdown and HTML templates show; values are raw, the environment escapes."""
+        i, m = self.incident, self.milestones
+        facts = [("Key", i.key), ("Title", i.title), ("Type", TYPES.get(i.type, i.type)),
+                 ("Security incident", "yes" if i.security else "no"),
+                 ("Severity", i.severity if i.severity == i.initial_severity
+                  else f"{i.severity} (initially {i.initial_severity})"),
+                 ("Status", i.status), ("Declared", f"{when(i.declared_at)} by {i.declared_by}"),
+                 ("Detected", when(i.detected_at)), ("Lead", i.lead), ("Comms", i.comms),
+                 ("Scribe", i.scribe),
+                 ("Channel", f"#{i.channel_name} ({i.channel_id})" if i.channel_id else None),
+                 ("Description", i.description or None)]
+        if i.status == "closed":
+            facts += [("Customer impact", i.customer_impact), ("Root cause", i.root_cause),
+                      ("Lessons learned", i.lessons_learned or None),
+                      ("Follow-ups", "\n".join(i.follow_ups or []) or None)]
+
+        def elapsed(minutes: float | None, verb: str, basis: str) -> str | None:
+            return None if minutes is None else f"{minutes} min to {verb} (from {basis})"
+
+        marks = [("Declared", m.declared, None), ("Detected", m.detected, None),
+                 ("Acknowledged", m.acknowledged, elapsed(m.minutes_to_acknowledge, "acknowledge", "declaration")),
+                 ("Mitigated", m.mitigated, elapsed(m.minutes_to_mitigate, "mitigate", "detection")),
+                 ("Resolved", m.resolved, elapsed(m.minutes_to_resolve, "resolve", "detection")),
+                 ("Closed", m.closed, None)]
+        events = [{"seq": e.stream_seq, "occurred": when(e.occurred_at), "recorded": when(e.recorded_at),
+                   "actor": e.actor, "what": describe(e)} for e in self.events]
+        return {"key": i.key, "title": i.title, "facts": facts,
+                "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
+                               for label, at, note in marks],
+                "events": events, "integrity": self.integrity()}
+
+    def render(self, fmt: str) -> str:
+        if fmt == "json":
+            return self.to_json()
+        if fmt == "csv":
+            rows = [{**row, "summary": one_line(row["summary"])} for row in self.rows()]
+            return csvsafe.to_csv(CSV_COLUMNS, rows)
+        if fmt in ("md", "html"):
+            return render(fmt, f"timeline.{fmt}.j2", **self.report_context())
+        raise ValueError(f"Unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+
+
+def load_timeline(session: Session, incident: Incident) -> Timeline:
+    return Timeline(incident=incident, events=events_for_stream(session, incident.stream),
+                    head=session.get(StreamHead, incident.stream), generated_at=clock.now())
+
+
+def timeline_rows(session: Session, incident: Incident) -> list[dict[str, Any]]:
+    return load_timeline(session, incident).rows()
+
+
+def render_timeline(session: Session, incident: Incident, fmt: str) -> str:
+    if fmt not in FORMATS:  # before touching the database
+        raise ValueError(f"Unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
+    return load_timeline(session, incident).render(fmt)
