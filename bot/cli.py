@@ -83,25 +83,22 @@ def _serve_socket_mode(runtime) -> None:
 @main.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
 def worker(once: bool) -> None:
-    """Deliver the outbox (Slack posts, channel set-up) and retry failures until they succeed."""
-    from bot.runtime import make_sender
+    """Send due reminders and deliver the outbox (Slack posts, channel set-up), retrying until they succeed."""
+    from bot.runtime import make_worker
 
     settings = load_settings()
     missing = settings.missing_slack_credentials
     if missing:
         raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
-    sender = make_sender(settings, Database(settings.database_url), "worker")
+    work = make_worker(settings, Database(settings.database_url), "worker")
     if once:
-        total = 0
-        while delivered := sender.run_once():
-            total += delivered
-        click.echo(f"Delivered {total} outbox item(s).", err=True)
+        click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    logging.getLogger(__name__).info("worker %s started", sender.worker)
-    sender.run_forever(stop)
+    logging.getLogger(__name__).info("worker %s started", work.sender.worker)
+    work.run_forever(stop)
 
 
 @main.command()

@@ -1,4 +1,4 @@
-"""Wiring: settings + database + Slack client → bolt app, outbox deliverer and sender."""
+"""Wiring: settings + database + Slack client → bolt app and background worker (sweeps + outbox)."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from slack_bolt import App
 from bot.config import Settings
 from bot.db import Database
 from bot.outbox.sender import OutboxSender, worker_name
+from bot.worker import Worker
 from bot.slack.app import create_bolt_app, make_client
 from bot.slack.delivery import Deliverer, NotReady
 from bot.slack.deps import Deps
@@ -23,15 +24,15 @@ class Runtime:
     settings: Settings
     database: Database
     bolt: App | None
-    sender: OutboxSender | None
+    worker: Worker | None
     wake: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
 
     def start_background_delivery(self) -> None:
-        if self.sender is None or self._thread is not None:
+        if self.worker is None or self._thread is not None:
             return
-        self._thread = threading.Thread(target=self.sender.run_forever, args=(self.stop, self.wake),
+        self._thread = threading.Thread(target=self.worker.run_forever, args=(self.stop, self.wake),
                                         name="vigil-outbox", daemon=True)
         self._thread.start()
 
@@ -43,18 +44,19 @@ class Runtime:
             self._thread = None
 
 
-def make_sender(settings: Settings, database: Database, role: str) -> OutboxSender:
+def make_worker(settings: Settings, database: Database, role: str) -> Worker:
     # The sender handles 429s itself (reschedules with Retry-After) instead of sleeping in a thread.
     deliverer = Deliverer(database, settings, make_client(settings, retry_rate_limits=False))
-    return OutboxSender(database, deliverer, worker=worker_name(role), hold_seconds=settings.outbox_claim_seconds,
-                        not_ready=NotReady)
+    sender = OutboxSender(database, deliverer, worker=worker_name(role), hold_seconds=settings.outbox_claim_seconds,
+                          not_ready=NotReady)
+    return Worker(database, sender)
 
 
 def build_runtime(settings: Settings, database: Database | None = None, *, role: str = "web") -> Runtime:
     database = database or Database(settings.database_url)
     if settings.missing_slack_credentials:
-        return Runtime(settings=settings, database=database, bolt=None, sender=None)
+        return Runtime(settings=settings, database=database, bolt=None, worker=None)
     runtime = Runtime(settings=settings, database=database, bolt=None,
-                      sender=make_sender(settings, database, role))
+                      worker=make_worker(settings, database, role))
     runtime.bolt = create_bolt_app(Deps(database=database, settings=settings, wake_sender=runtime.wake.set))
     return runtime

@@ -86,14 +86,20 @@ class VigilHarness:
                          headers=headers)
 
     def deliver(self, rounds: int = 10) -> int:
-        """Run the outbox sender until a sweep delivers nothing (the worker's job, in-process)."""
+        """Run the outbox sender until a pass delivers nothing (the worker's job, in-process)."""
         total = 0
         for _ in range(rounds):
-            delivered = self.runtime.sender.run_once()
+            delivered = self.runtime.worker.sender.run_once()
             total += delivered
             if not delivered:
                 break
         return total
+
+    def sweep(self, now=None) -> dict:
+        """Run the reminder sweeps once (the worker's other job)."""
+        from bot.reminders.scheduler import run_sweeps
+
+        return run_sweeps(self.db, now)
 
     def last_view(self, callback_id: str) -> dict:
         opened = [c.params["view"] for c in self.fake.calls_to("views.open")

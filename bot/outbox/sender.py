@@ -75,19 +75,3 @@ class OutboxSender:
             if not service.complete(session, item_id=item.id, worker=self.worker, result=result):
                 log.warning("outbox item %s was delivered after its claim expired", item.id)
         return 1
-
-    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None,
-                    idle_seconds: float = 1.0) -> None:
-        while not stop.is_set():
-            try:
-                delivered = self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; keep the loop alive
-                log.exception("outbox sweep failed")
-                delivered = 0
-            if delivered:
-                continue
-            if wake is not None:
-                wake.wait(idle_seconds)
-                wake.clear()
-            else:
-                stop.wait(idle_seconds)

@@ -13,6 +13,7 @@ from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
 from bot import clock
+from bot.db import insert_if_absent
 from bot.outbox.models import OutboxItem
 
 
@@ -23,15 +24,19 @@ def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any
     `dedupe_key`: at most one item ever with that key. `coalesce`: skip if an undelivered item of
     the same kind and subject is waiting and not yet claimed (it will render the latest state anyway).
     """
-    if dedupe_key and session.exec(select(OutboxItem.id).where(OutboxItem.dedupe_key == dedupe_key)).first():
-        return None
     if coalesce and session.exec(select(OutboxItem.id).where(
             OutboxItem.kind == kind, OutboxItem.subject == subject, OutboxItem.status == "pending",
             OutboxItem.claimed_by.is_(None))).first():
         return None
     now = clock.now()
-    item = OutboxItem(kind=kind, subject=subject, payload=payload or {}, dedupe_key=dedupe_key,
-                      available_at=now, created_at=now)
+    values = {"kind": kind, "subject": subject, "payload": payload or {}, "dedupe_key": dedupe_key,
+              "available_at": now, "created_at": now, "status": "pending", "attempts": 0, "result": {}}
+    if dedupe_key:
+        # Race-free: of two concurrent sweeps or deliveries with the same key, one inserts.
+        if not insert_if_absent(session, OutboxItem, values, ["dedupe_key"]):
+            return None
+        return session.exec(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)).one()
+    item = OutboxItem(**values)
     session.add(item)
     session.flush()
     return item

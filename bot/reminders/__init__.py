@@ -1,0 +1,1 @@
+"""Due-item sweeps: find what is due (overdue steps, reviews, updates) and queue reminders once."""

@@ -1,0 +1,1 @@
+"""The modules whose sweeps the worker runs (each registers itself with `@sweep`)."""

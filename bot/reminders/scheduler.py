@@ -1,0 +1,49 @@
+"""Run the registered sweeps.
+
+A sweep is `fn(session, now) -> int` (reminders queued). It must be idempotent: it queues each
+reminder through the outbox with a deterministic `dedupe_key` (e.g. `reminder:step:12:<due>`), so
+two workers sweeping at once, or one sweeping twice, queue it once. Each sweep runs in its own
+transaction, so one failing sweep does not hold back the others.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlmodel import Session
+
+from bot import clock
+from bot.db import Database
+
+log = logging.getLogger(__name__)
+Sweep = Callable[[Session, datetime], int]
+_SWEEPS: dict[str, Sweep] = {}
+
+
+def sweep(name: str) -> Callable[[Sweep], Sweep]:
+    """Register a sweep under `name` (modules listed in `bot.reminders.registry` do this on import)."""
+    def register(fn: Sweep) -> Sweep:
+        _SWEEPS[name] = fn
+        return fn
+    return register
+
+
+def registered() -> dict[str, Sweep]:
+    from bot.reminders import registry  # noqa: F401  (imports the modules that register sweeps)
+
+    return dict(_SWEEPS)
+
+
+def run_sweeps(database: Database, now: datetime | None = None) -> dict[str, int]:
+    now = now or clock.now()
+    counts = {}
+    for name, fn in registered().items():
+        try:
+            with database.session() as session:
+                counts[name] = fn(session, now)
+        except Exception:  # noqa: BLE001 - logged; the next sweep tries again
+            log.exception("sweep %s failed", name)
+            counts[name] = -1
+    return counts

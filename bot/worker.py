@@ -1,0 +1,50 @@
+"""Background work shared by `vigil worker` and the web process: reminder sweeps + outbox delivery."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from bot.db import Database
+from bot.outbox.sender import OutboxSender
+from bot.reminders.scheduler import run_sweeps
+
+log = logging.getLogger(__name__)
+
+
+class Worker:
+    def __init__(self, database: Database, sender: OutboxSender, *, sweep_every: float = 30.0):
+        self.database, self.sender, self.sweep_every = database, sender, sweep_every
+        self._last_sweep = float("-inf")
+
+    def run_once(self) -> int:
+        """Sweep (when the interval has passed) and deliver what is due; returns items delivered."""
+        if time.monotonic() - self._last_sweep >= self.sweep_every:
+            self._last_sweep = time.monotonic()
+            run_sweeps(self.database)
+        return self.sender.run_once()
+
+    def drain(self) -> int:
+        """Sweep now and deliver until nothing more is due (`vigil worker --once`, tests)."""
+        run_sweeps(self.database)
+        total = 0
+        while delivered := self.sender.run_once():
+            total += delivered
+        return total
+
+    def run_forever(self, stop: threading.Event, wake: threading.Event | None = None,
+                    idle_seconds: float = 1.0) -> None:
+        while not stop.is_set():
+            try:
+                delivered = self.run_once()
+            except Exception:  # noqa: BLE001 - e.g. the database restarting; keep the loop alive
+                log.exception("background work failed")
+                delivered = 0
+            if delivered:
+                continue
+            if wake is not None:
+                wake.wait(idle_seconds)
+                wake.clear()
+            else:
+                stop.wait(idle_seconds)
