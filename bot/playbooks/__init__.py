@@ -1,0 +1,1 @@
+"""Playbooks: runbook files, their schema and lint, and running them on an incident."""
