@@ -49,7 +49,7 @@ def make_worker(settings: Settings, database: Database, role: str) -> Worker:
     deliverer = Deliverer(database, settings, make_client(settings, retry_rate_limits=False))
     sender = OutboxSender(database, deliverer, worker=worker_name(role), hold_seconds=settings.outbox_claim_seconds,
                           not_ready=NotReady)
-    return Worker(database, sender)
+    return Worker(database, settings, sender)
 
 
 def build_runtime(settings: Settings, database: Database | None = None, *, role: str = "web") -> Runtime:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from bot.config import Settings
 from bot.db import Database
 from bot.outbox.sender import OutboxSender
 from bot.reminders.scheduler import run_sweeps
@@ -14,20 +15,20 @@ log = logging.getLogger(__name__)
 
 
 class Worker:
-    def __init__(self, database: Database, sender: OutboxSender, *, sweep_every: float = 30.0):
-        self.database, self.sender, self.sweep_every = database, sender, sweep_every
+    def __init__(self, database: Database, settings: Settings, sender: OutboxSender, *, sweep_every: float = 30.0):
+        self.database, self.settings, self.sender, self.sweep_every = database, settings, sender, sweep_every
         self._last_sweep = float("-inf")
 
     def run_once(self) -> int:
         """Sweep (when the interval has passed) and deliver what is due; returns items delivered."""
         if time.monotonic() - self._last_sweep >= self.sweep_every:
             self._last_sweep = time.monotonic()
-            run_sweeps(self.database)
+            run_sweeps(self.database, self.settings)
         return self.sender.run_once()
 
     def drain(self) -> int:
         """Sweep now and deliver until nothing more is due (`vigil worker --once`, tests)."""
-        run_sweeps(self.database)
+        run_sweeps(self.database, self.settings)
         total = 0
         while delivered := self.sender.run_once():
             total += delivered

@@ -99,7 +99,7 @@ class VigilHarness:
         """Run the reminder sweeps once (the worker's other job)."""
         from bot.reminders.scheduler import run_sweeps
 
-        return run_sweeps(self.db, now)
+        return run_sweeps(self.db, self.runtime.settings, now)
 
     def last_view(self, callback_id: str) -> dict:
         opened = [c.params["view"] for c in self.fake.calls_to("views.open")

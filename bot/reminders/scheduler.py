@@ -1,6 +1,6 @@
 """Run the registered sweeps.
 
-A sweep is `fn(session, now) -> int` (reminders queued). It must be idempotent: it queues each
+A sweep is `fn(session, now, settings) -> int` (reminders queued). It must be idempotent: it queues each
 reminder through the outbox with a deterministic `dedupe_key` (e.g. `reminder:step:12:<due>`), so
 two workers sweeping at once, or one sweeping twice, queue it once. Each sweep runs in its own
 transaction, so one failing sweep does not hold back the others.
@@ -15,10 +15,11 @@ from datetime import datetime
 from sqlmodel import Session
 
 from bot import clock
+from bot.config import Settings
 from bot.db import Database
 
 log = logging.getLogger(__name__)
-Sweep = Callable[[Session, datetime], int]
+Sweep = Callable[[Session, datetime, Settings], int]
 _SWEEPS: dict[str, Sweep] = {}
 
 
@@ -36,13 +37,13 @@ def registered() -> dict[str, Sweep]:
     return dict(_SWEEPS)
 
 
-def run_sweeps(database: Database, now: datetime | None = None) -> dict[str, int]:
+def run_sweeps(database: Database, settings: Settings, now: datetime | None = None) -> dict[str, int]:
     now = now or clock.now()
     counts = {}
     for name, fn in registered().items():
         try:
             with database.session() as session:
-                counts[name] = fn(session, now)
+                counts[name] = fn(session, now, settings)
         except Exception:  # noqa: BLE001 - logged; the next sweep tries again
             log.exception("sweep %s failed", name)
             counts[name] = -1

@@ -51,7 +51,8 @@ class Deliverer:
         self.database, self.settings, self.client = database, settings, client
         self.handlers = {"incident.setup": self.setup, "incident.refresh": self.refresh,
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
-                         "respond": self.respond, "home.publish": self.home_publish}
+                         "respond": self.respond, "home.publish": self.home_publish,
+                         "slack.post": self.post}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
@@ -152,6 +153,12 @@ class Deliverer:
                                            author=message.get("user") or message.get("bot_id"),
                                            permalink=link, via=payload["via"])
         return {"event_id": event.id if event else None}
+
+    def post(self, payload: dict) -> dict:
+        """A plain message to any channel (or a user id, which Slack delivers as a DM from the app)."""
+        answer = self._call("chat_postMessage", channel=payload["channel"], text=payload["text"],
+                            blocks=payload.get("blocks"))
+        return {"channel": answer.get("channel"), "ts": answer["ts"]}
 
     def respond(self, payload: dict) -> dict:
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(

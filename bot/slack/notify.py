@@ -7,6 +7,7 @@ Kinds handled by bot/slack/delivery.py:
 - `incident.capture_message`: fetch a pinned message and put it on the timeline.
 - `respond`: an ephemeral reply through a response_url.
 - `home.publish`: render a user's App Home tab.
+- `slack.post`: a plain message to a channel id, or to a user id (a DM from the app).
 """
 
 from __future__ import annotations

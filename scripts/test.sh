@@ -1,0 +1,21 @@
+#!/usr/bin/env bash
+# Set up .venv (first run) and run the test suite: `bash scripts/test.sh [PYTEST ARGS...]`.
+#
+# Tests always run on SQLite, and also on PostgreSQL when TEST_DATABASE_URL is set. When it is not
+# set, a throwaway PostgreSQL server is started for the run (scripts/with-postgres.sh; installed
+# from Debian's packages when missing and running as root). VIGIL_TEST_POSTGRES=0 skips that;
+# VIGIL_TEST_POSTGRES=1 makes failing to start it an error.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+# shellcheck source=scripts/_venv.sh
+source scripts/_venv.sh
+vigil_ensure_venv
+
+if [ -n "${TEST_DATABASE_URL:-}" ]; then
+    echo "test.sh: testing on SQLite and on PostgreSQL at TEST_DATABASE_URL" >&2
+    exec .venv/bin/pytest "$@"
+elif [ "${VIGIL_TEST_POSTGRES:-}" = 0 ]; then
+    echo "test.sh: testing on SQLite only (VIGIL_TEST_POSTGRES=0)" >&2
+    exec .venv/bin/pytest "$@"
+fi
+exec bash scripts/with-postgres.sh .venv/bin/pytest "$@"
