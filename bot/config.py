@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     admins: str = Field("", alias="VIGIL_ADMINS")
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
+    # Folder of playbook YAML files; default: the `playbooks/` folder shipped with Vigil.
+    playbooks_dir: str | None = Field(None, alias="VIGIL_PLAYBOOKS_DIR")
     # Outbox delivery: how long a claim is held before another worker may take the item over.
     outbox_claim_seconds: int = Field(120, alias="VIGIL_OUTBOX_CLAIM_SECONDS")
     # Timeout for one Slack Web API call made by the outbox sender.
