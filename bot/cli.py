@@ -32,6 +32,19 @@ def main(ctx: click.Context, verbose: bool) -> None:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
 
+def _checked(build, *args):
+    """Start-up refuses invalid playbooks, naming each file, line and field."""
+    from bot.playbooks.loader import PlaybookError
+
+    try:
+        return build(*args)
+    except PlaybookError as invalid:
+        for error in invalid.errors:
+            click.echo(str(error), err=True)
+        raise click.ClickException(f"{len(invalid.errors)} playbook error(s); fix them (`vigil playbooks lint`) "
+                                   "before starting.") from None
+
+
 @main.command()
 def migrate() -> None:
     """Apply database migrations (safe to run again)."""
@@ -52,7 +65,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     settings = load_settings()
     if not no_migrate:
         run_migrations(settings.database_url)
-    runtime = build_runtime(settings)
+    runtime = _checked(build_runtime, settings)
     if socket_mode:
         _serve_socket_mode(runtime)
         return
@@ -90,7 +103,7 @@ def worker(once: bool) -> None:
     missing = settings.missing_slack_credentials
     if missing:
         raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
-    work = make_worker(settings, Database(settings.database_url), "worker")
+    work = _checked(make_worker, settings, Database(settings.database_url), "worker")
     if once:
         click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return
@@ -122,8 +135,10 @@ def verify(ctx: click.Context, show_heads: bool) -> None:
 
 def _register_subcommands() -> None:
     from bot.exports.cli import export
+    from bot.playbooks.cli import playbooks
 
     main.add_command(export)
+    main.add_command(playbooks)
 
 
 _register_subcommands()

@@ -27,6 +27,8 @@ class Settings(BaseSettings):
     risk_channel: str | None = Field(None, alias="VIGIL_RISK_CHANNEL")
     audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")
     admins: str = Field("", alias="VIGIL_ADMINS")
+    # Slack user ids (comma-separated) who may approve risk reviews besides the admins.
+    risk_approvers: str = Field("", alias="VIGIL_RISK_APPROVERS")
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
     # Folder of playbook YAML files; default: the `playbooks/` folder shipped with Vigil.
@@ -50,6 +52,12 @@ class Settings(BaseSettings):
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
+
+    @property
+    def risk_approver_ids(self) -> frozenset[str]:
+        """Who may approve a risk review: admins and configured approvers (never the reviewer)."""
+        extra = frozenset(part.strip() for part in self.risk_approvers.split(",") if part.strip())
+        return self.admin_ids | extra
 
     @property
     def missing_slack_credentials(self) -> list[str]:

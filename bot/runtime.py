@@ -5,16 +5,18 @@ from __future__ import annotations
 import logging
 import threading
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from slack_bolt import App
 
 from bot.config import Settings
 from bot.db import Database
 from bot.outbox.sender import OutboxSender, worker_name
-from bot.worker import Worker
+from bot.playbooks.loader import load_library
 from bot.slack.app import create_bolt_app, make_client
 from bot.slack.delivery import Deliverer, NotReady
 from bot.slack.deps import Deps
+from bot.worker import Worker
 
 log = logging.getLogger(__name__)
 
@@ -44,19 +46,27 @@ class Runtime:
             self._thread = None
 
 
-def make_worker(settings: Settings, database: Database, role: str) -> Worker:
+def make_worker(settings: Settings, database: Database, role: str, library: dict | None = None) -> Worker:
     # The sender handles 429s itself (reschedules with Retry-After) instead of sleeping in a thread.
-    deliverer = Deliverer(database, settings, make_client(settings, retry_rate_limits=False))
+    library = load_library(_playbooks_dir(settings)) if library is None else library
+    deliverer = Deliverer(database, settings, make_client(settings, retry_rate_limits=False), library)
     sender = OutboxSender(database, deliverer, worker=worker_name(role), hold_seconds=settings.outbox_claim_seconds,
                           not_ready=NotReady)
     return Worker(database, settings, sender)
 
 
+def _playbooks_dir(settings: Settings) -> Path | None:
+    return Path(settings.playbooks_dir) if settings.playbooks_dir else None
+
+
 def build_runtime(settings: Settings, database: Database | None = None, *, role: str = "web") -> Runtime:
+    """Raises PlaybookError (naming each bad file) when a playbook does not pass lint."""
     database = database or Database(settings.database_url)
+    library = load_library(_playbooks_dir(settings))
     if settings.missing_slack_credentials:
         return Runtime(settings=settings, database=database, bolt=None, worker=None)
     runtime = Runtime(settings=settings, database=database, bolt=None,
-                      worker=make_worker(settings, database, role))
-    runtime.bolt = create_bolt_app(Deps(database=database, settings=settings, wake_sender=runtime.wake.set))
+                      worker=make_worker(settings, database, role, library))
+    runtime.bolt = create_bolt_app(Deps(database=database, settings=settings, wake_sender=runtime.wake.set,
+                                        library=library))
     return runtime

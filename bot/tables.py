@@ -8,5 +8,6 @@ from bot.incidents import models as _incidents  # noqa: F401
 from bot.keys import KeyCounter  # noqa: F401
 from bot.outbox import models as _outbox  # noqa: F401
 from bot.playbooks import models as _playbooks  # noqa: F401
+from bot.risks import models as _risks  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -7,6 +7,7 @@ runs against both backends.
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -17,6 +18,7 @@ from bot.tables import metadata
 from tests import slack_requests
 from tests.fakes.slack_api import fake_slack  # noqa: F401  (fixture)
 
+PLAYBOOK_FIXTURES = Path(__file__).parent / "playbook_fixtures"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
@@ -131,7 +133,8 @@ def settings_for(fake_slack):
     def build(**overrides):
         values = {"DATABASE_URL": "sqlite://", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": slack_requests.SECRET,
                   "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
-                  "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2}
+                  "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2,
+                  "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES)}
         values.update(overrides)
         return Settings(_env_file=None, **values)
 

@@ -14,6 +14,7 @@ from sqlalchemy import text
 from bot.cli import main
 from bot.incidents import service
 from tests import slack_requests
+from tests.conftest import PLAYBOOK_FIXTURES
 
 
 def run(db, *args, env=None):
@@ -60,9 +61,10 @@ def test_worker_once_delivers_the_outbox(vigil, fake_slack, database_url):
     vigil.declare(deliver=False)
     result = CliRunner().invoke(main, ["worker", "--once"], env={
         "DATABASE_URL": database_url, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
-        "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED"})
+        "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
+        "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES)})
     assert result.exit_code == 0, result.output
-    assert "Delivered 1 outbox item(s)" in result.output
+    assert "Delivered 2 outbox item(s)" in result.output  # channel set-up and playbook suggestions
     assert len(fake_slack.calls_to("conversations.create")) == 1
 
 

@@ -35,7 +35,7 @@ def test_declare_records_then_sets_up_channel_summary_and_feed(vigil, fake_slack
     assert incident.channel_id in fake_slack.channels
     invite = fake_slack.calls_to("conversations.invite")[0]
     assert invite.params["users"] == "U0DECLARER"
-    posts = fake_slack.calls_to("chat.postMessage")
+    posts = [p for p in fake_slack.calls_to("chat.postMessage") if "playbook" not in p.params["text"]]
     assert [p.params["channel"] for p in posts] == [incident.channel_id, "C0FEED"]
     assert fake_slack.calls_to("pins.add")[0].params["timestamp"] == incident.summary_ts
     assert incident.feed_ts and incident.feed_channel == "C0FEED"
@@ -77,7 +77,7 @@ def test_modal_submitted_twice_records_one_incident(vigil):
     for _ in range(2):
         assert vigil.submit(view, values, view_id="V0SAME").status_code == 200
     assert count(vigil.db, Incident) == 1
-    assert count(vigil.db, OutboxItem) == 1
+    assert count(vigil.db, OutboxItem) == 2  # channel set-up and playbook suggestions, once each
 
 
 def test_detected_at_and_security_flag_are_recorded(vigil):
@@ -109,7 +109,7 @@ def test_slack_down_never_loses_the_incident(vigil, fake_slack):
     incident = vigil.declare("Payments degraded")
     assert incident.key == "INC-1" and incident.channel_id is None
     with vigil.db.session() as s:
-        item = s.exec(select(OutboxItem)).one()
+        item = s.exec(select(OutboxItem).where(OutboxItem.kind == "incident.setup")).one()
     assert item.status == "pending" and "internal_error" in item.last_error
     fake_slack.heal()
     from bot import clock
@@ -120,7 +120,7 @@ def test_slack_down_never_loses_the_incident(vigil, fake_slack):
         vigil.deliver()
     with vigil.db.session() as s:
         incident = s.exec(select(Incident)).one()
-        item = s.exec(select(OutboxItem)).one()
+        item = s.exec(select(OutboxItem).where(OutboxItem.kind == "incident.setup")).one()
     assert incident.channel_id and incident.summary_ts and incident.feed_ts
     assert item.status == "done" and item.result["channel"] == incident.channel_id
     created = [c for c in fake_slack.calls_to("conversations.create") if not c.failed]
@@ -132,7 +132,7 @@ def test_rate_limited_post_is_rescheduled_after_retry_after(vigil, fake_slack):
     fake_slack.fail_next("chat.postMessage", status=429, retry_after=30)
     vigil.declare("Search slow")
     with vigil.db.session() as s:
-        item = s.exec(select(OutboxItem)).one()
+        item = s.exec(select(OutboxItem).where(OutboxItem.kind == "incident.setup")).one()
         incident = s.exec(select(Incident)).one()
     # The channel was created and kept; only the post waits for Retry-After.
     assert incident.channel_id and incident.summary_ts is None
@@ -144,7 +144,8 @@ def test_rate_limited_post_is_rescheduled_after_retry_after(vigil, fake_slack):
     with clock.frozen(clock.now() + timedelta(seconds=31)):
         vigil.deliver()
     assert len(fake_slack.calls_to("conversations.create")) == 1
-    ok_posts = [c for c in fake_slack.calls_to("chat.postMessage") if not c.failed]
+    ok_posts = [c for c in fake_slack.calls_to("chat.postMessage")
+                if not c.failed and "playbook" not in c.params["text"]]
     assert len(ok_posts) == 2  # summary + feed, each once
 
 

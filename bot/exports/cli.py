@@ -23,6 +23,9 @@ from bot.db import Database
 from bot.exports import csvsafe
 from bot.exports.population import FORMATS as POPULATION_FORMATS
 from bot.exports.population import incident_population, render_population
+from bot.exports.risks import FORMATS as RISK_FORMATS
+from bot.exports.risks import REGISTER_COLUMNS, REVIEW_COLUMNS, register_rows, review_rows
+from bot.exports.risks import render as render_risk_rows
 from bot.exports.timeline import FORMATS as TIMELINE_FORMATS
 from bot.exports.timeline import load_timeline
 from bot.incidents.queries import by_key, parse_key
@@ -76,7 +79,7 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
 
 @click.group("export")
 def export() -> None:
-    """Export audit evidence: incident timelines and the incident population."""
+    """Export audit evidence: incident timelines, the incident population, the risk register and review log."""
 
 
 @export.command("timeline")
@@ -122,3 +125,46 @@ def incidents_command(ctx: click.Context, start: datetime, end: datetime, fmt: s
     with _session(ctx) as session:
         rows = incident_population(session, start, end)
     _emit(render_population(rows, fmt), output, fmt=fmt, what=f"{len(rows)} incidents")
+
+
+def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD).") from None
+
+
+@export.command("risks")
+@click.option("--as-of", "as_of", callback=_as_of, metavar="DATE",
+              help="Rebuild the register as it stood at the end of DATE (UTC) from the event log alone.")
+@click.option("--format", "fmt", type=click.Choice(RISK_FORMATS, case_sensitive=False), default="csv",
+              show_default=True, help="csv or json (same columns).")
+@_OUTPUT
+@click.pass_context
+def risks_command(ctx: click.Context, as_of: date | None, fmt: str, output: Path | None) -> None:
+    """The risk register (E7): the live register, or with --as-of the register at the end of that date."""
+    if as_of is not None and as_of > clock.now().date():
+        raise click.BadParameter(f"{as_of.isoformat()} is in the future.", param_hint="--as-of")
+    with _session(ctx) as session:
+        rows = register_rows(session, as_of)
+    _emit(render_risk_rows(rows, REGISTER_COLUMNS, fmt), output, fmt=fmt, what=f"{len(rows)} risks")
+
+
+@export.command("reviews")
+@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
+              help="First day of the period (UTC), YYYY-MM-DD or an ISO 8601 date-time.")
+@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
+              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD.")
+@click.option("--format", "fmt", type=click.Choice(RISK_FORMATS, case_sensitive=False), default="csv",
+              show_default=True, help="csv or json (same columns).")
+@_OUTPUT
+@click.pass_context
+def reviews_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
+    """The risk review log (E8): reviews completed in the period, and those due in it but not completed."""
+    if start >= end:
+        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}).")
+    with _session(ctx) as session:
+        rows = review_rows(session, start, end)
+    _emit(render_risk_rows(rows, REVIEW_COLUMNS, fmt), output, fmt=fmt, what=f"{len(rows)} reviews")

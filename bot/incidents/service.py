@@ -162,12 +162,18 @@ def can_close(incident: Incident, user: str, admins: frozenset[str]) -> bool:
 
 def close(session: Session, *, incident: Incident, actor: str, admins: frozenset[str],
           customer_impact: str, root_cause: str, lessons_learned: str,
-          follow_ups: list[str] | None = None) -> Event:
+          follow_ups: list[str] | None = None, open_items: list[str] | None = None,
+          override_reason: str = "") -> Event:
+    """Close a resolved incident. `open_items` (e.g. open required playbook steps) need an
+    `override_reason`, which is recorded with them."""
     _require_open(incident)
     if not can_close(incident, actor, admins):
         raise IncidentError(f"Only the incident lead or a Vigil admin can close {incident.key}.")
     if incident.status != "resolved":
         raise IncidentError(f"Resolve {incident.key} before closing it (`/incident resolve`).")
+    override_reason = _text(override_reason, "override reason")
+    if open_items and not override_reason:
+        raise IncidentError("Some items are still open; give a reason for closing anyway.")
     incident.customer_impact = _text(customer_impact, "customer impact", required=True)
     incident.root_cause = _text(root_cause, "root cause", required=True)
     incident.lessons_learned = _text(lessons_learned, "lessons learned")
@@ -176,7 +182,8 @@ def close(session: Session, *, incident: Incident, actor: str, admins: frozenset
     return _event(session, incident, "incident.closed", actor, {
         "from": previous, "to": "closed", "customer_impact": incident.customer_impact,
         "root_cause": incident.root_cause, "lessons_learned": incident.lessons_learned,
-        "follow_ups": incident.follow_ups})
+        "follow_ups": incident.follow_ups, "open_items": list(open_items or []),
+        "override_reason": override_reason or None})
 
 
 def record_message(session: Session, *, incident: Incident, actor: str, channel: str, ts: str,

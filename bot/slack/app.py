@@ -13,7 +13,8 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 from bot.idempotency import previous_result
 from bot.slack import bolt_patch
 from bot.slack.deps import Deps
-from bot.slack.listeners import actions, events, incident_command, shortcuts, views
+from bot.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
+from bot.slack.listeners import risk_actions, risk_command, risk_views
 
 log = logging.getLogger(__name__)
 bolt_patch.apply()
@@ -82,4 +83,8 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     events.register(app, deps)
     shortcuts.register(app, deps)
     actions.register(app, deps)
+    risk_command.register(app, deps)
+    risk_views.register(app, deps)
+    risk_actions.register(app, deps)
+    playbook_actions.register(app, deps)
     return app

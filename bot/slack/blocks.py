@@ -145,8 +145,15 @@ def update_modal(incident: Incident) -> dict:
     ], str(incident.id))
 
 
-def close_modal(incident: Incident) -> dict:
-    return _modal("incident_close", f"Close {incident.key}", "Close incident", [
+def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
+    warning = []
+    if open_items:
+        listed = "\n".join(f"• {esc(item)}" for item in open_items[:20])
+        warning = [{"type": "section", "text": {"type": "mrkdwn", "text":
+                    f":warning: *Still open:*\n{listed}"}},
+                   _text_input("override_reason", "Reason for closing with these open", multiline=True,
+                               hint="Recorded on the timeline with the list above.")]
+    return _modal("incident_close", f"Close {incident.key}", "Close incident", warning + [
         _text_input("customer_impact", "Customer impact", multiline=True),
         _text_input("root_cause", "Root cause", multiline=True),
         _text_input("lessons_learned", "Lessons learned", multiline=True, optional=True),
@@ -165,3 +172,50 @@ def correct_note_modal(incident: Incident, note_event_id: int, original: str) ->
 
 def role_label(role: str) -> str:
     return ROLES.get(role, role)
+
+
+def playbook_buttons(files) -> list[dict]:
+    """Sections offering playbooks, each with an Attach button (value: the playbook id)."""
+    rows = []
+    for file in files[:20]:
+        playbook = file.playbook
+        rows.append({"type": "section", "text": {"type": "mrkdwn", "text":
+                     f"*{esc(playbook.title)}* `{esc(playbook.id)}` v{esc(playbook.version)}\n"
+                     f"{esc(' '.join(playbook.description.split())[:200])}"},
+                     "accessory": {"type": "button", "action_id": "playbook_attach", "value": playbook.id,
+                                   "text": {"type": "plain_text", "text": "Attach"}}})
+    return rows
+
+
+def suggestion_blocks(files) -> list[dict]:
+    return [{"type": "section", "text": {"type": "mrkdwn", "text":
+             ":clipboard: *Suggested playbooks* for this incident. Attach one to get a step-by-step checklist "
+             "(or `/incident playbook <id>`)."}}] + playbook_buttons(files)
+
+
+def step_modal(callback_id: str, title: str, step, element: dict, label: str, hint: str | None = None) -> dict:
+    block = {"type": "input", "block_id": "value", "label": {"type": "plain_text", "text": label},
+             "element": {**element, "action_id": "value"}}
+    if hint:
+        block["hint"] = {"type": "plain_text", "text": hint}
+    return _modal(callback_id, title, "Save", [
+        {"type": "section", "text": {"type": "mrkdwn", "text": f"*{esc(step.title)}*"}}, block], str(step.id))
+
+
+def done_modal(step) -> dict:
+    kind = step.evidence
+    element = ({"type": "url_text_input"} if kind == "link" else
+               {"type": "plain_text_input", "multiline": True, "max_length": 2000})
+    label = "Link to the evidence" if kind == "link" else "What was done, and what you found"
+    return step_modal("playbook_done", "Mark step done", step, element, label,
+                      "Recorded on the timeline as the evidence for this step.")
+
+
+def skip_modal(step) -> dict:
+    return step_modal("playbook_skip", "Skip step", step,
+                      {"type": "plain_text_input", "multiline": True, "max_length": 2000},
+                      "Why is this step skipped?", "Required: the reason goes on the timeline.")
+
+
+def assign_modal(step) -> dict:
+    return step_modal("playbook_assign", "Assign step", step, {"type": "users_select"}, "Assign to")

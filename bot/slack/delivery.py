@@ -21,7 +21,10 @@ from bot.config import Settings
 from bot.db import Database
 from bot.incidents import queries, service
 from bot.incidents.models import Incident
-from bot.slack import blocks
+from bot.playbooks import runner
+from bot.playbooks.loader import suggest
+from bot.playbooks.models import PlaybookRun
+from bot.slack import blocks, checklist
 from bot.slack.home import home_view
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,14 @@ def channel_names(incident: Incident):
 
 
 class Deliverer:
-    def __init__(self, database: Database, settings: Settings, client: WebClient):
+    def __init__(self, database: Database, settings: Settings, client: WebClient, library: dict | None = None):
         self.database, self.settings, self.client = database, settings, client
+        self.library = library or {}
         self.handlers = {"incident.setup": self.setup, "incident.refresh": self.refresh,
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
                          "respond": self.respond, "home.publish": self.home_publish,
-                         "slack.post": self.post}
+                         "slack.post": self.post, "playbook.checklist": self.checklist,
+                         "playbook.suggest": self.suggest}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
@@ -159,6 +164,35 @@ class Deliverer:
         answer = self._call("chat_postMessage", channel=payload["channel"], text=payload["text"],
                             blocks=payload.get("blocks"))
         return {"channel": answer.get("channel"), "ts": answer["ts"]}
+
+    def checklist(self, payload: dict) -> dict:
+        with self.database.session() as session:
+            run = session.get(PlaybookRun, payload["run_id"])
+            incident = queries.by_id(session, run.incident_id)
+            steps, deadlines = runner.steps_for(session, run), runner.deadlines_for(session, run)
+        if not incident.channel_id:
+            raise NotReady("channel not created yet")
+        blocks, text = checklist.checklist_blocks(run, steps, deadlines), checklist.checklist_text(run, steps)
+        if run.checklist_ts:
+            self._call("chat_update", channel=incident.channel_id, ts=run.checklist_ts, text=text, blocks=blocks)
+            return {"ts": run.checklist_ts}
+        answer = self._call("chat_postMessage", channel=incident.channel_id, text=text, blocks=blocks)
+        with self.database.session() as session:
+            stored = session.get(PlaybookRun, run.id)
+            stored.checklist_ts = answer["ts"]
+            session.add(stored)
+        return {"ts": answer["ts"]}
+
+    def suggest(self, payload: dict) -> dict:
+        incident = self._incident(payload)
+        if not incident.channel_id:
+            raise NotReady("channel not created yet")
+        matches = suggest(self.library, incident.type, incident.severity)
+        if not matches:
+            return {}
+        answer = self._call("chat_postMessage", channel=incident.channel_id, blocks=blocks.suggestion_blocks(matches),
+                            text=f"{len(matches)} playbook(s) fit this incident")
+        return {"ts": answer["ts"]}
 
     def respond(self, payload: dict) -> dict:
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(

@@ -15,3 +15,5 @@ class Deps:
     settings: Settings
     # Called after a transaction that enqueued outbox items, so the sender starts at once.
     wake_sender: Callable[[], None] = field(default=lambda: None)
+    # Playbook files by id, loaded (and linted) once at start-up.
+    library: dict = field(default_factory=dict)

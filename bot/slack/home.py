@@ -1,4 +1,4 @@
-"""The App Home tab: the viewer's open incidents."""
+"""The App Home tab: the viewer's open incidents, then their risks and reviews due."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from sqlmodel import or_, select
 from bot.incidents.models import ACTIVE_STATUSES, Incident
 from bot.slack.blocks import SEVERITY_EMOJI
 from bot.slack.escape import channel_link, esc
+from bot.slack.risk_home import home_blocks as risk_home_blocks
 
 
 def home_view(session, user_id: str) -> dict:
@@ -22,4 +23,5 @@ def home_view(session, user_id: str) -> dict:
         blocks.append({"type": "section", "text": {"type": "mrkdwn", "text":
                        f"{SEVERITY_EMOJI[incident.severity]} *{incident.key}* {esc(incident.title)}\n"
                        f"{incident.status} · {channel_link(incident.channel_id)}"}})
+    blocks += risk_home_blocks(session, user_id)
     return {"type": "home", "blocks": blocks}

@@ -8,6 +8,8 @@ Kinds handled by bot/slack/delivery.py:
 - `respond`: an ephemeral reply through a response_url.
 - `home.publish`: render a user's App Home tab.
 - `slack.post`: a plain message to a channel id, or to a user id (a DM from the app).
+- `playbook.checklist`: post or update a playbook run's checklist message (coalesced).
+- `playbook.suggest`: offer the playbooks that apply to a new incident, with Attach buttons.
 """
 
 from __future__ import annotations
@@ -29,11 +31,17 @@ def refresh_incident(session: Session, incident: Incident) -> None:
 
 
 def post_in_channel(session: Session, incident: Incident, text: str, *, block_id: str | None = None,
-                    also_feed: bool = False) -> None:
-    """Post `text` (already-escaped mrkdwn) in the incident channel and refresh the summary."""
-    enqueue(session, kind="channel.post", subject=incident.stream,
-            payload={"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed})
+                    also_feed: bool = False, dedupe_key: str | None = None) -> bool:
+    """Post `text` (already-escaped mrkdwn) in the incident channel and refresh the summary.
+
+    With `dedupe_key`, at most one post ever carries that key; False if it was already queued.
+    """
+    item = enqueue(session, kind="channel.post", subject=incident.stream, dedupe_key=dedupe_key,
+                   payload={"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed})
+    if item is None:
+        return False
     refresh_incident(session, incident)
+    return True
 
 
 def capture_message(session: Session, incident: Incident, *, channel: str, ts: str, actor: str, via: str) -> None:
@@ -48,3 +56,14 @@ def respond_later(session: Session, response_url: str, text: str, *, subject: st
 
 def publish_home(session: Session, user_id: str) -> None:
     enqueue(session, kind="home.publish", subject=f"home:{user_id}", payload={"user_id": user_id}, coalesce=True)
+
+
+def refresh_checklist(session: Session, run) -> None:
+    """Post the run's checklist, or update it in place once posted."""
+    enqueue(session, kind="playbook.checklist", subject=f"playbook_run:{run.id}", payload={"run_id": run.id},
+            coalesce=True)
+
+
+def suggest_playbooks(session: Session, incident: Incident) -> None:
+    enqueue(session, kind="playbook.suggest", subject=incident.stream, payload={"incident_id": incident.id},
+            dedupe_key=f"{incident.stream}:suggest")

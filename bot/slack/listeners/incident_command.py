@@ -17,6 +17,8 @@ from sqlmodel import Session, select
 from bot.incidents import queries, service
 from bot.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
 from bot.incidents.service import IncidentError
+from bot.playbooks import runner
+from bot.playbooks.loader import suggest
 from bot.slack import blocks, notify
 from bot.slack.deps import Deps
 from bot.slack.escape import channel_link, esc, first_mention, mention
@@ -33,6 +35,7 @@ Inside an incident channel:
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead or admin; form)
+`/incident playbook [id]` — list the playbooks that fit, or attach one
 `/incident timeline` — latest events, in your time zone
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
@@ -49,7 +52,8 @@ class Command:
     zone: ZoneInfo | None = None
 
 
-IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline"}
+IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
+                   "playbook"}
 
 
 def register(app, deps: Deps) -> None:
@@ -196,13 +200,30 @@ def cmd_close(c: Command) -> dict:
                         f"can close {c.incident.key}."}
     if c.incident.status != "resolved":
         return {"text": f"Resolve {c.incident.key} before closing it: `/incident resolve`."}
-    return {"view": blocks.close_modal(c.incident)}
+    return {"view": blocks.close_modal(c.incident, runner.close_blockers(c.session, c.incident))}
 
 
 def cmd_timeline(c: Command) -> dict:
     return {"text": timeline_text(c.session, c.incident, zone=c.zone)}
 
 
+def cmd_playbook(c: Command) -> dict:
+    from bot.slack.listeners.playbook_actions import attach_playbook
+
+    if c.rest:
+        return {"text": attach_playbook(c.deps, c.session, c.incident, c.user, c.rest.split()[0].lower())}
+    library = c.deps.library
+    if not library:
+        return {"text": "No playbooks are installed (see `vigil playbooks list`)."}
+    fitting = suggest(library, c.incident.type, c.incident.severity)
+    others = [f for key, f in sorted(library.items()) if f not in fitting]
+    intro = (f"*Playbooks that fit {c.incident.key}* ({c.incident.type}, {c.incident.severity}):" if fitting
+             else f"No playbook is marked for {c.incident.type}/{c.incident.severity}; all playbooks:")
+    listed = blocks.playbook_buttons(fitting or others)
+    text = intro + " " + ", ".join(f"`{f.playbook.id}`" for f in (fitting or others))
+    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}] + listed}
+
+
 SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
-               "close": cmd_close, "timeline": cmd_timeline}
+               "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook}

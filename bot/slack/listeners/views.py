@@ -8,6 +8,7 @@ from datetime import datetime, timezone
 from bot.idempotency import first_time
 from bot.incidents import queries, service
 from bot.incidents.service import IncidentError
+from bot.playbooks import runner
 from bot.slack import notify
 from bot.slack.deps import Deps
 from bot.slack.escape import esc, mention
@@ -67,6 +68,7 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
         incident = service.declare(session, actor=body["user"]["id"], description=text_value(view, "description"),
                                    security=security, origin_channel=origin, **values)
         notify.setup_incident(session, incident)
+        notify.suggest_playbooks(session, incident)
     deps.wake_sender()
     return {}
 
@@ -113,7 +115,15 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
             return {}
         try:
             incident = _incident_for(session, view)
+            open_items = runner.close_blockers(session, incident)
+            override = text_value(view, "override_reason")
+            if open_items and not override:
+                session.rollback()
+                block = "override_reason" if "override_reason" in view["state"]["values"] else "customer_impact"
+                return errors({block: "Items are still open (required playbook steps or deadlines); "
+                                      "give a reason for closing anyway, or finish them first."})
             service.close(session, incident=incident, actor=actor, admins=deps.settings.admin_ids,
+                          open_items=open_items, override_reason=override,
                           customer_impact=text_value(view, "customer_impact"),
                           root_cause=text_value(view, "root_cause"),
                           lessons_learned=text_value(view, "lessons_learned"),

@@ -1,0 +1,1 @@
+"""Risk register: risks, scoring methodology, review cadence, reviews, approvals, import/export."""

@@ -1,0 +1,116 @@
+"""Import a spreadsheet register (CSV): all rows or none, every error naming its row and column.
+
+Rows are numbered as a spreadsheet shows them: the header is row 1, the first risk row 2.
+Owners may be Slack user ids or e-mail addresses; addresses are resolved (by the caller, through
+Slack's users.lookupByEmail) before the database transaction, so no Slack call holds a lock.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlmodel import Session, select
+
+from bot.risks import service
+from bot.risks.models import Risk
+
+# CSV column -> risk field; the first group is required.
+REQUIRED = {"title": "title", "statement": "statement", "category": "category", "type": "risk_type",
+            "owner": "owner", "likelihood": "inherent_likelihood", "impact": "inherent_impact"}
+OPTIONAL = {"description": "description", "residual_likelihood": "residual_likelihood",
+            "residual_impact": "residual_impact", "treatment": "treatment", "treatment_plan": "treatment_plan",
+            "treatment_due": "treatment_due", "review_cadence": "cadence", "next_review_due": "next_review_due",
+            "tsc_refs": "tsc_refs", "incidents": "incidents"}
+IGNORED = {"key"}  # present in `vigil risks export`; Vigil assigns keys itself
+COLUMN_OF = {field: column for column, field in {**REQUIRED, **OPTIONAL}.items()}
+EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class ImportFailed(ValueError):
+    def __init__(self, problems: list[str]):
+        super().__init__(f"{len(problems)} problem(s); nothing was imported.")
+        self.problems = problems
+
+
+@dataclass
+class Row:
+    number: int
+    values: dict[str, str]
+
+
+def parse(text: str) -> list[Row]:
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [name.strip().lower() for name in reader.fieldnames or []]
+    problems = [f"row 1, column {name}: unknown column (known: {', '.join([*REQUIRED, *OPTIONAL])})"
+                for name in header if name and name not in REQUIRED and name not in OPTIONAL and name not in IGNORED]
+    problems += [f"row 1, column {name}: required column is missing" for name in REQUIRED if name not in header]
+    if problems:
+        raise ImportFailed(problems)
+    rows = []
+    for number, record in enumerate(reader, start=2):
+        values = {(k or "").strip().lower(): (v or "").strip() for k, v in record.items() if k is not None}
+        if any(values.values()):  # blank lines in a spreadsheet export are not risks
+            rows.append(Row(number, values))
+    if not rows:
+        raise ImportFailed(["the file has no risk rows"])
+    return rows
+
+
+def emails(rows: list[Row]) -> set[str]:
+    return {row.values["owner"].lower() for row in rows if EMAIL.match(row.values.get("owner", ""))}
+
+
+def check(session: Session, rows: list[Row], directory: dict[str, str | None]) -> list[tuple[Row, dict]]:
+    """Raw field values per row, or ImportFailed listing every problem."""
+    problems, checked, titles = [], [], {}
+    existing = {title.lower(): number for title, number in
+                session.exec(select(Risk.title, Risk.number).where(Risk.status != "closed"))}
+    for row in rows:
+        raw = {field: row.values.get(column, "") for column, field in {**REQUIRED, **OPTIONAL}.items()}
+        owner = raw["owner"]
+        if EMAIL.match(owner):
+            raw["owner"] = directory.get(owner.lower()) or ""
+            if not raw["owner"]:
+                problems.append(f"row {row.number}, column owner: no Slack user has the e-mail address {owner}")
+        _, errors = service.validate_new(session, raw)
+        if not raw["owner"] and EMAIL.match(owner):
+            errors.pop("owner", None)
+        problems += [f"row {row.number}, column {COLUMN_OF.get(field, field)}: {message}"
+                     for field, message in errors.items()]
+        title = raw["title"].lower()
+        if title in existing:
+            problems.append(f"row {row.number}, column title: already in the register as RISK-{existing[title]}")
+        elif title and title in titles:
+            problems.append(f"row {row.number}, column title: same title as row {titles[title]}")
+        titles.setdefault(title, row.number)
+        checked.append((row, raw))
+    if problems:
+        raise ImportFailed(problems)
+    return checked
+
+
+def import_rows(session: Session, rows: list[Row], *, actor: str,
+                directory: dict[str, str | None] | None = None) -> list[Risk]:
+    """Create every row's risk in the caller's transaction, or raise ImportFailed having written nothing."""
+    return [service.create(session, actor=actor, raw=raw, source="import")
+            for _, raw in check(session, rows, directory or {})]
+
+
+def slack_directory(client, addresses: set[str], on_error: Callable[[str, str], None] | None = None
+                    ) -> dict[str, str | None]:
+    """E-mail -> Slack user id through users.lookupByEmail (None when Slack knows no such user)."""
+    from slack_sdk.errors import SlackApiError
+
+    found: dict[str, str | None] = {}
+    for address in sorted(addresses):
+        try:
+            found[address] = (client.users_lookupByEmail(email=address).get("user") or {}).get("id")
+        except SlackApiError as failure:
+            found[address] = None
+            if on_error and failure.response.get("error") != "users_not_found":
+                on_error(address, failure.response.get("error", "error"))
+    return found

@@ -1,0 +1,88 @@
+"""The register as it stood at the end of a date, rebuilt from the events alone (E7).
+
+`risk.created` carries the full state and every later change carries from/to values
+(bot.risks.history), so folding each `risk:<n>` stream up to a moment gives the risk as it was
+then. The live register goes through the same row function, so the two can be compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot.eventlog import Event
+from bot.eventlog.canonical import canonical_json
+from bot.risks import cadence as cadences
+from bot.risks import history
+from bot.risks.models import Risk
+from bot.risks.queries import review_state
+from bot.risks.scoring import methodology
+
+COLUMNS = ("as_of", "risk_ref", "title", "statement", "description", "category", "risk_type", "tsc_refs",
+           "source", "owner", "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
+           "residual_likelihood", "residual_impact", "residual_score", "residual_level", "treatment",
+           "treatment_plan", "treatment_due_at", "acceptance_expires_at", "status", "closure_reason",
+           "review_cadence", "next_review_due_at", "review_state", "last_reviewed_at", "last_reviewed_by",
+           "linked_incident_refs", "methodology_version", "created_at", "created_by", "updated_at", "version",
+           "record_hash")
+
+
+def end_of(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time.min, timezone.utc)
+
+
+def states_as_of(session: Session, end: datetime) -> dict[int, dict[str, Any]]:
+    """Each risk's snapshot (JSON form) after its last event recorded before `end`."""
+    states: dict[int, dict[str, Any]] = {}
+    query = (select(Event).where(Event.stream.like("risk:%"), Event.recorded_at < end)
+             .order_by(Event.stream, Event.stream_seq))
+    for event in session.exec(query):
+        number = int(event.stream.split(":")[1])
+        if event.kind == "risk.created":
+            states[number] = dict(event.data["state"])
+        elif number in states and event.data.get("changes"):
+            states[number] = history.fold(states[number], event.data["changes"])
+    return states
+
+
+def live_states(session: Session) -> dict[int, dict[str, Any]]:
+    return {risk.number: history.snapshot(risk) for risk in session.exec(select(Risk))}
+
+
+def row(state: dict[str, Any], as_of: date) -> dict[str, Any]:
+    m = methodology(state["methodology"])
+    inherent_score, inherent_level = m.rate(state["inherent_likelihood"], state["inherent_impact"])
+    residual_score, residual_level = m.rate(state["residual_likelihood"], state["residual_impact"])
+    next_due = history.from_json("next_review_due", state["next_review_due"])
+    return {
+        "as_of": as_of.isoformat(), "risk_ref": f"RISK-{state['number']}", "title": state["title"],
+        "statement": state["statement"], "description": state["description"], "category": state["category"],
+        "risk_type": state["risk_type"], "tsc_refs": ";".join(state["tsc_refs"]), "source": state["source"],
+        "owner": state["owner"], "inherent_likelihood": state["inherent_likelihood"],
+        "inherent_impact": state["inherent_impact"], "inherent_score": inherent_score,
+        "inherent_level": inherent_level, "residual_likelihood": state["residual_likelihood"],
+        "residual_impact": state["residual_impact"], "residual_score": residual_score,
+        "residual_level": residual_level, "treatment": state["treatment"], "treatment_plan": state["treatment_plan"],
+        "treatment_due_at": state["treatment_due"], "acceptance_expires_at": state["acceptance_expires"],
+        "status": state["status"], "closure_reason": state["closure_reason"],
+        "review_cadence": cadences.effective(state["cadence"], inherent_level, m.default_cadence),
+        "next_review_due_at": state["next_review_due"],
+        "review_state": review_state(next_due, state["status"], as_of),
+        "last_reviewed_at": state["last_reviewed_at"], "last_reviewed_by": state["last_reviewed_by"],
+        "linked_incident_refs": ";".join(state["linked_incidents"]), "methodology_version": state["methodology"],
+        "created_at": state["created_at"], "created_by": state["created_by"], "updated_at": state["updated_at"],
+        "version": state["version"],
+        "record_hash": hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest(),
+    }
+
+
+def register(session: Session, as_of: date | None = None, *, today: date | None = None) -> list[dict[str, Any]]:
+    """E7 rows: from the events when `as_of` is given, else the live tables (as of `today`)."""
+    if as_of is None:
+        states, on = live_states(session), today
+    else:
+        states, on = states_as_of(session, end_of(as_of)), as_of
+    return [row(states[number], on) for number in sorted(states)]

@@ -1,0 +1,117 @@
+"""Worker sweeps for the risk register: review reminders and escalation, the weekly digest,
+acceptance expiry, and ad-hoc reviews after incidents close.
+
+Exactly once, whatever the number of workers: a review's candidates are claimed with `FOR UPDATE
+SKIP LOCKED` (PostgreSQL), the reminder level is raised by compare-and-set (`reminder_rank <
+new`, one winner on both databases), and the Slack message carries a deterministic outbox
+dedupe key as a backstop. Catching up after downtime sends only the most recent reminder due:
+the levels are ordered and only the highest reached is sent. Each reminder sent is an event on
+the risk's stream (the notification log).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import update
+from sqlmodel import Session, select
+
+from bot.config import Settings
+from bot.eventlog import Event, append
+from bot.incidents.models import Incident
+from bot.reminders.scheduler import sweep
+from bot.risks import approvals, queries
+from bot.risks.models import INCIDENT_TYPE_CATEGORY, Risk, RiskReview
+from bot.risks.reviews import open_review
+from bot.slack import risk_notify
+
+ACTOR = "system:worker"
+# (kind, days relative to the due date); the position + 1 is the kind's rank.
+KINDS = (("due_in_14", -14), ("due_in_7", -7), ("due_in_1", -1), ("due", 0), ("overdue_3", 3), ("escalation_7", 7))
+ESCALATION = "escalation_7"
+INCIDENT_LOOKBACK_DAYS = 30
+ADHOC_DUE_DAYS = 14
+
+
+def latest_due(review: RiskReview, today) -> tuple[int, str] | None:
+    """The highest-ranked reminder whose day has come, as (rank, kind)."""
+    reached = [(rank, kind) for rank, (kind, offset) in enumerate(KINDS, 1)
+               if today >= review.due_on + timedelta(days=offset)]
+    return reached[-1] if reached else None
+
+
+@sweep("risks.acceptance_expiry")
+def acceptance_expiry(session: Session, now: datetime, settings: Settings) -> int:
+    return len(approvals.expire_acceptances(session, on=now.date(), actor=ACTOR))
+
+
+@sweep("risks.incident_reviews")
+def incident_reviews(session: Session, now: datetime, settings: Settings) -> int:
+    """A closed incident linked to a risk, or of a type mapped to its category, asks for a review."""
+    closes = list(session.exec(select(Event).where(Event.kind == "incident.closed",
+                                                   Event.recorded_at >= now - timedelta(days=INCIDENT_LOOKBACK_DAYS))))
+    if not closes:
+        return 0
+    risks = list(session.exec(select(Risk).where(Risk.status != "closed")))
+    opened = 0
+    for close in closes:
+        number = int(close.stream.split(":")[1])
+        incident = session.exec(select(Incident).where(Incident.number == number)).first()
+        key, category = f"INC-{number}", INCIDENT_TYPE_CATEGORY.get(incident.type if incident else "")
+        for risk in risks:
+            mapped = risk.category == category and risk.created_at <= close.recorded_at
+            if key in risk.linked_incidents or mapped:
+                review = open_review(session, risk, trigger="incident", trigger_ref=key, actor=ACTOR,
+                                     due_on=close.recorded_at.date() + timedelta(days=ADHOC_DUE_DAYS))
+                opened += review is not None
+    return opened
+
+
+@sweep("risks.review_reminders")
+def review_reminders(session: Session, now: datetime, settings: Settings) -> int:
+    today = now.date()
+    candidates = list(session.exec(select(RiskReview).where(
+        RiskReview.status == "open", RiskReview.due_on <= today + timedelta(days=14),
+        RiskReview.reminder_rank < len(KINDS)).order_by(RiskReview.id).with_for_update(skip_locked=True)))
+    sent = 0
+    for review in candidates:
+        due = latest_due(review, today)
+        if due is None or due[0] <= review.reminder_rank:
+            continue
+        rank, kind = due
+        if kind == ESCALATION and not settings.risk_channel:
+            continue  # nowhere to escalate; the owner already had the overdue DM
+        won = session.execute(update(RiskReview).where(RiskReview.id == review.id, RiskReview.reminder_rank < rank)
+                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + 1)).rowcount
+        if won != 1:
+            continue
+        risk = session.get(Risk, review.risk_id)
+        if kind == ESCALATION:
+            item, recipient = risk_notify.escalate(session, settings.risk_channel, risk, review, kind, today), \
+                settings.risk_channel
+        else:
+            item, recipient = risk_notify.remind_owner(session, risk, review, kind, today), review.reviewer
+        if item is None:
+            continue
+        append(session, stream=risk.stream, kind="risk.reminder_sent", actor=ACTOR, data={
+            "review": review.ref, "kind": kind, "recipient": recipient, "due_on": review.due_on.isoformat(),
+            "scheduled_for": (review.due_on + timedelta(days=dict(KINDS)[kind])).isoformat(),
+            "outbox_key": item.dedupe_key})
+        sent += 1
+    return sent
+
+
+@sweep("risks.weekly_digest")
+def weekly_digest(session: Session, now: datetime, settings: Settings) -> int:
+    if not settings.risk_channel:
+        return 0
+    year, week, _ = now.date().isocalendar()
+    label = f"{year}-W{week:02d}"
+    overdue, pending = queries.overdue_reviews(session, now.date()), queries.pending_approvals(session)
+    item = risk_notify.digest(session, settings.risk_channel, label, overdue, pending, now.date())
+    if item is None:
+        return 0
+    append(session, stream="risk-register", kind="risk.digest_sent", actor=ACTOR, data={
+        "week": label, "channel": settings.risk_channel, "overdue_reviews": [r.ref for r, _ in overdue],
+        "pending_approvals": [a.id for a, _ in pending], "outbox_key": item.dedupe_key})
+    return 1

@@ -1,0 +1,109 @@
+"""Risk modal submissions: validate (inline errors, nothing written), record once per view, ack."""
+
+from __future__ import annotations
+
+from bot.idempotency import first_time
+from bot.risks import approvals, reviews, service
+from bot.risks.models import Risk, RiskApproval, RiskReview
+from bot.risks.service import RiskError
+from bot.slack import risk_notify
+from bot.slack.deps import Deps
+from bot.slack.escape import esc, mention
+from bot.slack.listeners.views import errors, field, option_value, text_value
+
+ADD_TEXT = ("title", "statement", "description", "treatment_plan", "cadence", "tsc_refs", "incidents")
+ADD_SELECT = ("category", "risk_type", "inherent_likelihood", "inherent_impact", "residual_likelihood",
+              "residual_impact", "treatment")
+REVIEW_SELECT = ("outcome", "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact",
+                 "treatment", "closure_reason")
+
+
+def register(app, deps: Deps) -> None:
+    @app.view("risk_add")
+    def add_submitted(ack, body, view):
+        ack(**add(deps, body, view))
+
+    @app.view("risk_review")
+    def review_submitted(ack, body, view):
+        ack(**review(deps, body, view))
+
+    @app.view("risk_reject")
+    def reject_submitted(ack, body, view):
+        ack(**reject(deps, body, view))
+
+
+def date_value(view: dict, block_id: str) -> str | None:
+    return field(view, block_id).get("selected_date")
+
+
+def add(deps: Deps, body: dict, view: dict) -> dict:
+    raw = {name: text_value(view, name) for name in ADD_TEXT}
+    raw.update({name: option_value(view, name) for name in ADD_SELECT})
+    raw["owner"] = field(view, "owner").get("selected_user")
+    raw["treatment_due"] = date_value(view, "treatment_due")
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        _, problems = service.validate_new(session, raw)
+        if problems:
+            return errors(problems)
+        if not first_time(session, f"view:{view['id']}"):
+            return {}  # the same modal submitted twice: already recorded
+        risk = service.create(session, actor=actor, raw=raw)
+        text = (f":clipboard: Added *{risk.key}* {esc(risk.title)} (owner {mention(risk.owner)}); first review due "
+                f"{risk.next_review_due.isoformat()}.")
+        risk_notify.post(session, actor, text, key=f"risk-added:{risk.number}", subject=risk.stream)
+        if risk.owner != actor:
+            risk_notify.post(session, risk.owner, f":clipboard: {mention(actor)} added *{risk.key}* {esc(risk.title)} "
+                             f"and made you its owner. First review due {risk.next_review_due.isoformat()}.",
+                             key=f"risk-owner:{risk.number}:{risk.owner}", subject=risk.stream)
+    deps.wake_sender()
+    return {}
+
+
+def review(deps: Deps, body: dict, view: dict) -> dict:
+    given = {name: option_value(view, name) for name in REVIEW_SELECT}
+    given.update(rationale=text_value(view, "rationale"), treatment_due=date_value(view, "treatment_due"),
+                 acceptance_expires=date_value(view, "acceptance_expires"))
+    # A cleared plan arrives as None: keep "unchanged" apart from "emptied".
+    if "treatment_plan" in view["state"]["values"]:
+        given["treatment_plan"] = field(view, "treatment_plan").get("value") or ""
+    risk_id, _, review_id = view["private_metadata"].partition(":")
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        risk = session.get(Risk, int(risk_id))
+        target = session.get(RiskReview, int(review_id)) if review_id else None
+        if risk is None:
+            return errors({"outcome": "That risk no longer exists."})
+        if not service.can_review(risk, actor, deps.settings.risk_approver_ids):
+            return errors({"outcome": f"Only the owner of {risk.key} or a Vigil admin or risk approver can review it."})
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        try:
+            done = reviews.complete(session, risk=risk, review=target, actor=actor, given=given,
+                                    approvers=deps.settings.risk_approver_ids, manual_ref=f"view:{view['id']}")
+        except RiskError as problem:
+            session.rollback()
+            return errors(problem.errors or {"outcome": str(problem)})
+        risk_notify.review_recorded(session, done.risk, done.review, done.approval, deps.settings.risk_channel)
+    deps.wake_sender()
+    return {}
+
+
+def reject(deps: Deps, body: dict, view: dict) -> dict:
+    comment = text_value(view, "comment")
+    if not comment:
+        return errors({"comment": "Say why you reject it: the reviewer sees your comment."})
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        approval = session.get(RiskApproval, int(view["private_metadata"]))
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        try:
+            risk = approvals.reject(session, approval=approval, actor=actor, comment=comment,
+                                    approvers=deps.settings.risk_approver_ids)
+        except RiskError as problem:
+            session.rollback()
+            return errors({"comment": str(problem)})
+        risk_notify.decision_made(session, risk, approval)
+    deps.wake_sender()
+    return {}
