@@ -136,9 +136,11 @@ def verify(ctx: click.Context, show_heads: bool) -> None:
 def _register_subcommands() -> None:
     from bot.exports.cli import export
     from bot.playbooks.cli import playbooks
+    from bot.risks.cli import risks
 
     main.add_command(export)
     main.add_command(playbooks)
+    main.add_command(risks)
 
 
 _register_subcommands()

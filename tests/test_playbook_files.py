@@ -418,7 +418,8 @@ def test_incident_facts_and_rendering():
     assert facts_ == {"key": "INC-7", "number": 7, "title": "DB down", "severity": "sev1", "type": "availability",
                       "security": False, "status": "identified", "lead": "U9", "channel": "C7",
                       "declared_at": "2025-03-04T05:06:07.890000Z", "detected_at": "2025-03-04T05:06:07.890000Z"}
-    template = "{{ incident.key }} <{{ incident.title }}> & {{ incident.lead }}\n{% if incident.security %}secret{% endif %}end\n"
+    template = ("{{ incident.key }} <{{ incident.title }}> & {{ incident.lead }}\n"
+                "{% if incident.security %}secret{% endif %}end\n")
     assert render_instructions(template, facts_) == "INC-7 <DB down> & U9\nend\n"  # no autoescape; newline kept
 
 
@@ -447,7 +448,8 @@ def test_cli_lint_ok_and_errors(tmp_path):
     (tmp_path / "data-leak.yaml").write_text(GOOD)
     result = run("lint", str(tmp_path))
     assert (result.exit_code, result.output) == (0, "OK: 1 playbook\n")
-    (tmp_path / "broken.yaml").write_text(GOOD.replace("data-leak", "broken").replace("due_after: 1h30m", "due_after: 5x"))
+    broken = GOOD.replace("data-leak", "broken").replace("due_after: 1h30m", "due_after: 5x")
+    (tmp_path / "broken.yaml").write_text(broken)
     result = run("lint", str(tmp_path))
     assert result.exit_code == 1
     line = line_of(GOOD, "due_after")

@@ -196,3 +196,24 @@ def test_unknown_playbook_id_lists_the_available_ones(vigil):
     incident = vigil.declare()
     reply = vigil.command("playbook nope", channel=incident.channel_id).text
     assert "no playbook `nope`" in reply and "db-failover" in reply
+
+
+def test_timeline_exports_include_the_checklist(vigil, fake_slack):
+    from bot.exports.timeline import render_timeline
+    from bot.incidents.queries import by_key
+
+    attached(vigil, fake_slack)
+    st = steps(vigil)
+    step_action(vigil, "done", st["check-replica"], user="U0DBA")
+    step_action(vigil, "skip", st["decide-reportable"])
+    vigil.submit(vigil.last_view("playbook_skip"), {"value": input_value("plain_text_input", "Not <b>reportable</b>")})
+    with vigil.db.session() as s:
+        incident = by_key(s, "INC-1")
+        md, html = render_timeline(s, incident, "md"), render_timeline(s, incident, "html")
+        doc = __import__("json").loads(render_timeline(s, incident, "json"))
+    assert "## Playbook: Database failover" in md and "Check replica lag" in md and "U0DBA" in md
+    assert "Not &lt;b&gt;reportable&lt;/b&gt;" in html and "<b>reportable" not in html
+    (run,) = doc["playbooks"]
+    outcome = {step["step_id"]: (step["status"], step["by"]) for step in run["steps"]}
+    assert outcome["check-replica"] == ("done", "U0DBA") and outcome["decide-reportable"][0] == "skipped"
+    assert "completed playbook step" in md and "Tell affected customers" in md

@@ -70,7 +70,44 @@ def _closed(e: Event, d: dict) -> str:
             f"Follow-ups: {follow_ups}.")
 
 
+def _step(verb: str) -> Callable[[Event, dict], str]:
+    def sentence(e: Event, d: dict) -> str:
+        text = f"{verb} playbook step {_q(d.get('title'))} ({d.get('playbook_id')} v{d.get('version')})"
+        if d.get("evidence"):
+            text += f"; evidence: {_q(d['evidence'])}"
+        if d.get("reason"):
+            text += f"; reason: {_q(d['reason'])}"
+        if "to" in d:
+            text += f" to {d['to']}"
+        if e.corrects:
+            text += f" (undoes event id {e.corrects}, which stays in the log)"
+        return text
+    return sentence
+
+
+def _attached(e: Event, d: dict) -> str:
+    skipped = f"; not applicable: {', '.join(d['not_applicable'])}" if d.get("not_applicable") else ""
+    return (f"attached playbook {_q(d.get('title'))} ({d.get('playbook_id')} v{d.get('version')}, "
+            f"sha256 {d.get('sha256')}) with {len(d.get('steps') or [])} steps{skipped}")
+
+
+def _deadline(state: str) -> Callable[[Event, dict], str]:
+    return lambda e, d: f"deadline {_q(d.get('label'))} {state} (due {when(d.get('due_at'))})"
+
+
 _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
+    "playbook.attached": _attached,
+    "playbook.step_completed": _step("completed"),
+    "playbook.step_skipped": _step("skipped"),
+    "playbook.step_assigned": _step("assigned"),
+    "playbook.step_reopened": _step("reopened"),
+    "playbook.step_overdue_reminded": lambda e, d: f"reminded {d.get('reminded') or 'the channel'} that step "
+                                                   f"{d.get('step_id')} is overdue (due {when(d.get('due_at'))})",
+    "playbook.deadline_started": _deadline("started"),
+    "playbook.deadline_met": _deadline("met"),
+    "playbook.deadline_missed": _deadline("missed"),
+    "playbook.deadline_reminded": lambda e, d: f"reminded that {d.get('percent')}% of the time for deadline "
+                                               f"{d.get('deadline_id')} has passed (due {when(d.get('due_at'))})",
     "incident.declared": _declared,
     "incident.status_changed": lambda e, d: f"changed status from {d.get('from')} to {d.get('to')}",
     "incident.severity_changed": lambda e, d: f"changed severity from {d.get('from')} to {d.get('to')}",

@@ -9,7 +9,7 @@ stored event id (a hashed field), so each JSON event also carries its `id`; CSV 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from sqlmodel import Session
@@ -22,6 +22,7 @@ from bot.exports.describe import describe, one_line, when
 from bot.exports.render import render
 from bot.incidents.models import TYPES, Incident
 from bot.incidents.queries import Milestones, milestones
+from bot.playbooks import runner
 
 FORMATS = ("json", "csv", "md", "html")
 CSV_COLUMNS = ("seq", "id", "occurred_at", "recorded_at", "actor", "kind", "summary", "data",
@@ -56,11 +57,11 @@ def milestone_record(m: Milestones) -> dict[str, Any]:
     return {"declared_at": clock.iso(m.declared), "detected_at": clock.iso(m.detected),
             "acknowledged_at": clock.iso(m.acknowledged), "mitigated_at": clock.iso(m.mitigated),
             "resolved_at": clock.iso(m.resolved), "closed_at": clock.iso(m.closed),
-            "minutes_to_acknowledge": m.minutes_to_acknowledge,
+            "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
             "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
             # Stated so the figures cannot be misread: acknowledgement counts from declaration,
             # mitigation and resolution from detection (bot.incidents.queries.Milestones).
-            "measured_from": {"acknowledge": "declared_at", "mitigate": "detected_at",
+            "measured_from": {"declare": "detected_at", "acknowledge": "declared_at", "mitigate": "detected_at",
                               "resolve": "detected_at"}}
 
 
@@ -72,6 +73,7 @@ class Timeline:
     events: list[Event]
     head: StreamHead | None
     generated_at: Any
+    checklists: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def milestones(self) -> Milestones:
@@ -101,7 +103,8 @@ class Timeline:
     def to_json(self) -> str:
         document = {"export": "incident_timeline", "incident": incident_summary(self.incident),
                     "milestones": milestone_record(self.milestones),
-                    "events": [event_record(e) for e in self.events], "integrity": self.integrity()}
+                    "playbooks": self.checklists, "events": [event_record(e) for e in self.events],
+                    "integrity": self.integrity()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     def report_context(self) -> dict[str, Any]:
@@ -134,7 +137,7 @@ class Timeline:
         return {"key": i.key, "title": i.title, "facts": facts,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
                                for label, at, note in marks],
-                "events": events, "integrity": self.integrity()}
+                "events": events, "checklists": self.checklists, "when": when, "integrity": self.integrity()}
 
     def render(self, fmt: str) -> str:
         if fmt == "json":
@@ -149,7 +152,26 @@ class Timeline:
 
 def load_timeline(session: Session, incident: Incident) -> Timeline:
     return Timeline(incident=incident, events=events_for_stream(session, incident.stream),
-                    head=session.get(StreamHead, incident.stream), generated_at=clock.now())
+                    head=session.get(StreamHead, incident.stream), generated_at=clock.now(),
+                    checklists=checklists(session, incident))
+
+
+def checklists(session: Session, incident: Incident) -> list[dict[str, Any]]:
+    """Each attached playbook with every step's outcome (who, when, evidence) and its deadlines."""
+    result = []
+    for run in runner.runs_for(session, incident):
+        steps = [{"phase": s.phase_title, "step_id": s.step_id, "title": s.title, "required": s.required,
+                  "status": s.status, "assignee": s.assignee, "due_at": clock.iso(s.due_at),
+                  "by": s.completed_by, "at": clock.iso(s.completed_at),
+                  "evidence": s.evidence_text, "skip_reason": s.skip_reason}
+                 for s in runner.steps_for(session, run)]
+        deadlines = [{"deadline_id": d.deadline_id, "label": d.label, "duration": d.duration,
+                      "starts_from": d.starts_from, "due_at": clock.iso(d.due_at), "status": d.status,
+                      "resolved_at": clock.iso(d.resolved_at)} for d in runner.deadlines_for(session, run)]
+        result.append({"playbook_id": run.playbook_id, "title": run.title, "version": run.version,
+                       "sha256": run.sha256, "attached_by": run.attached_by,
+                       "attached_at": clock.iso(run.attached_at), "steps": steps, "deadlines": deadlines})
+    return result
 
 
 def timeline_rows(session: Session, incident: Incident) -> list[dict[str, Any]]:

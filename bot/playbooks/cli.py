@@ -7,7 +7,8 @@ from pathlib import Path
 
 import click
 
-from bot.playbooks.loader import LintError, PlaybookError, PlaybookFile, lint_paths, library_directory, playbook_paths
+from bot.playbooks.loader import (PlaybookError, PlaybookFile, library_directory, lint_paths, load_library,
+                                  playbook_paths)
 
 _PATH = click.Path(path_type=Path)
 
@@ -25,16 +26,18 @@ def lint(paths: tuple[Path, ...]) -> None:
     Prints each problem as FILE:LINE: FIELD: MESSAGE and exits 1 if there is any.
     """
     targets = list(paths) or [library_directory()]
-    counted: list[LintError] = []
-    checked = len(playbook_paths(targets, counted))
+    checked = len(playbook_paths(targets, []))
     library, errors = lint_paths(targets)
     if errors:
         for error in errors:
             click.echo(str(error), err=True)
-        click.echo(f"{checked} file{'s' if checked != 1 else ''}, {len(errors)} error{'s' if len(errors) != 1 else ''}",
-                   err=True)
+        click.echo(f"{_count(checked, 'file')}, {_count(len(errors), 'error')}", err=True)
         sys.exit(1)
-    click.echo(f"OK: {len(library)} playbook{'s' if len(library) != 1 else ''}")
+    click.echo(f"OK: {_count(len(library), 'playbook')}")
+
+
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'' if number == 1 else 's'}"
 
 
 @playbooks.command("list")
@@ -42,8 +45,6 @@ def lint(paths: tuple[Path, ...]) -> None:
               help="Playbook folder (default: VIGIL_PLAYBOOKS_DIR or the shipped playbooks/).")
 def list_(directory: Path | None) -> None:
     """Show each playbook's id, version, title and when it is suggested."""
-    from bot.playbooks.loader import load_library
-
     try:
         library = load_library(directory)
     except PlaybookError as invalid:
@@ -83,7 +84,8 @@ def _rich_table(rows: list[tuple[str, ...]]) -> None:
 
     table = Table()
     for header in _HEADERS:  # ids and versions are what people copy: never cut them
-        table.add_column(header if header == "ID" else header.title(), no_wrap=header in ("ID", "VERSION"), overflow="fold")
+        table.add_column(header if header == "ID" else header.title(), no_wrap=header in ("ID", "VERSION"),
+                         overflow="fold")
     for row in rows:
         table.add_row(*map(Text, row))  # Text: a title such as "[EU] breach" is not rich markup
     Console().print(table)

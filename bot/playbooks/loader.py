@@ -153,7 +153,8 @@ def _analyse(text: str, source: str, stem: str | None = None) -> tuple[Playbook 
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
         problem = (getattr(exc, "problem", None) or str(exc)).removeprefix("but ")
         context = getattr(exc, "context", None)
-        error(mark.line + 1 if mark else None, (), f"YAML syntax error: {problem}" + (f" ({context})" if context else ""))
+        message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+        error(mark.line + 1 if mark else None, (), message)
         return None, errors
     for key_node in duplicate_keys(root):
         error(key_node.start_mark.line + 1, (), f"duplicate key {key_node.value!r} (only the last one counts)")

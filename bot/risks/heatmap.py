@@ -1,7 +1,7 @@
 """5×5 heat maps of inherent and residual positions with counts, as SVG (and PNG, see png.py).
 
 Rows are likelihood (5 at the top), columns impact; each cell is coloured by the methodology's
-level and shows how many open risks sit there. Sized for a slide: 1280×640.
+level and shows how many open risks sit there. Sized for a slide: 1280×690.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from xml.sax.saxutils import escape
 from bot.risks.scoring import Methodology, methodology
 
 COLOURS = {"low": "#5cb85c", "medium": "#f0d43a", "high": "#f39c34", "critical": "#d9443c"}
-WIDTH, HEIGHT, CELL = 1280, 640, 84
-PANELS = (("inherent", "Inherent risk", 150), ("residual", "Residual risk (after controls)", 780))
-GRID_TOP = 120
+WIDTH, HEIGHT, CELL = 1280, 690, 80
+# (axis, title, left edge of the grid); the 200 px left of each grid hold the likelihood labels.
+PANELS = (("inherent", "Inherent risk", 210), ("residual", "Residual risk", 840))
+GRID_TOP = 140
 
 
 @dataclass
@@ -45,8 +46,8 @@ def cells(heat: HeatMap):
                 yield axis, x, y, likelihood, impact, level, heat.counts[axis][(likelihood, impact)]
 
 
-def _text(x, y, text, size=18, anchor="middle", weight="normal", extra="") -> str:
-    return (f'<text x="{x}" y="{y}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}"{extra}>'
+def _text(x, y, text, size=18, anchor="middle", weight="normal") -> str:
+    return (f'<text x="{x}" y="{y}" font-size="{size}" text-anchor="{anchor}" font-weight="{weight}">'
             f"{escape(str(text))}</text>")
 
 
@@ -56,16 +57,14 @@ def svg(heat: HeatMap) -> str:
              f'<rect width="{WIDTH}" height="{HEIGHT}" fill="#ffffff"/>',
              _text(WIDTH / 2, 48, f"Risk heat map as of {heat.as_of}: {heat.total} open risks", 30, weight="bold")]
     for axis, title, left in PANELS:
-        parts.append(_text(left + 2.5 * CELL, GRID_TOP - 24, title, 24, weight="bold"))
+        parts.append(_text(left + 2.5 * CELL, GRID_TOP - 40, title, 24, weight="bold"))
         for value in range(1, 6):
             parts.append(_text(left + (value - 0.5) * CELL, GRID_TOP + 5 * CELL + 26,
                                f"{value} {heat.method.label('impact', value)}", 13))
             parts.append(_text(left - 8, GRID_TOP + (5.5 - value) * CELL + 5,
                                f"{value} {heat.method.label('likelihood', value)}", 13, anchor="end"))
         parts.append(_text(left + 2.5 * CELL, GRID_TOP + 5 * CELL + 54, "Impact", 18, weight="bold"))
-        cy = GRID_TOP + 2.5 * CELL
-        parts.append(_text(left - 120, cy, "Likelihood", 18, weight="bold",
-                           extra=f' transform="rotate(-90 {left - 120} {cy})"'))
+        parts.append(_text(left - 8, GRID_TOP - 6, "Likelihood", 18, anchor="end", weight="bold"))
     for _, x, y, _, _, level, count in cells(heat):
         parts.append(f'<rect x="{x}" y="{y}" width="{CELL}" height="{CELL}" fill="{COLOURS[level]}" '
                      f'stroke="#ffffff" stroke-width="2"><title>{level}: {count}</title></rect>')

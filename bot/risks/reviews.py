@@ -212,7 +212,7 @@ def complete(session: Session, *, risk: Risk, review: RiskReview | None, actor: 
                           .values(status="completed")).rowcount
     if won != 1:
         raise RiskError(f"{review.ref} was already completed.", field="outcome")
-    now = clock.now()
+    now = clock.to_utc(clock.now())
     before = history.snapshot(risk)
     review.status, review.completed_at, review.completed_by = "completed", now, actor
     review.outcome, review.rationale = outcome, text(given["rationale"])

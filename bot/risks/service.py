@@ -30,7 +30,7 @@ class RiskError(ValueError):
 
 
 def today() -> date:
-    return clock.now().date()
+    return clock.to_utc(clock.now()).date()
 
 
 def levels(risk: Risk) -> tuple[str, str]:
@@ -69,7 +69,7 @@ def create(session: Session, *, actor: str, raw: dict[str, Any], source: str = "
     values, errors = validate_new(session, raw)
     if errors:
         raise RiskError(" ".join(errors.values()), errors=errors)
-    now = clock.now()
+    now = clock.to_utc(clock.now())
     risk = Risk(number=next_number(session, "risk"), title=values["title"], statement=values["statement"],
                 description=values["description"], category=values["category"], risk_type=values["risk_type"],
                 owner=values["owner"], methodology=CURRENT.version,

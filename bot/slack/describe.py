@@ -39,6 +39,15 @@ def describe(event: Event) -> str:
             return "summary pinned in the channel"
         case "incident.announcement_posted":
             return "announced in the incident feed"
+        case "playbook.attached":
+            return f"playbook *{short(d.get('title'))}* v{esc(d.get('version'))} attached"
+        case "playbook.step_completed" | "playbook.step_skipped" | "playbook.step_reopened":
+            verb = event.kind.rsplit("_", 1)[1]
+            return f"step {verb}: {short(d.get('title'))}" + (f" — {short(d.get('reason'))}" if d.get("reason") else "")
+        case "playbook.step_assigned":
+            return f"step assigned to {mention(d.get('to'))}: {short(d.get('title'))}"
+        case "playbook.deadline_met" | "playbook.deadline_missed":
+            return f"deadline {event.kind.rsplit('_', 1)[1]}: {short(d.get('label'))}"
         case "incident.closed":
             return f"closed — root cause: {short(d.get('root_cause', ''))}"
     return esc(event.kind)
