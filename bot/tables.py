@@ -3,6 +3,7 @@
 from sqlmodel import SQLModel
 
 from bot.eventlog import models as _eventlog  # noqa: F401
+from bot.followup import models as _followup  # noqa: F401
 from bot.idempotency import ProcessedKey  # noqa: F401
 from bot.incidents import models as _incidents  # noqa: F401
 from bot.keys import KeyCounter  # noqa: F401

@@ -1,0 +1,1 @@
+"""After the fire: status-update cadence, post-incident reviews, follow-up actions."""
