@@ -53,10 +53,8 @@ def serve_baseline(port: int) -> None:
         return Response(status_code=answer.status, content=answer.body,
                         headers=answer.first_headers_without_set_cookie())
 
-    async def healthz(_):
-        return PlainTextResponse("ok")
-
-    web = Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]), Route("/healthz", healthz)])
+    web = Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
+                            Route("/healthz", lambda _: PlainTextResponse("ok"))])
     uvicorn.run(web, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
@@ -93,7 +91,8 @@ def prepare_database(url: str) -> str:
 
 def start(cmd: list[str], env: dict, log: Path, port: int) -> subprocess.Popen:
     """Start a server and wait for its /healthz."""
-    process = subprocess.Popen(cmd, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, cwd=log.parent)
+    with log.open("wb") as output:  # the child keeps its own copy of the file descriptor
+        process = subprocess.Popen(cmd, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent)
     no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:

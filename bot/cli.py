@@ -33,7 +33,7 @@ def main(ctx: click.Context, verbose: bool) -> None:
 
 
 def _checked(build, *args):
-    """Start-up refuses invalid playbooks, naming each file, line and field."""
+    """Start-up refuses invalid playbooks (naming each file, line and field) and bad settings."""
     from bot.playbooks.loader import PlaybookError
 
     try:
@@ -43,6 +43,8 @@ def _checked(build, *args):
             click.echo(str(error), err=True)
         raise click.ClickException(f"{len(invalid.errors)} playbook error(s); fix them (`vigil playbooks lint`) "
                                    "before starting.") from None
+    except ValueError as misconfigured:  # e.g. VIGIL_UPDATE_CADENCE, VIGIL_PIR_DUE, VIGIL_HOLIDAYS
+        raise click.ClickException(f"Configuration error: {misconfigured}") from None
 
 
 @main.command()
@@ -134,10 +136,12 @@ def verify(ctx: click.Context, show_heads: bool) -> None:
 
 
 def _register_subcommands() -> None:
+    from bot.auth.cli import auditor_token
     from bot.exports.cli import export
     from bot.playbooks.cli import playbooks
     from bot.risks.cli import risks
 
+    main.add_command(auditor_token)
     main.add_command(export)
     main.add_command(playbooks)
     main.add_command(risks)

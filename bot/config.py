@@ -31,12 +31,31 @@ class Settings(BaseSettings):
     risk_approvers: str = Field("", alias="VIGIL_RISK_APPROVERS")
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT")
+    # How often the channel is reminded to post a status update, per severity ("none": never).
+    update_cadence: str = Field("sev1=30m,sev2=60m,sev3=4h,sev4=none", alias="VIGIL_UPDATE_CADENCE")
+    # Post-incident review due, in business days after resolution, per severity ("none": optional).
+    pir_due: str = Field("sev1=5,sev2=5,sev3=10,sev4=none", alias="VIGIL_PIR_DUE")
+    # Public holidays (YYYY-MM-DD, comma-separated) skipped when counting business days.
+    holidays: str = Field("", alias="VIGIL_HOLIDAYS")
     # Folder of playbook YAML files; default: the `playbooks/` folder shipped with Vigil.
     playbooks_dir: str | None = Field(None, alias="VIGIL_PLAYBOOKS_DIR")
     # Outbox delivery: how long a claim is held before another worker may take the item over.
     outbox_claim_seconds: int = Field(120, alias="VIGIL_OUTBOX_CLAIM_SECONDS")
     # Timeout for one Slack Web API call made by the outbox sender.
     slack_timeout_seconds: float = Field(10.0, alias="VIGIL_SLACK_TIMEOUT_SECONDS")
+    # Dashboard sign-in (docs/dashboard.md). "Sign in with Slack" needs the client id and secret
+    # and the public URL Vigil is reached at (the OpenID redirect goes to <base>/login/slack/callback).
+    slack_client_id: str | None = Field(None, alias="SLACK_CLIENT_ID")
+    slack_client_secret: str | None = Field(None, alias="SLACK_CLIENT_SECRET")
+    base_url: str | None = Field(None, alias="VIGIL_BASE_URL")
+    # Slack user ids (comma-separated) who may read the dashboard besides the admins.
+    dashboard_viewers: str = Field("", alias="VIGIL_DASHBOARD_VIEWERS")
+    # Let every member of the workspace (SLACK_TEAM_ID, else the bot token's team) read the dashboard.
+    dashboard_allow_workspace: bool = Field(False, alias="VIGIL_DASHBOARD_ALLOW_WORKSPACE")
+    slack_team_id: str | None = Field(None, alias="SLACK_TEAM_ID")
+    # Signs the dashboard's session cookie; unset: a random one per process (sessions end on restart).
+    session_secret: str | None = Field(None, alias="VIGIL_SESSION_SECRET")
+    session_hours: float = Field(12.0, alias="VIGIL_SESSION_HOURS")
 
     @field_validator("database_url")
     @classmethod
@@ -44,7 +63,8 @@ class Settings(BaseSettings):
         return sqlalchemy_url(url)
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
-                     "incident_feed_channel", "risk_channel", "audit_channel")
+                     "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
+                     "slack_client_secret", "base_url", "slack_team_id", "session_secret")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -58,6 +78,17 @@ class Settings(BaseSettings):
         """Who may approve a risk review: admins and configured approvers (never the reviewer)."""
         extra = frozenset(part.strip() for part in self.risk_approvers.split(",") if part.strip())
         return self.admin_ids | extra
+
+    @property
+    def dashboard_viewer_ids(self) -> frozenset[str]:
+        return frozenset(part.strip() for part in self.dashboard_viewers.split(",") if part.strip())
+
+    @property
+    def missing_slack_sign_in(self) -> list[str]:
+        """Names of the variables "Sign in with Slack" needs and does not have."""
+        return [name for name, value in (("SLACK_CLIENT_ID", self.slack_client_id),
+                                         ("SLACK_CLIENT_SECRET", self.slack_client_secret),
+                                         ("VIGIL_BASE_URL", self.base_url)) if not value]
 
     @property
     def missing_slack_credentials(self) -> list[str]:

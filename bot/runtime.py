@@ -11,6 +11,7 @@ from slack_bolt import App
 
 from bot.config import Settings
 from bot.db import Database
+from bot.followup.policy import Policy
 from bot.outbox.sender import OutboxSender, worker_name
 from bot.playbooks.loader import load_library
 from bot.slack.app import create_bolt_app, make_client
@@ -60,9 +61,11 @@ def _playbooks_dir(settings: Settings) -> Path | None:
 
 
 def build_runtime(settings: Settings, database: Database | None = None, *, role: str = "web") -> Runtime:
-    """Raises PlaybookError (naming each bad file) when a playbook does not pass lint."""
+    """Raises PlaybookError (naming each bad file) when a playbook does not pass lint, and
+    ValueError for a malformed follow-up policy setting."""
     database = database or Database(settings.database_url)
     library = load_library(_playbooks_dir(settings))
+    Policy.from_settings(settings)  # fail at start-up, not in the first sweep
     if settings.missing_slack_credentials:
         return Runtime(settings=settings, database=database, bolt=None, worker=None)
     runtime = Runtime(settings=settings, database=database, bolt=None,

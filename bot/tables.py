@@ -2,6 +2,7 @@
 
 from sqlmodel import SQLModel
 
+from bot.auth import models as _auth  # noqa: F401
 from bot.eventlog import models as _eventlog  # noqa: F401
 from bot.followup import models as _followup  # noqa: F401
 from bot.idempotency import ProcessedKey  # noqa: F401

@@ -127,6 +127,26 @@ def incidents_command(ctx: click.Context, start: datetime, end: datetime, fmt: s
     _emit(render_population(rows, fmt), output, fmt=fmt, what=f"{len(rows)} incidents")
 
 
+@export.command("pirs")
+@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
+              help="First day of the period (UTC).")
+@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
+              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD.")
+@click.option("--format", "fmt", type=click.Choice(("csv", "json"), case_sensitive=False), default="csv",
+              show_default=True, help="csv or json (same columns).")
+@_OUTPUT
+@click.pass_context
+def pirs_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
+    """Post-incident reviews (E5): one row per incident declared in the period, reviewed or not."""
+    from bot.followup.pir_export import pir_rows, render_pirs
+
+    if start >= end:
+        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}).")
+    with _session(ctx) as session:
+        rows = pir_rows(session, start, end)
+    _emit(render_pirs(rows, fmt), output, fmt=fmt, what=f"{len(rows)} post-incident reviews")
+
+
 def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
     if value is None:
         return None

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 from bot import clock
 from bot.risks import history
 from bot.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
-from bot.risks.reviews import apply_proposal, open_review, reschedule_if_sooner
+from bot.risks.reviews import apply_proposal, lock_open_reviews, open_review, reschedule_if_sooner
 from bot.risks.service import RiskError, levels
 from bot.risks.validation import text
 
@@ -61,8 +61,9 @@ def _decide(session: Session, approval: RiskApproval, actor: str, state: str, co
 def approve(session: Session, *, approval: RiskApproval, actor: str, approvers: frozenset[str],
             comment: str | None = None) -> Risk:
     check_decider(approval, actor, approvers)
-    _decide(session, approval, actor, "approved", text(comment) or None)
     risk = session.get(Risk, approval.risk_id)
+    lock_open_reviews(session, risk)
+    _decide(session, approval, actor, "approved", text(comment) or None)
     review = session.get(RiskReview, approval.review_id)
     before = history.snapshot(risk)
     apply_proposal(session, risk, approval.proposal)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import func, update
 from sqlmodel import Session, select
 
 from bot import clock
@@ -44,6 +44,13 @@ def open_review(session: Session, risk: Risk, *, trigger: str, trigger_ref: str,
            data={"review": review.ref, "trigger": trigger, "trigger_ref": trigger_ref,
                  "due_on": due_on.isoformat(), "reviewer": review.reviewer})
     return review
+
+
+def lock_open_reviews(session: Session, risk: Risk) -> None:
+    """Take the risk's open review rows before its stream head, in the order the reminder sweep
+    does (rows, then head), so cancelling one later cannot deadlock with a sweep (PostgreSQL)."""
+    list(session.exec(select(RiskReview.id).where(RiskReview.risk_id == risk.id, RiskReview.status == "open")
+                      .order_by(RiskReview.id).with_for_update()))
 
 
 def pending_approval(session: Session, risk: Risk) -> RiskApproval | None:
@@ -166,7 +173,10 @@ def reschedule_if_sooner(session: Session, risk: Risk, actor: str) -> None:
     """A higher level can mean a shorter cadence: bring the next scheduled review forward if so."""
     if risk.status == "closed" or risk.next_review_due is None:
         return
-    sooner = next_due(risk, today())
+    # Count from the last scheduled review done, so an early review does not bring its own cycle back.
+    done = session.exec(select(func.max(RiskReview.due_on)).where(
+        RiskReview.risk_id == risk.id, RiskReview.trigger == "scheduled", RiskReview.status == "completed")).one()
+    sooner = next_due(risk, max(today(), done) if done else today())
     if sooner >= risk.next_review_due:
         return
     for review in open_reviews(session, risk):
@@ -198,6 +208,7 @@ def complete(session: Session, *, risk: Risk, review: RiskReview | None, actor: 
     proposal, errors = evaluate(risk, given, default_expiry=default_expiry(risk, review))
     if errors:
         raise RiskError(" ".join(errors.values()), errors=errors)
+    lock_open_reviews(session, risk)
     outcome = given["outcome"]
     reasons = approval_reasons(risk, proposal, outcome, actor)
     if reasons and not approvers - {actor}:

@@ -85,10 +85,10 @@ V2025_1 = Methodology(
     ),
     impact=(
         Scale(1, "Negligible", "No customer impact; fixed in normal work; no data exposed."),
-        Scale(2, "Minor", "Brief degradation for few customers; internal data only; no commitment missed."),
+        Scale(2, "Minor", "Brief degradation for a few customers; internal data only; no SLA missed."),
         Scale(3, "Moderate", "Outage under 4 h or limited confidential data exposed; one SLA missed."),
         Scale(4, "Major", "Outage over 4 h, personal data of many customers, or regulator notice."),
-        Scale(5, "Severe", "Existential: prolonged outage, large breach, loss of key customers or licence."),
+        Scale(5, "Severe", "Prolonged outage, large breach, or loss of key customers or a licence."),
     ),
     bands=(Band("low", 1, 4), Band("medium", 5, 9), Band("high", 10, 16), Band("critical", 17, 25)),
     default_cadence={"critical": "quarterly", "high": "quarterly", "medium": "semiannual", "low": "annual"},

@@ -219,3 +219,26 @@ def skip_modal(step) -> dict:
 
 def assign_modal(step) -> dict:
     return step_modal("playbook_assign", "Assign step", step, {"type": "users_select"}, "Assign to")
+
+
+def pir_modal(incident: Incident, review=None) -> dict:
+    """The post-incident review form, prefilled with what the close form recorded."""
+    return _modal("incident_pir", f"Review of {incident.key}", "Record review", [
+        {"type": "input", "block_id": "held_at", "label": {"type": "plain_text", "text": "Held at"},
+         "element": {"type": "datetimepicker", "action_id": "value"}},
+        {"type": "input", "block_id": "attendees", "label": {"type": "plain_text", "text": "Attendees"},
+         "element": {"type": "multi_users_select", "action_id": "value"}},
+        _text_input("summary", "Summary", multiline=True, initial=incident.current_summary or incident.description),
+        _text_input("root_cause", "Root cause", multiline=True, initial=incident.root_cause),
+        _text_input("contributing_factors", "Contributing factors", multiline=True, optional=True),
+        _text_input("went_well", "What went well", multiline=True, optional=True),
+        _text_input("went_poorly", "What went poorly", multiline=True, optional=True),
+        _text_input("detection_gap", "Detection gap", multiline=True, optional=True,
+                    hint="How could we have noticed sooner?"),
+        {"type": "input", "block_id": "plan_change", "label": {"type": "plain_text",
+                                                               "text": "Does the response plan need a change?"},
+         "element": {"type": "radio_buttons", "action_id": "value", "initial_option": _option("no", "No"),
+                     "options": [_option("no", "No"), _option("yes", "Yes")]}},
+        _text_input("plan_change_ref", "Plan change reference", optional=True, max_length=300,
+                    hint="A ticket or document for the change, if one is needed."),
+    ], str(incident.id))

@@ -9,6 +9,7 @@ of a message. Everything before that point is skipped on retry because its resul
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import re
 import unicodedata
@@ -19,6 +20,8 @@ from slack_sdk.webhook import WebhookClient
 
 from bot.config import Settings
 from bot.db import Database
+from bot.eventlog import append
+from bot.followup import pir_document
 from bot.incidents import queries, service
 from bot.incidents.models import Incident
 from bot.playbooks import runner
@@ -57,7 +60,7 @@ class Deliverer:
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
                          "respond": self.respond, "home.publish": self.home_publish,
                          "slack.post": self.post, "playbook.checklist": self.checklist,
-                         "playbook.suggest": self.suggest}
+                         "playbook.suggest": self.suggest, "pir.document": self.pir_document}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
@@ -134,7 +137,12 @@ class Deliverer:
         section = {"type": "section", "text": {"type": "mrkdwn", "text": payload["text"][:3000]}}
         if payload.get("block_id"):
             section["block_id"] = payload["block_id"]
-        answer = self._call("chat_postMessage", channel=incident.channel_id, text=payload["text"], blocks=[section])
+        message_blocks = [section]
+        if payload.get("buttons"):
+            message_blocks.append({"type": "actions", "elements": [
+                {"type": "button", "action_id": b["action_id"], "value": b["value"],
+                 "text": {"type": "plain_text", "text": b["text"]}} for b in payload["buttons"]]})
+        answer = self._call("chat_postMessage", channel=incident.channel_id, text=payload["text"], blocks=message_blocks)
         result = {"channel": incident.channel_id, "ts": answer["ts"]}
         feed = incident.feed_channel or self.settings.incident_feed_channel
         if payload.get("also_feed") and feed:
@@ -193,6 +201,22 @@ class Deliverer:
         answer = self._call("chat_postMessage", channel=incident.channel_id, blocks=blocks.suggestion_blocks(matches),
                             text=f"{len(matches)} playbook(s) fit this incident")
         return {"ts": answer["ts"]}
+
+    def pir_document(self, payload: dict) -> dict:
+        incident = self._incident(payload)
+        if not incident.channel_id:
+            raise NotReady("channel not created yet")
+        with self.database.session() as session:
+            content = pir_document.render_pir(session, incident)
+        answer = self.client.files_upload_v2(channel=incident.channel_id, content=content,
+                                             filename=pir_document.document_name(incident),
+                                             title=f"Post-incident review of {incident.key}")
+        file_id = (answer.get("file") or {}).get("id") or answer["files"][0]["id"]
+        with self.database.session() as session:
+            append(session, stream=incident.stream, kind="pir.document_posted", actor="system:worker",
+                   data={"file_id": file_id, "name": pir_document.document_name(incident),
+                         "sha256": hashlib.sha256(content.encode("utf-8")).hexdigest()})
+        return {"file_id": file_id}
 
     def respond(self, payload: dict) -> dict:
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(

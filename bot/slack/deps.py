@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from bot.config import Settings
 from bot.db import Database
+from bot.followup.policy import Policy
 
 
 @dataclass
@@ -17,3 +18,9 @@ class Deps:
     wake_sender: Callable[[], None] = field(default=lambda: None)
     # Playbook files by id, loaded (and linted) once at start-up.
     library: dict = field(default_factory=dict)
+    # Follow-up policy (update cadence, PIR due dates), parsed once from settings.
+    policy: Policy | None = None
+
+    def __post_init__(self):
+        if self.policy is None:
+            self.policy = Policy.from_settings(self.settings)

@@ -10,6 +10,7 @@ Kinds handled by bot/slack/delivery.py:
 - `slack.post`: a plain message to a channel id, or to a user id (a DM from the app).
 - `playbook.checklist`: post or update a playbook run's checklist message (coalesced).
 - `playbook.suggest`: offer the playbooks that apply to a new incident, with Attach buttons.
+- `pir.document`: render the post-incident review document and post it to the channel as a file.
 """
 
 from __future__ import annotations
@@ -31,13 +32,15 @@ def refresh_incident(session: Session, incident: Incident) -> None:
 
 
 def post_in_channel(session: Session, incident: Incident, text: str, *, block_id: str | None = None,
-                    also_feed: bool = False, dedupe_key: str | None = None) -> bool:
+                    also_feed: bool = False, dedupe_key: str | None = None, buttons: list[dict] | None = None) -> bool:
     """Post `text` (already-escaped mrkdwn) in the incident channel and refresh the summary.
 
-    With `dedupe_key`, at most one post ever carries that key; False if it was already queued.
+    `buttons`: [{action_id, text, value}]. With `dedupe_key`, at most one post ever carries that
+    key; False if it was already queued.
     """
     item = enqueue(session, kind="channel.post", subject=incident.stream, dedupe_key=dedupe_key,
-                   payload={"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed})
+                   payload={"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed,
+                            "buttons": buttons or []})
     if item is None:
         return False
     refresh_incident(session, incident)
@@ -67,3 +70,8 @@ def refresh_checklist(session: Session, run) -> None:
 def suggest_playbooks(session: Session, incident: Incident) -> None:
     enqueue(session, kind="playbook.suggest", subject=incident.stream, payload={"incident_id": incident.id},
             dedupe_key=f"{incident.stream}:suggest")
+
+
+def pir_document(session: Session, incident: Incident) -> None:
+    enqueue(session, kind="pir.document", subject=incident.stream, payload={"incident_id": incident.id},
+            dedupe_key=f"{incident.stream}:pir-document")

@@ -20,8 +20,10 @@ LEVEL_EMOJI = {"critical": ":red_circle:", "high": ":large_orange_circle:", "med
 
 
 def _rating_options(axis: str) -> list[dict]:
+    """Each value with its label, and the scale's definition as the option's description."""
     scale = getattr(methodology(), axis)
-    return [_option(str(s.value), f"{s.value} — {s.label}: {s.definition}") for s in scale]
+    return [{**_option(str(s.value), f"{s.value} — {s.label}"),
+             "description": {"type": "plain_text", "text": s.definition[:75]}} for s in scale]
 
 
 def _rating(block_id: str, label: str, axis: str, initial: int | None, optional: bool = False) -> dict:

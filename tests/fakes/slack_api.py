@@ -60,6 +60,8 @@ class FakeSlack:
         self.views_by_trigger: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
         self.messages: dict[str, dict[str, dict]] = defaultdict(dict)  # channel -> ts -> message
+        self.files: dict[str, dict] = {}  # file id -> metadata (files.uploadV2)
+        self.uploads: dict[str, bytes] = {}  # file id -> uploaded bytes
         self._responses: list[tuple[str, dict]] = []
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._always: dict[str, _Fault] = {}
@@ -165,6 +167,10 @@ class FakeSlack:
             with self._lock:
                 self._responses.append((path.removeprefix("/response_url/"), body))
             return _send(handler, 200, b"ok", "text/plain")
+        if path.startswith("/upload/"):  # files.uploadV2's second step: the bytes themselves
+            with self._lock:
+                self.uploads[path.removeprefix("/upload/")] = raw
+            return _send(handler, 200, f"OK - {len(raw)}".encode(), "text/plain")
         if not path.startswith("/api/"):  # catches a base_url missing its /api/
             return _send(handler, 404, b"not found", "text/plain")
         method = path.removeprefix("/api/")
@@ -328,6 +334,18 @@ class FakeSlack:
         return {"ok": True, "view": view}
 
     _api_views_push = _api_views_publish = _api_views_update = _api_views_open
+
+    def _api_files_getUploadURLExternal(self, p):
+        file_id = f"F{self._next():08d}"
+        self.files[file_id] = {"id": file_id, "name": p.get("filename"), "length": int(p.get("length", 0))}
+        return {"ok": True, "upload_url": f"{self.url}/upload/{file_id}", "file_id": file_id}
+
+    def _api_files_completeUploadExternal(self, p):
+        files = json.loads(p["files"]) if isinstance(p.get("files"), str) else p.get("files", [])
+        for entry in files:
+            self.files.setdefault(entry["id"], {"id": entry["id"]}).update(
+                title=entry.get("title"), channel=p.get("channel_id"), shared=True)
+        return {"ok": True, "files": [self.files[entry["id"]] for entry in files]}
 
     def _api_users_info(self, p):
         uid = p.get("user", "")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from bot.followup import updates
 from bot.idempotency import first_time
 from bot.incidents import queries, service
 from bot.incidents.service import IncidentError
 from bot.slack import blocks, notify
 from bot.slack.deps import Deps
+from bot.slack.blocks import slack_date
 from bot.slack.escape import esc, mention
 from bot.slack.listeners.incident_command import open_view
 
@@ -34,6 +36,30 @@ def register(app, deps: Deps) -> None:
                     notify.respond_later(session, response_url, f":warning: {esc(problem)}")
             else:
                 notify.post_in_channel(session, incident, f":bust_in_silhouette: {mention(user)} took the lead.")
+        deps.wake_sender()
+
+    @app.action("incident_snooze_update")
+    def snooze_update(ack, body, action):
+        ack()
+        user, response_url = body["user"]["id"], body.get("response_url")
+        message_ts = (body.get("container") or {}).get("message_ts")
+        with deps.database.session() as session:
+            incident = queries.by_id(session, int(action["value"]))
+            # One snooze per reminder message: a second click (anyone's) is told what happened.
+            if not first_time(session, f"action:incident_snooze_update:{message_ts}", {"by": user}):
+                if response_url:
+                    notify.respond_later(session, response_url, "This reminder was already snoozed; the next "
+                                         f"update is due {slack_date(incident.next_update_due)}.")
+            else:
+                try:
+                    event = updates.snooze(session, incident=incident, actor=user, policy=deps.policy)
+                except IncidentError as problem:
+                    session.rollback()
+                    if response_url:
+                        notify.respond_later(session, response_url, f":warning: {esc(problem)}")
+                else:
+                    notify.post_in_channel(session, incident, f":zzz: {mention(user)} snoozed the update reminder "
+                                           f"until {slack_date(incident.next_update_due)}.")
         deps.wake_sender()
 
     @app.action("incident_post_update")

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
+from bot.followup import pir
 from bot.incidents import queries, service
 from bot.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
 from bot.incidents.service import IncidentError
@@ -37,6 +38,7 @@ Inside an incident channel:
 `/incident resolve` · `/incident close` (lead or admin; form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
 `/incident timeline` — latest events, in your time zone
+`/incident pir` — record the post-incident review (form)
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
 
@@ -53,7 +55,7 @@ class Command:
 
 
 IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook"}
+                   "playbook", "pir"}
 
 
 def register(app, deps: Deps) -> None:
@@ -131,7 +133,17 @@ def cmd_status(c: Command) -> dict:
     event = service.set_status(c.session, incident=c.incident, actor=c.user, status=status)
     notify.post_in_channel(c.session, c.incident, f"{blocks.STATUS_EMOJI[status]} {mention(c.user)} changed "
                            f"the status from *{event.data['from']}* to *{status}*.", also_feed=status == "resolved")
+    if status == "resolved":
+        return {"text": f"{c.incident.key} is now resolved. {pir_note(c.session, c.incident, c.deps.policy)}"}
     return {"text": f"{c.incident.key} is now {status}."}
+
+
+def pir_note(session, incident, policy) -> str:
+    """Schedule the post-incident review on resolution and say when it is due."""
+    review = pir.schedule(session, incident=incident, policy=policy)
+    if not review.required:
+        return "A post-incident review is optional at this severity (`/incident pir` to record one)."
+    return f"Post-incident review due {blocks.slack_date(review.due_at)}: record it with `/incident pir`."
 
 
 def cmd_resolve(c: Command) -> dict:
@@ -224,6 +236,17 @@ def cmd_playbook(c: Command) -> dict:
     return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}] + listed}
 
 
+def cmd_pir(c: Command) -> dict:
+    if c.incident.status not in ("resolved", "closed"):
+        return {"text": f"Resolve {c.incident.key} first; the post-incident review comes after the fire."}
+    review = pir.for_incident(c.session, c.incident)
+    if review is not None and review.status == "completed":
+        return {"text": f"The review of {c.incident.key} was recorded by {mention(review.completed_by)} "
+                        f"{blocks.slack_date(review.completed_at)}."}
+    return {"view": blocks.pir_modal(c.incident, review)}
+
+
 SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
-               "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook}
+               "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
+               "pir": cmd_pir}

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
+from bot.followup import pir, updates
 from bot.idempotency import first_time
 from bot.incidents import queries, service
 from bot.incidents.service import IncidentError
@@ -44,6 +45,10 @@ def register(app, deps: Deps) -> None:
     @app.view("incident_close")
     def close_submitted(ack, body, view):
         ack(**close(deps, body, view))
+
+    @app.view("incident_pir")
+    def pir_submitted(ack, body, view):
+        ack(**review(deps, body, view))
 
     @app.view("incident_correct_note")
     def correction_submitted(ack, body, view):
@@ -91,8 +96,11 @@ def update(deps: Deps, body: dict, view: dict) -> dict:
             return {}
         try:
             incident = _incident_for(session, view)
+            due = due or updates.default_next_update(incident, deps.policy)
             service.post_update(session, incident=incident, actor=actor, status=status, summary=summary,
                                 next_update_due=due)
+            if status == "resolved":
+                pir.schedule(session, incident=incident, policy=deps.policy)
         except IncidentError as problem:
             session.rollback()
             block = "next_update_due" if "next update" in str(problem) else "summary"
@@ -153,5 +161,30 @@ def correct(deps: Deps, body: dict, view: dict) -> dict:
             return errors({"text": str(problem)})
         notify.post_in_channel(session, incident, f":pencil2: {mention(actor)} corrected note #{note_id}: {esc(text)}",
                                block_id=f"note:{event.id}")
+    deps.wake_sender()
+    return {}
+
+
+def review(deps: Deps, body: dict, view: dict) -> dict:
+    held_at = datetime_value(view, "held_at")
+    attendees = field(view, "attendees").get("selected_users") or []
+    values = {name: text_value(view, name) for name in pir.TEXT_FIELDS}
+    problems = pir.validate(held_at=held_at, attendees=attendees, values=values)
+    if problems:
+        return errors(problems)
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        try:
+            incident = _incident_for(session, view)
+            pir.complete(session, incident=incident, actor=actor, policy=deps.policy, held_at=held_at,
+                         attendees=attendees, values=values, plan_change_needed=option_value(view, "plan_change") == "yes")
+        except IncidentError as problem:
+            session.rollback()
+            return errors({"summary": str(problem)})
+        notify.post_in_channel(session, incident, f":memo: {mention(actor)} recorded the post-incident review of "
+                               f"{incident.key}; the review document follows.")
+        notify.pir_document(session, incident)
     deps.wake_sender()
     return {}

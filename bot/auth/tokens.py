@@ -1,0 +1,120 @@
+"""Auditor tokens: create (shown once), list, revoke, sign in, and the per-use access log.
+
+Every change and every use is an event on the `audit` stream, in the same transaction as the row
+change, so the register of who could see what (and what they looked at) is hash-chained like the
+rest of the record. Only the SHA-256 of a token is stored: a database leak does not leak access.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlmodel import Session, select
+
+from bot import clock
+from bot.auth.models import AuditorToken
+from bot.eventlog import append
+
+STREAM = "audit"
+PREFIX = "vigil_at_"  # recognisable by secret scanners and by people
+
+
+class TokenRefused(Exception):
+    """A token that cannot be used; `reason` is `unknown`, `expired` or `revoked`."""
+
+    def __init__(self, reason: str, message: str):
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class NewToken:
+    token: AuditorToken
+    secret: str  # the only time the plain token exists
+
+
+def digest(secret: str) -> str:
+    return hashlib.sha256(secret.strip().encode("utf-8")).hexdigest()
+
+
+def actor_for(token: AuditorToken) -> str:
+    return f"auditor:{token.id}"
+
+
+def create(session: Session, *, name: str, expires_at: datetime, actor: str) -> NewToken:
+    name = " ".join(name.split())
+    if not name:
+        raise ValueError("a token needs a name (who it is for), e.g. --name \"Acme Audit LLP\"")
+    now, expires_at = clock.now(), clock.to_utc(expires_at)
+    if expires_at <= now:
+        raise ValueError("the expiry must be in the future")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = AuditorToken(name=name, token_sha256=digest(secret), created_by=actor, created_at=now,
+                         expires_at=expires_at)
+    session.add(token)
+    session.flush()
+    append(session, stream=STREAM, kind="audit.token_created", actor=actor,
+           data={"token_id": token.id, "name": name, "expires_at": clock.iso(expires_at)})
+    return NewToken(token=token, secret=secret)
+
+
+def all_tokens(session: Session) -> list[AuditorToken]:
+    return list(session.exec(select(AuditorToken).order_by(AuditorToken.id)))
+
+
+def revoke(session: Session, *, token_id: int, actor: str) -> AuditorToken:
+    """Revoke now; revoking twice is refused (the first revocation stands in the record)."""
+    token = session.get(AuditorToken, token_id)
+    if token is None:
+        raise LookupError(f"no auditor token {token_id}; `vigil auditor-token list` shows them")
+    if token.revoked_at is not None:
+        raise ValueError(f"auditor token {token_id} was already revoked at {clock.iso(token.revoked_at)}")
+    token.revoked_at, token.revoked_by = clock.now(), actor
+    session.add(token)
+    append(session, stream=STREAM, kind="audit.token_revoked", actor=actor,
+           data={"token_id": token.id, "name": token.name})
+    return token
+
+
+def _usable(token: AuditorToken | None, now: datetime) -> AuditorToken:
+    if token is None:
+        raise TokenRefused("unknown", "That token is not valid. Check that you pasted all of it.")
+    state = token.state(now)
+    if state == "revoked":
+        raise TokenRefused("revoked", f"This auditor token was revoked on {_day(token.revoked_at)}. "
+                                      "Ask your contact for a new one.")
+    if state == "expired":
+        raise TokenRefused("expired", f"This auditor token expired on {_day(token.expires_at)}. "
+                                      "Ask your contact for a new one.")
+    return token
+
+
+def _day(value: datetime | None) -> str:
+    return clock.to_utc(value).strftime("%Y-%m-%d %H:%M UTC") if value else "an unknown date"
+
+
+def sign_in(session: Session, secret: str) -> AuditorToken:
+    """The token for `secret`, if usable; records the sign-in. Raises TokenRefused."""
+    token = session.exec(select(AuditorToken).where(AuditorToken.token_sha256 == digest(secret))).first()
+    token = _usable(token, clock.now())
+    token.last_used_at = clock.now()
+    session.add(token)
+    append(session, stream=STREAM, kind="audit.dashboard_signed_in", actor=actor_for(token),
+           data={"token_id": token.id, "name": token.name, "method": "auditor_token"})
+    return token
+
+
+def use(session: Session, *, token_id: int, path: str, query: str = "") -> AuditorToken:
+    """Check a signed-in token is still usable and log this use of it. Raises TokenRefused.
+
+    Checked on every request, so a revocation or expiry ends an open session at once.
+    """
+    token = _usable(session.get(AuditorToken, token_id), clock.now())
+    token.last_used_at = clock.now()
+    session.add(token)
+    append(session, stream=STREAM, kind="audit.dashboard_access", actor=actor_for(token),
+           data={"token_id": token.id, "name": token.name, "path": path, "query": query})
+    return token

@@ -1,0 +1,70 @@
+"""Post-incident reviews for a period (E5, PIR part): one row per incident declared in the period."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from bot import clock
+from bot.eventlog import Event
+from bot.exports import csvsafe
+from bot.followup.models import PostIncidentReview
+from bot.incidents.models import Incident
+from bot.incidents.queries import declared_between
+
+FORMATS = ("csv", "json")
+COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "status", "due_at", "held_at",
+           "completed_at", "completed_by", "on_time", "facilitator", "attendees", "summary", "root_cause",
+           "contributing_factors", "what_went_well", "what_went_poorly", "detection_gap",
+           "ir_plan_change_required", "ir_plan_change_ref", "approved_by", "approved_at", "doc_link", "record_hash")
+
+
+def _last_event(session: Session, incident: Incident, kind: str) -> Event | None:
+    return session.exec(select(Event).where(Event.stream == incident.stream, Event.kind == kind)
+                        .order_by(Event.stream_seq.desc())).first()
+
+
+def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None) -> dict[str, Any]:
+    completed = _last_event(session, incident, "pir.completed")
+    document = _last_event(session, incident, "pir.document_posted")
+    done = review is not None and review.status == "completed"
+    return {
+        "pir_id": f"PIR-{incident.number}" if review else None, "incident_ref": incident.key,
+        "severity": incident.severity, "required_by_policy": review.required if review else None,
+        "status": review.status if review else "not scheduled (incident not resolved)",
+        "due_at": clock.iso(review.due_at) if review else None, "held_at": clock.iso(review.held_at) if review else None,
+        "completed_at": clock.iso(review.completed_at) if review else None,
+        "completed_by": review.completed_by if review else None,
+        "on_time": (review.due_at is None or review.completed_at <= review.due_at) if done else None,
+        "facilitator": review.facilitator if review else None,
+        "attendees": " ".join(review.attendees) if review else None,
+        "summary": review.summary if done else None, "root_cause": review.root_cause if done else None,
+        "contributing_factors": review.contributing_factors if done else None,
+        "what_went_well": review.went_well if done else None, "what_went_poorly": review.went_poorly if done else None,
+        "detection_gap": review.detection_gap if done else None,
+        "ir_plan_change_required": review.plan_change_needed if done else None,
+        "ir_plan_change_ref": review.plan_change_ref if done else None,
+        # Vigil records who completed the review; a separate sign-off is not part of the workflow.
+        "approved_by": None, "approved_at": None,
+        "doc_link": f"slack-file:{document.data['file_id']}" if document else None,
+        "record_hash": completed.hash if completed else None,
+    }
+
+
+def pir_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    rows = []
+    for incident in declared_between(session, clock.to_utc(start), clock.to_utc(end)):
+        review = session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
+        rows.append(pir_row(session, incident, review))
+    return rows
+
+
+def render_pirs(rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([{name: row[name] for name in COLUMNS} for row in rows], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return csvsafe.to_csv(COLUMNS, rows)
+    raise ValueError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")

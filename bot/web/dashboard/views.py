@@ -1,0 +1,47 @@
+"""Rendering dashboard pages: one autoescaping Jinja2 environment and the common page context.
+
+Autoescape is on for every template, so user text (titles, notes, rationales) cannot inject markup.
+Each page also gets the signed-in principal and the CSRF token for the sign-out form.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlencode
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from starlette.requests import Request
+from starlette.responses import HTMLResponse
+
+from bot import clock
+from bot.exports.describe import when
+from bot.exports.render import EMPTY
+
+
+def _finalize(value: Any) -> Any:
+    return EMPTY if value is None else value
+
+
+@lru_cache(maxsize=1)
+def environment() -> Environment:
+    env = Environment(loader=PackageLoader("bot", "templates/dashboard"), undefined=StrictUndefined,
+                      autoescape=select_autoescape(default=True, default_for_string=True),
+                      finalize=_finalize, trim_blocks=True, lstrip_blocks=True)
+    env.globals.update(when=when, iso=clock.iso)
+    env.filters["yesno"] = lambda value: EMPTY if value is None else ("yes" if value else "no")
+    return env
+
+
+def query(params: dict[str, Any], **changes: Any) -> str:
+    """A query string with `changes` applied, empty values dropped (pagination, download links)."""
+    merged = {**params, **changes}
+    return urlencode({k: v for k, v in merged.items() if v not in (None, "")})
+
+
+def page(request: Request, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
+    principal = getattr(request.state, "principal", None)
+    html = environment().get_template(template).render(
+        principal=principal, csrf=request.session.get("csrf", ""), path=request.url.path,
+        generated_at=when(clock.now()), query=query, **context)
+    return HTMLResponse(html, status_code=status_code)
