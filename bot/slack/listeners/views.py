@@ -34,25 +34,17 @@ def datetime_value(view: dict, block_id: str) -> datetime | None:
 
 
 def register(app, deps: Deps) -> None:
-    @app.view("incident_declare")
-    def declare_submitted(ack, body, view):
-        ack(**declare(deps, body, view))
+    handlers = {"incident_declare": declare, "incident_update": update, "incident_close": close,
+                "incident_pir": review, "incident_correct_note": correct}
+    for callback_id, handle in handlers.items():
+        app.view(callback_id)(_listener(deps, handle))
 
-    @app.view("incident_update")
-    def update_submitted(ack, body, view):
-        ack(**update(deps, body, view))
 
-    @app.view("incident_close")
-    def close_submitted(ack, body, view):
-        ack(**close(deps, body, view))
-
-    @app.view("incident_pir")
-    def pir_submitted(ack, body, view):
-        ack(**review(deps, body, view))
-
-    @app.view("incident_correct_note")
-    def correction_submitted(ack, body, view):
-        ack(**correct(deps, body, view))
+def _listener(deps: Deps, handle):
+    # bolt fills a listener's arguments by name, so the handler is bound here, not as a default.
+    def submitted(ack, body, view):
+        ack(**handle(deps, body, view))
+    return submitted
 
 
 def errors(found: dict[str, str]) -> dict:
