@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     holidays: str = Field("", alias="VIGIL_HOLIDAYS")
     # Folder of playbook YAML files; default: the `playbooks/` folder shipped with Vigil.
     playbooks_dir: str | None = Field(None, alias="VIGIL_PLAYBOOKS_DIR")
+    # Whether `vigil serve` also sends reminders and delivers the outbox in the background. Turn it
+    # off when separate `vigil worker` processes do that job, so web processes only answer Slack.
+    web_runs_worker: bool = Field(True, alias="VIGIL_WEB_RUNS_WORKER")
     # Outbox delivery: how long a claim is held before another worker may take the item over.
     outbox_claim_seconds: int = Field(120, alias="VIGIL_OUTBOX_CLAIM_SECONDS")
     # Timeout for one Slack Web API call made by the outbox sender.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -53,6 +54,10 @@ class Database:
     def __init__(self, url: str):
         self.url = url
         self.engine = make_engine(url)
+        # SQLite has one writer at a time, and threads waiting in its busy handler retry with
+        # growing sleeps while newcomers jump the queue (multi-second tails under load). A
+        # process-wide lock makes this process's sessions take turns in order instead.
+        self._turns = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
 
     @property
     def is_sqlite(self) -> bool:
@@ -61,7 +66,7 @@ class Database:
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
         """A session that commits on success and rolls back on error."""
-        with Session(self.engine, expire_on_commit=False) as session:
+        with self._turns, Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
                 session.commit()

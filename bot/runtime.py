@@ -33,7 +33,7 @@ class Runtime:
     _thread: threading.Thread | None = None
 
     def start_background_delivery(self) -> None:
-        if self.worker is None or self._thread is not None:
+        if self.worker is None or self._thread is not None or not self.settings.web_runs_worker:
             return
         self._thread = threading.Thread(target=self.worker.run_forever, args=(self.stop, self.wake),
                                         name="vigil-outbox", daemon=True)

@@ -22,10 +22,13 @@ def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[s
     # Lock the stream head: on PostgreSQL a row lock serialises writers of one stream (the row is
     # created first if absent, so two first writers also queue); SQLite transactions are already
     # serialised (BEGIN IMMEDIATE), where FOR UPDATE compiles to nothing.
-    insert_if_absent(session, StreamHead, {"stream": stream, "seq": 0, "hash": GENESIS_HASH,
-                                           "updated_at": recorded_at}, ["stream"])
-    head = session.exec(select(StreamHead).where(StreamHead.stream == stream).with_for_update()
-                        .execution_options(populate_existing=True)).one()
+    locked_head = (select(StreamHead).where(StreamHead.stream == stream).with_for_update()
+                   .execution_options(populate_existing=True))
+    head = session.exec(locked_head).first()
+    if head is None:
+        insert_if_absent(session, StreamHead, {"stream": stream, "seq": 0, "hash": GENESIS_HASH,
+                                               "updated_at": recorded_at}, ["stream"])
+        head = session.exec(locked_head).one()
     seq, prev_hash = head.seq + 1, head.hash
     fields = {"stream": stream, "stream_seq": seq, "kind": kind, "actor": actor,
               "occurred_at": clock.to_utc(occurred_at) if occurred_at else recorded_at,

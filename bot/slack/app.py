@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from slack_bolt import App, BoltResponse
 from slack_bolt.authorization import AuthorizeResult
@@ -15,6 +16,7 @@ from bot.slack import bolt_patch
 from bot.slack.deps import Deps
 from bot.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
 from bot.slack.listeners import risk_actions, risk_command, risk_views
+from bot.slack.listeners import action_listeners
 
 log = logging.getLogger(__name__)
 bolt_patch.apply()
@@ -29,25 +31,36 @@ def make_client(settings, *, retry_rate_limits: bool = True) -> WebClient:
                      timeout=settings.slack_timeout_seconds, retry_handlers=handlers)
 
 
+AUTH_RETRY_SECONDS = 30
+
+
 def cached_authorize(client: WebClient):
     """Bolt's authorize hook without `auth.test` at construction (it would need Slack to start).
 
     The bot's own ids come from `auth.test` once, on first use; they let bolt ignore the bot's
-    own events. If Slack cannot answer, requests still go through and we ask again next time.
+    own events. If Slack cannot answer, requests go through without them, and `auth.test` is
+    tried again at most every AUTH_RETRY_SECONDS, by one request, outside the lock, so a slow
+    Slack never holds other acks back.
     """
     identity: dict = {}
+    state = {"next_try": 0.0}
     lock = threading.Lock()
 
     def authorize(enterprise_id, team_id):
         with lock:
-            if not identity:
-                try:
-                    answer = client.auth_test()
-                    identity.update(bot_user_id=answer.get("user_id"), bot_id=answer.get("bot_id"),
-                                    team_id=answer.get("team_id"))
-                except Exception as failure:  # noqa: BLE001 - Slack being down must not block requests
-                    log.warning("auth.test failed (%s); continuing without the bot's ids", failure)
             known = dict(identity)
+            should_try = not known and time.monotonic() >= state["next_try"]
+            if should_try:
+                state["next_try"] = time.monotonic() + AUTH_RETRY_SECONDS
+        if should_try:
+            try:
+                answer = client.auth_test()
+                known = {"bot_user_id": answer.get("user_id"), "bot_id": answer.get("bot_id"),
+                         "team_id": answer.get("team_id")}
+                with lock:
+                    identity.update(known)
+            except Exception as failure:  # noqa: BLE001 - Slack being down must not block requests
+                log.warning("auth.test failed (%s); continuing without the bot's ids", failure)
         return AuthorizeResult(enterprise_id=enterprise_id, team_id=known.get("team_id") or team_id,
                                bot_token=client.token, bot_user_id=known.get("bot_user_id"),
                                bot_id=known.get("bot_id"))
@@ -87,4 +100,5 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     risk_views.register(app, deps)
     risk_actions.register(app, deps)
     playbook_actions.register(app, deps)
+    action_listeners.register(app, deps)
     return app
