@@ -45,7 +45,7 @@ def update_due(session: Session, now: datetime, settings: Settings) -> int:
         buttons = [{"action_id": "incident_post_update", "text": "Post update", "value": str(incident.id)},
                    {"action_id": "incident_snooze_update", "text": "Snooze 30 min", "value": str(incident.id)}]
         if notify.post_in_channel(session, incident, text, buttons=buttons,
-                                  dedupe_key=f"update-due:{incident.number}:{clock.iso(due)}"):
+                                  dedupe_key=f"update-due:{incident.number}:{clock.iso(due)}", refresh=False):
             append(session, stream=incident.stream, kind="incident.update_reminded", actor="system:worker",
                    data={"due_at": clock.iso(due), "reminded": who})
             sent += 1
@@ -61,7 +61,7 @@ def lead_missing(session: Session, now: datetime, settings: Settings) -> int:
         text = (f":bust_in_silhouette: {incident.key} has no incident lead yet, "
                 f"{int(updates.LEAD_GRACE.total_seconds() // 60)} minutes after it was declared. "
                 f"{mention(incident.declared_by)}, take it with the *Take the lead* button or `/incident lead @someone`.")
-        if notify.post_in_channel(session, incident, text, dedupe_key=f"lead-missing:{incident.number}"):
+        if notify.post_in_channel(session, incident, text, dedupe_key=f"lead-missing:{incident.number}", refresh=False):
             append(session, stream=incident.stream, kind="incident.role_reminded", actor="system:worker",
                    data={"role": "lead", "reminded": incident.declared_by})
             sent += 1
@@ -91,7 +91,7 @@ def pir_due(session: Session, now: datetime, settings: Settings) -> int:
         late = "is overdue" if step.startswith("overdue") else "is due"
         text = (f":memo: The post-incident review of {incident.key} {late} ({slack_date(review.due_at)}). "
                 f"{mention(who)}, hold it and record it with `/incident pir`.")
-        if notify.post_in_channel(session, incident, text, dedupe_key=f"pir-reminder:{review.id}:{step}"):
+        if notify.post_in_channel(session, incident, text, dedupe_key=f"pir-reminder:{review.id}:{step}", refresh=False):
             append(session, stream=incident.stream, kind="pir.reminded", actor="system:worker",
                    data={"step": step, "due_at": clock.iso(review.due_at), "reminded": who})
             sent += 1

@@ -39,7 +39,8 @@ def overdue_steps(session: Session, now: datetime, settings: Settings) -> int:
         who = step.assignee or incident.lead
         text = (f":warning: Overdue playbook step in {incident.key}: *{esc(step.title)}* (due "
                 f"{slack_date(step.due_at)}). {mention(who) if who else 'Nobody is assigned; the lead can assign it.'}")
-        if notify.post_in_channel(session, incident, text, dedupe_key=f"step-overdue:{step.id}:{clock.iso(step.due_at)}"):
+        if notify.post_in_channel(session, incident, text, dedupe_key=f"step-overdue:{step.id}:{clock.iso(step.due_at)}",
+                                  refresh=False):
             append(session, stream=incident.stream, kind="playbook.step_overdue_reminded", actor="system:worker",
                    data={"run_id": run.id, "step_id": step.step_id, "due_at": clock.iso(step.due_at),
                          "reminded": who})
@@ -70,7 +71,8 @@ def deadlines(session: Session, now: datetime, settings: Settings) -> int:
         else:
             text = (f":alarm_clock: {pct}% of the time for *{esc(deadline.label)}* ({incident.key}) has passed: due "
                     f"{slack_date(deadline.due_at)}, {remaining(deadline.due_at, now)}. {who}")
-        if not notify.post_in_channel(session, incident, text, dedupe_key=f"deadline:{deadline.id}:{pct}"):
+        if not notify.post_in_channel(session, incident, text, dedupe_key=f"deadline:{deadline.id}:{pct}",
+                                      refresh=False):
             continue
         if pct == 100:
             runner.resolve_deadline(session, incident=incident, run=run, deadline=deadline,

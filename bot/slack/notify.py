@@ -32,8 +32,10 @@ def refresh_incident(session: Session, incident: Incident) -> None:
 
 
 def post_in_channel(session: Session, incident: Incident, text: str, *, block_id: str | None = None,
-                    also_feed: bool = False, dedupe_key: str | None = None, buttons: list[dict] | None = None) -> bool:
-    """Post `text` (already-escaped mrkdwn) in the incident channel and refresh the summary.
+                    also_feed: bool = False, dedupe_key: str | None = None, buttons: list[dict] | None = None,
+                    refresh: bool = True) -> bool:
+    """Post `text` (already-escaped mrkdwn) in the incident channel and, when the change shows in
+    it (`refresh`), re-render the pinned summary.
 
     `buttons`: [{action_id, text, value}]. With `dedupe_key`, at most one post ever carries that
     key; False if it was already queued.
@@ -43,7 +45,8 @@ def post_in_channel(session: Session, incident: Incident, text: str, *, block_id
                             "buttons": buttons or []})
     if item is None:
         return False
-    refresh_incident(session, incident)
+    if refresh:
+        refresh_incident(session, incident)
     return True
 
 
