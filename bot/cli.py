@@ -61,7 +61,7 @@ def migrate() -> None:
 @click.option("--socket", "socket_mode", is_flag=True, help="Use Socket Mode (needs SLACK_APP_TOKEN) instead of HTTP.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations at start-up.")
 def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: bool) -> None:
-    """Serve Slack requests: HTTP (POST /slack/events, GET /healthz) or Socket Mode."""
+    """Serve Slack requests: HTTP (POST /slack/events, GET /healthz, the read-only dashboard at /) or Socket Mode."""
     from bot.runtime import build_runtime
 
     settings = load_settings()
@@ -118,11 +118,21 @@ def worker(once: bool) -> None:
 
 @main.command()
 @click.option("--heads", "show_heads", is_flag=True, help="Also list each stream's head hash.")
+@click.option("--bundle", "bundle", metavar="FILE", default=None,
+              help="Check an evidence bundle (vigil export bundle) offline instead: no database is opened.")
 @click.pass_context
-def verify(ctx: click.Context, show_heads: bool) -> None:
-    """Recompute every event chain; exit 1 naming the first broken event."""
+def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
+    """Recompute every event chain; exit 1 naming the first broken event.
+
+    With --bundle FILE: check every file of an evidence bundle against its manifest and re-verify
+    the event-log chain segments inside it, without the database; exit 1 naming what differs.
+    """
     from bot.eventlog.verify import verify_database
 
+    if bundle is not None:
+        from bot.exports.bundle_verify import report
+
+        sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
     with _database(ctx).session() as session:
         result = verify_database(session)
     if not result.ok:
@@ -139,8 +149,10 @@ def _register_subcommands() -> None:
     from bot.auth.cli import auditor_token
     from bot.exports.cli import export
     from bot.playbooks.cli import playbooks
+    from bot.exports.sample import sample
     from bot.risks.cli import risks
 
+    main.add_command(sample)
     main.add_command(auditor_token)
     main.add_command(export)
     main.add_command(playbooks)

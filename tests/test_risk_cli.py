@@ -43,8 +43,10 @@ def test_import_creates_every_row_resolving_emails(db, fake_slack, tmp_path):
     assert "Imported 2 risk(s): RISK-1, RISK-2" in result.output
     with db.session() as s:
         first, second = s.exec(select(Risk).order_by(Risk.number)).all()
-    assert (first.inherent_likelihood, first.next_review_due, first.tsc_refs) == (4, date(2030, 1, 1), ["CC6.1", "CC6.7"])
-    assert (second.owner, second.residual_likelihood, second.source, second.created_by) == ("U0OPS", 3, "import", "cli:alice")
+    assert (first.inherent_likelihood, first.next_review_due, first.tsc_refs) == (
+        4, date(2030, 1, 1), ["CC6.1", "CC6.7"])
+    assert (second.owner, second.residual_likelihood, second.source, second.created_by) == (
+        "U0OPS", 3, "import", "cli:alice")
     again = run(db, "risks", "import", str(path), env=slack_env(fake_slack))
     assert again.exit_code == 1 and "row 2, column title: already in the register as RISK-1" in again.output
 
@@ -130,6 +132,8 @@ def test_as_of_now_equals_the_live_register(db):
         live = register_rows(s, None)
         rebuilt = register_rows(s, clock.now().date())
     assert len(live) == 2 and live == rebuilt
+    verified = run(db, "verify")
+    assert verified.exit_code == 0 and verified.output.startswith("OK: 2 streams")
 
 
 def test_export_risks_and_reviews_commands(db, tmp_path):

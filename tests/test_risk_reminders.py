@@ -121,7 +121,8 @@ def test_two_concurrent_workers_and_a_restart_send_each_reminder_once(app, fake_
     restarted.sweep(at("2025-07-08"))
     restarted.client.close()
     with app.db.session() as s:
-        sent = [(e.data["review"], e.data["kind"]) for e in s.exec(select(Event).where(Event.kind == "risk.reminder_sent"))]
+        events = s.exec(select(Event).where(Event.kind == "risk.reminder_sent"))
+        sent = [(e.data["review"], e.data["kind"]) for e in events]
     assert len(sent) == len(set(sent)) == 36  # 12 reviews × (due_in_14, due, escalation_7), each once
     with app.db.session() as s:
         keys = list(s.exec(select(OutboxItem.dedupe_key).where(OutboxItem.dedupe_key.like("risk-reminder:%"))))
@@ -142,7 +143,8 @@ def test_weekly_digest_once_per_week_lists_overdue_reviews_and_pending_approvals
     app.sweep(at("2025-07-07"))  # Monday
     app.sweep(at("2025-07-09"))  # Wednesday, same ISO week
     app.deliver()
-    digests = [c.params["text"] for c in fake_slack.calls_to("chat.postMessage") if "Risk reviews, week" in c.params["text"]]
+    digests = [c.params["text"] for c in fake_slack.calls_to("chat.postMessage")
+               if "Risk reviews, week" in c.params["text"]]
     assert len(digests) == 1 and "week 2025-W28" in digests[0]
     assert f"*{risk.key}*" in digests[0] and "Waiting for approval (1)" in digests[0]
     app.sweep(at("2025-07-14"))

@@ -35,7 +35,8 @@ def test_scales_have_labels_and_definitions_and_the_version_is_frozen():
     described = methodology("2025.1").describe()
     assert [s["label"] for s in described["likelihood_scale"]] == ["Rare", "Unlikely", "Possible", "Likely",
                                                                   "Almost certain"]
-    assert all(s["definition"] and len(s["definition"]) <= 75 for s in described["impact_scale"] + described["likelihood_scale"])  # a Slack option description
+    scales = described["impact_scale"] + described["likelihood_scale"]
+    assert all(s["definition"] and len(s["definition"]) <= 75 for s in scales)  # shown as a Slack option description
     assert described["review_cadence_by_level"]["critical"] == "quarterly"
     assert METHODOLOGIES["2025.1"] is CURRENT
     with pytest.raises(ValueError):

@@ -5,6 +5,8 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 from sqlmodel import select
 
+from bot import clock
+
 from bot.risks.models import Risk, RiskApproval, RiskReview
 from tests.risk_fixtures import ADMIN, APPROVER, OTHER, OWNER, harness, make_risk, open_review, reload
 from tests.slack_requests import block_action, event_callback, input_value
@@ -169,7 +171,8 @@ def test_reject_with_a_comment(app, fake_slack):
     reject_view = app.last_view("risk_reject")
     assert app.submit(reject_view, {"comment": input_value(TEXT, "")}, user=ADMIN).json()["errors"] == {
         "comment": "Say why you reject it: the reviewer sees your comment."}
-    assert app.submit(reject_view, {"comment": input_value(TEXT, "Billing still uses it")}, user=ADMIN).status_code == 200
+    answer = app.submit(reject_view, {"comment": input_value(TEXT, "Billing still uses it")}, user=ADMIN)
+    assert answer.status_code == 200
     app.deliver()
     with app.db.session() as s:
         assert s.get(RiskApproval, approval.id).state == "rejected"
@@ -188,3 +191,51 @@ def test_app_home_shows_reviews_due_and_owned_risks(app, fake_slack):
     headers = [b["text"]["text"] for b in view["blocks"] if b["type"] == "header"]
     assert headers == ["Your open incidents", "Reviews due", "Your risks"]
     assert any(risk.key in b.get("text", {}).get("text", "") for b in view["blocks"])
+
+
+def test_user_text_is_escaped_in_slack(app, fake_slack):
+    make_risk(app.db, title="<!channel> & <@U0EVERYONE>")
+    listed = risk_command(app, "list")["text"]
+    assert "&lt;!channel&gt; &amp; &lt;@U0EVERYONE&gt;" in listed and "<!channel>" not in listed
+
+
+def test_review_now_on_a_completed_review_says_so(app, fake_slack):
+    from tests.test_risk_reviews import complete
+
+    risk = make_risk(app.db)
+    review = open_review(app.db, risk)
+    complete(app.db, risk, review=review, outcome="no_change")
+    app.post(block_action("risk_review_open", str(review.id), channel="D0OWNER", message_ts="1.1", user=OWNER,
+                          response_url=fake_slack.response_url("done")))
+    app.deliver()
+    assert f"{review.ref} of {risk.key} is already completed" in fake_slack.responses("done")[0]["text"]
+    assert not fake_slack.calls_to("views.open")
+
+
+def test_review_with_nothing_due_soon_is_ad_hoc(app):
+    with clock.frozen(datetime(2025, 5, 20, tzinfo=timezone.utc)):  # the annual review is months away
+        ad_hoc_review(app)
+
+
+def ad_hoc_review(app):
+    risk = make_risk(app.db, cadence="annual")
+    assert risk_command(app, f"review {risk.key}") == {}
+    view = app.last_view("risk_review")
+    assert view["private_metadata"] == f"{risk.id}:" and "an ad-hoc review" in view["blocks"][1]["elements"][0]["text"]
+    app.submit(view, {"outcome": input_value(SELECT, "escalated"),
+                      "rationale": input_value(TEXT, "A new exploit makes this urgent.")}, user=OWNER)
+    app.deliver()
+    with app.db.session() as s:
+        manual = s.exec(select(RiskReview).where(RiskReview.trigger == "manual")).one()
+    assert manual.outcome == "escalated" and manual.status == "completed"
+    assert open_review(app.db, risk).trigger == "scheduled"  # the schedule is untouched
+    posts = [c.params["text"] for c in app.fake.calls_to("chat.postMessage") if c.params["channel"] == "C0RISKS"]
+    assert any("escalated *RISK-1*" in text and "A new exploit" in text for text in posts)
+
+
+def test_slack_failing_to_open_the_form_records_nothing(app, fake_slack):
+    fake_slack.fail_next("views.open", status=500, error="internal_error", times=2)
+    answer = risk_command(app, "add")
+    assert "Slack did not open the form" in answer["text"] or "could not be reached" in answer["text"]
+    with app.db.session() as s:
+        assert s.exec(select(Risk)).first() is None

@@ -7,6 +7,7 @@ VIGIL_DASHBOARD_VIEWERS takes effect at the next restart without waiting for coo
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from bot.config import Settings
@@ -39,12 +40,16 @@ class Principal:
         return {"kind": self.kind, "id": self.id, "name": self.name, "team": self.team}
 
 
-def slack_role(settings: Settings, user_id: str, team_id: str | None, workspace_team: str | None) -> str | None:
-    """`admin`, `viewer`, or None when this Slack user may not view the dashboard."""
+def slack_role(settings: Settings, user_id: str, team_id: str | None,
+               workspace_team: Callable[[], str | None]) -> str | None:
+    """`admin`, `viewer`, or None when this Slack user may not view the dashboard.
+
+    `workspace_team` is only asked when the lists do not decide (it may need a Slack call).
+    """
     if user_id in settings.admin_ids:
         return "admin"
     if user_id in settings.dashboard_viewer_ids:
         return "viewer"
-    if settings.dashboard_allow_workspace and workspace_team and team_id == workspace_team:
+    if settings.dashboard_allow_workspace and team_id and team_id == workspace_team():
         return "viewer"
     return None

@@ -147,6 +147,26 @@ def pirs_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, o
     _emit(render_pirs(rows, fmt), output, fmt=fmt, what=f"{len(rows)} post-incident reviews")
 
 
+@export.command("actions")
+@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
+              help="First day of the period (UTC), YYYY-MM-DD or an ISO 8601 date-time.")
+@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
+              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD.")
+@click.option("--format", "fmt", type=click.Choice(("csv", "json"), case_sensitive=False), default="csv",
+              show_default=True, help="csv or json (same columns).")
+@_OUTPUT
+@click.pass_context
+def actions_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
+    """Follow-up actions (E5 action items): every action created, due or completed in the period."""
+    from bot.followup.action_export import action_rows, render
+
+    if start >= end:
+        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}).")
+    with _session(ctx) as session:
+        rows = action_rows(session, start, end)
+    _emit(render(rows, fmt.lower()), output, fmt=fmt.lower(), what=f"{len(rows)} follow-up actions")
+
+
 def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:
     if value is None:
         return None
@@ -188,3 +208,12 @@ def reviews_command(ctx: click.Context, start: datetime, end: datetime, fmt: str
     with _session(ctx) as session:
         rows = review_rows(session, start, end)
     _emit(render_risk_rows(rows, REVIEW_COLUMNS, fmt), output, fmt=fmt, what=f"{len(rows)} reviews")
+
+
+def _add_bundle() -> None:
+    from bot.exports.bundle_cli import bundle  # `vigil export bundle` (its module imports this one lazily)
+
+    export.add_command(bundle)
+
+
+_add_bundle()

@@ -202,6 +202,8 @@ def complete(session: Session, *, risk: Risk, review: RiskReview | None, actor: 
         raise RiskError(f"{risk.key} is closed; it has no reviews to complete.", field="outcome")
     if pending_approval(session, risk):
         raise RiskError(f"A review of {risk.key} is waiting for approval; it must be decided first.", field="outcome")
+    if review is not None and review.risk_id != risk.id:
+        raise RiskError(f"{review.ref} is not a review of {risk.key}.", field="outcome")
     if review is not None and review.status != "open":
         raise RiskError(f"{review.ref} was already completed by {review.completed_by} at "
                         f"{clock.iso(review.completed_at)}.", field="outcome")

@@ -59,7 +59,9 @@ class Methodology:
 
     def describe(self) -> dict:
         """The methodology as exported (E13)."""
-        scale = lambda items: [{"value": s.value, "label": s.label, "definition": s.definition} for s in items]  # noqa: E731
+        def scale(items):
+            return [{"value": s.value, "label": s.label, "definition": s.definition} for s in items]
+
         return {"version": self.version, "effective_from": self.effective_from, "formula": self.formula,
                 "likelihood_scale": scale(self.likelihood), "impact_scale": scale(self.impact),
                 "level_bands": [{"level": b.level, "min": b.low, "max": b.high} for b in self.bands],

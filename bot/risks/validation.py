@@ -121,7 +121,8 @@ def check_risk(raw: dict[str, Any], *, today: date) -> tuple[dict[str, Any], dic
         errors["residual_likelihood"] = "Residual risk (after controls) cannot score above inherent risk."
     values["treatment"] = text(raw.get("treatment")).lower() or "untreated"
     if values["treatment"] == "accept":
-        errors["treatment"] = "Accepting a risk needs a second person's approval: add it, then request acceptance in a review."
+        errors["treatment"] = ("Accepting a risk needs a second person's approval: add it, then request "
+                               "acceptance in a review.")
     elif values["treatment"] not in TREATMENTS:
         errors["treatment"] = f"Choose a treatment: {', '.join(t for t in TREATMENTS if t != 'accept')}."
     elif values["treatment"] in PLAN_NEEDED and not values["treatment_plan"] and "treatment_plan" not in errors:

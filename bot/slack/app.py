@@ -16,6 +16,7 @@ from bot.slack import bolt_patch
 from bot.slack.deps import Deps
 from bot.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
 from bot.slack.listeners import risk_actions, risk_command, risk_views
+from bot.slack.listeners import action_listeners
 
 log = logging.getLogger(__name__)
 bolt_patch.apply()
@@ -99,4 +100,5 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     risk_views.register(app, deps)
     risk_actions.register(app, deps)
     playbook_actions.register(app, deps)
+    action_listeners.register(app, deps)
     return app

@@ -158,7 +158,8 @@ def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
         _text_input("root_cause", "Root cause", multiline=True),
         _text_input("lessons_learned", "Lessons learned", multiline=True, optional=True),
         _text_input("follow_ups", "Follow-up actions", multiline=True, optional=True,
-                    hint="One action per line."),
+                    hint="One action per line; start a line with YYYY-MM-DD for its due date. "
+                         "You own them and can reassign them."),
     ], str(incident.id))
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 from datetime import date
 
 from bot.eventlog import Event
-from bot.risks.models import CATEGORIES, CLOSURE_REASONS, OUTCOMES, RISK_TYPES, TREATMENTS, Risk, RiskApproval, RiskReview
+from bot.risks.models import (CATEGORIES, CLOSURE_REASONS, OUTCOMES, RISK_TYPES, TREATMENTS, Risk, RiskApproval,
+                              RiskReview)
 from bot.risks.scoring import methodology
 from bot.risks.service import effective_cadence, levels
 from bot.slack.blocks import _modal, _option, _select, _text_input, slack_date
@@ -126,7 +127,8 @@ def describe_event(event: Event) -> str:
               "risk.approval_rejected": f"“{esc(data.get('comment') or '')[:200]}”",
               "risk.reminder_sent": f"{esc(data.get('kind'))} to {mention(data.get('recipient'))}"}.get(event.kind, "")
     parts = [p for p in (detail, changed) if p]
-    return f"• {slack_date(event.recorded_at)} {kind} by {mention(event.actor)}" + (f": {'; '.join(parts)}" if parts else "")
+    suffix = f": {'; '.join(parts)}" if parts else ""
+    return f"• {slack_date(event.recorded_at)} {kind} by {mention(event.actor)}{suffix}"
 
 
 def show_blocks(risk: Risk, last: RiskReview | None, history: list[Event]) -> list[dict]:

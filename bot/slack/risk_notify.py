@@ -54,7 +54,8 @@ def when(due_on: date, today: date) -> str:
 
 def reminder_text(risk: Risk, review: RiskReview, today: date) -> str:
     icon = ":warning:" if review.due_on < today else ":date:"
-    return f"{icon} The {review.trigger.replace('_', ' ')} review of *{risk.key}* {esc(risk.title)} {when(review.due_on, today)}."
+    kind = review.trigger.replace("_", " ")
+    return f"{icon} The {kind} review of *{risk.key}* {esc(risk.title)} {when(review.due_on, today)}."
 
 
 def remind_owner(session: Session, risk: Risk, review: RiskReview, kind: str, today: date) -> OutboxItem | None:
@@ -101,7 +102,8 @@ def review_recorded(session: Session, risk: Risk, review: RiskReview, approval: 
 
 def decision_made(session: Session, risk: Risk, approval: RiskApproval) -> None:
     if approval.state == "approved":
-        text = f":white_check_mark: {mention(approval.decided_by)} approved your review of *{risk.key}*; it now applies."
+        text = (f":white_check_mark: {mention(approval.decided_by)} approved your review of *{risk.key}*; "
+                "it now applies.")
     else:
         text = (f":x: {mention(approval.decided_by)} rejected your review of *{risk.key}*: "
                 f"{esc(approval.comment)}\nThe risk is unchanged; review it again with `/risk review {risk.key}`.")

@@ -1,4 +1,4 @@
-"""The Starlette app uvicorn serves: `POST /slack/events`, `GET /healthz`.
+"""The Starlette app uvicorn serves: `POST /slack/events`, `GET /healthz`, the dashboard pages.
 
 bolt's sync `App.dispatch` runs in Starlette's thread pool so requests do not queue behind
 each other on the event loop.
@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
+from bot.web.dashboard.app import create_dashboard
 
 log = logging.getLogger(__name__)
 
@@ -65,5 +66,7 @@ def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Sta
         finally:
             runtime.shutdown()
 
+    # The dashboard's routes each carry their own session + sign-in middleware (bot/web/dashboard).
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
-                             Route("/healthz", healthz, methods=["GET"])], lifespan=lifespan)
+                             Route("/healthz", healthz, methods=["GET"]),
+                             *create_dashboard(runtime.settings, runtime.database)], lifespan=lifespan)

@@ -8,6 +8,7 @@ reference/slack-stack.md §2.4 for why the shapes below matter.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import threading
@@ -60,6 +61,7 @@ class FakeSlack:
         self.views_by_trigger: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
         self.messages: dict[str, dict[str, dict]] = defaultdict(dict)  # channel -> ts -> message
+        self.openid_codes: dict[str, dict] = {}  # Sign in with Slack: code -> id_token claims
         self.files: dict[str, dict] = {}  # file id -> metadata (files.uploadV2)
         self.uploads: dict[str, bytes] = {}  # file id -> uploaded bytes
         self._responses: list[tuple[str, dict]] = []
@@ -181,7 +183,10 @@ class FakeSlack:
         with self._lock:
             delays = self._delays.get(method)
             delay = delays.popleft() if delays else 0.0
-            if not re.match(r"Bearer (xoxb|xapp)-", headers.get("authorization", "")):
+            authorization = headers.get("authorization", "")
+            # openid.connect.token authenticates with the app's client id and secret (HTTP Basic).
+            basic_ok = method == "openid.connect.token" and authorization.startswith("Basic ")
+            if not (re.match(r"Bearer (xoxb|xapp)-", authorization) or basic_ok):
                 status, body = 200, {"ok": False, "error": "not_authed"}
             elif (queue := self._faults.get(method)) or method in self._always:
                 fault = queue.popleft() if queue else self._always[method]
@@ -346,6 +351,26 @@ class FakeSlack:
             self.files.setdefault(entry["id"], {"id": entry["id"]}).update(
                 title=entry.get("title"), channel=p.get("channel_id"), shared=True)
         return {"ok": True, "files": [self.files[entry["id"]] for entry in files]}
+
+    # ---- Sign in with Slack (OpenID Connect) ----------------------------------------------------
+    def add_openid_code(self, code, *, user_id, nonce, client_id="1.2", team_id="T0FAKE", name=None,
+                        email=None, **claims) -> None:
+        """What Slack's authorize page would have issued: `code` for this user, bound to `nonce`."""
+        now = int(time.time())
+        self.openid_codes[code] = {
+            "iss": "https://slack.com", "sub": user_id, "aud": client_id, "exp": now + 3600, "iat": now,
+            "auth_time": now, "nonce": nonce, "https://slack.com/user_id": user_id,
+            "https://slack.com/team_id": team_id, "name": name or user_id.lower(),
+            "email": email or f"{user_id.lower()}@example.com", "email_verified": True, **claims}
+
+    def _api_openid_connect_token(self, p):
+        claims = self.openid_codes.pop(p.get("code", ""), None)  # codes are single-use, as on Slack
+        if claims is None:
+            return {"ok": False, "error": "invalid_code"}
+        segments = [base64.urlsafe_b64encode(json.dumps(part).encode()).rstrip(b"=").decode()
+                    for part in ({"alg": "RS256", "kid": "fake", "typ": "JWT"}, claims)]
+        return {"ok": True, "access_token": f"xoxp-openid-{claims['sub']}", "token_type": "Bearer",
+                "id_token": ".".join([*segments, "fake-signature"])}
 
     def _api_users_info(self, p):
         uid = p.get("user", "")

@@ -23,6 +23,7 @@ from bot.playbooks.loader import suggest
 from bot.slack import blocks, notify
 from bot.slack.deps import Deps
 from bot.slack.escape import channel_link, esc, first_mention, mention
+from bot.slack.listeners.action_listeners import cmd_action, list_actions
 from bot.slack.timeline_text import timeline_text, viewer_timezone
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,8 @@ Inside an incident channel:
 `/incident playbook [id]` — list the playbooks that fit, or attach one
 `/incident timeline` — latest events, in your time zone
 `/incident pir` — record the post-incident review (form)
+`/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
+`/incident actions [mine|open|INC-<n>]` — list follow-up actions (works anywhere)
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
 
@@ -55,7 +58,7 @@ class Command:
 
 
 IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook", "pir"}
+                   "playbook", "pir", "action"}
 
 
 def register(app, deps: Deps) -> None:
@@ -72,10 +75,12 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return open_declare(body, client, rest)
     if verb == "help":
         return {"text": USAGE}
+    if verb == "actions":  # works outside incident channels too
+        return list_actions(deps, body, rest)
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
-    zone = viewer_timezone(client, body["user_id"]) if verb == "timeline" else None
+    zone = viewer_timezone(client, body["user_id"]) if verb in ("timeline", "action") else None
     with deps.database.session() as session:
         incident = queries.by_channel(session, body.get("channel_id"))
         if incident is None:
@@ -185,7 +190,7 @@ def cmd_note(c: Command) -> dict:
         return _usage("/incident note <text>")
     event = service.add_note(c.session, incident=c.incident, actor=c.user, text=c.rest)
     notify.post_in_channel(c.session, c.incident, f":memo: Note #{event.id} from {mention(c.user)}: {esc(c.rest)}",
-                           block_id=f"note:{event.id}")
+                           block_id=f"note:{event.id}", refresh=False)
     return {"text": f"Noted on the {c.incident.key} timeline as note #{event.id}."}
 
 
@@ -196,7 +201,8 @@ def cmd_correct(c: Command) -> dict:
     event = service.correct_note(c.session, incident=c.incident, actor=c.user,
                                  note_event_id=int(note_id.lstrip("#")), text=text)
     notify.post_in_channel(c.session, c.incident, f":pencil2: {mention(c.user)} corrected note "
-                           f"#{event.corrects}: {esc(text.strip())}", block_id=f"note:{event.id}")
+                           f"#{event.corrects}: {esc(text.strip())}", block_id=f"note:{event.id}",
+                           refresh=False)
     return {"text": f"Correction recorded; note #{event.corrects} stays on the timeline as it was."}
 
 
@@ -249,4 +255,4 @@ def cmd_pir(c: Command) -> dict:
 SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
-               "pir": cmd_pir}
+               "pir": cmd_pir, "action": cmd_action}

@@ -31,7 +31,7 @@ def attach_playbook(deps: Deps, session, incident, actor: str, playbook_id: str)
     run = runner.attach(session, incident=incident, actor=actor, file=file)
     notify.refresh_checklist(session, run)
     notify.post_in_channel(session, incident, f":clipboard: {mention(actor)} attached the playbook "
-                           f"*{esc(run.title)}* v{esc(run.version)}.")
+                           f"*{esc(run.title)}* v{esc(run.version)}.", refresh=False)
     return f"Attached {file.playbook.title} v{file.playbook.version} to {incident.key}."
 
 
@@ -124,5 +124,5 @@ def _assign(session, incident, run, step, actor, assignee):
         raise IncidentError("Pick someone to assign the step to.")
     event = runner.assign_step(session, incident=incident, run=run, step=step, actor=actor, assignee=assignee)
     notify.post_in_channel(session, incident, f":point_right: {mention(actor)} assigned “{esc(step.title)}” "
-                           f"to {mention(assignee)}.")
+                           f"to {mention(assignee)}.", refresh=False)
     return event

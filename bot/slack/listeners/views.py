@@ -6,11 +6,12 @@ import json
 from datetime import datetime, timezone
 
 from bot.followup import pir, updates
+from bot.followup.actions import create_from_lines
 from bot.idempotency import first_time
 from bot.incidents import queries, service
 from bot.incidents.service import IncidentError
 from bot.playbooks import runner
-from bot.slack import notify
+from bot.slack import action_blocks, notify
 from bot.slack.deps import Deps
 from bot.slack.escape import esc, mention
 
@@ -128,9 +129,11 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
                           root_cause=text_value(view, "root_cause"),
                           lessons_learned=text_value(view, "lessons_learned"),
                           follow_ups=text_value(view, "follow_ups").splitlines())
+            for action in create_from_lines(session, incident=incident, actor=actor, lines=incident.follow_ups):
+                action_blocks.assigned(session, action, actor)  # the closer owns them, and can reassign
         except IncidentError as problem:
             session.rollback()
-            return errors({"customer_impact": str(problem)})
+            return errors({getattr(problem, "field", None) or "customer_impact": str(problem)})
         notify.post_in_channel(session, incident, f":lock: {mention(actor)} closed {incident.key}.", also_feed=True)
     deps.wake_sender()
     return {}
@@ -152,7 +155,7 @@ def correct(deps: Deps, body: dict, view: dict) -> dict:
             session.rollback()
             return errors({"text": str(problem)})
         notify.post_in_channel(session, incident, f":pencil2: {mention(actor)} corrected note #{note_id}: {esc(text)}",
-                               block_id=f"note:{event.id}")
+                               block_id=f"note:{event.id}", refresh=False)
     deps.wake_sender()
     return {}
 
@@ -176,7 +179,7 @@ def review(deps: Deps, body: dict, view: dict) -> dict:
             session.rollback()
             return errors({"summary": str(problem)})
         notify.post_in_channel(session, incident, f":memo: {mention(actor)} recorded the post-incident review of "
-                               f"{incident.key}; the review document follows.")
+                               f"{incident.key}; the review document follows.", refresh=False)
         notify.pir_document(session, incident)
     deps.wake_sender()
     return {}

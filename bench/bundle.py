@@ -1,0 +1,253 @@
+"""Evidence bundle: time and peak memory of `vigil export bundle` and `vigil verify --bundle`, half vs full data.
+
+    .venv/bin/python bench/bundle.py                 # 1/10 scale: 200 incidents x 200 events, 500 risks x 4 reviews
+    .venv/bin/python bench/bundle.py --full          # the issue's year: 2,000 incidents x 200 events, 5,000 risks x 4
+    .venv/bin/python bench/bundle.py --scale 0.25
+
+A year of data is generated through the domain functions (bot.incidents.service, bot.risks.service
+and bot.risks.reviews) into a temporary SQLite database: incidents spread evenly over 2025, each with
+200 events; risks created in January and reviewed every quarter. "Half" is the bundle for the first
+six months (half the incidents and events, half the reviews), "full" the whole year, so the growth
+column shows how cost grows with the period. Each command runs as its own process, which reports
+its peak RSS (VmHWM) at exit; a `vigil --version` process gives the interpreter + import baseline.
+
+Baseline in the same run: the bundle's event rows hashed again with raw hashlib (sha256 of
+prev_hash + canonical JSON, the bytes verify hashes) plus raw sha256 over every file's bytes; the
+verify/raw ratio is what the bundle checks (parsing, linkage, manifest) cost on top of hashing.
+Not part of the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import time
+import zipfile
+from datetime import date, datetime, timedelta, timezone
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+YEAR = datetime(2025, 1, 1, tzinfo=timezone.utc)
+EVENTS_PER_INCIDENT = 200
+REVIEWS_PER_RISK = 4
+REVIEW_DAYS = (date(2025, 4, 1), date(2025, 7, 1), date(2025, 10, 1), date(2025, 12, 31))
+PERIODS = {"half": ("2025-01-01", "2025-06-30"), "full": ("2025-01-01", "2025-12-31")}
+
+
+def ticking(start: datetime):
+    """A clock for clock.frozen that moves one second per reading: events get distinct, ordered times."""
+    state = {"at": start}
+
+    def now():
+        state["at"] += timedelta(seconds=1)
+        return state["at"]
+    return now
+
+
+def make_incidents(db, count: int, rng: random.Random) -> None:
+    from bot import clock
+    from bot.incidents import service
+
+    notes = EVENTS_PER_INCIDENT - 7  # declare, lead, identified, monitoring + update, resolve, close
+    for index in range(count):
+        declared = YEAR + timedelta(days=365 * index / max(count, 1), hours=9)
+        with clock.frozen(ticking(declared)), db.session() as s:
+            incident = service.declare(s, actor="U0DECL", title=f"Incident {index}: checkout errors",
+                                       severity=rng.choice(("sev1", "sev2", "sev3", "sev4")),
+                                       type=rng.choice(("availability", "security", "other")))
+            service.assign_role(s, incident=incident, actor="U0DECL", role="lead", user="U0LEAD")
+            service.set_status(s, incident=incident, actor="U0LEAD", status="identified")
+            for note in range(notes):
+                service.add_note(s, incident=incident, actor=rng.choice(("U0LEAD", "U0ENG1", "U0ENG2")),
+                                 text=f"Checked shard {note}: latency {rng.randint(20, 900)} ms, error rate "
+                                      f"{rng.random():.3f}; next step is the load balancer pool.")
+            service.post_update(s, incident=incident, actor="U0LEAD", status="monitoring", summary="Mitigated")
+            service.resolve(s, incident=incident, actor="U0LEAD")
+            service.close(s, incident=incident, actor="U0LEAD", admins=frozenset(), customer_impact="Errors",
+                          root_cause="Bad deploy", lessons_learned="Canary")
+
+
+def make_risks(db, count: int, rng: random.Random) -> None:
+    from sqlmodel import select
+
+    from bot import clock
+    from bot.risks import reviews, service
+    from bot.risks.models import Risk, RiskReview
+
+    for index in range(count):
+        created = YEAR + timedelta(days=index * 28 / max(count, 1), hours=10)
+        likelihood, impact = rng.randint(1, 5), rng.randint(1, 5)
+        with clock.frozen(ticking(created)), db.session() as s:
+            service.create(s, actor="U0OWNER", raw={
+                "title": f"Risk {index}", "statement": "Because of X, Y may happen, leading to Z.",
+                "category": rng.choice(("security", "availability", "vendor")), "risk_type": "internal",
+                "owner": "U0OWNER", "inherent_likelihood": str(likelihood), "inherent_impact": str(impact),
+                "residual_likelihood": str(max(1, likelihood - 1)), "residual_impact": str(impact),
+                "treatment": "mitigate", "treatment_plan": "Controls", "cadence": "quarterly"})
+    for day in REVIEW_DAYS[:REVIEWS_PER_RISK]:
+        with clock.frozen(ticking(datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=11))):
+            for offset in range(0, count, 200):
+                with db.session() as s:
+                    for risk in s.exec(select(Risk).order_by(Risk.number).offset(offset).limit(200)):
+                        review = s.exec(select(RiskReview).where(RiskReview.risk_id == risk.id,
+                                                                 RiskReview.status == "open")
+                                        .order_by(RiskReview.due_on)).first()
+                        reviews.complete(s, risk=risk, review=review, actor="U0OWNER", approvers=frozenset(),
+                                         given={"outcome": "no_change", "rationale": "Controls still in place."})
+
+
+# Runs `vigil` and, at exit, writes the process's own peak RSS. VmHWM is the peak of this program's
+# memory; ru_maxrss would also count the parent's pages the child had before exec (Linux keeps the
+# larger), so it is only the fallback where /proc is missing.
+VIGIL = """
+import atexit, os
+def peak():
+    kib = None
+    try:
+        with open("/proc/self/status") as status:
+            kib = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    except (OSError, StopIteration):
+        import resource
+        kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(str(kib))
+atexit.register(peak)
+from bot.cli import main
+main()
+"""
+
+
+def run_measured(args: list[str], env: dict[str, str], work: Path) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout+stderr) of one `vigil` process."""
+    peak_file = work / "peak.txt"
+    started = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", VIGIL, *args], env={**env, "BENCH_PEAK_FILE": str(peak_file)},
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise SystemExit(f"vigil {' '.join(args)} failed:\n{done.stdout.decode()}")
+    return seconds, int(peak_file.read_text()) / 1024, done.stdout.decode()
+
+
+def raw_hash_seconds(bundle: Path) -> tuple[float, float, int]:
+    """Hash the bundle's event canonical bytes and every file's bytes with hashlib alone; (events s, files s, events)."""
+    from bot.eventlog.canonical import canonical_json, hashed_view
+    from bot.exports.eventlog_export import hashed_fields
+
+    manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
+    event_seconds = file_seconds = 0.0
+    events = 0
+    with zipfile.ZipFile(bundle) as archive:
+        for entry in manifest["files"]:
+            data = archive.read(entry["path"])
+            started = time.perf_counter()
+            hashlib.sha256(data).hexdigest()
+            file_seconds += time.perf_counter() - started
+            if entry["path"] not in manifest["event_log"]["segments"]:
+                continue
+            rows = [json.loads(line.rstrip(",")) for line in data.decode().splitlines() if line.startswith("{")]
+            payloads = [(fields["prev_hash"] + canonical_json(hashed_view(fields))).encode()
+                        for fields in map(hashed_fields, rows)]
+            started = time.perf_counter()
+            for payload in payloads:
+                hashlib.sha256(payload).hexdigest()
+            event_seconds += time.perf_counter() - started
+            events += len(payloads)
+    return event_seconds, file_seconds, events
+
+
+def verify_in_process(bundle: Path) -> float:
+    from bot.exports.bundle_verify import verify_bundle
+
+    started = time.perf_counter()
+    check = verify_bundle(bundle)
+    seconds = time.perf_counter() - started
+    if not check.ok:
+        raise SystemExit(f"verify failed: {check.problems[:5]}")
+    return seconds
+
+
+def rows_of(bundle: Path, prefix: str) -> int:
+    manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
+    return sum(e["rows"] or 0 for e in manifest["files"] if e["path"].startswith(prefix) and e["path"].endswith(".json"))
+
+
+def generate(url: str, incidents: int, risks: int, scale: float, work: Path) -> None:
+    from bot.db import Database, migrate
+
+    migrate(url)
+    db = Database(url)
+    rng = random.Random(2025)
+    started = time.perf_counter()
+    make_incidents(db, incidents, rng)
+    made_incidents = time.perf_counter() - started
+    make_risks(db, risks, rng)
+    db.dispose()
+    print(f"data: {incidents} incidents x {EVENTS_PER_INCIDENT} events ({made_incidents:.0f} s), {risks} risks x "
+          f"{REVIEWS_PER_RISK} reviews ({time.perf_counter() - started - made_incidents:.0f} s), scale {scale:g}; "
+          f"database {(work / 'bench.db').stat().st_size / 2**20:.0f} MiB in {work}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--scale", type=float, default=0.1, help="fraction of the issue's year (default 0.1)")
+    parser.add_argument("--full", action="store_true", help="the issue's full year (same as --scale 1)")
+    parser.add_argument("--keep", type=Path, help="keep the database and bundles in this folder")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: use the database already there")
+    options = parser.parse_args()
+    scale = 1.0 if options.full else options.scale
+    incidents, risks = max(2, round(2000 * scale)), max(2, round(5000 * scale))
+    work = options.keep or Path(tempfile.mkdtemp(prefix="vigil-bench-bundle-"))
+    work.mkdir(parents=True, exist_ok=True)
+    url = f"sqlite:///{work / 'bench.db'}"
+    env = {**os.environ, "DATABASE_URL": url}
+    if not (options.reuse and (work / "bench.db").exists()):
+        generate(url, incidents, risks, scale, work)
+    base_s, base_rss, _ = run_measured(["--version"], env, work)
+    results = {}
+    for name, (start, end) in PERIODS.items():
+        bundle = work / f"{name}.zip"
+        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle),
+                                                "--by", "bench"], env, work)
+        verify_s, verify_rss, _ = run_measured(["verify", "--bundle", str(bundle)], env, work)
+        in_process = verify_in_process(bundle)
+        raw_events, raw_files, events = raw_hash_seconds(bundle)
+        results[name] = {"incidents": rows_of(bundle, "incidents.json"), "events": events,
+                         "risks": rows_of(bundle, "risk_register_"), "reviews": rows_of(bundle, "risk_reviews"),
+                         "files": len(zipfile.ZipFile(bundle).namelist()), "mib": bundle.stat().st_size / 2**20,
+                         "export_s": export_s, "export_rss": export_rss, "verify_s": verify_s,
+                         "verify_rss": verify_rss, "verify_in_process": in_process, "raw": raw_events + raw_files,
+                         "raw_events": raw_events, "raw_files": raw_files}
+    report(results, base_s, base_rss)
+
+
+def report(results: dict, base_s: float, base_rss: float) -> None:
+    half, full = results["half"], results["full"]
+    rows = [("incidents in the period", "incidents", "{:.0f}"), ("event rows hashed (E2 + E11)", "events", "{:.0f}"),
+            ("risks in the register (E7)", "risks", "{:.0f}"), ("reviews in the log (E8)", "reviews", "{:.0f}"),
+            ("files in the zip", "files", "{:.0f}"), ("bundle size, MiB", "mib", "{:.1f}"),
+            ("export bundle, s (process)", "export_s", "{:.2f}"), ("export peak RSS, MiB", "export_rss", "{:.0f}"),
+            ("verify --bundle, s (process)", "verify_s", "{:.2f}"), ("verify peak RSS, MiB", "verify_rss", "{:.0f}"),
+            ("verify, s (in process)", "verify_in_process", "{:.2f}"),
+            ("raw hashlib: events + files, s", "raw", "{:.3f}")]
+    print(f"\n{'':34}{'half (H1)':>12}{'full (year)':>13}{'full/half':>11}")
+    for label, key, form in rows:
+        ratio = full[key] / half[key] if half[key] else float("nan")
+        print(f"{label:34}{form.format(half[key]):>12}{form.format(full[key]):>13}{ratio:>10.2f}x")
+    for name in ("half", "full"):
+        r = results[name]
+        print(f"verify / raw hashlib ({name}): {r['verify_in_process'] / r['raw']:.1f}x  "
+              f"(raw: {r['raw_events']:.3f} s events, {r['raw_files']:.3f} s files)")
+    print(f"process baseline (`vigil --version`): {base_s:.2f} s, {base_rss:.0f} MiB peak RSS")
+
+
+if __name__ == "__main__":
+    main()

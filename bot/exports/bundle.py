@@ -1,0 +1,171 @@
+"""The evidence bundle for an audit period: one zip, every file hashed in `manifest.json`.
+
+The bundle is written to a temporary file beside the output, from one read-only snapshot of the
+database (bot.exports.snapshot), one zip entry at a time; then the export is recorded as an
+`audit.bundle_exported` event and the file is moved into place. A failure leaves no partial
+bundle behind. What each file holds is in docs/audit-evidence.md.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlmodel import Session
+
+from bot import clock
+from bot.db import Database
+from bot.eventlog import append
+from bot.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_risks
+from bot.exports.bundle_files import Table, ZipSink
+from bot.exports.manifest import NAME, Manifest, Note
+from bot.exports.progress import Progress, Quiet
+from bot.exports.snapshot import read_snapshot
+
+AUDIT_STREAM = "audit"
+
+
+@dataclass
+class Context:
+    """What every section writer needs: the snapshot session, the zip, the manifest, the period."""
+
+    session: Session
+    sink: ZipSink
+    manifest: Manifest
+    workdir: Path
+    progress: Progress
+
+    @property
+    def start(self) -> datetime:
+        return self.manifest.start
+
+    @property
+    def end(self) -> datetime:
+        return self.manifest.end
+
+    @property
+    def generated_at(self) -> datetime:
+        return self.manifest.generated_at
+
+    @property
+    def today(self) -> date:
+        return clock.to_utc(self.generated_at).date()
+
+    @property
+    def iso_start(self) -> str:
+        return clock.iso(self.start)
+
+    @property
+    def iso_end(self) -> str:
+        return clock.iso(self.end)
+
+    def period_text(self, column: str) -> str:
+        return f"{column} >= {self.iso_start} and {column} < {self.iso_end}"
+
+    def table(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str) -> Table:
+        return Table(name, columns, section=section, description=description, query=query, workdir=self.workdir)
+
+
+@dataclass
+class BundleResult:
+    path: Path
+    manifest: dict[str, Any]
+    manifest_sha256: str
+    files: int
+    bytes: int
+
+
+def _readme(manifest: Manifest) -> str:
+    lines = [f"# Vigil evidence bundle: {clock.iso(manifest.start)} to {clock.iso(manifest.end)} (end exclusive)", "",
+             f"Generated {clock.iso(manifest.generated_at)} by {manifest.generated_by}. `manifest.json` lists every "
+             "file with its SHA-256, size, row count and the selection behind it.", "",
+             "Check the bundle offline, without the database: `vigil verify --bundle <this zip>`.", "",
+             "| File | Evidence | Rows | What it is |", "|---|---|---|---|"]
+    packets = [entry for entry in manifest.files if entry.path.startswith("incidents/")]
+    for entry in sorted(manifest.files, key=lambda e: e.path):
+        if not entry.path.startswith("incidents/"):
+            rows = "" if entry.rows is None else str(entry.rows)
+            lines.append(f"| {entry.path} | {entry.section} | {rows} | {entry.description} |")
+    if packets:
+        folders = len({entry.path.split("/")[1] for entry in packets})
+        lines.append(f"| incidents/INC-<n>/ | E3 | {folders} folders | One evidence packet per incident: INC-<n>.md, "
+                     ".html and .json (timeline, checklists, integrity block); follow_up.json and the post-incident "
+                     "review document when there are any |")
+    for note in manifest.notes:
+        lines += ["", f"Note ({note.section}, {note.status}): {note.detail}"]
+    lines += ["", "How to read and verify these files: docs/audit-evidence.md in the Vigil repository.", ""]
+    return "\n".join(lines)
+
+
+def _backend(database: Database) -> str:
+    return "sqlite" if database.is_sqlite else "postgresql"
+
+
+def _write(database: Database, path: Path, manifest: Manifest, progress: Progress) -> bytes:
+    with read_snapshot(database) as session:
+        sink = ZipSink(path, manifest.generated_at)
+        manifest.files = sink.files  # the manifest lists what the sink has written
+        try:
+            ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress)
+            bundle_incidents.write(ctx)
+            bundle_followup.write(ctx)
+            bundle_risks.write(ctx)
+            bundle_audit.write_audit_log(ctx)
+            bundle_audit.write_notifications(ctx)
+            bundle_audit.write_heads(ctx)
+            sink.add("README.md", _readme(manifest), section="guide",
+                     description="What the files are and how to verify them", query="generated from this manifest")
+            rendered = manifest.render()
+            sink.add(NAME, rendered, section="manifest", description="", query="", listed=False)
+        finally:
+            sink.close()
+            progress.close()
+    return rendered
+
+
+def export_bundle(database: Database, *, start: datetime, end: datetime, output: Path, actor: str,
+                  progress: Progress | None = None) -> BundleResult:
+    """Write the bundle for [start, end) to `output` and record the export as an event.
+
+    Raises ValueError for an empty period and OSError when the output cannot be written.
+    """
+    start, end, output = clock.to_utc(start), clock.to_utc(end), Path(output)
+    if start >= end:
+        raise ValueError(f"the period start ({clock.iso(start)}) must be before its end ({clock.iso(end)})")
+    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent or ".")
+    os.close(handle)
+    temporary = Path(temporary)
+    manifest = Manifest(start=start, end=end, generated_at=clock.now(), generated_by=actor,
+                        backend=_backend(database))
+    if end > manifest.generated_at:
+        manifest.notes.append(Note("period", "open", f"The period ends ({clock.iso(end)}) after the bundle was "
+                                   "generated: records of the period may still change; export again after it ends."))
+    try:
+        rendered = _write(database, temporary, manifest, progress or Quiet())
+        digest = hashlib.sha256(rendered).hexdigest()
+        document = manifest.to_json()
+        total = temporary.stat().st_size
+        with database.session() as session:
+            append(session, stream=AUDIT_STREAM, kind="audit.bundle_exported", actor=actor, data={
+                "period_start": clock.iso(start), "period_end": clock.iso(end), "file": output.name,
+                "manifest_sha256": digest, "files": len(manifest.files), "bytes": total,
+                "generated_at": document["generated_at"], "heads_digest": manifest.heads.get("digest")})
+        _permissions(temporary)
+        os.replace(temporary, output)
+    except BaseException:
+        temporary.unlink(missing_ok=True)
+        raise
+    return BundleResult(path=output, manifest=document, manifest_sha256=digest, files=len(manifest.files), bytes=total)
+
+
+def _permissions(path: Path) -> None:
+    """mkstemp makes the file owner-only; give it the mode any new file would get (the umask's)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    path.chmod(0o666 & ~umask)

@@ -1,0 +1,49 @@
+"""Follow-up actions in a bundle (E5 `action_items`), through bot.followup.action_export.
+
+The selection and columns are exactly those of `vigil export actions` (created, due or completed
+in the period; status as at generation), so the bundle and the stand-alone export agree. Each
+incident packet also lists all of its incident's actions, whenever they were created.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from bot.followup import action_export
+from bot.followup.models import ActionItem
+from bot.incidents.models import Incident
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from bot.exports.bundle import Context
+
+RULE = "created, due or completed in the period"
+
+
+def incident_action_rows(session: Session, incident: Incident, actions: list[ActionItem], today) -> list[dict[str, Any]]:
+    """E5 action rows for one incident's actions (for its packet)."""
+    parents = {("incident", incident.id): incident.key}
+    # verified_by comes from the actions' events; action_export has the lookup (private for now).
+    verifiers = action_export._verifiers(session, actions)
+    return [action_export.action_row(action, parents, verifiers, today) for action in actions]
+
+
+def write(ctx: Context) -> None:
+    from bot.exports.bundle_incidents import sequence
+
+    first_day, last_day = ctx.start.date(), (ctx.end - timedelta(microseconds=1)).date()
+    table = ctx.table("action_items", action_export.COLUMNS, section="E5",
+                      description="Corrective and follow-up actions with owner, due date, status, completion and "
+                                  "evidence (status and overdue as at generation)",
+                      query=f"action_item rows with {ctx.period_text('created_at')}, or "
+                            f"{ctx.period_text('completed_at')}, or due_on from {first_day} to {last_day}; ordered by "
+                            "number (bot.followup.action_export)")
+    ctx.progress.start("Action items", None)
+    rows = action_export.action_rows(ctx.session, ctx.start, ctx.end)
+    for row in rows:
+        table.write(row)
+    table.finish(ctx.sink)
+    numbers = [int(row["action_ref"].split("-")[1]) for row in rows]
+    ctx.manifest.sequences.append(sequence(ctx.session, "ACT-", ActionItem, "action", RULE, numbers))

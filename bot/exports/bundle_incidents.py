@@ -1,0 +1,142 @@
+"""The incident part of a bundle, in one pass over the period's incidents.
+
+Each incident's stream is read once and feeds its E1 population row, its E2 event-log rows, its
+E3 packet (`incidents/INC-<n>/`: Markdown, HTML and JSON timeline with checklists and integrity
+block; the post-incident review document and a follow-up JSON when there are any) and its E5 PIR
+row. Incidents are read in pages of PAGE by key and dropped from the session after each page, so
+memory holds one page, not the period.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import func
+from sqlmodel import Session, select
+
+from bot import clock
+from bot.eventlog import StreamHead, events_for_stream
+from bot.exports import eventlog_export, population
+from bot.exports.bundle_files import json_line
+from bot.exports.bundle_followup import incident_action_rows
+from bot.exports.eventlog_export import Segments
+from bot.exports.manifest import sequence_report
+from bot.exports.timeline import Timeline, checklists
+from bot.followup import pir_export
+from bot.followup.models import ActionItem, PostIncidentReview
+from bot.incidents.models import Incident
+from bot.keys import KeyCounter
+
+if TYPE_CHECKING:
+    from bot.exports.bundle import Context
+
+PAGE = 100
+E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
+                                   "action_items_total", "action_items_open", "event_count", "chain_head_hash")
+E2_FILE = "incident_events"
+RULE = "declared in the period"
+
+
+def _in_period(ctx: Context):
+    return Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end
+
+
+def incidents(ctx: Context) -> Iterator[Incident]:
+    """The period's incidents in key order, a page at a time (keyset paging)."""
+    last = 0
+    while True:
+        page = list(ctx.session.exec(select(Incident).where(*_in_period(ctx), Incident.number > last)
+                                     .order_by(Incident.number).limit(PAGE)))
+        if not page:
+            return
+        yield from page
+        last = page[-1].number
+        ctx.session.expunge_all()
+
+
+def _extras(review: PostIncidentReview | None, actions: list[ActionItem], events: list, head_hash: str | None):
+    return {"pir_required": review.required if review else None, "pir_status": review.status if review else None,
+            "pir_due_at": clock.iso(review.due_at) if review else None,
+            "pir_completed_at": clock.iso(review.completed_at) if review else None,
+            "action_items_total": len(actions),
+            "action_items_open": sum(1 for a in actions if a.status in ("open", "in_progress")),
+            "event_count": len(events), "chain_head_hash": head_hash}
+
+
+def _packet(ctx: Context, incident: Incident, timeline: Timeline, pir_row: dict[str, Any],
+            review: PostIncidentReview | None, actions: list[ActionItem]) -> None:
+    folder, key = f"incidents/{incident.key}", incident.key
+    what = f"{key} evidence packet: summary, roles, milestones, playbook checklists, full timeline, integrity block"
+    query = f"incident {key} and every event of stream {incident.stream}"
+    for fmt in ("md", "html", "json"):
+        ctx.sink.add(f"{folder}/{key}.{fmt}", timeline.render(fmt), section="E3", description=what, query=query)
+    if review is None and not actions:
+        return
+    document = {"incident_ref": key, "post_incident_review": pir_row,
+                "action_items": incident_action_rows(ctx.session, incident, actions, ctx.today)}
+    ctx.sink.add(f"{folder}/follow_up.json", json_line(document) + "\n", section="E3/E5",
+                 description=f"{key} post-incident review and action items (the columns of pirs and action_items)",
+                 query=f"post_incident_review and action_item rows of {key}")
+    if review is not None and review.status == "completed":
+        from bot.followup.pir_document import render_pir
+
+        ctx.sink.add(f"{folder}/{key}-post-incident-review.md", render_pir(ctx.session, incident), section="E3/E5",
+                     description=f"{key} post-incident review document, as posted to the incident channel",
+                     query=f"post_incident_review of {key} with its timeline")
+
+
+def write(ctx: Context) -> list[int]:
+    """E1, E2, E3 and the E5 PIR table; returns the incident numbers included."""
+    period = ctx.period_text("declared_at")
+    e1 = ctx.table("incidents", E1_COLUMNS, section="E1",
+                   description="Incident population: one row per incident declared in the period, with milestones, "
+                               "minutes to declare/acknowledge/mitigate/resolve, PIR and action status, chain head",
+                   query=f"incident rows with {period}, ordered by number; milestones derived from each incident's events")
+    e2 = ctx.table(E2_FILE, eventlog_export.COLUMNS, section="E2",
+                   description="Incident event log: every event of each population incident's stream, with "
+                               "prev_hash and hash (re-verifiable offline)",
+                   query=f"event rows of streams incident:<n> for incidents with {period}, all seqs as of "
+                         f"generation, ordered by incident number then seq")
+    pirs = ctx.table("pirs", pir_export.COLUMNS, section="E5",
+                     description="Post-incident reviews: one row per population incident (status says when none "
+                                 "is scheduled yet)",
+                     query=f"post_incident_review joined to incident rows with {period}, ordered by number")
+    segments = ctx.manifest.segments.setdefault(f"{E2_FILE}.json", Segments())
+    total = ctx.session.exec(select(func.count()).select_from(Incident).where(*_in_period(ctx))).one()
+    ctx.progress.start("Incidents", total)
+    numbers: list[int] = []
+    for incident in incidents(ctx):
+        events = events_for_stream(ctx.session, incident.stream)
+        head = ctx.session.get(StreamHead, incident.stream)
+        review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
+        actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
+                                        .order_by(ActionItem.number)))
+        e1.write({**population.population_row(incident, events),
+                  **_extras(review, actions, events, events[-1].hash if events else None)})
+        for event in events:
+            row = eventlog_export.event_row(event)
+            e2.write(row)
+            segments.add(row)
+        pir_row = pir_export.pir_row(ctx.session, incident, review)
+        pirs.write(pir_row)
+        timeline = Timeline(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
+                            checklists=checklists(ctx.session, incident))
+        _packet(ctx, incident, timeline, pir_row, review, actions)
+        numbers.append(incident.number)
+        ctx.progress.advance()
+    for table in (e1, e2, pirs):
+        table.finish(ctx.sink)
+    ctx.manifest.sequences.append(sequence(ctx.session, "INC-", Incident, "incident", RULE, numbers))
+    return numbers
+
+
+def sequence(session: Session, prefix: str, model, counter: str, rule: str, included: list[int]) -> dict[str, Any]:
+    """Key range and gaps for `model.number` (Incident, Risk, ActionItem)."""
+    existing: list[int] = []
+    if included:
+        existing = list(session.exec(select(model.number).where(model.number.between(included[0], included[-1]))
+                                     .order_by(model.number)))
+    highest = session.exec(select(func.max(model.number))).one()
+    counter_last = session.exec(select(KeyCounter.last).where(KeyCounter.name == counter)).first()
+    return sequence_report(prefix, rule, included, existing, counter_last=counter_last, highest=highest)

@@ -1,0 +1,92 @@
+"""Follow-up actions for a period (E5 `action_items`): created, due or completed in it.
+
+Rows are plain dicts with the E5 columns; JSON and CSV carry the same columns (CSV formula-safe).
+`verified_by` is whoever last recorded the completion evidence (from the action's events), and
+`overdue` is as of the export: still open with its due date passed. There are no control links yet,
+so `linked_control_refs` is empty.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, select
+
+from bot import clock
+from bot.eventlog import Event
+from bot.exports import csvsafe
+from bot.followup.actions import is_overdue
+from bot.followup.models import ActionItem
+from bot.incidents.models import Incident
+
+FORMATS = ("csv", "json")
+COLUMNS = ("action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
+           "status", "completed_at", "verification_evidence", "verified_by", "external_ticket_url",
+           "linked_control_refs", "overdue")
+CHUNK = 500  # streams per IN (...) query, well under SQLite's bound-parameter limit
+
+
+def _verifiers(session: Session, actions: list[ActionItem]) -> dict[str, str]:
+    """stream -> the actor of the latest event that set non-empty evidence."""
+    found: dict[str, str] = {}
+    streams = [a.stream for a in actions if a.evidence]
+    for offset in range(0, len(streams), CHUNK):
+        query = (select(Event).where(Event.stream.in_(streams[offset:offset + CHUNK]))
+                 .order_by(Event.stream, Event.stream_seq))
+        for event in session.exec(query):
+            if (event.data.get("changes", {}).get("evidence") or {}).get("to"):
+                found[event.stream] = event.actor
+    return found
+
+
+def _parents(session: Session, actions: list[ActionItem]) -> dict[tuple[str, int], str]:
+    refs: dict[tuple[str, int], str] = {}
+    incident_ids = sorted({a.incident_id for a in actions if a.incident_id})
+    for offset in range(0, len(incident_ids), CHUNK):
+        for incident in session.exec(select(Incident).where(Incident.id.in_(incident_ids[offset:offset + CHUNK]))):
+            refs[("incident", incident.id)] = incident.key
+    risk_ids = sorted({a.risk_id for a in actions if a.risk_id})
+    if risk_ids:
+        from bot.risks.models import Risk  # only when actions treat risks
+
+        for offset in range(0, len(risk_ids), CHUNK):
+            for risk in session.exec(select(Risk).where(Risk.id.in_(risk_ids[offset:offset + CHUNK]))):
+                refs[("risk", risk.id)] = risk.key
+    return refs
+
+
+def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date) -> dict[str, Any]:
+    if action.incident_id:
+        parent = ("incident", action.incident_id)
+    else:
+        parent = ("risk", action.risk_id) if action.risk_id else (None, None)
+    return {"action_ref": action.key, "parent_type": parent[0], "parent_ref": parents.get(parent),
+            "description": action.description, "action_type": action.type, "owner": action.owner,
+            "created_at": clock.iso(action.created_at),
+            "due_at": action.due_on.isoformat() if action.due_on else None, "status": action.status,
+            "completed_at": clock.iso(action.completed_at), "verification_evidence": action.evidence or None,
+            "verified_by": verifiers.get(action.stream), "external_ticket_url": action.ticket_url or None,
+            "linked_control_refs": None, "overdue": is_overdue(action, today)}
+
+
+def action_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Every action created, due or completed in [start, end), in key order."""
+    start, end = clock.to_utc(start), clock.to_utc(end)
+    first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
+    actions = list(session.exec(select(ActionItem).where(or_(
+        and_(ActionItem.created_at >= start, ActionItem.created_at < end),
+        and_(ActionItem.completed_at >= start, ActionItem.completed_at < end),
+        and_(ActionItem.due_on >= first_day, ActionItem.due_on <= last_day))).order_by(ActionItem.number)))
+    parents, verifiers, today = _parents(session, actions), _verifiers(session, actions), clock.now().date()
+    return [action_row(action, parents, verifiers, today) for action in actions]
+
+
+def render(rows: list[dict[str, Any]], fmt: str) -> str:
+    if fmt == "json":
+        return json.dumps([{name: row[name] for name in COLUMNS} for row in rows], indent=2, ensure_ascii=False) + "\n"
+    if fmt == "csv":
+        return csvsafe.to_csv(COLUMNS, rows)
+    raise ValueError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")

@@ -1,0 +1,237 @@
+"""Follow-up actions in Slack: `/incident action` and `/incident actions`, Done / Update on the owners'
+DMs, the Update and Create modals, and the "Create follow-up action" message shortcut.
+
+`incident_command` imports the two subcommands from here, so this module imports it (for
+`open_view`) and `shortcuts` only inside functions.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import date
+from typing import TYPE_CHECKING
+
+from bot import clock
+from bot.followup import actions
+from bot.followup.actions import ActionAlreadyHandled, ActionError
+from bot.followup.models import ActionItem
+from bot.idempotency import first_time
+from bot.incidents import queries
+from bot.slack import action_blocks, notify
+from bot.slack.action_blocks import slack_day
+from bot.slack.blocks import slack_date
+from bot.slack.deps import Deps
+from bot.slack.escape import esc, mention
+from bot.slack.listeners.views import errors, field, option_value, text_value
+
+if TYPE_CHECKING:
+    from bot.slack.listeners.incident_command import Command
+
+USAGE_ACTION = "/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <what needs to be done>"
+USAGE_ACTIONS = "/incident actions [mine|open|INC-<n>]"
+COMMAND = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s+(\S+)\s+(\S.*)$", re.DOTALL)
+LIST_LIMIT = 40
+
+
+def _open_view(client, trigger_id: str, view: dict) -> dict | None:
+    from bot.slack.listeners.incident_command import open_view
+
+    return open_view(client, trigger_id, view)
+
+
+def problem_text(problem: ActionError) -> str:
+    """The user-facing text; for a stale click, who made the current state and when (reader's zone)."""
+    if isinstance(problem, ActionAlreadyHandled) and problem.by:
+        return f"{esc(problem.what)} (by {mention(problem.by)} {slack_date(problem.at)})."
+    return esc(problem)
+
+
+def _reply(session, body: dict, text: str) -> None:
+    if body.get("response_url"):
+        notify.respond_later(session, body["response_url"], text)
+
+
+def tell(deps: Deps, body: dict, text: str) -> None:
+    """An ephemeral answer to the clicker after the ack (through the message's response_url)."""
+    with deps.database.session() as session:
+        _reply(session, body, text)
+    deps.wake_sender()
+
+
+def _announce(session, item: ActionItem, incident, actor: str) -> None:
+    if incident is not None:
+        notify.post_in_channel(session, incident, f":clipboard: {mention(actor)} added follow-up *{item.key}* for "
+                               f"{mention(item.owner)}, {action_blocks.due(item)}: {esc(item.description)}")
+
+
+# ---- /incident action, /incident actions ------------------------------------------------------
+def cmd_action(c: Command) -> dict:
+    """`/incident action @owner <due> <text>` in an incident channel."""
+    match = COMMAND.match(c.rest)
+    # Relative due dates count from the person's own today (their Slack time zone).
+    on = clock.now().astimezone(c.zone).date() if c.zone else actions.today()
+    due = actions.parse_due(match.group(2), on) if match else None
+    if due is None:
+        return {"text": f"Usage: `{USAGE_ACTION}`\nThe owner is an @mention; the due date is a day "
+                        "(2025-07-01), a number of days or weeks (3d, 2w), or `tomorrow`."}
+    item = actions.create(c.session, actor=c.user, description=match.group(3), owner=match.group(1), due_on=due,
+                          incident=c.incident, source="command")
+    action_blocks.assigned(c.session, item, c.user)
+    _announce(c.session, item, c.incident, c.user)
+    return {"text": f"Created *{item.key}* for {mention(item.owner)}, due {slack_day(due)}. "
+                    "They get a DM with Done and Update buttons."}
+
+
+def list_actions(deps: Deps, body: dict, rest: str) -> dict:
+    """`/incident actions [mine|open|INC-<n>]`, anywhere; the default is this incident's, else yours."""
+    which, user = rest.strip(), body["user_id"]
+    with deps.database.session() as session:
+        here = queries.by_channel(session, body.get("channel_id"))
+        which = which or (here.key if here else "mine")
+        incident = None
+        if which.lower() in ("mine", "open"):
+            found = actions.listing(session, which.lower(), user=user)
+            heading = "Your open follow-up actions" if which.lower() == "mine" else "Open follow-up actions"
+        elif which.upper().startswith("INC-") and queries.parse_key(which) is not None:
+            incident = queries.by_key(session, which)
+            if incident is None:
+                return {"text": f"There is no {esc(which.upper())}."}
+            found = actions.listing(session, "incident", incident=incident)
+            heading = f"Follow-up actions of {incident.key}"
+        else:
+            return {"text": f"Usage: `{USAGE_ACTIONS}`"}
+        today = actions.today()
+        lines = [action_blocks.line(a, None if incident else actions.parent_ref(session, a), today)
+                 for a in found[:LIST_LIMIT]]
+    if not found:
+        return {"text": f"*{heading}*: none."}
+    more = f"\n…and {len(found) - LIST_LIMIT} more (`vigil export actions`)." if len(found) > LIST_LIMIT else ""
+    return {"text": f"*{heading}* ({len(found)})\n" + "\n".join(lines) + more}
+
+
+# ---- modal values -----------------------------------------------------------------------------
+def date_value(view: dict, block_id: str) -> date | None:
+    selected = field(view, block_id).get("selected_date")
+    return date.fromisoformat(selected) if selected else None
+
+
+def prefill(text: str, link: str | None) -> str:
+    """The message's text as plain text (Slack sends `&`, `<`, `>` escaped), then its permalink."""
+    plain = text.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&").strip()
+    tail = f"\n\n{link}" if link else ""
+    return plain[:actions.TEXT_MAX - len(tail)] + tail
+
+
+def submit_create(deps: Deps, body: dict, view: dict) -> dict:
+    meta = json.loads(view.get("private_metadata") or "{}")
+    values = {"description": text_value(view, "description"), "owner": field(view, "owner").get("selected_user"),
+              "due_on": date_value(view, "due_on"), "type": option_value(view, "type") or "corrective",
+              "ticket_url": text_value(view, "ticket_url")}
+    found = actions.problems(**values)
+    if values["due_on"] is None:
+        found["due_on"] = "Pick a due date."
+    if found:
+        return errors(found)
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}  # the same form submitted twice: already recorded
+        incident = queries.by_id(session, meta["incident_id"]) if meta.get("incident_id") else None
+        try:
+            item = actions.create(session, actor=actor, incident=incident, source="shortcut",
+                                  source_ref={k: meta.get(k) for k in ("channel", "ts", "permalink")}, **values)
+        except ActionError as problem:
+            session.rollback()
+            return errors({problem.field or "description": str(problem)})
+        action_blocks.assigned(session, item, actor)
+        _announce(session, item, incident, actor)
+        if actor != item.owner and incident is None:
+            action_blocks.dm(session, actor, f":clipboard: Created *{item.key}* for {mention(item.owner)}, due "
+                             f"{slack_day(item.due_on)}.", action=item)
+    deps.wake_sender()
+    return {}
+
+
+def submit_update(deps: Deps, body: dict, view: dict) -> dict:
+    meta = json.loads(view["private_metadata"])
+    actor = body["user"]["id"]
+    with deps.database.session() as session:
+        if not first_time(session, f"view:{view['id']}"):
+            return {}
+        item = actions.locked(session, meta["id"])
+        last = actions.last_change(session, item) if item else None
+        if item is None or last is None or last.stream_seq != meta["seq"]:
+            session.rollback()  # nothing written, and the form can be sent again once reopened
+            return errors({"status": "This action changed after you opened the form (or no longer exists). "
+                                     "Cancel, then press Update again to see it as it is now."})
+        previous_owner = item.owner
+        try:
+            event = actions.update(session, action=item, actor=actor,
+                                   status=option_value(view, "status") or actions.KEEP,
+                                   reason=text_value(view, "reason"), owner=field(view, "owner").get("selected_user"),
+                                   due_on=date_value(view, "due_on"), ticket_url=text_value(view, "ticket_url"),
+                                   evidence=text_value(view, "evidence"))
+        except ActionError as problem:
+            session.rollback()
+            return errors({problem.field or "status": str(problem)})
+        if event is not None:
+            action_blocks.changed(session, item, actor, event, previous_owner)
+    deps.wake_sender()
+    return {}
+
+
+# ---- listeners --------------------------------------------------------------------------------
+def register(app, deps: Deps) -> None:
+    @app.action("action_item_done")
+    def done_clicked(ack, body, action):
+        ack()
+        user = body["user"]["id"]
+        with deps.database.session() as session:
+            item = actions.locked(session, int(action["value"]))
+            try:
+                if item is None:
+                    raise ActionError("That action no longer exists.")
+                event = actions.complete(session, action=item, actor=user)
+            except ActionError as problem:  # a double click or a stale button lands here
+                session.rollback()
+                _reply(session, body, f":information_source: {problem_text(problem)}")
+            else:
+                action_blocks.completed(session, item, user, event)
+        deps.wake_sender()
+
+    @app.action("action_item_update")
+    def update_clicked(ack, body, action, client):
+        ack()
+        with deps.database.session() as session:
+            item = session.get(ActionItem, int(action["value"]))
+            view = action_blocks.update_modal(item, actions.parent_ref(session, item),
+                                              actions.last_change(session, item).stream_seq) if item else None
+        failure = _open_view(client, body["trigger_id"], view) if view else {"text": "That action no longer exists."}
+        if failure:
+            tell(deps, body, failure["text"])
+
+    @app.view("action_item_update")
+    def update_submitted(ack, body, view):
+        ack(**submit_update(deps, body, view))
+
+    @app.view("action_item_create")
+    def create_submitted(ack, body, view):
+        ack(**submit_create(deps, body, view))
+
+    @app.shortcut("create_action")
+    def create_from_message(ack, body, client):
+        ack()
+        from bot.slack.listeners.shortcuts import permalink
+
+        channel, message, user = body["channel"]["id"], body["message"], body["user"]["id"]
+        link = permalink(body, channel, message["ts"])
+        with deps.database.session() as session:
+            incident = queries.by_channel(session, channel)
+        metadata = {"incident_id": incident.id if incident else None, "channel": channel, "ts": message["ts"],
+                    "permalink": link}
+        view = action_blocks.create_modal(prefill(message.get("text", ""), link), user, metadata,
+                                          incident.key if incident else None)
+        failure = _open_view(client, body["trigger_id"], view)
+        if failure:
+            tell(deps, body, failure["text"])

@@ -1,0 +1,49 @@
+"""The dashboard's routes, each wrapped in the session cookie and the sign-in check.
+
+The routes are added to the main Starlette app one by one (not under a catch-all mount), so
+/slack/events and /healthz keep their own behaviour and see neither the cookie nor the check.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from pathlib import Path
+
+from starlette.middleware import Middleware
+from starlette.middleware.sessions import SessionMiddleware
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from bot.config import Settings
+from bot.db import Database
+from bot.web.dashboard import admin, downloads, incidents, login, registers
+from bot.web.dashboard.auth import SignIn
+from bot.web.dashboard.context import Dashboard
+
+log = logging.getLogger(__name__)
+STATIC_DIR = Path(__file__).parent / "static"
+COOKIE = "vigil_session"
+
+
+def session_secret(settings: Settings) -> str:
+    if settings.session_secret:
+        return settings.session_secret
+    log.warning("VIGIL_SESSION_SECRET is not set: using a random one, so dashboard sessions end when "
+                "this process restarts (and are not shared between processes).")
+    return secrets.token_urlsafe(32)
+
+
+def create_dashboard(settings: Settings, database: Database) -> list[BaseRoute]:
+    dashboard = Dashboard(database=database, settings=settings)
+    session = Middleware(SessionMiddleware, secret_key=session_secret(settings), session_cookie=COOKIE,
+                         max_age=int(settings.session_hours * 3600), same_site="lax",
+                         https_only=(settings.base_url or "").lower().startswith("https://"))
+    routes: list[BaseRoute] = []
+    for module in (login, incidents, registers, downloads, admin):
+        for path, endpoint, methods, public in module.ROUTES:
+            stack = [session, Middleware(SignIn, dashboard=dashboard, public=public)]
+            routes.append(Route(path, endpoint, methods=methods, middleware=stack))
+    # The stylesheet holds no data; it is public so the login page is styled too.
+    routes.append(Mount("/static", app=StaticFiles(directory=STATIC_DIR), name="static"))
+    return routes

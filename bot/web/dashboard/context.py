@@ -1,0 +1,62 @@
+"""What the dashboard's pages share: the database, settings, the Slack workspace and the bundle writer."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from starlette.requests import Request
+
+from bot.config import Settings
+from bot.db import Database
+
+log = logging.getLogger(__name__)
+SCOPE_KEY = "vigil.dashboard"
+TEAM_RETRY_SECONDS = 60
+
+
+@dataclass
+class Dashboard:
+    database: Database
+    settings: Settings
+    _team: str | None = None
+    _team_failed_at: float = float("-inf")
+    _team_lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def workspace_team(self) -> str | None:
+        """The Slack team whose members may sign in when VIGIL_DASHBOARD_ALLOW_WORKSPACE is on:
+        SLACK_TEAM_ID, else the bot token's team (auth.test: kept once known, retried a minute
+        after a failure so an unreachable Slack does not slow every request)."""
+        settings = self.settings
+        if not settings.dashboard_allow_workspace:
+            return None
+        if settings.slack_team_id or not settings.slack_bot_token:
+            return settings.slack_team_id
+        with self._team_lock:
+            if self._team is None and time.monotonic() - self._team_failed_at > TEAM_RETRY_SECONDS:
+                from slack_sdk import WebClient
+
+                try:
+                    answer = WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                                       timeout=settings.slack_timeout_seconds).auth_test()
+                    self._team = answer.get("team_id")
+                except Exception as exc:  # noqa: BLE001 - no team known: nobody gets in by team
+                    self._team_failed_at = time.monotonic()
+                    log.warning("could not learn the workspace team from auth.test (%s); set SLACK_TEAM_ID", exc)
+            return self._team
+
+    def bundle_writer(self) -> Callable[..., Any] | None:
+        """`bot.exports.bundle.export_bundle`, when that module is present (the link is disabled otherwise)."""
+        try:
+            from bot.exports import bundle
+        except ImportError:
+            return None
+        return getattr(bundle, "export_bundle", None)
+
+
+def dashboard(request: Request) -> Dashboard:
+    return request.scope[SCOPE_KEY]

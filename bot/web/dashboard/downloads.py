@@ -1,0 +1,129 @@
+"""/exports: download links for every export, and the downloads themselves.
+
+Each download is the same text `vigil export …` writes (CSV with a BOM, as in files), sent as an
+attachment. The evidence bundle is written to a temporary file by `bot.exports.bundle` and
+streamed from there, so a long period does not sit in memory.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from datetime import date
+from pathlib import Path
+
+from starlette.background import BackgroundTask
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import FileResponse, PlainTextResponse, Response
+
+from bot import clock
+from bot.exports import csvsafe
+from bot.exports.population import incident_population, render_population
+from bot.exports.risks import REGISTER_COLUMNS, REVIEW_COLUMNS, register_rows, review_rows
+from bot.exports.risks import render as render_rows
+from bot.exports.timeline import FORMATS as TIMELINE_FORMATS
+from bot.web.dashboard.context import dashboard
+from bot.web.dashboard.filters import PAGE_SIZE, IncidentFilters, bounds, parse_date, period
+from bot.web.dashboard.views import page
+
+TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+DEFAULT_DAYS = 365
+
+
+def attachment(text: str, filename: str, media_type: str, *, csv: bool = False) -> Response:
+    body = csvsafe.for_file(text) if csv else text
+    return Response(body.encode("utf-8"), media_type=media_type,
+                    headers={"Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+def _bad(message: str) -> Response:
+    return PlainTextResponse(message, status_code=400)
+
+
+def _required_period(request: Request) -> tuple[date, date] | str:
+    errors: list[str] = []
+    start, end = period(request.query_params, errors)
+    if errors or start is None or end is None or start > end:
+        return " ".join(errors) or "Give the period as ?from=YYYY-MM-DD&to=YYYY-MM-DD (both days included, UTC)."
+    return start, end
+
+
+def exports_page(request: Request) -> Response:
+    errors: list[str] = []
+    today = clock.now().date()
+    start, end = period(request.query_params, errors, default_days=DEFAULT_DAYS, today=today)
+    as_of = parse_date(request.query_params.get("as_of"), "As of", errors)
+    filters = IncidentFilters.parse({**request.query_params, "from": start and start.isoformat(),
+                                     "to": end and end.isoformat()})
+    with dashboard(request).database.session() as session:
+        incidents, total = filters.run(session)
+    return page(request, "exports.html", status_code=400 if errors else 200, errors=errors, start=start, end=end,
+                as_of=as_of, incidents=incidents, total=total, filters=filters, page_size=PAGE_SIZE,
+                timeline_formats=TIMELINE_FORMATS,
+                table_formats=tuple(TABLE_FORMATS), bundle_ready=dashboard(request).bundle_writer() is not None)
+
+
+def population_download(request: Request) -> Response:
+    fmt, span = request.path_params["fmt"], _required_period(request)
+    if fmt not in TABLE_FORMATS:
+        return _bad(f"No format {fmt!r}; use csv or json.")
+    if isinstance(span, str):
+        return _bad(span)
+    with dashboard(request).database.session() as session:
+        rows = incident_population(session, *bounds(*span))
+    return attachment(render_population(rows, fmt), f"incidents-{span[0]}-{span[1]}.{fmt}", TABLE_FORMATS[fmt],
+                      csv=fmt == "csv")
+
+
+def register_download(request: Request) -> Response:
+    fmt, errors = request.path_params["fmt"], []
+    as_of = parse_date(request.query_params.get("as_of"), "as_of", errors)
+    if fmt not in TABLE_FORMATS or errors:
+        return _bad(" ".join(errors) or f"No format {fmt!r}; use csv or json.")
+    if as_of and as_of > clock.now().date():
+        return _bad(f"as_of {as_of} is in the future.")
+    with dashboard(request).database.session() as session:
+        rows = register_rows(session, as_of)
+    name = f"risk-register-{as_of or 'live'}.{fmt}"
+    return attachment(render_rows(rows, REGISTER_COLUMNS, fmt), name, TABLE_FORMATS[fmt], csv=fmt == "csv")
+
+
+def reviews_download(request: Request) -> Response:
+    fmt, span = request.path_params["fmt"], _required_period(request)
+    if fmt not in TABLE_FORMATS:
+        return _bad(f"No format {fmt!r}; use csv or json.")
+    if isinstance(span, str):
+        return _bad(span)
+    with dashboard(request).database.session() as session:
+        rows = review_rows(session, *bounds(*span))
+    return attachment(render_rows(rows, REVIEW_COLUMNS, fmt), f"review-log-{span[0]}-{span[1]}.{fmt}",
+                      TABLE_FORMATS[fmt], csv=fmt == "csv")
+
+
+async def bundle_download(request: Request) -> Response:
+    dash, span = dashboard(request), _required_period(request)
+    if isinstance(span, str):
+        return _bad(span)
+    export_bundle = dash.bundle_writer()
+    if export_bundle is None:
+        return PlainTextResponse("The evidence bundle is not available in this version of Vigil.", status_code=501)
+    folder = Path(tempfile.mkdtemp(prefix="vigil-bundle-"))
+    name = f"evidence-{span[0]}-{span[1]}.zip"
+    start, end = bounds(*span)
+    try:
+        # Recorded as an `audit.bundle_exported` event by the bundle writer, with who asked.
+        await run_in_threadpool(lambda: export_bundle(dash.database, start=start, end=end, output=folder / name,
+                                                      actor=request.state.principal.actor))
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
+    return FileResponse(folder / name, media_type="application/zip", filename=name,
+                        background=BackgroundTask(shutil.rmtree, folder, ignore_errors=True))
+
+
+ROUTES = [("/exports", exports_page, ["GET"], False),
+          ("/exports/incidents.{fmt}", population_download, ["GET"], False),
+          ("/exports/risks.{fmt}", register_download, ["GET"], False),
+          ("/exports/reviews.{fmt}", reviews_download, ["GET"], False),
+          ("/exports/bundle.zip", bundle_download, ["GET"], False)]

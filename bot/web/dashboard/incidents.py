@@ -1,0 +1,69 @@
+"""Incident pages: the filtered list (/), one incident (/incidents/INC-<n>) and its timeline downloads.
+
+The incident page and the downloads both come from `bot.exports.timeline.load_timeline`, so the
+dashboard shows exactly what the exported evidence packet says.
+"""
+
+from __future__ import annotations
+
+from sqlmodel import select
+from starlette.requests import Request
+from starlette.responses import Response
+
+from bot.exports.timeline import FORMATS, load_timeline
+from bot.followup.models import ActionItem, PostIncidentReview
+from bot.incidents.models import SEVERITIES, STATUSES, TYPES
+from bot.incidents.queries import by_key
+from bot.web.dashboard.context import dashboard
+from bot.web.dashboard.downloads import attachment
+from bot.web.dashboard.filters import PAGE_SIZE, SECURITY, IncidentFilters
+from bot.web.dashboard.views import page
+
+MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
+               "md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}
+
+
+def incident_list(request: Request) -> Response:
+    filters = IncidentFilters.parse(request.query_params)
+    with dashboard(request).database.session() as session:
+        incidents, total = filters.run(session)
+    pages = max(1, -(-total // PAGE_SIZE))
+    return page(request, "incidents.html", status_code=400 if filters.errors else 200, incidents=incidents,
+                total=total, filters=filters, pages=pages, severities=SEVERITIES, types=TYPES, statuses=STATUSES,
+                security_choices=SECURITY, params=filters.params(), errors=filters.errors)
+
+
+def not_found(request: Request, what: str) -> Response:
+    return page(request, "not_found.html", status_code=404, what=what)
+
+
+def incident_page(request: Request) -> Response:
+    key = request.path_params["key"]
+    with dashboard(request).database.session() as session:
+        incident = by_key(session, key)
+        if incident is None:
+            return not_found(request, f"incident {key}")
+        timeline = load_timeline(session, incident)
+        review = session.exec(select(PostIncidentReview)
+                              .where(PostIncidentReview.incident_id == incident.id)).first()
+        actions = list(session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
+                                    .order_by(ActionItem.number)))
+    return page(request, "incident.html", incident=incident, report=timeline.report_context(),
+                review=review, actions=actions, formats=FORMATS, types=TYPES)
+
+
+def timeline_download(request: Request) -> Response:
+    key, fmt = request.path_params["key"], request.path_params["fmt"]
+    if fmt not in FORMATS:
+        return not_found(request, f"timeline format {fmt}")
+    with dashboard(request).database.session() as session:
+        incident = by_key(session, key)
+        if incident is None:
+            return not_found(request, f"incident {key}")
+        text = load_timeline(session, incident).render(fmt)
+    return attachment(text, f"{incident.key}-timeline.{fmt}", MEDIA_TYPES[fmt], csv=fmt == "csv")
+
+
+ROUTES = [("/", incident_list, ["GET"], False),
+          ("/incidents/{key}", incident_page, ["GET"], False),
+          ("/incidents/{key}/timeline.{fmt}", timeline_download, ["GET"], False)]
