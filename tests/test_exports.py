@@ -76,7 +76,8 @@ def test_json_timeline_matches_the_database_and_verifies(db):
     document = json.loads(export_timeline(db, key, "json"))
     with db.session() as s:
         stored = events_for_stream(s, queries.by_key(s, key).stream)
-    assert list(document) == ["export", "incident", "milestones", "playbooks", "events", "integrity"]
+    assert list(document) == ["export", "incident", "milestones", "playbooks", "post_incident_review",
+                              "actions", "events", "integrity"]
     assert [e["hash"] for e in document["events"]] == [e.hash for e in stored]
     for exported, event in zip(document["events"], stored, strict=True):
         assert list(exported) == ["id", "stream", "seq", "occurred_at", "recorded_at", "actor", "kind",

@@ -177,3 +177,24 @@ def test_export_pirs_lists_every_incident_of_the_period(vigil):
     assert rows[0]["status"] == "completed" and rows[0]["root_cause"].startswith("'=")
     assert rows[0]["on_time"] == "true" and len(rows[0]["record_hash"]) == 64
     assert rows[1]["status"].startswith("not scheduled")
+
+
+def test_timeline_export_includes_the_review_and_actions(vigil):
+    import json
+
+    from bot.exports.timeline import render_timeline
+    from bot.incidents.queries import by_key
+
+    incident = vigil.declare(severity="sev2")
+    vigil.command("action <@U0FIXER> 3d Add a pool saturation alert", channel=incident.channel_id)
+    vigil.command("resolve", channel=incident.channel_id)
+    vigil.command("pir", channel=incident.channel_id)
+    vigil.submit(vigil.last_view("incident_pir"), _pir_values(went_poorly="<script>alert(1)</script>"))
+    with vigil.db.session() as s:
+        found = by_key(s, "INC-1")
+        doc = json.loads(render_timeline(s, found, "json"))
+        md, html = render_timeline(s, found, "md"), render_timeline(s, found, "html")
+    assert doc["post_incident_review"]["root_cause"] == "Pool exhausted"
+    assert doc["actions"][0]["key"] == "ACT-1" and doc["actions"][0]["owner"] == "U0FIXER"
+    assert "## Post-incident review" in md and "## Follow-up actions" in md and "recorded the post-incident review" in md
+    assert "&lt;script&gt;" in html and "<script>alert" not in html

@@ -95,7 +95,25 @@ def _deadline(state: str) -> Callable[[Event, dict], str]:
     return lambda e, d: f"deadline {_q(d.get('label'))} {state} (due {when(d.get('due_at'))})"
 
 
+def _pir_completed(e: Event, d: dict) -> str:
+    timing = "on time" if d.get("on_time") else f"late (was due {when(d.get('due_at'))})"
+    return (f"recorded the post-incident review held {when(d.get('held_at'))} with "
+            f"{', '.join(d.get('attendees') or []) or 'no attendees'} ({timing}). Root cause: {_q(d.get('root_cause'))}. "
+            f"Response plan change needed: {'yes' if d.get('plan_change_needed') else 'no'}.")
+
+
 _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
+    "incident.update_reminded": lambda e, d: f"reminded {d.get('reminded') or 'the channel'} that a status update "
+                                             f"was due at {when(d.get('due_at'))}",
+    "incident.update_snoozed": lambda e, d: f"snoozed the update reminder until {when(d.get('until'))}",
+    "incident.role_reminded": lambda e, d: f"reminded {d.get('reminded')} that no one holds the {d.get('role')} role",
+    "pir.scheduled": lambda e, d: (f"scheduled the post-incident review, due {when(d.get('due_at'))}, facilitator "
+                                   f"{d.get('facilitator') or 'not set'}" if d.get("required") else
+                                   "noted that a post-incident review is optional at this severity"),
+    "pir.reminded": lambda e, d: f"reminded {d.get('reminded')} that the post-incident review is due "
+                                 f"({d.get('step')}, due {when(d.get('due_at'))})",
+    "pir.completed": _pir_completed,
+    "pir.document_posted": lambda e, d: f"posted the review document {d.get('name')} (sha256 {d.get('sha256')})",
     "playbook.attached": _attached,
     "playbook.step_completed": _step("completed"),
     "playbook.step_skipped": _step("skipped"),

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from bot import clock
 from bot.eventlog import Event, StreamHead, events_for_stream
@@ -20,6 +20,8 @@ from bot.eventlog.verify import verify_events
 from bot.exports import csvsafe
 from bot.exports.describe import describe, one_line, when
 from bot.exports.render import render
+from bot.followup import pir
+from bot.followup.models import ActionItem
 from bot.incidents.models import TYPES, Incident
 from bot.incidents.queries import Milestones, milestones
 from bot.playbooks import runner
@@ -74,6 +76,8 @@ class Timeline:
     head: StreamHead | None
     generated_at: Any
     checklists: list[dict[str, Any]] = field(default_factory=list)
+    review: dict[str, Any] | None = None
+    actions: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def milestones(self) -> Milestones:
@@ -103,7 +107,8 @@ class Timeline:
     def to_json(self) -> str:
         document = {"export": "incident_timeline", "incident": incident_summary(self.incident),
                     "milestones": milestone_record(self.milestones),
-                    "playbooks": self.checklists, "events": [event_record(e) for e in self.events],
+                    "playbooks": self.checklists, "post_incident_review": self.review,
+                    "actions": self.actions, "events": [event_record(e) for e in self.events],
                     "integrity": self.integrity()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
@@ -137,7 +142,8 @@ class Timeline:
         return {"key": i.key, "title": i.title, "facts": facts,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
                                for label, at, note in marks],
-                "events": events, "checklists": self.checklists, "when": when, "integrity": self.integrity()}
+                "events": events, "checklists": self.checklists, "review": self.review, "actions": self.actions,
+                "when": when, "integrity": self.integrity()}
 
     def render(self, fmt: str) -> str:
         if fmt == "json":
@@ -153,7 +159,29 @@ class Timeline:
 def load_timeline(session: Session, incident: Incident) -> Timeline:
     return Timeline(incident=incident, events=events_for_stream(session, incident.stream),
                     head=session.get(StreamHead, incident.stream), generated_at=clock.now(),
-                    checklists=checklists(session, incident))
+                    checklists=checklists(session, incident), review=review_record(session, incident),
+                    actions=action_records(session, incident))
+
+
+def review_record(session: Session, incident: Incident) -> dict[str, Any] | None:
+    review = pir.for_incident(session, incident)
+    if review is None:
+        return None
+    return {"required": review.required, "status": review.status, "due_at": clock.iso(review.due_at),
+            "facilitator": review.facilitator, "held_at": clock.iso(review.held_at), "attendees": review.attendees,
+            "summary": review.summary, "root_cause": review.root_cause,
+            "contributing_factors": review.contributing_factors, "went_well": review.went_well,
+            "went_poorly": review.went_poorly, "detection_gap": review.detection_gap,
+            "plan_change_needed": review.plan_change_needed, "plan_change_ref": review.plan_change_ref,
+            "completed_by": review.completed_by, "completed_at": clock.iso(review.completed_at)}
+
+
+def action_records(session: Session, incident: Incident) -> list[dict[str, Any]]:
+    found = session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.number))
+    return [{"key": a.key, "description": a.description, "owner": a.owner, "type": a.type,
+             "due_on": a.due_on.isoformat() if a.due_on else None, "status": a.status,
+             "completed_by": a.completed_by, "completed_at": clock.iso(a.completed_at), "evidence": a.evidence or None,
+             "ticket_url": a.ticket_url or None} for a in found]
 
 
 def checklists(session: Session, incident: Incident) -> list[dict[str, Any]]:

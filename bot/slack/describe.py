@@ -48,6 +48,10 @@ def describe(event: Event) -> str:
             return f"step assigned to {mention(d.get('to'))}: {short(d.get('title'))}"
         case "playbook.deadline_met" | "playbook.deadline_missed":
             return f"deadline {event.kind.rsplit('_', 1)[1]}: {short(d.get('label'))}"
+        case "pir.completed":
+            return f"post-incident review recorded — root cause: {short(d.get('root_cause'))}"
+        case "incident.update_snoozed":
+            return "update reminder snoozed"
         case "incident.closed":
             return f"closed — root cause: {short(d.get('root_cause', ''))}"
     return esc(event.kind)

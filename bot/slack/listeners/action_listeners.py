@@ -83,6 +83,36 @@ def cmd_action(c: Command) -> dict:
                     "They get a DM with Done and Update buttons."}
 
 
+def risk_action(deps: Deps, body: dict, risk_key: str, rest: str) -> dict:
+    """`/risk action RISK-<n> @owner <due> <text>`: a treatment action, tracked like any follow-up."""
+    from bot.eventlog import append
+    from bot.risks import queries as risk_queries
+
+    match = COMMAND.match(rest)
+    due = actions.parse_due(match.group(2), actions.today()) if match else None
+    if due is None:
+        return {"text": f"Usage: `/risk action RISK-<n> @owner <YYYY-MM-DD|3d|2w|tomorrow> <what needs to be done>`"}
+    user = body["user_id"]
+    with deps.database.session() as session:
+        risk = risk_queries.by_key(session, risk_key)
+        if risk is None:
+            return {"text": f"There is no {esc(risk_key.upper())}."}
+        try:
+            item = actions.create(session, actor=user, description=match.group(3), owner=match.group(1), due_on=due,
+                                  risk_id=risk.id, source="command")
+        except ActionError as problem:
+            session.rollback()
+            return {"text": f":warning: {problem_text(problem)}"}
+        # The risk's own history shows its treatment actions too.
+        append(session, stream=risk.stream, kind="risk.treatment_action_added", actor=user,
+               data={"action": item.key, "owner": item.owner, "due_on": due.isoformat(),
+                     "description": item.description})
+        action_blocks.assigned(session, item, user)
+    deps.wake_sender()
+    return {"text": f"Created treatment action *{item.key}* on {risk.key} for {mention(item.owner)}, due "
+                    f"{slack_day(due)}. They get a DM with Done and Update buttons."}
+
+
 def list_actions(deps: Deps, body: dict, rest: str) -> dict:
     """`/incident actions [mine|open|INC-<n>]`, anywhere; the default is this incident's, else yours."""
     which, user = rest.strip(), body["user_id"]

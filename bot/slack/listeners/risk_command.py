@@ -24,6 +24,7 @@ USAGE = """*Vigil — `/risk`*
 `/risk show RISK-<n>` — score, level, owner, treatment, last and next review, recent history
 `/risk review RISK-<n>` — review a risk (form): outcome, rationale, new scores
 `/risk link RISK-<n> INC-<n>` — link an incident to a risk
+`/risk action RISK-<n> @owner <due> <text>` — a treatment action, tracked with reminders like follow-ups
 `/risk help` — this message
 Scores are likelihood × impact (1–5 each): low 1–4, medium 5–9, high 10–16, critical 17–25."""
 LIST_LIMIT = 40
@@ -44,10 +45,15 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return {"text": USAGE}
     if verb == "list":
         return list_risks(deps, user, rest.lower() or "open")
-    if verb in ("show", "review", "link"):
+    if verb in ("show", "review", "link", "action"):
         key = rest.split()[0] if rest else ""
         if queries.parse_key(key) is None:
-            return {"text": f"Usage: `/risk {verb} RISK-<n>{' INC-<n>' if verb == 'link' else ''}`"}
+            extra = {"link": " INC-<n>", "action": " @owner <due> <text>"}.get(verb, "")
+            return {"text": f"Usage: `/risk {verb} RISK-<n>{extra}`"}
+        if verb == "action":
+            from bot.slack.listeners.action_listeners import risk_action
+
+            return risk_action(deps, body, key, rest.partition(" ")[2].strip())
         if verb == "show":
             return show(deps, key)
         if verb == "link":
