@@ -21,15 +21,43 @@ def _database(ctx: click.Context) -> Database:
     return obj["database"]
 
 
-@click.group()
+class VigilGroup(click.Group):
+    """Any command that cannot reach or use the database ends with one line naming it, password
+    masked, instead of a traceback (commands that say more catch the error themselves)."""
+
+    def invoke(self, ctx: click.Context):
+        from sqlalchemy.engine import make_url
+        from sqlalchemy.exc import SQLAlchemyError
+
+        try:
+            return super().invoke(ctx)
+        except SQLAlchemyError as exc:
+            try:
+                where = make_url(load_settings().database_url).render_as_string(hide_password=True)
+            except Exception:  # noqa: BLE001 - an unparsable URL: say nothing of it
+                where = "DATABASE_URL"
+            detail = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0][:200]
+            raise click.ClickException(f"The database at {where} could not be used ({type(exc).__name__}: "
+                                       f"{detail}).") from None
+
+
+@click.group(cls=VigilGroup)
 @click.version_option(__version__, prog_name="vigil")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
+@click.option("--log-format", type=click.Choice(["json", "text"]), default=None,
+              help="Log lines on stderr (default VIGIL_LOG_FORMAT, else text on a terminal and JSON otherwise).")
 @click.pass_context
-def main(ctx: click.Context, verbose: bool) -> None:
+def main(ctx: click.Context, verbose: bool, log_format: str | None) -> None:
     """Vigil: incident response and risk register for Slack, with audit-grade records."""
+    from bot import logs
+
     ctx.ensure_object(dict)
-    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        settings = load_settings()
+    except Exception:  # noqa: BLE001 - the command itself reports bad settings; `--help` must work
+        settings = None
+    logs.setup(log_format or (settings.log_format if settings else None), verbose=verbose,
+               secrets=logs.secrets_of(settings))
 
 
 def _checked(build, *args):
@@ -60,8 +88,11 @@ def migrate() -> None:
 @click.option("--port", default=None, type=int, help="Port (default PORT or 8000).")
 @click.option("--socket", "socket_mode", is_flag=True, help="Use Socket Mode (needs SLACK_APP_TOKEN) instead of HTTP.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations at start-up.")
-def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: bool) -> None:
-    """Serve Slack requests: HTTP (POST /slack/events, GET /healthz, the read-only dashboard at /) or Socket Mode."""
+@click.option("--access-log/--no-access-log", default=True, show_default=True,
+              help="Log one line per HTTP request (with its request id).")
+def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: bool, access_log: bool) -> None:
+    """Serve Slack requests: HTTP (POST /slack/events, GET /healthz, GET /metrics, the read-only dashboard at /)
+    or Socket Mode."""
     from bot.runtime import build_runtime
 
     settings = load_settings()
@@ -75,8 +106,9 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
 
     from bot.web.app import create_web_app
 
+    # log_config=None: uvicorn's own and access log lines go through bot.logs (JSON, request id).
     uvicorn.run(create_web_app(runtime), host=host or settings.host, port=port or settings.port,
-                log_level="info", access_log=False)
+                log_level="info", log_config=None, access_log=access_log)
 
 
 def _serve_socket_mode(runtime) -> None:
@@ -97,7 +129,9 @@ def _serve_socket_mode(runtime) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
-def worker(once: bool) -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (loopback only).")
+def worker(once: bool, metrics_port: int | None) -> None:
     """Send due reminders and deliver the outbox (Slack posts, channel set-up), retrying until they succeed."""
     from bot.runtime import make_worker
 
@@ -105,13 +139,22 @@ def worker(once: bool) -> None:
     missing = settings.missing_slack_credentials
     if missing:
         raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
-    work = _checked(make_worker, settings, Database(settings.database_url), "worker")
+    database = Database(settings.database_url)
+    work = _checked(make_worker, settings, database, "worker")
     if once:
         click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
+    if metrics_port is not None:
+        from bot.metrics import serve_worker_metrics
+
+        try:
+            server, _thread = serve_worker_metrics(metrics_port, database, settings)
+        except OSError as failed:
+            raise click.ClickException(f"Cannot serve metrics on 127.0.0.1:{metrics_port}: {failed.strerror}") from None
+        logging.getLogger(__name__).info("worker metrics on http://127.0.0.1:%s/metrics", server.server_port)
     logging.getLogger(__name__).info("worker %s started", work.sender.worker)
     work.run_forever(stop)
 

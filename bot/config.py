@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -59,6 +61,10 @@ class Settings(BaseSettings):
     # Signs the dashboard's session cookie; unset: a random one per process (sessions end on restart).
     session_secret: str | None = Field(None, alias="VIGIL_SESSION_SECRET")
     session_hours: float = Field(12.0, alias="VIGIL_SESSION_HOURS")
+    # GET /metrics: when set, scrapers must send `Authorization: Bearer <token>`; unset, it is open.
+    metrics_token: str | None = Field(None, alias="VIGIL_METRICS_TOKEN")
+    # Log lines: "json" or "text"; unset: text on a terminal, JSON otherwise (`vigil --log-format`).
+    log_format: Literal["json", "text"] | None = Field(None, alias="VIGIL_LOG_FORMAT")
 
     @field_validator("database_url")
     @classmethod
@@ -67,10 +73,15 @@ class Settings(BaseSettings):
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
-                     "slack_client_secret", "base_url", "slack_team_id", "session_secret")
+                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_log_format(cls, value):
+        return (value.strip().lower() or None) if isinstance(value, str) else value
 
     @property
     def admin_ids(self) -> frozenset[str]:

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 
+from bot import logs
 from bot.config import Settings
 from bot.db import Database
 from bot.outbox.sender import OutboxSender
@@ -36,6 +37,7 @@ class Worker:
 
     def run_forever(self, stop: threading.Event, wake: threading.Event | None = None,
                     idle_seconds: float = 1.0) -> None:
+        logs.bind(worker=self.sender.worker)  # on every line this thread logs
         while not stop.is_set():
             try:
                 delivered = self.run_once()

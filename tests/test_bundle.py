@@ -125,7 +125,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
     tables = {f"{name}.{fmt}" for name in ("incidents", "incident_events", "pirs", "action_items",
                                            "risk_register_2025-03-31", "risk_reviews", "audit_log", "notifications",
                                            "chain_heads") for fmt in ("csv", "json")}
-    extras = {"incidents/INC-2/follow_up.json", "incidents/INC-2/INC-2-post-incident-review.md",
+    extras = {"incidents/INC-2/INC-2-post-incident-review.md",
               "risk_assessment/heatmap_2025-03-31.svg", "risk_methodology.json", "README.md", "manifest.json"}
     assert names == packets | tables | extras
     manifest = manifest_of(bundle)
@@ -167,9 +167,9 @@ def test_population_event_log_and_packets_agree(db, tmp_path):
     assert packet["playbooks"][0]["steps"][0]["evidence"] == "Summary posted"
     html = read(bundle, "incidents/INC-2/INC-2.html").decode()
     assert "Generic checklist" in html and INJECTION not in html and "HYPERLINK(&#34;http" in html  # escaped
-    follow_up = json.loads(read(bundle, "incidents/INC-2/follow_up.json"))
-    assert follow_up["post_incident_review"]["root_cause"] == "Config drift"
-    assert [a["action_ref"] for a in follow_up["action_items"]] == ["ACT-1"]
+    assert packet["post_incident_review"]["root_cause"] == "Config drift"
+    assert [a["key"] for a in packet["actions"]] == ["ACT-1"]
+    assert "Config drift" in read(bundle, "incidents/INC-2/INC-2-post-incident-review.md").decode()
     pirs, _ = table(bundle, "pirs")
     assert [(p["incident_ref"], p["status"]) for p in pirs][0] == ("INC-2", "completed")
 
@@ -296,3 +296,25 @@ def test_a_period_still_running_is_noted(db, tmp_path):
         export_bundle(db, start=START, end=END, output=tmp_path / "q1.zip", actor="cli:x")
     notes = {note["section"]: note for note in manifest_of(tmp_path / "q1.zip")["notes"]}
     assert notes["period"]["status"] == "open"
+
+
+def test_the_bundle_is_one_snapshot_even_if_events_are_appended_while_it_is_written(db, tmp_path, monkeypatch):
+    from bot.exports import bundle_followup
+    from bot.exports.bundle_verify import verify_bundle
+
+    seed(db)
+    with db.session() as s:
+        before = verify_database(s).heads_digest
+    original = bundle_followup.write
+
+    def write_then_interfere(ctx):
+        with at(date(2025, 3, 20)), db.session() as s:  # another process changes INC-3 mid-export
+            service.add_note(s, incident=queries.by_key(s, "INC-3"), actor="U0LATE", text="written during export")
+        original(ctx)
+
+    monkeypatch.setattr(bundle_followup, "write", write_then_interfere)
+    bundle = export(db, tmp_path)
+    assert verify_bundle(bundle).ok
+    assert manifest_of(bundle)["event_log"]["heads"]["digest"] == before
+    rows, _ = table(bundle, "audit_log")
+    assert not any(row["actor"] == "U0LATE" for row in rows)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -95,8 +95,8 @@ def _readme(manifest: Manifest) -> str:
     if packets:
         folders = len({entry.path.split("/")[1] for entry in packets})
         lines.append(f"| incidents/INC-<n>/ | E3 | {folders} folders | One evidence packet per incident: INC-<n>.md, "
-                     ".html and .json (timeline, checklists, integrity block); follow_up.json and the post-incident "
-                     "review document when there are any |")
+                     ".html and .json (summary, roles, checklists, post-incident review, actions, timeline, integrity "
+                     "block), and the review document once the review is completed |")
     for note in manifest.notes:
         lines += ["", f"Note ({note.section}, {note.status}): {note.detail}"]
     lines += ["", "How to read and verify these files: docs/audit-evidence.md in the Vigil repository.", ""]
@@ -138,9 +138,7 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
     start, end, output = clock.to_utc(start), clock.to_utc(end), Path(output)
     if start >= end:
         raise ValueError(f"the period start ({clock.iso(start)}) must be before its end ({clock.iso(end)})")
-    handle, temporary = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent or ".")
-    os.close(handle)
-    temporary = Path(temporary)
+    temporary = _temporary_beside(output)
     manifest = Manifest(start=start, end=end, generated_at=clock.now(), generated_by=actor,
                         backend=_backend(database))
     if end > manifest.generated_at:
@@ -156,7 +154,6 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
                 "period_start": clock.iso(start), "period_end": clock.iso(end), "file": output.name,
                 "manifest_sha256": digest, "files": len(manifest.files), "bytes": total,
                 "generated_at": document["generated_at"], "heads_digest": manifest.heads.get("digest")})
-        _permissions(temporary)
         os.replace(temporary, output)
     except BaseException:
         temporary.unlink(missing_ok=True)
@@ -164,8 +161,13 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
     return BundleResult(path=output, manifest=document, manifest_sha256=digest, files=len(manifest.files), bytes=total)
 
 
-def _permissions(path: Path) -> None:
-    """mkstemp makes the file owner-only; give it the mode any new file would get (the umask's)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    path.chmod(0o666 & ~umask)
+def _temporary_beside(output: Path) -> Path:
+    """A new empty file next to `output` (same file system, so the final rename is atomic); the
+    mode is the one any new file gets, from the umask. Raises OSError if the folder is not writable."""
+    while True:
+        candidate = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
+        try:
+            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return candidate
+        except FileExistsError:
+            continue

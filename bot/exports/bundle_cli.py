@@ -104,5 +104,5 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, act
             raise click.ClickException(f"Cannot write {output}: {exc.strerror or exc}") from exc
     for note in result.manifest["notes"]:
         click.echo(f"Note ({note['section']}, {note['status']}): {note['detail']}", err=True)
-    click.echo(f"Wrote {output}: {result.files} files, {result.bytes} bytes; manifest sha256 {result.manifest_sha256} "
-               f"(recorded as audit.bundle_exported by {who})", err=True)
+    click.echo(f"Wrote {output}: {result.files} files and manifest.json, {result.bytes} bytes; manifest sha256 "
+               f"{result.manifest_sha256} (recorded as audit.bundle_exported by {who})", err=True)

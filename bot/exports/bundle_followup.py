@@ -1,33 +1,22 @@
 """Follow-up actions in a bundle (E5 `action_items`), through bot.followup.action_export.
 
 The selection and columns are exactly those of `vigil export actions` (created, due or completed
-in the period; status as at generation), so the bundle and the stand-alone export agree. Each
-incident packet also lists all of its incident's actions, whenever they were created.
+in the period; status as at generation), so the bundle and the stand-alone export agree. (Each
+incident packet also lists all of its incident's actions, whenever they were created.)
 """
 
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from bot.followup import action_export
 from bot.followup.models import ActionItem
-from bot.incidents.models import Incident
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from bot.exports.bundle import Context
 
 RULE = "created, due or completed in the period"
-
-
-def incident_action_rows(session: Session, incident: Incident, actions: list[ActionItem], today) -> list[dict[str, Any]]:
-    """E5 action rows for one incident's actions (for its packet)."""
-    parents = {("incident", incident.id): incident.key}
-    # verified_by comes from the actions' events; action_export has the lookup (private for now).
-    verifiers = action_export._verifiers(session, actions)
-    return [action_export.action_row(action, parents, verifiers, today) for action in actions]
 
 
 def write(ctx: Context) -> None:

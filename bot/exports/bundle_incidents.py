@@ -1,14 +1,15 @@
 """The incident part of a bundle, in one pass over the period's incidents.
 
 Each incident's stream is read once and feeds its E1 population row, its E2 event-log rows, its
-E3 packet (`incidents/INC-<n>/`: Markdown, HTML and JSON timeline with checklists and integrity
-block; the post-incident review document and a follow-up JSON when there are any) and its E5 PIR
-row. Incidents are read in pages of PAGE by key and dropped from the session after each page, so
+E3 packet (`incidents/INC-<n>/`: Markdown, HTML and JSON with checklists, post-incident review,
+actions, timeline and integrity block; plus the review document once the review is completed)
+and its E5 PIR row. Incidents are read in pages of PAGE by key and dropped from the session after each page, so
 memory holds one page, not the period.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
@@ -18,11 +19,9 @@ from sqlmodel import Session, select
 from bot import clock
 from bot.eventlog import StreamHead, events_for_stream
 from bot.exports import eventlog_export, population
-from bot.exports.bundle_files import json_line
-from bot.exports.bundle_followup import incident_action_rows
 from bot.exports.eventlog_export import Segments
 from bot.exports.manifest import sequence_report
-from bot.exports.timeline import Timeline, checklists
+from bot.exports.timeline import Timeline, action_records, checklists, review_record
 from bot.followup import pir_export
 from bot.followup.models import ActionItem, PostIncidentReview
 from bot.incidents.models import Incident
@@ -36,6 +35,18 @@ E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "
                                    "action_items_total", "action_items_open", "event_count", "chain_head_hash")
 E2_FILE = "incident_events"
 RULE = "declared in the period"
+
+
+class _Packet(Timeline):
+    """A timeline rendered three times (md, html, json): its integrity block, which re-verifies the
+    chain, is computed once."""
+
+    @functools.cached_property
+    def _integrity(self) -> dict[str, Any]:
+        return super().integrity()
+
+    def integrity(self) -> dict[str, Any]:
+        return self._integrity
 
 
 def _in_period(ctx: Context):
@@ -64,20 +75,13 @@ def _extras(review: PostIncidentReview | None, actions: list[ActionItem], events
             "event_count": len(events), "chain_head_hash": head_hash}
 
 
-def _packet(ctx: Context, incident: Incident, timeline: Timeline, pir_row: dict[str, Any],
-            review: PostIncidentReview | None, actions: list[ActionItem]) -> None:
+def _packet(ctx: Context, incident: Incident, timeline: Timeline, review: PostIncidentReview | None) -> None:
     folder, key = f"incidents/{incident.key}", incident.key
-    what = f"{key} evidence packet: summary, roles, milestones, playbook checklists, full timeline, integrity block"
+    what = (f"{key} evidence packet: summary, roles, milestones, playbook checklists, post-incident review, "
+            "actions, full timeline, integrity block")
     query = f"incident {key} and every event of stream {incident.stream}"
     for fmt in ("md", "html", "json"):
         ctx.sink.add(f"{folder}/{key}.{fmt}", timeline.render(fmt), section="E3", description=what, query=query)
-    if review is None and not actions:
-        return
-    document = {"incident_ref": key, "post_incident_review": pir_row,
-                "action_items": incident_action_rows(ctx.session, incident, actions, ctx.today)}
-    ctx.sink.add(f"{folder}/follow_up.json", json_line(document) + "\n", section="E3/E5",
-                 description=f"{key} post-incident review and action items (the columns of pirs and action_items)",
-                 query=f"post_incident_review and action_item rows of {key}")
     if review is not None and review.status == "completed":
         from bot.followup.pir_document import render_pir
 
@@ -118,11 +122,11 @@ def write(ctx: Context) -> list[int]:
             row = eventlog_export.event_row(event)
             e2.write(row)
             segments.add(row)
-        pir_row = pir_export.pir_row(ctx.session, incident, review)
-        pirs.write(pir_row)
-        timeline = Timeline(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
-                            checklists=checklists(ctx.session, incident))
-        _packet(ctx, incident, timeline, pir_row, review, actions)
+        pirs.write(pir_export.pir_row(ctx.session, incident, review))
+        timeline = _Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
+                           checklists=checklists(ctx.session, incident), review=review_record(ctx.session, incident),
+                           actions=action_records(ctx.session, incident))
+        _packet(ctx, incident, timeline, review)
         numbers.append(incident.number)
         ctx.progress.advance()
     for table in (e1, e2, pirs):

@@ -75,6 +75,8 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
         return clock.to_utc(datetime.fromisoformat(value))
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD) or an ISO 8601 date-time.") from None
+    except OverflowError:  # 9999-12-31 as --to (the day after), or an offset past year 1 or 9999 in UTC
+        raise click.BadParameter(f"{value!r} is outside the dates Vigil can count (years 1 to 9999, UTC).") from None
 
 
 @click.group("export")

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 
 from bot.db import Database
+from bot.metrics import OUTBOX_DELIVERIES
 from bot.outbox import service
 from bot.outbox.models import OutboxItem
 
@@ -59,18 +60,22 @@ class OutboxSender:
         try:
             result = self.handle(item.kind, item.payload)
         except self.not_ready as waiting:
+            OUTBOX_DELIVERIES.labels(item.kind, "not_ready").inc()
             with self.database.session() as session:
                 service.reschedule(session, item_id=item.id, worker=self.worker,
                                    delay_seconds=NOT_READY_DELAY_SECONDS, error=str(waiting), count_attempt=False)
             return 0
         except Exception as failure:  # noqa: BLE001 - any failure is retried later, never lost
             delay = retry_delay(item, failure)
+            OUTBOX_DELIVERIES.labels(item.kind, "failed").inc()
             log.warning("outbox item %s (%s) failed, attempt %s, retry in %.0fs: %s", item.id, item.kind,
-                        item.attempts, delay, describe_failure(failure))
+                        item.attempts, delay, describe_failure(failure),
+                        extra={"outbox_item": item.id, "subject": item.subject})
             with self.database.session() as session:
                 service.reschedule(session, item_id=item.id, worker=self.worker, delay_seconds=delay,
                                    error=describe_failure(failure))
             return 0
+        OUTBOX_DELIVERIES.labels(item.kind, "delivered").inc()
         with self.database.session() as session:
             if not service.complete(session, item_id=item.id, worker=self.worker, result=result):
                 log.warning("outbox item %s was delivered after its claim expired", item.id)

@@ -148,13 +148,20 @@ def _analyse(text: str, source: str, stem: str | None = None) -> tuple[Playbook 
 
     errors: list[LintError] = []
     try:
+        check_structure(text)
         root, data = read_yaml(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark else None
+        if isinstance(exc, yaml.reader.ReaderError):  # a character YAML does not allow, e.g. NUL
+            line = text[:exc.position].count("\n") + 1
         problem = (getattr(exc, "problem", None) or str(exc)).removeprefix("but ")
         context = getattr(exc, "context", None)
         message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
-        error(mark.line + 1 if mark else None, (), message)
+        error(line, (), " ".join(message.split()))
+        return None, errors
+    except Unreadable as exc:
+        error(exc.line, (), exc.message)
         return None, errors
     for key_node in duplicate_keys(root):
         error(key_node.start_mark.line + 1, (), f"duplicate key {key_node.value!r} (only the last one counts)")
@@ -225,14 +232,66 @@ def _model_in(annotation) -> type[BaseModel] | None:
 
 # --- YAML nodes: where things are in the file -------------------------------------------------
 
+MAX_DEPTH = 32  # a playbook nests about six levels; PyYAML composes recursively
+
+
+class Unreadable(Exception):
+    """YAML that parses but cannot be turned into data; `line` is where."""
+
+    def __init__(self, line: int | None, message: str) -> None:
+        super().__init__(message)
+        self.line, self.message = line, message
+
+
+def check_structure(text: str) -> None:
+    """Refuse, before composing, nesting deeper than MAX_DEPTH and an alias inside the value its
+    anchor names (`a: &x [*x]`): either would exhaust the recursion of the code that walks the data."""
+    open_anchors: list[str | None] = []
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.CollectionStartEvent):
+            open_anchors.append(event.anchor)
+            if len(open_anchors) > MAX_DEPTH:
+                raise Unreadable(event.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
+        elif isinstance(event, yaml.CollectionEndEvent):
+            open_anchors.pop()
+        elif isinstance(event, yaml.AliasEvent) and event.anchor in open_anchors:
+            raise Unreadable(event.start_mark.line + 1, f"alias *{event.anchor} is inside the value it names")
+
+
 def read_yaml(text: str) -> tuple[Node | None, object]:
     """The node tree (for line numbers) and the data, from one safe parse."""
     loader = yaml.SafeLoader(text)
     try:
         root = loader.get_single_node()
-        return root, (loader.construct_document(root) if root is not None else None)
+        try:
+            return root, (loader.construct_document(root) if root is not None else None)
+        except ValueError as exc:  # a scalar such as the date 2025-02-30 or an integer of 5,000 digits
+            node = _unconstructable(root) or root
+            shown = repr(node.value) if isinstance(node.value, str) and len(node.value) <= 40 else "the value here"
+            raise Unreadable(node.start_mark.line + 1, f"{shown} cannot be read as a value "
+                             f"({str(exc)[:80]}); quote it if it is text") from None
     finally:
         loader.dispose()
+
+
+def _unconstructable(root: Node) -> ScalarNode | None:
+    """The first scalar PyYAML's safe constructor refuses."""
+    pending, seen = [root], set()
+    while pending:
+        node = pending.pop(0)
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, ScalarNode):
+            try:
+                yaml.SafeLoader("").construct_object(node)
+            except ValueError:
+                return node
+        elif isinstance(node, SequenceNode):
+            pending.extend(node.value)
+        elif isinstance(node, MappingNode):
+            pending.extend(part for pair in node.value for part in pair)
+    return None
 
 
 def line_at(root: Node | None, loc: tuple, template_line: int | None = None) -> int | None:

@@ -212,7 +212,7 @@ def cross_check(data: Mapping) -> list[tuple[tuple, str]]:
         if isinstance(role, str) and _ROLE.fullmatch(role) and role not in allowed:
             found.append(((*loc, "role"), f"unknown role {role!r} (allowed: {', '.join(allowed)}; "
                                           "list other roles under `roles:`)"))
-    step_ids = {step.get("id") for _, step in steps}
+    step_ids = {step.get("id") for _, step in steps if isinstance(step.get("id"), str)}
     for i, deadline in deadlines:
         refs = {key: value[5:] for key in ("from", "met_by")
                 if isinstance(value := deadline.get(key), str) and value.startswith("step:")}

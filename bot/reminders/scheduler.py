@@ -17,6 +17,7 @@ from sqlmodel import Session
 from bot import clock
 from bot.config import Settings
 from bot.db import Database
+from bot.metrics import REMINDERS_QUEUED, SWEEP_FAILURES, SWEEPS_LAST_RUN
 
 log = logging.getLogger(__name__)
 Sweep = Callable[[Session, datetime, Settings], int]
@@ -45,6 +46,10 @@ def run_sweeps(database: Database, settings: Settings, now: datetime | None = No
             with database.session() as session:
                 counts[name] = fn(session, now, settings)
         except Exception:  # noqa: BLE001 - logged; the next sweep tries again
-            log.exception("sweep %s failed", name)
+            log.exception("sweep %s failed", name, extra={"sweep": name})
+            SWEEP_FAILURES.labels(name).inc()
             counts[name] = -1
+        else:
+            REMINDERS_QUEUED.labels(name).inc(max(counts[name] or 0, 0))
+    SWEEPS_LAST_RUN.set_to_current_time()
     return counts

@@ -37,7 +37,9 @@ def request(session: Session, *, risk: Risk, review: RiskReview, proposal: dict[
     return approval
 
 
-def check_decider(approval: RiskApproval, actor: str, approvers: frozenset[str]) -> None:
+def check_decider(approval: RiskApproval | None, actor: str, approvers: frozenset[str]) -> None:
+    if approval is None:
+        raise RiskError("That approval request no longer exists.")
     if approval.state != "pending":
         raise RiskError(f"This request was already {approval.state} by {approval.decided_by}.")
     if actor == approval.requested_by:

@@ -28,9 +28,14 @@ def risks() -> None:
     """The risk register: import from a spreadsheet, export, heat map."""
 
 
+def _one_line(text: str) -> str:
+    """Cell values quoted in a problem, with line breaks and terminal control characters made visible."""
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def _fail(problems: list[str]) -> None:
     for problem in problems:
-        click.echo(problem, err=True)
+        click.echo(_one_line(problem), err=True)
     click.echo(f"Nothing was imported ({len(problems)} problem(s)).", err=True)
     sys.exit(1)
 

@@ -44,17 +44,29 @@ class Row:
 
 def parse(text: str) -> list[Row]:
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
-    header = [name.strip().lower() for name in reader.fieldnames or []]
-    problems = [f"row 1, column {name}: unknown column (known: {', '.join([*REQUIRED, *OPTIONAL])})"
-                for name in header if name and name not in REQUIRED and name not in OPTIONAL and name not in IGNORED]
-    problems += [f"row 1, column {name}: required column is missing" for name in REQUIRED if name not in header]
+    reading = 1  # the spreadsheet row being read, named if the CSV itself is broken there
+    try:
+        header = [name.strip().lower() for name in reader.fieldnames or []]
+        problems = [f"row 1, column {name}: unknown column (known: {', '.join([*REQUIRED, *OPTIONAL])})"
+                    for name in header if name and name not in REQUIRED and name not in OPTIONAL
+                    and name not in IGNORED]
+        problems += [f"row 1, column {name}: required column is missing" for name in REQUIRED if name not in header]
+        if problems:
+            raise ImportFailed(problems)
+        rows, reading = [], 2
+        for number, record in enumerate(reader, start=2):
+            reading = number + 1
+            if any(cell.strip() for cell in record.get(None) or []):  # cells beyond the header's columns
+                problems.append(f"row {number}, column {len(header) + 1}: more cells than the header has columns")
+            values = {(k or "").strip().lower(): (v or "").strip() for k, v in record.items() if k is not None}
+            problems += [f"row {number}, column {column}: contains a NUL character (is the file really CSV text?)"
+                         for column, value in values.items() if "\x00" in value]
+            if any(values.values()):  # blank lines in a spreadsheet export are not risks
+                rows.append(Row(number, values))
+    except csv.Error as error:  # e.g. a cell over the csv module's 128 KiB field limit
+        raise ImportFailed([f"row {reading}: cannot be read as CSV ({error})"]) from None
     if problems:
         raise ImportFailed(problems)
-    rows = []
-    for number, record in enumerate(reader, start=2):
-        values = {(k or "").strip().lower(): (v or "").strip() for k, v in record.items() if k is not None}
-        if any(values.values()):  # blank lines in a spreadsheet export are not risks
-            rows.append(Row(number, values))
     if not rows:
         raise ImportFailed(["the file has no risk rows"])
     return rows

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.idempotency import previous_result
-from bot.slack import bolt_patch
+from bot.slack import bolt_patch, envelope
 from bot.slack.deps import Deps
 from bot.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
 from bot.slack.listeners import risk_actions, risk_command, risk_views
@@ -68,6 +68,13 @@ def cached_authorize(client: WebClient):
     return authorize
 
 
+def refuse_malformed(body, next):
+    """A signed body without the shape of a Slack request (see bot/slack/envelope.py): 400, saying why."""
+    if body.get("type") == envelope.MALFORMED:
+        return BoltResponse(status=400, body=f"Malformed Slack request: {body.get('problem')}")
+    return next()
+
+
 def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     settings = deps.settings
     client = client or make_client(settings)
@@ -75,7 +82,8 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     # (base URL, timeout, retry handlers) must hold no token, or bolt warns that it ignores it.
     template = WebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
     app = App(client=template, signing_secret=settings.slack_signing_secret, authorize=cached_authorize(client),
-              process_before_response=True, raise_error_for_unhandled_request=False)
+              process_before_response=True, raise_error_for_unhandled_request=False,
+              before_authorize=refuse_malformed)
 
     @app.middleware
     def drop_redelivered_events(body, next):

@@ -13,12 +13,14 @@ from slack_bolt import BoltRequest
 from sqlalchemy import text
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from bot.runtime import Runtime
 from bot.web.dashboard.app import create_dashboard
+from bot.web.metrics import RequestContext, ack_timer, metrics_route
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +30,41 @@ def not_configured_message(missing: list[str]) -> str:
             "see README.md, 'Slack app setup').")
 
 
+# Slack's payloads are well under this; a larger POST is refused before it is read into memory.
+MAX_SLACK_BODY_BYTES = 1024 * 1024
+
+
+async def read_limited(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it is known to exceed `limit` bytes (by Content-Length, or while
+    reading a chunked body): the rest is never read."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Starlette:
     missing = runtime.settings.missing_slack_credentials
     if missing:
         log.warning(not_configured_message(missing))
 
+    @ack_timer
     async def slack_events(request: Request) -> Response:
         if runtime.bolt is None:
             return JSONResponse({"ok": False, "error": "slack_not_configured",
                                  "message": not_configured_message(missing)}, status_code=503)
-        body = (await request.body()).decode("utf-8", errors="replace")
+        raw = await read_limited(request, MAX_SLACK_BODY_BYTES)
+        if raw is None:
+            return JSONResponse({"ok": False, "error": "request_too_large",
+                                 "message": f"Slack requests are at most {MAX_SLACK_BODY_BYTES} bytes."},
+                                status_code=413)
+        body = raw.decode("utf-8", errors="replace")
         bolt_request = BoltRequest(body=body, query=request.url.query, headers=dict(request.headers))
         bolt_response = await run_in_threadpool(runtime.bolt.dispatch, bolt_request)
         return Response(status_code=bolt_response.status, content=bolt_response.body,
@@ -69,4 +96,6 @@ def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Sta
     # The dashboard's routes each carry their own session + sign-in middleware (bot/web/dashboard).
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
                              Route("/healthz", healthz, methods=["GET"]),
-                             *create_dashboard(runtime.settings, runtime.database)], lifespan=lifespan)
+                             metrics_route(runtime.settings, runtime.database),
+                             *create_dashboard(runtime.settings, runtime.database)], lifespan=lifespan,
+                     middleware=[Middleware(RequestContext)])

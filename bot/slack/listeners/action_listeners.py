@@ -7,7 +7,6 @@ DMs, the Update and Create modals, and the "Create follow-up action" message sho
 
 from __future__ import annotations
 
-import json
 import re
 from datetime import date
 from typing import TYPE_CHECKING
@@ -23,7 +22,7 @@ from bot.slack.action_blocks import slack_day
 from bot.slack.blocks import slack_date
 from bot.slack.deps import Deps
 from bot.slack.escape import esc, mention
-from bot.slack.listeners.views import errors, field, option_value, text_value
+from bot.slack.listeners.views import errors, json_metadata, option_value, ref, text_value, typed
 
 if TYPE_CHECKING:
     from bot.slack.listeners.incident_command import Command
@@ -142,8 +141,11 @@ def list_actions(deps: Deps, body: dict, rest: str) -> dict:
 
 # ---- modal values -----------------------------------------------------------------------------
 def date_value(view: dict, block_id: str) -> date | None:
-    selected = field(view, block_id).get("selected_date")
-    return date.fromisoformat(selected) if selected else None
+    selected = typed(view, block_id, "selected_date")
+    try:
+        return date.fromisoformat(selected) if selected else None
+    except ValueError:  # not from Slack's date picker: read as no date
+        return None
 
 
 def prefill(text: str, link: str | None) -> str:
@@ -154,8 +156,8 @@ def prefill(text: str, link: str | None) -> str:
 
 
 def submit_create(deps: Deps, body: dict, view: dict) -> dict:
-    meta = json.loads(view.get("private_metadata") or "{}")
-    values = {"description": text_value(view, "description"), "owner": field(view, "owner").get("selected_user"),
+    meta = json_metadata(view)
+    values = {"description": text_value(view, "description"), "owner": typed(view, "owner", "selected_user"),
               "due_on": date_value(view, "due_on"), "type": option_value(view, "type") or "corrective",
               "ticket_url": text_value(view, "ticket_url")}
     found = actions.problems(**values)
@@ -167,10 +169,12 @@ def submit_create(deps: Deps, body: dict, view: dict) -> dict:
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}  # the same form submitted twice: already recorded
-        incident = queries.by_id(session, meta["incident_id"]) if meta.get("incident_id") else None
+        incident_id = meta.get("incident_id")
+        incident = queries.by_id(session, incident_id) if isinstance(incident_id, int) else None
         try:
             item = actions.create(session, actor=actor, incident=incident, source="shortcut",
-                                  source_ref={k: meta.get(k) for k in ("channel", "ts", "permalink")}, **values)
+                                  source_ref={k: meta.get(k) if isinstance(meta.get(k), str) else None
+                                              for k in ("channel", "ts", "permalink")}, **values)
         except ActionError as problem:
             session.rollback()
             return errors({problem.field or "description": str(problem)})
@@ -184,14 +188,14 @@ def submit_create(deps: Deps, body: dict, view: dict) -> dict:
 
 
 def submit_update(deps: Deps, body: dict, view: dict) -> dict:
-    meta = json.loads(view["private_metadata"])
+    meta = json_metadata(view)
     actor = body["user"]["id"]
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
-        item = actions.locked(session, meta["id"])
+        item = actions.locked(session, meta["id"]) if isinstance(meta.get("id"), int) else None
         last = actions.last_change(session, item) if item else None
-        if item is None or last is None or last.stream_seq != meta["seq"]:
+        if item is None or last is None or last.stream_seq != meta.get("seq"):
             session.rollback()  # nothing written, and the form can be sent again once reopened
             return errors({"status": "This action changed after you opened the form (or no longer exists). "
                                      "Cancel, then press Update again to see it as it is now."})
@@ -199,7 +203,7 @@ def submit_update(deps: Deps, body: dict, view: dict) -> dict:
         try:
             event = actions.update(session, action=item, actor=actor,
                                    status=option_value(view, "status") or actions.KEEP,
-                                   reason=text_value(view, "reason"), owner=field(view, "owner").get("selected_user"),
+                                   reason=text_value(view, "reason"), owner=typed(view, "owner", "selected_user"),
                                    due_on=date_value(view, "due_on"), ticket_url=text_value(view, "ticket_url"),
                                    evidence=text_value(view, "evidence"))
         except ActionError as problem:
@@ -218,7 +222,8 @@ def register(app, deps: Deps) -> None:
         ack()
         user = body["user"]["id"]
         with deps.database.session() as session:
-            item = actions.locked(session, int(action["value"]))
+            item_id = ref(action.get("value"))
+            item = actions.locked(session, item_id) if item_id is not None else None
             try:
                 if item is None:
                     raise ActionError("That action no longer exists.")
@@ -234,7 +239,8 @@ def register(app, deps: Deps) -> None:
     def update_clicked(ack, body, action, client):
         ack()
         with deps.database.session() as session:
-            item = session.get(ActionItem, int(action["value"]))
+            item_id = ref(action.get("value"))
+            item = session.get(ActionItem, item_id) if item_id is not None else None
             view = action_blocks.update_modal(item, actions.parent_ref(session, item),
                                               actions.last_change(session, item).stream_seq) if item else None
         failure = _open_view(client, body["trigger_id"], view) if view else {"text": "That action no longer exists."}
@@ -260,7 +266,8 @@ def register(app, deps: Deps) -> None:
             incident = queries.by_channel(session, channel)
         metadata = {"incident_id": incident.id if incident else None, "channel": channel, "ts": message["ts"],
                     "permalink": link}
-        view = action_blocks.create_modal(prefill(message.get("text", ""), link), user, metadata,
+        text = message.get("text") if isinstance(message.get("text"), str) else ""
+        view = action_blocks.create_modal(prefill(text, link), user, metadata,
                                           incident.key if incident else None)
         failure = _open_view(client, body["trigger_id"], view)
         if failure:

@@ -11,6 +11,13 @@ from bot.slack.deps import Deps
 from bot.slack.blocks import slack_date
 from bot.slack.escape import esc, mention
 from bot.slack.listeners.incident_command import open_view
+from bot.slack.listeners.views import ref
+
+
+def _incident(session, action: dict):
+    """The incident whose id is the button's value (None if there is no such incident)."""
+    incident_id = ref(action.get("value"))
+    return queries.by_id(session, incident_id) if incident_id is not None else None
 
 
 def click_key(body: dict, action: dict) -> str:
@@ -27,8 +34,10 @@ def register(app, deps: Deps) -> None:
         with deps.database.session() as session:
             if not first_time(session, click_key(body, action)):
                 return
-            incident = queries.by_id(session, int(action["value"]))
+            incident = _incident(session, action)
             try:
+                if incident is None:
+                    raise IncidentError("That incident no longer exists.")
                 service.assign_role(session, incident=incident, actor=user, role="lead", user=user)
             except IncidentError as problem:
                 session.rollback()
@@ -44,9 +53,12 @@ def register(app, deps: Deps) -> None:
         user, response_url = body["user"]["id"], body.get("response_url")
         message_ts = (body.get("container") or {}).get("message_ts")
         with deps.database.session() as session:
-            incident = queries.by_id(session, int(action["value"]))
+            incident = _incident(session, action)
+            if incident is None:
+                if response_url:
+                    notify.respond_later(session, response_url, "That incident no longer exists.")
             # One snooze per reminder message: a second click (anyone's) is told what happened.
-            if not first_time(session, f"action:incident_snooze_update:{message_ts}", {"by": user}):
+            elif not first_time(session, f"action:incident_snooze_update:{message_ts}", {"by": user}):
                 if response_url:
                     notify.respond_later(session, response_url, "This reminder was already snoozed; the next "
                                          f"update is due {slack_date(incident.next_update_due)}.")
@@ -66,7 +78,7 @@ def register(app, deps: Deps) -> None:
     def post_update(ack, body, action, client):
         ack()
         with deps.database.session() as session:
-            incident = queries.by_id(session, int(action["value"]))
+            incident = _incident(session, action)
         if incident is None or not incident.is_open:
             return
         failure = open_view(client, body["trigger_id"], blocks.update_modal(incident))

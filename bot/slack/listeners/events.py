@@ -14,7 +14,8 @@ def register(app, deps: Deps) -> None:
     @app.event("reaction_added")
     def reaction_added(body, event):
         item = event.get("item") or {}
-        if event.get("reaction") not in PIN_REACTIONS or item.get("type") != "message":
+        if str(event.get("reaction")) not in PIN_REACTIONS or item.get("type") != "message" \
+                or not isinstance(item.get("channel"), str) or not isinstance(item.get("ts"), str):
             return
         with deps.database.session() as session:
             incident = queries.by_channel(session, item.get("channel"))
@@ -23,8 +24,9 @@ def register(app, deps: Deps) -> None:
             if not first_time(session, f"slack-event:{body.get('event_id')}"):
                 return
             # The message text is fetched after the ack; the outbox row keeps the request safe.
-            notify.capture_message(session, incident, channel=item["channel"], ts=item["ts"],
-                                   actor=event.get("user", "unknown"), via="reaction")
+            actor = event.get("user") if isinstance(event.get("user"), str) else "unknown"
+            notify.capture_message(session, incident, channel=item["channel"], ts=item["ts"], actor=actor,
+                                   via="reaction")
         deps.wake_sender()
 
     @app.event("reaction_removed")
@@ -33,7 +35,7 @@ def register(app, deps: Deps) -> None:
 
     @app.event("app_home_opened")
     def app_home_opened(event):
-        if event.get("tab") != "home":
+        if event.get("tab") != "home" or not isinstance(event.get("user"), str):
             return
         with deps.database.session() as session:
             notify.publish_home(session, event["user"])

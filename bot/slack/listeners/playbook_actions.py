@@ -12,7 +12,7 @@ from bot.slack.blocks import slack_date
 from bot.slack.deps import Deps
 from bot.slack.escape import esc, mention
 from bot.slack.listeners.incident_command import open_view
-from bot.slack.listeners.views import errors, field
+from bot.slack.listeners.views import errors, ref, typed
 
 
 def problem_text(problem: IncidentError) -> str:
@@ -35,8 +35,8 @@ def attach_playbook(deps: Deps, session, incident, actor: str, playbook_id: str)
     return f"Attached {file.playbook.title} v{file.playbook.version} to {incident.key}."
 
 
-def _step_context(session, step_pk: int):
-    step = session.get(PlaybookStep, step_pk)
+def _step_context(session, step_pk: int | None):
+    step = session.get(PlaybookStep, step_pk) if step_pk is not None else None
     if step is None:
         raise IncidentError("That step no longer exists.")
     run = session.get(PlaybookRun, step.run_id)
@@ -57,7 +57,7 @@ def register(app, deps: Deps) -> None:
             try:
                 if incident is None:
                     raise IncidentError("Attach playbooks from an incident channel.")
-                attach_playbook(deps, session, incident, body["user"]["id"], action["value"])
+                attach_playbook(deps, session, incident, body["user"]["id"], str(action.get("value")))
             except IncidentError as problem:
                 session.rollback()
                 reply(session, body, f":warning: {problem_text(problem)}")
@@ -66,11 +66,13 @@ def register(app, deps: Deps) -> None:
     @app.action("playbook_step")
     def step_menu(ack, body, action, client):
         ack()
-        verb, _, pk = action["selected_option"]["value"].partition(":")
+        selected = action.get("selected_option")
+        value = selected.get("value") if isinstance(selected, dict) else None
+        verb, _, pk = value.partition(":") if isinstance(value, str) else ("", "", "")
         user, view = body["user"]["id"], None
         with deps.database.session() as session:
             try:
-                incident, run, step = _step_context(session, int(pk))
+                incident, run, step = _step_context(session, ref(pk))
                 if verb == "info":
                     reply(session, body, f"*{esc(step.title)}*\n{esc(step.instructions) or '_No instructions._'}")
                 elif verb == "undo":
@@ -79,9 +81,11 @@ def register(app, deps: Deps) -> None:
                 elif verb == "done" and step.evidence == "none":
                     runner.complete_step(session, incident=incident, run=run, step=step, actor=user)
                     notify.refresh_checklist(session, run)
-                else:
+                elif verb in ("done", "skip", "assign"):
                     runner.require_open_step(step)
                     view = {"done": blocks.done_modal, "skip": blocks.skip_modal, "assign": blocks.assign_modal}[verb](step)
+                else:
+                    raise IncidentError("That checklist menu item is not one Vigil offers.")
             except IncidentError as problem:
                 session.rollback()
                 reply(session, body, f":information_source: {problem_text(problem)}")
@@ -102,8 +106,9 @@ def register(app, deps: Deps) -> None:
                     ack()
                     return
                 try:
-                    incident, run, step = _step_context(session, int(view["private_metadata"]))
-                    act(session, incident, run, step, user, field(view, "value"))
+                    incident, run, step = _step_context(session, ref(view.get("private_metadata")))
+                    act(session, incident, run, step, user, {key: typed(view, "value", key)
+                                                             for key in ("value", "selected_user")})
                 except IncidentError as problem:
                     session.rollback()
                     ack(**errors({"value": str(problem)}))

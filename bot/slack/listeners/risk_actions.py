@@ -12,6 +12,7 @@ from bot.slack.escape import esc
 from bot.slack.listeners.actions import click_key
 from bot.slack.listeners.incident_command import open_view
 from bot.slack.listeners.risk_command import review_form
+from bot.slack.listeners.views import ref
 
 
 def register(app, deps: Deps) -> None:
@@ -19,7 +20,8 @@ def register(app, deps: Deps) -> None:
     def review_now(ack, body, action, client):
         ack()
         with deps.database.session() as session:
-            review = session.get(RiskReview, int(action["value"]))
+            review_id = ref(action.get("value"))
+            review = session.get(RiskReview, review_id) if review_id is not None else None
             key = session.get(Risk, review.risk_id).key if review else None
         answer = review_form(deps, key, body["user"]["id"], review.id) if review else \
             {"text": "That review no longer exists."}
@@ -34,7 +36,8 @@ def register(app, deps: Deps) -> None:
         with deps.database.session() as session:
             if not first_time(session, click_key(body, action)):
                 return  # a double click: the first one decided
-            approval = session.get(RiskApproval, int(action["value"]))
+            approval_id = ref(action.get("value"))
+            approval = session.get(RiskApproval, approval_id) if approval_id is not None else None
             try:
                 risk = approvals.approve(session, approval=approval, actor=user,
                                          approvers=deps.settings.risk_approver_ids)
@@ -51,10 +54,11 @@ def register(app, deps: Deps) -> None:
         ack()
         user = body["user"]["id"]
         with deps.database.session() as session:
-            approval = session.get(RiskApproval, int(action["value"]))
-            risk = session.get(Risk, approval.risk_id)
+            approval_id = ref(action.get("value"))
+            approval = session.get(RiskApproval, approval_id) if approval_id is not None else None
             try:
                 approvals.check_decider(approval, user, deps.settings.risk_approver_ids)
+                risk = session.get(Risk, approval.risk_id)
             except RiskError as problem:
                 refusal = f":warning: {esc(problem)}"
             else:

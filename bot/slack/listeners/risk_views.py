@@ -9,7 +9,7 @@ from bot.risks.service import RiskError
 from bot.slack import risk_notify
 from bot.slack.deps import Deps
 from bot.slack.escape import esc, mention
-from bot.slack.listeners.views import errors, field, option_value, text_value
+from bot.slack.listeners.views import errors, option_value, ref, text_value, typed
 
 ADD_TEXT = ("title", "statement", "description", "treatment_plan", "cadence", "tsc_refs", "incidents")
 ADD_SELECT = ("category", "risk_type", "inherent_likelihood", "inherent_impact", "residual_likelihood",
@@ -33,13 +33,13 @@ def register(app, deps: Deps) -> None:
 
 
 def date_value(view: dict, block_id: str) -> str | None:
-    return field(view, block_id).get("selected_date")
+    return typed(view, block_id, "selected_date")
 
 
 def add(deps: Deps, body: dict, view: dict) -> dict:
     raw = {name: text_value(view, name) for name in ADD_TEXT}
     raw.update({name: option_value(view, name) for name in ADD_SELECT})
-    raw["owner"] = field(view, "owner").get("selected_user")
+    raw["owner"] = typed(view, "owner", "selected_user")
     raw["treatment_due"] = date_value(view, "treatment_due")
     actor = body["user"]["id"]
     with deps.database.session() as session:
@@ -66,14 +66,15 @@ def review(deps: Deps, body: dict, view: dict) -> dict:
                  acceptance_expires=date_value(view, "acceptance_expires"))
     # A cleared plan arrives as None: keep "unchanged" apart from "emptied".
     if "treatment_plan" in view["state"]["values"]:
-        given["treatment_plan"] = field(view, "treatment_plan").get("value") or ""
-    risk_id, _, review_id = view["private_metadata"].partition(":")
+        given["treatment_plan"] = typed(view, "treatment_plan", "value") or ""
+    risk_id, _, review_id = (view.get("private_metadata") or "").partition(":")
+    risk_id, review_id = ref(risk_id), ref(review_id) if review_id else 0
     actor = body["user"]["id"]
     with deps.database.session() as session:
-        risk = session.get(Risk, int(risk_id))
-        target = session.get(RiskReview, int(review_id)) if review_id else None
-        if risk is None:
-            return errors({"outcome": "That risk no longer exists."})
+        risk = session.get(Risk, risk_id) if risk_id is not None else None
+        target = session.get(RiskReview, review_id) if review_id else None
+        if risk is None or review_id is None or (review_id and target is None):
+            return errors({"outcome": "That risk or review no longer exists."})
         if not service.can_review(risk, actor, deps.settings.risk_approver_ids):
             return errors({"outcome": f"Only the owner of {risk.key} or a Vigil admin or risk approver can review it."})
         if not first_time(session, f"view:{view['id']}"):
@@ -95,7 +96,8 @@ def reject(deps: Deps, body: dict, view: dict) -> dict:
         return errors({"comment": "Say why you reject it: the reviewer sees your comment."})
     actor = body["user"]["id"]
     with deps.database.session() as session:
-        approval = session.get(RiskApproval, int(view["private_metadata"]))
+        approval_id = ref(view.get("private_metadata"))
+        approval = session.get(RiskApproval, approval_id) if approval_id is not None else None
         if not first_time(session, f"view:{view['id']}"):
             return {}
         try:

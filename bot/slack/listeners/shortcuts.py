@@ -16,11 +16,22 @@ def permalink(body: dict, channel: str, ts: str) -> str | None:
 
 def note_id_of(message: dict) -> int | None:
     """Vigil posts each note with block_id `note:<event id>`."""
-    for block in message.get("blocks") or []:
-        block_id = block.get("block_id") or ""
-        if block_id.startswith("note:") and block_id[5:].isdigit():
+    blocks = message.get("blocks")
+    for block in blocks if isinstance(blocks, list) else []:
+        block_id = block.get("block_id") if isinstance(block, dict) else None
+        if isinstance(block_id, str) and block_id.startswith("note:") and block_id[5:].isascii() \
+                and block_id[5:].isdigit():
             return int(block_id[5:])
     return None
+
+
+def text_of(message: dict) -> str:
+    return message.get("text") if isinstance(message.get("text"), str) else ""
+
+
+def author_of(message: dict) -> str | None:
+    author = message.get("user") or message.get("bot_id")
+    return author if isinstance(author, str) else None
 
 
 def register(app, deps: Deps) -> None:
@@ -38,7 +49,7 @@ def register(app, deps: Deps) -> None:
                 try:
                     event = service.record_message(
                         session, incident=incident, actor=actor, channel=channel, ts=message["ts"],
-                        text=message.get("text", ""), author=message.get("user") or message.get("bot_id"),
+                        text=text_of(message), author=author_of(message),
                         permalink=permalink(body, channel, message["ts"]), via="shortcut")
                     reply = (f"Added to the {incident.key} timeline." if event else
                              f"That message is already on the {incident.key} timeline.")

@@ -16,22 +16,44 @@ from bot.slack.deps import Deps
 from bot.slack.escape import esc, mention
 
 
+# Slack leaves out, or sends null for, an input the user left empty. Whatever else does not have the
+# type Slack gives that element is read as empty too, so validation answers it inline (never a 500).
 def field(view: dict, block_id: str) -> dict:
-    return view["state"]["values"].get(block_id, {}).get("value", {}) or {}
+    block = view["state"]["values"].get(block_id)
+    entry = block.get("value") if isinstance(block, dict) else None
+    return entry if isinstance(entry, dict) else {}
+
+
+def typed(view: dict, block_id: str, key: str, kind: type | tuple[type, ...] = str):
+    """`state.values[block_id].value[key]` if it has the type `kind`, else None."""
+    value = field(view, block_id).get(key)
+    return value if isinstance(value, kind) else None
 
 
 def text_value(view: dict, block_id: str) -> str:
-    return (field(view, block_id).get("value") or "").strip()
+    return (typed(view, block_id, "value") or "").strip()
 
 
 def option_value(view: dict, block_id: str) -> str | None:
-    selected = field(view, block_id).get("selected_option")
-    return selected["value"] if selected else None
+    selected = typed(view, block_id, "selected_option", dict) or {}
+    return selected.get("value") if isinstance(selected.get("value"), str) else None
+
+
+def users_value(view: dict, block_id: str) -> list[str]:
+    return [user for user in typed(view, block_id, "selected_users", list) or [] if isinstance(user, str)]
 
 
 def datetime_value(view: dict, block_id: str) -> datetime | None:
-    epoch = field(view, block_id).get("selected_date_time")
-    return datetime.fromtimestamp(int(epoch), timezone.utc) if epoch else None
+    epoch = typed(view, block_id, "selected_date_time", int)
+    try:
+        return datetime.fromtimestamp(epoch, timezone.utc) if epoch and not isinstance(epoch, bool) else None
+    except (OverflowError, OSError, ValueError):  # beyond year 9999: not from Slack's picker
+        return None
+
+
+def ref(value: object) -> int | None:
+    """A row id Vigil put in a button value or a modal's private_metadata, as Slack echoes it back."""
+    return int(value) if isinstance(value, str) and value.isascii() and value.isdigit() and len(value) < 19 else None
 
 
 def register(app, deps: Deps) -> None:
@@ -59,7 +81,8 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
     if problems:
         return errors(problems)
     security = bool(field(view, "security").get("selected_options"))
-    origin = json.loads(view.get("private_metadata") or "{}").get("origin_channel")
+    origin = json_metadata(view).get("origin_channel")
+    origin = origin if isinstance(origin, str) else None
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}  # the same modal submitted twice: already recorded
@@ -71,8 +94,18 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
     return {}
 
 
+def json_metadata(view: dict) -> dict:
+    """The object Vigil stored in the modal's private_metadata ({} if it is not one)."""
+    try:
+        value = json.loads(view.get("private_metadata") or "{}")
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
 def _incident_for(session, view: dict):
-    incident = queries.by_id(session, int(view["private_metadata"].split(":")[0]))
+    incident_id = ref((view.get("private_metadata") or "").split(":")[0])
+    incident = queries.by_id(session, incident_id) if incident_id is not None else None
     if incident is None:
         raise IncidentError("That incident no longer exists.")
     return incident
@@ -143,7 +176,9 @@ def correct(deps: Deps, body: dict, view: dict) -> dict:
     text = text_value(view, "text")
     if not text:
         return errors({"text": "The corrected note cannot be empty."})
-    note_id = int(view["private_metadata"].split(":")[1])
+    note_id = ref((view.get("private_metadata") or "").partition(":")[2])
+    if note_id is None:
+        return errors({"text": "That note no longer exists."})
     actor = body["user"]["id"]
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
@@ -162,7 +197,7 @@ def correct(deps: Deps, body: dict, view: dict) -> dict:
 
 def review(deps: Deps, body: dict, view: dict) -> dict:
     held_at = datetime_value(view, "held_at")
-    attendees = field(view, "attendees").get("selected_users") or []
+    attendees = users_value(view, "attendees")
     values = {name: text_value(view, name) for name in pir.TEXT_FIELDS}
     problems = pir.validate(held_at=held_at, attendees=attendees, values=values)
     if problems:
