@@ -238,7 +238,7 @@ def main() -> int:
         ports = {"bare": free_port(), "vigil": free_port()}
         commands = {"bare": [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(ports["bare"])],
                     "vigil": [str(Path(sys.executable).with_name("vigil")), "serve", "--host", "127.0.0.1",
-                              "--port", str(ports["vigil"])]}
+                              "--port", str(ports["vigil"]), "--no-access-log"]}  # the bare app logs none
         for target, command in commands.items():
             servers[target] = start(command, env, Path(tmp.name) / f"{target}.log", ports[target])
         print(f"{args.requests} requests, concurrency {args.concurrency}, rate {args.rate or 'unpaced'}, "

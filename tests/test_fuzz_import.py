@@ -13,7 +13,6 @@ import csv
 import io
 import re
 
-import pytest
 from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
@@ -95,19 +94,14 @@ def run_import(db, tmp_path, content: bytes):
     return result
 
 
-@pytest.fixture
-def database(db):
-    return db
-
-
 @fuzz(80)
 @given(sheet=spreadsheets(), encoding=st.sampled_from(["utf-8"] * 4 + ["utf-16", "latin-1"]))
-def test_spreadsheets_import_fully_or_not_at_all_with_row_and_column_named(database, tmp_path, sheet, encoding):
+def test_spreadsheets_import_fully_or_not_at_all_with_row_and_column_named(db, tmp_path, sheet, encoding):
     try:
         content = sheet.encode(encoding)
     except UnicodeEncodeError:
         content = sheet.encode("utf-8")
-    run_import(database, tmp_path, content)
+    run_import(db, tmp_path, content)
 
 
 @fuzz(40)
@@ -115,5 +109,5 @@ def test_spreadsheets_import_fully_or_not_at_all_with_row_and_column_named(datab
                          st.sampled_from([b"", b"\n\n", b"title\n", b'"unclosed,quote\n', b"\x00\x00",
                                           b"title,statement\n" + b"a" * 200_000 + b",b\n",
                                           ",".join(REQUIRED).encode() + b"\n" + b'"' + b"x" * 140_000 + b'"\n'])))
-def test_arbitrary_files_are_refused_with_a_message(database, tmp_path, content):
-    run_import(database, tmp_path, content)
+def test_arbitrary_files_are_refused_with_a_message(db, tmp_path, content):
+    run_import(db, tmp_path, content)

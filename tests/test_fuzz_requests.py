@@ -94,6 +94,12 @@ def templates(app) -> dict[str, tuple[str, object]]:
                                            message_ts="9.9")),
         "approve": _unquote(sr.block_action("risk_approve", "1", channel="D0X", message_ts="8.8")),
         "step": _unquote(sr.block_action("playbook_step", "x", channel=channel, message_ts="7.7")),
+        **{action_id: _unquote(sr.block_action(action_id, value, channel=channel, message_ts="6.6"))
+           for action_id, value in [("incident_post_update", str(incident.id)), ("playbook_attach", "generic"),
+                                    ("action_item_done", "1"), ("action_item_update", "1"), ("risk_reject", "1"),
+                                    ("risk_review_open", "1")]},
+        "correct_note": _unquote(sr.message_shortcut("correct_note", channel=channel, message={
+            "ts": "1.000003", "text": "a note", "blocks": [{"type": "section", "block_id": "note:1"}]})),
         "message_action": _unquote(sr.message_shortcut("add_to_timeline", channel=channel,
                                                        message={"ts": "1.000001", "text": "hello", "user": "U1"})),
         "create_action": _unquote(sr.message_shortcut("create_action", channel=channel,
@@ -152,7 +158,7 @@ def mutate(data, value, inside: tuple[str, ...] = ()):
     return value
 
 
-@fuzz(150)
+@fuzz(200)
 @given(data=st.data(), deep=st.booleans())
 def test_slack_shaped_payloads_with_wrong_types_and_missing_fields_never_5xx(app, data, deep):
     """`deep`: mutate only inside the parts listeners read (actions, view, event, message)."""

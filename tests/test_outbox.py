@@ -97,3 +97,27 @@ def test_late_completion_after_claim_takeover_is_not_recorded_twice(db):
         assert not service.complete(s, item_id=item.id, worker="slow", result={"by": "slow"})
     with db.session() as s:
         assert s.get(OutboxItem, item.id).result == {"by": "fast"}
+
+
+def test_item_whose_claim_expired_while_waiting_in_the_batch_is_not_sent(db):
+    with db.session() as s:
+        for n in range(2):
+            service.enqueue(s, kind="send", subject=f"s{n}", payload={"n": n})
+    sent = []
+    start = clock.now()
+
+    def slow(kind, payload):
+        sent.append(payload["n"])
+        return {}
+
+    sender = OutboxSender(db, slow, worker="slow", hold_seconds=10)
+    with db.session() as s:
+        first, second = service.claim_due(s, worker="slow", hold_seconds=10)
+    # The first send takes longer than the claim: the second item's claim has run out by then.
+    with clock.frozen(start + timedelta(seconds=1)):
+        assert sender._deliver(first) == 1
+    with clock.frozen(start + timedelta(seconds=11)):
+        assert sender._deliver(second) == 0
+        with db.session() as s:
+            (taken,) = service.claim_due(s, worker="other", hold_seconds=10)
+    assert taken.id == second.id and sent == [0]

@@ -57,6 +57,10 @@ class OutboxSender:
         return delivered
 
     def _deliver(self, item: OutboxItem) -> int:
+        with self.database.session() as session:
+            if not service.renew(session, item_id=item.id, worker=self.worker, hold_seconds=self.hold_seconds):
+                log.warning("outbox item %s: claim expired before it could be sent; left to the next claim", item.id)
+                return 0
         try:
             result = self.handle(item.kind, item.payload)
         except self.not_ready as waiting:

@@ -68,6 +68,17 @@ def _mine(item_id: int, worker: str):
     return (OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
 
 
+def renew(session: Session, *, item_id: int, worker: str, hold_seconds: int) -> bool:
+    """Extend our claim just before sending; False if it already expired (another worker may have it).
+
+    A batch is claimed at once but sent one item after another, and Slack can be slow: without
+    this, the last items of a batch could be sent after their claim ran out, and sent twice.
+    """
+    now = clock.now()
+    return session.execute(update(OutboxItem).where(*_mine(item_id, worker), OutboxItem.claimed_until > now).values(
+        claimed_until=now + timedelta(seconds=hold_seconds))).rowcount == 1
+
+
 def complete(session: Session, *, item_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
     """Mark delivered; False if the claim was lost (another worker took over an expired claim)."""
     return session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(
