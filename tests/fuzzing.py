@@ -17,13 +17,15 @@ from sqlalchemy import func, select
 from bot.db import migrate
 from bot.tables import metadata
 
-# Fast by default; VIGIL_FUZZ_EXAMPLES=2000 for a long local run.
-EXAMPLES = int(os.environ.get("VIGIL_FUZZ_EXAMPLES", "60"))
+# Fast and repeatable by default; VIGIL_FUZZ_SCALE=20 multiplies every test's examples for a long
+# local run, and VIGIL_FUZZ_RANDOM=1 draws new examples each run instead of the same ones.
+SCALE = float(os.environ.get("VIGIL_FUZZ_SCALE", "1"))
+RANDOM = os.environ.get("VIGIL_FUZZ_RANDOM") == "1"
 
 
-def fuzz(examples: int | None = None, **extra):
+def fuzz(examples: int = 60, **extra):
     """Hypothesis settings for tests sharing a function-scoped database."""
-    return settings(max_examples=examples or EXAMPLES, deadline=None, derandomize=True, database=None,
+    return settings(max_examples=max(1, int(examples * SCALE)), deadline=None, derandomize=not RANDOM, database=None,
                     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
                                            HealthCheck.data_too_large], **extra)
 

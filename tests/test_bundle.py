@@ -24,6 +24,7 @@ from bot.incidents import queries, service
 from bot.outbox.service import enqueue
 from bot.playbooks import runner
 from bot.playbooks.loader import load_file
+from bot.exports import risks as risk_exports
 from bot.risks import register_asof, reviews
 from bot.risks.models import RiskReview
 from tests.conftest import PLAYBOOK_FIXTURES
@@ -246,6 +247,8 @@ def test_register_at_period_end_and_review_log(db, tmp_path):
         assert register == register_asof.register(s, date(2025, 3, 31))
     assert [row["risk_ref"] for row in register] == ["RISK-1"]
     log, _ = table(bundle, "risk_reviews")
+    with db.session() as s:  # the bundle streams these rows; they must be the stand-alone export's
+        assert log == risk_exports.review_rows(s, START, END)
     assert [(r["risk_ref"], r["status"], r["outcome"]) for r in log][0] == ("RISK-1", "completed", "no_change")
     assert b"<svg" in read(bundle, "risk_assessment/heatmap_2025-03-31.svg")
 
@@ -318,3 +321,15 @@ def test_the_bundle_is_one_snapshot_even_if_events_are_appended_while_it_is_writ
     assert manifest_of(bundle)["event_log"]["heads"]["digest"] == before
     rows, _ = table(bundle, "audit_log")
     assert not any(row["actor"] == "U0LATE" for row in rows)
+
+
+def test_the_streamed_risk_rows_equal_the_risk_modules_own(db):
+    from bot.exports import bundle_risks
+
+    seed(db)
+    year_end = datetime(2026, 1, 1, tzinfo=timezone.utc)
+    with db.session() as s:
+        for end in (END, year_end):
+            assert bundle_risks._states_as_of(s, end) == register_asof.states_as_of(s, end)
+            assert list(bundle_risks._review_rows(s, START, end)) == risk_exports.review_rows(s, START, end)
+        assert len(bundle_risks._states_as_of(s, year_end)) == 2

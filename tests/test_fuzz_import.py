@@ -22,7 +22,7 @@ from bot.risks.importer import OPTIONAL, REQUIRED
 from tests.fuzzing import SLACK_SYNTAX, changed, fuzz, hostile_text, row_counts
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
 
-PROBLEM = re.compile(r"^row \d+(, column [^:]+)?: \S")
+PROBLEM = re.compile(r"^row \d+(, column .*?)?: \S")
 FILE_LEVEL = ("the file has no risk rows", "is not UTF-8 text", "Nothing was imported", "Error: ")
 VALID = {"title": "Laptop theft", "statement": "Because laptops travel one may be stolen", "category": "security",
          "type": "internal", "owner": "U0OWNER", "likelihood": "4", "impact": "4", "residual_likelihood": "2",

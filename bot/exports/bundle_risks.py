@@ -8,14 +8,19 @@ function the risk modules do not offer yet is left out with a manifest note nami
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Iterator
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
+
+from sqlalchemy import and_, or_
+from sqlmodel import Session, select
 
 from bot.exports import risks as risk_exports
 from bot.exports.bundle_files import json_line
 from bot.exports.manifest import Note
-from bot.risks import heatmap, register_asof
-from bot.risks.models import Risk
+from bot.eventlog import Event
+from bot.risks import heatmap, history, register_asof
+from bot.risks.models import Risk, RiskApproval, RiskReview
 from bot.risks.scoring import CURRENT, methodology
 
 if TYPE_CHECKING:
@@ -24,6 +29,7 @@ if TYPE_CHECKING:
 # Looked up by name so the bundle picks them up as soon as the risk modules provide them.
 ACCEPTANCES = ("bot.exports.risks", "acceptance_rows", "ACCEPTANCE_COLUMNS")
 REPORT = ("bot.risks.report", "render_report")
+ROWS_PER_FETCH = 500
 
 
 def _optional(module_name: str, *names: str):
@@ -43,7 +49,7 @@ def write(ctx: Context) -> None:
 
     as_of = (ctx.end - timedelta(microseconds=1)).date()
     ctx.progress.start("Risk register", None)
-    states = register_asof.states_as_of(ctx.session, ctx.end)
+    states = _states_as_of(ctx.session, ctx.end)
     rows = [register_asof.row(states[number], as_of) for number in sorted(states)]
     register = ctx.table(f"risk_register_{as_of.isoformat()}", register_asof.COLUMNS, section="E7",
                          description=f"Risk register as it stood at the end of the period ({ctx.iso_end}), rebuilt "
@@ -57,7 +63,7 @@ def write(ctx: Context) -> None:
                                            sorted(states)))
     _assessment(ctx, rows, as_of.isoformat())
     ctx.progress.start("Risk reviews", None)
-    reviews = risk_exports.review_rows(ctx.session, ctx.start, ctx.end)
+    reviews = _review_rows(ctx.session, ctx.start, ctx.end)
     log = ctx.table("risk_reviews", risk_exports.REVIEW_COLUMNS, section="E8",
                     description="Risk review log: reviews completed in the period, and reviews due in it that were "
                                 "not completed (missed or still open), with before/after scores and approvals",
@@ -67,6 +73,36 @@ def write(ctx: Context) -> None:
         log.write(row)
     log.finish(ctx.sink)
     _acceptances(ctx)
+
+
+# Streamed forms of register_asof.states_as_of and risk_exports.review_rows: the same selection and
+# the same per-row functions (history.fold, review_row), but rows are fetched in pages instead of
+# all at once, so a year of 5,000 risks x 4 reviews does not sit in memory. The tests pin them to the
+# originals; once bot.risks offers streaming versions these two go.
+def _states_as_of(session: Session, end: datetime) -> dict[int, dict]:
+    table = Event.__table__
+    query = (select(table.c.stream, table.c.kind, table.c.data)
+             .where(table.c.stream.like("risk:%"), table.c.recorded_at < end)
+             .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
+    states: dict[int, dict] = {}
+    for stream, kind, data in session.execute(query):
+        number = int(stream.split(":")[1])
+        if kind == "risk.created":
+            states[number] = dict(data["state"])
+        elif number in states and data.get("changes"):
+            states[number] = history.fold(states[number], data["changes"])
+    return states
+
+
+def _review_rows(session: Session, start: datetime, end: datetime) -> Iterator[dict]:
+    query = (select(RiskReview, Risk, RiskApproval).join(Risk, Risk.id == RiskReview.risk_id)
+             .join(RiskApproval, RiskApproval.review_id == RiskReview.id, isouter=True)
+             .where(or_(and_(RiskReview.completed_at >= start, RiskReview.completed_at < end),
+                        and_(RiskReview.status != "completed", RiskReview.due_on >= start.date(),
+                             RiskReview.due_on < end.date())))
+             .order_by(RiskReview.due_on, RiskReview.id).execution_options(yield_per=ROWS_PER_FETCH))
+    for review, risk, approval in session.exec(query):
+        yield risk_exports.review_row(review, risk, approval)
 
 
 def _assessment(ctx: Context, rows: list[dict], as_of: str) -> None:

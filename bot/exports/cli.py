@@ -173,9 +173,12 @@ def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
     if value is None:
         return None
     try:
-        return date.fromisoformat(value)
+        day = date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD).") from None
+    if day > clock.now().date():  # the register "as it stood" then; also keeps 9999-12-31 from overflowing
+        raise click.BadParameter(f"{day.isoformat()} is in the future.")
+    return day
 
 
 @export.command("risks")

@@ -14,9 +14,11 @@ Values *inside* a modal's `state.values` are read defensively by the view listen
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 MALFORMED = "vigil.malformed_request"
+SLACK_TS = re.compile(r"[0-9]{1,10}\.[0-9]{1,6}")  # a message's ts: seconds.microseconds, e.g. 1700000000.000100
 
 _TEXT = (str,)
 _OPTIONAL_TEXT = (str, type(None))
@@ -30,7 +32,8 @@ _TYPES: dict[str, tuple[type, ...]] = {
     "team": (str, dict, type(None)), "enterprise": (str, dict, type(None)), "user": (str, dict, type(None)),
     "channel": (str, dict, type(None)), "authorizations": (list, type(None)), "response_urls": (list,),
     "event": (dict,), "view": (dict,), "actions": (list,), "container": (dict, type(None)),
-    "message": (dict,), "item": (dict,), "private_metadata": _OPTIONAL_TEXT,
+    "message": (dict,), "item": (dict,), "private_metadata": _OPTIONAL_TEXT, "previous_message": (dict,),
+    "assistant_thread": (dict,), "workflow_step": (dict,), "function_data": (dict,),
 }
 _ID_HOLDERS = ("team", "enterprise", "user", "channel")
 _IDS = ("team_id", "user_id", "channel_id", "enterprise_id")
@@ -73,7 +76,7 @@ def _required(body: dict, kind: str | None) -> str | None:
     if kind is None and "command" in body:  # a slash command (form encoded)
         needed = [("command",), ("user_id",), ("trigger_id",)]
     elif kind in ("view_submission", "view_closed"):
-        needed = [("user", "id"), ("view", "id"), ("view", "callback_id")]
+        needed = [("user", "id"), ("view", "id"), ("view", "callback_id"), ("view", "type")]
         state = body["view"].get("state") if isinstance(body.get("view"), dict) else None
         if kind == "view_submission" and not (isinstance(state, dict) and isinstance(state.get("values"), dict)):
             return "`view.state.values` is missing or not an object"
@@ -92,7 +95,11 @@ def _required(body: dict, kind: str | None) -> str | None:
     else:
         return None
     missing = [".".join(path) for path in needed if not _text(body, *path)]
-    return f"missing or not text: {', '.join(missing)}" if missing else None
+    if missing:
+        return f"missing or not text: {', '.join(missing)}"
+    if kind == "message_action" and not SLACK_TS.fullmatch(body["message"]["ts"]):
+        return "`message.ts` is not a Slack message timestamp"
+    return None
 
 
 def problem(body: Any) -> str | None:
@@ -103,6 +110,9 @@ def problem(body: Any) -> str | None:
     for name in ("event",):
         if found is None and isinstance(body.get(name), dict):
             found = _type_problem(body[name], f"{name}.")
+    if found is None and "actions" in body and not (body["actions"] and all(isinstance(a, dict)
+                                                                              for a in body["actions"])):
+        found = "`actions` must be a non-empty list of objects"
     for name in ("authorizations", "response_urls"):
         items = body.get(name) or []
         if found is None and not all(isinstance(item, dict) for item in items):

@@ -6,6 +6,7 @@ from bot.idempotency import first_time
 from bot.incidents import queries
 from bot.slack import notify
 from bot.slack.deps import Deps
+from bot.slack.envelope import SLACK_TS
 
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
 
@@ -15,7 +16,7 @@ def register(app, deps: Deps) -> None:
     def reaction_added(body, event):
         item = event.get("item") or {}
         if str(event.get("reaction")) not in PIN_REACTIONS or item.get("type") != "message" \
-                or not isinstance(item.get("channel"), str) or not isinstance(item.get("ts"), str):
+                or not isinstance(item.get("channel"), str) or not SLACK_TS.fullmatch(str(item.get("ts"))):
             return
         with deps.database.session() as session:
             incident = queries.by_channel(session, item.get("channel"))

@@ -10,8 +10,11 @@ from bot.slack.listeners.incident_command import open_view
 
 
 def permalink(body: dict, channel: str, ts: str) -> str | None:
-    domain = (body.get("team") or {}).get("domain")
-    return f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}" if domain else None
+    team = body.get("team")
+    domain = team.get("domain") if isinstance(team, dict) else None
+    if not isinstance(domain, str) or not (domain.isascii() and domain.replace("-", "").isalnum()):
+        return None
+    return f"https://{domain}.slack.com/archives/{channel}/p{ts.replace('.', '')}"
 
 
 def note_id_of(message: dict) -> int | None:
