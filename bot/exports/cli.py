@@ -13,14 +13,11 @@ from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import Session
 
 from bot import clock
-from bot.config import load_settings
-from bot.db import Database
 from bot.exports import csvsafe
+from bot.exports.bundle_cli import database_for
 from bot.exports.population import FORMATS as POPULATION_FORMATS
 from bot.exports.population import incident_population, render_population
 from bot.exports.risks import FORMATS as RISK_FORMATS
@@ -37,20 +34,9 @@ _OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, writabl
 
 @contextlib.contextmanager
 def _session(ctx: click.Context) -> Iterator[Session]:
-    database = ctx.obj.get("database") if isinstance(ctx.obj, dict) else None
-    owned = database is None
-    if owned:
-        database = Database(load_settings().database_url)
-    try:
-        with database.session() as session:
-            yield session
-    except SQLAlchemyError as exc:
-        where = make_url(database.url).render_as_string(hide_password=True)
-        raise click.ClickException(f"Could not read the database at {where} ({type(exc).__name__}); "
-                                   f"has `vigil migrate` been run?") from exc
-    finally:
-        if owned:
-            database.dispose()
+    # database_for explains database errors (password hidden) and disposes a Database it made.
+    with database_for(ctx) as database, database.session() as session:
+        yield session
 
 
 def _emit(text: str, output: Path | None, *, fmt: str, what: str) -> None:
