@@ -124,10 +124,12 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
         names = set(archive.namelist())
     packets = {f"incidents/INC-{n}/INC-{n}.{fmt}" for n in (2, 3, 5) for fmt in ("md", "html", "json")}
     tables = {f"{name}.{fmt}" for name in ("incidents", "incident_events", "pirs", "action_items",
-                                           "risk_register_2025-03-31", "risk_reviews", "audit_log", "notifications",
+                                           "risk_register_2025-03-31", "risk_reviews", "risk_acceptances", "audit_log",
+                                           "notifications",
                                            "chain_heads") for fmt in ("csv", "json")}
     extras = {"incidents/INC-2/INC-2-post-incident-review.md",
-              "risk_assessment/heatmap_2025-03-31.svg", "risk_methodology.json", "README.md", "manifest.json"}
+              "risk_assessment/heatmap_2025-03-31.svg", "risk_assessment/report.md", "risk_assessment/report.html",
+              "risk_methodology.json", "README.md", "manifest.json"}
     assert names == packets | tables | extras
     manifest = manifest_of(bundle)
     assert manifest["period"] == {"start": "2025-01-01T00:00:00.000000Z", "end": "2025-04-01T00:00:00.000000Z",
@@ -143,7 +145,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
         assert entry["section"] and entry["description"] and entry["query"], path
     assert listed["incidents.csv"]["rows"] == 3 and "declared_at >= 2025-01-01T00:00:00.000000Z" in \
         listed["incidents.csv"]["query"]
-    assert {note["section"] for note in manifest["notes"]} <= {"E9", "E10"}
+    assert {note["section"] for note in manifest["notes"]} <= {"period"}
 
 
 def test_population_event_log_and_packets_agree(db, tmp_path):
@@ -323,13 +325,9 @@ def test_the_bundle_is_one_snapshot_even_if_events_are_appended_while_it_is_writ
     assert not any(row["actor"] == "U0LATE" for row in rows)
 
 
-def test_the_streamed_risk_rows_equal_the_risk_modules_own(db):
-    from bot.exports import bundle_risks
-
+def test_the_register_folded_in_pages_matches_the_live_register(db):
     seed(db)
-    year_end = datetime(2026, 1, 1, tzinfo=timezone.utc)
     with db.session() as s:
-        for end in (END, year_end):
-            assert bundle_risks._states_as_of(s, end) == register_asof.states_as_of(s, end)
-            assert list(bundle_risks._review_rows(s, START, end)) == risk_exports.review_rows(s, START, end)
-        assert len(bundle_risks._states_as_of(s, year_end)) == 2
+        folded = register_asof.states_as_of(s, datetime(2100, 1, 1, tzinfo=timezone.utc))
+        assert folded == register_asof.live_states(s)
+        assert len(folded) == 2

@@ -18,7 +18,6 @@ from bot.eventlog import Event
 from bot.runtime import build_runtime
 from bot.web.app import create_web_app
 from bot.web.dashboard import filters as filters_module
-from bot.web.dashboard.context import Dashboard
 from tests.dashboard_seed import HOSTILE, make_token, seed
 
 PAGES = ["/", "/?severity=sev1", "/incidents/INC-1", "/risks", "/risks?as_of=2025-06-01", "/reviews", "/exports",
@@ -267,6 +266,13 @@ def test_review_log_lists_reviews_due_in_the_period(auditor):
     ("/exports/risks.json?as_of=2025-06-30", "application/json", b"["),
     ("/exports/reviews.csv?from=2025-01-01&to=2025-12-31", "text/csv; charset=utf-8", b"\xef\xbb\xbfreview_ref"),
     ("/exports/reviews.json?from=2025-01-01&to=2025-12-31", "application/json", b"["),
+    ("/exports/actions.csv?from=2025-01-01&to=2025-12-31", "text/csv; charset=utf-8", b"\xef\xbb\xbfaction_ref"),
+    ("/exports/acceptances.csv?from=2025-01-01&to=2025-12-31", "text/csv; charset=utf-8",
+     b"\xef\xbb\xbfacceptance_ref"),
+    ("/exports/acceptances.json?from=2025-01-01&to=2025-12-31", "application/json", b"["),
+    ("/exports/risk-assessment.html?from=2025-01-01&to=2025-12-31", "text/html; charset=utf-8", b"<!DOCTYPE html>"),
+    ("/exports/risk-assessment.md?from=2025-01-01&to=2025-12-31", "text/markdown; charset=utf-8",
+     b"# Periodic risk assessment"),
 ])
 def test_downloads_have_the_right_content_type_and_are_attachments(auditor, path, content_type, starts):
     response = auditor.client.get(path)
@@ -287,7 +293,10 @@ def test_downloads_match_the_cli_exports(auditor):
 
 @pytest.mark.parametrize("path", ["/exports/incidents.csv", "/exports/incidents.csv?from=2025-01-01",
                                   "/exports/incidents.xml?from=2025-01-01&to=2025-02-01",
-                                  "/exports/risks.csv?as_of=nope", "/exports/reviews.json?from=x&to=y"])
+                                  "/exports/risks.csv?as_of=nope", "/exports/reviews.json?from=x&to=y",
+                                  "/exports/acceptances.xml?from=2025-01-01&to=2025-02-01",
+                                  "/exports/risk-assessment.pdf?from=2025-01-01&to=2025-02-01",
+                                  "/exports/risk-assessment.md?from=2025-02-01&to=2025-01-01"])
 def test_bad_download_requests_are_400(auditor, path):
     assert auditor.client.get(path).status_code == 400
 
@@ -296,7 +305,9 @@ def test_exports_page_links_every_export(auditor):
     html = auditor.client.get("/exports?from=2025-01-01&to=2025-12-31").text
     for link in ("/exports/incidents.csv?from=2025-01-01&amp;to=2025-12-31", "/exports/incidents.json?",
                  "/exports/risks.csv", "/exports/risks.json", "/exports/reviews.csv?from=2025-01-01",
-                 "/exports/reviews.json?", "/incidents/INC-1/timeline.json", "/incidents/INC-1/timeline.csv",
+                 "/exports/reviews.json?", "/exports/actions.csv?from=2025-01-01",
+                 "/exports/acceptances.json?from=2025-01-01", "/exports/risk-assessment.html?from=2025-01-01",
+                 "/incidents/INC-1/timeline.json", "/incidents/INC-1/timeline.csv",
                  "/incidents/INC-1/timeline.md", "/incidents/INC-1/timeline.html"):
         assert link in html, link
     assert "evidence.zip" in html
@@ -311,14 +322,6 @@ def test_bundle_download_is_a_zip_and_its_export_is_recorded(auditor):
         manifest = json.loads(bundle.read("manifest.json"))
     assert manifest["generated_by"] == "auditor:1"
     assert [e.actor for e in auditor.events("audit.bundle_exported")] == ["auditor:1"]
-
-
-def test_without_a_bundle_writer_the_link_is_disabled_with_a_note(auditor, monkeypatch):
-    monkeypatch.setattr(Dashboard, "bundle_writer", lambda self: None)
-    response = auditor.client.get("/exports/bundle.zip?from=2025-01-01&to=2025-12-31")
-    assert response.status_code == 501 and "not available" in response.text
-    page = auditor.client.get("/exports?from=2025-01-01&to=2025-12-31").text
-    assert 'aria-disabled="true">evidence.zip' in page and "/exports/bundle.zip" not in page
 
 
 def test_empty_values_show_a_dash_not_none(auditor):

@@ -17,11 +17,12 @@ from sqlmodel import Session
 
 from bot import clock
 from bot.exports import csvsafe
-from bot.exports.bundle_cli import database_for
+from bot.exports.bundle_cli import check_period, database_for, period_options
 from bot.exports.population import FORMATS as POPULATION_FORMATS
 from bot.exports.population import incident_population, render_population
 from bot.exports.risks import FORMATS as RISK_FORMATS
-from bot.exports.risks import REGISTER_COLUMNS, REVIEW_COLUMNS, register_rows, review_rows
+from bot.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
+from bot.exports.risks import review_rows
 from bot.exports.risks import render as render_risk_rows
 from bot.exports.timeline import FORMATS as TIMELINE_FORMATS
 from bot.exports.timeline import load_timeline
@@ -67,7 +68,8 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
 
 @click.group("export")
 def export() -> None:
-    """Export audit evidence: incident timelines, the incident population, the risk register and review log."""
+    """Export audit evidence: incident timelines and population, reviews and actions, the risk register,
+    review log and acceptances, and the evidence bundle."""
 
 
 @export.command("timeline")
@@ -91,11 +93,7 @@ def timeline_command(ctx: click.Context, key: str, fmt: str, output: Path | None
 
 
 @export.command("incidents")
-@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
-              help="First day of the period (UTC), YYYY-MM-DD or an ISO 8601 date-time.")
-@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
-              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD; "
-                   "an ISO date-time is an exclusive end.")
+@period_options
 @click.option("--format", "fmt", type=click.Choice(POPULATION_FORMATS, case_sensitive=False), default="csv",
               show_default=True, help="csv or json (a list of objects with the same columns).")
 @_OUTPUT
@@ -107,19 +105,14 @@ def incidents_command(ctx: click.Context, start: datetime, end: datetime, fmt: s
     --to 2025-03-31` covers the whole first quarter, 31 March included. A date-time --to is an
     exclusive end.
     """
-    if start >= end:
-        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to "
-                               f"({clock.iso(end)}, exclusive).")
+    check_period(start, end)
     with _session(ctx) as session:
         rows = incident_population(session, start, end)
     _emit(render_population(rows, fmt), output, fmt=fmt, what=f"{len(rows)} incidents")
 
 
 @export.command("pirs")
-@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
-              help="First day of the period (UTC).")
-@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
-              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD.")
+@period_options
 @click.option("--format", "fmt", type=click.Choice(("csv", "json"), case_sensitive=False), default="csv",
               show_default=True, help="csv or json (same columns).")
 @_OUTPUT
@@ -128,18 +121,14 @@ def pirs_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, o
     """Post-incident reviews (E5): one row per incident declared in the period, reviewed or not."""
     from bot.followup.pir_export import pir_rows, render_pirs
 
-    if start >= end:
-        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}).")
+    check_period(start, end)
     with _session(ctx) as session:
         rows = pir_rows(session, start, end)
     _emit(render_pirs(rows, fmt), output, fmt=fmt, what=f"{len(rows)} post-incident reviews")
 
 
 @export.command("actions")
-@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
-              help="First day of the period (UTC), YYYY-MM-DD or an ISO 8601 date-time.")
-@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
-              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD.")
+@period_options
 @click.option("--format", "fmt", type=click.Choice(("csv", "json"), case_sensitive=False), default="csv",
               show_default=True, help="csv or json (same columns).")
 @_OUTPUT
@@ -148,8 +137,7 @@ def actions_command(ctx: click.Context, start: datetime, end: datetime, fmt: str
     """Follow-up actions (E5 action items): every action created, due or completed in the period."""
     from bot.followup.action_export import action_rows, render
 
-    if start >= end:
-        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}).")
+    check_period(start, end)
     with _session(ctx) as session:
         rows = action_rows(session, start, end)
     _emit(render(rows, fmt.lower()), output, fmt=fmt.lower(), what=f"{len(rows)} follow-up actions")
@@ -184,21 +172,32 @@ def risks_command(ctx: click.Context, as_of: date | None, fmt: str, output: Path
 
 
 @export.command("reviews")
-@click.option("--from", "start", required=True, callback=_bound, metavar="DATE",
-              help="First day of the period (UTC), YYYY-MM-DD or an ISO 8601 date-time.")
-@click.option("--to", "end", required=True, callback=_bound, metavar="DATE",
-              help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD.")
+@period_options
 @click.option("--format", "fmt", type=click.Choice(RISK_FORMATS, case_sensitive=False), default="csv",
               show_default=True, help="csv or json (same columns).")
 @_OUTPUT
 @click.pass_context
 def reviews_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
     """The risk review log (E8): reviews completed in the period, and those due in it but not completed."""
-    if start >= end:
-        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}).")
+    check_period(start, end)
     with _session(ctx) as session:
         rows = review_rows(session, start, end)
     _emit(render_risk_rows(rows, REVIEW_COLUMNS, fmt), output, fmt=fmt, what=f"{len(rows)} reviews")
+
+
+@export.command("acceptances")
+@period_options
+@click.option("--format", "fmt", type=click.Choice(RISK_FORMATS, case_sensitive=False), default="csv",
+              show_default=True, help="csv or json (same columns).")
+@_OUTPUT
+@click.pass_context
+def acceptances_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
+    """The risk acceptance register (E9): acceptances in force at any time in the period, with who
+    approved them, until when, and whether the risk changed since."""
+    check_period(start, end)
+    with _session(ctx) as session:
+        rows = acceptance_rows(session, start, end)
+    _emit(render_risk_rows(rows, ACCEPTANCE_COLUMNS, fmt), output, fmt=fmt, what=f"{len(rows)} acceptances")
 
 
 def _add_bundle() -> None:

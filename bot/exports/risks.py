@@ -1,24 +1,30 @@
-"""Risk register exports: the register as of a date (E7) and the review log for a period (E8).
+"""Risk register exports: the register as of a date (E7), the review log (E8) and the acceptance
+register (E9) for a period.
 
 Rows are plain dicts with fixed columns; JSON and CSV carry the same columns (CSV formula-safe).
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import date, datetime
+from collections.abc import Iterator
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
 from bot import clock
+from bot.eventlog import Event
+from bot.eventlog.canonical import canonical_json
 from bot.exports import csvsafe
 from bot.risks import register_asof
-from bot.risks.models import Risk, RiskApproval, RiskReview
+from bot.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
 from bot.risks.scoring import methodology
 
 FORMATS = ("json", "csv")
+ROWS_PER_FETCH = 500
 REGISTER_COLUMNS = register_asof.COLUMNS
 REVIEW_COLUMNS = ("review_ref", "risk_ref", "trigger", "trigger_ref", "due_at", "assigned_reviewer", "status",
                   "reminders_sent", "completed_at", "completed_by", "outcome", "rationale",
@@ -29,6 +35,13 @@ REVIEW_COLUMNS = ("review_ref", "risk_ref", "trigger", "trigger_ref", "due_at", 
                   "status_before", "status_after", "changed_fields", "on_time", "days_late", "approval_required",
                   "approval_reasons", "approver", "approval_decision", "approval_decided_at", "approval_comment",
                   "cancelled_reason")
+ACCEPTANCE_COLUMNS = ("acceptance_ref", "risk_ref", "risk_title", "review_ref", "requested_by", "requested_at",
+                      "approver", "approved_at", "approval_comment", "justification", "residual_level_at_decision",
+                      "expires_at", "days_to_expiry", "state", "ended_at", "stale", "changed_since_approval",
+                      "record_hash")
+# A change to any of these after the approval means the risk accepted is no longer the one approved.
+MATERIAL_FIELDS = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",
+                   "owner", "statement")
 
 
 def render(rows: list[dict[str, Any]], columns: tuple[str, ...], fmt: str) -> str:
@@ -72,13 +85,69 @@ def review_row(review: RiskReview, risk: Risk, approval: RiskApproval | None) ->
     return row
 
 
-def review_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    """Reviews completed in [start, end), and reviews due in it that were not completed (missed or open)."""
+def iter_review_rows(session: Session, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
+    """Reviews completed in [start, end), and reviews due in it that were not completed (missed or
+    open); fetched in pages, so the bundle can stream a year of them."""
     start, end = clock.to_utc(start), clock.to_utc(end)
     query = (select(RiskReview, Risk, RiskApproval).join(Risk, Risk.id == RiskReview.risk_id)
              .join(RiskApproval, RiskApproval.review_id == RiskReview.id, isouter=True)
              .where(or_(and_(RiskReview.completed_at >= start, RiskReview.completed_at < end),
                         and_(RiskReview.status != "completed", RiskReview.due_on >= start.date(),
                              RiskReview.due_on < end.date())))
-             .order_by(RiskReview.due_on, RiskReview.id))
-    return [review_row(review, risk, approval) for review, risk, approval in session.exec(query)]
+             .order_by(RiskReview.due_on, RiskReview.id).execution_options(yield_per=ROWS_PER_FETCH))
+    for review, risk, approval in session.exec(query):
+        yield review_row(review, risk, approval)
+
+
+def review_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    return list(iter_review_rows(session, start, end))
+
+
+def acceptance_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """Acceptances in force at some time in [start, end): approved before the end, not ended before
+    the start. State, days to expiry and staleness are as of the end of the period."""
+    start, end = clock.to_utc(start), clock.to_utc(end)
+    query = (select(RiskAcceptance, Risk, RiskReview, RiskApproval).join(Risk, Risk.id == RiskAcceptance.risk_id)
+             .join(RiskReview, RiskReview.id == RiskAcceptance.review_id)
+             .join(RiskApproval, RiskApproval.review_id == RiskAcceptance.review_id, isouter=True)
+             .where(RiskAcceptance.approved_at < end,
+                    or_(RiskAcceptance.ended_at.is_(None), RiskAcceptance.ended_at >= start))
+             .order_by(RiskAcceptance.approved_at, RiskAcceptance.id))
+    return [acceptance_row(session, *found, end=end) for found in session.exec(query).all()]
+
+
+def acceptance_row(session: Session, acceptance: RiskAcceptance, risk: Risk, review: RiskReview,
+                   approval: RiskApproval | None, *, end: datetime) -> dict[str, Any]:
+    last_day = (end - timedelta(microseconds=1)).date()
+    ended = acceptance.ended_at is not None and clock.to_utc(acceptance.ended_at) < end
+    changed = _changed_since(session, risk, acceptance, end)
+    row = {"acceptance_ref": acceptance.ref, "risk_ref": risk.key, "risk_title": risk.title,
+           "review_ref": review.ref, "requested_by": acceptance.requested_by,
+           "requested_at": clock.iso(approval.requested_at) if approval else None,
+           "approver": acceptance.approved_by, "approved_at": clock.iso(acceptance.approved_at),
+           "approval_comment": approval.comment if approval else None,
+           "justification": acceptance.justification, "residual_level_at_decision": acceptance.residual_level,
+           "expires_at": acceptance.expires_on.isoformat(),
+           "days_to_expiry": (acceptance.expires_on - last_day).days,
+           # "ended" (replaced by a renewal or a new treatment) and "expired" only once that happened.
+           "state": acceptance.state if ended else "active", "ended_at": clock.iso(acceptance.ended_at) if ended else None,
+           "stale": bool(changed), "changed_since_approval": ";".join(changed)}
+    row["record_hash"] = hashlib.sha256(canonical_json(row).encode("utf-8")).hexdigest()
+    return row
+
+
+def _changed_since(session: Session, risk: Risk, acceptance: RiskAcceptance, end: datetime) -> list[str]:
+    """The material fields of the risk changed after the approval that made `acceptance`, before `end`."""
+    changed: list[str] = []
+    approved = False
+    query = (select(Event.kind, Event.data).where(Event.stream == f"risk:{risk.number}", Event.recorded_at < end)
+             .order_by(Event.stream_seq))
+    for kind, data in session.exec(query):
+        data = data or {}
+        if not approved:
+            approved = kind == "risk.approval_granted" and data.get("acceptance") == acceptance.ref
+            continue
+        for name in data.get("changes") or {}:
+            if name in MATERIAL_FIELDS and name not in changed:
+                changed.append(name)
+    return changed

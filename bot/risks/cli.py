@@ -1,11 +1,13 @@
-"""`vigil risks …`: import a spreadsheet register, export the register, draw the heat map."""
+"""`vigil risks …`: import a spreadsheet register, export the register, draw the heat map, write
+the periodic assessment report and record its management sign-off."""
 
 from __future__ import annotations
 
 import getpass
+import hashlib
 import json
 import sys
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import click
@@ -14,9 +16,10 @@ from sqlmodel import select
 from bot import clock
 from bot.config import load_settings
 from bot.exports import csvsafe
+from bot.exports.bundle_cli import actor_for, check_period, period_options
 from bot.exports.cli import _OUTPUT, _as_of, _emit, _session
 from bot.exports.risks import register_rows
-from bot.risks import heatmap, importer
+from bot.risks import heatmap, importer, report, signoff
 from bot.risks.importer import ImportFailed
 from bot.risks.models import Risk
 
@@ -25,7 +28,7 @@ EXPORT_COLUMNS = ("key", *importer.REQUIRED, *importer.OPTIONAL, "status")
 
 @click.group("risks")
 def risks() -> None:
-    """The risk register: import from a spreadsheet, export, heat map."""
+    """The risk register: import from a spreadsheet, export, heat map, periodic report and sign-off."""
 
 
 def _one_line(text: str) -> str:
@@ -135,3 +138,47 @@ def heatmap_command(ctx: click.Context, as_of: date | None, output: Path) -> Non
     except OSError as exc:
         raise click.ClickException(f"Cannot write {output}: {exc.strerror or exc}") from exc
     click.echo(f"Wrote the heat map of {heat.total} open risks to {output}", err=True)
+
+
+@risks.command("report")
+@period_options
+@click.option("--format", "fmt", type=click.Choice(report.FORMATS, case_sensitive=False), default="md",
+              show_default=True, help="md (Markdown) or html (with the heat maps drawn, prints as a report).")
+@_OUTPUT
+@click.pass_context
+def report_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
+    """The periodic risk assessment report (E10) for the period: methodology, participants, heat maps,
+    new, closed and rescored risks, fraud and vendor risks, risks above appetite, overdue reviews and
+    actions, and the management sign-offs recorded for it."""
+    check_period(start, end)
+    with _session(ctx) as session:
+        text = report.render_report(session, start, end, fmt.lower())
+    if output is not None:
+        digest = hashlib.sha256(text.encode("utf-8")).hexdigest()
+        _emit(text, output, fmt=fmt, what=f"the risk assessment report (sha256 {digest})")
+    else:
+        _emit(text, output, fmt=fmt, what="the risk assessment report")
+
+
+@risks.command("sign-off")
+@period_options
+@click.option("--by", "by", required=True, help="Who signs off, e.g. 'Jane Doe'.")
+@click.option("--role", default="", help="Their role, e.g. 'CFO, for the management team'.")
+@click.option("--comment", default="", help="What they say about the assessment.")
+@click.option("--report", "report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="The report file they read (`vigil risks report -o FILE`): its SHA-256 is recorded.")
+@click.pass_context
+def sign_off_command(ctx: click.Context, start: datetime, end: datetime, by: str, role: str, comment: str,
+                     report_file: Path | None) -> None:
+    """Record management's sign-off of the periodic risk assessment for the period (an event in the
+    hash-chained log; the next report and evidence bundle show it)."""
+    check_period(start, end)
+    digest = hashlib.sha256(report_file.read_bytes()).hexdigest() if report_file else None
+    with _session(ctx) as session:
+        try:
+            done = signoff.sign_off(session, start=start, end=end, by=by, role=role, comment=comment,
+                                    report_sha256=digest, actor=actor_for(None))
+        except ValueError as problem:
+            raise click.UsageError(str(problem)) from None
+    click.echo(f"Recorded the sign-off of the risk assessment for {done.period_start} to {done.period_end} "
+               f"(end exclusive) by {done.by} at {done.signed_at}", err=True)

@@ -28,6 +28,7 @@ COLUMNS = ("as_of", "risk_ref", "title", "statement", "description", "category",
            "review_cadence", "next_review_due_at", "review_state", "last_reviewed_at", "last_reviewed_by",
            "linked_incident_refs", "methodology_version", "created_at", "created_by", "updated_at", "version",
            "record_hash")
+ROWS_PER_FETCH = 500
 
 
 def end_of(day: date) -> datetime:
@@ -35,16 +36,21 @@ def end_of(day: date) -> datetime:
 
 
 def states_as_of(session: Session, end: datetime) -> dict[int, dict[str, Any]]:
-    """Each risk's snapshot (JSON form) after its last event recorded before `end`."""
+    """Each risk's snapshot (JSON form) after its last event recorded before `end`.
+
+    Events are fetched in pages (yield_per), so a year of a large register never sits in memory
+    at once: only the folded states do."""
+    table = Event.__table__
+    query = (select(table.c.stream, table.c.kind, table.c.data)
+             .where(table.c.stream.like("risk:%"), table.c.recorded_at < end)
+             .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
     states: dict[int, dict[str, Any]] = {}
-    query = (select(Event).where(Event.stream.like("risk:%"), Event.recorded_at < end)
-             .order_by(Event.stream, Event.stream_seq))
-    for event in session.exec(query):
-        number = int(event.stream.split(":")[1])
-        if event.kind == "risk.created":
-            states[number] = dict(event.data["state"])
-        elif number in states and event.data.get("changes"):
-            states[number] = history.fold(states[number], event.data["changes"])
+    for stream, kind, data in session.execute(query):
+        number = int(stream.split(":")[1])
+        if kind == "risk.created":
+            states[number] = dict(data["state"])
+        elif number in states and data.get("changes"):
+            states[number] = history.fold(states[number], data["changes"])
     return states
 
 

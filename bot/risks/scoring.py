@@ -34,6 +34,12 @@ class Methodology:
     formula: str = "product"  # score = likelihood × impact
     # Review cadence used when a risk names none; keyed by the inherent level.
     default_cadence: dict[str, str] = field(default_factory=dict)
+    # The highest residual level tolerated without treatment or a formal acceptance; risks above it
+    # are listed in the periodic assessment (E10). Not part of scoring, so stating it changes no score.
+    appetite: str = "medium"
+
+    def above_appetite(self, level: str) -> bool:
+        return level_rank(level) > level_rank(self.appetite)
 
     def score(self, likelihood: int, impact: int) -> int:
         check_rating(likelihood, "likelihood")
@@ -65,7 +71,9 @@ class Methodology:
         return {"version": self.version, "effective_from": self.effective_from, "formula": self.formula,
                 "likelihood_scale": scale(self.likelihood), "impact_scale": scale(self.impact),
                 "level_bands": [{"level": b.level, "min": b.low, "max": b.high} for b in self.bands],
-                "grid": self.matrix(), "review_cadence_by_level": dict(self.default_cadence)}
+                "grid": self.matrix(), "review_cadence_by_level": dict(self.default_cadence),
+                "appetite": {"highest_residual_level_tolerated": self.appetite,
+                             "above": [level for level in LEVELS if self.above_appetite(level)]}}
 
 
 def check_rating(value: int, axis: str) -> None:

@@ -1,13 +1,11 @@
-"""What the dashboard's pages share: the database, settings, the Slack workspace and the bundle writer."""
+"""What the dashboard's pages share: the database, settings, and the Slack workspace."""
 
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 from starlette.requests import Request
 
@@ -48,14 +46,6 @@ class Dashboard:
                     self._team_failed_at = time.monotonic()
                     log.warning("could not learn the workspace team from auth.test (%s); set SLACK_TEAM_ID", exc)
             return self._team
-
-    def bundle_writer(self) -> Callable[..., Any] | None:
-        """`bot.exports.bundle.export_bundle`, when that module is present (the link is disabled otherwise)."""
-        try:
-            from bot.exports import bundle
-        except ImportError:
-            return None
-        return getattr(bundle, "export_bundle", None)
 
 
 def dashboard(request: Request) -> Dashboard:

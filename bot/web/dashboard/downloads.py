@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import shutil
 import tempfile
-from datetime import date
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
+
+from sqlmodel import Session
 
 from starlette.background import BackgroundTask
 from starlette.concurrency import run_in_threadpool
@@ -19,15 +23,21 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from bot import clock
 from bot.exports import csvsafe
+from bot.exports.bundle import export_bundle
 from bot.exports.population import incident_population, render_population
-from bot.exports.risks import REGISTER_COLUMNS, REVIEW_COLUMNS, register_rows, review_rows
+from bot.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
 from bot.exports.risks import render as render_rows
+from bot.exports.risks import review_rows
+from bot.followup.action_export import action_rows
+from bot.followup.action_export import render as render_actions
+from bot.risks.report import render_report
 from bot.exports.timeline import FORMATS as TIMELINE_FORMATS
 from bot.web.dashboard.context import dashboard
 from bot.web.dashboard.filters import PAGE_SIZE, IncidentFilters, bounds, parse_date, period
 from bot.web.dashboard.views import page
 
 TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
+REPORT_FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8"}
 DEFAULT_DAYS = 365
 
 
@@ -61,19 +71,42 @@ def exports_page(request: Request) -> Response:
     return page(request, "exports.html", status_code=400 if errors else 200, errors=errors, start=start, end=end,
                 as_of=as_of, incidents=incidents, total=total, filters=filters, page_size=PAGE_SIZE,
                 timeline_formats=TIMELINE_FORMATS,
-                table_formats=tuple(TABLE_FORMATS), bundle_ready=dashboard(request).bundle_writer() is not None)
+                table_formats=tuple(TABLE_FORMATS), report_formats=tuple(REPORT_FORMATS))
 
 
-def population_download(request: Request) -> Response:
-    fmt, span = request.path_params["fmt"], _required_period(request)
-    if fmt not in TABLE_FORMATS:
-        return _bad(f"No format {fmt!r}; use csv or json.")
-    if isinstance(span, str):
-        return _bad(span)
-    with dashboard(request).database.session() as session:
-        rows = incident_population(session, *bounds(*span))
-    return attachment(render_population(rows, fmt), f"incidents-{span[0]}-{span[1]}.{fmt}", TABLE_FORMATS[fmt],
-                      csv=fmt == "csv")
+@dataclass(frozen=True)
+class PeriodExport:
+    """A table exported for a period: its rows, how they render, the file name's start."""
+
+    rows: Callable[[Session, datetime, datetime], list[dict]]
+    render: Callable[[list[dict], str], str]
+    filename: str
+
+
+PERIOD_EXPORTS = {
+    "incidents": PeriodExport(incident_population, render_population, "incidents"),
+    "reviews": PeriodExport(review_rows, lambda rows, fmt: render_rows(rows, REVIEW_COLUMNS, fmt), "review-log"),
+    "actions": PeriodExport(action_rows, render_actions, "actions"),
+    "acceptances": PeriodExport(acceptance_rows, lambda rows, fmt: render_rows(rows, ACCEPTANCE_COLUMNS, fmt),
+                                "acceptances"),
+}
+
+
+def period_download(name: str) -> Callable[[Request], Response]:
+    export = PERIOD_EXPORTS[name]
+
+    def download(request: Request) -> Response:
+        fmt, span = request.path_params["fmt"], _required_period(request)
+        if fmt not in TABLE_FORMATS:
+            return _bad(f"No format {fmt!r}; use csv or json.")
+        if isinstance(span, str):
+            return _bad(span)
+        with dashboard(request).database.session() as session:
+            rows = export.rows(session, *bounds(*span))
+        return attachment(export.render(rows, fmt), f"{export.filename}-{span[0]}-{span[1]}.{fmt}",
+                          TABLE_FORMATS[fmt], csv=fmt == "csv")
+
+    return download
 
 
 def register_download(request: Request) -> Response:
@@ -89,25 +122,21 @@ def register_download(request: Request) -> Response:
     return attachment(render_rows(rows, REGISTER_COLUMNS, fmt), name, TABLE_FORMATS[fmt], csv=fmt == "csv")
 
 
-def reviews_download(request: Request) -> Response:
+def report_download(request: Request) -> Response:
     fmt, span = request.path_params["fmt"], _required_period(request)
-    if fmt not in TABLE_FORMATS:
-        return _bad(f"No format {fmt!r}; use csv or json.")
+    if fmt not in REPORT_FORMATS:
+        return _bad(f"No format {fmt!r}; use md or html.")
     if isinstance(span, str):
         return _bad(span)
     with dashboard(request).database.session() as session:
-        rows = review_rows(session, *bounds(*span))
-    return attachment(render_rows(rows, REVIEW_COLUMNS, fmt), f"review-log-{span[0]}-{span[1]}.{fmt}",
-                      TABLE_FORMATS[fmt], csv=fmt == "csv")
+        text = render_report(session, *bounds(*span), fmt)
+    return attachment(text, f"risk-assessment-{span[0]}-{span[1]}.{fmt}", REPORT_FORMATS[fmt])
 
 
 async def bundle_download(request: Request) -> Response:
     dash, span = dashboard(request), _required_period(request)
     if isinstance(span, str):
         return _bad(span)
-    export_bundle = dash.bundle_writer()
-    if export_bundle is None:
-        return PlainTextResponse("The evidence bundle is not available in this version of Vigil.", status_code=501)
     folder = Path(tempfile.mkdtemp(prefix="vigil-bundle-"))
     name = f"evidence-{span[0]}-{span[1]}.zip"
     start, end = bounds(*span)
@@ -123,7 +152,7 @@ async def bundle_download(request: Request) -> Response:
 
 
 ROUTES = [("/exports", exports_page, ["GET"], False),
-          ("/exports/incidents.{fmt}", population_download, ["GET"], False),
+          *((f"/exports/{name}.{{fmt}}", period_download(name), ["GET"], False) for name in PERIOD_EXPORTS),
           ("/exports/risks.{fmt}", register_download, ["GET"], False),
-          ("/exports/reviews.{fmt}", reviews_download, ["GET"], False),
+          ("/exports/risk-assessment.{fmt}", report_download, ["GET"], False),
           ("/exports/bundle.zip", bundle_download, ["GET"], False)]
