@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -25,10 +26,13 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.slack_requests import signed_headers  # noqa: E402 - needs ROOT on sys.path
+
 SECRET = "bench-signing-secret"
 CHANNEL, USER = "C0BENCH", "U0BENCH"
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy")
 GOAL = 1.25
+VIGIL = Path(sys.executable).with_name("vigil")
 
 
 def serve_baseline(port: int) -> None:
@@ -44,7 +48,12 @@ def serve_baseline(port: int) -> None:
     bolt = App(signing_secret=SECRET, process_before_response=True,
                authorize=lambda enterprise_id, team_id: AuthorizeResult(
                    enterprise_id=enterprise_id, team_id=team_id, bot_token="xoxb-bench"))
-    bolt.command("/incident")(lambda ack: ack())
+    # No-op listeners for every kind of request Vigil takes (bench/load.py sends them all), so each gets a 200.
+    noop = lambda ack: ack()  # noqa: E731
+    bolt.command("/incident")(noop)
+    bolt.action(re.compile(".*"))(noop)
+    bolt.view(re.compile(".*"))(noop)
+    bolt.event("reaction_added")(lambda: None)  # events need no ack() call; bolt answers 200
 
     async def slack_events(request):
         body = (await request.body()).decode("utf-8", errors="replace")
@@ -64,13 +73,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def prepare_database(url: str) -> str:
-    """A fresh, migrated database with one incident that has a channel. Returns the SQLAlchemy URL."""
+def fresh_database(url: str) -> str:
+    """Wipe (PostgreSQL) and migrate the database. Returns the SQLAlchemy URL."""
     from sqlalchemy import create_engine, text
 
     from bot.config import sqlalchemy_url
-    from bot.db import Database, migrate
-    from bot.incidents import service
+    from bot.db import migrate
 
     url = sqlalchemy_url(url)
     if not url.startswith("sqlite"):
@@ -80,6 +88,15 @@ def prepare_database(url: str) -> str:
             connection.execute(text("CREATE SCHEMA public"))
         engine.dispose()
     migrate(url)
+    return url
+
+
+def prepare_database(url: str) -> str:
+    """A fresh, migrated database with one incident that has a channel. Returns the SQLAlchemy URL."""
+    from bot.db import Database
+    from bot.incidents import service
+
+    url = fresh_database(url)
     database = Database(url)
     with database.session() as session:
         incident = service.declare(session, actor=USER, title="Benchmark incident", severity="sev3",
@@ -89,10 +106,15 @@ def prepare_database(url: str) -> str:
     return url
 
 
+def spawn(cmd: list[str], env: dict, log: Path) -> subprocess.Popen:
+    """Start a process writing its output to `log` (run in the log's folder)."""
+    with log.open("wb") as output:  # the child keeps its own copy of the file descriptor
+        return subprocess.Popen(cmd, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent)
+
+
 def start(cmd: list[str], env: dict, log: Path, port: int) -> subprocess.Popen:
     """Start a server and wait for its /healthz."""
-    with log.open("wb") as output:  # the child keeps its own copy of the file descriptor
-        process = subprocess.Popen(cmd, env=env, stdout=output, stderr=subprocess.STDOUT, cwd=log.parent)
+    process = spawn(cmd, env, log)
     no_proxy = urllib.request.build_opener(urllib.request.ProxyHandler({}))
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and process.poll() is None:
@@ -124,6 +146,50 @@ def cpu_seconds(pid: int) -> float:
         return float("nan")
 
 
+def no_proxies() -> None:
+    """slack_sdk (in the servers) and urllib would send even 127.0.0.1 through a proxy."""
+    for var in PROXY_VARS:
+        os.environ.pop(var, None)
+    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+
+
+def server_env(url: str, slack_api_url: str, **extra: str) -> dict:
+    """The environment every bench server runs with: the database, fake Slack, the bench secret."""
+    return {**os.environ, "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": slack_api_url, "PYTHONUNBUFFERED": "1",
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])), **extra}
+
+
+def baseline_command(port: int) -> list[str]:
+    return [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(port)]
+
+
+def vigil_command(*args: str) -> list[str]:
+    return [str(VIGIL), *args]
+
+
+def signed_request(body: str, content_type: str = "application/x-www-form-urlencoded") -> bytes:
+    """One raw HTTP/1.1 POST /slack/events, signed now (bolt refuses more than 300 s of skew)."""
+    head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body, secret=SECRET, content_type=content_type).items())
+    data = body.encode()
+    return (f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
+            f"Content-Length: {len(data)}\r\n\r\n").encode() + data
+
+
+async def exchange(connection: tuple, request: bytes) -> tuple[bytes, bytes]:
+    """Send one request on a keep-alive connection; (status code, body). Raises OSError,
+    IncompleteReadError or StopIteration (no Content-Length) when the exchange fails."""
+    reader, writer = connection
+    writer.write(request)
+    status, _, headers = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
+    length = next(int(line.split(b":")[1]) for line in headers.lower().split(b"\r\n")
+                  if line.startswith(b"content-length:"))
+    return status.split()[1], await reader.readexactly(length)
+
+
+EXCHANGE_ERRORS = (OSError, asyncio.IncompleteReadError, StopIteration)
+
+
 async def drive(port: int, texts: list[str], concurrency: int, rate: float) -> dict:
     """POST a freshly signed slash command per text over `concurrency` keep-alive connections.
 
@@ -131,7 +197,7 @@ async def drive(port: int, texts: list[str], concurrency: int, rate: float) -> d
     20 connections, which on 2 cores throttles the servers and swamps what is being compared. With
     `rate`, request i is due at i/rate s and its latency counts from then (no coordinated omission).
     """
-    from tests.slack_requests import signed_headers, slash_command
+    from tests.slack_requests import slash_command
 
     todo, latencies, errors = iter(enumerate(texts)), [], []
     begin = time.perf_counter()
@@ -139,31 +205,23 @@ async def drive(port: int, texts: list[str], concurrency: int, rate: float) -> d
     async def worker():
         connection = None
         for i, text in todo:  # a shared iterator: each text is taken once
-            body = slash_command(text, user=USER, channel=CHANNEL).encode()
-            head = "".join(f"{k}: {v}\r\n" for k, v in signed_headers(body.decode(), secret=SECRET).items())
-            request = (f"POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n{head}"
-                       f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+            request = signed_request(slash_command(text, user=USER, channel=CHANNEL))
             due = begin + i / rate if rate else time.perf_counter()
             await asyncio.sleep(max(0.0, due - time.perf_counter()))
             try:
                 if connection is None:
                     connection = await asyncio.open_connection("127.0.0.1", port)
-                reader, writer = connection
-                writer.write(request)
-                status, _, headers = (await reader.readuntil(b"\r\n\r\n")).partition(b"\r\n")
-                length = next(int(line.split(b":")[1]) for line in headers.lower().split(b"\r\n")
-                              if line.startswith(b"content-length:"))
-                answer = await reader.readexactly(length)
-            except (OSError, asyncio.IncompleteReadError, StopIteration) as failure:
+                status, answer = await exchange(connection, request)
+            except EXCHANGE_ERRORS as failure:
                 errors.append(repr(failure)[:120])
                 if connection:
                     connection[1].close()
                 connection = None  # reconnect for the next request
                 continue
-            if status.split()[1] == b"200":
+            if status == b"200":
                 latencies.append(time.perf_counter() - due)
             else:
-                errors.append(f"{status.decode()} {answer[:100]!r}")
+                errors.append(f"HTTP {status.decode()} {answer[:100]!r}")
         if connection:
             connection[1].close()
 
@@ -191,6 +249,10 @@ def print_table(rows: list[dict]) -> None:
               f"{vigil['rps'] / bare['rps']:.2f}x  -> p99 goal (<= {GOAL}x) {'met' if p99 <= GOAL else 'NOT met'}")
 
 
+def run_verify(env: dict) -> subprocess.CompletedProcess:
+    return subprocess.run(vigil_command("verify"), env=env, capture_output=True, text=True, cwd=tempfile.gettempdir())
+
+
 def check(url: str, env: dict, notes_acked: int) -> bool:
     """Every acked note is one event, and the hash chains verify."""
     from sqlmodel import func, select
@@ -203,8 +265,7 @@ def check(url: str, env: dict, notes_acked: int) -> bool:
         recorded = session.exec(select(func.count()).select_from(Event)
                                 .where(Event.kind == "incident.note_added")).one()
     database.dispose()
-    verify = subprocess.run([str(Path(sys.executable).with_name("vigil")), "verify"], env=env,
-                            capture_output=True, text=True, cwd=tempfile.gettempdir())
+    verify = run_verify(env)
     print(f"\ncheck: {recorded} incident.note_added events for {notes_acked} acked notes: "
           f"{'OK' if recorded == notes_acked else 'MISMATCH'}")
     print(f"check: vigil verify exit {verify.returncode}: {(verify.stdout or verify.stderr).strip()}")
@@ -226,19 +287,15 @@ def main() -> int:
 
     from tests.fakes.slack_api import FakeSlack
 
-    for var in PROXY_VARS:  # slack_sdk would send even 127.0.0.1 through a proxy
-        os.environ.pop(var, None)
-    os.environ["NO_PROXY"] = os.environ["no_proxy"] = "127.0.0.1,localhost"
+    no_proxies()
     fake, servers, tmp = FakeSlack(), {}, tempfile.TemporaryDirectory(prefix="vigil-bench-")
     try:
         url = prepare_database(f"sqlite:///{tmp.name}/vigil.db" if args.database == "sqlite" else args.database)
-        env = {**os.environ, "DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-bench", "SLACK_SIGNING_SECRET": SECRET,
-               "SLACK_API_URL": fake.base_url, "PYTHONUNBUFFERED": "1",
-               "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = server_env(url, fake.base_url)
         ports = {"bare": free_port(), "vigil": free_port()}
-        commands = {"bare": [sys.executable, str(Path(__file__).resolve()), "--serve-baseline", str(ports["bare"])],
-                    "vigil": [str(Path(sys.executable).with_name("vigil")), "serve", "--host", "127.0.0.1",
-                              "--port", str(ports["vigil"]), "--no-access-log"]}  # the bare app logs none
+        commands = {"bare": baseline_command(ports["bare"]),  # the bare app logs no access lines either
+                    "vigil": vigil_command("serve", "--host", "127.0.0.1", "--port", str(ports["vigil"]),
+                                           "--no-access-log")}
         for target, command in commands.items():
             servers[target] = start(command, env, Path(tmp.name) / f"{target}.log", ports[target])
         print(f"{args.requests} requests, concurrency {args.concurrency}, rate {args.rate or 'unpaced'}, "
