@@ -143,3 +143,41 @@ def test_concurrent_declarations_get_distinct_keys(db):
         t.join()
     assert errors == []
     assert sorted(keys, key=lambda k: int(k[4:])) == [f"INC-{n}" for n in range(1, 21)]
+
+
+def test_a_change_read_before_another_commits_still_records_what_it_replaced(db):
+    """Two people change one incident at once: the second waits for the first, and its event's
+    `from` is the first one's `to`, not the value it read before (a row lock on PostgreSQL)."""
+    import threading
+
+    from bot.db import Database
+
+    with db.session() as s:
+        key = declare(s).key
+    read, errors = threading.Event(), []
+    other = Database(db.url)  # a second process's view: its own engine and connections
+
+    def second_responder():
+        try:
+            with other.session() as s:
+                incident = queries.by_key(s, key)  # reads "investigating" while the first is uncommitted
+                read.set()
+                service.set_status(s, incident=incident, actor="U2", status="monitoring")
+        except Exception as exc:  # noqa: BLE001 - reported by the assertion below
+            errors.append(exc)
+        finally:
+            read.set()
+
+    with db.session() as s:
+        service.set_status(s, incident=queries.by_key(s, key), actor="U1", status="identified")
+        s.flush()
+        thread = threading.Thread(target=second_responder)
+        thread.start()
+        read.wait(timeout=10)  # on SQLite the second transaction cannot begin until this one ends
+    thread.join(timeout=30)
+    other.dispose()
+    assert not errors and not thread.is_alive()
+    with db.session() as s:
+        changes = [(e.data["from"], e.data["to"]) for e in events_for_stream(s, f"incident:{key[4:]}")
+                   if e.kind == "incident.status_changed"]
+    assert changes == [("investigating", "identified"), ("identified", "monitoring")]

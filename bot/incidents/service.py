@@ -41,7 +41,13 @@ def _text(value: str | None, field: str, *, required: bool = False, limit: int =
     return value
 
 
-def _require_open(incident: Incident) -> None:
+def _require_open(session: Session, incident: Incident) -> None:
+    """Re-read the incident under a row lock first, so concurrent changes to one incident take turns
+    and each event's `from` is the value it really replaced (PostgreSQL; SQLite write transactions
+    already take turns). Skipped when the caller has already changed it in this session."""
+    session.add(incident)
+    if incident.id is not None and not session.is_modified(incident):
+        session.refresh(incident, with_for_update=True)
     if incident.status == "closed":
         raise IncidentError(f"{incident.key} is closed; its record can no longer change.")
 
@@ -88,7 +94,7 @@ def declare(session: Session, *, actor: str, title: str, severity: str, type: st
 
 
 def set_status(session: Session, *, incident: Incident, actor: str, status: str) -> Event:
-    _require_open(incident)
+    _require_open(session, incident)
     if status not in STATUSES or status == "closed":
         raise IncidentError("Status must be one of investigating, identified, monitoring, resolved "
                             "(use `/incident close` to close).")
@@ -99,7 +105,7 @@ def set_status(session: Session, *, incident: Incident, actor: str, status: str)
 
 
 def set_severity(session: Session, *, incident: Incident, actor: str, severity: str) -> Event:
-    _require_open(incident)
+    _require_open(session, incident)
     if severity not in SEVERITIES:
         raise IncidentError("Severity must be one of sev1, sev2, sev3, sev4.")
     if severity == incident.severity:
@@ -109,7 +115,7 @@ def set_severity(session: Session, *, incident: Incident, actor: str, severity: 
 
 
 def assign_role(session: Session, *, incident: Incident, actor: str, role: str, user: str) -> Event:
-    _require_open(incident)
+    _require_open(session, incident)
     if role not in ROLES:
         raise IncidentError(f"Role must be one of {', '.join(ROLES)}.")
     previous = getattr(incident, role)
@@ -121,13 +127,13 @@ def assign_role(session: Session, *, incident: Incident, actor: str, role: str, 
 
 
 def add_note(session: Session, *, incident: Incident, actor: str, text: str) -> Event:
-    _require_open(incident)
+    _require_open(session, incident)
     return _event(session, incident, "incident.note_added", actor, {"text": _text(text, "note", required=True)})
 
 
 def correct_note(session: Session, *, incident: Incident, actor: str, note_event_id: int, text: str) -> Event:
     """A correction is a new event pointing at the note; the original stays in the log."""
-    _require_open(incident)
+    _require_open(session, incident)
     original = session.get(Event, note_event_id)
     if original is None or original.stream != incident.stream or original.kind not in (
             "incident.note_added", "incident.note_corrected"):
@@ -140,7 +146,7 @@ def correct_note(session: Session, *, incident: Incident, actor: str, note_event
 
 def post_update(session: Session, *, incident: Incident, actor: str, status: str, summary: str,
                 next_update_due: datetime | None = None) -> Event:
-    _require_open(incident)
+    _require_open(session, incident)
     summary = _text(summary, "summary", required=True)
     if next_update_due is not None and clock.to_utc(next_update_due) <= clock.now():
         raise IncidentError("The next update must be due in the future.")
@@ -166,7 +172,7 @@ def close(session: Session, *, incident: Incident, actor: str, admins: frozenset
           override_reason: str = "") -> Event:
     """Close a resolved incident. `open_items` (e.g. open required playbook steps) need an
     `override_reason`, which is recorded with them."""
-    _require_open(incident)
+    _require_open(session, incident)
     if not can_close(incident, actor, admins):
         raise IncidentError(f"Only the incident lead or a Vigil admin can close {incident.key}.")
     if incident.status != "resolved":
@@ -189,7 +195,7 @@ def close(session: Session, *, incident: Incident, actor: str, admins: frozenset
 def record_message(session: Session, *, incident: Incident, actor: str, channel: str, ts: str,
                    text: str, author: str | None, permalink: str | None, via: str) -> Event | None:
     """Put a chat message on the timeline once; None if that message is already there."""
-    _require_open(incident)
+    _require_open(session, incident)
     if not first_time(session, f"incident-message:{channel}:{ts}"):
         return None
     return _event(session, incident, "incident.message_added", actor, {
