@@ -233,3 +233,41 @@ def test_fixture_removes_proxy_env(proxied, fake_slack, client):
 def test_fake_works_as_context_manager():
     with FakeSlack() as fake:
         assert fake.url.startswith("http://127.0.0.1:")
+
+
+def test_lookups_for_lost_answers_list_history_metadata_and_pins(fake_slack, client):
+    """What delivery uses to find what a timed-out call did: conversations.list pages, message
+    metadata in conversations.history (only when asked for), pins.add answering already_pinned."""
+    made = [client.conversations_create(name=f"inc-{n}-x")["channel"] for n in range(5)]
+    assert {"created", "creator", "is_archived"} <= set(made[0])
+    first = client.conversations_list(types="public_channel", exclude_archived=True, limit=2)
+    assert [c["name"] for c in first["channels"]] == ["inc-0-x", "inc-1-x"]
+    names, cursor = [], None
+    while True:
+        page = client.conversations_list(types="public_channel", limit=2, cursor=cursor)
+        names += [c["name"] for c in page["channels"]]
+        cursor = page["response_metadata"]["next_cursor"]
+        if not cursor:
+            break
+    assert names == [f"inc-{n}-x" for n in range(5)]
+    marker = {"event_type": "vigil_post", "event_payload": {"key": "incident:1:summary"}}
+    ts = client.chat_postMessage(channel="C1", text="hi", metadata=marker)["ts"]
+    assert "metadata" not in client.conversations_history(channel="C1")["messages"][0]
+    assert client.conversations_history(channel="C1", include_all_metadata=True)["messages"][0]["metadata"] == marker
+    assert client.pins_add(channel="C1", timestamp=ts)["ok"]
+    with pytest.raises(SlackApiError) as again:
+        client.pins_add(channel="C1", timestamp=ts)
+    assert again.value.response["error"] == "already_pinned" and fake_slack.pins["C1"] == [ts]
+
+
+def test_wildcard_faults_and_slow_answers_after_the_work(fake_slack):
+    client = WebClient(token="xoxb-test", base_url=fake_slack.base_url, timeout=0.2, retry_handlers=[])
+    fake_slack.fail_always("*", status=503, error="service_unavailable")
+    with pytest.raises(SlackApiError):
+        client.auth_test()
+    fake_slack.heal()
+    fake_slack.delay_always("*", 0.6)
+    with pytest.raises(TimeoutError):
+        client.conversations_create(name="inc-9-slow")
+    assert [c["name"] for c in fake_slack.channels.values()] == ["inc-9-slow"]  # done, though unanswered
+    assert len(fake_slack.ok_calls("conversations.create")) == 1

@@ -1,10 +1,15 @@
 """Carry out outbox items against Slack's Web API.
 
 Each handler re-reads the current state, so a late or repeated delivery renders what is true
-now. Results (channel id, message ts) are committed right after the call that produced them,
-which leaves one narrow window: a crash between Slack's answer and that commit repeats the call
-on retry (Slack has no idempotency key): a second channel with a `-2` suffix, or a second copy
-of a message. Everything before that point is skipped on retry because its result is stored.
+now. Results (channel id, message ts) are committed right after the call that produced them, and
+every earlier step is skipped on retry because its result is stored.
+
+Slack has no idempotency key, and a call whose answer is lost (client timeout, dropped
+connection, a crash before the commit) may still have happened. Incident set-up therefore
+checks before it repeats one: a `name_taken` channel that this bot created for this incident is
+adopted, not replaced by a `-2` one; the summary and the feed announcement carry a message
+metadata marker, and a retry after an uncertain attempt looks for it in the channel's recent
+history before posting again. What is left open is in docs/architecture.md, "The narrow window".
 """
 
 from __future__ import annotations
@@ -18,9 +23,11 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
+from bot import clock
 from bot.config import Settings
 from bot.db import Database
 from bot.eventlog import append
+from bot.idempotency import ProcessedKey, first_time
 from bot.followup import pir_document
 from bot.incidents import queries, service
 from bot.incidents.models import Incident
@@ -32,6 +39,11 @@ from bot.slack.home import home_view
 
 log = logging.getLogger(__name__)
 HARMLESS = {"already_in_channel", "already_pinned", "cant_invite_self", "already_reacted"}
+POST_MARKER = "vigil_post"  # message metadata event_type on posts a retry must not repeat
+HISTORY_PAGES, HISTORY_PAGE_SIZE = 2, 100  # newest messages looked through for a lost post
+CHANNEL_LIST_PAGES, CHANNEL_LIST_PAGE_SIZE = 20, 1000
+CLOCK_SKEW_SECONDS = 300  # Slack's `created` against our declared_at
+CANNOT_READ_HISTORY = {"not_in_channel", "channel_not_found"}
 
 
 class NotReady(Exception):
@@ -52,10 +64,20 @@ def channel_names(incident: Incident):
         yield f"{base}-{suffix}"
 
 
+def post_marker(key: str) -> dict:
+    return {"event_type": POST_MARKER, "event_payload": {"key": key}}
+
+
+def is_marked(message: dict, key: str) -> bool:
+    metadata = message.get("metadata") or {}
+    return metadata.get("event_type") == POST_MARKER and (metadata.get("event_payload") or {}).get("key") == key
+
+
 class Deliverer:
     def __init__(self, database: Database, settings: Settings, client: WebClient, library: dict | None = None):
         self.database, self.settings, self.client = database, settings, client
         self.library = library or {}
+        self._bot_user: str | None = None
         self.handlers = {"incident.setup": self.setup, "incident.refresh": self.refresh,
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
                          "respond": self.respond, "home.publish": self.home_publish,
@@ -86,33 +108,123 @@ class Deliverer:
         if not incident.channel_id:
             incident = self._create_channel(incident)
         self._call("conversations_invite", channel=incident.channel_id, users=incident.declared_by)
-        if not incident.summary_ts:
-            answer = self._call("chat_postMessage", channel=incident.channel_id, text=blocks.summary_text(incident),
-                                blocks=blocks.summary_blocks(incident))
-            self._record_post(incident, "summary", incident.channel_id, answer["ts"])
-            self._call("pins_add", channel=incident.channel_id, timestamp=answer["ts"])
+        summary_ts = incident.summary_ts or self._post_summary(incident)
+        # Repeated on every attempt (already_pinned is harmless): a pin that failed after the
+        # summary's ts was stored would otherwise never be retried.
+        self._call("pins_add", channel=incident.channel_id, timestamp=summary_ts)
         feed = self.settings.incident_feed_channel
         if feed and not incident.feed_ts:
-            answer = self._call("chat_postMessage", channel=feed, text=blocks.summary_text(incident),
-                                blocks=blocks.announcement_blocks(incident))
-            self._record_post(incident, "announcement", feed, answer["ts"])
+            ts = self._post_once(f"{incident.stream}:announcement", feed, text=blocks.summary_text(incident),
+                                 blocks=blocks.announcement_blocks(incident))
+            self._record_post(incident, "announcement", feed, ts)
         incident = self._incident(payload)
         return {"channel": incident.channel_id, "summary_ts": incident.summary_ts, "feed_ts": incident.feed_ts}
+
+    def _post_summary(self, incident: Incident) -> str:
+        ts = self._post_once(f"{incident.stream}:summary", incident.channel_id, text=blocks.summary_text(incident),
+                             blocks=blocks.summary_blocks(incident))
+        self._record_post(incident, "summary", incident.channel_id, ts)
+        return ts
 
     def _create_channel(self, incident: Incident) -> Incident:
         for name in channel_names(incident):
             try:
-                answer = self.client.conversations_create(name=name, is_private=False)
+                channel = self.client.conversations_create(name=name, is_private=False)["channel"]
             except SlackApiError as failure:
-                if failure.response.get("error") == "name_taken":
+                if failure.response.get("error") != "name_taken":
+                    raise
+                channel = self._created_earlier(incident, name)
+                if channel is None:
                     continue
-                raise
             with self.database.session() as session:
                 fresh = queries.by_id(session, incident.id)
-                service.attach_channel(session, incident=fresh, channel_id=answer["channel"]["id"],
-                                       channel_name=answer["channel"]["name"])
+                service.attach_channel(session, incident=fresh, channel_id=channel["id"], channel_name=channel["name"])
             return fresh
         raise RuntimeError(f"no free channel name for {incident.key}")
+
+    def _created_earlier(self, incident: Incident, name: str) -> dict | None:
+        """The channel called `name` if an earlier attempt for this incident created it and lost the answer.
+
+        Ours means: created by this bot, not before the incident was declared (an older one is from
+        something else, e.g. a previous database), and not attached to another incident.
+        """
+        channel = self._channel_named(name)
+        if channel is None or channel.get("creator") != self._bot_user_id():
+            return None
+        if channel.get("created", 0) < clock.to_utc(incident.declared_at).timestamp() - CLOCK_SKEW_SECONDS:
+            return None
+        with self.database.session() as session:
+            if queries.by_channel(session, channel["id"]) is not None:
+                return None
+        log.info("adopting channel %s (%s): created for %s by an attempt whose answer was lost",
+                 channel["name"], channel["id"], incident.key)
+        return channel
+
+    def _channel_named(self, name: str) -> dict | None:
+        # Slack has no lookup by name; conversations.list pages through the workspace's channels.
+        cursor = None
+        for _ in range(CHANNEL_LIST_PAGES):
+            page = self.client.conversations_list(types="public_channel", exclude_archived=True,
+                                                  limit=CHANNEL_LIST_PAGE_SIZE, cursor=cursor)
+            found = next((c for c in page.get("channels", []) if c.get("name") == name), None)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found or not cursor:
+                return found
+        return None
+
+    def _bot_user_id(self) -> str | None:
+        if self._bot_user is None:
+            self._bot_user = self.client.auth_test().get("user_id")
+        return self._bot_user
+
+    def _post_once(self, key: str, channel: str, **message) -> str:
+        """chat.postMessage, not repeated by a retry when Slack posted but the answer was lost; the ts.
+
+        The intent is committed before the call. An attempt that finds it cannot know how the
+        earlier one ended (timeout, crash), so it first looks for the marked message.
+        """
+        intent = f"slack-post:{key}"
+        if not self._first_attempt(intent):
+            found = self._find_marked_post(channel, key)
+            if found:
+                log.info("found %s already posted in %s (an earlier answer was lost)", key, channel)
+                return found
+        try:
+            answer = self._call("chat_postMessage", channel=channel, metadata=post_marker(key), **message)
+        except SlackApiError as failure:
+            if failure.response.status_code < 500:  # Slack refused (429, ok: false): nothing was posted
+                self._forget_attempt(intent)
+            raise
+        return answer["ts"]
+
+    def _first_attempt(self, intent: str) -> bool:
+        with self.database.session() as session:
+            return first_time(session, intent)
+
+    def _forget_attempt(self, intent: str) -> None:
+        with self.database.session() as session:
+            row = session.get(ProcessedKey, intent)
+            if row is not None:
+                session.delete(row)
+
+    def _find_marked_post(self, channel: str, key: str) -> str | None:
+        """The ts of our message marked `key` among the channel's newest messages, if there."""
+        cursor = None
+        for _ in range(HISTORY_PAGES):
+            try:
+                page = self.client.conversations_history(channel=channel, limit=HISTORY_PAGE_SIZE,
+                                                         include_all_metadata=True, cursor=cursor)
+            except SlackApiError as failure:
+                if failure.response.get("error") not in CANNOT_READ_HISTORY:
+                    raise  # retried later: better late than twice
+                log.warning("cannot read %s to check for an earlier post of %s (%s); posting",
+                            channel, key, failure.response.get("error"))
+                return None
+            found = next((m["ts"] for m in page.get("messages", []) if is_marked(m, key)), None)
+            cursor = (page.get("response_metadata") or {}).get("next_cursor")
+            if found or not cursor:
+                return found
+        return None
 
     def _record_post(self, incident: Incident, what: str, channel: str, ts: str) -> None:
         with self.database.session() as session:
@@ -184,12 +296,12 @@ class Deliverer:
         if run.checklist_ts:
             self._call("chat_update", channel=incident.channel_id, ts=run.checklist_ts, text=text, blocks=blocks)
             return {"ts": run.checklist_ts}
-        answer = self._call("chat_postMessage", channel=incident.channel_id, text=text, blocks=blocks)
+        ts = self._post_once(f"playbook_run:{run.id}:checklist", incident.channel_id, text=text, blocks=blocks)
         with self.database.session() as session:
             stored = session.get(PlaybookRun, run.id)
-            stored.checklist_ts = answer["ts"]
+            stored.checklist_ts = ts
             session.add(stored)
-        return {"ts": answer["ts"]}
+        return {"ts": ts}
 
     def suggest(self, payload: dict) -> dict:
         incident = self._incident(payload)
@@ -198,9 +310,9 @@ class Deliverer:
         matches = suggest(self.library, incident.type, incident.severity)
         if not matches:
             return {}
-        answer = self._call("chat_postMessage", channel=incident.channel_id, blocks=blocks.suggestion_blocks(matches),
-                            text=f"{len(matches)} playbook(s) fit this incident")
-        return {"ts": answer["ts"]}
+        ts = self._post_once(f"{incident.stream}:suggest", incident.channel_id, blocks=blocks.suggestion_blocks(matches),
+                             text=f"{len(matches)} playbook(s) fit this incident")
+        return {"ts": ts}
 
     def pir_document(self, payload: dict) -> dict:
         incident = self._incident(payload)

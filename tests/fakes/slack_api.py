@@ -2,7 +2,8 @@
 
 Point `WebClient(base_url=fake.base_url)` at it and `response_url`s at `fake.response_url()`.
 Tests assert on `fake.calls` (what we sent) rather than on counts, and inject 429/5xx/timeouts
-with `fail_next` / `fail_always` / `delay_next` / `drop_next`. See DESIGN.md §5 and
+with `fail_next` / `fail_always` / `delay_next` / `delay_always` / `drop_next`; `fail_always` and
+`delay_always` take "*" for every method (Slack down, or slow, as a whole). See DESIGN.md §5 and
 reference/slack-stack.md §2.4 for why the shapes below matter.
 """
 
@@ -24,7 +25,7 @@ import pytest
 
 PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")
 # slack_sdk sends these as JSON strings when a method is form-encoded; tests want objects.
-_JSON_PARAMS = ("blocks", "view", "attachments")
+_JSON_PARAMS = ("blocks", "view", "attachments", "metadata")
 _CHANNEL_NAME = re.compile(r"^[a-z0-9_-]+$")
 
 
@@ -56,6 +57,7 @@ class FakeSlack:
         self._closed = threading.Event()
         self.calls: list[Call] = []
         self.channels: dict[str, dict] = {}
+        self.pins: dict[str, list[str]] = defaultdict(list)  # channel -> pinned message ts
         self.missing_channels: set[str] = set()
         self.views: dict[str, dict] = {}  # view_id -> view as last answered
         self.views_by_trigger: dict[str, dict] = {}
@@ -68,6 +70,7 @@ class FakeSlack:
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._always: dict[str, _Fault] = {}
         self._delays: dict[str, deque[float]] = defaultdict(deque)
+        self._slow: dict[str, float] = {}  # method (or "*") -> delay for every call
         self._counter = 0
         self._last_ts_us = 0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
@@ -116,7 +119,7 @@ class FakeSlack:
     def heal(self, method: str | None = None) -> None:
         """Forget every injected fault and delay (for one method, or all)."""
         with self._lock:
-            for table in (self._faults, self._always, self._delays):
+            for table in (self._faults, self._always, self._delays, self._slow):
                 if method is None:
                     table.clear()
                 else:
@@ -125,6 +128,18 @@ class FakeSlack:
     def delay_next(self, method: str, seconds: float, times: int = 1) -> None:
         with self._lock:
             self._delays[method].extend([seconds] * times)
+
+    def delay_always(self, method: str, seconds: float) -> None:
+        """Answer every call to `method` ("*": any method) `seconds` late, until `heal`.
+
+        As on real Slack, the call still takes effect: only the answer is late.
+        """
+        with self._lock:
+            self._slow[method] = seconds
+
+    def ok_calls(self, method: str) -> list[Call]:
+        """Calls Slack carried out (answered ok), whether or not the client waited for the answer."""
+        return [c for c in self.calls_to(method) if not c.failed]
 
     def set_user(self, user_id, *, name=None, tz="America/New_York", tz_offset=None, is_bot=False):
         now = datetime.now(ZoneInfo(tz))
@@ -143,7 +158,9 @@ class FakeSlack:
             self._faults.clear()
             self._always.clear()
             self._delays.clear()
+            self._slow.clear()
             self.messages.clear()
+            self.pins.clear()
 
     def close(self) -> None:
         self._closed.set()  # wakes handlers sleeping in delay_next
@@ -182,14 +199,14 @@ class FakeSlack:
         fault = None
         with self._lock:
             delays = self._delays.get(method)
-            delay = delays.popleft() if delays else 0.0
+            delay = delays.popleft() if delays else self._slow.get(method, self._slow.get("*", 0.0))
             authorization = headers.get("authorization", "")
             # openid.connect.token authenticates with the app's client id and secret (HTTP Basic).
             basic_ok = method == "openid.connect.token" and authorization.startswith("Basic ")
             if not (re.match(r"Bearer (xoxb|xapp)-", authorization) or basic_ok):
                 status, body = 200, {"ok": False, "error": "not_authed"}
-            elif (queue := self._faults.get(method)) or method in self._always:
-                fault = queue.popleft() if queue else self._always[method]
+            elif (queue := self._faults.get(method)) or (always := self._always.get(method, self._always.get("*"))):
+                fault = queue.popleft() if queue else always
                 status, body = fault.status, {"ok": False, "error": fault.error}
                 if fault.retry_after is not None:
                     extra_headers["Retry-After"] = str(fault.retry_after)
@@ -261,7 +278,7 @@ class FakeSlack:
         channel = {
             "id": f"C{self._next():09d}", "name": name, "name_normalized": name,
             "is_channel": True, "is_private": _truthy(p.get("is_private")),
-            "created": int(time.time()), "creator": "U0BOT", "is_member": True,
+            "created": int(time.time()), "creator": "U0BOT", "is_member": True, "is_archived": False,
             "topic": {"value": ""}, "purpose": {"value": ""},
         }
         self.channels[channel["id"]] = channel
@@ -271,6 +288,18 @@ class FakeSlack:
         return {"ok": True, "channel": self._channel(p.get("channel", ""))}
 
     _api_conversations_join = _api_conversations_info = _api_conversations_invite
+
+    def _api_conversations_list(self, p):
+        """Channels created here, oldest first, in pages (`limit`, opaque `cursor`) as Slack serves them."""
+        wanted = set((p.get("types") or "public_channel").split(","))
+        kinds = [c for c in self.channels.values()
+                 if ("private_channel" if c.get("is_private") else "public_channel") in wanted
+                 and not (_truthy(p.get("exclude_archived")) and c.get("is_archived"))]
+        start = int(base64.b64decode(p["cursor"]).decode().removeprefix("next:")) if p.get("cursor") else 0
+        limit = min(int(p.get("limit") or 100), 1000)
+        page, rest = kinds[start:start + limit], kinds[start + limit:]
+        cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if rest else ""
+        return {"ok": True, "channels": [dict(c) for c in page], "response_metadata": {"next_cursor": cursor}}
 
     def _api_conversations_setTopic(self, p):  # also setPurpose
         channel = self._channel(p.get("channel", ""))
@@ -290,11 +319,17 @@ class FakeSlack:
             in_range = oldest <= t <= latest if inclusive else oldest < t < latest
             return in_range and m.get("thread_ts", m["ts"]) == m["ts"]
 
+        def shown(m):  # message metadata is left out unless asked for
+            return m if _truthy(p.get("include_all_metadata")) else {k: v for k, v in m.items() if k != "metadata"}
+
         stored = self.messages.get(p.get("channel"), {}).values()
         picked = sorted(filter(wanted, stored), key=lambda m: float(m["ts"]), reverse=True)
+        start = int(base64.b64decode(p["cursor"]).decode().removeprefix("next:")) if p.get("cursor") else 0
         limit = int(p.get("limit") or 100)
-        return {"ok": True, "messages": picked[:limit], "has_more": len(picked) > limit,
-                "response_metadata": {"next_cursor": ""}}
+        page, more = picked[start:start + limit], len(picked) > start + limit
+        cursor = base64.b64encode(f"next:{start + limit}".encode()).decode() if more else ""
+        return {"ok": True, "messages": [shown(m) for m in page], "has_more": more,
+                "response_metadata": {"next_cursor": cursor}}
 
     def _api_conversations_replies(self, p):
         stored = self.messages.get(p.get("channel"), {})
@@ -311,6 +346,8 @@ class FakeSlack:
                    "bot_id": "B0BOT", "ts": ts}
         if p.get("blocks") is not None:
             message["blocks"] = p["blocks"]
+        if isinstance(p.get("metadata"), dict):
+            message["metadata"] = p["metadata"]
         self._store(p["channel"], message, p.get("thread_ts"))
         return {"ok": True, "channel": p["channel"], "ts": ts, "message": dict(message)}
 
@@ -320,6 +357,13 @@ class FakeSlack:
             return {"ok": False, "error": "message_not_found"}
         message.update({k: p[k] for k in ("text", "blocks") if k in p})
         return {"ok": True, "channel": p["channel"], "ts": p["ts"], "text": message["text"]}
+
+    def _api_pins_add(self, p):
+        channel, ts = p.get("channel", ""), p.get("timestamp", "")
+        if ts in self.pins[channel]:
+            return {"ok": False, "error": "already_pinned"}
+        self.pins[channel].append(ts)
+        return {"ok": True}
 
     def _api_chat_postEphemeral(self, p):
         return {"ok": True, "message_ts": self._next_ts()}
@@ -432,3 +476,89 @@ def fake_slack(monkeypatch):
         yield fake
     finally:
         fake.close()
+
+
+# ==== Holding calls before Slack performs them (crash tests, tests/test_faults_crash.py) ==========
+# `delay_next` answers late *after* the call was performed (Slack did it; the client has not heard).
+# A crash test needs the other case too: a process killed while its call has not reached Slack yet,
+# so the test knows for certain that the side effect did not happen and a retry must do it once.
+
+
+class _Parked:
+    def __init__(self, method: str) -> None:
+        self.method = method
+        self.perform = False
+        self.released = threading.Event()
+
+
+class HoldingFakeSlack(FakeSlack):
+    """FakeSlack that can park calls to chosen methods *before* performing them.
+
+    `hold("chat.postMessage")` (or `hold("*")` for every Web API method) parks each later call;
+    `wait_held()` waits until calls are parked; `abandon_held()` closes their connections without
+    performing or recording them (as if the request never reached Slack; the list `abandoned`
+    names them); `release_held()` performs them normally; `stop_holding()` lets later calls through.
+    """
+
+    def __init__(self) -> None:
+        self._hold_lock = threading.Lock()
+        self._held_methods: set[str] = set()
+        self._parked: list[_Parked] = []
+        self.abandoned: list[str] = []
+        super().__init__()  # starts serving, so the attributes above must exist first
+
+    def hold(self, *methods: str) -> None:
+        with self._hold_lock:
+            self._held_methods.update(methods)
+
+    def stop_holding(self) -> None:
+        with self._hold_lock:
+            self._held_methods.clear()
+
+    def held(self) -> list[str]:
+        with self._hold_lock:
+            return [p.method for p in self._parked]
+
+    def wait_held(self, count: int = 1, timeout: float = 30.0) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while len(parked := self.held()) < count and time.monotonic() < deadline:
+            time.sleep(0.02)
+        if len(parked) < count:
+            raise AssertionError(f"expected >= {count} parked call(s) within {timeout}s, got {parked}")
+        return parked
+
+    def abandon_held(self) -> list[str]:
+        return self._let_go(perform=False)
+
+    def release_held(self) -> list[str]:
+        return self._let_go(perform=True)
+
+    def close(self) -> None:
+        self.abandon_held()
+        super().close()
+
+    def _let_go(self, *, perform: bool) -> list[str]:
+        with self._hold_lock:
+            parked, self._parked = self._parked, []
+        for entry in parked:
+            entry.perform = perform
+            entry.released.set()
+        return [entry.method for entry in parked]
+
+    def _serve(self, handler: BaseHTTPRequestHandler) -> None:
+        path = handler.path.partition("?")[0]
+        method = path.removeprefix("/api/")
+        with self._hold_lock:
+            holding = path.startswith("/api/") and bool({method, "*"} & self._held_methods)
+            entry = _Parked(method) if holding else None
+            if entry is not None:
+                self._parked.append(entry)
+        if entry is not None:
+            while not entry.released.wait(0.05) and not self._closed.is_set():
+                pass
+            if not entry.perform:
+                with self._hold_lock:
+                    self.abandoned.append(method)
+                handler.close_connection = True  # no answer: the client sees a dropped connection
+                return None
+        return super()._serve(handler)
