@@ -9,13 +9,33 @@ from pathlib import Path
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import create_engine, event
+from sqlalchemy import create_engine, event, exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+class CommitUncertain(Exception):
+    """The connection was lost while COMMIT was in flight: the transaction may or may not have been
+    recorded. (A failure before COMMIT was sent always means nothing was recorded.)"""
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """True when the database could not be reached or was lost (a restart, a network cut), as opposed
+    to a bug or a constraint: worth a "try again in a minute", not a traceback."""
+    return isinstance(error, (CommitUncertain, exc.OperationalError, exc.InterfaceError, exc.DisconnectionError,
+                              exc.TimeoutError))
+
+
+def one_line(error: BaseException) -> str:
+    """The error's type and first line, for a log line without a traceback."""
+    text = str(error).strip()
+    line = f"{type(error).__name__}: {text.splitlines()[0][:300]}" if text else type(error).__name__
+    statement = getattr(error, "statement", None)  # the SQL only, never its parameters
+    return f"{line} [during: {' '.join(statement.split())[:80]}]" if statement else line
 
 
 def is_sqlite(url_or_engine: str | Engine) -> bool:
@@ -65,13 +85,23 @@ class Database:
 
     @contextlib.contextmanager
     def session(self) -> Iterator[Session]:
-        """A session that commits on success and rolls back on error."""
+        """A session that commits on success and rolls back on error.
+
+        Raises CommitUncertain when the connection drops during COMMIT itself; pending changes are
+        flushed first, so that is the only step whose outcome can be unknown.
+        """
         with self._turns, Session(self.engine, expire_on_commit=False) as session:
             try:
                 yield session
-                session.commit()
+                session.flush()
             except BaseException:
                 session.rollback()
+                raise
+            try:
+                session.commit()
+            except exc.DBAPIError as failure:
+                if failure.connection_invalidated:
+                    raise CommitUncertain(str(failure.orig or failure).strip()) from failure
                 raise
 
     def dispose(self) -> None:

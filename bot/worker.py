@@ -8,7 +8,7 @@ import time
 
 from bot import logs
 from bot.config import Settings
-from bot.db import Database
+from bot.db import Database, is_unreachable, one_line
 from bot.outbox.sender import OutboxSender
 from bot.reminders.scheduler import run_sweeps
 
@@ -41,8 +41,11 @@ class Worker:
         while not stop.is_set():
             try:
                 delivered = self.run_once()
-            except Exception:  # noqa: BLE001 - e.g. the database restarting; keep the loop alive
-                log.exception("background work failed")
+            except Exception as failure:  # noqa: BLE001 - e.g. the database restarting; keep the loop alive
+                if is_unreachable(failure):  # expected during an outage: one line a second, no traceback
+                    log.warning("database unreachable; retrying in %.0fs: %s", idle_seconds, one_line(failure))
+                else:
+                    log.exception("background work failed")
                 delivered = 0
             if delivered:
                 continue

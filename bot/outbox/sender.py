@@ -5,6 +5,7 @@ Used by `vigil worker` and by the web process's background thread; several can r
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import random
@@ -13,6 +14,7 @@ import threading
 from collections.abc import Callable
 
 from slack_sdk.errors import SlackApiError
+from sqlmodel import Session
 
 from bot.db import Database
 from bot.metrics import OUTBOX_DELIVERIES
@@ -46,28 +48,71 @@ class OutboxSender:
                  hold_seconds: int = 120, not_ready: type[Exception] | tuple = ()):
         self.database, self.handle, self.worker = database, handle, worker
         self.hold_seconds, self.not_ready = hold_seconds, not_ready
+        # Outcomes (done / retry later / hand back) the database could not take when they happened,
+        # oldest first; written before anything else once it is back.
+        self._unwritten: list[Callable[[Session], object]] = []
 
     def run_once(self, limit: int = 20) -> int:
         """Deliver what is due now; returns how many items were delivered."""
-        with self.database.session() as session:
-            items = service.claim_due(session, worker=self.worker, limit=limit, hold_seconds=self.hold_seconds)
+        self._write_outcomes()
+        try:
+            with self.database.session() as session:
+                items = service.claim_due(session, worker=self.worker, limit=limit, hold_seconds=self.hold_seconds)
+        except Exception:
+            # The claims may be committed even though we never got the items: hand back all we hold.
+            self._unwritten.append(lambda session: service.release_claims(session, worker=self.worker))
+            raise
         delivered = 0
-        for item in items:
-            delivered += self._deliver(item)
+        for position, item in enumerate(items):
+            try:
+                delivered += self._deliver(item)
+            except Exception:
+                # The database went away mid-batch: hand the rest back as soon as it returns, instead
+                # of leaving them claimed (and late) until the claim expires.
+                self._unwritten += [functools.partial(self._hand_back, rest.id) for rest in items[position + 1:]]
+                raise
         return delivered
 
+    def _record(self, write: Callable[[Session], object]) -> None:
+        """Write an item's outcome; if the database cannot take it now, keep it for later and raise.
+
+        A delivered item whose `done` is lost would stay claimed, and be sent again when the claim
+        expires: a database outage must not turn into duplicate Slack messages.
+        """
+        self._unwritten.append(write)
+        self._write_outcomes()
+
+    def _write_outcomes(self) -> None:
+        while self._unwritten:
+            with self.database.session() as session:
+                self._unwritten[0](session)
+            self._unwritten.pop(0)
+
+    def _hand_back(self, item_id: int, session: Session) -> None:
+        service.reschedule(session, item_id=item_id, worker=self.worker, delay_seconds=0,
+                           error="database unreachable before sending", count_attempt=False)
+
+    def _complete(self, item_id: int, result: dict, session: Session) -> None:
+        if not service.complete(session, item_id=item_id, worker=self.worker, result=result):
+            log.warning("outbox item %s was delivered after its claim expired", item_id)
+
     def _deliver(self, item: OutboxItem) -> int:
-        with self.database.session() as session:
-            if not service.renew(session, item_id=item.id, worker=self.worker, hold_seconds=self.hold_seconds):
-                log.warning("outbox item %s: claim expired before it could be sent; left to the next claim", item.id)
-                return 0
+        try:
+            with self.database.session() as session:
+                renewed = service.renew(session, item_id=item.id, worker=self.worker, hold_seconds=self.hold_seconds)
+        except Exception:
+            self._unwritten.append(functools.partial(self._hand_back, item.id))
+            raise
+        if not renewed:
+            log.warning("outbox item %s: claim expired before it could be sent; left to the next claim", item.id)
+            return 0
         try:
             result = self.handle(item.kind, item.payload)
         except self.not_ready as waiting:
             OUTBOX_DELIVERIES.labels(item.kind, "not_ready").inc()
-            with self.database.session() as session:
-                service.reschedule(session, item_id=item.id, worker=self.worker,
-                                   delay_seconds=NOT_READY_DELAY_SECONDS, error=str(waiting), count_attempt=False)
+            self._record(functools.partial(service.reschedule, item_id=item.id, worker=self.worker,
+                                           delay_seconds=NOT_READY_DELAY_SECONDS, error=str(waiting),
+                                           count_attempt=False))
             return 0
         except Exception as failure:  # noqa: BLE001 - any failure is retried later, never lost
             delay = retry_delay(item, failure)
@@ -75,12 +120,9 @@ class OutboxSender:
             log.warning("outbox item %s (%s) failed, attempt %s, retry in %.0fs: %s", item.id, item.kind,
                         item.attempts, delay, describe_failure(failure),
                         extra={"outbox_item": item.id, "subject": item.subject})
-            with self.database.session() as session:
-                service.reschedule(session, item_id=item.id, worker=self.worker, delay_seconds=delay,
-                                   error=describe_failure(failure))
+            self._record(functools.partial(service.reschedule, item_id=item.id, worker=self.worker,
+                                           delay_seconds=delay, error=describe_failure(failure)))
             return 0
         OUTBOX_DELIVERIES.labels(item.kind, "delivered").inc()
-        with self.database.session() as session:
-            if not service.complete(session, item_id=item.id, worker=self.worker, result=result):
-                log.warning("outbox item %s was delivered after its claim expired", item.id)
+        self._record(functools.partial(self._complete, item.id, result))
         return 1

@@ -97,5 +97,15 @@ def reschedule(session: Session, *, item_id: int, worker: str, delay_seconds: fl
     session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(**values))
 
 
+def release_claims(session: Session, *, worker: str) -> int:
+    """Hand back every pending item `worker` still holds, undoing the attempt its claim counted.
+
+    For a worker that lost track of its claims: the database went away while it was claiming, after
+    the claims may have been committed. Without this they would wait for their claims to expire.
+    """
+    return session.execute(update(OutboxItem).where(OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+                           .values(claimed_by=None, claimed_until=None, attempts=OutboxItem.attempts - 1)).rowcount
+
+
 def pending_count(session: Session) -> int:
     return len(list(session.exec(select(OutboxItem.id).where(OutboxItem.status == "pending"))))

@@ -81,8 +81,11 @@ def review_reminders(session: Session, now: datetime, settings: Settings) -> int
         rank, kind = due
         if kind == ESCALATION and not settings.risk_channel:
             continue  # nowhere to escalate; the owner already had the overdue DM
+        # synchronize_session=False: the default matches every RiskReview in the session against the
+        # WHERE clause, once per update, which is quadratic in the candidates (minutes for 10,000).
         won = session.execute(update(RiskReview).where(RiskReview.id == review.id, RiskReview.reminder_rank < rank)
-                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + 1)).rowcount
+                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + 1)
+                              .execution_options(synchronize_session=False)).rowcount
         if won != 1:
             continue
         risk = session.get(Risk, review.risk_id)

@@ -12,7 +12,7 @@ from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
 from bot.idempotency import previous_result
-from bot.slack import bolt_patch, envelope
+from bot.slack import bolt_patch, envelope, failures
 from bot.slack.deps import Deps
 from bot.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
 from bot.slack.listeners import risk_actions, risk_command, risk_views
@@ -84,6 +84,7 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     app = App(client=template, signing_secret=settings.slack_signing_secret, authorize=cached_authorize(client),
               process_before_response=True, raise_error_for_unhandled_request=False,
               before_authorize=refuse_malformed)
+    app.error(failures.handle_error)  # a clear answer instead of bolt's bare 500 (bot/slack/failures.py)
 
     @app.middleware
     def drop_redelivered_events(body, next):
