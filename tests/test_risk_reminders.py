@@ -79,6 +79,30 @@ def test_without_a_risk_channel_there_is_no_escalation(db, fake_slack, settings_
     h.client.close()
 
 
+def test_without_a_risk_channel_a_review_first_swept_after_its_escalation_day_still_reaches_its_owner(
+        db, fake_slack, settings_for):
+    h = harness(db, fake_slack, settings_for, VIGIL_RISK_CHANNEL="")
+    risk_at_t0(db)
+    h.sweep(at("2025-07-20"))  # the worker was down until after the escalation day
+    h.sweep(at("2025-07-21"))
+    assert reminders(db) == [("overdue_3", OWNER)]
+    h.client.close()
+
+
+def test_a_backlog_larger_than_a_batch_is_swept_in_one_run_a_batch_per_transaction(app, monkeypatch):
+    from bot.reminders import scheduler
+    from bot.risks import reminders as risk_reminders
+
+    # A batch of 2 for 5 due reviews: three rounds (2, 2, 1) in one run of the sweeps.
+    monkeypatch.setattr(risk_reminders, "REMINDER_BATCH", 2)
+    monkeypatch.setitem(scheduler._BATCHES, "risks.review_reminders", 2)
+    for n in range(5):
+        risk_at_t0(app.db, title=f"Risk {n}")
+    counts = app.sweep(at("2025-07-01"))
+    assert counts["risks.review_reminders"] == 5
+    assert reminders(app.db) == [("due", OWNER)] * 5
+
+
 def test_completed_reviews_get_no_reminders(app):
     risk = risk_at_t0(app.db)
     from tests.test_risk_reviews import complete

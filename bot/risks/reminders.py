@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import update
+from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
 from bot.config import Settings
@@ -29,6 +29,8 @@ ACTOR = "system:worker"
 # (kind, days relative to the due date); the position + 1 is the kind's rank.
 KINDS = (("due_in_14", -14), ("due_in_7", -7), ("due_in_1", -1), ("due", 0), ("overdue_3", 3), ("escalation_7", 7))
 ESCALATION = "escalation_7"
+OVERDUE_RANK = 5  # overdue_3
+REMINDER_BATCH = 500  # reviews locked and reminded per transaction
 INCIDENT_LOOKBACK_DAYS = 30
 ADHOC_DUE_DAYS = 14
 
@@ -67,26 +69,33 @@ def incident_reviews(session: Session, now: datetime, settings: Settings) -> int
     return opened
 
 
-@sweep("risks.review_reminders")
+def _needs_reminder(today):
+    """SQL: the next reminder after the one last sent has come (so every candidate fetched has work,
+    and a batch cannot fill up with reviews that are waiting for a later day)."""
+    return or_(*(and_(RiskReview.reminder_rank == rank, RiskReview.due_on <= today - timedelta(days=offset))
+                 for rank, (_, offset) in enumerate(KINDS)))
+
+
+@sweep("risks.review_reminders", batch=REMINDER_BATCH)
 def review_reminders(session: Session, now: datetime, settings: Settings) -> int:
+    """One batch of due reminders. The scheduler runs it again, each time in a new transaction, while
+    it fills its batch: the rows are locked only for one batch, and several workers share the work
+    (SKIP LOCKED hands each one different reviews)."""
     today = now.date()
-    candidates = list(session.exec(select(RiskReview).where(
-        RiskReview.status == "open", RiskReview.due_on <= today + timedelta(days=14),
-        RiskReview.reminder_rank < len(KINDS)).order_by(RiskReview.id).with_for_update(skip_locked=True)))
+    candidates = list(session.exec(select(RiskReview).where(RiskReview.status == "open", _needs_reminder(today))
+                                   .order_by(RiskReview.id).limit(REMINDER_BATCH).with_for_update(skip_locked=True)))
     sent = 0
     for review in candidates:
-        due = latest_due(review, today)
-        if due is None or due[0] <= review.reminder_rank:
-            continue
-        rank, kind = due
+        rank, kind = latest_due(review, today)
         if kind == ESCALATION and not settings.risk_channel:
-            continue  # nowhere to escalate; the owner already had the overdue DM
+            # Nowhere to escalate: the owner gets the overdue DM instead, unless they already had it.
+            kind = None if review.reminder_rank >= OVERDUE_RANK else KINDS[OVERDUE_RANK - 1][0]
         # synchronize_session=False: the default matches every RiskReview in the session against the
-        # WHERE clause, once per update, which is quadratic in the candidates (minutes for 10,000).
+        # WHERE clause, once per update, which is quadratic in the candidates.
         won = session.execute(update(RiskReview).where(RiskReview.id == review.id, RiskReview.reminder_rank < rank)
-                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + 1)
+                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + int(kind is not None))
                               .execution_options(synchronize_session=False)).rowcount
-        if won != 1:
+        if won != 1 or kind is None:
             continue
         risk = session.get(Risk, review.risk_id)
         if kind == ESCALATION:
