@@ -68,6 +68,32 @@ def make_engine(url: str) -> Engine:
     return engine
 
 
+def make_sqlite_reader(url: str) -> Engine:
+    """A second engine on the same SQLite file that only reads: a plain deferred BEGIN (under WAL a
+    snapshot taken at the first read) instead of BEGIN IMMEDIATE, so reads never wait for the write
+    lock, nor hold it."""
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None})
+
+    @event.listens_for(engine, "connect")
+    def _pragmas(dbapi_connection, _record):
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA busy_timeout=15000")
+        cursor.execute("PRAGMA query_only=ON")  # this engine never writes
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin_deferred(connection):
+        connection.exec_driver_sql("BEGIN")
+
+    return engine
+
+
+def is_in_memory(url: str) -> bool:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).database in (None, "", ":memory:")
+
+
 class Database:
     """The app's handle on its database: one engine, short sessions."""
 
@@ -78,6 +104,8 @@ class Database:
         # growing sleeps while newcomers jump the queue (multi-second tails under load). A
         # process-wide lock makes this process's sessions take turns in order instead.
         self._turns = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
+        self._reader: Engine | None = None
+        self._reader_lock = threading.Lock()
 
     @property
     def is_sqlite(self) -> bool:
@@ -104,8 +132,32 @@ class Database:
                     raise CommitUncertain(str(failure.orig or failure).strip()) from failure
                 raise
 
+    @contextlib.contextmanager
+    def read_session(self) -> Iterator[Session]:
+        """A session for reads only, which never waits for writers: on a SQLite file it uses a
+        reading engine and skips the writers' turns; elsewhere it is a session that rolls back."""
+        if self.is_sqlite and is_in_memory(self.url):  # one connection only: take turns with the writers
+            with self.session() as session:
+                yield session
+            return
+        with Session(self._reading_engine(), expire_on_commit=False, autoflush=False) as session:
+            try:
+                yield session
+            finally:
+                session.rollback()
+
+    def _reading_engine(self) -> Engine:
+        if not self.is_sqlite:
+            return self.engine
+        with self._reader_lock:
+            if self._reader is None:
+                self._reader = make_sqlite_reader(self.url)
+            return self._reader
+
     def dispose(self) -> None:
         self.engine.dispose()
+        if self._reader is not None:
+            self._reader.dispose()
 
 
 def insert_if_absent(session, model, values: dict, key: list[str]) -> bool:

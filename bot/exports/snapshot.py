@@ -15,43 +15,20 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-from sqlalchemy import create_engine, event
-from sqlalchemy.engine import make_url
 from sqlmodel import Session
 
-from bot.db import Database
-
-
-def _sqlite_reader(url: str):
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=15000")
-        cursor.execute("PRAGMA query_only=ON")  # this engine never writes
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin_deferred(connection):
-        connection.exec_driver_sql("BEGIN")
-
-    return engine
-
-
-def _in_memory(url: str) -> bool:
-    return make_url(url).database in (None, "", ":memory:")
+from bot.db import Database, is_in_memory, make_sqlite_reader
 
 
 @contextlib.contextmanager
 def read_snapshot(database: Database) -> Iterator[Session]:
     """A session whose reads all see one committed state; nothing it does is committed."""
-    if database.is_sqlite and _in_memory(database.url):
+    if database.is_sqlite and is_in_memory(database.url):
         with database.session() as session:
             yield session
         return
     if database.is_sqlite:
-        engine, owned = _sqlite_reader(database.url), True
+        engine, owned = make_sqlite_reader(database.url), True
     else:
         engine = database.engine.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
         owned = False

@@ -22,13 +22,23 @@ log = logging.getLogger(__name__)
 bolt_patch.apply()
 
 
-def make_client(settings, *, retry_rate_limits: bool = True) -> WebClient:
-    """The Web API client. Inline calls (views.open) get a short 429 retry; the outbox handles its own."""
+# Calls made while Slack waits for our ack (views.open, users.info, auth.test) must end well inside
+# Slack's 3 s: a short timeout, and a 429 is answered to the user instead of slept on.
+INLINE_TIMEOUT_SECONDS = 2.0
+
+
+def make_client(settings, *, retry_rate_limits: bool = True, timeout: float | None = None) -> WebClient:
+    """The Web API client: the CLI's retries one 429; the outbox and inline calls handle their own."""
     handlers = [ConnectionErrorRetryHandler()]
     if retry_rate_limits:
         handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
     return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                     timeout=settings.slack_timeout_seconds, retry_handlers=handlers)
+                     timeout=timeout or settings.slack_timeout_seconds, retry_handlers=handlers)
+
+
+def make_inline_client(settings) -> WebClient:
+    return make_client(settings, retry_rate_limits=False,
+                       timeout=min(INLINE_TIMEOUT_SECONDS, settings.slack_timeout_seconds))
 
 
 AUTH_RETRY_SECONDS = 30
@@ -77,7 +87,7 @@ def refuse_malformed(body, next):
 
 def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
     settings = deps.settings
-    client = client or make_client(settings)
+    client = client or make_inline_client(settings)
     # bolt gives each request a client carrying the token from `authorize`; the template it copies
     # (base URL, timeout, retry handlers) must hold no token, or bolt warns that it ignores it.
     template = WebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
@@ -95,7 +105,7 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
         """
         event_id = body.get("event_id") if body.get("type") == "event_callback" else None
         if event_id:
-            with deps.database.session() as session:
+            with deps.database.read_session() as session:  # a read: no write lock on SQLite
                 if previous_result(session, f"slack-event:{event_id}") is not None:
                     return BoltResponse(status=200, body="")
         return next()
