@@ -9,6 +9,9 @@
 # The browser test (tests/test_browser.py) needs Chromium: scripts/ensure-chromium.sh installs
 # Debian's package when missing and running as root; otherwise that test is skipped with the
 # reason. VIGIL_TEST_BROWSER=0 skips it; VIGIL_TEST_BROWSER=1 makes a missing Chromium an error.
+#
+# Tests run in parallel, one pytest-xdist worker per CPU, each test file on one worker
+# (VIGIL_TEST_WORKERS=0 runs them in this process, e.g. to use a debugger).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
@@ -23,11 +26,14 @@ if [ "${VIGIL_TEST_BROWSER:-}" != 0 ] && ! bash scripts/ensure-chromium.sh; then
     echo "test.sh: WARNING: no Chromium: the browser test will be skipped" >&2
 fi
 
+parallel=(-n "${VIGIL_TEST_WORKERS:-auto}" --dist loadfile)
+[ "${VIGIL_TEST_WORKERS:-}" = 0 ] && parallel=()
+
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
     echo "test.sh: testing on SQLite and on PostgreSQL at TEST_DATABASE_URL" >&2
-    exec .venv/bin/pytest "$@"
+    exec .venv/bin/pytest "${parallel[@]}" "$@"
 elif [ "${VIGIL_TEST_POSTGRES:-}" = 0 ]; then
     echo "test.sh: testing on SQLite only (VIGIL_TEST_POSTGRES=0)" >&2
-    exec .venv/bin/pytest "$@"
+    exec .venv/bin/pytest "${parallel[@]}" "$@"
 fi
-exec bash scripts/with-postgres.sh .venv/bin/pytest "$@"
+exec bash scripts/with-postgres.sh .venv/bin/pytest "${parallel[@]}" "$@"

@@ -1,7 +1,8 @@
 """Shared fixtures: a migrated database per backend (SQLite always, PostgreSQL when configured).
 
 Set TEST_DATABASE_URL to a PostgreSQL database the tests may wipe; every test that takes `db` then
-runs against both backends.
+runs against both backends. Under pytest-xdist (`-n 2`, as scripts/test.sh runs) each worker gets
+its own PostgreSQL database beside that one (`<name>_gw0`, …), created when missing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,25 @@ PLAYBOOK_FIXTURES = Path(__file__).parent / "playbook_fixtures"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
+def _per_worker(url: str) -> str:
+    """TEST_DATABASE_URL for this xdist worker: a database of its own on the same server."""
+    from sqlalchemy.engine import make_url
+
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    if not worker:
+        return url
+    given = make_url(url)
+    mine = given.set(database=f"{given.database}_{worker}")
+    engine = create_engine(given, isolation_level="AUTOCOMMIT")
+    with engine.connect() as connection:
+        exists = connection.execute(text("SELECT 1 FROM pg_database WHERE datname = :name"),
+                                    {"name": mine.database}).first()
+        if not exists:
+            connection.execute(text(f'CREATE DATABASE "{mine.database}"'))
+    engine.dispose()
+    return mine.render_as_string(hide_password=False)
+
+
 def _fresh_postgres(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as connection:
@@ -35,7 +55,7 @@ def database_url(request, tmp_path_factory) -> str:
     if request.param == "sqlite":
         url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'vigil.db'}"
     else:
-        url = sqlalchemy_url(os.environ["TEST_DATABASE_URL"])
+        url = _per_worker(sqlalchemy_url(os.environ["TEST_DATABASE_URL"]))
         _fresh_postgres(url)
     migrate(url)
     return url
