@@ -23,6 +23,12 @@ PLAYBOOK_FIXTURES = Path(__file__).parent / "playbook_fixtures"
 BACKENDS = ["sqlite"] + (["postgresql"] if os.environ.get("TEST_DATABASE_URL") else [])
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked slow first: pytest-xdist hands files out in this order, so the longest ones
+    start at once and run beside the rest instead of after them."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 def _per_worker(url: str) -> str:
     """TEST_DATABASE_URL for this xdist worker: a database of its own on the same server."""
     from sqlalchemy.engine import make_url

@@ -22,6 +22,7 @@ import time
 from collections import Counter
 
 import httpx
+import pytest
 
 from sqlmodel import select
 
@@ -113,6 +114,7 @@ def drain(vigil, senders: int = 4) -> None:
     assert not failures, failures
 
 
+@pytest.mark.slow
 def test_each_event_recorded_once_however_often_delivered(vigil):
     incident = vigil.declare("Duplicate storm")
     channel = incident.channel_id
