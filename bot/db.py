@@ -46,44 +46,33 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
 def make_engine(url: str) -> Engine:
     if not is_sqlite(url):
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-    # isolation_level=None hands transaction control to us, so each transaction can start with
-    # BEGIN IMMEDIATE: SQLite then serialises writers up front instead of failing a read
-    # transaction that later tries to write (SQLITE_BUSY_SNAPSHOT under WAL).
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15,
-                                              "isolation_level": None})
-
-    @event.listens_for(engine, "connect")
-    def _pragmas(dbapi_connection, _record):
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=15000")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.close()
-
-    @event.listens_for(engine, "begin")
-    def _begin_immediate(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-
-    return engine
+    # Each transaction starts with BEGIN IMMEDIATE: SQLite then serialises writers up front instead
+    # of failing a read transaction that later tries to write (SQLITE_BUSY_SNAPSHOT under WAL).
+    return _sqlite_engine(url, ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=15000", "foreign_keys=ON"),
+                          begin="BEGIN IMMEDIATE")
 
 
 def make_sqlite_reader(url: str) -> Engine:
     """A second engine on the same SQLite file that only reads: a plain deferred BEGIN (under WAL a
     snapshot taken at the first read) instead of BEGIN IMMEDIATE, so reads never wait for the write
     lock, nor hold it."""
+    return _sqlite_engine(url, ("busy_timeout=15000", "query_only=ON"), begin="BEGIN")
+
+
+def _sqlite_engine(url: str, pragmas: tuple[str, ...], *, begin: str) -> Engine:
+    # isolation_level=None hands transaction control to us, so `begin` says how each one starts.
     engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None})
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):
         cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA busy_timeout=15000")
-        cursor.execute("PRAGMA query_only=ON")  # this engine never writes
+        for pragma in pragmas:
+            cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
     @event.listens_for(engine, "begin")
-    def _begin_deferred(connection):
-        connection.exec_driver_sql("BEGIN")
+    def _begin(connection):
+        connection.exec_driver_sql(begin)
 
     return engine
 
