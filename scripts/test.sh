@@ -11,7 +11,8 @@
 # reason. VIGIL_TEST_BROWSER=0 skips it; VIGIL_TEST_BROWSER=1 makes a missing Chromium an error.
 #
 # Tests run in parallel, one pytest-xdist worker per CPU, each test file on one worker
-# (VIGIL_TEST_WORKERS=0 runs them in this process, e.g. to use a debugger).
+# in collection order, where tests marked slow come first (tests/conftest.py), so the longest start
+# at once (VIGIL_TEST_WORKERS=0 runs them in this process, e.g. to use a debugger).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 # shellcheck source=scripts/_venv.sh
@@ -26,7 +27,7 @@ if [ "${VIGIL_TEST_BROWSER:-}" != 0 ] && ! bash scripts/ensure-chromium.sh; then
     echo "test.sh: WARNING: no Chromium: the browser test will be skipped" >&2
 fi
 
-parallel=(-n "${VIGIL_TEST_WORKERS:-auto}" --dist loadfile)
+parallel=(-n "${VIGIL_TEST_WORKERS:-auto}" --dist loadfile --no-loadscope-reorder)
 [ "${VIGIL_TEST_WORKERS:-}" = 0 ] && parallel=()
 
 if [ -n "${TEST_DATABASE_URL:-}" ]; then
