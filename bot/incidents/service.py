@@ -46,7 +46,8 @@ def _require_open(session: Session, incident: Incident) -> None:
     and each event's `from` is the value it really replaced (PostgreSQL; SQLite write transactions
     already take turns). Skipped when the caller has already changed it in this session."""
     session.add(incident)
-    if incident.id is not None and not session.is_modified(incident):
+    locks_rows = session.get_bind().dialect.name != "sqlite"
+    if locks_rows and incident.id is not None and not session.is_modified(incident):
         session.refresh(incident, with_for_update=True)
     if incident.status == "closed":
         raise IncidentError(f"{incident.key} is closed; its record can no longer change.")
