@@ -64,9 +64,9 @@ def _assessment(ctx: Context, rows: list[dict], as_of: str) -> None:
                  section="E13", description="Scoring methodology of every version used in the register: scales, "
                                             "matrix, level bands, default review cadence",
                  query="bot.risks.scoring methodologies " + ", ".join(versions), rows=len(versions))
+    built = report.build(ctx.session, ctx.start, ctx.end, end_rows=rows)
     for fmt in report.FORMATS:
-        ctx.sink.add(f"risk_assessment/report.{fmt}", report.render_report(ctx.session, ctx.start, ctx.end, fmt,
-                                                                          end_rows=rows),
+        ctx.sink.add(f"risk_assessment/report.{fmt}", report.render_built(built, fmt),
                      section="E10", description="Periodic risk assessment report for the period: methodology, "
                                                 "participants, changes, fraud and vendor risks, risks above appetite, "
                                                 "overdue reviews and actions, management sign-off",

@@ -70,7 +70,7 @@ def build(session: Session, start: datetime, end: datetime, *, end_rows: list[di
         states = register_asof.states_as_of(session, end)
         end_rows = [register_asof.row(states[number], as_of) for number in sorted(states)]
     before = register_asof.states_as_of(session, start)
-    reviews = list(risk_exports.iter_review_rows(session, start, end))
+    reviews = _ReviewSummary.of(risk_exports.iter_review_rows(session, start, end))
     acceptances = risk_exports.acceptance_rows(session, start, end)
     open_rows = [row for row in end_rows if row["status"] != "closed"]
     accepted = {row["risk_ref"]: row for row in acceptances if row["state"] == "active"}
@@ -86,8 +86,7 @@ def build(session: Session, start: datetime, end: datetime, *, end_rows: list[di
         rescored=_rescored(end_rows, before),
         fraud=[row for row in open_rows if _matches(row, FRAUD)],
         vendor=[row for row in open_rows if _matches(row, VENDOR)],
-        triggered_reviews=[row for row in reviews if row["trigger"] != "scheduled"],
-        review_counts=_review_counts(reviews),
+        triggered_reviews=reviews.triggered, review_counts=reviews.counts,
         above_appetite=[{**row, "acceptance": accepted.get(row["risk_ref"])} for row in open_rows
                         if methodology(row["methodology_version"]).above_appetite(row["residual_level"])],
         acceptances=acceptances,
@@ -113,7 +112,11 @@ def render_report(session: Session, start: datetime, end: datetime, fmt: str, *,
                   end_rows: list[dict] | None = None) -> str:
     if fmt not in FORMATS:
         raise ValueError(f"Unknown format {fmt!r}; choose one of {', '.join(FORMATS)}.")
-    report = build(session, start, end, end_rows=end_rows)
+    return render_built(build(session, start, end, end_rows=end_rows), fmt)
+
+
+def render_built(report: Report, fmt: str) -> str:
+    """One built report in one format (the bundle builds once and writes both)."""
     return render(fmt, f"risk_report.{fmt}.j2", r=report, period=_period_text(report), sections=sections(report),
                   generated_at=clock.iso(report.generated_at),
                   heatmap_svg=Markup(heatmap.svg(report.heat)) if fmt == "html" else "")
@@ -222,11 +225,10 @@ def _level_counts(open_rows: list[dict]) -> list[dict[str, Any]]:
     return [{"level": level, "inherent": inherent[level], "residual": residual[level]} for level in reversed(LEVELS)]
 
 
-def _participants(rows: list[dict], reviews: list[dict], acceptances: list[dict]) -> dict[str, list[str]]:
+def _participants(rows: list[dict], reviews: _ReviewSummary, acceptances: list[dict]) -> dict[str, list[str]]:
     return {"Risk owners": sorted({row["owner"] for row in rows if row["status"] != "closed"}),
-            "Reviewers": sorted({row["completed_by"] for row in reviews if row["completed_by"]}),
-            "Approvers": sorted({row["approver"] for row in reviews if row["approver"]}
-                                | {row["approver"] for row in acceptances})}
+            "Reviewers": sorted(reviews.reviewers),
+            "Approvers": sorted(reviews.approvers | {row["approver"] for row in acceptances})}
 
 
 def _rescored(rows: list[dict], before: dict[int, dict]) -> list[dict[str, Any]]:
@@ -245,11 +247,34 @@ def _rescored(rows: list[dict], before: dict[int, dict]) -> list[dict[str, Any]]
     return changed
 
 
-def _review_counts(reviews: list[dict]) -> dict[str, int]:
-    completed = [row for row in reviews if row["status"] == "completed"]
-    return {"completed": len(completed), "on time": sum(1 for row in completed if row["on_time"]),
-            "late": sum(1 for row in completed if row["on_time"] is False),
-            "due but not completed": sum(1 for row in reviews if row["status"] != "completed")}
+@dataclass
+class _ReviewSummary:
+    """What the report needs of the period's review log, gathered in one pass over the rows, so a
+    year of reviews is never held in memory: counts, who took part, the non-scheduled reviews."""
+
+    counts: dict[str, int]
+    reviewers: set[str]
+    approvers: set[str]
+    triggered: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, rows) -> _ReviewSummary:
+        summary = cls(counts=dict.fromkeys(("completed", "on time", "late", "due but not completed"), 0),
+                      reviewers=set(), approvers=set(), triggered=[])
+        for row in rows:
+            if row["status"] == "completed":
+                summary.counts["completed"] += 1
+                if row["on_time"] is not None:
+                    summary.counts["on time" if row["on_time"] else "late"] += 1
+            else:
+                summary.counts["due but not completed"] += 1
+            if row["completed_by"]:
+                summary.reviewers.add(row["completed_by"])
+            if row["approver"]:
+                summary.approvers.add(row["approver"])
+            if row["trigger"] != "scheduled":
+                summary.triggered.append(row)
+        return summary
 
 
 def _overdue_actions(session: Session, end: datetime, as_of: date) -> list[dict[str, Any]]:
