@@ -133,6 +133,7 @@ class Database:
             try:
                 yield session
             finally:
+                session.expunge_all()  # what was read stays usable (a rollback would expire it)
                 session.rollback()
 
     def _reading_engine(self) -> Engine:

@@ -182,3 +182,18 @@ def test_a_change_read_before_another_commits_still_records_what_it_replaced(db)
         changes = [(e.data["from"], e.data["to"]) for e in events_for_stream(s, f"incident:{key[4:]}")
                    if e.kind == "incident.status_changed"]
     assert changes == [("investigating", "identified"), ("identified", "monitoring")]
+
+
+def test_a_read_session_neither_waits_for_a_writer_nor_sees_its_uncommitted_change(db):
+    """The dashboard and the redelivery check read through read_session: on SQLite a writer holds
+    the write lock for its whole transaction, and a plain session would wait for it (busy_timeout)."""
+    with db.session() as s:
+        key = declare(s).key
+    with db.session() as writer:
+        service.set_status(writer, incident=queries.by_key(writer, key), actor="U1", status="identified")
+        writer.flush()  # the write lock is held from here to the commit
+        with db.read_session() as reader:
+            seen = queries.by_key(reader, key)
+        assert seen.status == "investigating"  # still usable after the read session ended
+    with db.read_session() as reader:
+        assert queries.by_key(reader, key).status == "identified"

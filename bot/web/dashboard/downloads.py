@@ -66,7 +66,7 @@ def exports_page(request: Request) -> Response:
     as_of = parse_date(request.query_params.get("as_of"), "As of", errors)
     filters = IncidentFilters.parse({**request.query_params, "from": start and start.isoformat(),
                                      "to": end and end.isoformat()})
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         incidents, total = filters.run(session)
     return page(request, "exports.html", status_code=400 if errors else 200, errors=errors, start=start, end=end,
                 as_of=as_of, incidents=incidents, total=total, filters=filters, page_size=PAGE_SIZE,
@@ -101,7 +101,7 @@ def period_download(name: str) -> Callable[[Request], Response]:
             return _bad(f"No format {fmt!r}; use csv or json.")
         if isinstance(span, str):
             return _bad(span)
-        with dashboard(request).database.session() as session:
+        with dashboard(request).database.read_session() as session:
             rows = export.rows(session, *bounds(*span))
         return attachment(export.render(rows, fmt), f"{export.filename}-{span[0]}-{span[1]}.{fmt}",
                           TABLE_FORMATS[fmt], csv=fmt == "csv")
@@ -116,7 +116,7 @@ def register_download(request: Request) -> Response:
         return _bad(" ".join(errors) or f"No format {fmt!r}; use csv or json.")
     if as_of and as_of > clock.now().date():
         return _bad(f"as_of {as_of} is in the future.")
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         rows = register_rows(session, as_of)
     name = f"risk-register-{as_of or 'live'}.{fmt}"
     return attachment(render_rows(rows, REGISTER_COLUMNS, fmt), name, TABLE_FORMATS[fmt], csv=fmt == "csv")
@@ -128,7 +128,7 @@ def report_download(request: Request) -> Response:
         return _bad(f"No format {fmt!r}; use md or html.")
     if isinstance(span, str):
         return _bad(span)
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         text = render_report(session, *bounds(*span), fmt)
     return attachment(text, f"risk-assessment-{span[0]}-{span[1]}.{fmt}", REPORT_FORMATS[fmt])
 

@@ -25,7 +25,7 @@ MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
 
 def incident_list(request: Request) -> Response:
     filters = IncidentFilters.parse(request.query_params)
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         incidents, total = filters.run(session)
     pages = max(1, -(-total // PAGE_SIZE))
     return page(request, "incidents.html", status_code=400 if filters.errors else 200, incidents=incidents,
@@ -39,7 +39,7 @@ def not_found(request: Request, what: str) -> Response:
 
 def incident_page(request: Request) -> Response:
     key = request.path_params["key"]
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         incident = by_key(session, key)
         if incident is None:
             return not_found(request, f"incident {key}")
@@ -56,7 +56,7 @@ def timeline_download(request: Request) -> Response:
     key, fmt = request.path_params["key"], request.path_params["fmt"]
     if fmt not in FORMATS:
         return not_found(request, f"timeline format {fmt}")
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         incident = by_key(session, key)
         if incident is None:
             return not_found(request, f"incident {key}")

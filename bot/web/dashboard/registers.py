@@ -24,7 +24,7 @@ def risk_register(request: Request) -> Response:
     if as_of is not None and as_of > today:
         errors.append(f"As of: {as_of} is in the future; showing the live register.")
         as_of = None
-    with dashboard(request).database.session() as session:
+    with dashboard(request).database.read_session() as session:
         rows = register_rows(session, as_of)
     label = as_of.isoformat() if as_of else f"{today.isoformat()} (live)"
     # The SVG is drawn by bot.risks.heatmap, which escapes every text it places.
@@ -39,7 +39,7 @@ def review_log(request: Request) -> Response:
     start, end = period(request.query_params, errors, default_days=REVIEW_LOG_DAYS, today=today)
     rows: list[dict] = []
     if start and end and start <= end:
-        with dashboard(request).database.session() as session:
+        with dashboard(request).database.read_session() as session:
             rows = review_rows(session, *bounds(start, end))
     elif not errors:
         errors.append("Give both From and To.")
