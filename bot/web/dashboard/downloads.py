@@ -59,6 +59,16 @@ def _required_period(request: Request) -> tuple[date, date] | str:
     return start, end
 
 
+def _format_and_period(request: Request, formats: dict[str, str]) -> tuple[str, tuple[date, date]] | Response:
+    """The download's format and period, or the 400 that says what is wrong with them."""
+    fmt, span = request.path_params["fmt"], _required_period(request)
+    if fmt not in formats:
+        return _bad(f"No format {fmt!r}; use {' or '.join(formats)}.")
+    if isinstance(span, str):
+        return _bad(span)
+    return fmt, span
+
+
 def exports_page(request: Request) -> Response:
     errors: list[str] = []
     today = clock.now().date()
@@ -96,11 +106,10 @@ def period_download(name: str) -> Callable[[Request], Response]:
     export = PERIOD_EXPORTS[name]
 
     def download(request: Request) -> Response:
-        fmt, span = request.path_params["fmt"], _required_period(request)
-        if fmt not in TABLE_FORMATS:
-            return _bad(f"No format {fmt!r}; use csv or json.")
-        if isinstance(span, str):
-            return _bad(span)
+        checked = _format_and_period(request, TABLE_FORMATS)
+        if isinstance(checked, Response):
+            return checked
+        fmt, span = checked
         with dashboard(request).database.read_session() as session:
             rows = export.rows(session, *bounds(*span))
         return attachment(export.render(rows, fmt), f"{export.filename}-{span[0]}-{span[1]}.{fmt}",
@@ -123,11 +132,10 @@ def register_download(request: Request) -> Response:
 
 
 def report_download(request: Request) -> Response:
-    fmt, span = request.path_params["fmt"], _required_period(request)
-    if fmt not in REPORT_FORMATS:
-        return _bad(f"No format {fmt!r}; use md or html.")
-    if isinstance(span, str):
-        return _bad(span)
+    checked = _format_and_period(request, REPORT_FORMATS)
+    if isinstance(checked, Response):
+        return checked
+    fmt, span = checked
     with dashboard(request).database.read_session() as session:
         text = render_report(session, *bounds(*span), fmt)
     return attachment(text, f"risk-assessment-{span[0]}-{span[1]}.{fmt}", REPORT_FORMATS[fmt])
