@@ -77,8 +77,8 @@ def fresh_database(url: str) -> str:
     """Wipe (PostgreSQL) and migrate the database. Returns the SQLAlchemy URL."""
     from sqlalchemy import create_engine, text
 
-    from bot.config import sqlalchemy_url
-    from bot.db import migrate
+    from vigil_ir.config import sqlalchemy_url
+    from vigil_ir.db import migrate
 
     url = sqlalchemy_url(url)
     if not url.startswith("sqlite"):
@@ -93,8 +93,8 @@ def fresh_database(url: str) -> str:
 
 def prepare_database(url: str) -> str:
     """A fresh, migrated database with one incident that has a channel. Returns the SQLAlchemy URL."""
-    from bot.db import Database
-    from bot.incidents import service
+    from vigil_ir.db import Database
+    from vigil_ir.incidents import service
 
     url = fresh_database(url)
     database = Database(url)
@@ -257,8 +257,8 @@ def check(url: str, env: dict, notes_acked: int) -> bool:
     """Every acked note is one event, and the hash chains verify."""
     from sqlmodel import func, select
 
-    from bot.db import Database
-    from bot.eventlog import Event
+    from vigil_ir.db import Database
+    from vigil_ir.eventlog import Event
 
     database = Database(url)
     with database.session() as session:

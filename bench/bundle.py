@@ -4,8 +4,8 @@
     .venv/bin/python bench/bundle.py --full          # the issue's year: 2,000 incidents x 200 events, 5,000 risks x 4
     .venv/bin/python bench/bundle.py --scale 0.25
 
-A year of data is generated through the domain functions (bot.incidents.service, bot.risks.service
-and bot.risks.reviews) into a temporary SQLite database: incidents spread evenly over 2025, each with
+A year of data is generated through the domain functions (vigil_ir.incidents.service, vigil_ir.risks.service
+and vigil_ir.risks.reviews) into a temporary SQLite database: incidents spread evenly over 2025, each with
 200 events; risks created in January and reviewed every quarter. "Half" is the bundle for the first
 six months (half the incidents and events, half the reviews), "full" the whole year, so the growth
 column shows how cost grows with the period. Each command runs as its own process, which reports
@@ -53,8 +53,8 @@ def ticking(start: datetime):
 
 
 def make_incidents(db, count: int, rng: random.Random) -> None:
-    from bot import clock
-    from bot.incidents import service
+    from vigil_ir import clock
+    from vigil_ir.incidents import service
 
     notes = EVENTS_PER_INCIDENT - 7  # declare, lead, identified, monitoring + update, resolve, close
     for index in range(count):
@@ -78,9 +78,9 @@ def make_incidents(db, count: int, rng: random.Random) -> None:
 def make_risks(db, count: int, rng: random.Random) -> None:
     from sqlmodel import select
 
-    from bot import clock
-    from bot.risks import reviews, service
-    from bot.risks.models import Risk, RiskReview
+    from vigil_ir import clock
+    from vigil_ir.risks import reviews, service
+    from vigil_ir.risks.models import Risk, RiskReview
 
     for index in range(count):
         created = YEAR + timedelta(days=index * 28 / max(count, 1), hours=10)
@@ -120,7 +120,7 @@ def peak():
     with open(os.environ["BENCH_PEAK_FILE"], "w") as out:
         out.write(str(kib))
 atexit.register(peak)
-from bot.cli import main
+from vigil_ir.cli import main
 main()
 """
 
@@ -139,8 +139,8 @@ def run_measured(args: list[str], env: dict[str, str], work: Path) -> tuple[floa
 
 def raw_hash_seconds(bundle: Path) -> tuple[float, float, int]:
     """Hash the bundle's event canonical bytes and every file's bytes with hashlib alone; (events s, files s, events)."""
-    from bot.eventlog.canonical import canonical_json, hashed_view
-    from bot.exports.eventlog_export import hashed_fields
+    from vigil_ir.eventlog.canonical import canonical_json, hashed_view
+    from vigil_ir.exports.eventlog_export import hashed_fields
 
     manifest = json.loads(zipfile.ZipFile(bundle).read("manifest.json"))
     event_seconds = file_seconds = 0.0
@@ -165,7 +165,7 @@ def raw_hash_seconds(bundle: Path) -> tuple[float, float, int]:
 
 
 def verify_in_process(bundle: Path) -> float:
-    from bot.exports.bundle_verify import verify_bundle
+    from vigil_ir.exports.bundle_verify import verify_bundle
 
     started = time.perf_counter()
     check = verify_bundle(bundle)
@@ -181,7 +181,7 @@ def rows_of(bundle: Path, prefix: str) -> int:
 
 
 def generate(url: str, incidents: int, risks: int, scale: float, work: Path) -> None:
-    from bot.db import Database, migrate
+    from vigil_ir.db import Database, migrate
 
     migrate(url)
     db = Database(url)

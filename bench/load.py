@@ -56,11 +56,11 @@ JSON = "application/json"
 def seed(url: str) -> None:
     """20 incidents through the domain functions, each with a channel and the playbook attached; their
     set-up (summary posted and pinned, feed announcement) and checklist are queued for the workers."""
-    from bot.db import Database
-    from bot.incidents import service
-    from bot.playbooks import runner
-    from bot.playbooks.loader import load_library
-    from bot.slack import notify
+    from vigil_ir.db import Database
+    from vigil_ir.incidents import service
+    from vigil_ir.playbooks import runner
+    from vigil_ir.playbooks.loader import load_library
+    from vigil_ir.slack import notify
 
     database, playbook = Database(url), load_library()[PLAYBOOK]
     with database.session() as session:
@@ -77,8 +77,8 @@ def seed(url: str) -> None:
 def outbox_pending(url: str) -> int:
     from sqlmodel import func, select
 
-    from bot.db import Database
-    from bot.outbox.models import OutboxItem
+    from vigil_ir.db import Database
+    from vigil_ir.outbox.models import OutboxItem
 
     database = Database(url)
     with database.session() as session:
@@ -114,10 +114,10 @@ def rooms(url: str) -> list[Room]:
     """Fresh trackers for the seeded incidents (a run's asyncio locks must not outlive its loop)."""
     from sqlmodel import select
 
-    from bot.db import Database
-    from bot.incidents.models import Incident
-    from bot.playbooks import runner
-    from bot.slack import blocks
+    from vigil_ir.db import Database
+    from vigil_ir.incidents.models import Incident
+    from vigil_ir.playbooks import runner
+    from vigil_ir.slack import blocks
 
     database, found = Database(url), []
     with database.session() as session:
@@ -156,7 +156,7 @@ class Mix:
 
     @staticmethod
     def _declare_view() -> dict:
-        from bot.slack import blocks
+        from vigil_ir.slack import blocks
 
         return blocks.declare_modal("", json.dumps({"origin_channel": "C0GENERAL"}))
 
@@ -388,9 +388,9 @@ def recorded(url: str) -> tuple[Counter, list[int], dict]:
     """How often each request key occurs in the event log; the note events' ids; outbox retries."""
     from sqlmodel import func, select
 
-    from bot.db import Database
-    from bot.eventlog import Event
-    from bot.outbox.models import OutboxItem
+    from vigil_ir.db import Database
+    from vigil_ir.eventlog import Event
+    from vigil_ir.outbox.models import OutboxItem
 
     by_data = {"incident.note_added": ("note", "text"), "incident.update_posted": ("update", "summary"),
                "incident.message_added": ("pin", "message_key"), "incident.declared": ("declare", "title")}

@@ -9,9 +9,9 @@ import threading
 
 import click
 
-from bot import __version__
-from bot.config import load_settings
-from bot.db import Database, migrate as run_migrations
+from vigil_ir import __version__
+from vigil_ir.config import load_settings
+from vigil_ir.db import Database, migrate as run_migrations
 
 
 def _database(ctx: click.Context) -> Database:
@@ -49,7 +49,7 @@ class VigilGroup(click.Group):
 @click.pass_context
 def main(ctx: click.Context, verbose: bool, log_format: str | None) -> None:
     """Vigil: incident response and risk register for Slack, with audit-grade records."""
-    from bot import logs
+    from vigil_ir import logs
 
     ctx.ensure_object(dict)
     try:
@@ -62,7 +62,7 @@ def main(ctx: click.Context, verbose: bool, log_format: str | None) -> None:
 
 def _checked(build, *args):
     """Start-up refuses invalid playbooks (naming each file, line and field) and bad settings."""
-    from bot.playbooks.loader import PlaybookError
+    from vigil_ir.playbooks.loader import PlaybookError
 
     try:
         return build(*args)
@@ -93,7 +93,7 @@ def migrate() -> None:
 def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: bool, access_log: bool) -> None:
     """Serve Slack requests: HTTP (POST /slack/events, GET /healthz, GET /metrics, the read-only dashboard at /)
     or Socket Mode."""
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
 
     settings = load_settings()
     if not no_migrate:
@@ -104,9 +104,9 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
         return
     import uvicorn
 
-    from bot.web.app import create_web_app
+    from vigil_ir.web.app import create_web_app
 
-    # log_config=None: uvicorn's own and access log lines go through bot.logs (JSON, request id).
+    # log_config=None: uvicorn's own and access log lines go through vigil_ir.logs (JSON, request id).
     uvicorn.run(create_web_app(runtime), host=host or settings.host, port=port or settings.port,
                 log_level="info", log_config=None, access_log=access_log)
 
@@ -133,7 +133,7 @@ def _serve_socket_mode(runtime) -> None:
               help="Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (loopback only).")
 def worker(once: bool, metrics_port: int | None) -> None:
     """Send due reminders and deliver the outbox (Slack posts, channel set-up), retrying until they succeed."""
-    from bot.runtime import make_worker
+    from vigil_ir.runtime import make_worker
 
     settings = load_settings()
     missing = settings.missing_slack_credentials
@@ -148,7 +148,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     if metrics_port is not None:
-        from bot.metrics import serve_worker_metrics
+        from vigil_ir.metrics import serve_worker_metrics
 
         try:
             server, _thread = serve_worker_metrics(metrics_port, database, settings)
@@ -170,10 +170,10 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
     With --bundle FILE: check every file of an evidence bundle against its manifest and re-verify
     the event-log chain segments inside it, without the database; exit 1 naming what differs.
     """
-    from bot.eventlog.verify import verify_database
+    from vigil_ir.eventlog.verify import verify_database
 
     if bundle is not None:
-        from bot.exports.bundle_verify import report
+        from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
     with _database(ctx).session() as session:
@@ -189,11 +189,11 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
 
 
 def _register_subcommands() -> None:
-    from bot.auth.cli import auditor_token
-    from bot.exports.cli import export
-    from bot.playbooks.cli import playbooks
-    from bot.exports.sample import sample
-    from bot.risks.cli import risks
+    from vigil_ir.auth.cli import auditor_token
+    from vigil_ir.exports.cli import export
+    from vigil_ir.playbooks.cli import playbooks
+    from vigil_ir.exports.sample import sample
+    from vigil_ir.risks.cli import risks
 
     main.add_command(sample)
     main.add_command(auditor_token)

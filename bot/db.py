@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from importlib import resources
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,7 +16,11 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+
+def migrations_dir() -> Path:
+    """The Alembic scripts, wherever the package is installed (a wheel, or editable from a checkout)."""
+    return Path(str(resources.files("vigil_ir.migrations")))
 
 
 class CommitUncertain(Exception):
@@ -164,7 +169,7 @@ def insert_if_absent(session, model, values: dict, key: list[str]) -> bool:
 
 def alembic_config(url: str) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
     return config
 

@@ -8,8 +8,8 @@ from typing import Any
 from sqlalchemy import JSON, Column
 from sqlmodel import Field, Session, SQLModel
 
-from bot import clock
-from bot.db import insert_if_absent
+from vigil_ir import clock
+from vigil_ir.db import insert_if_absent
 
 
 class ProcessedKey(SQLModel, table=True):

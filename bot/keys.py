@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import update
 from sqlmodel import Field, Session, SQLModel
 
-from bot.db import insert_if_absent
+from vigil_ir.db import insert_if_absent
 
 
 class KeyCounter(SQLModel, table=True):

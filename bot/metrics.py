@@ -14,11 +14,11 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import and_, exists, func
 from sqlmodel import select
 
-from bot import clock
-from bot.config import Settings
-from bot.db import Database
-from bot.eventlog.models import Event, StreamHead
-from bot.outbox.models import OutboxItem
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.eventlog.models import Event, StreamHead
+from vigil_ir.outbox.models import OutboxItem
 
 log = logging.getLogger(__name__)
 disable_created_metrics()  # no `*_created` series next to every counter: half the series, nothing lost

@@ -9,15 +9,15 @@ from pathlib import Path
 
 from slack_bolt import App
 
-from bot.config import Settings
-from bot.db import Database
-from bot.followup.policy import Policy
-from bot.outbox.sender import OutboxSender, worker_name
-from bot.playbooks.loader import load_library
-from bot.slack.app import create_bolt_app, make_client
-from bot.slack.delivery import Deliverer, NotReady
-from bot.slack.deps import Deps
-from bot.worker import Worker
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.followup.policy import Policy
+from vigil_ir.outbox.sender import OutboxSender, worker_name
+from vigil_ir.playbooks.loader import load_library
+from vigil_ir.slack.app import create_bolt_app, make_client
+from vigil_ir.slack.delivery import Deliverer, NotReady
+from vigil_ir.slack.deps import Deps
+from vigil_ir.worker import Worker
 
 log = logging.getLogger(__name__)
 

@@ -6,11 +6,11 @@ import logging
 import threading
 import time
 
-from bot import logs
-from bot.config import Settings
-from bot.db import Database, is_unreachable, one_line
-from bot.outbox.sender import OutboxSender
-from bot.reminders.scheduler import run_sweeps
+from vigil_ir import logs
+from vigil_ir.config import Settings
+from vigil_ir.db import Database, is_unreachable, one_line
+from vigil_ir.outbox.sender import OutboxSender
+from vigil_ir.reminders.scheduler import run_sweeps
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlalchemy import engine_from_config, pool
 
-from bot.tables import metadata
+from vigil_ir.tables import metadata
 
 config = context.config
 target_metadata = metadata

@@ -3,7 +3,7 @@
 #
 # vigil_ensure_venv: make sure <repo>/.venv exists and has Vigil installed editable with the `dev`
 # extra. Needs only python3 >= 3.11 (VIGIL_PYTHON picks another interpreter). pip runs again only
-# when pyproject.toml changed since the last successful install (hash kept in .venv/.vigil-stamp).
+# when pyproject.toml or setup.py changed since the last successful install (hash kept in .venv/.vigil-stamp).
 
 VIGIL_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VIGIL_VENV="$VIGIL_ROOT/.venv"
@@ -54,9 +54,9 @@ _vigil_create_venv() {
 }
 
 _vigil_stamp() {
-    # Which pyproject.toml was installed, and where (a venv moved to another folder is stale).
-    "$VIGIL_VENV/bin/python" -c 'import hashlib, sys; print(sys.argv[2]); print(hashlib.sha256(open(sys.argv[1], "rb").read()).hexdigest())' \
-        "$VIGIL_ROOT/pyproject.toml" "$VIGIL_ROOT"
+    # Which packaging files were installed, and where (a venv moved to another folder is stale).
+    "$VIGIL_VENV/bin/python" -c 'import hashlib, sys; print(sys.argv[1]); print(hashlib.sha256(b"".join(open(f, "rb").read() for f in sys.argv[2:])).hexdigest())' \
+        "$VIGIL_ROOT" "$VIGIL_ROOT/pyproject.toml" "$VIGIL_ROOT/setup.py"
 }
 
 vigil_ensure_venv() {

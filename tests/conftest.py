@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from bot.config import sqlalchemy_url
-from bot.db import Database, migrate
-from bot.tables import metadata
+from vigil_ir.config import sqlalchemy_url
+from vigil_ir.db import Database, migrate
+from vigil_ir.tables import metadata
 from tests import slack_requests
 from tests.fakes.slack_api import fake_slack  # noqa: F401  (fixture)
 
@@ -92,7 +92,7 @@ class VigilHarness:
     def __init__(self, runtime, fake):
         from starlette.testclient import TestClient
 
-        from bot.web.app import create_web_app
+        from vigil_ir.web.app import create_web_app
 
         self.runtime, self.fake, self.db = runtime, fake, runtime.database
         self.client = TestClient(create_web_app(runtime, background_delivery=False))
@@ -125,7 +125,7 @@ class VigilHarness:
 
     def sweep(self, now=None) -> dict:
         """Run the reminder sweeps once (the worker's other job)."""
-        from bot.reminders.scheduler import run_sweeps
+        from vigil_ir.reminders.scheduler import run_sweeps
 
         return run_sweeps(self.db, self.runtime.settings, now)
 
@@ -137,7 +137,7 @@ class VigilHarness:
 
     def declare(self, title: str = "Checkout API returns 500s", *, severity: str = "sev2",
                 type: str = "availability", user: str = "U0DECLARER", deliver: bool = True):
-        from bot.incidents.models import Incident
+        from vigil_ir.incidents.models import Incident
         from sqlmodel import select
 
         assert self.command(f"declare {title}", user=user).status_code == 200
@@ -154,7 +154,7 @@ class VigilHarness:
 
 @pytest.fixture
 def settings_for(fake_slack):
-    from bot.config import Settings
+    from vigil_ir.config import Settings
 
     def build(**overrides):
         values = {"DATABASE_URL": "sqlite://", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": slack_requests.SECRET,
@@ -169,7 +169,7 @@ def settings_for(fake_slack):
 
 @pytest.fixture
 def vigil(db, fake_slack, settings_for) -> VigilHarness:
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
 
     runtime = build_runtime(settings_for(DATABASE_URL=db.url), db)
     harness = VigilHarness(runtime, fake_slack)

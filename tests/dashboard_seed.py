@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from bot import clock
-from bot.auth import tokens
-from bot.incidents import queries, service
-from bot.playbooks import runner
-from bot.playbooks.loader import load_file
+from vigil_ir import clock
+from vigil_ir.auth import tokens
+from vigil_ir.incidents import queries, service
+from vigil_ir.playbooks import runner
+from vigil_ir.playbooks.loader import load_file
 from tests.conftest import PLAYBOOK_FIXTURES
 
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
@@ -39,7 +39,7 @@ def seed(db) -> dict[str, str]:
     with clock.frozen(datetime(2025, 7, 1, 12, tzinfo=timezone.utc)), db.session() as s:
         service.declare(s, actor="U0DECLARER", title="Slow reports page", severity="sev4", type="other")
     with clock.frozen(datetime(2025, 2, 1, 12, tzinfo=timezone.utc)), db.session() as s:
-        from bot.risks import service as risks
+        from vigil_ir.risks import service as risks
 
         risks.create(s, actor="U0OWNER", raw={
             "title": f"Vendor outage {HOSTILE}", "statement": "A payment vendor outage stops checkout",

@@ -14,8 +14,8 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
 
-from bot.db import migrate
-from bot.tables import metadata
+from vigil_ir.db import migrate
+from vigil_ir.tables import metadata
 
 # Fast and repeatable by default; VIGIL_FUZZ_SCALE=20 multiplies every test's examples for a long
 # local run, and VIGIL_FUZZ_RANDOM=1 draws new examples each run instead of the same ones.

@@ -4,11 +4,11 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot import clock
-from bot.eventlog import events_for_stream
-from bot.eventlog.verify import verify_database
-from bot.followup import actions
-from bot.followup.actions import ActionAlreadyHandled, ActionError
+from vigil_ir import clock
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.eventlog.verify import verify_database
+from vigil_ir.followup import actions
+from vigil_ir.followup.actions import ActionAlreadyHandled, ActionError
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
 MONDAY = T0.date()

@@ -7,11 +7,11 @@ from datetime import date, datetime, timedelta, timezone
 
 from click.testing import CliRunner
 
-from bot import clock
-from bot.exports.cli import export
-from bot.followup import actions
-from bot.followup.action_export import COLUMNS
-from bot.incidents import service as incidents
+from vigil_ir import clock
+from vigil_ir.exports.cli import export
+from vigil_ir.followup import actions
+from vigil_ir.followup.action_export import COLUMNS
+from vigil_ir.incidents import service as incidents
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
 E5 = ["action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",

@@ -5,11 +5,11 @@ from datetime import date, datetime, timezone
 
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.followup import action_reminders, actions
-from bot.incidents.models import Incident
-from bot.outbox.models import OutboxItem
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.followup import action_reminders, actions
+from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox.models import OutboxItem
 from tests.slack_requests import block_action
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
@@ -132,7 +132,7 @@ def test_concurrent_sweeps_queue_a_reminder_once(vigil):
 
 
 def test_latest_due_is_pure():
-    from bot.followup.models import ActionItem
+    from vigil_ir.followup.models import ActionItem
 
     action = ActionItem(number=1, description="x", owner=OWNER, due_on=date(2025, 6, 12), created_by=OWNER,
                         created_at=T0)

@@ -5,10 +5,10 @@ from datetime import date, datetime, timedelta, timezone
 
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import Event, events_for_stream
-from bot.followup import actions
-from bot.followup.models import ActionItem
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, events_for_stream
+from vigil_ir.followup import actions
+from vigil_ir.followup.models import ActionItem
 from tests.slack_requests import block_action, input_value, message_shortcut
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)  # a Monday

@@ -21,8 +21,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.db import Database, migrate
-from bot.eventlog import events_for_stream
+from vigil_ir.db import Database, migrate
+from vigil_ir.eventlog import events_for_stream
 from tests.cdp import Browser, find_chromium
 from tests.dashboard_seed import make_token, seed
 
@@ -59,7 +59,7 @@ def server(tmp_path):
                                                                          "http_proxy", "https_proxy")}
     env["DATABASE_URL"] = url
     log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+    process = subprocess.Popen([sys.executable, "-m", "vigil_ir.cli", "serve", "--port", str(port)], env=env,
                                cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -13,20 +13,20 @@ from pathlib import Path
 from sqlalchemy import text
 from sqlmodel import select
 
-from bot import __version__, clock
-from bot.config import Settings
-from bot.eventlog import Event, events_for_stream
-from bot.eventlog.verify import verify_database
-from bot.exports.bundle import export_bundle
-from bot.followup import actions, pir
-from bot.followup.policy import Policy
-from bot.incidents import queries, service
-from bot.outbox.service import enqueue
-from bot.playbooks import runner
-from bot.playbooks.loader import load_file
-from bot.exports import risks as risk_exports
-from bot.risks import register_asof, reviews
-from bot.risks.models import RiskReview
+from vigil_ir import __version__, clock
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import Event, events_for_stream
+from vigil_ir.eventlog.verify import verify_database
+from vigil_ir.exports.bundle import export_bundle
+from vigil_ir.followup import actions, pir
+from vigil_ir.followup.policy import Policy
+from vigil_ir.incidents import queries, service
+from vigil_ir.outbox.service import enqueue
+from vigil_ir.playbooks import runner
+from vigil_ir.playbooks.loader import load_file
+from vigil_ir.exports import risks as risk_exports
+from vigil_ir.risks import register_asof, reviews
+from vigil_ir.risks.models import RiskReview
 from tests.conftest import PLAYBOOK_FIXTURES
 from tests.risk_fixtures import OWNER, make_risk
 
@@ -304,8 +304,8 @@ def test_a_period_still_running_is_noted(db, tmp_path):
 
 
 def test_the_bundle_is_one_snapshot_even_if_events_are_appended_while_it_is_written(db, tmp_path, monkeypatch):
-    from bot.exports import bundle_followup
-    from bot.exports.bundle_verify import verify_bundle
+    from vigil_ir.exports import bundle_followup
+    from vigil_ir.exports.bundle_verify import verify_bundle
 
     seed(db)
     with db.session() as s:

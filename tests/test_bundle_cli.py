@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from bot.cli import main
-from bot.eventlog import Event
-from bot.exports import bundle_risks
-from bot.exports.progress import Bar, Quiet, for_stream
+from vigil_ir.cli import main
+from vigil_ir.eventlog import Event
+from vigil_ir.exports import bundle_risks
+from vigil_ir.exports.progress import Bar, Quiet, for_stream
 from tests.test_bundle import seed
 
 
@@ -64,7 +64,7 @@ def test_an_unwritable_output_is_a_clear_error(db, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("bot.exports.bundle._temporary_beside", refuse)
+    monkeypatch.setattr("vigil_ir.exports.bundle._temporary_beside", refuse)
     result = run(db, "--from", "2025-01-01", "--to", "2025-03-31", "-o", str(tmp_path / "e.zip"))
     assert result.exit_code == 1 and f"Cannot write {tmp_path / 'e.zip'}: Permission denied" in result.output
     assert "Traceback" not in result.output and not exported(db)

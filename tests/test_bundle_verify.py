@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
-from bot.eventlog.canonical import event_hash
-from bot.exports.bundle_verify import verify_bundle
-from bot.exports.eventlog_export import hashed_fields
+from vigil_ir.cli import main
+from vigil_ir.eventlog.canonical import event_hash
+from vigil_ir.exports.bundle_verify import verify_bundle
+from vigil_ir.exports.eventlog_export import hashed_fields
 from tests.test_bundle import export, manifest_of, seed
 
 

@@ -11,8 +11,8 @@ import httpx
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from bot.cli import main
-from bot.incidents import service
+from vigil_ir.cli import main
+from vigil_ir.incidents import service
 from tests import slack_requests
 from tests.conftest import PLAYBOOK_FIXTURES
 
@@ -87,7 +87,7 @@ def test_vigil_serve_over_real_http_with_background_delivery(tmp_path, fake_slac
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "SLACK_BOT_TOKEN": "xoxb-test",
            "SLACK_SIGNING_SECRET": slack_requests.SECRET, "SLACK_API_URL": fake_slack.base_url,
            "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED", "NO_PROXY": "127.0.0.1"}
-    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "vigil_ir.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:

@@ -11,13 +11,13 @@ from datetime import timedelta
 import pytest
 from sqlmodel import select
 
-from bot import clock
-from bot.auth import tokens
-from bot.config import Settings
-from bot.eventlog import Event
-from bot.runtime import build_runtime
-from bot.web.app import create_web_app
-from bot.web.dashboard import filters as filters_module
+from vigil_ir import clock
+from vigil_ir.auth import tokens
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import Event
+from vigil_ir.runtime import build_runtime
+from vigil_ir.web.app import create_web_app
+from vigil_ir.web.dashboard import filters as filters_module
 from tests.dashboard_seed import HOSTILE, make_token, seed
 
 PAGES = ["/", "/?severity=sev1", "/incidents/INC-1", "/risks", "/risks?as_of=2025-06-01", "/reviews", "/exports",
@@ -207,7 +207,7 @@ def test_bad_filter_values_are_reported_and_ignored(auditor):
 
 def test_incident_list_pages(auditor, monkeypatch):
     monkeypatch.setattr(filters_module, "PAGE_SIZE", 2)
-    monkeypatch.setattr("bot.web.dashboard.incidents.PAGE_SIZE", 2)
+    monkeypatch.setattr("vigil_ir.web.dashboard.incidents.PAGE_SIZE", 2)
     first = auditor.client.get("/?type=&severity=")
     assert keys(first.text) == ["INC-3", "INC-2"] and "Page 1 of 2" in first.text
     assert 'href="/?page=2"' in first.text
@@ -215,7 +215,7 @@ def test_incident_list_pages(auditor, monkeypatch):
 
 
 def test_incident_page_shows_facts_checklist_and_the_full_timeline(auditor):
-    from bot.eventlog import events_for_stream
+    from vigil_ir.eventlog import events_for_stream
 
     with auditor.db.session() as s:
         events = events_for_stream(s, "incident:1")

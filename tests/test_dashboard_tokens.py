@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from bot import clock
-from bot.auth import tokens
-from bot.auth.models import AuditorToken
-from bot.cli import main
-from bot.eventlog import Event
+from vigil_ir import clock
+from vigil_ir.auth import tokens
+from vigil_ir.auth.models import AuditorToken
+from vigil_ir.cli import main
+from vigil_ir.eventlog import Event
 
 
 def run(db, *args):

@@ -14,9 +14,9 @@ import time
 
 import pytest
 
-from bot import logs
-from bot.db import CommitUncertain, Database
-from bot.slack import blocks, failures
+from vigil_ir import logs
+from vigil_ir.db import CommitUncertain, Database
+from vigil_ir.slack import blocks, failures
 from tests import slack_requests as sr
 from tests.conftest import VigilHarness
 from tests.fuzzing import assert_no_traceback
@@ -39,7 +39,7 @@ def unreachable_url(request, tmp_path) -> str:
 
 @pytest.fixture
 def cut_off(unreachable_url, fake_slack, settings_for):
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
 
     database = Database(unreachable_url)
     harness = VigilHarness(build_runtime(settings_for(DATABASE_URL=unreachable_url), database), fake_slack)
@@ -62,7 +62,7 @@ class ContextCapture(logging.Handler):
 @pytest.fixture
 def failure_log():
     handler = ContextCapture()
-    logger = logging.getLogger("bot.slack.failures")
+    logger = logging.getLogger("vigil_ir.slack.failures")
     logger.addHandler(handler)
     yield handler
     logger.removeHandler(handler)

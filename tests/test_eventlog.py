@@ -2,9 +2,9 @@ import threading
 
 from sqlalchemy import text
 
-from bot.eventlog import append, events_for_stream
-from bot.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
-from bot.eventlog.verify import verify_database
+from vigil_ir.eventlog import append, events_for_stream
+from vigil_ir.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
+from vigil_ir.eventlog.verify import verify_database
 
 
 def test_chain_links_and_verifies(db):

@@ -9,15 +9,15 @@ import pytest
 from click.testing import CliRunner
 from sqlalchemy import text
 
-from bot import clock
-from bot.eventlog import append, events_for_stream
-from bot.eventlog.verify import verify_events
-from bot.exports import csvsafe
-from bot.exports.cli import export
-from bot.exports.describe import describe
-from bot.exports.population import COLUMNS, incident_population, render_population
-from bot.exports.timeline import CSV_COLUMNS, render_timeline, timeline_rows
-from bot.incidents import queries, service
+from vigil_ir import clock
+from vigil_ir.eventlog import append, events_for_stream
+from vigil_ir.eventlog.verify import verify_events
+from vigil_ir.exports import csvsafe
+from vigil_ir.exports.cli import export
+from vigil_ir.exports.describe import describe
+from vigil_ir.exports.population import COLUMNS, incident_population, render_population
+from vigil_ir.exports.timeline import CSV_COLUMNS, render_timeline, timeline_rows
+from vigil_ir.incidents import queries, service
 
 T0 = datetime(2025, 3, 10, 9, 0, tzinfo=timezone.utc)
 INJECTIONS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)", "\tx", "\rx"]

@@ -32,15 +32,15 @@ import pytest
 from sqlalchemy import text
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.eventlog.verify import verify_database
-from bot.idempotency import ProcessedKey
-from bot.incidents import service
-from bot.incidents.models import Incident
-from bot.outbox import service as outbox
-from bot.outbox.models import OutboxItem
-from bot.slack import notify
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.eventlog.verify import verify_database
+from vigil_ir.idempotency import ProcessedKey
+from vigil_ir.incidents import service
+from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox import service as outbox
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.slack import notify
 from tests import slack_requests
 from tests.conftest import PLAYBOOK_FIXTURES
 from tests.fakes.slack_api import PROXY_VARS, HoldingFakeSlack
@@ -97,7 +97,7 @@ class VigilProcess(subprocess.Popen):
             wait_until(lambda: not backends_of(database, self.app_name), f"the sessions of {self.args} to end")
 
     def claimed_by_me(self, claimed_by: str | None) -> bool:
-        return bool(claimed_by) and f":{self.pid}:" in claimed_by  # bot.outbox.sender.worker_name
+        return bool(claimed_by) and f":{self.pid}:" in claimed_by  # vigil_ir.outbox.sender.worker_name
 
 
 class Processes:
@@ -108,7 +108,7 @@ class Processes:
 
     def _start(self, *args: str, name: str) -> VigilProcess:
         self.count += 1
-        process = VigilProcess([sys.executable, "-m", "bot.cli", *args], env=self.env, folder=self.folder,
+        process = VigilProcess([sys.executable, "-m", "vigil_ir.cli", *args], env=self.env, folder=self.folder,
                                name=f"{self.count}-{name}")
         self.started.append(process)
         return process
@@ -124,7 +124,7 @@ class Processes:
         return self._start("worker", name="worker")
 
     def verify(self) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "bot.cli", "verify"], env=self.env, cwd=self.folder,
+        return subprocess.run([sys.executable, "-m", "vigil_ir.cli", "verify"], env=self.env, cwd=self.folder,
                               capture_output=True, text=True, timeout=DEADLINE)
 
     def stop_all(self) -> None:

@@ -26,11 +26,11 @@ import pytest
 
 from sqlmodel import select
 
-from bot.eventlog.models import Event
-from bot.outbox.models import OutboxItem
-from bot.outbox.sender import OutboxSender
-from bot.outbox.service import pending_count
-from bot.slack.delivery import NotReady
+from vigil_ir.eventlog.models import Event
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.outbox.sender import OutboxSender
+from vigil_ir.outbox.service import pending_count
+from vigil_ir.slack.delivery import NotReady
 from tests import slack_requests
 
 MESSAGES = 1000

@@ -31,13 +31,13 @@ import pytest
 from sqlalchemy import create_engine, func, text
 from sqlmodel import select
 
-from bot import clock
-from bot.db import CommitUncertain, Database, migrate
-from bot.eventlog import Event
-from bot.idempotency import ProcessedKey
-from bot.incidents import service as incidents
-from bot.outbox.models import OutboxItem
-from bot.slack import blocks, failures, notify
+from vigil_ir import clock
+from vigil_ir.db import CommitUncertain, Database, migrate
+from vigil_ir.eventlog import Event
+from vigil_ir.idempotency import ProcessedKey
+from vigil_ir.incidents import service as incidents
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.slack import blocks, failures, notify
 from tests import slack_requests as sr
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -405,7 +405,7 @@ def test_postgres_restarted_under_load(running, fake_slack, tmp_path):
 
         wait_until(lambda: pending(database) == 0, "the outbox to drain after the outage", timeout=90, every=0.2,
                    detail=lambda: (stuck(database), [line for line in web.lines()
-                                                     if line.get("logger") not in ("uvicorn.access", "bot.slack.failures")]))
+                                                     if line.get("logger") not in ("uvicorn.access", "vigil_ir.slack.failures")]))
         check_notes(database, slack, fake_slack)
         check_pins(database, slack)
         check_no_declaration(database)
@@ -488,7 +488,7 @@ def check_pins(database: Database, slack: Slack) -> None:
 
 
 def check_no_declaration(database: Database) -> None:
-    from bot.incidents.models import Incident
+    from vigil_ir.incidents.models import Incident
 
     with database.session() as session:
         assert [i.title for i in session.exec(select(Incident))] == ["Checkout API returns 500s"]
@@ -551,7 +551,7 @@ def test_worker_keeps_a_delivery_it_could_not_record_and_records_it_when_the_dat
 
 
 def incidents_by_channel(session):
-    from bot.incidents import queries
+    from vigil_ir.incidents import queries
 
     return queries.by_channel(session, CHANNEL)
 
@@ -602,8 +602,8 @@ def seed_due_reviews(url: str) -> None:
     """
     from sqlalchemy import insert
 
-    from bot.risks import service as risks
-    from bot.risks.models import RiskReview
+    from vigil_ir.risks import service as risks
+    from vigil_ir.risks.models import RiskReview
 
     due = clock.to_utc(clock.now()).date() - timedelta(days=1)  # "due" reached, "overdue_3" not: one reminder
     per_risk = REMINDERS // RISKS
@@ -628,7 +628,7 @@ def seed_due_reviews(url: str) -> None:
 
 @pytest.mark.slow
 def test_two_workers_sweeping_10000_due_reminders_send_each_exactly_once(running, fake_slack, tmp_path):
-    from bot.risks.models import RiskReview
+    from vigil_ir.risks.models import RiskReview
 
     url = running.fresh_database("vigil_reminders")
     started = time.perf_counter()

@@ -23,13 +23,13 @@ import pytest
 from sqlalchemy import or_
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog.models import Event
-from bot.incidents.models import Incident
-from bot.outbox.models import OutboxItem
-from bot.outbox.sender import OutboxSender
-from bot.runtime import build_runtime
-from bot.slack.delivery import NotReady, channel_slug, is_marked
+from vigil_ir import clock
+from vigil_ir.eventlog.models import Event
+from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.outbox.sender import OutboxSender
+from vigil_ir.runtime import build_runtime
+from vigil_ir.slack.delivery import NotReady, channel_slug, is_marked
 from tests import slack_requests
 from tests.conftest import VigilHarness
 

@@ -5,12 +5,12 @@ from datetime import datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from bot import clock
-from bot.config import Settings
-from bot.eventlog import Event
-from bot.followup.models import PostIncidentReview
-from bot.followup.policy import Policy
-from bot.incidents.models import Incident
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import Event
+from vigil_ir.followup.models import PostIncidentReview
+from vigil_ir.followup.policy import Policy
+from vigil_ir.incidents.models import Incident
 from tests.slack_requests import block_action, input_value
 
 
@@ -161,7 +161,7 @@ def test_export_pirs_lists_every_incident_of_the_period(vigil):
 
     from click.testing import CliRunner
 
-    from bot.cli import main
+    from vigil_ir.cli import main
 
     first = vigil.declare("First", severity="sev2")
     vigil.command("resolve", channel=first.channel_id)
@@ -182,8 +182,8 @@ def test_export_pirs_lists_every_incident_of_the_period(vigil):
 def test_timeline_export_includes_the_review_and_actions(vigil):
     import json
 
-    from bot.exports.timeline import render_timeline
-    from bot.incidents.queries import by_key
+    from vigil_ir.exports.timeline import render_timeline
+    from vigil_ir.incidents.queries import by_key
 
     incident = vigil.declare(severity="sev2")
     vigil.command("action <@U0FIXER> 3d Add a pool saturation alert", channel=incident.channel_id)

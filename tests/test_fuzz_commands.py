@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from bot.outbox.models import OutboxItem
+from vigil_ir.outbox.models import OutboxItem
 from tests.fuzzing import SLACK_SYNTAX, assert_no_traceback, changed, fuzz, hostile_text, row_counts
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
 from tests.risk_fixtures import APPROVER, OWNER, harness, make_risk

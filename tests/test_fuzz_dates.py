@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli import main
+from vigil_ir.cli import main
 from tests.dashboard_seed import seed
 from tests.fuzzing import changed, fuzz, hostile_text, row_counts
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)

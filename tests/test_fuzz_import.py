@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.cli import main
-from bot.risks.importer import OPTIONAL, REQUIRED
+from vigil_ir.cli import main
+from vigil_ir.risks.importer import OPTIONAL, REQUIRED
 from tests.fuzzing import SLACK_SYNTAX, changed, fuzz, hostile_text, row_counts
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
 

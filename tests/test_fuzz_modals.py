@@ -24,11 +24,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from bot.followup.actions import parent_ref
-from bot.followup.models import ActionItem
-from bot.playbooks.models import PlaybookStep
-from bot.risks.models import RiskApproval
-from bot.slack import action_blocks, blocks, risk_blocks
+from vigil_ir.followup.actions import parent_ref
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.playbooks.models import PlaybookStep
+from vigil_ir.risks.models import RiskApproval
+from vigil_ir.slack import action_blocks, blocks, risk_blocks
 from tests import slack_requests as sr
 from tests.fuzzing import SLACK_SYNTAX, assert_no_traceback, changed, fuzz, hostile_text, json_values, row_counts
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
@@ -39,7 +39,7 @@ _view_ids = itertools.count(1)
 
 
 def _last_change_seq(session, item):
-    from bot.followup.actions import last_change
+    from vigil_ir.followup.actions import last_change
 
     return last_change(session, item).stream_seq
 
@@ -137,7 +137,7 @@ SUBMITTER = {"risk_review": OWNER, "risk_reject": APPROVER}
 
 @pytest.fixture
 def app(db, fake_slack, settings_for):
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
     from tests.conftest import VigilHarness
 
     settings = settings_for(DATABASE_URL=db.url, VIGIL_RISK_APPROVERS=APPROVER, VIGIL_RISK_CHANNEL="C0RISKS")

@@ -13,7 +13,7 @@ import yaml
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.playbooks.loader import PlaybookError, parse_playbook
+from vigil_ir.playbooks.loader import PlaybookError, parse_playbook
 from tests.fuzzing import SLACK_SYNTAX, fuzz, hostile_text, json_values
 
 FIXTURES = Path(__file__).parent / "playbook_fixtures"

@@ -17,11 +17,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 from sqlmodel import select
 
-from bot.cli import main
-from bot.eventlog import Event
-from bot.incidents.models import Incident
-from bot.risks.models import Risk
-from bot.slack.bolt_patch import storable
+from vigil_ir.cli import main
+from vigil_ir.eventlog import Event
+from vigil_ir.incidents.models import Incident
+from vigil_ir.risks.models import Risk
+from vigil_ir.slack.bolt_patch import storable
 from tests import slack_requests as sr
 from tests.fuzzing import changed, fuzz, row_counts
 

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot import clock
-from bot.eventlog import events_for_stream
-from bot.incidents import queries, service
-from bot.incidents.service import IncidentError
+from vigil_ir import clock
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.incidents import queries, service
+from vigil_ir.incidents.service import IncidentError
 
 
 def declare(s, **kw):
@@ -150,7 +150,7 @@ def test_a_change_read_before_another_commits_still_records_what_it_replaced(db)
     `from` is the first one's `to`, not the value it read before (a row lock on PostgreSQL)."""
     import threading
 
-    from bot.db import Database
+    from vigil_ir.db import Database
 
     with db.session() as s:
         key = declare(s).key

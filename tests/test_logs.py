@@ -17,8 +17,8 @@ import httpx
 import pytest
 from click.testing import CliRunner
 
-from bot import logs
-from bot.cli import main
+from vigil_ir import logs
+from vigil_ir.cli import main
 from tests import slack_requests
 
 TS = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
@@ -162,7 +162,7 @@ def test_vigil_serve_logs_json_with_request_ids_in_the_access_log(tmp_path, fake
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'serve.db'}", "SLACK_BOT_TOKEN": bot_token,
            "SLACK_SIGNING_SECRET": slack_requests.SECRET, "SLACK_API_URL": fake_slack.base_url,
            "NO_PROXY": "127.0.0.1", "VIGIL_LOG_FORMAT": "json"}
-    server = subprocess.Popen([sys.executable, "-m", "bot.cli", "serve", "--port", str(port)], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "vigil_ir.cli", "serve", "--port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
     base = f"http://127.0.0.1:{port}"
     try:

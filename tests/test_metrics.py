@@ -14,11 +14,11 @@ from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy import text
 
-from bot import clock
-from bot.db import Database
-from bot.metrics import build_registry, slack_request_type
-from bot.outbox import service as outbox
-from bot.reminders import scheduler
+from vigil_ir import clock
+from vigil_ir.db import Database
+from vigil_ir.metrics import build_registry, slack_request_type
+from vigil_ir.outbox import service as outbox
+from vigil_ir.reminders import scheduler
 from tests import slack_requests
 from tests.conftest import PLAYBOOK_FIXTURES
 
@@ -91,8 +91,8 @@ def test_metrics_is_open_without_a_token_and_not_behind_the_dashboard_sign_in(vi
 def test_a_metrics_token_is_required_when_set(db, fake_slack, settings_for):
     from starlette.testclient import TestClient
 
-    from bot.runtime import build_runtime
-    from bot.web.app import create_web_app
+    from vigil_ir.runtime import build_runtime
+    from vigil_ir.web.app import create_web_app
 
     runtime = build_runtime(settings_for(DATABASE_URL=db.url, VIGIL_METRICS_TOKEN="scrape-me-0123456789"), db)
     with TestClient(create_web_app(runtime, background_delivery=False)) as client:
@@ -162,9 +162,9 @@ def test_event_log_gauges_and_the_cheap_head_check(vigil):
 
 
 def test_audit_heads_publication_time_is_shown_when_an_audit_channel_is_set(db, fake_slack, settings_for):
-    from bot.reminders.scheduler import run_sweeps
-    from bot.runtime import build_runtime
-    from bot.web.app import create_web_app
+    from vigil_ir.reminders.scheduler import run_sweeps
+    from vigil_ir.runtime import build_runtime
+    from vigil_ir.web.app import create_web_app
     from starlette.testclient import TestClient
 
     settings = settings_for(DATABASE_URL=db.url, VIGIL_AUDIT_CHANNEL="C0AUDIT")
@@ -191,8 +191,8 @@ def test_vigil_worker_serves_metrics_on_loopback(tmp_path, fake_slack):
     env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp_path / 'w.db'}", "SLACK_BOT_TOKEN": "xoxb-test",
            "SLACK_SIGNING_SECRET": slack_requests.SECRET, "SLACK_API_URL": fake_slack.base_url,
            "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES), "NO_PROXY": "127.0.0.1", "VIGIL_LOG_FORMAT": "json"}
-    subprocess.run([sys.executable, "-m", "bot.cli", "migrate"], env=env, check=True, capture_output=True)
-    worker = subprocess.Popen([sys.executable, "-m", "bot.cli", "worker", "--metrics-port", str(port)], env=env,
+    subprocess.run([sys.executable, "-m", "vigil_ir.cli", "migrate"], env=env, check=True, capture_output=True)
+    worker = subprocess.Popen([sys.executable, "-m", "vigil_ir.cli", "worker", "--metrics-port", str(port)], env=env,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=tmp_path)
     try:
         found = {}

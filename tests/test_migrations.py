@@ -4,8 +4,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.db import migrate
-from bot.tables import metadata
+from vigil_ir.db import migrate
+from vigil_ir.tables import metadata
 
 
 def test_models_match_migrated_schema(db):

@@ -6,10 +6,10 @@ from datetime import timedelta
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from bot import clock
-from bot.outbox import service
-from bot.outbox.models import OutboxItem
-from bot.outbox.sender import OutboxSender, retry_delay
+from vigil_ir import clock
+from vigil_ir.outbox import service
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.outbox.sender import OutboxSender, retry_delay
 
 
 def test_dedupe_key_and_coalesce(db):

@@ -11,13 +11,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from bot.cli import main
-from bot.incidents.models import SEVERITIES, TYPES, Incident
-from bot.playbooks.conditions import evaluate, parse_condition
-from bot.playbooks.durations import add_duration, parse_duration
-from bot.playbooks.loader import (LintError, PlaybookError, lint_paths, load_file, load_library, parse_playbook,
+from vigil_ir.cli import main
+from vigil_ir.incidents.models import SEVERITIES, TYPES, Incident
+from vigil_ir.playbooks.conditions import evaluate, parse_condition
+from vigil_ir.playbooks.durations import add_duration, parse_duration
+from vigil_ir.playbooks.loader import (LintError, PlaybookError, lint_paths, load_file, load_library, parse_playbook,
                                   suggest)
-from bot.playbooks.render import PlaybookTemplateError, incident_facts, render_instructions, sample_facts
+from vigil_ir.playbooks.render import PlaybookTemplateError, incident_facts, render_instructions, sample_facts
 
 REPO_PLAYBOOKS = Path(__file__).resolve().parents[1] / "playbooks"
 
@@ -486,7 +486,7 @@ def test_cli_list_plain_table_and_invalid_library(tmp_path):
 
 def test_cli_list_rich_table_on_a_terminal(tmp_path, monkeypatch):
     (tmp_path / "data-leak.yaml").write_text(GOOD.replace("title: Personal data breach", "title: '[EU] breach'", 1))
-    monkeypatch.setattr("bot.playbooks.cli._stdout_is_terminal", lambda: True)
+    monkeypatch.setattr("vigil_ir.playbooks.cli._stdout_is_terminal", lambda: True)
     result = run("list", "--dir", str(tmp_path))
     assert result.exit_code == 0, result.output
     assert "[EU] breach" in result.output  # shown as text, not taken for rich markup

@@ -4,9 +4,9 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import Event, events_for_stream
-from bot.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, events_for_stream
+from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
 from tests.slack_requests import input_value, interactive, TEAM
 
 
@@ -27,7 +27,7 @@ def step_action(vigil, verb: str, step: PlaybookStep, *, user="U0RESP", response
 
 
 def vigil_incident(vigil):
-    from bot.incidents.models import Incident
+    from vigil_ir.incidents.models import Incident
 
     with vigil.db.session() as s:
         return s.exec(select(Incident)).one()
@@ -199,8 +199,8 @@ def test_unknown_playbook_id_lists_the_available_ones(vigil):
 
 
 def test_timeline_exports_include_the_checklist(vigil, fake_slack):
-    from bot.exports.timeline import render_timeline
-    from bot.incidents.queries import by_key
+    from vigil_ir.exports.timeline import render_timeline
+    from vigil_ir.incidents.queries import by_key
 
     attached(vigil, fake_slack)
     st = steps(vigil)

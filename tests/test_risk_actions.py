@@ -2,8 +2,8 @@
 
 from sqlmodel import select
 
-from bot.eventlog import events_for_stream
-from bot.followup.models import ActionItem
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.followup.models import ActionItem
 from tests.risk_fixtures import make_risk
 
 

@@ -6,11 +6,11 @@ from datetime import date, datetime, timezone
 from click.testing import CliRunner
 from sqlmodel import select
 
-from bot import clock
-from bot.cli import main
-from bot.exports.risks import register_rows
-from bot.risks import approvals, register_asof
-from bot.risks.models import Risk, RiskApproval
+from vigil_ir import clock
+from vigil_ir.cli import main
+from vigil_ir.exports.risks import register_rows
+from vigil_ir.risks import approvals, register_asof
+from vigil_ir.risks.models import Risk, RiskApproval
 from tests.risk_fixtures import ADMIN, OWNER, make_risk, reload
 from tests.test_risk_reviews import complete
 

@@ -6,12 +6,12 @@ from datetime import date, datetime, timezone
 import pytest
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.incidents import service as incidents
-from bot.outbox.models import OutboxItem
-from bot.reminders.scheduler import run_sweeps
-from bot.risks.models import RiskReview
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.incidents import service as incidents
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.reminders.scheduler import run_sweeps
+from vigil_ir.risks.models import RiskReview
 from tests.risk_fixtures import ADMIN, OWNER, RISK_CHANNEL, harness, make_risk, open_review
 
 T0 = datetime(2025, 5, 20, 9, 0, tzinfo=timezone.utc)  # risks made then are first due 2025-07-01
@@ -90,8 +90,8 @@ def test_without_a_risk_channel_a_review_first_swept_after_its_escalation_day_st
 
 
 def test_a_backlog_larger_than_a_batch_is_swept_in_one_run_a_batch_per_transaction(app, monkeypatch):
-    from bot.reminders import scheduler
-    from bot.risks import reminders as risk_reminders
+    from vigil_ir.reminders import scheduler
+    from vigil_ir.risks import reminders as risk_reminders
 
     # A batch of 2 for 5 due reviews: three rounds (2, 2, 1) in one run of the sweeps.
     monkeypatch.setattr(risk_reminders, "REMINDER_BATCH", 2)
@@ -202,8 +202,8 @@ def test_closing_a_linked_incident_asks_the_owner_for_a_review(app, fake_slack):
 
 
 def test_acceptance_expiry_sweep_reopens_the_review(app):
-    from bot.risks import approvals
-    from bot.risks.models import RiskApproval
+    from vigil_ir.risks import approvals
+    from vigil_ir.risks.models import RiskApproval
     from tests.test_risk_reviews import complete
 
     risk = risk_at_t0(app.db)

@@ -11,15 +11,15 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from bot import clock
-from bot.cli import main
-from bot.exports import risks as risk_exports
-from bot.exports.bundle import export_bundle
-from bot.exports.bundle_verify import verify_bundle
-from bot.followup import actions
-from bot.followup.models import ActionItem
-from bot.risks import approvals, report, reviews, signoff
-from bot.risks.models import Risk, RiskApproval
+from vigil_ir import clock
+from vigil_ir.cli import main
+from vigil_ir.exports import risks as risk_exports
+from vigil_ir.exports.bundle import export_bundle
+from vigil_ir.exports.bundle_verify import verify_bundle
+from vigil_ir.followup import actions
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.risks import approvals, report, reviews, signoff
+from vigil_ir.risks.models import Risk, RiskApproval
 from tests.risk_fixtures import ADMIN, APPROVER, OWNER, make_risk, open_review
 
 APPROVERS = frozenset({ADMIN, APPROVER})

@@ -6,11 +6,11 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import events_for_stream
-from bot.risks import approvals, reviews, service
-from bot.risks.models import RiskAcceptance, RiskApproval, RiskReview
-from bot.risks.service import RiskError
+from vigil_ir import clock
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.risks import approvals, reviews, service
+from vigil_ir.risks.models import RiskAcceptance, RiskApproval, RiskReview
+from vigil_ir.risks.service import RiskError
 from tests.risk_fixtures import ADMIN, APPROVER, OTHER, OWNER, make_risk, open_review, raw, reload
 
 APPROVERS = frozenset({ADMIN, APPROVER})

@@ -4,9 +4,9 @@ from datetime import date, datetime, timedelta, timezone
 
 import pytest
 
-from bot import clock
-from bot.risks import cadence
-from bot.risks.scoring import CURRENT, METHODOLOGIES, methodology
+from vigil_ir import clock
+from vigil_ir.risks import cadence
+from vigil_ir.risks.scoring import CURRENT, METHODOLOGIES, methodology
 
 
 @pytest.mark.parametrize("likelihood,impact,score,level", [
@@ -89,7 +89,7 @@ def test_bad_cadences_are_refused_with_a_reason(bad, message):
 
 def test_dates_are_utc_calendar_dates(db):
     """A risk added late on 31 March in New York is already 1 April in UTC: the next quarter is July."""
-    from bot.risks import service
+    from vigil_ir.risks import service
 
     new_york = timezone(timedelta(hours=-4))
     with clock.frozen(datetime(2025, 3, 31, 22, 30, tzinfo=new_york)), db.session() as s:

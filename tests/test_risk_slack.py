@@ -5,9 +5,9 @@ from datetime import datetime, time, timedelta, timezone
 import pytest
 from sqlmodel import select
 
-from bot import clock
+from vigil_ir import clock
 
-from bot.risks.models import Risk, RiskApproval, RiskReview
+from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
 from tests.risk_fixtures import ADMIN, APPROVER, OTHER, OWNER, harness, make_risk, open_review, reload
 from tests.slack_requests import block_action, event_callback, input_value
 

@@ -11,9 +11,9 @@ from datetime import date, timedelta
 from click.testing import CliRunner
 from sqlmodel import select
 
-from bot.cli import main
-from bot.eventlog import Event
-from bot.exports.sample import Population, draw
+from vigil_ir.cli import main
+from vigil_ir.eventlog import Event
+from vigil_ir.exports.sample import Population, draw
 from tests.test_bundle import declare, seed
 
 PERIOD = ["--from", "2025-01-01", "--to", "2025-12-31"]

@@ -14,8 +14,8 @@ from __future__ import annotations
 import pytest
 from sqlmodel import select
 
-from bot.incidents.models import Incident
-from bot.risks.models import Risk, RiskApproval
+from vigil_ir.incidents.models import Incident
+from vigil_ir.risks.models import Risk, RiskApproval
 from tests import slack_requests as sr
 from tests.fuzzing import changed, row_counts
 from tests.risk_fixtures import ADMIN, APPROVER, OTHER, OWNER, harness, make_risk
@@ -138,7 +138,7 @@ def test_who_may_approve_a_review(app, fake_slack, reviewer, decider, allowed, s
 
 @pytest.mark.parametrize("decider, allowed", [(APPROVER, True), (ADMIN, True), (OWNER, False), (OTHER, False)])
 def test_who_may_reject_a_review_by_button_and_by_form(app, fake_slack, decider, allowed):
-    from bot.slack import risk_blocks
+    from vigil_ir.slack import risk_blocks
 
     approval = pending_approval(app)
     with app.db.session() as s:

@@ -18,12 +18,12 @@ import pytest
 from click.testing import CliRunner
 from sqlmodel import select
 
-from bot.cli import main
-from bot.eventlog import Event
-from bot.playbooks.models import PlaybookStep
-from bot.risks.models import RiskApproval
-from bot.slack import blocks as incident_blocks
-from bot.slack import risk_blocks
+from vigil_ir.cli import main
+from vigil_ir.eventlog import Event
+from vigil_ir.playbooks.models import PlaybookStep
+from vigil_ir.risks.models import RiskApproval
+from vigil_ir.slack import blocks as incident_blocks
+from vigil_ir.slack import risk_blocks
 from tests import slack_requests as sr
 from tests.risk_fixtures import ADMIN, APPROVER, OWNER, harness, make_risk
 
@@ -87,7 +87,7 @@ def lifecycle(app, fake_slack) -> Recorder:
                             "type": sr.input_value(SELECT, "availability"), "description": plain(HOSTILE)},
              user="U0DECLARER")
     app.deliver()
-    from bot.incidents.models import Incident
+    from vigil_ir.incidents.models import Incident
 
     with app.db.session() as s:
         incident = s.exec(select(Incident)).one()
@@ -152,7 +152,7 @@ def lifecycle(app, fake_slack) -> Recorder:
     app.deliver()
     with app.db.session() as s:
         approval = s.exec(select(RiskApproval)).one()
-        from bot.risks.models import Risk
+        from vigil_ir.risks.models import Risk
 
         risk = s.get(Risk, approval.risk_id)
     r.submit(risk_blocks.reject_modal(approval, risk), {"comment": plain(HOSTILE)}, user=APPROVER)
@@ -199,7 +199,7 @@ FORMULAS = ["=HYPERLINK(\"https://evil.example\",\"x\")", "+1+1", "-2+3", "@SUM(
 
 
 def test_every_csv_export_neutralises_formulas(app, fake_slack, tmp_path):
-    from bot.exports.csvsafe import FORMULA_PREFIXES
+    from vigil_ir.exports.csvsafe import FORMULA_PREFIXES
 
     r = Recorder(app)
     incident = app.declare(FORMULAS[0], user="U0DECLARER")

@@ -13,7 +13,7 @@ import time
 import anyio
 import pytest
 
-from bot.web.app import MAX_SLACK_BODY_BYTES
+from vigil_ir.web.app import MAX_SLACK_BODY_BYTES
 from tests import slack_requests as sr
 from tests.fuzzing import changed, row_counts
 

@@ -14,7 +14,7 @@ import traceback
 import pytest
 from click.testing import CliRunner
 
-from bot.cli import main
+from vigil_ir.cli import main
 from tests import slack_requests as sr
 
 BOT_TOKEN = "xoxb-111-222-SecretBotTokenValue"
@@ -52,7 +52,7 @@ def debug_logs(caplog):
 
 
 def test_slack_flows_log_no_token_or_signing_secret(db, fake_slack, settings_for, debug_logs):
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
     from tests.conftest import VigilHarness
 
     settings = settings_for(DATABASE_URL=db.url, SLACK_BOT_TOKEN=BOT_TOKEN, SLACK_CLIENT_SECRET=CLIENT_SECRET,

@@ -2,8 +2,8 @@
 
 from sqlmodel import select
 
-from bot.eventlog import Event
-from bot.incidents.models import Incident
+from vigil_ir.eventlog import Event
+from vigil_ir.incidents.models import Incident
 from tests.slack_requests import block_action
 
 

@@ -2,8 +2,8 @@
 
 from sqlmodel import select
 
-from bot.eventlog import events_for_stream
-from bot.incidents.models import Incident
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.incidents.models import Incident
 from tests.slack_requests import input_value
 
 
@@ -176,7 +176,7 @@ def test_close_modal_submitted_by_a_non_lead_is_refused_inline(vigil):
 
 
 def test_milestones_follow_the_events(vigil):
-    from bot.incidents.queries import incident_milestones
+    from vigil_ir.incidents.queries import incident_milestones
 
     incident = vigil.declare(user="U0DECLARER")
     channel = incident.channel_id

@@ -4,10 +4,10 @@ import time
 
 from sqlmodel import select
 
-from bot.eventlog import events_for_stream
-from bot.idempotency import ProcessedKey
-from bot.incidents.models import Incident
-from bot.outbox.models import OutboxItem
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.idempotency import ProcessedKey
+from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox.models import OutboxItem
 from tests.slack_requests import input_value
 
 
@@ -112,7 +112,7 @@ def test_slack_down_never_loses_the_incident(vigil, fake_slack):
         item = s.exec(select(OutboxItem).where(OutboxItem.kind == "incident.setup")).one()
     assert item.status == "pending" and "internal_error" in item.last_error
     fake_slack.heal()
-    from bot import clock
+    from vigil_ir import clock
     from datetime import timedelta
 
     later = clock.now() + timedelta(hours=1)
@@ -138,7 +138,7 @@ def test_rate_limited_post_is_rescheduled_after_retry_after(vigil, fake_slack):
     assert incident.channel_id and incident.summary_ts is None
     wait = (item.available_at - item.created_at).total_seconds()
     assert 29 <= wait <= 40
-    from bot import clock
+    from vigil_ir import clock
     from datetime import timedelta
 
     with clock.frozen(clock.now() + timedelta(seconds=31)):
@@ -152,7 +152,7 @@ def test_rate_limited_post_is_rescheduled_after_retry_after(vigil, fake_slack):
 def test_timeouts_are_retried(vigil, fake_slack):
     fake_slack.delay_next("conversations.create", 3)  # client timeout is 2 s
     vigil.declare("Slow Slack")
-    from bot import clock
+    from vigil_ir import clock
     from datetime import timedelta
 
     with clock.frozen(clock.now() + timedelta(minutes=5)):
@@ -178,8 +178,8 @@ def test_escaping_user_text_in_messages(vigil, fake_slack):
 def test_without_credentials_events_answer_503_and_health_is_ok(db, fake_slack, settings_for):
     from starlette.testclient import TestClient
 
-    from bot.runtime import build_runtime
-    from bot.web.app import create_web_app
+    from vigil_ir.runtime import build_runtime
+    from vigil_ir.web.app import create_web_app
 
     runtime = build_runtime(settings_for(DATABASE_URL=db.url, SLACK_BOT_TOKEN="", SLACK_SIGNING_SECRET=""), db)
     with TestClient(create_web_app(runtime)) as client:

@@ -4,10 +4,10 @@ from datetime import timedelta
 
 from sqlmodel import select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.outbox.models import OutboxItem
-from bot.outbox.service import claim_due
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.outbox.service import claim_due
 from tests.slack_requests import message_shortcut
 
 

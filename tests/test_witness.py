@@ -2,11 +2,11 @@
 
 from datetime import timedelta
 
-from bot import clock
+from vigil_ir import clock
 
 
 def test_heads_are_published_once_a_day(db, fake_slack, settings_for):
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
     from tests.conftest import VigilHarness
 
     runtime = build_runtime(settings_for(DATABASE_URL=db.url, VIGIL_AUDIT_CHANNEL="C0AUDIT"), db)
@@ -19,7 +19,7 @@ def test_heads_are_published_once_a_day(db, fake_slack, settings_for):
     (post,) = [c for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == "C0AUDIT"]
     from click.testing import CliRunner
 
-    from bot.cli import main
+    from vigil_ir.cli import main
 
     digest = CliRunner().invoke(main, ["verify"], obj={"database": db}).output.split("heads digest ")[1].strip()
     assert digest in post.params["text"] and "1 streams" in post.params["text"]

@@ -8,10 +8,10 @@ from datetime import date, datetime, timedelta, timezone
 
 import click
 
-from bot import clock
-from bot.auth import tokens
-from bot.exports.cli import _session
-from bot.playbooks.durations import parse_duration
+from vigil_ir import clock
+from vigil_ir.auth import tokens
+from vigil_ir.exports.cli import _session
+from vigil_ir.playbooks.durations import parse_duration
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 

@@ -6,7 +6,7 @@ from datetime import datetime
 
 from sqlmodel import Field, SQLModel
 
-from bot import clock
+from vigil_ir import clock
 
 
 class AuditorToken(SQLModel, table=True):

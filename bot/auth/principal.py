@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from bot.config import Settings
+from vigil_ir.config import Settings
 
 ROLES = ("admin", "viewer", "auditor")
 

@@ -14,9 +14,9 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.auth.models import AuditorToken
-from bot.eventlog import append
+from vigil_ir import clock
+from vigil_ir.auth.models import AuditorToken
+from vigil_ir.eventlog import append
 
 STREAM = "audit"
 PREFIX = "vigil_at_"  # recognisable by secret scanners and by people

@@ -13,7 +13,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from bot.clock import iso
+from vigil_ir.clock import iso
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = ("stream", "stream_seq", "kind", "actor", "occurred_at", "recorded_at", "data",

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.db import insert_if_absent
-from bot.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
-from bot.eventlog.models import Event, StreamHead
+from vigil_ir import clock
+from vigil_ir.db import insert_if_absent
+from vigil_ir.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
+from vigil_ir.eventlog.models import Event, StreamHead
 
 
 def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[str, Any] | None = None,

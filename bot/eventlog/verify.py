@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 
 from sqlmodel import Session, select
 
-from bot.eventlog.canonical import GENESIS_HASH, event_hash
-from bot.eventlog.models import Event, StreamHead
+from vigil_ir.eventlog.canonical import GENESIS_HASH, event_hash
+from vigil_ir.eventlog.models import Event, StreamHead
 
 
 @dataclass

@@ -10,11 +10,11 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot.config import Settings
-from bot.eventlog.models import StreamHead
-from bot.eventlog.verify import VerifyResult
-from bot.outbox.service import enqueue
-from bot.reminders.scheduler import sweep
+from vigil_ir.config import Settings
+from vigil_ir.eventlog.models import StreamHead
+from vigil_ir.eventlog.verify import VerifyResult
+from vigil_ir.outbox.service import enqueue
+from vigil_ir.reminders.scheduler import sweep
 
 
 def heads_snapshot(session: Session) -> VerifyResult:

@@ -1,7 +1,7 @@
 """The evidence bundle for an audit period: one zip, every file hashed in `manifest.json`.
 
 The bundle is written to a temporary file beside the output, from one read-only snapshot of the
-database (bot.exports.snapshot), one zip entry at a time; then the export is recorded as an
+database (vigil_ir.exports.snapshot), one zip entry at a time; then the export is recorded as an
 `audit.bundle_exported` event and the file is moved into place. A failure leaves no partial
 bundle behind. What each file holds is in docs/audit-evidence.md.
 """
@@ -19,14 +19,14 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import clock
-from bot.db import Database
-from bot.eventlog import append
-from bot.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_risks
-from bot.exports.bundle_files import Table, ZipSink
-from bot.exports.manifest import NAME, Manifest, Note
-from bot.exports.progress import Progress, Quiet
-from bot.exports.snapshot import read_snapshot
+from vigil_ir import clock
+from vigil_ir.db import Database
+from vigil_ir.eventlog import append
+from vigil_ir.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_risks
+from vigil_ir.exports.bundle_files import Table, ZipSink
+from vigil_ir.exports.manifest import NAME, Manifest, Note
+from vigil_ir.exports.progress import Progress, Quiet
+from vigil_ir.exports.snapshot import read_snapshot
 
 AUDIT_STREAM = "audit"
 

@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlmodel import select
 
-from bot import clock
-from bot.exports import eventlog_export
-from bot.exports.eventlog_export import Segments
-from bot.outbox.models import OutboxItem
+from vigil_ir import clock
+from vigil_ir.exports import eventlog_export
+from vigil_ir.exports.eventlog_export import Segments
+from vigil_ir.outbox.models import OutboxItem
 
 if TYPE_CHECKING:
-    from bot.exports.bundle import Context
+    from vigil_ir.exports.bundle import Context
 
 E11_FILE = "audit_log"
 NOTIFICATION_COLUMNS = ("notification_id", "kind", "object_type", "object_ref", "channel", "text", "dedupe_key",

@@ -1,8 +1,8 @@
-"""Re-verifying event-log chain segments from a bundle's JSON rows (used by bot.exports.bundle_verify).
+"""Re-verifying event-log chain segments from a bundle's JSON rows (used by vigil_ir.exports.bundle_verify).
 
 Rows come one at a time in (stream, seq) order, as the bundle writes them, so a file of any size
 is checked in constant memory. Each row's hash is recomputed with
-`bot.eventlog.canonical.event_hash`; within a stream the seqs must follow on and each prev_hash
+`vigil_ir.eventlog.canonical.event_hash`; within a stream the seqs must follow on and each prev_hash
 must be the previous row's hash; each stream's first prev_hash, last seq, head hash and event count
 must be the manifest's.
 """
@@ -13,8 +13,8 @@ import json
 from collections.abc import Callable, Iterator
 from typing import IO, Any
 
-from bot.eventlog.canonical import GENESIS_HASH, event_hash
-from bot.exports.eventlog_export import hashed_fields
+from vigil_ir.eventlog.canonical import GENESIS_HASH, event_hash
+from vigil_ir.exports.eventlog_export import hashed_fields
 
 
 def json_rows(text: IO[str], problem: Callable[[str], Any], path: str) -> Iterator[dict[str, Any]]:

@@ -1,6 +1,6 @@
 """`vigil export bundle` and the shared CLI bits of the audit commands (period options, actor, database).
 
-`bot.exports.cli` adds `bundle` to the `export` group; its helpers are imported when a command
+`vigil_ir.exports.cli` adds `bundle` to the `export` group; its helpers are imported when a command
 runs, not at import time, so the two modules can be imported in either order.
 """
 
@@ -16,15 +16,15 @@ import click
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot import clock
-from bot.db import Database
+from vigil_ir import clock
+from vigil_ir.db import Database
 
 ACTOR_MAX = 64
 
 
 def period_bound(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
     """--from/--to as in `vigil export incidents`: a plain --to date is inclusive (end of that day)."""
-    from bot.exports.cli import _bound
+    from vigil_ir.exports.cli import _bound
 
     return _bound(ctx, param, value)
 
@@ -60,7 +60,7 @@ def actor_for(given: str | None) -> str:
 @contextlib.contextmanager
 def database_for(ctx: click.Context) -> Iterator[Database]:
     """The parent command's Database (ctx.obj["database"]) or one from settings; database errors explained."""
-    from bot.config import load_settings
+    from vigil_ir.config import load_settings
 
     database = ctx.obj.get("database") if isinstance(ctx.obj, dict) else None
     owned = database is None
@@ -90,8 +90,8 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, act
     at period end, review log, heat maps, audit trail, notification log, chain heads. Check it with
     `vigil verify --bundle FILE`.
     """
-    from bot.exports.bundle import export_bundle
-    from bot.exports.progress import for_stream
+    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.progress import for_stream
 
     check_period(start, end)
     who = actor_for(actor)

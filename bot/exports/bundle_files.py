@@ -24,8 +24,8 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import IO, Any
 
-from bot import clock
-from bot.exports import csvsafe
+from vigil_ir import clock
+from vigil_ir.exports import csvsafe
 
 CHUNK = 1 << 20
 ZIP64_FROM = 1 << 31  # entries this large need ZIP64 headers

@@ -1,4 +1,4 @@
-"""Follow-up actions in a bundle (E5 `action_items`), through bot.followup.action_export.
+"""Follow-up actions in a bundle (E5 `action_items`), through vigil_ir.followup.action_export.
 
 The selection and columns are exactly those of `vigil export actions` (created, due or completed
 in the period; status as at generation), so the bundle and the stand-alone export agree. (Each
@@ -10,17 +10,17 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.followup import action_export
-from bot.followup.models import ActionItem
+from vigil_ir.followup import action_export
+from vigil_ir.followup.models import ActionItem
 
 if TYPE_CHECKING:
-    from bot.exports.bundle import Context
+    from vigil_ir.exports.bundle import Context
 
 RULE = "created, due or completed in the period"
 
 
 def write(ctx: Context) -> None:
-    from bot.exports.bundle_incidents import sequence
+    from vigil_ir.exports.bundle_incidents import sequence
 
     first_day, last_day = ctx.start.date(), (ctx.end - timedelta(microseconds=1)).date()
     table = ctx.table("action_items", action_export.COLUMNS, section="E5",
@@ -28,7 +28,7 @@ def write(ctx: Context) -> None:
                                   "evidence (status and overdue as at generation)",
                       query=f"action_item rows with {ctx.period_text('created_at')}, or "
                             f"{ctx.period_text('completed_at')}, or due_on from {first_day} to {last_day}; ordered by "
-                            "number (bot.followup.action_export)")
+                            "number (vigil_ir.followup.action_export)")
     ctx.progress.start("Action items", None)
     rows = action_export.action_rows(ctx.session, ctx.start, ctx.end)
     for row in rows:

@@ -16,19 +16,19 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import StreamHead, events_for_stream
-from bot.exports import eventlog_export, population
-from bot.exports.eventlog_export import Segments
-from bot.exports.manifest import sequence_report
-from bot.exports.timeline import Timeline, action_records, checklists, review_record
-from bot.followup import pir_export
-from bot.followup.models import ActionItem, PostIncidentReview
-from bot.incidents.models import Incident
-from bot.keys import KeyCounter
+from vigil_ir import clock
+from vigil_ir.eventlog import StreamHead, events_for_stream
+from vigil_ir.exports import eventlog_export, population
+from vigil_ir.exports.eventlog_export import Segments
+from vigil_ir.exports.manifest import sequence_report
+from vigil_ir.exports.timeline import Timeline, action_records, checklists, review_record
+from vigil_ir.followup import pir_export
+from vigil_ir.followup.models import ActionItem, PostIncidentReview
+from vigil_ir.incidents.models import Incident
+from vigil_ir.keys import KeyCounter
 
 if TYPE_CHECKING:
-    from bot.exports.bundle import Context
+    from vigil_ir.exports.bundle import Context
 
 PAGE = 100
 E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
@@ -83,7 +83,7 @@ def _packet(ctx: Context, incident: Incident, timeline: Timeline, review: PostIn
     for fmt in ("md", "html", "json"):
         ctx.sink.add(f"{folder}/{key}.{fmt}", timeline.render(fmt), section="E3", description=what, query=query)
     if review is not None and review.status == "completed":
-        from bot.followup.pir_document import render_pir
+        from vigil_ir.followup.pir_document import render_pir
 
         ctx.sink.add(f"{folder}/{key}-post-incident-review.md", render_pir(ctx.session, incident), section="E3/E5",
                      description=f"{key} post-incident review document, as posted to the incident channel",

@@ -1,4 +1,4 @@
-"""The risk part of a bundle, built only from bot.risks' and bot.exports.risks' public functions.
+"""The risk part of a bundle, built only from vigil_ir.risks' and vigil_ir.exports.risks' public functions.
 
 E7 the register as it stood at the end of the period (rebuilt from the events), E8 the review log
 for the period, E9 acceptances in force during it, E10 the periodic assessment (heat maps of
@@ -11,18 +11,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from bot.exports import risks as risk_exports
-from bot.exports.bundle_files import json_line
-from bot.risks import heatmap, register_asof, report
-from bot.risks.models import Risk
-from bot.risks.scoring import CURRENT, methodology
+from vigil_ir.exports import risks as risk_exports
+from vigil_ir.exports.bundle_files import json_line
+from vigil_ir.risks import heatmap, register_asof, report
+from vigil_ir.risks.models import Risk
+from vigil_ir.risks.scoring import CURRENT, methodology
 
 if TYPE_CHECKING:
-    from bot.exports.bundle import Context
+    from vigil_ir.exports.bundle import Context
 
 
 def write(ctx: Context) -> None:
-    from bot.exports.bundle_incidents import sequence
+    from vigil_ir.exports.bundle_incidents import sequence
 
     as_of = (ctx.end - timedelta(microseconds=1)).date()
     ctx.progress.start("Risk register", None)
@@ -32,7 +32,7 @@ def write(ctx: Context) -> None:
                          description=f"Risk register as it stood at the end of the period ({ctx.iso_end}), rebuilt "
                                      "from each risk's events; review_state as of that day",
                          query=f"events of streams risk:<n> with recorded_at < {ctx.iso_end}, folded per risk "
-                               "(bot.risks.register_asof); ordered by number")
+                               "(vigil_ir.risks.register_asof); ordered by number")
     for row in rows:
         register.write(row)
     register.finish(ctx.sink)
@@ -63,14 +63,14 @@ def _assessment(ctx: Context, rows: list[dict], as_of: str) -> None:
     ctx.sink.add("risk_methodology.json", json_line([methodology(v).describe() for v in versions]) + "\n",
                  section="E13", description="Scoring methodology of every version used in the register: scales, "
                                             "matrix, level bands, default review cadence",
-                 query="bot.risks.scoring methodologies " + ", ".join(versions), rows=len(versions))
+                 query="vigil_ir.risks.scoring methodologies " + ", ".join(versions), rows=len(versions))
     built = report.build(ctx.session, ctx.start, ctx.end, end_rows=rows)
     for fmt in report.FORMATS:
         ctx.sink.add(f"risk_assessment/report.{fmt}", report.render_built(built, fmt),
                      section="E10", description="Periodic risk assessment report for the period: methodology, "
                                                 "participants, changes, fraud and vendor risks, risks above appetite, "
                                                 "overdue reviews and actions, management sign-off",
-                     query=f"bot.risks.report for {ctx.iso_start} to {ctx.iso_end}")
+                     query=f"vigil_ir.risks.report for {ctx.iso_start} to {ctx.iso_end}")
 
 
 def _acceptances(ctx: Context) -> None:

@@ -4,7 +4,7 @@
    manifest, listed but missing, or present twice.
 2. Rows: each table's row count against the manifest.
 3. Chains: every event row in the bundle's event-log files is hashed again with
-   `bot.eventlog.canonical.event_hash`; within each stream segment the seqs must follow on and each
+   `vigil_ir.eventlog.canonical.event_hash`; within each stream segment the seqs must follow on and each
    prev_hash must be the previous hash; the segment's first prev_hash, last seq and head hash must
    be the manifest's; a segment that reaches a stream's head must end on the head in chain_heads;
    and the heads digest recomputed from chain_heads must be the manifest's.
@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-from bot.exports.bundle_chain import ChainCheck, json_rows
-from bot.exports.manifest import FORMAT, NAME
+from vigil_ir.exports.bundle_chain import ChainCheck, json_rows
+from vigil_ir.exports.manifest import FORMAT, NAME
 
 CHUNK = 1 << 20
 PACKET = re.compile(r"^incidents/(INC-\d+)/\1\.json$")  # a packet's JSON timeline

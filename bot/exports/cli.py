@@ -15,18 +15,18 @@ from pathlib import Path
 import click
 from sqlmodel import Session
 
-from bot import clock
-from bot.exports import csvsafe
-from bot.exports.bundle_cli import check_period, database_for, period_options
-from bot.exports.population import FORMATS as POPULATION_FORMATS
-from bot.exports.population import incident_population, render_population
-from bot.exports.risks import FORMATS as RISK_FORMATS
-from bot.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
-from bot.exports.risks import review_rows
-from bot.exports.risks import render as render_risk_rows
-from bot.exports.timeline import FORMATS as TIMELINE_FORMATS
-from bot.exports.timeline import load_timeline
-from bot.incidents.queries import by_key, parse_key
+from vigil_ir import clock
+from vigil_ir.exports import csvsafe
+from vigil_ir.exports.bundle_cli import check_period, database_for, period_options
+from vigil_ir.exports.population import FORMATS as POPULATION_FORMATS
+from vigil_ir.exports.population import incident_population, render_population
+from vigil_ir.exports.risks import FORMATS as RISK_FORMATS
+from vigil_ir.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
+from vigil_ir.exports.risks import review_rows
+from vigil_ir.exports.risks import render as render_risk_rows
+from vigil_ir.exports.timeline import FORMATS as TIMELINE_FORMATS
+from vigil_ir.exports.timeline import load_timeline
+from vigil_ir.incidents.queries import by_key, parse_key
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -119,7 +119,7 @@ def incidents_command(ctx: click.Context, start: datetime, end: datetime, fmt: s
 @click.pass_context
 def pirs_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
     """Post-incident reviews (E5): one row per incident declared in the period, reviewed or not."""
-    from bot.followup.pir_export import pir_rows, render_pirs
+    from vigil_ir.followup.pir_export import pir_rows, render_pirs
 
     check_period(start, end)
     with _session(ctx) as session:
@@ -135,7 +135,7 @@ def pirs_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, o
 @click.pass_context
 def actions_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
     """Follow-up actions (E5 action items): every action created, due or completed in the period."""
-    from bot.followup.action_export import action_rows, render
+    from vigil_ir.followup.action_export import action_rows, render
 
     check_period(start, end)
     with _session(ctx) as session:
@@ -201,7 +201,7 @@ def acceptances_command(ctx: click.Context, start: datetime, end: datetime, fmt:
 
 
 def _add_bundle() -> None:
-    from bot.exports.bundle_cli import bundle  # `vigil export bundle` (its module imports this one lazily)
+    from vigil_ir.exports.bundle_cli import bundle  # `vigil export bundle` (its module imports this one lazily)
 
     export.add_command(bundle)
 

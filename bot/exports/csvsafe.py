@@ -15,8 +15,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from bot import clock
-from bot.eventlog.canonical import canonical_json
+from vigil_ir import clock
+from vigil_ir.eventlog.canonical import canonical_json
 
 BOM = "\ufeff"
 # The OWASP list, plus the full-width forms some spreadsheet locales also accept as formula starts.

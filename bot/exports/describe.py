@@ -11,10 +11,10 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from bot import clock
-from bot.eventlog import Event
-from bot.eventlog.canonical import canonical_json
-from bot.incidents.models import TYPES
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.incidents.models import TYPES
 
 
 def when(value: datetime | str | None) -> str:

@@ -1,7 +1,7 @@
 """Event-log rows for a bundle (E2 incident event log, E11 object audit trail) and their chain segments.
 
 Each row carries every hashed field exactly as stored (`data` as JSON, times in the exported ISO
-form), so `bot.eventlog.canonical.event_hash` recomputes the chain from the JSON file alone. A
+form), so `vigil_ir.eventlog.canonical.event_hash` recomputes the chain from the JSON file alone. A
 *segment* is a contiguous run of one stream's events (seq first..last); the manifest records, per
 stream, the prev_hash of the first event and the hash of the last, which is what lets an auditor
 check a slice of a chain without the events before it.
@@ -18,9 +18,9 @@ from typing import Any
 from sqlalchemy import and_, func, or_, select
 from sqlmodel import Session
 
-from bot import clock
-from bot.eventlog import Event, StreamHead
-from bot.exports.describe import describe, one_line
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, StreamHead
+from vigil_ir.exports.describe import describe, one_line
 
 COLUMNS = ("stream", "seq", "id", "object_type", "object_ref", "occurred_at", "recorded_at", "actor",
            "actor_type", "kind", "summary", "data", "corrects", "prev_hash", "hash")

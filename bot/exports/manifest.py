@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot import __version__, clock
-from bot.exports.bundle_files import FileEntry
-from bot.exports.eventlog_export import HASH_METHOD, Segments
+from vigil_ir import __version__, clock
+from vigil_ir.exports.bundle_files import FileEntry
+from vigil_ir.exports.eventlog_export import HASH_METHOD, Segments
 
 NAME = "manifest.json"
 FORMAT = "vigil-evidence-bundle/1"

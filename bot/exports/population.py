@@ -4,7 +4,7 @@ Incidents declared in [start, end), in key order. Milestones come from each inci
 loaded for the whole period in a few chunked queries rather than one query per incident.
 Time to declare counts from detection, to acknowledge from declaration, to mitigate and resolve
 from detection
-(bot.incidents.queries.Milestones).
+(vigil_ir.incidents.queries.Milestones).
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.exports import csvsafe
-from bot.incidents.models import Incident
-from bot.incidents.queries import declared_between, milestones
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.exports import csvsafe
+from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.queries import declared_between, milestones
 
 FORMATS = ("json", "csv")
 COLUMNS = ("key", "title", "type", "security", "severity_initial", "severity_final", "status",

@@ -34,7 +34,7 @@ def _html_finalize(value: Any) -> Any:
 @lru_cache(maxsize=None)
 def environment(kind: str) -> Environment:
     """`html` or `md`."""
-    common = dict(loader=PackageLoader("bot", "templates"), undefined=StrictUndefined,
+    common = dict(loader=PackageLoader("vigil_ir", "templates"), undefined=StrictUndefined,
                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     if kind == "html":
         return Environment(autoescape=True, finalize=_html_finalize, **common)

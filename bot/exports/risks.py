@@ -15,13 +15,13 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.eventlog.canonical import canonical_json
-from bot.exports import csvsafe
-from bot.risks import register_asof
-from bot.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
-from bot.risks.scoring import methodology
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.exports import csvsafe
+from vigil_ir.risks import register_asof
+from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
+from vigil_ir.risks.scoring import methodology
 
 FORMATS = ("json", "csv")
 ROWS_PER_FETCH = 500

@@ -23,10 +23,10 @@ from typing import Any
 import click
 from sqlmodel import Session
 
-from bot import clock
-from bot.eventlog import append
-from bot.exports import csvsafe
-from bot.exports.bundle_cli import actor_for, check_period, database_for, period_options
+from vigil_ir import clock
+from vigil_ir.eventlog import append
+from vigil_ir.exports import csvsafe
+from vigil_ir.exports.bundle_cli import actor_for, check_period, database_for, period_options
 
 AUDIT_STREAM = "audit"
 _NUMBER = re.compile(r"(\d+)$")
@@ -55,15 +55,15 @@ def key_number(key: str) -> int:
 
 def population(session: Session, kind: str, start: datetime, end: datetime) -> Population:
     if kind == "incidents":
-        from bot.exports.population import COLUMNS, incident_population
+        from vigil_ir.exports.population import COLUMNS, incident_population
 
         rows, key, columns = incident_population(session, start, end), "key", COLUMNS
     elif kind == "reviews":
-        from bot.exports.risks import REVIEW_COLUMNS, review_rows
+        from vigil_ir.exports.risks import REVIEW_COLUMNS, review_rows
 
         rows, key, columns = review_rows(session, start, end), "review_ref", REVIEW_COLUMNS
     elif kind == "actions":
-        from bot.followup.action_export import COLUMNS, action_rows
+        from vigil_ir.followup.action_export import COLUMNS, action_rows
 
         rows, key, columns = action_rows(session, start, end), "action_ref", COLUMNS
     else:

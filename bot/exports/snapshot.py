@@ -17,7 +17,7 @@ from collections.abc import Iterator
 
 from sqlmodel import Session
 
-from bot.db import Database, is_in_memory, make_sqlite_reader
+from vigil_ir.db import Database, is_in_memory, make_sqlite_reader
 
 
 @contextlib.contextmanager

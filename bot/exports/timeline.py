@@ -14,17 +14,17 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event, StreamHead, events_for_stream
-from bot.eventlog.verify import verify_events
-from bot.exports import csvsafe
-from bot.exports.describe import describe, one_line, when
-from bot.exports.render import render
-from bot.followup import pir
-from bot.followup.models import ActionItem
-from bot.incidents.models import TYPES, Incident
-from bot.incidents.queries import Milestones, milestones
-from bot.playbooks import runner
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, StreamHead, events_for_stream
+from vigil_ir.eventlog.verify import verify_events
+from vigil_ir.exports import csvsafe
+from vigil_ir.exports.describe import describe, one_line, when
+from vigil_ir.exports.render import render
+from vigil_ir.followup import pir
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.incidents.models import TYPES, Incident
+from vigil_ir.incidents.queries import Milestones, milestones
+from vigil_ir.playbooks import runner
 
 FORMATS = ("json", "csv", "md", "html")
 CSV_COLUMNS = ("seq", "id", "occurred_at", "recorded_at", "actor", "kind", "summary", "data",
@@ -62,7 +62,7 @@ def milestone_record(m: Milestones) -> dict[str, Any]:
             "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
             "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
             # Stated so the figures cannot be misread: acknowledgement counts from declaration,
-            # mitigation and resolution from detection (bot.incidents.queries.Milestones).
+            # mitigation and resolution from detection (vigil_ir.incidents.queries.Milestones).
             "measured_from": {"declare": "detected_at", "acknowledge": "declared_at", "mitigate": "detected_at",
                               "resolve": "detected_at"}}
 

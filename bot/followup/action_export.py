@@ -15,12 +15,12 @@ from typing import Any
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.exports import csvsafe
-from bot.followup.actions import is_overdue
-from bot.followup.models import ActionItem
-from bot.incidents.models import Incident
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.exports import csvsafe
+from vigil_ir.followup.actions import is_overdue
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.incidents.models import Incident
 
 FORMATS = ("csv", "json")
 COLUMNS = ("action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
@@ -50,7 +50,7 @@ def _parents(session: Session, actions: list[ActionItem]) -> dict[tuple[str, int
             refs[("incident", incident.id)] = incident.key
     risk_ids = sorted({a.risk_id for a in actions if a.risk_id})
     if risk_ids:
-        from bot.risks.models import Risk  # only when actions treat risks
+        from vigil_ir.risks.models import Risk  # only when actions treat risks
 
         for offset in range(0, len(risk_ids), CHUNK):
             for risk in session.exec(select(Risk).where(Risk.id.in_(risk_ids[offset:offset + CHUNK]))):

@@ -15,14 +15,14 @@ from datetime import date, datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.config import Settings
-from bot.eventlog import append
-from bot.followup.actions import OPEN
-from bot.followup.models import ActionItem
-from bot.outbox.models import OutboxItem
-from bot.reminders.scheduler import sweep
-from bot.slack import action_blocks
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import append
+from vigil_ir.followup.actions import OPEN
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.reminders.scheduler import sweep
+from vigil_ir.slack import action_blocks
 
 ACTOR = "system:worker"
 # (label, days relative to the due date), in the order they fall due.

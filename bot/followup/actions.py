@@ -14,12 +14,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event, append
-from bot.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
-from bot.incidents.models import Incident
-from bot.incidents.service import IncidentError
-from bot.keys import next_number
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
+from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.keys import next_number
 
 OPEN = ("open", "in_progress")
 FIELDS = ("number", "incident_id", "risk_id", "description", "owner", "due_on", "type", "status", "status_reason",
@@ -281,7 +281,7 @@ def parent_ref(session: Session, action: ActionItem) -> str | None:
         incident = session.get(Incident, action.incident_id)
         return incident.key if incident else None
     if action.risk_id:
-        from bot.risks.models import Risk  # optional: only when the action treats a risk
+        from vigil_ir.risks.models import Risk  # optional: only when the action treats a risk
 
         risk = session.get(Risk, action.risk_id)
         return risk.key if risk else None

@@ -6,12 +6,12 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event, append
-from bot.followup.models import PostIncidentReview
-from bot.followup.policy import Policy
-from bot.incidents.models import Incident
-from bot.incidents.service import IncidentError
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.followup.models import PostIncidentReview
+from vigil_ir.followup.policy import Policy
+from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.service import IncidentError
 
 TEXT_MAX = 3000
 TEXT_FIELDS = ("summary", "root_cause", "contributing_factors", "went_well", "went_poorly", "detection_gap",

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.exports.render import render
-from bot.exports.timeline import load_timeline
-from bot.incidents.models import Incident
+from vigil_ir.exports.render import render
+from vigil_ir.exports.timeline import load_timeline
+from vigil_ir.incidents.models import Incident
 
 
 def render_pir(session: Session, incident: Incident) -> str:

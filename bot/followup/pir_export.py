@@ -8,12 +8,12 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event
-from bot.exports import csvsafe
-from bot.followup.models import PostIncidentReview
-from bot.incidents.models import Incident
-from bot.incidents.queries import declared_between
+from vigil_ir import clock
+from vigil_ir.eventlog import Event
+from vigil_ir.exports import csvsafe
+from vigil_ir.followup.models import PostIncidentReview
+from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.queries import declared_between
 
 FORMATS = ("csv", "json")
 COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "status", "due_at", "held_at",

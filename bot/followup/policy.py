@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
-from bot.incidents.models import SEVERITIES
-from bot.playbooks.durations import parse_duration
+from vigil_ir.incidents.models import SEVERITIES
+from vigil_ir.playbooks.durations import parse_duration
 
 
 def _per_severity(text: str, parse, setting: str) -> dict[str, object]:

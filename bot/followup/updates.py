@@ -6,11 +6,11 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session
 
-from bot import clock
-from bot.eventlog import Event, append
-from bot.followup.policy import Policy
-from bot.incidents.models import Incident
-from bot.incidents.service import IncidentError
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.followup.policy import Policy
+from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.service import IncidentError
 
 SNOOZE = timedelta(minutes=30)
 LEAD_GRACE = timedelta(minutes=10)

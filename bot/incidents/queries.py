@@ -8,8 +8,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot.eventlog import Event, events_for_stream
-from bot.incidents.models import Incident
+from vigil_ir.eventlog import Event, events_for_stream
+from vigil_ir.incidents.models import Incident
 
 KEY_PATTERN = re.compile(r"^\s*(?:INC-)?(\d+)\s*$", re.IGNORECASE)
 

@@ -11,11 +11,11 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import clock
-from bot.eventlog import Event, append
-from bot.incidents.models import ROLES, SEVERITIES, STATUSES, TYPES, Incident
-from bot.idempotency import first_time
-from bot.keys import next_number
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.incidents.models import ROLES, SEVERITIES, STATUSES, TYPES, Incident
+from vigil_ir.idempotency import first_time
+from vigil_ir.keys import next_number
 
 TITLE_MAX = 150
 TEXT_MAX = 3000

@@ -16,10 +16,10 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from bot.db import Database
-from bot.metrics import OUTBOX_DELIVERIES
-from bot.outbox import service
-from bot.outbox.models import OutboxItem
+from vigil_ir.db import Database
+from vigil_ir.metrics import OUTBOX_DELIVERIES
+from vigil_ir.outbox import service
+from vigil_ir.outbox.models import OutboxItem
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 900

@@ -12,9 +12,9 @@ from typing import Any
 from sqlalchemy import or_, update
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.db import insert_if_absent
-from bot.outbox.models import OutboxItem
+from vigil_ir import clock
+from vigil_ir.db import insert_if_absent
+from vigil_ir.outbox.models import OutboxItem
 
 
 def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any] | None = None,

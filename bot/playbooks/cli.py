@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from bot.playbooks.loader import (PlaybookError, PlaybookFile, library_directory, lint_paths, load_library,
+from vigil_ir.playbooks.loader import (PlaybookError, PlaybookFile, library_directory, lint_paths, load_library,
                                   playbook_paths)
 
 _PATH = click.Path(path_type=Path)

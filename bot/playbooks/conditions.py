@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from bot.incidents.models import ACTIVE_STATUSES, SEVERITIES, TYPES
+from vigil_ir.incidents.models import ACTIVE_STATUSES, SEVERITIES, TYPES
 
 # The values each field may be compared with (`closed` is left out: steps are not run then).
 FIELD_VALUES: dict[str, tuple[str, ...]] = {

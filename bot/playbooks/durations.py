@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timedelta
 
-from bot import clock
+from vigil_ir import clock
 
 EXAMPLES = "use e.g. 15m, 4h, 1h30m, 3d"
 # Ten years: long enough for any real clock, short enough that adding it to a date cannot overflow.

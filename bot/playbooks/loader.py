@@ -11,6 +11,7 @@ import difflib
 import hashlib
 import types
 import typing
+from importlib import resources
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,8 +20,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
-from bot.playbooks.render import check_template
-from bot.playbooks.schema import Playbook, cross_check, format_loc, raw_steps
+from vigil_ir.playbooks.render import check_template
+from vigil_ir.playbooks.schema import Playbook, cross_check, format_loc, raw_steps
 
 SUFFIXES = (".yaml", ".yml")
 
@@ -118,11 +119,11 @@ def lint_paths(paths: Iterable[Path | str]) -> tuple[dict[str, PlaybookFile], li
 
 
 def library_directory() -> Path:
-    """VIGIL_PLAYBOOKS_DIR, else the `playbooks/` folder next to the `bot` package."""
-    from bot.config import load_settings
+    """VIGIL_PLAYBOOKS_DIR, else the shipped playbooks (package data of `vigil_ir.shipped_playbooks`)."""
+    from vigil_ir.config import load_settings
 
     configured = load_settings().playbooks_dir
-    return Path(configured) if configured else Path(__file__).resolve().parents[2] / "playbooks"
+    return Path(configured) if configured else Path(str(resources.files("vigil_ir.shipped_playbooks")))
 
 
 def load_library(directory: Path | str | None = None) -> dict[str, PlaybookFile]:

@@ -16,8 +16,8 @@ from typing import Any
 from jinja2 import StrictUndefined, Template, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import SandboxedEnvironment, SecurityError
 
-from bot import clock
-from bot.incidents.models import SEVERITIES, STATUSES, TYPES
+from vigil_ir import clock
+from vigil_ir.incidents.models import SEVERITIES, STATUSES, TYPES
 
 VARIABLES = ("key", "number", "title", "severity", "type", "security", "status", "lead", "channel",
              "declared_at", "detected_at")
@@ -48,7 +48,7 @@ class _Incident:
 
 
 def incident_facts(incident) -> dict[str, Any]:
-    """The template variables (and condition facts) of a `bot.incidents.models.Incident`."""
+    """The template variables (and condition facts) of a `vigil_ir.incidents.models.Incident`."""
     return {
         "key": incident.key,
         "number": incident.number,

@@ -12,14 +12,14 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event, append
-from bot.incidents.models import Incident
-from bot.incidents.service import IncidentError
-from bot.playbooks.durations import add_duration, parse_duration
-from bot.playbooks.loader import PlaybookFile
-from bot.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
-from bot.playbooks.render import incident_facts, render_instructions
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.playbooks.durations import add_duration, parse_duration
+from vigil_ir.playbooks.loader import PlaybookFile
+from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
+from vigil_ir.playbooks.render import incident_facts, render_instructions
 
 URL = re.compile(r"^https?://\S+$")
 EVIDENCE_MAX = 2000

@@ -1,7 +1,7 @@
 """The playbook file schema (docs/playbooks.md is its reference).
 
 Pydantic checks each field; `cross_check` checks what spans fields (unique ids, roles, step
-references). Build playbooks through `bot.playbooks.loader` (parse_playbook, load_file), which
+references). Build playbooks through `vigil_ir.playbooks.loader` (parse_playbook, load_file), which
 runs both plus the template lint; `Playbook.model_validate` alone runs only the first.
 Models are strict and forbid unknown fields, so a typo such as `instruction:` or
 `required: "no"` is an error rather than silently ignored. Text limits match the playbook
@@ -18,9 +18,9 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints,
                       field_validator, model_validator)
 
-from bot.incidents.models import ROLES, SEVERITIES, TYPES
-from bot.playbooks.conditions import Condition, parse_condition
-from bot.playbooks.durations import is_whole_days, parse_duration
+from vigil_ir.incidents.models import ROLES, SEVERITIES, TYPES
+from vigil_ir.playbooks.conditions import Condition, parse_condition
+from vigil_ir.playbooks.durations import is_whole_days, parse_duration
 
 BASE_ROLES = tuple(ROLES)  # lead, comms, scribe: every playbook may use them
 EVIDENCE = ("none", "note", "link")

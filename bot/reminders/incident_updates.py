@@ -10,17 +10,17 @@ from datetime import datetime, timedelta
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.config import Settings
-from bot.eventlog import append
-from bot.followup import updates
-from bot.followup.models import PostIncidentReview
-from bot.followup.policy import Policy
-from bot.incidents.models import ACTIVE_STATUSES, Incident
-from bot.reminders.scheduler import sweep
-from bot.slack import notify
-from bot.slack.blocks import slack_date
-from bot.slack.escape import mention
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import append
+from vigil_ir.followup import updates
+from vigil_ir.followup.models import PostIncidentReview
+from vigil_ir.followup.policy import Policy
+from vigil_ir.incidents.models import ACTIVE_STATUSES, Incident
+from vigil_ir.reminders.scheduler import sweep
+from vigil_ir.slack import notify
+from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack.escape import mention
 
 # Relative to the PIR due time: the day before, the day, then overdue days 1, 3, 7 and weekly.
 PIR_SCHEDULE = [("due-tomorrow", timedelta(days=-1)), ("due-today", timedelta(0)),

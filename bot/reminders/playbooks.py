@@ -9,17 +9,17 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.config import Settings
-from bot.eventlog import append
-from bot.incidents.models import Incident
-from bot.playbooks import runner
-from bot.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
-from bot.reminders.scheduler import sweep
-from bot.slack import notify
-from bot.slack.blocks import slack_date
-from bot.slack.checklist import remaining
-from bot.slack.escape import esc, mention
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import append
+from vigil_ir.incidents.models import Incident
+from vigil_ir.playbooks import runner
+from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
+from vigil_ir.reminders.scheduler import sweep
+from vigil_ir.slack import notify
+from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack.checklist import remaining
+from vigil_ir.slack.escape import esc, mention
 
 THRESHOLDS = (50, 90, 100)
 

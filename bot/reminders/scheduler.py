@@ -18,10 +18,10 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from bot import clock
-from bot.config import Settings
-from bot.db import Database
-from bot.metrics import REMINDERS_QUEUED, SWEEP_FAILURES, SWEEPS_LAST_RUN
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.metrics import REMINDERS_QUEUED, SWEEP_FAILURES, SWEEPS_LAST_RUN
 
 log = logging.getLogger(__name__)
 Sweep = Callable[[Session, datetime, Settings], int]
@@ -31,7 +31,7 @@ MAX_ROUNDS = 1000  # a bound on one run of a batched sweep, should a sweep never
 
 
 def sweep(name: str, *, batch: int | None = None) -> Callable[[Sweep], Sweep]:
-    """Register a sweep under `name` (modules listed in `bot.reminders.registry` do this on import)."""
+    """Register a sweep under `name` (modules listed in `vigil_ir.reminders.registry` do this on import)."""
     def register(fn: Sweep) -> Sweep:
         _SWEEPS[name] = fn
         if batch:
@@ -41,7 +41,7 @@ def sweep(name: str, *, batch: int | None = None) -> Callable[[Sweep], Sweep]:
 
 
 def registered() -> dict[str, Sweep]:
-    from bot.reminders import registry  # noqa: F401  (imports the modules that register sweeps)
+    from vigil_ir.reminders import registry  # noqa: F401  (imports the modules that register sweeps)
 
     return dict(_SWEEPS)
 

@@ -12,12 +12,12 @@ from typing import Any
 from sqlalchemy import update
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.risks import history
-from bot.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
-from bot.risks.reviews import apply_proposal, lock_open_reviews, open_review, reschedule_if_sooner
-from bot.risks.service import RiskError, levels
-from bot.risks.validation import text
+from vigil_ir import clock
+from vigil_ir.risks import history
+from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
+from vigil_ir.risks.reviews import apply_proposal, lock_open_reviews, open_review, reschedule_if_sooner
+from vigil_ir.risks.service import RiskError, levels
+from vigil_ir.risks.validation import text
 
 REASONS = {"residual_level_lowered": "the residual level goes down",
            "acceptance_requested": "acceptance is requested",

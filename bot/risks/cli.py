@@ -13,15 +13,15 @@ from pathlib import Path
 import click
 from sqlmodel import select
 
-from bot import clock
-from bot.config import load_settings
-from bot.exports import csvsafe
-from bot.exports.bundle_cli import actor_for, check_period, period_options
-from bot.exports.cli import _OUTPUT, _as_of, _emit, _session
-from bot.exports.risks import register_rows
-from bot.risks import heatmap, importer, report, signoff
-from bot.risks.importer import ImportFailed
-from bot.risks.models import Risk
+from vigil_ir import clock
+from vigil_ir.config import load_settings
+from vigil_ir.exports import csvsafe
+from vigil_ir.exports.bundle_cli import actor_for, check_period, period_options
+from vigil_ir.exports.cli import _OUTPUT, _as_of, _emit, _session
+from vigil_ir.exports.risks import register_rows
+from vigil_ir.risks import heatmap, importer, report, signoff
+from vigil_ir.risks.importer import ImportFailed
+from vigil_ir.risks.models import Risk
 
 EXPORT_COLUMNS = ("key", *importer.REQUIRED, *importer.OPTIONAL, "status")
 
@@ -80,7 +80,7 @@ def _resolve_emails(rows: list[importer.Row]) -> dict[str, str | None]:
         _fail([f"row {row.number}, column owner: an e-mail address needs SLACK_BOT_TOKEN to be looked up in "
                "Slack; set it or give the Slack user id (U…)" for row in rows
                if row.values.get("owner", "").lower() in addresses])
-    from bot.slack.app import make_client
+    from vigil_ir.slack.app import make_client
 
     client = make_client(settings)
     return importer.slack_directory(client, addresses, on_error=lambda address, error: click.echo(
@@ -130,7 +130,7 @@ def heatmap_command(ctx: click.Context, as_of: date | None, output: Path) -> Non
     if suffix == ".svg":
         data = heatmap.svg(heat).encode("utf-8")
     else:
-        from bot.risks.png import png
+        from vigil_ir.risks.png import png
 
         data = png(heat)
     try:

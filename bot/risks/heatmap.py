@@ -10,7 +10,7 @@ from collections import Counter
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from bot.risks.scoring import Methodology, methodology
+from vigil_ir.risks.scoring import Methodology, methodology
 
 COLOURS = {"low": "#5cb85c", "medium": "#f0d43a", "high": "#f39c34", "critical": "#d9443c"}
 WIDTH, HEIGHT, CELL = 1280, 690, 80
@@ -28,7 +28,7 @@ class HeatMap:
 
 
 def build(rows: list[dict], as_of: str) -> HeatMap:
-    """From register rows (bot.risks.register_asof); closed risks are left out."""
+    """From register rows (vigil_ir.risks.register_asof); closed risks are left out."""
     open_rows = [row for row in rows if row["status"] != "closed"]
     counts = {axis: Counter((row[f"{axis}_likelihood"], row[f"{axis}_impact"]) for row in open_rows)
               for axis in ("inherent", "residual")}

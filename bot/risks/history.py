@@ -2,7 +2,7 @@
 
 Every event that changes a risk carries `changes: {field: {"from": old, "to": new}}` in the
 JSON form below, and `risk.created` carries the full `state`. Folding a stream's events therefore
-rebuilds the risk exactly as it stood after any event (bot.risks.register_asof), with no table
+rebuilds the risk exactly as it stood after any event (vigil_ir.risks.register_asof), with no table
 needed. `version` and `updated_at` are part of the snapshot, so they fold too.
 """
 
@@ -13,9 +13,9 @@ from typing import Any
 
 from sqlmodel import Session
 
-from bot import clock
-from bot.eventlog import Event, append
-from bot.risks.models import Risk
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.risks.models import Risk
 
 FIELDS = ("number", "title", "statement", "description", "category", "risk_type", "owner", "methodology",
           "inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",

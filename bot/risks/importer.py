@@ -15,8 +15,8 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
-from bot.risks import service
-from bot.risks.models import Risk
+from vigil_ir.risks import service
+from vigil_ir.risks.models import Risk
 
 # CSV column -> risk field; the first group is required.
 REQUIRED = {"title": "title", "statement": "statement", "category": "category", "type": "risk_type",

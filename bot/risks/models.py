@@ -47,7 +47,7 @@ def status_for(treatment: str) -> str:
 
 
 class Risk(SQLModel, table=True):
-    """Current state of a risk. Every change goes through bot.risks and appends to its stream."""
+    """Current state of a risk. Every change goes through vigil_ir.risks and appends to its stream."""
 
     __tablename__ = "risk"
 
@@ -121,7 +121,7 @@ class RiskReview(SQLModel, table=True):
     requires_approval: bool = False
     approval_state: str | None = Field(default=None, max_length=16)  # pending, approved, rejected
     cancelled_reason: str | None = Field(default=None, max_length=200)
-    # Reminders: rank of the latest reminder sent (see bot.risks.reminders.KINDS), set by compare-and-set.
+    # Reminders: rank of the latest reminder sent (see vigil_ir.risks.reminders.KINDS), set by compare-and-set.
     reminder_rank: int = 0
     reminders_sent: int = 0
 

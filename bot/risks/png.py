@@ -8,7 +8,7 @@ from __future__ import annotations
 import struct
 import zlib
 
-from bot.risks.heatmap import CELL, COLOURS, GRID_TOP, HEIGHT, PANELS, WIDTH, HeatMap, cells
+from vigil_ir.risks.heatmap import CELL, COLOURS, GRID_TOP, HEIGHT, PANELS, WIDTH, HeatMap, cells
 
 _GLYPHS = {
     "0": "01110 10001 10011 10101 11001 10001 01110", "1": "00100 01100 00100 00100 00100 00100 01110",

@@ -7,8 +7,8 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from bot.eventlog import Event
-from bot.risks.models import Risk, RiskApproval, RiskReview
+from vigil_ir.eventlog import Event
+from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
 
 KEY_PATTERN = re.compile(r"^\s*(?:RISK-)?(\d+)\s*$", re.IGNORECASE)
 DUE_SOON_DAYS = 14

@@ -1,7 +1,7 @@
 """The register as it stood at the end of a date, rebuilt from the events alone (E7).
 
 `risk.created` carries the full state and every later change carries from/to values
-(bot.risks.history), so folding each `risk:<n>` stream up to a moment gives the risk as it was
+(vigil_ir.risks.history), so folding each `risk:<n>` stream up to a moment gives the risk as it was
 then. The live register goes through the same row function, so the two can be compared.
 """
 
@@ -13,13 +13,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot.eventlog import Event
-from bot.eventlog.canonical import canonical_json
-from bot.risks import cadence as cadences
-from bot.risks import history
-from bot.risks.models import Risk
-from bot.risks.queries import review_state
-from bot.risks.scoring import methodology
+from vigil_ir.eventlog import Event
+from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.risks import cadence as cadences
+from vigil_ir.risks import history
+from vigil_ir.risks.models import Risk
+from vigil_ir.risks.queries import review_state
+from vigil_ir.risks.scoring import methodology
 
 COLUMNS = ("as_of", "risk_ref", "title", "statement", "description", "category", "risk_type", "tsc_refs",
            "source", "owner", "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",

@@ -16,14 +16,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, or_, update
 from sqlmodel import Session, select
 
-from bot.config import Settings
-from bot.eventlog import Event, append
-from bot.incidents.models import Incident
-from bot.reminders.scheduler import sweep
-from bot.risks import approvals, queries
-from bot.risks.models import INCIDENT_TYPE_CATEGORY, Risk, RiskReview
-from bot.risks.reviews import open_review
-from bot.slack import risk_notify
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import Event, append
+from vigil_ir.incidents.models import Incident
+from vigil_ir.reminders.scheduler import sweep
+from vigil_ir.risks import approvals, queries
+from vigil_ir.risks.models import INCIDENT_TYPE_CATEGORY, Risk, RiskReview
+from vigil_ir.risks.reviews import open_review
+from vigil_ir.slack import risk_notify
 
 ACTOR = "system:worker"
 # (kind, days relative to the due date); the position + 1 is the kind's rank.

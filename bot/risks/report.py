@@ -1,7 +1,7 @@
 """The periodic risk assessment report (E10) for a period, as Markdown or HTML.
 
 Everything in it is rebuilt from the records: the register at the start and at the end of the
-period (folded from the event log, bot.risks.register_asof), the review log and acceptances of the
+period (folded from the event log, vigil_ir.risks.register_asof), the review log and acceptances of the
 period, risk treatment actions, and the management sign-offs recorded for the period. It covers
 what auditors ask of the CC3 artifact: scope, methodology, participants, heat maps, what changed
 (new, closed, rescored), fraud, change- and incident-triggered reviews, vendors, risks above
@@ -18,13 +18,13 @@ from typing import Any
 from markupsafe import Markup
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.exports import risks as risk_exports
-from bot.exports.render import render
-from bot.followup.models import ActionItem
-from bot.risks import heatmap, register_asof, signoff
-from bot.risks.models import Risk
-from bot.risks.scoring import CURRENT, LEVELS, methodology
+from vigil_ir import clock
+from vigil_ir.exports import risks as risk_exports
+from vigil_ir.exports.render import render
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.risks import heatmap, register_asof, signoff
+from vigil_ir.risks.models import Risk
+from vigil_ir.risks.scoring import CURRENT, LEVELS, methodology
 
 FORMATS = ("md", "html")
 FRAUD = {"category": "financial", "risk_type": "fraud"}

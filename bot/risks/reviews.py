@@ -2,7 +2,7 @@
 
 A completed review records the risk before and the proposed risk after, whether it was on time,
 and moves the schedule on. Changes that need a second person (residual level lowered, acceptance,
-closure, a reviewer other than the owner) wait for approval (bot.risks.approvals); the rest apply
+closure, a reviewer other than the owner) wait for approval (vigil_ir.risks.approvals); the rest apply
 at once.
 """
 
@@ -15,14 +15,14 @@ from typing import Any
 from sqlalchemy import func, update
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.db import insert_if_absent
-from bot.eventlog import append
-from bot.risks import history
-from bot.risks.models import CLOSURE_REASONS, OUTCOMES, Risk, RiskAcceptance, RiskApproval, RiskReview, status_for
-from bot.risks.scoring import level_rank, methodology
-from bot.risks.service import RiskError, levels, next_due, open_reviews, today
-from bot.risks.validation import PLAN_NEEDED, RATINGS, TEXT_MAX, parse_date, rating, text
+from vigil_ir import clock
+from vigil_ir.db import insert_if_absent
+from vigil_ir.eventlog import append
+from vigil_ir.risks import history
+from vigil_ir.risks.models import CLOSURE_REASONS, OUTCOMES, Risk, RiskAcceptance, RiskApproval, RiskReview, status_for
+from vigil_ir.risks.scoring import level_rank, methodology
+from vigil_ir.risks.service import RiskError, levels, next_due, open_reviews, today
+from vigil_ir.risks.validation import PLAN_NEEDED, RATINGS, TEXT_MAX, parse_date, rating, text
 
 RATIONALE_MIN = 10
 ACCEPTANCE_MAX_DAYS = 365
@@ -250,7 +250,7 @@ def complete(session: Session, *, risk: Risk, review: RiskReview | None, actor: 
                     due_on=risk.next_review_due, actor=actor)
     approval = None
     if reasons:
-        from bot.risks.approvals import request
+        from vigil_ir.risks.approvals import request
 
         approval = request(session, risk=risk, review=review, proposal=proposal, reasons=reasons,
                            approvers=sorted(approvers - {actor}))

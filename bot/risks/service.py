@@ -10,14 +10,14 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.incidents.models import Incident
-from bot.keys import next_number
-from bot.risks import cadence as cadences
-from bot.risks import history
-from bot.risks.models import Risk, RiskReview, status_for
-from bot.risks.scoring import CURRENT, methodology
-from bot.risks.validation import check_risk
+from vigil_ir import clock
+from vigil_ir.incidents.models import Incident
+from vigil_ir.keys import next_number
+from vigil_ir.risks import cadence as cadences
+from vigil_ir.risks import history
+from vigil_ir.risks.models import Risk, RiskReview, status_for
+from vigil_ir.risks.scoring import CURRENT, methodology
+from vigil_ir.risks.validation import check_risk
 
 
 class RiskError(ValueError):
@@ -65,7 +65,7 @@ def validate_new(session: Session, raw: dict[str, Any]) -> tuple[dict[str, Any],
 
 
 def create(session: Session, *, actor: str, raw: dict[str, Any], source: str = "manual") -> Risk:
-    """Add a risk from raw field values (see bot.risks.validation) and schedule its first review."""
+    """Add a risk from raw field values (see vigil_ir.risks.validation) and schedule its first review."""
     values, errors = validate_new(session, raw)
     if errors:
         raise RiskError(" ".join(errors.values()), errors=errors)
@@ -81,7 +81,7 @@ def create(session: Session, *, actor: str, raw: dict[str, Any], source: str = "
                 source=source, created_at=now, created_by=actor, updated_at=now, version=1)
     risk.next_review_due = values.get("next_review_due") or next_due(risk, now.date())
     history.create_event(session, risk, actor, {"key": risk.key})
-    from bot.risks.reviews import open_review  # reviews builds on this module
+    from vigil_ir.risks.reviews import open_review  # reviews builds on this module
 
     open_review(session, risk, trigger="scheduled", trigger_ref=risk.next_review_due.isoformat(),
                 due_on=risk.next_review_due, actor=actor)

@@ -11,8 +11,8 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from bot import clock
-from bot.eventlog import Event, append
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
 
 STREAM = "audit"
 KIND = "risk.assessment_signed_off"

@@ -10,9 +10,9 @@ import re
 from datetime import date
 from typing import Any
 
-from bot.risks import cadence as cadences
-from bot.risks.models import CATEGORIES, RISK_TYPES, TREATMENTS
-from bot.risks.scoring import CURRENT
+from vigil_ir.risks import cadence as cadences
+from vigil_ir.risks.models import CATEGORIES, RISK_TYPES, TREATMENTS
+from vigil_ir.risks.scoring import CURRENT
 
 TITLE_MAX, STATEMENT_MAX, TEXT_MAX = 120, 2000, 3000
 RATINGS = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact")

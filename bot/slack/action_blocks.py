@@ -12,13 +12,13 @@ from datetime import date, datetime, time, timezone
 
 from sqlmodel import Session
 
-from bot.eventlog import Event, StreamHead
-from bot.followup.actions import OPEN, is_overdue, parent_ref
-from bot.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
-from bot.outbox.models import OutboxItem
-from bot.outbox.service import enqueue
-from bot.slack.blocks import _modal, _option, _select, _text_input
-from bot.slack.escape import esc, mention
+from vigil_ir.eventlog import Event, StreamHead
+from vigil_ir.followup.actions import OPEN, is_overdue, parent_ref
+from vigil_ir.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.outbox.service import enqueue
+from vigil_ir.slack.blocks import _modal, _option, _select, _text_input
+from vigil_ir.slack.escape import esc, mention
 
 STATUS_LABEL = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
 STATUS_EMOJI = {"open": ":white_circle:", "in_progress": ":large_blue_circle:", "done": ":white_check_mark:",

@@ -11,12 +11,12 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
-from bot.idempotency import previous_result
-from bot.slack import bolt_patch, envelope, failures
-from bot.slack.deps import Deps
-from bot.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
-from bot.slack.listeners import risk_actions, risk_command, risk_views
-from bot.slack.listeners import action_listeners
+from vigil_ir.idempotency import previous_result
+from vigil_ir.slack import bolt_patch, envelope, failures
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
+from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views
+from vigil_ir.slack.listeners import action_listeners
 
 log = logging.getLogger(__name__)
 bolt_patch.apply()

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import clock
-from bot.incidents.models import ROLES, SEVERITIES, TYPES, Incident
-from bot.slack.escape import channel_link, esc, mention
+from vigil_ir import clock
+from vigil_ir.incidents.models import ROLES, SEVERITIES, TYPES, Incident
+from vigil_ir.slack.escape import channel_link, esc, mention
 
 SEVERITY_EMOJI = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3": ":large_yellow_circle:",
                   "sev4": ":white_circle:"}

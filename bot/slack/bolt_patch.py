@@ -17,7 +17,7 @@ from urllib.parse import parse_qsl
 
 import slack_bolt.request.request as _request
 
-from bot.slack import envelope
+from vigil_ir.slack import envelope
 
 
 def _parse(body: str, content_type: str | None):

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from bot import clock
-from bot.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
-from bot.slack.blocks import slack_date
-from bot.slack.escape import esc, mention
+from vigil_ir import clock
+from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
+from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack.escape import esc, mention
 
 STEP_ICON = {"open": ":white_large_square:", "done": ":white_check_mark:", "skipped": ":fast_forward:"}
 MAX_BLOCKS = 50  # Slack's limit for one message

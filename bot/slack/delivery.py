@@ -23,19 +23,19 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
-from bot import clock
-from bot.config import Settings
-from bot.db import Database
-from bot.eventlog import append
-from bot.idempotency import ProcessedKey, first_time
-from bot.followup import pir_document
-from bot.incidents import queries, service
-from bot.incidents.models import Incident
-from bot.playbooks import runner
-from bot.playbooks.loader import suggest
-from bot.playbooks.models import PlaybookRun
-from bot.slack import blocks, checklist
-from bot.slack.home import home_view
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.eventlog import append
+from vigil_ir.idempotency import ProcessedKey, first_time
+from vigil_ir.followup import pir_document
+from vigil_ir.incidents import queries, service
+from vigil_ir.incidents.models import Incident
+from vigil_ir.playbooks import runner
+from vigil_ir.playbooks.loader import suggest
+from vigil_ir.playbooks.models import PlaybookRun
+from vigil_ir.slack import blocks, checklist
+from vigil_ir.slack.home import home_view
 
 log = logging.getLogger(__name__)
 HARMLESS = {"already_in_channel", "already_pinned", "cant_invite_self", "already_reacted"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from bot.config import Settings
-from bot.db import Database
-from bot.followup.policy import Policy
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.followup.policy import Policy
 
 
 @dataclass

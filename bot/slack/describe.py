@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.eventlog import Event
-from bot.slack.escape import channel_link, esc, mention
+from vigil_ir.eventlog import Event
+from vigil_ir.slack.escape import channel_link, esc, mention
 
 TEXT_LIMIT = 300
 

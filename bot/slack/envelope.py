@@ -9,7 +9,7 @@ such a body by `malformed(problem)`, and the app's `before_authorize` hook answe
 and the problem, after the signature check (unsigned junk still gets 401).
 
 Values *inside* a modal's `state.values` are read defensively by the view listeners
-(`bot.slack.listeners.views.field`), because Slack leaves out or nulls whatever the user left empty.
+(`vigil_ir.slack.listeners.views.field`), because Slack leaves out or nulls whatever the user left empty.
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ dispatch_failed" for a command and as nothing at all for a button. Instead, by r
   `response_url` (App Home, modal buttons): 503, which Slack marks on the control.
 
 "Nothing was recorded" is only said when that is certain: the listener's transaction failed before
-COMMIT was sent (bot.db.CommitUncertain covers the other case).
+COMMIT was sent (vigil_ir.db.CommitUncertain covers the other case).
 """
 
 from __future__ import annotations
@@ -27,8 +27,8 @@ import threading
 from slack_bolt import BoltResponse
 from slack_sdk.webhook import WebhookClient
 
-from bot import logs
-from bot.db import CommitUncertain, is_unreachable, one_line
+from vigil_ir import logs
+from vigil_ir.db import CommitUncertain, is_unreachable, one_line
 
 log = logging.getLogger(__name__)
 

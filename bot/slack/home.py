@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from sqlmodel import or_, select
 
-from bot.incidents.models import ACTIVE_STATUSES, Incident
-from bot.slack.blocks import SEVERITY_EMOJI
-from bot.slack.escape import channel_link, esc
-from bot.slack.risk_home import home_blocks as risk_home_blocks
+from vigil_ir.incidents.models import ACTIVE_STATUSES, Incident
+from vigil_ir.slack.blocks import SEVERITY_EMOJI
+from vigil_ir.slack.escape import channel_link, esc
+from vigil_ir.slack.risk_home import home_blocks as risk_home_blocks
 
 
 def home_view(session, user_id: str) -> dict:

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 from sqlmodel import Session
 
-from bot.incidents.models import Incident
-from bot.outbox.service import enqueue
+from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox.service import enqueue
 
 
 def setup_incident(session: Session, incident: Incident) -> None:

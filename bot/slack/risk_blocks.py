@@ -8,13 +8,13 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.eventlog import Event
-from bot.risks.models import (CATEGORIES, CLOSURE_REASONS, OUTCOMES, RISK_TYPES, TREATMENTS, Risk, RiskApproval,
+from vigil_ir.eventlog import Event
+from vigil_ir.risks.models import (CATEGORIES, CLOSURE_REASONS, OUTCOMES, RISK_TYPES, TREATMENTS, Risk, RiskApproval,
                               RiskReview)
-from bot.risks.scoring import methodology
-from bot.risks.service import effective_cadence, levels
-from bot.slack.blocks import _modal, _option, _select, _text_input, slack_date
-from bot.slack.escape import esc, mention
+from vigil_ir.risks.scoring import methodology
+from vigil_ir.risks.service import effective_cadence, levels
+from vigil_ir.slack.blocks import _modal, _option, _select, _text_input, slack_date
+from vigil_ir.slack.escape import esc, mention
 
 LEVEL_EMOJI = {"critical": ":red_circle:", "high": ":large_orange_circle:", "medium": ":large_yellow_circle:",
                "low": ":large_green_circle:"}

@@ -6,11 +6,11 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot.risks import queries
-from bot.risks.service import levels, today
-from bot.slack.escape import esc, mention
-from bot.slack.risk_blocks import LEVEL_EMOJI
-from bot.slack.risk_notify import review_button, when
+from vigil_ir.risks import queries
+from vigil_ir.risks.service import levels, today
+from vigil_ir.slack.escape import esc, mention
+from vigil_ir.slack.risk_blocks import LEVEL_EMOJI
+from vigil_ir.slack.risk_notify import review_button, when
 
 HOME_LIMIT = 15
 REVIEWS_AHEAD_DAYS = 30

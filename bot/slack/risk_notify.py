@@ -10,11 +10,11 @@ from datetime import date
 
 from sqlmodel import Session
 
-from bot.outbox.models import OutboxItem
-from bot.outbox.service import enqueue
-from bot.risks.approvals import REASONS
-from bot.risks.models import OUTCOMES, Risk, RiskApproval, RiskReview
-from bot.slack.escape import esc, mention
+from vigil_ir.outbox.models import OutboxItem
+from vigil_ir.outbox.service import enqueue
+from vigil_ir.risks.approvals import REASONS
+from vigil_ir.risks.models import OUTCOMES, Risk, RiskApproval, RiskReview
+from vigil_ir.slack.escape import esc, mention
 
 
 def _section(text: str) -> dict:

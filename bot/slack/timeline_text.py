@@ -8,10 +8,10 @@ import time
 from datetime import datetime
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.incidents import queries
-from bot.incidents.models import Incident
-from bot.slack.describe import describe
-from bot.slack.escape import mention
+from vigil_ir.incidents import queries
+from vigil_ir.incidents.models import Incident
+from vigil_ir.slack.describe import describe
+from vigil_ir.slack.escape import mention
 
 log = logging.getLogger(__name__)
 _TZ_CACHE: dict[str, tuple[float, str]] = {}

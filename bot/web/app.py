@@ -18,9 +18,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from bot.runtime import Runtime
-from bot.web.dashboard.app import create_dashboard
-from bot.web.metrics import RequestContext, ack_timer, metrics_route
+from vigil_ir.runtime import Runtime
+from vigil_ir.web.dashboard.app import create_dashboard
+from vigil_ir.web.metrics import RequestContext, ack_timer, metrics_route
 
 log = logging.getLogger(__name__)
 

@@ -18,10 +18,10 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from bot import logs
-from bot.config import Settings
-from bot.db import Database
-from bot.metrics import HTTP_REQUESTS, SLACK_ACK_SECONDS, build_registry, slack_request_type
+from vigil_ir import logs
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.metrics import HTTP_REQUESTS, SLACK_ACK_SECONDS, build_registry, slack_request_type
 
 # generate_latest writes the classic text format (what every Prometheus version reads).
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"

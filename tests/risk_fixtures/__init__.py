@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from bot.risks import service
-from bot.risks.models import Risk, RiskReview
+from vigil_ir.risks import service
+from vigil_ir.risks.models import Risk, RiskReview
 from sqlmodel import select
 
 OWNER, ADMIN, APPROVER, OTHER = "U0OWNER", "U0ADMIN", "U0APPROVER", "U0OTHER"
@@ -41,7 +41,7 @@ RISK_CHANNEL = "C0RISKS"
 
 def harness(db, fake_slack, settings_for, **overrides):
     """The real app (signed HTTP, fake Slack) with a risk channel and an approver configured."""
-    from bot.runtime import build_runtime
+    from vigil_ir.runtime import build_runtime
     from tests.conftest import VigilHarness
 
     values = {"DATABASE_URL": db.url, "VIGIL_RISK_CHANNEL": RISK_CHANNEL, "VIGIL_RISK_APPROVERS": APPROVER}

@@ -11,21 +11,21 @@ import re
 from datetime import date
 from typing import TYPE_CHECKING
 
-from bot import clock
-from bot.followup import actions
-from bot.followup.actions import ActionAlreadyHandled, ActionError
-from bot.followup.models import ActionItem
-from bot.idempotency import first_time
-from bot.incidents import queries
-from bot.slack import action_blocks, notify
-from bot.slack.action_blocks import slack_day
-from bot.slack.blocks import slack_date
-from bot.slack.deps import Deps
-from bot.slack.escape import esc, mention
-from bot.slack.listeners.views import errors, json_metadata, option_value, ref, text_value, typed
+from vigil_ir import clock
+from vigil_ir.followup import actions
+from vigil_ir.followup.actions import ActionAlreadyHandled, ActionError
+from vigil_ir.followup.models import ActionItem
+from vigil_ir.idempotency import first_time
+from vigil_ir.incidents import queries
+from vigil_ir.slack import action_blocks, notify
+from vigil_ir.slack.action_blocks import slack_day
+from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import esc, mention
+from vigil_ir.slack.listeners.views import errors, json_metadata, option_value, ref, text_value, typed
 
 if TYPE_CHECKING:
-    from bot.slack.listeners.incident_command import Command
+    from vigil_ir.slack.listeners.incident_command import Command
 
 USAGE_ACTION = "/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <what needs to be done>"
 USAGE_ACTIONS = "/incident actions [mine|open|INC-<n>]"
@@ -34,7 +34,7 @@ LIST_LIMIT = 40
 
 
 def _open_view(client, trigger_id: str, view: dict) -> dict | None:
-    from bot.slack.listeners.incident_command import open_view
+    from vigil_ir.slack.listeners.incident_command import open_view
 
     return open_view(client, trigger_id, view)
 
@@ -84,8 +84,8 @@ def cmd_action(c: Command) -> dict:
 
 def risk_action(deps: Deps, body: dict, risk_key: str, rest: str) -> dict:
     """`/risk action RISK-<n> @owner <due> <text>`: a treatment action, tracked like any follow-up."""
-    from bot.eventlog import append
-    from bot.risks import queries as risk_queries
+    from vigil_ir.eventlog import append
+    from vigil_ir.risks import queries as risk_queries
 
     match = COMMAND.match(rest)
     due = actions.parse_due(match.group(2), actions.today()) if match else None
@@ -258,7 +258,7 @@ def register(app, deps: Deps) -> None:
     @app.shortcut("create_action")
     def create_from_message(ack, body, client):
         ack()
-        from bot.slack.listeners.shortcuts import permalink
+        from vigil_ir.slack.listeners.shortcuts import permalink
 
         channel, message, user = body["channel"]["id"], body["message"], body["user"]["id"]
         link = permalink(body, channel, message["ts"])

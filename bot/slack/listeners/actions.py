@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from bot.followup import updates
-from bot.idempotency import first_time
-from bot.incidents import queries, service
-from bot.incidents.service import IncidentError
-from bot.slack import blocks, notify
-from bot.slack.deps import Deps
-from bot.slack.blocks import slack_date
-from bot.slack.escape import esc, mention
-from bot.slack.listeners.incident_command import open_view
-from bot.slack.listeners.views import ref
+from vigil_ir.followup import updates
+from vigil_ir.idempotency import first_time
+from vigil_ir.incidents import queries, service
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.slack import blocks, notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack.escape import esc, mention
+from vigil_ir.slack.listeners.incident_command import open_view
+from vigil_ir.slack.listeners.views import ref
 
 
 def _incident(session, action: dict):

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.idempotency import first_time
-from bot.incidents import queries
-from bot.slack import notify
-from bot.slack.deps import Deps
-from bot.slack.envelope import SLACK_TS
+from vigil_ir.idempotency import first_time
+from vigil_ir.incidents import queries
+from vigil_ir.slack import notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.envelope import SLACK_TS
 
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
 

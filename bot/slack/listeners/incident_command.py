@@ -14,17 +14,17 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
-from bot.followup import pir
-from bot.incidents import queries, service
-from bot.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
-from bot.incidents.service import IncidentError
-from bot.playbooks import runner
-from bot.playbooks.loader import suggest
-from bot.slack import blocks, notify
-from bot.slack.deps import Deps
-from bot.slack.escape import channel_link, esc, first_mention, mention
-from bot.slack.listeners.action_listeners import cmd_action, list_actions
-from bot.slack.timeline_text import timeline_text, viewer_timezone
+from vigil_ir.followup import pir
+from vigil_ir.incidents import queries, service
+from vigil_ir.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.playbooks import runner
+from vigil_ir.playbooks.loader import suggest
+from vigil_ir.slack import blocks, notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import channel_link, esc, first_mention, mention
+from vigil_ir.slack.listeners.action_listeners import cmd_action, list_actions
+from vigil_ir.slack.timeline_text import timeline_text, viewer_timezone
 
 log = logging.getLogger(__name__)
 
@@ -226,7 +226,7 @@ def cmd_timeline(c: Command) -> dict:
 
 
 def cmd_playbook(c: Command) -> dict:
-    from bot.slack.listeners.playbook_actions import attach_playbook
+    from vigil_ir.slack.listeners.playbook_actions import attach_playbook
 
     if c.rest:
         return {"text": attach_playbook(c.deps, c.session, c.incident, c.user, c.rest.split()[0].lower())}

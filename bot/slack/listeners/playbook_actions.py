@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from bot.idempotency import first_time
-from bot.incidents import queries
-from bot.incidents.service import IncidentError
-from bot.playbooks import runner
-from bot.playbooks.models import PlaybookRun, PlaybookStep
-from bot.slack import blocks, notify
-from bot.slack.blocks import slack_date
-from bot.slack.deps import Deps
-from bot.slack.escape import esc, mention
-from bot.slack.listeners.incident_command import open_view
-from bot.slack.listeners.views import errors, ref, typed
+from vigil_ir.idempotency import first_time
+from vigil_ir.incidents import queries
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.playbooks import runner
+from vigil_ir.playbooks.models import PlaybookRun, PlaybookStep
+from vigil_ir.slack import blocks, notify
+from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import esc, mention
+from vigil_ir.slack.listeners.incident_command import open_view
+from vigil_ir.slack.listeners.views import errors, ref, typed
 
 
 def problem_text(problem: IncidentError) -> str:

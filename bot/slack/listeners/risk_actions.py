@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from bot.idempotency import first_time
-from bot.risks import approvals
-from bot.risks.models import Risk, RiskApproval, RiskReview
-from bot.risks.service import RiskError
-from bot.slack import notify, risk_blocks, risk_notify
-from bot.slack.deps import Deps
-from bot.slack.escape import esc
-from bot.slack.listeners.actions import click_key
-from bot.slack.listeners.incident_command import open_view
-from bot.slack.listeners.risk_command import review_form
-from bot.slack.listeners.views import ref
+from vigil_ir.idempotency import first_time
+from vigil_ir.risks import approvals
+from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
+from vigil_ir.risks.service import RiskError
+from vigil_ir.slack import notify, risk_blocks, risk_notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import esc
+from vigil_ir.slack.listeners.actions import click_key
+from vigil_ir.slack.listeners.incident_command import open_view
+from vigil_ir.slack.listeners.risk_command import review_form
+from vigil_ir.slack.listeners.views import ref
 
 
 def register(app, deps: Deps) -> None:

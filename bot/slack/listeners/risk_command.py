@@ -10,13 +10,13 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
-from bot.risks import queries, reviews, service
-from bot.risks.models import Risk
-from bot.risks.service import RiskError, today
-from bot.slack import risk_blocks
-from bot.slack.deps import Deps
-from bot.slack.escape import esc, mention
-from bot.slack.listeners.incident_command import open_view
+from vigil_ir.risks import queries, reviews, service
+from vigil_ir.risks.models import Risk
+from vigil_ir.risks.service import RiskError, today
+from vigil_ir.slack import risk_blocks
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import esc, mention
+from vigil_ir.slack.listeners.incident_command import open_view
 
 USAGE = """*Vigil — `/risk`*
 `/risk add` — add a risk to the register (form)
@@ -51,7 +51,7 @@ def handle(deps: Deps, body: dict, client) -> dict:
             extra = {"link": " INC-<n>", "action": " @owner <due> <text>"}.get(verb, "")
             return {"text": f"Usage: `/risk {verb} RISK-<n>{extra}`"}
         if verb == "action":
-            from bot.slack.listeners.action_listeners import risk_action
+            from vigil_ir.slack.listeners.action_listeners import risk_action
 
             return risk_action(deps, body, key, rest.partition(" ")[2].strip())
         if verb == "show":
@@ -102,7 +102,7 @@ def show(deps: Deps, key: str) -> dict:
 
 
 def link(deps: Deps, body: dict, key: str, args: list[str]) -> dict:
-    from bot.risks.validation import incident_keys
+    from vigil_ir.risks.validation import incident_keys
 
     try:
         (incident,) = incident_keys(args[:1]) if len(args) == 1 else ("",)

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from bot.idempotency import first_time
-from bot.risks import approvals, reviews, service
-from bot.risks.models import Risk, RiskApproval, RiskReview
-from bot.risks.service import RiskError
-from bot.slack import risk_notify
-from bot.slack.deps import Deps
-from bot.slack.escape import esc, mention
-from bot.slack.listeners.views import errors, option_value, ref, text_value, typed
+from vigil_ir.idempotency import first_time
+from vigil_ir.risks import approvals, reviews, service
+from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
+from vigil_ir.risks.service import RiskError
+from vigil_ir.slack import risk_notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import esc, mention
+from vigil_ir.slack.listeners.views import errors, option_value, ref, text_value, typed
 
 ADD_TEXT = ("title", "statement", "description", "treatment_plan", "cadence", "tsc_refs", "incidents")
 ADD_SELECT = ("category", "risk_type", "inherent_likelihood", "inherent_impact", "residual_likelihood",

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot.incidents import queries, service
-from bot.incidents.service import IncidentError
-from bot.slack import blocks, notify
-from bot.slack.deps import Deps
-from bot.slack.listeners.incident_command import open_view
+from vigil_ir.incidents import queries, service
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.slack import blocks, notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.listeners.incident_command import open_view
 
 
 def permalink(body: dict, channel: str, ts: str) -> str | None:

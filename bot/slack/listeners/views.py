@@ -5,15 +5,15 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from bot.followup import pir, updates
-from bot.followup.actions import create_from_lines
-from bot.idempotency import first_time
-from bot.incidents import queries, service
-from bot.incidents.service import IncidentError
-from bot.playbooks import runner
-from bot.slack import action_blocks, notify
-from bot.slack.deps import Deps
-from bot.slack.escape import esc, mention
+from vigil_ir.followup import pir, updates
+from vigil_ir.followup.actions import create_from_lines
+from vigil_ir.idempotency import first_time
+from vigil_ir.incidents import queries, service
+from vigil_ir.incidents.service import IncidentError
+from vigil_ir.playbooks import runner
+from vigil_ir.slack import action_blocks, notify
+from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.escape import esc, mention
 
 
 # Slack leaves out, or sends null for, an input the user left empty. Whatever else does not have the

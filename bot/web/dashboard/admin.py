@@ -5,10 +5,10 @@ from __future__ import annotations
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot import clock
-from bot.auth import tokens
-from bot.web.dashboard.context import dashboard
-from bot.web.dashboard.views import page
+from vigil_ir import clock
+from vigil_ir.auth import tokens
+from vigil_ir.web.dashboard.context import dashboard
+from vigil_ir.web.dashboard.views import page
 
 
 def token_list(request: Request) -> Response:

@@ -15,11 +15,11 @@ from starlette.middleware.sessions import SessionMiddleware
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
-from bot.config import Settings
-from bot.db import Database
-from bot.web.dashboard import admin, downloads, incidents, login, registers
-from bot.web.dashboard.auth import SignIn
-from bot.web.dashboard.context import Dashboard
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
+from vigil_ir.web.dashboard import admin, downloads, incidents, login, registers
+from vigil_ir.web.dashboard.auth import SignIn
+from vigil_ir.web.dashboard.context import Dashboard
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).parent / "static"

@@ -16,9 +16,9 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from bot.auth import tokens
-from bot.auth.principal import Principal, slack_role
-from bot.web.dashboard.context import SCOPE_KEY, Dashboard
+from vigil_ir.auth import tokens
+from vigil_ir.auth.principal import Principal, slack_role
+from vigil_ir.web.dashboard.context import SCOPE_KEY, Dashboard
 
 SESSION_KEY = "principal"
 # No scripts at all; styles only from our own stylesheet; forms only post back to us.

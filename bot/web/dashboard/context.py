@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
-from bot.config import Settings
-from bot.db import Database
+from vigil_ir.config import Settings
+from vigil_ir.db import Database
 
 log = logging.getLogger(__name__)
 SCOPE_KEY = "vigil.dashboard"

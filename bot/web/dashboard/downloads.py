@@ -1,7 +1,7 @@
 """/exports: download links for every export, and the downloads themselves.
 
 Each download is the same text `vigil export …` writes (CSV with a BOM, as in files), sent as an
-attachment. The evidence bundle is written to a temporary file by `bot.exports.bundle` and
+attachment. The evidence bundle is written to a temporary file by `vigil_ir.exports.bundle` and
 streamed from there, so a long period does not sit in memory.
 """
 
@@ -21,20 +21,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import FileResponse, PlainTextResponse, Response
 
-from bot import clock
-from bot.exports import csvsafe
-from bot.exports.bundle import export_bundle
-from bot.exports.population import incident_population, render_population
-from bot.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
-from bot.exports.risks import render as render_rows
-from bot.exports.risks import review_rows
-from bot.followup.action_export import action_rows
-from bot.followup.action_export import render as render_actions
-from bot.risks.report import render_report
-from bot.exports.timeline import FORMATS as TIMELINE_FORMATS
-from bot.web.dashboard.context import dashboard
-from bot.web.dashboard.filters import PAGE_SIZE, IncidentFilters, bounds, parse_date, period
-from bot.web.dashboard.views import page
+from vigil_ir import clock
+from vigil_ir.exports import csvsafe
+from vigil_ir.exports.bundle import export_bundle
+from vigil_ir.exports.population import incident_population, render_population
+from vigil_ir.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
+from vigil_ir.exports.risks import render as render_rows
+from vigil_ir.exports.risks import review_rows
+from vigil_ir.followup.action_export import action_rows
+from vigil_ir.followup.action_export import render as render_actions
+from vigil_ir.risks.report import render_report
+from vigil_ir.exports.timeline import FORMATS as TIMELINE_FORMATS
+from vigil_ir.web.dashboard.context import dashboard
+from vigil_ir.web.dashboard.filters import PAGE_SIZE, IncidentFilters, bounds, parse_date, period
+from vigil_ir.web.dashboard.views import page
 
 TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
 REPORT_FORMATS = {"html": "text/html; charset=utf-8", "md": "text/markdown; charset=utf-8"}

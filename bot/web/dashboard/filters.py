@@ -12,7 +12,7 @@ from datetime import date, datetime, time, timedelta, timezone
 from sqlalchemy import func
 from sqlmodel import Session, select
 
-from bot.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, TYPES, Incident
+from vigil_ir.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, TYPES, Incident
 
 PAGE_SIZE = 50
 SECURITY = {"yes": True, "no": False}

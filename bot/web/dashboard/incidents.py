@@ -1,6 +1,6 @@
 """Incident pages: the filtered list (/), one incident (/incidents/INC-<n>) and its timeline downloads.
 
-The incident page and the downloads both come from `bot.exports.timeline.load_timeline`, so the
+The incident page and the downloads both come from `vigil_ir.exports.timeline.load_timeline`, so the
 dashboard shows exactly what the exported evidence packet says.
 """
 
@@ -10,14 +10,14 @@ from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot.exports.timeline import FORMATS, load_timeline
-from bot.followup.models import ActionItem, PostIncidentReview
-from bot.incidents.models import SEVERITIES, STATUSES, TYPES
-from bot.incidents.queries import by_key
-from bot.web.dashboard.context import dashboard
-from bot.web.dashboard.downloads import attachment
-from bot.web.dashboard.filters import PAGE_SIZE, SECURITY, IncidentFilters
-from bot.web.dashboard.views import page
+from vigil_ir.exports.timeline import FORMATS, load_timeline
+from vigil_ir.followup.models import ActionItem, PostIncidentReview
+from vigil_ir.incidents.models import SEVERITIES, STATUSES, TYPES
+from vigil_ir.incidents.queries import by_key
+from vigil_ir.web.dashboard.context import dashboard
+from vigil_ir.web.dashboard.downloads import attachment
+from vigil_ir.web.dashboard.filters import PAGE_SIZE, SECURITY, IncidentFilters
+from vigil_ir.web.dashboard.views import page
 
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
                "md": "text/markdown; charset=utf-8", "html": "text/html; charset=utf-8"}

@@ -14,13 +14,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from bot.auth import tokens
-from bot.auth.principal import Principal, slack_role
-from bot.eventlog import append
-from bot.web.dashboard import oidc
-from bot.web.dashboard.auth import SESSION_KEY, csrf_ok, csrf_token, safe_next
-from bot.web.dashboard.context import dashboard
-from bot.web.dashboard.views import page
+from vigil_ir.auth import tokens
+from vigil_ir.auth.principal import Principal, slack_role
+from vigil_ir.eventlog import append
+from vigil_ir.web.dashboard import oidc
+from vigil_ir.web.dashboard.auth import SESSION_KEY, csrf_ok, csrf_token, safe_next
+from vigil_ir.web.dashboard.context import dashboard
+from vigil_ir.web.dashboard.views import page
 
 log = logging.getLogger(__name__)
 REASONS = {

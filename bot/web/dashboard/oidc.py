@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError, SlackClientError
 
-from bot.config import Settings
+from vigil_ir.config import Settings
 
 AUTHORIZE_URL = "https://slack.com/openid/connect/authorize"
 ISSUER = "https://slack.com"

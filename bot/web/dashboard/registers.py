@@ -7,12 +7,12 @@ from markupsafe import Markup
 from starlette.requests import Request
 from starlette.responses import Response
 
-from bot import clock
-from bot.exports.risks import register_rows, review_rows
-from bot.risks import heatmap
-from bot.web.dashboard.context import dashboard
-from bot.web.dashboard.filters import bounds, parse_date, period
-from bot.web.dashboard.views import page
+from vigil_ir import clock
+from vigil_ir.exports.risks import register_rows, review_rows
+from vigil_ir.risks import heatmap
+from vigil_ir.web.dashboard.context import dashboard
+from vigil_ir.web.dashboard.filters import bounds, parse_date, period
+from vigil_ir.web.dashboard.views import page
 
 REVIEW_LOG_DAYS = 365  # default period of the review log
 
@@ -27,7 +27,7 @@ def risk_register(request: Request) -> Response:
     with dashboard(request).database.read_session() as session:
         rows = register_rows(session, as_of)
     label = as_of.isoformat() if as_of else f"{today.isoformat()} (live)"
-    # The SVG is drawn by bot.risks.heatmap, which escapes every text it places.
+    # The SVG is drawn by vigil_ir.risks.heatmap, which escapes every text it places.
     drawing = Markup(heatmap.svg(heatmap.build(rows, label)))
     return page(request, "risks.html", status_code=400 if errors else 200, rows=rows, as_of=as_of, today=today,
                 label=label, heatmap_svg=drawing, errors=errors)

@@ -14,9 +14,9 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from starlette.requests import Request
 from starlette.responses import HTMLResponse
 
-from bot import clock
-from bot.exports.describe import when
-from bot.exports.render import EMPTY
+from vigil_ir import clock
+from vigil_ir.exports.describe import when
+from vigil_ir.exports.render import EMPTY
 
 
 def _finalize(value: Any) -> Any:
@@ -25,7 +25,7 @@ def _finalize(value: Any) -> Any:
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
-    env = Environment(loader=PackageLoader("bot", "templates/dashboard"), undefined=StrictUndefined,
+    env = Environment(loader=PackageLoader("vigil_ir", "templates/dashboard"), undefined=StrictUndefined,
                       autoescape=select_autoescape(default=True, default_for_string=True),
                       finalize=_finalize, trim_blocks=True, lstrip_blocks=True)
     env.globals.update(when=when, iso=clock.iso)

@@ -1,0 +1,1 @@
+"""Alembic migrations, installed as `vigil_ir.migrations` (located with importlib.resources)."""
