@@ -141,10 +141,20 @@ class FakeSlack:
         """Calls Slack carried out (answered ok), whether or not the client waited for the answer."""
         return [c for c in self.calls_to(method) if not c.failed]
 
-    def set_user(self, user_id, *, name=None, tz="America/New_York", tz_offset=None, is_bot=False):
+    def set_user(self, user_id, *, name=None, tz="America/New_York", tz_offset=None, is_bot=False,
+                 real_name=None, email=None, title=None, deleted=False):
+        """A user users.info answers with; real_name, email (users:read.email) and title go in the profile."""
         now = datetime.now(ZoneInfo(tz))
         offset = int(now.utcoffset().total_seconds()) if tz_offset is None else tz_offset
-        self.users[user_id] = _user(user_id, name or user_id.lower(), tz, now.tzname(), offset, is_bot)
+        user = _user(user_id, name or user_id.lower(), tz, now.tzname(), offset, is_bot)
+        if real_name is not None:
+            user["real_name"] = user["profile"]["real_name"] = real_name
+        if email is not None:
+            user["profile"]["email"] = email
+        if title is not None:
+            user["profile"]["title"] = title
+        user["deleted"] = deleted
+        self.users[user_id] = user
 
     def add_message(self, channel, ts, text, user="U0AUTHOR", thread_ts=None) -> dict:
         message = {"type": "message", "user": user, "text": text, "ts": ts}
