@@ -22,11 +22,12 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_risks
+from vigil_ir.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_people, bundle_risks
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
 from vigil_ir.exports.snapshot import read_snapshot
+from vigil_ir.people import Directory
 
 AUDIT_STREAM = "audit"
 
@@ -40,6 +41,7 @@ class Context:
     manifest: Manifest
     workdir: Path
     progress: Progress
+    people: Directory  # loaded once: every name in the bundle comes from it, as at the act's time
 
     @property
     def start(self) -> datetime:
@@ -112,12 +114,15 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
         sink = ZipSink(path, manifest.generated_at)
         manifest.files = sink.files  # the manifest lists what the sink has written
         try:
-            ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress)
+            ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
+                          people=Directory.load(session))
             bundle_incidents.write(ctx)
             bundle_followup.write(ctx)
             bundle_risks.write(ctx)
             bundle_audit.write_audit_log(ctx)
             bundle_audit.write_notifications(ctx)
+            bundle_people.write_signoffs(ctx)
+            bundle_people.write_people(ctx)  # after the sections whose id columns it lists
             bundle_audit.write_heads(ctx)
             sink.add("README.md", _readme(manifest), section="guide",
                      description="What the files are and how to verify them", query="generated from this manifest")

@@ -116,16 +116,16 @@ def write(ctx: Context) -> list[int]:
         review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
         actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
                                         .order_by(ActionItem.number)))
-        e1.write({**population.population_row(incident, events),
+        e1.write({**population.population_row(incident, events, ctx.people),
                   **_extras(review, actions, events, events[-1].hash if events else None)})
         for event in events:
-            row = eventlog_export.event_row(event)
+            row = eventlog_export.event_row(event, ctx.people)
             e2.write(row)
             segments.add(row)
-        pirs.write(pir_export.pir_row(ctx.session, incident, review))
+        pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
         timeline = _Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
                            checklists=checklists(ctx.session, incident), review=review_record(ctx.session, incident),
-                           actions=action_records(ctx.session, incident))
+                           actions=action_records(ctx.session, incident), people=ctx.people)
         _packet(ctx, incident, timeline, review)
         numbers.append(incident.number)
         ctx.progress.advance()

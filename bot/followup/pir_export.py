@@ -14,12 +14,18 @@ from vigil_ir.exports import csvsafe
 from vigil_ir.followup.models import PostIncidentReview
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 
 FORMATS = ("csv", "json")
-COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "status", "due_at", "held_at",
+# Names as they were when the review was held, completed and approved.
+PEOPLE = (PersonColumn("completed_by", at="completed_at"), PersonColumn("facilitator", at="held_at"),
+          PersonColumn("attendees", at="held_at", name="attendee_names"), PersonColumn("approved_by", at="approved_at"))
+BASE_COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "status", "due_at", "held_at",
            "completed_at", "completed_by", "on_time", "facilitator", "attendees", "summary", "root_cause",
            "contributing_factors", "what_went_well", "what_went_poorly", "detection_gap",
            "ir_plan_change_required", "ir_plan_change_ref", "approved_by", "approved_at", "doc_link", "record_hash")
+COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 
 
 def _last_event(session: Session, incident: Incident, kind: str) -> Event | None:
@@ -27,11 +33,12 @@ def _last_event(session: Session, incident: Incident, kind: str) -> Event | None
                         .order_by(Event.stream_seq.desc())).first()
 
 
-def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None) -> dict[str, Any]:
+def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None,
+            people: Directory) -> dict[str, Any]:
     completed = _last_event(session, incident, "pir.completed")
     document = _last_event(session, incident, "pir.document_posted")
     done = review is not None and review.status == "completed"
-    return {
+    return add_names({
         "pir_id": f"PIR-{incident.number}" if review else None, "incident_ref": incident.key,
         "severity": incident.severity, "required_by_policy": review.required if review else None,
         "status": review.status if review else "not scheduled (incident not resolved)",
@@ -51,14 +58,14 @@ def pir_row(session: Session, incident: Incident, review: PostIncidentReview | N
         "approved_by": None, "approved_at": None,
         "doc_link": f"slack-file:{document.data['file_id']}" if document else None,
         "record_hash": completed.hash if completed else None,
-    }
+    }, people, PEOPLE)
 
 
 def pir_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    rows = []
+    rows, people = [], Directory.load(session)
     for incident in declared_between(session, clock.to_utc(start), clock.to_utc(end)):
         review = session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
-        rows.append(pir_row(session, incident, review))
+        rows.append(pir_row(session, incident, review, people))
     return rows
 
 

@@ -63,6 +63,7 @@ class Directory:
 
     def __init__(self, people: dict[str, Person], histories: dict[str, History]):
         self.people, self.histories = people, histories
+        self.named: set[str] = set()  # every user id a rendering asked about (the bundle's people list)
 
     @classmethod
     def load(cls, session: Session) -> Directory:
@@ -93,6 +94,7 @@ class Directory:
         """The person's name at `when` (now when None); None when unknown or not a user id."""
         if not user_id or not is_user_id(user_id):
             return None
+        self.named.add(user_id)
         values = self.values_at(user_id, when)
         return display_of(values) if values else None
 
@@ -114,3 +116,11 @@ class Directory:
 
     def labels(self, user_ids, when: datetime | None = None) -> list[str]:
         return [self.label(user_id, when) for user_id in user_ids or []]
+
+    def changes_between(self, user_id: str, start: datetime, end: datetime) -> list[tuple[datetime, str, dict]]:
+        """The person's recorded events (first sighting, changes) in [start, end)."""
+        history = self.histories.get(user_id)
+        if history is None:
+            return []
+        start, end = clock.to_utc(start), clock.to_utc(end)
+        return [change for change in history.changes if start <= change[0] < end]

@@ -8,8 +8,8 @@ from typing import Any
 
 # Slack user ids start with U (W on Enterprise Grid) and carry at least one digit; the digit keeps
 # words such as "UTC" out.
-_USER_ID = re.compile(r"^[UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{2,}$")
-_MENTION = re.compile(r"<@([UW][A-Z0-9]{2,})(?:\|[^>]*)?>")
+_USER_ID = re.compile(r"^[UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,}$")
+_MENTION = re.compile(r"<@([UW][A-Z0-9]{1,})(?:\|[^>]*)?>")
 
 
 def is_user_id(value: Any) -> bool:
