@@ -20,6 +20,7 @@ from typing import Any
 from sqlmodel import Session
 
 from vigil_ir import clock
+from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_people, bundle_risks
@@ -42,6 +43,7 @@ class Context:
     workdir: Path
     progress: Progress
     people: Directory  # loaded once: every name in the bundle comes from it, as at the act's time
+    settings: Settings  # the roles people.csv lists (admins, approvers, dashboard viewers)
 
     @property
     def start(self) -> datetime:
@@ -109,13 +111,13 @@ def _backend(database: Database) -> str:
     return "sqlite" if database.is_sqlite else "postgresql"
 
 
-def _write(database: Database, path: Path, manifest: Manifest, progress: Progress) -> bytes:
+def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings) -> bytes:
     with read_snapshot(database) as session:
         sink = ZipSink(path, manifest.generated_at)
         manifest.files = sink.files  # the manifest lists what the sink has written
         try:
             ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
-                          people=Directory.load(session))
+                          people=Directory.load(session), settings=settings)
             bundle_incidents.write(ctx)
             bundle_followup.write(ctx)
             bundle_risks.write(ctx)
@@ -135,7 +137,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
 
 
 def export_bundle(database: Database, *, start: datetime, end: datetime, output: Path, actor: str,
-                  progress: Progress | None = None) -> BundleResult:
+                  progress: Progress | None = None, settings: Settings | None = None) -> BundleResult:
     """Write the bundle for [start, end) to `output` and record the export as an event.
 
     Raises ValueError for an empty period and OSError when the output cannot be written.
@@ -150,7 +152,7 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
         manifest.notes.append(Note("period", "open", f"The period ends ({clock.iso(end)}) after the bundle was "
                                    "generated: records of the period may still change; export again after it ends."))
     try:
-        rendered = _write(database, temporary, manifest, progress or Quiet())
+        rendered = _write(database, temporary, manifest, progress or Quiet(), settings or load_settings())
         digest = hashlib.sha256(rendered).hexdigest()
         document = manifest.to_json()
         total = temporary.stat().st_size

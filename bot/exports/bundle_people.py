@@ -17,7 +17,6 @@ from sqlalchemy import select as core_select
 from sqlmodel import select
 
 from vigil_ir import clock
-from vigil_ir.config import load_settings
 from vigil_ir.eventlog import Event
 from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH
 from vigil_ir.incidents.models import Incident
@@ -53,8 +52,7 @@ def _change_text(when, kind: str, data: dict) -> str:
 
 def write_people(ctx: Context) -> None:
     """Call after every other section: the ids they named are part of the list."""
-    settings = load_settings()
-    roles = _roles(settings)
+    roles = _roles(ctx.settings)
     acted: dict[str, int] = {}
     named: set[str] = set(ctx.people.named) | set(roles)
     query = (core_select(Event.actor, Event.data).where(Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)

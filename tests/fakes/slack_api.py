@@ -426,6 +426,10 @@ class FakeSlack:
         return {"ok": True, "access_token": f"xoxp-openid-{claims['sub']}", "token_type": "Bearer",
                 "id_token": ".".join([*segments, "fake-signature"])}
 
+    def _api_conversations_open(self, p):  # a DM with the app: D + the user id
+        users = str(p.get("users", ""))
+        return {"ok": True, "channel": {"id": "D" + users.split(",")[0]}}
+
     def _api_users_info(self, p):
         uid = p.get("user", "")
         return {"ok": True, "user": self.users.get(uid) or _user(uid, uid.lower(), "UTC", "UTC", 0)}
