@@ -142,3 +142,17 @@ def _channel(vigil) -> str:
 
     with vigil.db.session() as session:
         return session.exec(select(Incident)).one().channel_id
+
+
+def test_the_timeline_uses_the_directory_time_zone_without_asking_slack(vigil):
+    vigil.fake.set_user("U0VIEWER", tz="Asia/Tokyo")
+    vigil.declare()
+    with vigil.db.session() as session:
+        record_profile(session, user_id="U0VIEWER", profile=_profile(tz="Europe/Berlin"))
+    from vigil_ir.incidents.models import Incident
+
+    with vigil.db.session() as session:
+        channel = session.exec(select(Incident)).one().channel_id
+    asked = len(vigil.fake.calls_to("users.info"))
+    response = vigil.command("timeline", user="U0VIEWER", channel=channel)
+    assert "Europe/Berlin" in response.text and len(vigil.fake.calls_to("users.info")) == asked

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 
@@ -42,20 +42,25 @@ class Profile:
         return {field: values[field] for field in TRACKED}
 
 
-def sight(session: Session, user_ids: Iterable[str], *, seen_at: datetime) -> list[str]:
-    """Note user ids seen in records; a new one gets a row and a queued look-up. Returns the new ids.
+def sight(session: Session, user_ids: Iterable[str] | Mapping[str, datetime], *,
+          seen_at: datetime | None = None) -> list[str]:
+    """Note user ids seen in records (with when each was seen, or all at `seen_at`); a new one gets
+    a row and a queued look-up. Returns the new ids.
 
-    Race-free: of two transactions sighting the same id, one inserts (and queues the look-up).
+    One query finds the known ids; of two transactions sighting the same new id, one inserts (and
+    queues the look-up).
     """
-    wanted = sorted({uid for uid in user_ids if is_user_id(uid)})
-    if not wanted:
-        return []
-    known = set(session.exec(select(Person.user_id).where(Person.user_id.in_(wanted))))
+    when = dict(user_ids) if isinstance(user_ids, Mapping) else dict.fromkeys(user_ids, seen_at)
+    wanted = sorted(uid for uid in when if is_user_id(uid))
+    known: set[str] = set()
+    for offset in range(0, len(wanted), 500):
+        known.update(session.exec(select(Person.user_id).where(Person.user_id.in_(wanted[offset:offset + 500]))))
     new = []
     for user_id in wanted:
         if user_id in known:
             continue
-        if insert_if_absent(session, Person, {"user_id": user_id, "first_seen": seen_at, "deactivated": False,
+        first_seen = when[user_id] or clock.now()
+        if insert_if_absent(session, Person, {"user_id": user_id, "first_seen": first_seen, "deactivated": False,
                                               "is_bot": False}, ["user_id"]):
             enqueue(session, kind=LOOKUP, subject=stream(user_id), payload={"user_id": user_id},
                     dedupe_key=f"person-lookup:{user_id}")

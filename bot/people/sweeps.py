@@ -49,8 +49,7 @@ def discover(session: Session, now: datetime, settings: Settings) -> int:
                 seen.setdefault(user_id, event.recorded_at)
     for user_id in configured_people(settings):
         seen.setdefault(user_id, now)
-    for user_id, at in sorted(seen.items()):
-        sight(session, [user_id], seen_at=at)
+    sight(session, seen)
     settled = after
     for event in events:
         if clock.to_utc(event.recorded_at) > now - SETTLE:

@@ -80,7 +80,7 @@ def handle(deps: Deps, body: dict, client) -> dict:
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
-    zone = viewer_timezone(client, body["user_id"]) if verb in ("timeline", "action") else None
+    zone = viewer_timezone(client, body["user_id"], deps.database) if verb in ("timeline", "action") else None
     with deps.database.session() as session:
         incident = queries.by_channel(session, body.get("channel_id"))
         if incident is None:
