@@ -156,3 +156,21 @@ def test_the_timeline_uses_the_directory_time_zone_without_asking_slack(vigil):
     asked = len(vigil.fake.calls_to("users.info"))
     response = vigil.command("timeline", user="U0VIEWER", channel=channel)
     assert "Europe/Berlin" in response.text and len(vigil.fake.calls_to("users.info")) == asked
+
+
+def test_a_user_change_event_records_the_change_once_for_people_vigil_knows(vigil):
+    with vigil.db.session() as session:
+        record_profile(session, user_id="U02LEAD", profile=_profile())
+    changed = {"id": "U02LEAD", "name": "dana", "real_name": "Dana Park", "deleted": False, "tz": "Europe/Berlin",
+               "profile": {"real_name": "Dana Park", "display_name": "dana", "email": "dana@example.com",
+                           "title": "SRE lead"}}
+    for retry in (None, 1):  # Slack's retry of the same event changes nothing more
+        assert vigil.event({"type": "user_change", "user": changed, "event_ts": "1.000001"},
+                           event_id="Ev0CHANGE", retry_num=retry).status_code == 200
+    stranger = {**changed, "id": "U0STRANGER"}
+    assert vigil.event({"type": "user_change", "user": stranger, "event_ts": "1.000002"}).status_code == 200
+    with vigil.db.session() as session:
+        change = session.exec(select(Event).where(Event.kind == "person.changed")).one()
+        assert change.data["changes"] == {"real_name": {"from": "Dana Kim", "to": "Dana Park"}}
+        assert session.get(Person, "U0STRANGER") is None
+    assert not vigil.fake.calls_to("users.info")

@@ -118,6 +118,9 @@ def test_a_quarter_names_people_as_they_were_in_every_file_and_the_signed_report
     # The event log: Dana's January acts carry the name she had in January.
     note = next(row for row in events if row["kind"] == "incident.note_added")
     assert (note["actor"], note["actor_name"]) == ("U0LEAD", "Dana Kim")
+    lead = next(row for row in events if row["kind"] == "incident.role_assigned")
+    assert lead["summary"] == "assigned the lead role to Dana Kim (U0LEAD) (previously unassigned)"
+    assert (lead["actor"], lead["actor_name"]) == ("U0DECL", "Sam Lee")
     # Packets: "Name (U…)" in Markdown and HTML; name fields beside ids in JSON.
     assert "Dana Kim (U0LEAD)" in packet_md and "Sam Lee (U0DECL)" in packet_md
     assert "Lead | Dana Park (U0LEAD)" in packet_md

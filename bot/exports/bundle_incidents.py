@@ -85,7 +85,7 @@ def _packet(ctx: Context, incident: Incident, timeline: Timeline, review: PostIn
     if review is not None and review.status == "completed":
         from vigil_ir.followup.pir_document import render_pir
 
-        ctx.sink.add(f"{folder}/{key}-post-incident-review.md", render_pir(ctx.session, incident), section="E3/E5",
+        ctx.sink.add(f"{folder}/{key}-post-incident-review.md", render_pir(ctx.session, incident, ctx.people), section="E3/E5",
                      description=f"{key} post-incident review document, as posted to the incident channel",
                      query=f"post_incident_review of {key} with its timeline")
 

@@ -61,7 +61,8 @@ def event_row(event: Any, people: Directory) -> dict[str, Any]:
             "object_ref": object_ref, "occurred_at": clock.iso(event.occurred_at),
             "recorded_at": clock.iso(event.recorded_at), "actor": event.actor,
             "actor_name": people.name_column(event.actor, event.occurred_at), "actor_type": actor_type(event.actor),
-            "kind": event.kind, "summary": one_line(describe(event)), "data": event.data,
+            "kind": event.kind, "summary": one_line(people.name_ids(describe(event), event.occurred_at)),
+            "data": event.data,
             "corrects": event.corrects, "prev_hash": event.prev_hash, "hash": event.hash}
 
 

@@ -142,7 +142,7 @@ class Timeline:
         return [{"seq": e.stream_seq, "id": e.id, "occurred_at": clock.iso(e.occurred_at),
                  "recorded_at": clock.iso(e.recorded_at), "actor": e.actor,
                  "actor_name": self.people.name_column(e.actor, e.occurred_at), "kind": e.kind,
-                 "summary": describe(e), "data": e.data, "corrects": e.corrects, "hash": e.hash}
+                 "summary": self.people.name_ids(describe(e), e.occurred_at), "data": e.data, "corrects": e.corrects, "hash": e.hash}
                 for e in self.events]
 
     def to_json(self) -> str:
@@ -186,7 +186,8 @@ class Timeline:
                  ("Resolved", m.resolved, elapsed(m.minutes_to_resolve, "resolve", "detection")),
                  ("Closed", m.closed, None)]
         events = [{"seq": e.stream_seq, "occurred": when(e.occurred_at), "recorded": when(e.recorded_at),
-                   "actor": people.label(e.actor, e.occurred_at), "what": describe(e)} for e in self.events]
+                   "actor": people.label(e.actor, e.occurred_at), "what": people.name_ids(describe(e), e.occurred_at)}
+                  for e in self.events]
         checklists = [{**with_labels(run, RUN_PEOPLE, people),
                        "steps": [with_labels(step, STEP_PEOPLE, people) for step in run["steps"]]}
                       for run in self.checklists]
@@ -208,11 +209,11 @@ class Timeline:
         raise ValueError(f"Unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
 
 
-def load_timeline(session: Session, incident: Incident) -> Timeline:
+def load_timeline(session: Session, incident: Incident, people: Directory | None = None) -> Timeline:
     return Timeline(incident=incident, events=events_for_stream(session, incident.stream),
                     head=session.get(StreamHead, incident.stream), generated_at=clock.now(),
                     checklists=checklists(session, incident), review=review_record(session, incident),
-                    actions=action_records(session, incident), people=Directory.load(session))
+                    actions=action_records(session, incident), people=people or Directory.load(session))
 
 
 def review_record(session: Session, incident: Incident) -> dict[str, Any] | None:

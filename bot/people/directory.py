@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
-from vigil_ir.people.ids import is_user_id
+from vigil_ir.people.ids import is_user_id, replace_ids_in_text
 from vigil_ir.people.models import TRACKED, Person
 
 UNKNOWN = "name unknown"
@@ -113,6 +113,12 @@ class Directory:
             return user_id
         name = self.name_at(user_id, when)
         return f"{name} ({user_id})" if name else label_unknown(user_id)
+
+    def name_ids(self, text: str | None, when: datetime | None = None) -> str | None:
+        """A sentence with each user id in it shown as "Name (U…)" (event summaries)."""
+        if not text:
+            return text
+        return replace_ids_in_text(text, lambda user_id: self.label(user_id, when))
 
     def labels(self, user_ids, when: datetime | None = None) -> list[str]:
         return [self.label(user_id, when) for user_id in user_ids or []]

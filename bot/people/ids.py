@@ -12,6 +12,15 @@ _USER_ID = re.compile(r"^[UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,}$")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{1,})(?:\|[^>]*)?>")
 
 
+_ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9@(])([UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,31})(?![A-Za-z0-9)|])")
+
+
+def replace_ids_in_text(text: str, label) -> str:
+    """`text` with each standalone user id replaced by `label(id)` (ids already followed by a
+    parenthesis, or inside one, are left: they are labelled already)."""
+    return _ID_IN_TEXT.sub(lambda match: label(match.group(1)), text)
+
+
 def is_user_id(value: Any) -> bool:
     return isinstance(value, str) and len(value) <= 32 and bool(_USER_ID.match(value))
 
