@@ -42,10 +42,12 @@ def write(ctx: Context) -> None:
     ctx.progress.start("Risk reviews", None)
     reviews = risk_exports.iter_review_rows(ctx.session, ctx.start, ctx.end, ctx.people)
     log = ctx.table("risk_reviews", risk_exports.REVIEW_COLUMNS, section="E8",
-                    description="Risk review log: reviews completed in the period, and reviews due in it that were "
-                                "not completed (missed or still open), with before/after scores and approvals",
-                    query=f"risk_review rows with {ctx.period_text('completed_at')}, or not completed and due_on in "
-                          f"the period; joined to risk and risk_approval; ordered by due_on, id")
+                    description="Risk review log: reviews completed in the period and every review due in it (also "
+                                "those completed early), status and reminders as at the period end, with before/after "
+                                "scores and approvals",
+                    query=f"risk_review rows with {ctx.period_text('completed_at')}, or due_on in the period; joined "
+                          f"to risk and risk_approval; reminders: risk.reminder_sent events recorded before "
+                          f"{ctx.iso_end}; ordered by due_on, id")
     for row in reviews:
         log.write(row)
     log.finish(ctx.sink)

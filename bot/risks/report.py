@@ -169,9 +169,11 @@ def sections(r: Report) -> list[Section]:
         Section("Fraud risks (CC3.3)", f"{_n(len(r.fraud), 'open risk')} of type fraud or in the financial/fraud "
                 "category.", RISK_COLUMNS, [_risk_cells(row) for row in r.fraud],
                 empty="No fraud risk is on the register: consider whether one should be."),
-        Section("Reviews in the period (CC3.2, CC3.4)", f"{_n(counts['completed'], 'review')} completed "
-                f"({counts['on time']} on time, {counts['late']} late); {counts['due but not completed']} due in the "
-                "period and not completed. Reviews triggered by an incident, a change or an expiring acceptance:",
+        Section("Reviews in the period (CC3.2, CC3.4)", f"{_n(counts['completed'], 'review')} completed in the period "
+                f"({counts['on time']} on time, {counts['late']} late); {counts['completed early']} due in the period "
+                f"and completed before it began; {counts['due but not completed']} due in the period and not "
+                "completed by its end (the review log, risk_reviews, lists each). Reviews triggered by an incident, "
+                "a change or an expiring acceptance:",
                 ("Review", "Risk", "Trigger", "Reference", "Completed", "By", "Outcome"),
                 [(row["review_ref"], row["risk_ref"], row["trigger"], row["trigger_ref"], row["completed_at"],
                   label_in_row(row, "completed_by"), row["outcome"]) for row in r.triggered_reviews]),
@@ -270,14 +272,17 @@ class _ReviewSummary:
 
     @classmethod
     def of(cls, rows) -> _ReviewSummary:
-        summary = cls(counts=dict.fromkeys(("completed", "on time", "late", "due but not completed"), 0),
+        summary = cls(counts=dict.fromkeys(("completed", "on time", "late", "completed early",
+                                            "due but not completed"), 0),
                       reviewers=set(), approvers=set(), triggered=[])
-        for row in rows:
-            if row["status"] == "completed":
+        for row in rows:  # status is as at the period end (vigil_ir.exports.risks.status_at)
+            if "completed in the period" in row["in_log_because"]:
                 summary.counts["completed"] += 1
                 if row["on_time"] is not None:
                     summary.counts["on time" if row["on_time"] else "late"] += 1
-            else:
+            elif row["status"] == "completed":
+                summary.counts["completed early"] += 1
+            elif row["status"] != "cancelled":
                 summary.counts["due but not completed"] += 1
             if row["completed_by"]:
                 summary.reviewers.add(label_in_row(row, "completed_by"))
