@@ -23,7 +23,7 @@ from vigil_ir import clock
 from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_people, bundle_risks
+from vigil_ir.exports import bundle_audit, bundle_edges, bundle_followup, bundle_incidents, bundle_people, bundle_risks
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
@@ -119,6 +119,8 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
                           people=Directory.load(session), settings=settings)
             bundle_incidents.write(ctx)
+            bundle_edges.write_carried_over(ctx)
+            bundle_edges.write_security(ctx)
             bundle_followup.write(ctx)
             bundle_risks.write(ctx)
             bundle_audit.write_audit_log(ctx)

@@ -129,6 +129,8 @@ _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "incident.declared": _declared,
     "incident.status_changed": lambda e, d: f"changed status from {d.get('from')} to {d.get('to')}",
     "incident.severity_changed": lambda e, d: f"changed severity from {d.get('from')} to {d.get('to')}",
+    "incident.security_changed": lambda e, d: (f"{'marked it a security incident' if d.get('to') else 'marked it not a security incident'}"
+                                               f" (reason: {_q(d.get('reason'))})"),
     "incident.role_assigned": _role,
     "incident.note_added": lambda e, d: f"added note #{e.id}: {_q(d.get('text'))}",
     "incident.note_corrected": _corrected,

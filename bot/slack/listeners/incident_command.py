@@ -33,6 +33,7 @@ USAGE = """*Vigil — `/incident`*
 Inside an incident channel:
 `/incident status investigating|identified|monitoring|resolved`
 `/incident severity sev1|sev2|sev3|sev4`
+`/incident security yes|no <reason>` — whether this is a security incident (lead or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
@@ -57,7 +58,7 @@ class Command:
     zone: ZoneInfo | None = None
 
 
-IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
+IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
                    "playbook", "pir", "action"}
 
 
@@ -165,6 +166,18 @@ def cmd_severity(c: Command) -> dict:
     return {"text": f"{c.incident.key} is now {severity}."}
 
 
+def cmd_security(c: Command) -> dict:
+    choice, _, reason = c.rest.partition(" ")
+    if choice.lower() not in ("yes", "no") or not reason.strip():
+        return _usage("/incident security yes|no <reason>")
+    security = choice.lower() == "yes"
+    service.set_security(c.session, incident=c.incident, actor=c.user, admins=c.deps.settings.admin_ids,
+                         security=security, reason=reason)
+    notify.post_in_channel(c.session, c.incident, f":shield: {mention(c.user)} marked {c.incident.key} "
+                           f"{'a' if security else 'not a'} security incident: {esc(reason.strip())}")
+    return {"text": f"{c.incident.key} is {'now' if security else 'no longer'} a security incident."}
+
+
 def _assign(c: Command, role: str, user: str | None) -> dict:
     if user is None:
         return _usage("/incident lead @user" if role == "lead" else "/incident role comms|scribe @user")
@@ -252,7 +265,8 @@ def cmd_pir(c: Command) -> dict:
     return {"view": blocks.pir_modal(c.incident, review)}
 
 
-SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
+SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "security": cmd_security,
+               "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
                "pir": cmd_pir, "action": cmd_action}
