@@ -223,3 +223,21 @@ def test_cli_sign_off_by_id_or_email_and_unknown_or_deactivated_people_are_refus
     assert bytes(kept.content) == report_file.read_bytes()
     assert first.report_sha256 == hashlib.sha256(report_file.read_bytes()).hexdigest()
     assert (second.by, second.report_sha256, second.report_id) == ("U0CFO", None, None)
+
+
+def test_every_recorded_kind_reads_as_a_sentence_not_json(vigil):
+    """The events of the seeded quarter (incidents, people, risks, reviews, sign-off) each have a
+    sentence derived from their data: no summary falls back to the kind and raw JSON."""
+    from vigil_ir.exports.describe import describe
+
+    _seed_quarter(vigil)
+    with clock.frozen(APRIL):
+        _sign_off_in_slack(vigil)
+        vigil.deliver()
+    with vigil.db.session() as s:
+        events = list(s.exec(select(Event)))
+    kinds = {event.kind for event in events}
+    assert {"person.first_seen", "person.changed", "risk.created", "risk.review_opened",
+            "risk.assessment_signed_off", "incident.role_assigned"} <= kinds
+    raw = [(event.kind, describe(event)) for event in events if describe(event).startswith(event.kind + " {")]
+    assert raw == []
