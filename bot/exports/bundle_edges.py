@@ -21,7 +21,7 @@ from vigil_ir.eventlog import Event, StreamHead, events_for_stream
 from vigil_ir.exports import eventlog_export, population
 from vigil_ir.exports.bundle_incidents import E1_COLUMNS, _extras, _Packet
 from vigil_ir.exports.eventlog_export import Segments
-from vigil_ir.exports.timeline import action_records, checklists, review_record
+from vigil_ir.exports.timeline import action_records, checklists, review_record, risk_links
 from vigil_ir.followup import pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
@@ -82,6 +82,7 @@ def write_carried_over(ctx: Context) -> None:
                     query="event rows of streams incident:<n> of the incidents in incidents_carried_over, all seqs "
                           "as of generation, ordered by incident number then seq")
     segments = ctx.manifest.segments.setdefault(f"{EVENTS_FILE}.json", Segments())
+    linked = risk_links(ctx.session) if reasons else {}
     for number, why in reasons.items():
         incident = ctx.session.exec(select(Incident).where(Incident.number == number)).one()
         events = events_for_stream(ctx.session, incident.stream)
@@ -97,7 +98,7 @@ def write_carried_over(ctx: Context) -> None:
         timeline = _Packet(incident=incident, events=events, head=ctx.session.get(StreamHead, incident.stream),
                            generated_at=ctx.generated_at, checklists=checklists(ctx.session, incident),
                            review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),
-                           people=ctx.people)
+                           people=ctx.people, risks=linked.get(incident.key, []))
         what = (f"{incident.key} evidence packet (declared before the period; {'; '.join(why)}): summary, roles, "
                 "milestones, checklists, post-incident review, actions, full timeline, integrity block")
         for fmt in ("md", "html", "json"):

@@ -21,7 +21,7 @@ from vigil_ir.eventlog import StreamHead, events_for_stream
 from vigil_ir.exports import eventlog_export, population
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.exports.manifest import sequence_report
-from vigil_ir.exports.timeline import Timeline, action_records, checklists, review_record
+from vigil_ir.exports.timeline import Timeline, action_records, checklists, review_record, risk_links
 from vigil_ir.followup import pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
@@ -110,6 +110,7 @@ def write(ctx: Context) -> list[int]:
     total = ctx.session.exec(select(func.count()).select_from(Incident).where(*_in_period(ctx))).one()
     ctx.progress.start("Incidents", total)
     numbers: list[int] = []
+    linked = risk_links(ctx.session)
     for incident in incidents(ctx):
         events = events_for_stream(ctx.session, incident.stream)
         head = ctx.session.get(StreamHead, incident.stream)
@@ -125,7 +126,8 @@ def write(ctx: Context) -> list[int]:
         pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
         timeline = _Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
                            checklists=checklists(ctx.session, incident), review=review_record(ctx.session, incident),
-                           actions=action_records(ctx.session, incident), people=ctx.people)
+                           actions=action_records(ctx.session, incident), people=ctx.people,
+                           risks=linked.get(incident.key, []))
         _packet(ctx, incident, timeline, review)
         numbers.append(incident.number)
         ctx.progress.advance()

@@ -32,7 +32,7 @@ BASE_COLUMNS = ("key", "title", "type", "security", "severity_initial", "severit
            "declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at",
            "lead", "declared_by", "closed_by", "channel_id", "channel_name", "customer_impact",
            "root_cause", "minutes_to_declare", "minutes_to_acknowledge", "minutes_to_mitigate",
-           "minutes_to_resolve")
+           "minutes_to_resolve", "closed_with_open_items", "close_override_reason")
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 # Streams per IN (...) query: well under SQLite's bound-parameter limit.
 CHUNK = 500
@@ -48,8 +48,17 @@ def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[Ev
     return grouped
 
 
+def close_override(events: list[Event]) -> tuple[str | None, str | None]:
+    """(open items, reason) when the incident was closed with required steps or deadlines still open."""
+    close = next((e for e in reversed(events) if e.kind == "incident.closed"), None)
+    data = (close.data or {}) if close is not None else {}
+    items = [str(item) for item in data.get("open_items") or []]
+    return ("; ".join(items) or None, data.get("override_reason") if items else None)
+
+
 def population_row(incident: Incident, events: list[Event], people: Directory) -> dict[str, Any]:
     m = milestones(incident, events)
+    open_items, override_reason = close_override(events)
     return add_names({"key": incident.key, "title": incident.title, "type": incident.type,
             "security": incident.security, "severity_initial": incident.initial_severity,
             # For an incident still open, "final" is the severity at export time.
@@ -61,7 +70,8 @@ def population_row(incident: Incident, events: list[Event], people: Directory) -
             "channel_id": incident.channel_id, "channel_name": incident.channel_name,
             "customer_impact": incident.customer_impact, "root_cause": incident.root_cause,
             "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
-            "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve},
+            "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
+            "closed_with_open_items": open_items, "close_override_reason": override_reason},
                      people, PEOPLE)
 
 

@@ -19,6 +19,7 @@ from vigil_ir.eventlog import Event, StreamHead, events_for_stream
 from vigil_ir.eventlog.verify import verify_events
 from vigil_ir.exports import csvsafe
 from vigil_ir.exports.describe import describe, one_line, when
+from vigil_ir.exports.population import close_override
 from vigil_ir.exports.render import render
 from vigil_ir.followup import pir
 from vigil_ir.followup.models import ActionItem
@@ -118,6 +119,7 @@ class Timeline:
     review: dict[str, Any] | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
     people: Directory = field(default_factory=Directory.empty)
+    risks: list[dict[str, Any]] = field(default_factory=list)  # risks linked to the incident
 
     @property
     def milestones(self) -> Milestones:
@@ -155,6 +157,7 @@ class Timeline:
                     "milestones": milestone_record(self.milestones),
                     "playbooks": playbooks, "post_incident_review": with_names(self.review, REVIEW_PEOPLE, people),
                     "actions": [with_names(a, ACTION_PEOPLE, people) for a in self.actions],
+                    "linked_risks": [with_names(r, {"owner": None}, people) for r in self.risks],
                     "events": [event_record(e, people) for e in self.events],
                     "integrity": self.integrity()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
@@ -172,6 +175,14 @@ class Timeline:
                  ("Scribe", who["scribe"]),
                  ("Channel", f"#{i.channel_name} ({i.channel_id})" if i.channel_id else None),
                  ("Description", i.description or None)]
+        open_items, reason = close_override(self.events)
+        if open_items:
+            close = next(e for e in reversed(self.events) if e.kind == "incident.closed")
+            facts.append(("Closed with items open", f"{open_items}. Override by {people.label(close.actor, close.occurred_at)}"
+                                                    f" at {when(close.occurred_at)}: {reason}"))
+        if self.risks:
+            facts.append(("Linked risks", "; ".join(f"{r['key']} {r['title']} (owner {people.label(r['owner'])}, "
+                                                   f"{r['status']})" for r in self.risks)))
         if i.status == "closed":
             facts += [("Customer impact", i.customer_impact), ("Root cause", i.root_cause),
                       ("Lessons learned", i.lessons_learned or None),
@@ -213,7 +224,20 @@ def load_timeline(session: Session, incident: Incident, people: Directory | None
     return Timeline(incident=incident, events=events_for_stream(session, incident.stream),
                     head=session.get(StreamHead, incident.stream), generated_at=clock.now(),
                     checklists=checklists(session, incident), review=review_record(session, incident),
-                    actions=action_records(session, incident), people=people or Directory.load(session))
+                    actions=action_records(session, incident), people=people or Directory.load(session),
+                    risks=risk_links(session).get(incident.key, []))
+
+
+def risk_links(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Incident key → the risks linked to it (`/risk link`, or the risk's incidents field), in key order."""
+    from vigil_ir.risks.models import Risk
+
+    links: dict[str, list[dict[str, Any]]] = {}
+    for risk in session.exec(select(Risk).order_by(Risk.number)):
+        for key in risk.linked_incidents or []:
+            links.setdefault(key, []).append({"key": risk.key, "title": risk.title, "owner": risk.owner,
+                                              "status": risk.status})
+    return links
 
 
 def review_record(session: Session, incident: Incident) -> dict[str, Any] | None:

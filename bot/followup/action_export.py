@@ -1,7 +1,8 @@
 """Follow-up actions for a period (E5 `action_items`): created, due or completed in it.
 
 Rows are plain dicts with the E5 columns; JSON and CSV carry the same columns (CSV formula-safe).
-`verified_by` is whoever last recorded the completion evidence (from the action's events), and
+`evidence_recorded_by` is whoever last recorded the completion evidence (from the action's events; Vigil has
+no separate verification step, so the column says what it is), `cancelled_reason` why it was cancelled, and
 `overdue` is as of the export: still open with its due date passed. There are no control links yet,
 so `linked_control_refs` is empty.
 """
@@ -26,9 +27,10 @@ from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 
 FORMATS = ("csv", "json")
 # The owner's name when the action was created, the verifier's when it was completed.
-PEOPLE = (PersonColumn("owner", at="created_at"), PersonColumn("verified_by", at="completed_at"))
+PEOPLE = (PersonColumn("owner", at="created_at"), PersonColumn("evidence_recorded_by", at="completed_at"))
 BASE_COLUMNS = ("action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
-           "status", "completed_at", "verification_evidence", "verified_by", "external_ticket_url",
+           "status", "cancelled_reason", "completed_at", "verification_evidence", "evidence_recorded_by",
+           "external_ticket_url",
            "linked_control_refs", "overdue")
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 CHUNK = 500  # streams per IN (...) query, well under SQLite's bound-parameter limit
@@ -73,7 +75,8 @@ def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date, 
             "created_at": clock.iso(action.created_at),
             "due_at": action.due_on.isoformat() if action.due_on else None, "status": action.status,
             "completed_at": clock.iso(action.completed_at), "verification_evidence": action.evidence or None,
-            "verified_by": verifiers.get(action.stream), "external_ticket_url": action.ticket_url or None,
+            "evidence_recorded_by": verifiers.get(action.stream),
+            "cancelled_reason": action.status_reason or None if action.status == "cancelled" else None, "external_ticket_url": action.ticket_url or None,
             "linked_control_refs": None, "overdue": is_overdue(action, today)}, people, PEOPLE)
 
 
