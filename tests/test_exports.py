@@ -77,7 +77,7 @@ def test_json_timeline_matches_the_database_and_verifies(db):
     with db.session() as s:
         stored = events_for_stream(s, queries.by_key(s, key).stream)
     assert list(document) == ["export", "incident", "milestones", "playbooks", "post_incident_review",
-                              "actions", "events", "integrity"]
+                              "actions", "linked_risks", "events", "integrity"]
     assert [e["hash"] for e in document["events"]] == [e.hash for e in stored]
     for exported, event in zip(document["events"], stored, strict=True):
         assert list(exported) == ["id", "stream", "seq", "occurred_at", "recorded_at", "actor", "actor_name", "kind",
