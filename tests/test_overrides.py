@@ -66,3 +66,39 @@ def test_a_linked_risk_shows_on_the_incident_packet_and_the_incident_on_the_risk
     assert document["linked_risks"] == [{"key": risk.key, "title": "Laptop theft exposes customer data",
                                          "owner": "U0LEAD", "status": "in_treatment", "owner_name": "Dana Kim"}]
     assert any(line.startswith(f"linked incident {key}") for line in history)
+
+
+def test_a_deadline_ended_by_a_decision_shows_that_outcome_not_missed(vigil):
+    from sqlmodel import select
+
+    from vigil_ir.playbooks import runner
+    from vigil_ir.playbooks.models import PlaybookDeadline
+
+    vigil.fake.set_user("U0LEAD", real_name="Dana Kim")
+    incident = vigil.declare("Primary DB unreachable", severity="sev2")
+    channel = incident.channel_id
+    vigil.command("playbook db-failover", channel=channel, user="U0LEAD")
+    decision = "deadline customer-notice not-reportable No customer data was affected"
+    assert "Only the incident lead or a Vigil admin" in vigil.command(decision, channel=channel, user="U0LEAD").text
+    assert "Usage" in vigil.command("deadline customer-notice maybe", channel=channel, user="U0DECLARER").text
+    vigil.command("lead <@U0LEAD|dana>", channel=channel, user="U0DECLARER")
+    assert "Recorded" in vigil.command(decision, channel=channel, user="U0LEAD").text
+    again = vigil.command(decision, channel=channel, user="U0LEAD").text
+    assert "already decided" in again
+    vigil.sweep()
+    vigil.deliver()
+    with vigil.db.session() as s:
+        deadline = s.exec(select(PlaybookDeadline).where(PlaybookDeadline.deadline_id == "customer-notice")).one()
+        start = deadline.starts_at
+    swept = vigil.sweep(start + timedelta(hours=6))  # past the 4 h: a decided clock is not missed
+    assert swept["playbook.deadlines"] == 0
+    with vigil.db.session() as s:
+        incident = queries.by_key(s, "INC-1")
+        deadline = s.exec(select(PlaybookDeadline).where(PlaybookDeadline.deadline_id == "customer-notice")).one()
+        assert (deadline.status, deadline.decision, deadline.decided_by) == ("decided", "not reportable", "U0LEAD")
+        assert not [b for b in runner.close_blockers(s, incident) if "Tell affected customers" in b]
+        markdown = render_timeline(s, incident, "md")
+    assert ("| Tell affected customers | " in markdown
+            and "not reportable (decided: No customer data was affected) by Dana Kim (U0LEAD)" in markdown)
+    assert "(met by step notify-customers)" in markdown
+    assert 'ended deadline "Tell affected customers" by a decision: not reportable' in markdown

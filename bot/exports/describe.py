@@ -129,6 +129,8 @@ _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "playbook.deadline_started": _deadline("started"),
     "playbook.deadline_met": _deadline("met"),
     "playbook.deadline_missed": _deadline("missed"),
+    "playbook.deadline_decided": lambda e, d: (f"ended deadline {_q(d.get('label'))} by a decision: {d.get('decision')} "
+                                               f"(reason: {_q(d.get('reason'))}; was due {when(d.get('due_at'))})"),
     "playbook.deadline_reminded": lambda e, d: f"reminded that {d.get('percent')}% of the time for deadline "
                                                f"{d.get('deadline_id')} has passed (due {when(d.get('due_at'))})",
     "incident.declared": _declared,

@@ -51,6 +51,7 @@ STEP_PEOPLE = {"assignee": None, "by": "at"}
 RUN_PEOPLE = {"attached_by": "attached_at"}
 REVIEW_PEOPLE = {"facilitator": "held_at", "attendees": "held_at", "completed_by": "completed_at"}
 ACTION_PEOPLE = {"owner": None, "completed_by": "completed_at"}
+DEADLINE_PEOPLE = {"decided_by": "resolved_at"}
 
 
 def _when(record: dict[str, Any], field: str | None):
@@ -150,7 +151,8 @@ class Timeline:
     def to_json(self) -> str:
         people = self.people
         playbooks = [{**with_names(run, RUN_PEOPLE, people),
-                      "steps": [with_names(step, STEP_PEOPLE, people) for step in run["steps"]]}
+                      "steps": [with_names(step, STEP_PEOPLE, people) for step in run["steps"]],
+                      "deadlines": [with_names(d, DEADLINE_PEOPLE, people) for d in run["deadlines"]]}
                      for run in self.checklists]
         document = {"export": "incident_timeline",
                     "incident": with_names(incident_summary(self.incident), SUMMARY_PEOPLE, people),
@@ -200,7 +202,8 @@ class Timeline:
                    "actor": people.label(e.actor, e.occurred_at), "what": people.name_ids(describe(e), e.occurred_at)}
                   for e in self.events]
         checklists = [{**with_labels(run, RUN_PEOPLE, people),
-                       "steps": [with_labels(step, STEP_PEOPLE, people) for step in run["steps"]]}
+                       "steps": [with_labels(step, STEP_PEOPLE, people) for step in run["steps"]],
+                       "deadlines": [with_labels(d, DEADLINE_PEOPLE, people) for d in run["deadlines"]]}
                       for run in self.checklists]
         return {"key": i.key, "title": i.title, "facts": facts,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
@@ -271,8 +274,11 @@ def checklists(session: Session, incident: Incident) -> list[dict[str, Any]]:
                   "evidence": s.evidence_text, "skip_reason": s.skip_reason}
                  for s in runner.steps_for(session, run)]
         deadlines = [{"deadline_id": d.deadline_id, "label": d.label, "duration": d.duration,
-                      "starts_from": d.starts_from, "due_at": clock.iso(d.due_at), "status": d.status,
-                      "resolved_at": clock.iso(d.resolved_at)} for d in runner.deadlines_for(session, run)]
+                      "starts_from": d.starts_from, "due_at": clock.iso(d.due_at),
+                      "status": f"{d.decision} (decided: {d.decision_reason})" if d.status == "decided" else d.status,
+                      "resolved_at": clock.iso(d.resolved_at), "decided_by": d.decided_by,
+                      "settled_by_step": (d.met_by or "").removeprefix("step:") or None}
+                     for d in runner.deadlines_for(session, run)]
         result.append({"playbook_id": run.playbook_id, "title": run.title, "version": run.version,
                        "sha256": run.sha256, "attached_by": run.attached_by,
                        "attached_at": clock.iso(run.attached_at), "steps": steps, "deadlines": deadlines})

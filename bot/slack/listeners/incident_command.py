@@ -39,6 +39,7 @@ Inside an incident channel:
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead or admin; form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
+`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead or admin)
 `/incident timeline` — latest events, in your time zone
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
@@ -59,7 +60,7 @@ class Command:
 
 
 IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook", "pir", "action"}
+                   "playbook", "pir", "action", "deadline"}
 
 
 def register(app, deps: Deps) -> None:
@@ -238,6 +239,24 @@ def cmd_timeline(c: Command) -> dict:
     return {"text": timeline_text(c.session, c.incident, zone=c.zone)}
 
 
+def cmd_deadline(c: Command) -> dict:
+    parts = c.rest.split(maxsplit=2)
+    usage = "/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>"
+    if len(parts) < 3:
+        return _usage(usage)
+    wanted, decision, reason = parts[0], parts[1].lower(), parts[2]
+    for run in runner.runs_for(c.session, c.incident):
+        for deadline in runner.deadlines_for(c.session, run):
+            if deadline.deadline_id == wanted:
+                runner.decide_deadline(c.session, incident=c.incident, run=run, deadline=deadline, actor=c.user,
+                                       admins=c.deps.settings.admin_ids, decision=decision, reason=reason)
+                notify.post_in_channel(c.session, c.incident, f":heavy_minus_sign: {mention(c.user)} ended the "
+                                       f"deadline *{esc(deadline.label)}*: {esc(deadline.decision)} — {esc(reason)}")
+                notify.refresh_checklist(c.session, run)
+                return {"text": f"Recorded: {deadline.label} — {deadline.decision}."}
+    return {"text": f"No deadline `{esc(wanted)}` in this incident's playbooks."}
+
+
 def cmd_playbook(c: Command) -> dict:
     from vigil_ir.slack.listeners.playbook_actions import attach_playbook
 
@@ -269,4 +288,4 @@ SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_sev
                "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
-               "pir": cmd_pir, "action": cmd_action}
+               "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline}
