@@ -209,6 +209,33 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
             click.echo(f"{stream} {head}")
 
 
+@main.command()
+@click.option("--base-url", default=None, help="Where the dashboard will be reached (default VIGIL_BASE_URL, "
+              "else http://HOST:PORT/).")
+def demo(base_url: str | None) -> None:
+    """Fill an EMPTY database with a labelled sample quarter (incidents with playbooks, reviews and
+    actions; risks with reviews and an acceptance) and print a dashboard token, to look around
+    before connecting Slack. Refuses a database that holds anything."""
+    from vigil_ir.demo import DemoRefused, fill
+    from vigil_ir.playbooks.loader import load_library
+
+    settings = load_settings()
+    library = _checked(load_library, settings.playbooks_dir)
+    run_migrations(settings.database_url)
+    try:
+        result = fill(Database(settings.database_url), settings, library)
+    except DemoRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    url = base_url or settings.base_url or f"http://{settings.host}:{settings.port}/"
+    click.echo(f"Demo quarter {result.period_start} to {result.period_end}: {', '.join(result.incidents)}; "
+               f"{', '.join(result.risks)} (every title starts with [Demo]).")
+    click.echo(f"Start Vigil (`vigil serve`), open {url} and sign in with this auditor token "
+               f"(shown once, valid until {result.token_expires:%Y-%m-%d}):")
+    click.echo(result.token)
+    click.echo(f"Then try: vigil export bundle --from {result.period_start} --to {result.period_end} -o demo.zip "
+               "&& vigil verify --bundle demo.zip")
+
+
 def _register_subcommands() -> None:
     from vigil_ir.auth.cli import auditor_token
     from vigil_ir.exports.cli import export

@@ -73,7 +73,8 @@ class Settings(BaseSettings):
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
-                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token")
+                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
+                     "playbooks_dir")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
