@@ -20,8 +20,8 @@ from vigil_ir import clock
 from vigil_ir.auth import tokens
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
-from vigil_ir.eventlog import Event
 from vigil_ir.followup import actions, pir
+from vigil_ir.followup.models import ActionItem
 from vigil_ir.followup.policy import Policy
 from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.models import Incident
@@ -80,11 +80,12 @@ class Quarter:
 
 def fill(database: Database, settings: Settings, library: dict, *, token_days: int = 30) -> DemoResult:
     """Fill an empty database, attaching playbooks from `library`; DemoRefused (writing nothing) if
-    it holds any event."""
+    it holds any incident, risk or action."""
     with database.read_session() as session:
-        if session.exec(select(func.count()).select_from(Event)).one():
-            raise DemoRefused("The database already holds records; `vigil demo` only fills an empty one "
-                              "(point DATABASE_URL at a new SQLite file, e.g. sqlite:///demo.db).")
+        # Start-up's own records (the configuration in force, an export receipt) don't count.
+        if any(session.exec(select(func.count()).select_from(table)).one() for table in (Incident, Risk, ActionItem)):
+            raise DemoRefused("The database already holds incidents, risks or actions; `vigil demo` only fills an "
+                              "empty one (point DATABASE_URL at a new SQLite file, e.g. sqlite:///demo.db).")
     policy = Policy.from_settings(settings)
     start, end = demo_quarter(clock.now().date())
 

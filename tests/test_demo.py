@@ -11,6 +11,8 @@ from sqlmodel import select
 
 from tests.test_dashboard import Dash
 from vigil_ir.cli import main
+from vigil_ir.config import Settings
+from vigil_ir.config_evidence import record_if_changed
 from vigil_ir.eventlog import Event
 from vigil_ir.incidents.models import Incident
 from vigil_ir.risks.models import Risk, RiskAcceptance
@@ -26,6 +28,8 @@ def count_events(db) -> int:
 
 
 def test_demo_fills_an_empty_database_that_the_dashboard_shows_and_that_verifies(db, tmp_path):
+    with db.session() as s:  # what `vigil serve` records at start-up does not make it "not empty"
+        assert record_if_changed(s, Settings(_env_file=None, DATABASE_URL=db.url)) is not None
     result = demo(db.url)
     assert result.exit_code == 0, result.output
     token = next(line for line in result.output.splitlines() if line.startswith("vigil_at_"))
@@ -58,10 +62,10 @@ def test_demo_fills_an_empty_database_that_the_dashboard_shows_and_that_verifies
     assert checked.exit_code == 0 and checked.output.startswith("OK"), checked.output
 
 
-def test_demo_refuses_a_database_that_holds_anything_and_writes_nothing(db, vigil):
+def test_demo_refuses_a_database_with_records_and_writes_nothing(db, vigil):
     vigil.declare(deliver=False)
     before = count_events(db)
     result = demo(db.url)
     assert result.exit_code != 0
-    assert "only fills an empty one" in result.output
+    assert "only fills an empty one" in result.output and "incidents, risks or actions" in result.output
     assert count_events(db) == before
