@@ -9,7 +9,9 @@ from vigil_ir.idempotency import ProcessedKey  # noqa: F401
 from vigil_ir.incidents import models as _incidents  # noqa: F401
 from vigil_ir.keys import KeyCounter  # noqa: F401
 from vigil_ir.outbox import models as _outbox  # noqa: F401
+from vigil_ir.people import models as _people  # noqa: F401
 from vigil_ir.playbooks import models as _playbooks  # noqa: F401
 from vigil_ir.risks import models as _risks  # noqa: F401
+from vigil_ir.risks import signed_reports as _signed_reports  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -14,8 +14,10 @@ from vigil_ir.followup.action_export import COLUMNS
 from vigil_ir.incidents import service as incidents
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)
-E5 = ["action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
-      "status", "completed_at", "verification_evidence", "verified_by", "external_ticket_url",
+E5 = ["action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "owner_name", "created_at",
+      "due_at", "status", "cancelled_reason", "completed_at", "verification_evidence", "evidence_recorded_by",
+      "evidence_recorded_by_name",
+      "external_ticket_url",
       "linked_control_refs", "overdue"]
 
 
@@ -49,9 +51,9 @@ def test_csv_and_json_carry_the_e5_columns(db):
     assert first == {
         "action_ref": "ACT-1", "parent_type": "incident", "parent_ref": "INC-1",
         "description": "'=HYPERLINK(\"http://evil\")", "action_type": "preventive", "owner": "U0OWNER",
-        "created_at": "2025-06-02T09:00:00.000000Z", "due_at": "2025-06-12", "status": "done",
+        "owner_name": "name unknown", "created_at": "2025-06-02T09:00:00.000000Z", "due_at": "2025-06-12", "status": "done",
         "completed_at": "2025-06-03T09:00:00.000000Z", "verification_evidence": "https://t.example/proof",
-        "verified_by": "U0AUDITOR", "external_ticket_url": "https://t.example/OPS-1", "linked_control_refs": "",
+        "evidence_recorded_by": "U0AUDITOR", "evidence_recorded_by_name": "name unknown", "cancelled_reason": "", "external_ticket_url": "https://t.example/OPS-1", "linked_control_refs": "",
         "overdue": "false"}
     second = dict(zip(E5, rows[2]))
     assert (second["parent_type"], second["parent_ref"], second["overdue"], second["status"]) == (
@@ -59,7 +61,7 @@ def test_csv_and_json_carry_the_e5_columns(db):
     parsed = json.loads(as_json.stdout)
     assert [list(r) for r in parsed] == [E5] * 3 and len(rows) == 4
     assert parsed[0]["description"] == "=HYPERLINK(\"http://evil\")" and parsed[1]["overdue"] is True
-    assert parsed[0]["verified_by"] == "U0AUDITOR" and parsed[1]["parent_type"] is None
+    assert parsed[0]["evidence_recorded_by"] == "U0AUDITOR" and parsed[1]["parent_type"] is None
 
 
 def test_period_takes_actions_created_due_or_completed_in_it(db, tmp_path):

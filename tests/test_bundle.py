@@ -125,7 +125,8 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
     packets = {f"incidents/INC-{n}/INC-{n}.{fmt}" for n in (2, 3, 5) for fmt in ("md", "html", "json")}
     tables = {f"{name}.{fmt}" for name in ("incidents", "incident_events", "pirs", "action_items",
                                            "risk_register_2025-03-31", "risk_reviews", "risk_acceptances", "audit_log",
-                                           "notifications",
+                                           "notifications", "risk_signoffs", "people", "incidents_carried_over",
+                                           "incidents_carried_over_events", "pirs_carried_over", "security_incidents",
                                            "chain_heads") for fmt in ("csv", "json")}
     extras = {"incidents/INC-2/INC-2-post-incident-review.md",
               "risk_assessment/heatmap_2025-03-31.svg", "risk_assessment/report.md", "risk_assessment/report.html",

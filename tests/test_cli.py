@@ -64,7 +64,8 @@ def test_worker_once_delivers_the_outbox(vigil, fake_slack, database_url):
         "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
         "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES)})
     assert result.exit_code == 0, result.output
-    assert "Delivered 2 outbox item(s)" in result.output  # channel set-up and playbook suggestions
+    # channel set-up, playbook suggestions, and the declarer looked up for the people directory
+    assert "Delivered 3 outbox item(s)" in result.output
     assert len(fake_slack.calls_to("conversations.create")) == 1
 
 

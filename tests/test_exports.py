@@ -77,10 +77,10 @@ def test_json_timeline_matches_the_database_and_verifies(db):
     with db.session() as s:
         stored = events_for_stream(s, queries.by_key(s, key).stream)
     assert list(document) == ["export", "incident", "milestones", "playbooks", "post_incident_review",
-                              "actions", "events", "integrity"]
+                              "actions", "linked_risks", "events", "integrity"]
     assert [e["hash"] for e in document["events"]] == [e.hash for e in stored]
     for exported, event in zip(document["events"], stored, strict=True):
-        assert list(exported) == ["id", "stream", "seq", "occurred_at", "recorded_at", "actor", "kind",
+        assert list(exported) == ["id", "stream", "seq", "occurred_at", "recorded_at", "actor", "actor_name", "kind",
                                   "data", "corrects", "prev_hash", "hash"]
         assert (exported["seq"], exported["actor"], exported["kind"], exported["data"], exported["corrects"],
                 exported["prev_hash"]) == (event.stream_seq, event.actor, event.kind, event.data,
@@ -139,15 +139,15 @@ def test_csv_timeline_one_row_per_event(db):
     assert [r["hash"] for r in dict_rows] == [e.hash for e in stored]
     by_kind = {}
     for row in rows[1:]:
-        by_kind.setdefault(row[5], row)  # the first event of each kind
+        by_kind.setdefault(row[6], row)  # the first event of each kind
     correction = by_kind["incident.note_corrected"]
     note = by_kind["incident.note_added"]
-    assert correction[8] == note[1]  # `corrects` holds the corrected event's id
-    assert json.loads(correction[7]) == {"text": "checking the LB pool",
+    assert correction[9] == note[1]  # `corrects` holds the corrected event's id
+    assert json.loads(correction[8]) == {"text": "checking the LB pool",
                                          "original_text": "checking the load balancer", "corrects_seq": 4}
-    assert correction[7] == ('{"corrects_seq":4,"original_text":"checking the load balancer",'
+    assert correction[8] == ('{"corrects_seq":4,"original_text":"checking the load balancer",'
                              '"text":"checking the LB pool"}')
-    assert by_kind["incident.status_changed"][6] == "changed status from investigating to identified"
+    assert by_kind["incident.status_changed"][7] == "changed status from investigating to identified"
 
 
 def test_csv_timeline_neutralises_formula_text(db):
@@ -157,7 +157,7 @@ def test_csv_timeline_neutralises_formula_text(db):
     with db.session() as s:  # a stream event whose actor is hostile text (actors come from payloads)
         append(s, stream=incident.stream, kind="=HYPERLINK(\"x\")", actor="@evil", data={"a": 1})
     rows = parse_csv(export_timeline(db, key, "csv"))
-    assert rows[-1][4:6] == ["'@evil", "'=HYPERLINK(\"x\")"]
+    assert rows[-1][4:7] == ["'@evil", "", "'=HYPERLINK(\"x\")"]  # no name for an actor that is no user id
 
 
 def test_markdown_and_html_escape_user_text(db):
@@ -258,6 +258,13 @@ def test_population_period_is_half_open_at_utc_day_granularity(db):
 def test_population_row_values_and_minutes(db):
     key = run_incident(db, title="=cmd|' /C calc'!A0")
     declare_at(db, T0 + timedelta(days=1), "still open", detected_at=T0 + timedelta(days=1, minutes=-3))
+    from vigil_ir.people import Profile, record_profile
+
+    # U1 is renamed after declaring: the population shows the name they had when they declared.
+    with clock.frozen(T0 - timedelta(days=1)), db.session() as s:
+        record_profile(s, user_id="U1", profile=Profile(real_name="Ann Lee"))
+    with clock.frozen(T0 + timedelta(hours=3)), db.session() as s:
+        record_profile(s, user_id="U1", profile=Profile(real_name="Ann Lee-Smith"))
     with db.session() as s:
         first, second = incident_population(s, T0 - timedelta(days=1), T0 + timedelta(days=2))
     assert first == {
@@ -266,11 +273,14 @@ def test_population_row_values_and_minutes(db):
         "declared_at": "2025-03-10T09:00:00.000000Z", "detected_at": "2025-03-10T08:50:00.000000Z",
         "acknowledged_at": "2025-03-10T09:05:00.000000Z", "mitigated_at": "2025-03-10T09:30:00.000000Z",
         "resolved_at": "2025-03-10T09:50:00.000000Z", "closed_at": "2025-03-10T10:00:00.000000Z",
-        "lead": "U2", "declared_by": "U1", "closed_by": "U2", "channel_id": "C100",
+        "lead": "U2", "lead_name": "name unknown", "declared_by": "U1", "declared_by_name": "Ann Lee",
+        "closed_by": "U2", "closed_by_name": "name unknown", "channel_id": "C100",
         "channel_name": "inc-1-api-down", "customer_impact": "Checkout down 40 min", "root_cause": "Bad LB config",
-        "minutes_to_declare": 10.0, "minutes_to_acknowledge": 5.0, "minutes_to_mitigate": 40.0, "minutes_to_resolve": 60.0}
+        "minutes_to_declare": 10.0, "minutes_to_acknowledge": 5.0, "minutes_to_mitigate": 40.0, "minutes_to_resolve": 60.0,
+        "closed_with_open_items": None, "close_override_reason": None}
     assert (second["status"], second["security"], second["acknowledged_at"], second["minutes_to_resolve"]) == (
         "investigating", True, None, None)
+    assert (second["declared_by_name"], second["lead_name"]) == ("Ann Lee-Smith", None)  # declared after the rename
     parsed = parse_csv(render_population([first, second], "csv"))
     assert parsed[0] == list(COLUMNS)
     assert parsed[1][1] == "'=cmd|' /C calc'!A0" and parsed[1][3] == "false"

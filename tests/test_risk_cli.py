@@ -155,7 +155,7 @@ def test_export_risks_and_reviews_commands(db, tmp_path):
             rescored["inherent_level_after"]) == (4, 5, "critical")
     out = tmp_path / "reviews.csv"
     assert run(db, "export", "reviews", "--from", "2025-03-01", "--to", "2025-03-31", "-o", str(out)).exit_code == 0
-    assert "review_ref,risk_ref,trigger" in out.read_text(encoding="utf-8")
+    assert "review_ref,risk_ref,in_log_because,trigger" in out.read_text(encoding="utf-8")
     assert run(db, "export", "reviews", "--from", "2025-04-01", "--to", "2025-03-01").exit_code != 0
 
 

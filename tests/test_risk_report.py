@@ -98,7 +98,11 @@ def test_acceptance_register_shows_state_at_period_end_and_staleness(db):
 
 
 def test_report_covers_changes_fraud_vendors_appetite_and_overdue_work(db):
+    from vigil_ir.people import Profile, record_profile
+
     seed(db)
+    with db.session() as s:
+        record_profile(s, user_id=ADMIN, profile=Profile(real_name="Ada Admin"))
     with db.session() as s:
         r = report.build(s, START, END)
     refs = lambda rows: [row["risk_ref"] for row in rows]  # noqa: E731
@@ -110,7 +114,8 @@ def test_report_covers_changes_fraud_vendors_appetite_and_overdue_work(db):
     assert set(above) == {"RISK-1", "RISK-3"}
     assert above["RISK-1"]["acceptance_ref"] == "RAC-1" and above["RISK-3"] is None
     assert [(a["key"], a["days_overdue"]) for a in r.overdue_actions] == [("ACT-1", 30)]
-    assert r.participants["Approvers"] == [ADMIN] and OWNER in r.participants["Reviewers"]
+    assert r.participants["Approvers"] == [f"Ada Admin ({ADMIN})"]
+    assert f"{OWNER} (name unknown)" in r.participants["Reviewers"]
     assert {row["level"]: (row["inherent"], row["residual"]) for row in r.levels}["high"] == (2, 2)
     assert r.review_counts["completed"] == 3
     assert "RISK-4" not in refs(r.register)
@@ -133,22 +138,31 @@ def test_report_renders_escaped_in_both_formats_with_the_heat_map_in_html(db):
         report.render_report(s, START, END, "pdf")
 
 
+def _jane(db):
+    from vigil_ir.people import Profile, record_profile
+
+    with db.session() as s:
+        record_profile(s, user_id="U0JANE", profile=Profile(real_name="Jane Doe", email="jane@example.com", title="CFO"))
+
+
 def test_sign_off_is_an_event_shown_for_its_period_only(db):
     seed(db)
+    _jane(db)
     digest = "a" * 64
     with at(date(2025, 7, 5)), db.session() as s:
-        signoff.sign_off(s, start=START, end=END, by="Jane Doe", role="CFO", comment="Reviewed", report_sha256=digest,
+        signoff.sign_off(s, start=START, end=END, by="U0JANE", role="CFO", comment="Reviewed", report_sha256=digest,
                          actor="cli:jane")
-        signoff.sign_off(s, start=START, end=END + timedelta(days=1), by="Other period", actor="cli:jane")
+        signoff.sign_off(s, start=START, end=END + timedelta(days=1), by="jane@example.com", comment="Other period",
+                         actor="cli:jane")
     with db.session() as s:
         (only,) = signoff.sign_offs(s, START, END)
-        assert (only.by, only.role, only.report_sha256, only.signed_at) == (
-            "Jane Doe", "CFO", digest, "2025-07-05T09:00:00.000000Z")
+        assert (only.by, only.by_name, only.role, only.report_sha256, only.signed_at) == (
+            "U0JANE", "Jane Doe", "CFO", digest, "2025-07-05T09:00:00.000000Z")
         markdown = report.render_report(s, START, END, "md")
-    assert "Jane Doe" in markdown and digest in markdown and "Other period" not in markdown
-    for bad in ({"by": " "}, {"report_sha256": "xyz"}, {"end": START}):
+    assert "Jane Doe (U0JANE)" in markdown and digest in markdown and "Other period" not in markdown
+    for bad in ({"by": " "}, {"by": "Jane Doe"}, {"report_sha256": "xyz"}, {"end": START}):
         with db.session() as s, pytest.raises(ValueError):
-            signoff.sign_off(s, **{"start": START, "end": END, "by": "Jane", "actor": "cli:x", **bad})
+            signoff.sign_off(s, **{"start": START, "end": END, "by": "U0JANE", "actor": "cli:x", **bad})
 
 
 def test_bundle_carries_acceptances_and_the_report_and_verifies(db, tmp_path):
@@ -170,6 +184,7 @@ def test_bundle_carries_acceptances_and_the_report_and_verifies(db, tmp_path):
 
 def test_cli_report_sign_off_and_acceptance_export(db, tmp_path):
     seed(db)
+    _jane(db)
     runner = CliRunner()
     env, obj = {"DATABASE_URL": db.url}, {"database": db}
     out = tmp_path / "q2.html"
@@ -178,7 +193,7 @@ def test_cli_report_sign_off_and_acceptance_export(db, tmp_path):
     assert made.exit_code == 0, made.output
     digest = hashlib.sha256(out.read_bytes()).hexdigest()
     assert digest in made.output
-    signed = runner.invoke(main, ["risks", "sign-off", "--from", "2025-04-01", "--to", "2025-06-30", "--by", "Jane Doe",
+    signed = runner.invoke(main, ["risks", "sign-off", "--from", "2025-04-01", "--to", "2025-06-30", "--by", "jane@example.com",
                                   "--comment", "Approved", "--report", str(out)], env=env, obj=obj)
     assert signed.exit_code == 0, signed.output
     with db.session() as s:
@@ -188,6 +203,10 @@ def test_cli_report_sign_off_and_acceptance_export(db, tmp_path):
     assert exported.exit_code == 0 and json.loads(exported.stdout)[0]["acceptance_ref"] == "RAC-1"
     for args, message in ((["risks", "sign-off", "--from", "2025-04-01", "--to", "2025-06-30", "--by", " "],
                            "say who signs off"),
+                          (["risks", "sign-off", "--from", "2025-04-01", "--to", "2025-06-30", "--by", "Jane Doe"],
+                           "not a person in Vigil's directory"),
+                          (["risks", "sign-off", "--from", "2025-04-01", "--to", "2025-06-30", "--by",
+                            "nobody@example.com"], "not a person in Vigil's directory"),
                           (["risks", "report", "--from", "2025-06-30", "--to", "2025-04-01"], "must be before"),
                           (["risks", "report", "--from", "2025-04-01", "--to", "2025-06-30", "--format", "pdf"],
                            "pdf")):

@@ -20,13 +20,15 @@ from typing import Any
 from sqlmodel import Session
 
 from vigil_ir import clock
+from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import bundle_audit, bundle_followup, bundle_incidents, bundle_risks
+from vigil_ir.exports import bundle_audit, bundle_edges, bundle_followup, bundle_incidents, bundle_people, bundle_risks
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
 from vigil_ir.exports.snapshot import read_snapshot
+from vigil_ir.people import Directory
 
 AUDIT_STREAM = "audit"
 
@@ -40,6 +42,8 @@ class Context:
     manifest: Manifest
     workdir: Path
     progress: Progress
+    people: Directory  # loaded once: every name in the bundle comes from it, as at the act's time
+    settings: Settings  # the roles people.csv lists (admins, approvers, dashboard viewers)
 
     @property
     def start(self) -> datetime:
@@ -107,17 +111,22 @@ def _backend(database: Database) -> str:
     return "sqlite" if database.is_sqlite else "postgresql"
 
 
-def _write(database: Database, path: Path, manifest: Manifest, progress: Progress) -> bytes:
+def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings) -> bytes:
     with read_snapshot(database) as session:
         sink = ZipSink(path, manifest.generated_at)
         manifest.files = sink.files  # the manifest lists what the sink has written
         try:
-            ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress)
+            ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
+                          people=Directory.load(session), settings=settings)
             bundle_incidents.write(ctx)
+            bundle_edges.write_carried_over(ctx)
+            bundle_edges.write_security(ctx)
             bundle_followup.write(ctx)
             bundle_risks.write(ctx)
             bundle_audit.write_audit_log(ctx)
             bundle_audit.write_notifications(ctx)
+            bundle_people.write_signoffs(ctx)
+            bundle_people.write_people(ctx)  # after the sections whose id columns it lists
             bundle_audit.write_heads(ctx)
             sink.add("README.md", _readme(manifest), section="guide",
                      description="What the files are and how to verify them", query="generated from this manifest")
@@ -130,7 +139,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
 
 
 def export_bundle(database: Database, *, start: datetime, end: datetime, output: Path, actor: str,
-                  progress: Progress | None = None) -> BundleResult:
+                  progress: Progress | None = None, settings: Settings | None = None) -> BundleResult:
     """Write the bundle for [start, end) to `output` and record the export as an event.
 
     Raises ValueError for an empty period and OSError when the output cannot be written.
@@ -145,7 +154,7 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
         manifest.notes.append(Note("period", "open", f"The period ends ({clock.iso(end)}) after the bundle was "
                                    "generated: records of the period may still change; export again after it ends."))
     try:
-        rendered = _write(database, temporary, manifest, progress or Quiet())
+        rendered = _write(database, temporary, manifest, progress or Quiet(), settings or load_settings())
         digest = hashlib.sha256(rendered).hexdigest()
         document = manifest.to_json()
         total = temporary.stat().st_size

@@ -37,7 +37,7 @@ def write_audit_log(ctx: Context) -> None:
     segments = ctx.manifest.segments.setdefault(f"{E11_FILE}.json", Segments())
     ctx.progress.start("Audit trail", sum(hi - lo + 1 for _, lo, hi in ranges))
     for event in eventlog_export.events_in(ctx.session, ranges):
-        row = eventlog_export.event_row(event)
+        row = eventlog_export.event_row(event, ctx.people)
         table.write(row)
         segments.add(row)
         ctx.progress.advance()

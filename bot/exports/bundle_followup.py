@@ -30,7 +30,7 @@ def write(ctx: Context) -> None:
                             f"{ctx.period_text('completed_at')}, or due_on from {first_day} to {last_day}; ordered by "
                             "number (vigil_ir.followup.action_export)")
     ctx.progress.start("Action items", None)
-    rows = action_export.action_rows(ctx.session, ctx.start, ctx.end)
+    rows = action_export.action_rows(ctx.session, ctx.start, ctx.end, ctx.people)
     for row in rows:
         table.write(row)
     table.finish(ctx.sink)

@@ -21,7 +21,7 @@ from vigil_ir.eventlog import StreamHead, events_for_stream
 from vigil_ir.exports import eventlog_export, population
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.exports.manifest import sequence_report
-from vigil_ir.exports.timeline import Timeline, action_records, checklists, review_record
+from vigil_ir.exports.timeline import Timeline, action_records, checklists, review_record, risk_links
 from vigil_ir.followup import pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
@@ -85,7 +85,7 @@ def _packet(ctx: Context, incident: Incident, timeline: Timeline, review: PostIn
     if review is not None and review.status == "completed":
         from vigil_ir.followup.pir_document import render_pir
 
-        ctx.sink.add(f"{folder}/{key}-post-incident-review.md", render_pir(ctx.session, incident), section="E3/E5",
+        ctx.sink.add(f"{folder}/{key}-post-incident-review.md", render_pir(ctx.session, incident, ctx.people), section="E3/E5",
                      description=f"{key} post-incident review document, as posted to the incident channel",
                      query=f"post_incident_review of {key} with its timeline")
 
@@ -110,22 +110,24 @@ def write(ctx: Context) -> list[int]:
     total = ctx.session.exec(select(func.count()).select_from(Incident).where(*_in_period(ctx))).one()
     ctx.progress.start("Incidents", total)
     numbers: list[int] = []
+    linked = risk_links(ctx.session)
     for incident in incidents(ctx):
         events = events_for_stream(ctx.session, incident.stream)
         head = ctx.session.get(StreamHead, incident.stream)
         review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
         actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
                                         .order_by(ActionItem.number)))
-        e1.write({**population.population_row(incident, events),
+        e1.write({**population.population_row(incident, events, ctx.people),
                   **_extras(review, actions, events, events[-1].hash if events else None)})
         for event in events:
-            row = eventlog_export.event_row(event)
+            row = eventlog_export.event_row(event, ctx.people)
             e2.write(row)
             segments.add(row)
-        pirs.write(pir_export.pir_row(ctx.session, incident, review))
+        pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
         timeline = _Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
                            checklists=checklists(ctx.session, incident), review=review_record(ctx.session, incident),
-                           actions=action_records(ctx.session, incident))
+                           actions=action_records(ctx.session, incident), people=ctx.people,
+                           risks=linked.get(incident.key, []))
         _packet(ctx, incident, timeline, review)
         numbers.append(incident.number)
         ctx.progress.advance()

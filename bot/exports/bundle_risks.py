@@ -27,7 +27,7 @@ def write(ctx: Context) -> None:
     as_of = (ctx.end - timedelta(microseconds=1)).date()
     ctx.progress.start("Risk register", None)
     states = register_asof.states_as_of(ctx.session, ctx.end)
-    rows = [register_asof.row(states[number], as_of) for number in sorted(states)]
+    rows = [register_asof.row(states[number], as_of, ctx.people) for number in sorted(states)]
     register = ctx.table(f"risk_register_{as_of.isoformat()}", register_asof.COLUMNS, section="E7",
                          description=f"Risk register as it stood at the end of the period ({ctx.iso_end}), rebuilt "
                                      "from each risk's events; review_state as of that day",
@@ -40,12 +40,14 @@ def write(ctx: Context) -> None:
                                            sorted(states)))
     _assessment(ctx, rows, as_of.isoformat())
     ctx.progress.start("Risk reviews", None)
-    reviews = risk_exports.iter_review_rows(ctx.session, ctx.start, ctx.end)
+    reviews = risk_exports.iter_review_rows(ctx.session, ctx.start, ctx.end, ctx.people)
     log = ctx.table("risk_reviews", risk_exports.REVIEW_COLUMNS, section="E8",
-                    description="Risk review log: reviews completed in the period, and reviews due in it that were "
-                                "not completed (missed or still open), with before/after scores and approvals",
-                    query=f"risk_review rows with {ctx.period_text('completed_at')}, or not completed and due_on in "
-                          f"the period; joined to risk and risk_approval; ordered by due_on, id")
+                    description="Risk review log: reviews completed in the period and every review due in it (also "
+                                "those completed early), status and reminders as at the period end, with before/after "
+                                "scores and approvals",
+                    query=f"risk_review rows with {ctx.period_text('completed_at')}, or due_on in the period; joined "
+                          f"to risk and risk_approval; reminders: risk.reminder_sent events recorded before "
+                          f"{ctx.iso_end}; ordered by due_on, id")
     for row in reviews:
         log.write(row)
     log.finish(ctx.sink)
@@ -64,7 +66,7 @@ def _assessment(ctx: Context, rows: list[dict], as_of: str) -> None:
                  section="E13", description="Scoring methodology of every version used in the register: scales, "
                                             "matrix, level bands, default review cadence",
                  query="vigil_ir.risks.scoring methodologies " + ", ".join(versions), rows=len(versions))
-    built = report.build(ctx.session, ctx.start, ctx.end, end_rows=rows)
+    built = report.build(ctx.session, ctx.start, ctx.end, end_rows=rows, people=ctx.people)
     for fmt in report.FORMATS:
         ctx.sink.add(f"risk_assessment/report.{fmt}", report.render_built(built, fmt),
                      section="E10", description="Periodic risk assessment report for the period: methodology, "
@@ -79,6 +81,6 @@ def _acceptances(ctx: Context) -> None:
                                   "approved by whom, until when, and whether the risk changed since",
                       query=f"risk_acceptance rows with approved_at < {ctx.iso_end} and (ended_at null or >= "
                             f"{ctx.iso_start}); joined to risk, risk_review, risk_approval; ordered by approved_at, id")
-    for row in risk_exports.acceptance_rows(ctx.session, ctx.start, ctx.end):
+    for row in risk_exports.acceptance_rows(ctx.session, ctx.start, ctx.end, ctx.people):
         table.write(row)
     table.finish(ctx.sink)

@@ -14,6 +14,7 @@ from typing import Any
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.exports.describe_records import DESCRIBERS
 from vigil_ir.incidents.models import TYPES
 
 
@@ -65,9 +66,13 @@ def _message(e: Event, d: dict) -> str:
 
 def _closed(e: Event, d: dict) -> str:
     follow_ups = "; ".join(_q(item) for item in d.get("follow_ups") or []) or "none"
-    return (f"closed the incident. Customer impact: {_q(d.get('customer_impact'))}. "
+    text = (f"closed the incident. Customer impact: {_q(d.get('customer_impact'))}. "
             f"Root cause: {_q(d.get('root_cause'))}. Lessons learned: {_q(d.get('lessons_learned'))}. "
             f"Follow-ups: {follow_ups}.")
+    if d.get("open_items"):
+        text += (f" Closed with items still open ({'; '.join(str(item) for item in d['open_items'])}), "
+                 f"override reason: {_q(d.get('override_reason'))}.")
+    return text
 
 
 def _step(verb: str) -> Callable[[Event, dict], str]:
@@ -124,11 +129,15 @@ _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "playbook.deadline_started": _deadline("started"),
     "playbook.deadline_met": _deadline("met"),
     "playbook.deadline_missed": _deadline("missed"),
+    "playbook.deadline_decided": lambda e, d: (f"ended deadline {_q(d.get('label'))} by a decision: {d.get('decision')} "
+                                               f"(reason: {_q(d.get('reason'))}; was due {when(d.get('due_at'))})"),
     "playbook.deadline_reminded": lambda e, d: f"reminded that {d.get('percent')}% of the time for deadline "
                                                f"{d.get('deadline_id')} has passed (due {when(d.get('due_at'))})",
     "incident.declared": _declared,
     "incident.status_changed": lambda e, d: f"changed status from {d.get('from')} to {d.get('to')}",
     "incident.severity_changed": lambda e, d: f"changed severity from {d.get('from')} to {d.get('to')}",
+    "incident.security_changed": lambda e, d: (f"{'marked it a security incident' if d.get('to') else 'marked it not a security incident'}"
+                                               f" (reason: {_q(d.get('reason'))})"),
     "incident.role_assigned": _role,
     "incident.note_added": lambda e, d: f"added note #{e.id}: {_q(d.get('text'))}",
     "incident.note_corrected": _corrected,
@@ -138,6 +147,7 @@ _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "incident.summary_posted": lambda e, d: f"posted the incident summary in {d.get('channel')} (ts {d.get('ts')})",
     "incident.announcement_posted": lambda e, d: f"announced the incident in {d.get('channel')} (ts {d.get('ts')})",
     "incident.closed": _closed,
+    **DESCRIBERS,  # risks, actions, people, audit
 }
 
 

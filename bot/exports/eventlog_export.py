@@ -21,9 +21,10 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.eventlog import Event, StreamHead
 from vigil_ir.exports.describe import describe, one_line
+from vigil_ir.people import Directory
 
 COLUMNS = ("stream", "seq", "id", "object_type", "object_ref", "occurred_at", "recorded_at", "actor",
-           "actor_type", "kind", "summary", "data", "corrects", "prev_hash", "hash")
+           "actor_name", "actor_type", "kind", "summary", "data", "corrects", "prev_hash", "hash")
 HEAD_COLUMNS = ("stream", "seq", "hash", "updated_at")
 HASH_METHOD = ("hash = sha256(prev_hash + canonical_json(e)); e = {stream, stream_seq (the seq column), kind, "
                "actor, occurred_at, recorded_at, data, corrects, prev_hash}; canonical_json: sorted keys, "
@@ -52,13 +53,16 @@ def actor_type(actor: str) -> str:
     return "user"
 
 
-def event_row(event: Any) -> dict[str, Any]:
-    """A row of COLUMNS from an Event or a Core row with the same attribute names."""
+def event_row(event: Any, people: Directory) -> dict[str, Any]:
+    """A row of COLUMNS from an Event or a Core row with the same attribute names; `actor_name` is
+    the actor's name when the event happened (not hashed: the chain holds the id)."""
     object_type, object_ref = object_of(event.stream)
     return {"stream": event.stream, "seq": event.stream_seq, "id": event.id, "object_type": object_type,
             "object_ref": object_ref, "occurred_at": clock.iso(event.occurred_at),
-            "recorded_at": clock.iso(event.recorded_at), "actor": event.actor, "actor_type": actor_type(event.actor),
-            "kind": event.kind, "summary": one_line(describe(event)), "data": event.data,
+            "recorded_at": clock.iso(event.recorded_at), "actor": event.actor,
+            "actor_name": people.name_column(event.actor, event.occurred_at), "actor_type": actor_type(event.actor),
+            "kind": event.kind, "summary": one_line(people.name_ids(describe(event), event.occurred_at)),
+            "data": event.data,
             "corrects": event.corrects, "prev_hash": event.prev_hash, "hash": event.hash}
 
 

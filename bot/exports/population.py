@@ -21,13 +21,19 @@ from vigil_ir.eventlog import Event
 from vigil_ir.exports import csvsafe
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between, milestones
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 
 FORMATS = ("json", "csv")
-COLUMNS = ("key", "title", "type", "security", "severity_initial", "severity_final", "status",
+# Each id column has a name column beside it: the declarer's name when they declared, the closer's
+# when they closed, the current lead's as at generation.
+PEOPLE = (PersonColumn("lead"), PersonColumn("declared_by", at="declared_at"), PersonColumn("closed_by", at="closed_at"))
+BASE_COLUMNS = ("key", "title", "type", "security", "severity_initial", "severity_final", "status",
            "declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at",
            "lead", "declared_by", "closed_by", "channel_id", "channel_name", "customer_impact",
            "root_cause", "minutes_to_declare", "minutes_to_acknowledge", "minutes_to_mitigate",
-           "minutes_to_resolve")
+           "minutes_to_resolve", "closed_with_open_items", "close_override_reason")
+COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 # Streams per IN (...) query: well under SQLite's bound-parameter limit.
 CHUNK = 500
 
@@ -42,9 +48,18 @@ def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[Ev
     return grouped
 
 
-def population_row(incident: Incident, events: list[Event]) -> dict[str, Any]:
+def close_override(events: list[Event]) -> tuple[str | None, str | None]:
+    """(open items, reason) when the incident was closed with required steps or deadlines still open."""
+    close = next((e for e in reversed(events) if e.kind == "incident.closed"), None)
+    data = (close.data or {}) if close is not None else {}
+    items = [str(item) for item in data.get("open_items") or []]
+    return ("; ".join(items) or None, data.get("override_reason") if items else None)
+
+
+def population_row(incident: Incident, events: list[Event], people: Directory) -> dict[str, Any]:
     m = milestones(incident, events)
-    return {"key": incident.key, "title": incident.title, "type": incident.type,
+    open_items, override_reason = close_override(events)
+    return add_names({"key": incident.key, "title": incident.title, "type": incident.type,
             "security": incident.security, "severity_initial": incident.initial_severity,
             # For an incident still open, "final" is the severity at export time.
             "severity_final": incident.severity, "status": incident.status,
@@ -55,7 +70,9 @@ def population_row(incident: Incident, events: list[Event]) -> dict[str, Any]:
             "channel_id": incident.channel_id, "channel_name": incident.channel_name,
             "customer_impact": incident.customer_impact, "root_cause": incident.root_cause,
             "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
-            "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve}
+            "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
+            "closed_with_open_items": open_items, "close_override_reason": override_reason},
+                     people, PEOPLE)
 
 
 def incident_population(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
@@ -63,7 +80,8 @@ def incident_population(session: Session, start: datetime, end: datetime) -> lis
     start, end = clock.to_utc(start), clock.to_utc(end)
     incidents = declared_between(session, start, end)
     events = _events_by_stream(session, [incident.stream for incident in incidents])
-    return [population_row(incident, events.get(incident.stream, [])) for incident in incidents]
+    people = Directory.load(session)
+    return [population_row(incident, events.get(incident.stream, []), people) for incident in incidents]
 
 
 def render_population(rows: list[dict[str, Any]], fmt: str) -> str:

@@ -19,6 +19,8 @@ from vigil_ir import clock
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
 from vigil_ir.exports import csvsafe
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 from vigil_ir.risks import register_asof
 from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
 from vigil_ir.risks.scoring import methodology
@@ -26,8 +28,14 @@ from vigil_ir.risks.scoring import methodology
 FORMATS = ("json", "csv")
 ROWS_PER_FETCH = 500
 REGISTER_COLUMNS = register_asof.COLUMNS
-REVIEW_COLUMNS = ("review_ref", "risk_ref", "trigger", "trigger_ref", "due_at", "assigned_reviewer", "status",
-                  "reminders_sent", "completed_at", "completed_by", "outcome", "rationale",
+# Names as at the act: the reviewer assigned when the review fell due, the one who completed it when
+# they did, the approver when they decided; the requester and approver of an acceptance likewise.
+REVIEW_PEOPLE = (PersonColumn("assigned_reviewer", at="due_at"), PersonColumn("completed_by", at="completed_at"),
+                 PersonColumn("approver", at="approval_decided_at"))
+ACCEPTANCE_PEOPLE = (PersonColumn("requested_by", at="requested_at"), PersonColumn("approver", at="approved_at"))
+REVIEW_BASE_COLUMNS = ("review_ref", "risk_ref", "in_log_because", "trigger", "trigger_ref", "due_at",
+                       "assigned_reviewer", "status", "status_at_generation", "reminders_sent", "reminders",
+                       "completed_at", "completed_by", "outcome", "rationale",
                   "inherent_likelihood_before", "inherent_likelihood_after", "inherent_impact_before",
                   "inherent_impact_after", "residual_likelihood_before", "residual_likelihood_after",
                   "residual_impact_before", "residual_impact_after", "inherent_level_before", "inherent_level_after",
@@ -35,10 +43,12 @@ REVIEW_COLUMNS = ("review_ref", "risk_ref", "trigger", "trigger_ref", "due_at", 
                   "status_before", "status_after", "changed_fields", "on_time", "days_late", "approval_required",
                   "approval_reasons", "approver", "approval_decision", "approval_decided_at", "approval_comment",
                   "cancelled_reason")
-ACCEPTANCE_COLUMNS = ("acceptance_ref", "risk_ref", "risk_title", "review_ref", "requested_by", "requested_at",
+REVIEW_COLUMNS = with_name_columns(REVIEW_BASE_COLUMNS, REVIEW_PEOPLE)
+ACCEPTANCE_BASE_COLUMNS = ("acceptance_ref", "risk_ref", "risk_title", "review_ref", "requested_by", "requested_at",
                       "approver", "approved_at", "approval_comment", "justification", "residual_level_at_decision",
                       "expires_at", "days_to_expiry", "state", "ended_at", "stale", "changed_since_approval",
                       "record_hash")
+ACCEPTANCE_COLUMNS = with_name_columns(ACCEPTANCE_BASE_COLUMNS, ACCEPTANCE_PEOPLE)
 # A change to any of these after the approval means the risk accepted is no longer the one approved.
 MATERIAL_FIELDS = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",
                    "owner", "statement")
@@ -63,11 +73,41 @@ def _level(state: dict | None, prefix: str) -> str | None:
     return m.rate(state[f"{prefix}_likelihood"], state[f"{prefix}_impact"])[1]
 
 
-def review_row(review: RiskReview, risk: Risk, approval: RiskApproval | None) -> dict[str, Any]:
+def status_at(review: RiskReview, end: datetime) -> str:
+    """The review's status when the period ended: completed only if completed before the end; a
+    review still open then is `overdue` once its due day had passed."""
+    if review.completed_at is not None and clock.to_utc(review.completed_at) < end:
+        return "completed"
+    if review.status == "cancelled":
+        return "cancelled"
+    return "overdue" if review.due_on < end.date() else "open"
+
+
+def reminder_log(session: Session, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
+    """review ref → (recorded at, kind) of every review reminder recorded before `end`, however long
+    before the period it was sent: a review due early in a period was reminded before it began."""
+    found: dict[str, list[tuple[datetime, str]]] = {}
+    query = (select(Event.recorded_at, Event.data).where(Event.kind == "risk.reminder_sent", Event.recorded_at < end)
+             .order_by(Event.recorded_at, Event.id).execution_options(yield_per=ROWS_PER_FETCH))
+    for recorded_at, data in session.exec(query):
+        if isinstance(data, dict) and data.get("review"):
+            found.setdefault(data["review"], []).append((recorded_at, str(data.get("kind"))))
+    return found
+
+
+def review_row(review: RiskReview, risk: Risk, approval: RiskApproval | None, people: Directory, *,
+               start: datetime, end: datetime, reminders: list[tuple[datetime, str]]) -> dict[str, Any]:
+    """One review log row for the period [start, end): status and reminder count as at its end."""
     before, after = review.before or {}, review.after or {}
-    row = {"review_ref": review.ref, "risk_ref": risk.key, "trigger": review.trigger,
+    completed_in = review.completed_at is not None and start <= clock.to_utc(review.completed_at) < end
+    due_in = start.date() <= review.due_on < end.date()
+    because = "; ".join(reason for reason, applies in (("completed in the period", completed_in),
+                                                      ("due in the period", due_in)) if applies)
+    row = {"review_ref": review.ref, "risk_ref": risk.key, "in_log_because": because, "trigger": review.trigger,
            "trigger_ref": review.trigger_ref, "due_at": review.due_on.isoformat(),
-           "assigned_reviewer": review.reviewer, "status": review.status, "reminders_sent": review.reminders_sent,
+           "assigned_reviewer": review.reviewer, "status": status_at(review, end),
+           "status_at_generation": review.status, "reminders_sent": len(reminders),
+           "reminders": "; ".join(f"{kind} {clock.iso(at)}" for at, kind in reminders) or None,
            "completed_at": clock.iso(review.completed_at), "completed_by": review.completed_by,
            "outcome": review.outcome, "rationale": review.rationale,
            "changed_fields": ";".join(review.changed_fields), "on_time": review.on_time,
@@ -82,28 +122,33 @@ def review_row(review: RiskReview, risk: Risk, approval: RiskApproval | None) ->
         row[f"{name}_before"], row[f"{name}_after"] = before.get(name), after.get(name)
     for prefix in ("inherent", "residual"):
         row[f"{prefix}_level_before"], row[f"{prefix}_level_after"] = _level(before, prefix), _level(after, prefix)
-    return row
+    return add_names(row, people, REVIEW_PEOPLE)
 
 
-def iter_review_rows(session: Session, start: datetime, end: datetime) -> Iterator[dict[str, Any]]:
-    """Reviews completed in [start, end), and reviews due in it that were not completed (missed or
-    open); fetched in pages, so the bundle can stream a year of them."""
+def iter_review_rows(session: Session, start: datetime, end: datetime,
+                     people: Directory | None = None) -> Iterator[dict[str, Any]]:
+    """Reviews completed in [start, end), and every review due in it, also one completed early,
+    before the period began; status and reminders as at the period end. Fetched in pages, so the
+    bundle can stream a year of them."""
     start, end = clock.to_utc(start), clock.to_utc(end)
+    people = people or Directory.load(session)
+    reminders = reminder_log(session, end)
     query = (select(RiskReview, Risk, RiskApproval).join(Risk, Risk.id == RiskReview.risk_id)
              .join(RiskApproval, RiskApproval.review_id == RiskReview.id, isouter=True)
              .where(or_(and_(RiskReview.completed_at >= start, RiskReview.completed_at < end),
-                        and_(RiskReview.status != "completed", RiskReview.due_on >= start.date(),
-                             RiskReview.due_on < end.date())))
+                        and_(RiskReview.due_on >= start.date(), RiskReview.due_on < end.date())))
              .order_by(RiskReview.due_on, RiskReview.id).execution_options(yield_per=ROWS_PER_FETCH))
     for review, risk, approval in session.exec(query):
-        yield review_row(review, risk, approval)
+        yield review_row(review, risk, approval, people, start=start, end=end,
+                         reminders=reminders.get(review.ref, []))
 
 
 def review_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
     return list(iter_review_rows(session, start, end))
 
 
-def acceptance_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def acceptance_rows(session: Session, start: datetime, end: datetime,
+                    people: Directory | None = None) -> list[dict[str, Any]]:
     """Acceptances in force at some time in [start, end): approved before the end, not ended before
     the start. State, days to expiry and staleness are as of the end of the period."""
     start, end = clock.to_utc(start), clock.to_utc(end)
@@ -113,11 +158,12 @@ def acceptance_rows(session: Session, start: datetime, end: datetime) -> list[di
              .where(RiskAcceptance.approved_at < end,
                     or_(RiskAcceptance.ended_at.is_(None), RiskAcceptance.ended_at >= start))
              .order_by(RiskAcceptance.approved_at, RiskAcceptance.id))
-    return [acceptance_row(session, *found, end=end) for found in session.exec(query).all()]
+    people = people or Directory.load(session)
+    return [acceptance_row(session, *found, end=end, people=people) for found in session.exec(query).all()]
 
 
 def acceptance_row(session: Session, acceptance: RiskAcceptance, risk: Risk, review: RiskReview,
-                   approval: RiskApproval | None, *, end: datetime) -> dict[str, Any]:
+                   approval: RiskApproval | None, *, end: datetime, people: Directory) -> dict[str, Any]:
     last_day = (end - timedelta(microseconds=1)).date()
     ended = acceptance.ended_at is not None and clock.to_utc(acceptance.ended_at) < end
     changed = _changed_since(session, risk, acceptance, end)
@@ -133,7 +179,7 @@ def acceptance_row(session: Session, acceptance: RiskAcceptance, risk: Risk, rev
            "state": acceptance.state if ended else "active", "ended_at": clock.iso(acceptance.ended_at) if ended else None,
            "stale": bool(changed), "changed_since_approval": ";".join(changed)}
     row["record_hash"] = hashlib.sha256(canonical_json(row).encode("utf-8")).hexdigest()
-    return row
+    return add_names(row, people, ACCEPTANCE_PEOPLE)  # after the hash: it covers the record, not today's names
 
 
 def _changed_since(session: Session, risk: Risk, acceptance: RiskAcceptance, end: datetime) -> list[str]:

@@ -19,26 +19,67 @@ from vigil_ir.eventlog import Event, StreamHead, events_for_stream
 from vigil_ir.eventlog.verify import verify_events
 from vigil_ir.exports import csvsafe
 from vigil_ir.exports.describe import describe, one_line, when
+from vigil_ir.exports.population import close_override
 from vigil_ir.exports.render import render
 from vigil_ir.followup import pir
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.incidents.models import TYPES, Incident
 from vigil_ir.incidents.queries import Milestones, milestones
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import name_cell, parse_when
 from vigil_ir.playbooks import runner
 
 FORMATS = ("json", "csv", "md", "html")
-CSV_COLUMNS = ("seq", "id", "occurred_at", "recorded_at", "actor", "kind", "summary", "data",
+CSV_COLUMNS = ("seq", "id", "occurred_at", "recorded_at", "actor", "actor_name", "kind", "summary", "data",
                "corrects", "hash")
 HASH_METHOD = ("hash = sha256(prev_hash + canonical_json(e)) where e holds stream, stream_seq (= seq), "
                "kind, actor, occurred_at, recorded_at, data, corrects, prev_hash; canonical_json: "
                "sorted keys, no white space, UTF-8; the first event's prev_hash is 64 zeros")
 
 
-def event_record(event: Event) -> dict[str, Any]:
+def event_record(event: Event, people: Directory) -> dict[str, Any]:
     return {"id": event.id, "stream": event.stream, "seq": event.stream_seq,
             "occurred_at": clock.iso(event.occurred_at), "recorded_at": clock.iso(event.recorded_at),
-            "actor": event.actor, "kind": event.kind, "data": event.data, "corrects": event.corrects,
+            "actor": event.actor, "actor_name": people.name_column(event.actor, event.occurred_at), "kind": event.kind, "data": event.data, "corrects": event.corrects,
             "prev_hash": event.prev_hash, "hash": event.hash}
+
+
+# Who each record names, and the field dating the act (None: as at generation). A `<field>_name`
+# goes beside each in JSON; Markdown and HTML show "Name (U…)" in place of the id.
+SUMMARY_PEOPLE = {"declared_by": "declared_at", "lead": None, "comms": None, "scribe": None}
+STEP_PEOPLE = {"assignee": None, "by": "at"}
+RUN_PEOPLE = {"attached_by": "attached_at"}
+REVIEW_PEOPLE = {"facilitator": "held_at", "attendees": "held_at", "completed_by": "completed_at"}
+ACTION_PEOPLE = {"owner": None, "completed_by": "completed_at"}
+DEADLINE_PEOPLE = {"decided_by": "resolved_at"}
+
+
+def _when(record: dict[str, Any], field: str | None):
+    return parse_when(record.get(field)) if field else None
+
+
+def with_names(record: dict[str, Any] | None, fields: dict[str, str | None], people: Directory) -> dict[str, Any] | None:
+    """`record` with a `<field>_name` beside each person field (JSON)."""
+    if record is None:
+        return None
+    named = dict(record)
+    for name, at in fields.items():
+        named[f"{name}_name"] = name_cell(people, record.get(name), _when(record, at))
+    return named
+
+
+def with_labels(record: dict[str, Any] | None, fields: dict[str, str | None], people: Directory) -> dict[str, Any] | None:
+    """`record` with each person field shown as "Name (U…)" (Markdown, HTML)."""
+    if record is None:
+        return None
+    shown = dict(record)
+    for name, at in fields.items():
+        value = record.get(name)
+        if isinstance(value, (list, tuple)):
+            shown[name] = people.labels(value, _when(record, at))
+        elif value:
+            shown[name] = people.label(value, _when(record, at))
+    return shown
 
 
 def incident_summary(incident: Incident) -> dict[str, Any]:
@@ -78,6 +119,8 @@ class Timeline:
     checklists: list[dict[str, Any]] = field(default_factory=list)
     review: dict[str, Any] | None = None
     actions: list[dict[str, Any]] = field(default_factory=list)
+    people: Directory = field(default_factory=Directory.empty)
+    risks: list[dict[str, Any]] = field(default_factory=list)  # risks linked to the incident
 
     @property
     def milestones(self) -> Milestones:
@@ -100,30 +143,48 @@ class Timeline:
     def rows(self) -> list[dict[str, Any]]:
         """One row per event with CSV_COLUMNS (data as stored; csvsafe writes it as canonical JSON)."""
         return [{"seq": e.stream_seq, "id": e.id, "occurred_at": clock.iso(e.occurred_at),
-                 "recorded_at": clock.iso(e.recorded_at), "actor": e.actor, "kind": e.kind,
-                 "summary": describe(e), "data": e.data, "corrects": e.corrects, "hash": e.hash}
+                 "recorded_at": clock.iso(e.recorded_at), "actor": e.actor,
+                 "actor_name": self.people.name_column(e.actor, e.occurred_at), "kind": e.kind,
+                 "summary": self.people.name_ids(describe(e), e.occurred_at), "data": e.data, "corrects": e.corrects, "hash": e.hash}
                 for e in self.events]
 
     def to_json(self) -> str:
-        document = {"export": "incident_timeline", "incident": incident_summary(self.incident),
+        people = self.people
+        playbooks = [{**with_names(run, RUN_PEOPLE, people),
+                      "steps": [with_names(step, STEP_PEOPLE, people) for step in run["steps"]],
+                      "deadlines": [with_names(d, DEADLINE_PEOPLE, people) for d in run["deadlines"]]}
+                     for run in self.checklists]
+        document = {"export": "incident_timeline",
+                    "incident": with_names(incident_summary(self.incident), SUMMARY_PEOPLE, people),
                     "milestones": milestone_record(self.milestones),
-                    "playbooks": self.checklists, "post_incident_review": self.review,
-                    "actions": self.actions, "events": [event_record(e) for e in self.events],
+                    "playbooks": playbooks, "post_incident_review": with_names(self.review, REVIEW_PEOPLE, people),
+                    "actions": [with_names(a, ACTION_PEOPLE, people) for a in self.actions],
+                    "linked_risks": [with_names(r, {"owner": None}, people) for r in self.risks],
+                    "events": [event_record(e, people) for e in self.events],
                     "integrity": self.integrity()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
     def report_context(self) -> dict[str, Any]:
         """What the Markdown and HTML templates show; values are raw, the environment escapes."""
-        i, m = self.incident, self.milestones
+        i, m, people = self.incident, self.milestones, self.people
+        who = {name: people.label(getattr(i, name), i.declared_at if at else None) for name, at in SUMMARY_PEOPLE.items()}
         facts = [("Key", i.key), ("Title", i.title), ("Type", TYPES.get(i.type, i.type)),
                  ("Security incident", "yes" if i.security else "no"),
                  ("Severity", i.severity if i.severity == i.initial_severity
                   else f"{i.severity} (initially {i.initial_severity})"),
-                 ("Status", i.status), ("Declared", f"{when(i.declared_at)} by {i.declared_by}"),
-                 ("Detected", when(i.detected_at)), ("Lead", i.lead), ("Comms", i.comms),
-                 ("Scribe", i.scribe),
+                 ("Status", i.status), ("Declared", f"{when(i.declared_at)} by {who['declared_by']}"),
+                 ("Detected", when(i.detected_at)), ("Lead", who["lead"]), ("Comms", who["comms"]),
+                 ("Scribe", who["scribe"]),
                  ("Channel", f"#{i.channel_name} ({i.channel_id})" if i.channel_id else None),
                  ("Description", i.description or None)]
+        open_items, reason = close_override(self.events)
+        if open_items:
+            close = next(e for e in reversed(self.events) if e.kind == "incident.closed")
+            facts.append(("Closed with items open", f"{open_items}. Override by {people.label(close.actor, close.occurred_at)}"
+                                                    f" at {when(close.occurred_at)}: {reason}"))
+        if self.risks:
+            facts.append(("Linked risks", "; ".join(f"{r['key']} {r['title']} (owner {people.label(r['owner'])}, "
+                                                   f"{r['status']})" for r in self.risks)))
         if i.status == "closed":
             facts += [("Customer impact", i.customer_impact), ("Root cause", i.root_cause),
                       ("Lessons learned", i.lessons_learned or None),
@@ -138,11 +199,17 @@ class Timeline:
                  ("Resolved", m.resolved, elapsed(m.minutes_to_resolve, "resolve", "detection")),
                  ("Closed", m.closed, None)]
         events = [{"seq": e.stream_seq, "occurred": when(e.occurred_at), "recorded": when(e.recorded_at),
-                   "actor": e.actor, "what": describe(e)} for e in self.events]
+                   "actor": people.label(e.actor, e.occurred_at), "what": people.name_ids(describe(e), e.occurred_at)}
+                  for e in self.events]
+        checklists = [{**with_labels(run, RUN_PEOPLE, people),
+                       "steps": [with_labels(step, STEP_PEOPLE, people) for step in run["steps"]],
+                       "deadlines": [with_labels(d, DEADLINE_PEOPLE, people) for d in run["deadlines"]]}
+                      for run in self.checklists]
         return {"key": i.key, "title": i.title, "facts": facts,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
                                for label, at, note in marks],
-                "events": events, "checklists": self.checklists, "review": self.review, "actions": self.actions,
+                "events": events, "checklists": checklists, "review": with_labels(self.review, REVIEW_PEOPLE, people),
+                "actions": [with_labels(a, ACTION_PEOPLE, people) for a in self.actions],
                 "when": when, "integrity": self.integrity()}
 
     def render(self, fmt: str) -> str:
@@ -156,11 +223,24 @@ class Timeline:
         raise ValueError(f"Unknown timeline format {fmt!r}; choose one of {', '.join(FORMATS)}.")
 
 
-def load_timeline(session: Session, incident: Incident) -> Timeline:
+def load_timeline(session: Session, incident: Incident, people: Directory | None = None) -> Timeline:
     return Timeline(incident=incident, events=events_for_stream(session, incident.stream),
                     head=session.get(StreamHead, incident.stream), generated_at=clock.now(),
                     checklists=checklists(session, incident), review=review_record(session, incident),
-                    actions=action_records(session, incident))
+                    actions=action_records(session, incident), people=people or Directory.load(session),
+                    risks=risk_links(session).get(incident.key, []))
+
+
+def risk_links(session: Session) -> dict[str, list[dict[str, Any]]]:
+    """Incident key → the risks linked to it (`/risk link`, or the risk's incidents field), in key order."""
+    from vigil_ir.risks.models import Risk
+
+    links: dict[str, list[dict[str, Any]]] = {}
+    for risk in session.exec(select(Risk).order_by(Risk.number)):
+        for key in risk.linked_incidents or []:
+            links.setdefault(key, []).append({"key": risk.key, "title": risk.title, "owner": risk.owner,
+                                              "status": risk.status})
+    return links
 
 
 def review_record(session: Session, incident: Incident) -> dict[str, Any] | None:
@@ -194,8 +274,11 @@ def checklists(session: Session, incident: Incident) -> list[dict[str, Any]]:
                   "evidence": s.evidence_text, "skip_reason": s.skip_reason}
                  for s in runner.steps_for(session, run)]
         deadlines = [{"deadline_id": d.deadline_id, "label": d.label, "duration": d.duration,
-                      "starts_from": d.starts_from, "due_at": clock.iso(d.due_at), "status": d.status,
-                      "resolved_at": clock.iso(d.resolved_at)} for d in runner.deadlines_for(session, run)]
+                      "starts_from": d.starts_from, "due_at": clock.iso(d.due_at),
+                      "status": f"{d.decision} (decided: {d.decision_reason})" if d.status == "decided" else d.status,
+                      "resolved_at": clock.iso(d.resolved_at), "decided_by": d.decided_by,
+                      "settled_by_step": (d.met_by or "").removeprefix("step:") or None}
+                     for d in runner.deadlines_for(session, run)]
         result.append({"playbook_id": run.playbook_id, "title": run.title, "version": run.version,
                        "sha256": run.sha256, "attached_by": run.attached_by,
                        "attached_at": clock.iso(run.attached_at), "steps": steps, "deadlines": deadlines})

@@ -1,7 +1,8 @@
 """Follow-up actions for a period (E5 `action_items`): created, due or completed in it.
 
 Rows are plain dicts with the E5 columns; JSON and CSV carry the same columns (CSV formula-safe).
-`verified_by` is whoever last recorded the completion evidence (from the action's events), and
+`evidence_recorded_by` is whoever last recorded the completion evidence (from the action's events; Vigil has
+no separate verification step, so the column says what it is), `cancelled_reason` why it was cancelled, and
 `overdue` is as of the export: still open with its due date passed. There are no control links yet,
 so `linked_control_refs` is empty.
 """
@@ -21,11 +22,17 @@ from vigil_ir.exports import csvsafe
 from vigil_ir.followup.actions import is_overdue
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.incidents.models import Incident
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 
 FORMATS = ("csv", "json")
-COLUMNS = ("action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
-           "status", "completed_at", "verification_evidence", "verified_by", "external_ticket_url",
+# The owner's name when the action was created, the verifier's when it was completed.
+PEOPLE = (PersonColumn("owner", at="created_at"), PersonColumn("evidence_recorded_by", at="completed_at"))
+BASE_COLUMNS = ("action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
+           "status", "cancelled_reason", "completed_at", "verification_evidence", "evidence_recorded_by",
+           "external_ticket_url",
            "linked_control_refs", "overdue")
+COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 CHUNK = 500  # streams per IN (...) query, well under SQLite's bound-parameter limit
 
 
@@ -58,21 +65,23 @@ def _parents(session: Session, actions: list[ActionItem]) -> dict[tuple[str, int
     return refs
 
 
-def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date) -> dict[str, Any]:
+def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date, people: Directory) -> dict[str, Any]:
     if action.incident_id:
         parent = ("incident", action.incident_id)
     else:
         parent = ("risk", action.risk_id) if action.risk_id else (None, None)
-    return {"action_ref": action.key, "parent_type": parent[0], "parent_ref": parents.get(parent),
+    return add_names({"action_ref": action.key, "parent_type": parent[0], "parent_ref": parents.get(parent),
             "description": action.description, "action_type": action.type, "owner": action.owner,
             "created_at": clock.iso(action.created_at),
             "due_at": action.due_on.isoformat() if action.due_on else None, "status": action.status,
             "completed_at": clock.iso(action.completed_at), "verification_evidence": action.evidence or None,
-            "verified_by": verifiers.get(action.stream), "external_ticket_url": action.ticket_url or None,
-            "linked_control_refs": None, "overdue": is_overdue(action, today)}
+            "evidence_recorded_by": verifiers.get(action.stream),
+            "cancelled_reason": action.status_reason or None if action.status == "cancelled" else None, "external_ticket_url": action.ticket_url or None,
+            "linked_control_refs": None, "overdue": is_overdue(action, today)}, people, PEOPLE)
 
 
-def action_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+def action_rows(session: Session, start: datetime, end: datetime,
+                people: Directory | None = None) -> list[dict[str, Any]]:
     """Every action created, due or completed in [start, end), in key order."""
     start, end = clock.to_utc(start), clock.to_utc(end)
     first_day, last_day = start.date(), (end - timedelta(microseconds=1)).date()
@@ -81,7 +90,8 @@ def action_rows(session: Session, start: datetime, end: datetime) -> list[dict[s
         and_(ActionItem.completed_at >= start, ActionItem.completed_at < end),
         and_(ActionItem.due_on >= first_day, ActionItem.due_on <= last_day))).order_by(ActionItem.number)))
     parents, verifiers, today = _parents(session, actions), _verifiers(session, actions), clock.now().date()
-    return [action_row(action, parents, verifiers, today) for action in actions]
+    people = people or Directory.load(session)
+    return [action_row(action, parents, verifiers, today, people) for action in actions]
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:

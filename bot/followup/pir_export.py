@@ -14,12 +14,19 @@ from vigil_ir.exports import csvsafe
 from vigil_ir.followup.models import PostIncidentReview
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 
 FORMATS = ("csv", "json")
-COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "status", "due_at", "held_at",
+# Names as they were when the review was held and completed. Vigil has no separate approval of a
+# review, so there are no approval columns: `completed_by` is who recorded it.
+PEOPLE = (PersonColumn("completed_by", at="completed_at"), PersonColumn("facilitator", at="held_at"),
+          PersonColumn("attendees", at="held_at", name="attendee_names"))
+BASE_COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "status", "due_at", "held_at",
            "completed_at", "completed_by", "on_time", "facilitator", "attendees", "summary", "root_cause",
            "contributing_factors", "what_went_well", "what_went_poorly", "detection_gap",
-           "ir_plan_change_required", "ir_plan_change_ref", "approved_by", "approved_at", "doc_link", "record_hash")
+           "ir_plan_change_required", "ir_plan_change_ref", "doc_link", "record_hash")
+COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 
 
 def _last_event(session: Session, incident: Incident, kind: str) -> Event | None:
@@ -27,14 +34,23 @@ def _last_event(session: Session, incident: Incident, kind: str) -> Event | None
                         .order_by(Event.stream_seq.desc())).first()
 
 
-def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None) -> dict[str, Any]:
+def _status(review: PostIncidentReview | None) -> str:
+    if review is None:
+        return "not scheduled (incident not resolved)"
+    if not review.required and review.status != "completed":
+        return "not required (optional at this severity)"
+    return review.status
+
+
+def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None,
+            people: Directory) -> dict[str, Any]:
     completed = _last_event(session, incident, "pir.completed")
     document = _last_event(session, incident, "pir.document_posted")
     done = review is not None and review.status == "completed"
-    return {
+    return add_names({
         "pir_id": f"PIR-{incident.number}" if review else None, "incident_ref": incident.key,
         "severity": incident.severity, "required_by_policy": review.required if review else None,
-        "status": review.status if review else "not scheduled (incident not resolved)",
+        "status": _status(review),
         "due_at": clock.iso(review.due_at) if review else None, "held_at": clock.iso(review.held_at) if review else None,
         "completed_at": clock.iso(review.completed_at) if review else None,
         "completed_by": review.completed_by if review else None,
@@ -47,18 +63,16 @@ def pir_row(session: Session, incident: Incident, review: PostIncidentReview | N
         "detection_gap": review.detection_gap if done else None,
         "ir_plan_change_required": review.plan_change_needed if done else None,
         "ir_plan_change_ref": review.plan_change_ref if done else None,
-        # Vigil records who completed the review; a separate sign-off is not part of the workflow.
-        "approved_by": None, "approved_at": None,
         "doc_link": f"slack-file:{document.data['file_id']}" if document else None,
         "record_hash": completed.hash if completed else None,
-    }
+    }, people, PEOPLE)
 
 
 def pir_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
-    rows = []
+    rows, people = [], Directory.load(session)
     for incident in declared_between(session, clock.to_utc(start), clock.to_utc(end)):
         review = session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
-        rows.append(pir_row(session, incident, review))
+        rows.append(pir_row(session, incident, review, people))
     return rows
 
 

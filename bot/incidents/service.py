@@ -115,6 +115,21 @@ def set_severity(session: Session, *, incident: Incident, actor: str, severity: 
     return _event(session, incident, "incident.severity_changed", actor, {"from": previous, "to": severity})
 
 
+def set_security(session: Session, *, incident: Incident, actor: str, admins: frozenset[str], security: bool,
+                 reason: str) -> Event:
+    """Mark an incident as a security incident or not (the selection behind the security population).
+    The lead or an admin decides, with a reason; a closed incident can still be reclassified."""
+    if not can_close(incident, actor, admins):
+        raise IncidentError(f"Only the incident lead or a Vigil admin can change whether {incident.key} is a "
+                            "security incident.")
+    reason = _text(reason, "reason", required=True)
+    if bool(security) == incident.security:
+        raise IncidentError(f"{incident.key} is already {'a' if security else 'not a'} security incident.")
+    previous, incident.security = incident.security, bool(security)
+    return _event(session, incident, "incident.security_changed", actor,
+                  {"from": previous, "to": incident.security, "reason": reason})
+
+
 def assign_role(session: Session, *, incident: Incident, actor: str, role: str, user: str) -> Event:
     _require_open(session, incident)
     if role not in ROLES:
@@ -161,6 +176,12 @@ def post_update(session: Session, *, incident: Incident, actor: str, status: str
 
 def resolve(session: Session, *, incident: Incident, actor: str) -> Event:
     return set_status(session, incident=incident, actor=actor, status="resolved")
+
+
+def can_close(incident: Incident, user: str, privileged: frozenset[str]) -> bool:
+    """The lead, or someone the permissions policy privileges for the action (user ids, groups
+    expanded: `Permissions.holders_of`)."""
+    return user == incident.lead or user in privileged
 
 
 def _close_values(*, customer_impact: str, root_cause: str, lessons_learned: str, follow_ups: list[str] | None,

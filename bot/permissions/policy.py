@@ -32,6 +32,9 @@ class Action(str, Enum):
     ACCEPT_RISK = "accept_risk"            # approve a review that accepts a risk (never its owner)
     VIEW_REGISTER = "view_register"        # the whole register, beyond one's own risks
     USE_DASHBOARD = "use_dashboard"
+    CLASSIFY_SECURITY = "classify_security"  # mark an incident a security incident, or not
+    DECIDE_DEADLINE = "decide_deadline"      # end a playbook deadline clock by a decision
+    SIGN_OFF_RISK_ASSESSMENT = "sign_off_risk_assessment"
 
 
 # Roles held because of the record acted on; the caller names who holds them (`decide(..., lead=…)`).
@@ -69,6 +72,9 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.ACCEPT_RISK: ("risk_approvers", "commanders", "admins"),
     Action.VIEW_REGISTER: ("register_viewers", "risk_approvers", "commanders", "admins"),
     Action.USE_DASHBOARD: ("dashboard_viewers", "commanders", "admins"),
+    Action.CLASSIFY_SECURITY: ("lead", "commanders", "admins"),
+    Action.DECIDE_DEADLINE: ("lead", "commanders", "admins"),
+    Action.SIGN_OFF_RISK_ASSESSMENT: ("risk_approvers", "commanders", "admins"),
 }
 
 # What a refusal says the person tried to do: "Only … may <this>."
@@ -87,6 +93,9 @@ DOING = {
     Action.ACCEPT_RISK: "approve accepting this risk",
     Action.VIEW_REGISTER: "see the whole risk register",
     Action.USE_DASHBOARD: "use the dashboard",
+    Action.CLASSIFY_SECURITY: "change whether this is a security incident",
+    Action.DECIDE_DEADLINE: "decide this deadline",
+    Action.SIGN_OFF_RISK_ASSESSMENT: "sign off the risk assessment",
 }
 
 

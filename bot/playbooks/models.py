@@ -72,5 +72,9 @@ class PlaybookDeadline(SQLModel, table=True):
     # None until the clock starts (a deadline counted from a step's completion).
     starts_at: datetime | None = None
     due_at: datetime | None = Field(default=None, index=True)
-    status: str = Field(default="pending", max_length=16)
+    status: str = Field(default="pending", max_length=16)  # pending, met, missed, decided
     resolved_at: datetime | None = None
+    # A clock ended by a recorded decision instead of the step that meets it (e.g. "not reportable").
+    decision: str | None = Field(default=None, max_length=32)
+    decision_reason: str | None = Field(default=None, max_length=1000)
+    decided_by: str | None = Field(default=None, max_length=64)

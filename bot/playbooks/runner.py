@@ -160,6 +160,34 @@ def resolve_deadline(session: Session, *, incident: Incident, run: PlaybookRun, 
         "due_at": clock.iso(deadline.due_at), "at": clock.iso(at)})
 
 
+DECISIONS = {"not-reportable": "not reportable", "not-required": "not required", "not-applicable": "not applicable"}
+
+
+def decide_deadline(session: Session, *, incident: Incident, run: PlaybookRun, deadline: PlaybookDeadline,
+                    actor: str, admins: frozenset[str], decision: str, reason: str) -> Event:
+    """End a pending clock by a recorded decision (e.g. a breach assessed as not reportable): the
+    deadline then shows that outcome, not "missed". The incident lead or an admin decides, with a reason."""
+    from vigil_ir.incidents.service import can_close
+
+    _require_open_incident(incident)
+    if not can_close(incident, actor, admins):
+        raise IncidentError(f"Only the incident lead or a Vigil admin can decide the deadline “{deadline.label}”.")
+    if decision not in DECISIONS:
+        raise IncidentError(f"Say what was decided: {', '.join(DECISIONS)}.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise IncidentError("Give the reason for the decision: it stays on the record.")
+    if deadline.status != "pending":
+        raise IncidentError(f"The deadline “{deadline.label}” is already {deadline.status}.")
+    now = clock.now()
+    deadline.status, deadline.resolved_at = "decided", now
+    deadline.decision, deadline.decision_reason, deadline.decided_by = DECISIONS[decision], reason[:1000], actor
+    session.add(deadline)
+    return _event(session, incident, "playbook.deadline_decided", actor, {
+        "run_id": run.id, "deadline_id": deadline.deadline_id, "label": deadline.label,
+        "due_at": clock.iso(deadline.due_at), "decision": deadline.decision, "reason": deadline.decision_reason})
+
+
 def skip_step(session: Session, *, incident: Incident, run: PlaybookRun, step: PlaybookStep, actor: str,
               reason: str) -> Event:
     _require_open_incident(incident)

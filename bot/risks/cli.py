@@ -162,23 +162,29 @@ def report_command(ctx: click.Context, start: datetime, end: datetime, fmt: str,
 
 @risks.command("sign-off")
 @period_options
-@click.option("--by", "by", required=True, help="Who signs off, e.g. 'Jane Doe'.")
+@click.option("--by", "by", required=True,
+              help="Who signs off: their Slack user id (U…) or e-mail, as known to Vigil's people directory.")
 @click.option("--role", default="", help="Their role, e.g. 'CFO, for the management team'.")
 @click.option("--comment", default="", help="What they say about the assessment.")
 @click.option("--report", "report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The report file they read (`vigil risks report -o FILE`): its SHA-256 is recorded.")
+              help="The report file they read (`vigil risks report -o FILE`): kept with the sign-off, and its "
+                   "SHA-256 recorded; the period's evidence bundle carries it.")
 @click.pass_context
 def sign_off_command(ctx: click.Context, start: datetime, end: datetime, by: str, role: str, comment: str,
                      report_file: Path | None) -> None:
     """Record management's sign-off of the periodic risk assessment for the period (an event in the
-    hash-chained log; the next report and evidence bundle show it)."""
+    hash-chained log; the next report and the period's evidence bundle show it). The signer must be
+    in the people directory; in Slack, `/risk sign-off` does the same and attaches the report."""
     check_period(start, end)
-    digest = hashlib.sha256(report_file.read_bytes()).hexdigest() if report_file else None
+    content = report_file.read_bytes() if report_file else None
     with _session(ctx) as session:
         try:
             done = signoff.sign_off(session, start=start, end=end, by=by, role=role, comment=comment,
-                                    report_sha256=digest, actor=actor_for(None))
-        except ValueError as problem:
-            raise click.UsageError(str(problem)) from None
+                                    report=content, report_name=report_file.name if report_file else None,
+                                    actor=actor_for(None), via="cli")
+        except signoff.SignOffRefused as problem:
+            session.rollback()
+            raise click.ClickException(f"Nothing was recorded: {problem}") from None
+    kept = f"; report {done.report_file} kept (sha256 {done.report_sha256})" if done.report_file else ""
     click.echo(f"Recorded the sign-off of the risk assessment for {done.period_start} to {done.period_end} "
-               f"(end exclusive) by {done.by} at {done.signed_at}", err=True)
+               f"(end exclusive) by {done.label} at {done.signed_at}{kept}", err=True)

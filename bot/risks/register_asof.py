@@ -13,6 +13,8 @@ from typing import Any
 
 from sqlmodel import Session, select
 
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
 from vigil_ir.risks import cadence as cadences
@@ -21,13 +23,17 @@ from vigil_ir.risks.models import Risk
 from vigil_ir.risks.queries import review_state
 from vigil_ir.risks.scoring import methodology
 
-COLUMNS = ("as_of", "risk_ref", "title", "statement", "description", "category", "risk_type", "tsc_refs",
+BASE_COLUMNS = ("as_of", "risk_ref", "title", "statement", "description", "category", "risk_type", "tsc_refs",
            "source", "owner", "inherent_likelihood", "inherent_impact", "inherent_score", "inherent_level",
            "residual_likelihood", "residual_impact", "residual_score", "residual_level", "treatment",
            "treatment_plan", "treatment_due_at", "acceptance_expires_at", "status", "closure_reason",
            "review_cadence", "next_review_due_at", "review_state", "last_reviewed_at", "last_reviewed_by",
            "linked_incident_refs", "methodology_version", "created_at", "created_by", "updated_at", "version",
            "record_hash")
+# The owner as named at the end of the period, the reviewer when they reviewed, the creator when they created.
+PEOPLE = (PersonColumn("owner", at="as_of"), PersonColumn("last_reviewed_by", at="last_reviewed_at"),
+          PersonColumn("created_by", at="created_at"))
+COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 ROWS_PER_FETCH = 500
 
 
@@ -58,12 +64,12 @@ def live_states(session: Session) -> dict[int, dict[str, Any]]:
     return {risk.number: history.snapshot(risk) for risk in session.exec(select(Risk))}
 
 
-def row(state: dict[str, Any], as_of: date) -> dict[str, Any]:
+def row(state: dict[str, Any], as_of: date, people: Directory) -> dict[str, Any]:
     m = methodology(state["methodology"])
     inherent_score, inherent_level = m.rate(state["inherent_likelihood"], state["inherent_impact"])
     residual_score, residual_level = m.rate(state["residual_likelihood"], state["residual_impact"])
     next_due = history.from_json("next_review_due", state["next_review_due"])
-    return {
+    return add_names({
         "as_of": as_of.isoformat(), "risk_ref": f"RISK-{state['number']}", "title": state["title"],
         "statement": state["statement"], "description": state["description"], "category": state["category"],
         "risk_type": state["risk_type"], "tsc_refs": ";".join(state["tsc_refs"]), "source": state["source"],
@@ -82,7 +88,7 @@ def row(state: dict[str, Any], as_of: date) -> dict[str, Any]:
         "created_at": state["created_at"], "created_by": state["created_by"], "updated_at": state["updated_at"],
         "version": state["version"],
         "record_hash": hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest(),
-    }
+    }, people, PEOPLE)
 
 
 def register(session: Session, as_of: date | None = None, *, today: date | None = None) -> list[dict[str, Any]]:
@@ -91,4 +97,5 @@ def register(session: Session, as_of: date | None = None, *, today: date | None 
         states, on = live_states(session), today
     else:
         states, on = states_as_of(session, end_of(as_of)), as_of
-    return [row(states[number], on) for number in sorted(states)]
+    people = Directory.load(session)
+    return [row(states[number], on, people) for number in sorted(states)]

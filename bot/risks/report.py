@@ -22,6 +22,8 @@ from vigil_ir import clock
 from vigil_ir.exports import risks as risk_exports
 from vigil_ir.exports.render import render
 from vigil_ir.followup.models import ActionItem
+from vigil_ir.people import Directory
+from vigil_ir.people.columns import label_in_row
 from vigil_ir.risks import heatmap, register_asof, signoff
 from vigil_ir.risks.models import Risk
 from vigil_ir.risks.scoring import CURRENT, LEVELS, methodology
@@ -55,23 +57,26 @@ class Report:
     overdue_reviews: list[dict[str, Any]]
     overdue_actions: list[dict[str, Any]]
     sign_offs: list[signoff.SignOff] = field(default_factory=list)
+    people: Directory = field(default_factory=Directory.empty)
 
     @property
     def open_rows(self) -> list[dict[str, Any]]:
         return [row for row in self.register if row["status"] != "closed"]
 
 
-def build(session: Session, start: datetime, end: datetime, *, end_rows: list[dict] | None = None) -> Report:
+def build(session: Session, start: datetime, end: datetime, *, end_rows: list[dict] | None = None,
+          people: Directory | None = None) -> Report:
     """The report's content for [start, end). `end_rows` (the register at the end) saves the bundle
-    from folding the event log twice."""
+    from folding the event log twice; `people` from loading the directory twice."""
     start, end = clock.to_utc(start), clock.to_utc(end)
     as_of = (end - timedelta(microseconds=1)).date()
+    people = people or Directory.load(session)
     if end_rows is None:
         states = register_asof.states_as_of(session, end)
-        end_rows = [register_asof.row(states[number], as_of) for number in sorted(states)]
+        end_rows = [register_asof.row(states[number], as_of, people) for number in sorted(states)]
     before = register_asof.states_as_of(session, start)
-    reviews = _ReviewSummary.of(risk_exports.iter_review_rows(session, start, end))
-    acceptances = risk_exports.acceptance_rows(session, start, end)
+    reviews = _ReviewSummary.of(risk_exports.iter_review_rows(session, start, end, people))
+    acceptances = risk_exports.acceptance_rows(session, start, end, people)
     open_rows = [row for row in end_rows if row["status"] != "closed"]
     accepted = {row["risk_ref"]: row for row in acceptances if row["state"] == "active"}
     return Report(
@@ -91,8 +96,8 @@ def build(session: Session, start: datetime, end: datetime, *, end_rows: list[di
                         if methodology(row["methodology_version"]).above_appetite(row["residual_level"])],
         acceptances=acceptances,
         overdue_reviews=[row for row in open_rows if row["review_state"] == "overdue"],
-        overdue_actions=_overdue_actions(session, end, as_of),
-        sign_offs=signoff.sign_offs(session, start, end),
+        overdue_actions=_overdue_actions(session, end, as_of, people),
+        sign_offs=signoff.sign_offs(session, start, end), people=people,
     )
 
 
@@ -123,7 +128,7 @@ def render_built(report: Report, fmt: str) -> str:
 
 
 def _risk_cells(row: dict) -> tuple:
-    return (row["risk_ref"], row["title"], row["owner"], f"{row['inherent_score']} {row['inherent_level']}",
+    return (row["risk_ref"], row["title"], label_in_row(row, "owner"), f"{row['inherent_score']} {row['inherent_level']}",
             f"{row['residual_score']} {row['residual_level']}", row["treatment"], row["status"])
 
 
@@ -164,12 +169,14 @@ def sections(r: Report) -> list[Section]:
         Section("Fraud risks (CC3.3)", f"{_n(len(r.fraud), 'open risk')} of type fraud or in the financial/fraud "
                 "category.", RISK_COLUMNS, [_risk_cells(row) for row in r.fraud],
                 empty="No fraud risk is on the register: consider whether one should be."),
-        Section("Reviews in the period (CC3.2, CC3.4)", f"{_n(counts['completed'], 'review')} completed "
-                f"({counts['on time']} on time, {counts['late']} late); {counts['due but not completed']} due in the "
-                "period and not completed. Reviews triggered by an incident, a change or an expiring acceptance:",
+        Section("Reviews in the period (CC3.2, CC3.4)", f"{_n(counts['completed'], 'review')} completed in the period "
+                f"({counts['on time']} on time, {counts['late']} late); {counts['completed early']} due in the period "
+                f"and completed before it began; {counts['due but not completed']} due in the period and not "
+                "completed by its end (the review log, risk_reviews, lists each). Reviews triggered by an incident, "
+                "a change or an expiring acceptance:",
                 ("Review", "Risk", "Trigger", "Reference", "Completed", "By", "Outcome"),
                 [(row["review_ref"], row["risk_ref"], row["trigger"], row["trigger_ref"], row["completed_at"],
-                  row["completed_by"], row["outcome"]) for row in r.triggered_reviews]),
+                  label_in_row(row, "completed_by"), row["outcome"]) for row in r.triggered_reviews]),
         Section("Vendor risks (CC9.2)", f"{_n(len(r.vendor), 'open risk')} of type vendor or in the vendor category.",
                 RISK_COLUMNS, [_risk_cells(row) for row in r.vendor]),
         Section("Risks above appetite", f"{_n(len(r.above_appetite), 'open risk')} with a residual level above the appetite, "
@@ -178,20 +185,25 @@ def sections(r: Report) -> list[Section]:
                  for row in r.above_appetite]),
         Section("Acceptances (E9)", f"{_n(len(r.acceptances), 'acceptance')} in force during the period.",
                 ("Acceptance", "Risk", "Approver", "Approved", "Expires", "State at period end", "Stale"),
-                [(row["acceptance_ref"], row["risk_ref"], row["approver"], row["approved_at"], row["expires_at"],
+                [(row["acceptance_ref"], row["risk_ref"], label_in_row(row, "approver"), row["approved_at"],
+                  row["expires_at"],
                   row["state"], "yes: " + row["changed_since_approval"] if row["stale"] else "no")
                  for row in r.acceptances]),
         Section("Overdue reviews", f"{_n(len(r.overdue_reviews), 'open risk')} whose review was overdue at the period end.",
                 ("Risk", "Title", "Owner", "Review was due", "Last reviewed"),
-                [(row["risk_ref"], row["title"], row["owner"], row["next_review_due_at"], row["last_reviewed_at"])
+                [(row["risk_ref"], row["title"], label_in_row(row, "owner"), row["next_review_due_at"],
+                  row["last_reviewed_at"])
                  for row in r.overdue_reviews]),
         Section("Overdue treatment actions", f"{_n(len(r.overdue_actions), 'risk treatment action')} due by the period end "
                 "and not completed by then.", ("Action", "Risk", "Description", "Owner", "Due", "Days overdue"),
                 [(a["key"], a["risk_ref"], a["description"], a["owner"], a["due_on"], a["days_overdue"])
                  for a in r.overdue_actions]),
-        Section("Management sign-off", "Recorded with `vigil risks sign-off` for exactly this period; each sign-off "
-                "is an event in the hash-chained log.", ("Signed off by", "Role", "At", "Comment", "Report SHA-256"),
-                [(s.by, s.role or None, s.signed_at, s.comment or None, s.report_sha256) for s in r.sign_offs],
+        Section("Management sign-off", "Recorded with `vigil risks sign-off` or `/risk sign-off` in Slack for exactly "
+                "this period, whenever it was recorded; each sign-off is an event in the hash-chained log, and the "
+                "report file signed is kept (its SHA-256 below; in the evidence bundle under risk_assessment/signed/).",
+                ("Signed off by", "E-mail", "Title", "Role", "At", "Comment", "Report signed", "Report SHA-256"),
+                [(s.label, s.by_email, s.by_title, s.role or None, s.signed_at, s.comment or None, s.report_file,
+                  s.report_sha256) for s in r.sign_offs],
                 empty="Not signed off yet."),
     ]
 
@@ -203,7 +215,7 @@ def _n(count: int, noun: str) -> str:
 def _acceptance_text(acceptance: dict | None) -> str | None:
     if acceptance is None:
         return None
-    return f"{acceptance['acceptance_ref']} by {acceptance['approver']}, expires {acceptance['expires_at']}"
+    return f"{acceptance['acceptance_ref']} by {label_in_row(acceptance, 'approver')}, expires {acceptance['expires_at']}"
 
 
 def _number(row: dict) -> int:
@@ -226,9 +238,10 @@ def _level_counts(open_rows: list[dict]) -> list[dict[str, Any]]:
 
 
 def _participants(rows: list[dict], reviews: _ReviewSummary, acceptances: list[dict]) -> dict[str, list[str]]:
-    return {"Risk owners": sorted({row["owner"] for row in rows if row["status"] != "closed"}),
+    return {"Risk owners": sorted({label_in_row(row, "owner") for row in rows if row["status"] != "closed" and row["owner"]}),
             "Reviewers": sorted(reviews.reviewers),
-            "Approvers": sorted(reviews.approvers | {row["approver"] for row in acceptances})}
+            "Approvers": sorted(reviews.approvers | {label_in_row(row, "approver") for row in acceptances
+                                                     if row["approver"]})}
 
 
 def _rescored(rows: list[dict], before: dict[int, dict]) -> list[dict[str, Any]]:
@@ -259,25 +272,28 @@ class _ReviewSummary:
 
     @classmethod
     def of(cls, rows) -> _ReviewSummary:
-        summary = cls(counts=dict.fromkeys(("completed", "on time", "late", "due but not completed"), 0),
+        summary = cls(counts=dict.fromkeys(("completed", "on time", "late", "completed early",
+                                            "due but not completed"), 0),
                       reviewers=set(), approvers=set(), triggered=[])
-        for row in rows:
-            if row["status"] == "completed":
+        for row in rows:  # status is as at the period end (vigil_ir.exports.risks.status_at)
+            if "completed in the period" in row["in_log_because"]:
                 summary.counts["completed"] += 1
                 if row["on_time"] is not None:
                     summary.counts["on time" if row["on_time"] else "late"] += 1
-            else:
+            elif row["status"] == "completed":
+                summary.counts["completed early"] += 1
+            elif row["status"] != "cancelled":
                 summary.counts["due but not completed"] += 1
             if row["completed_by"]:
-                summary.reviewers.add(row["completed_by"])
+                summary.reviewers.add(label_in_row(row, "completed_by"))
             if row["approver"]:
-                summary.approvers.add(row["approver"])
+                summary.approvers.add(label_in_row(row, "approver"))
             if row["trigger"] != "scheduled":
                 summary.triggered.append(row)
         return summary
 
 
-def _overdue_actions(session: Session, end: datetime, as_of: date) -> list[dict[str, Any]]:
+def _overdue_actions(session: Session, end: datetime, as_of: date, people: Directory) -> list[dict[str, Any]]:
     """Risk treatment actions due before the period end and not completed by then. A cancelled
     action is left out (it no longer needs doing)."""
     query = (select(ActionItem, Risk).join(Risk, Risk.id == ActionItem.risk_id)
@@ -288,6 +304,6 @@ def _overdue_actions(session: Session, end: datetime, as_of: date) -> list[dict[
         if action.completed_at is not None and clock.to_utc(action.completed_at) < end:
             continue
         overdue.append({"key": action.key, "risk_ref": risk.key, "description": action.description,
-                        "owner": action.owner, "due_on": action.due_on.isoformat(),
+                        "owner": people.label(action.owner, end), "due_on": action.due_on.isoformat(),
                         "days_overdue": (end.date() - action.due_on).days})
     return overdue

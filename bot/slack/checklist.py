@@ -25,12 +25,15 @@ def deadline_line(deadline: PlaybookDeadline, now: datetime) -> str:
     label = f"*{esc(deadline.label)}*"
     if deadline.status == "met":
         return f":white_check_mark: {label} — met {slack_date(deadline.resolved_at)}"
+    if deadline.status == "decided":
+        return f":heavy_minus_sign: {label} — {esc(deadline.decision)}: {esc(deadline.decision_reason)}"
     if deadline.status == "missed":
         return f":x: {label} — missed (was due {slack_date(deadline.due_at)})"
     if deadline.due_at is None:
         step = deadline.starts_from.removeprefix("step:")
         return f":hourglass: {label} — {deadline.duration}, starts when step `{esc(step)}` is done"
-    return f":alarm_clock: {label} — due {slack_date(deadline.due_at)} ({remaining(deadline.due_at, now)})"
+    settles = f"; met by step `{esc(deadline.met_by.removeprefix('step:'))}`" if deadline.met_by else ""
+    return f":alarm_clock: {label} — due {slack_date(deadline.due_at)} ({remaining(deadline.due_at, now)}){settles}"
 
 
 def step_text(step: PlaybookStep, now: datetime) -> str:

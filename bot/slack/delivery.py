@@ -34,7 +34,8 @@ from vigil_ir.incidents.models import Incident
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
-from vigil_ir.slack import blocks, checklist
+from vigil_ir.slack import blocks, checklist, people
+from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.home import home_view
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class Deliverer:
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
                          "respond": self.respond, "home.publish": self.home_publish,
                          "slack.post": self.post, "playbook.checklist": self.checklist,
-                         "playbook.suggest": self.suggest, "pir.document": self.pir_document}
+                         "playbook.suggest": self.suggest, "pir.document": self.pir_document,
+                         "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
@@ -329,6 +331,12 @@ class Deliverer:
                    data={"file_id": file_id, "name": pir_document.document_name(incident),
                          "sha256": hashlib.sha256(content.encode("utf-8")).hexdigest()})
         return {"file_id": file_id}
+
+    def person_lookup(self, payload: dict) -> dict:
+        return people.look_up(self.database, self.client, payload["user_id"])
+
+    def risk_sign_off(self, payload: dict) -> dict:
+        return slack_signoff.deliver(self.database, self.client, payload)
 
     def respond(self, payload: dict) -> dict:
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(

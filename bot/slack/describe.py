@@ -23,6 +23,8 @@ def describe(event: Event) -> str:
             return f"status {d.get('from')} → *{d.get('to')}*"
         case "incident.severity_changed":
             return f"severity {d.get('from')} → *{d.get('to')}*"
+        case "incident.security_changed":
+            return f"security incident: {'yes' if d.get('to') else 'no'} ({esc(d.get('reason') or '')})"
         case "incident.role_assigned":
             return f"{d.get('role')}: {mention(d.get('to'))}"
         case "incident.note_added":

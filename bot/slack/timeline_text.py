@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from vigil_ir.incidents import queries
 from vigil_ir.incidents.models import Incident
+from vigil_ir.people.models import Person
 from vigil_ir.slack.describe import describe
 from vigil_ir.slack.escape import mention
 
@@ -19,8 +20,15 @@ _TZ_LOCK = threading.Lock()
 TZ_CACHE_SECONDS = 3600
 
 
-def viewer_timezone(client, user_id: str) -> ZoneInfo:
-    """The user's Slack time zone (cached for an hour); UTC if Slack cannot tell us."""
+def viewer_timezone(client, user_id: str, database=None) -> ZoneInfo:
+    """The user's time zone: from the people directory when it knows it (no Slack call while Slack
+    waits for the ack), else from Slack (cached for an hour); UTC if neither can tell."""
+    if database is not None:
+        with database.read_session() as session:
+            person = session.get(Person, user_id)
+            known = person.tz if person is not None else None
+        if known:
+            return _zone(known)
     with _TZ_LOCK:
         cached = _TZ_CACHE.get(user_id)
     name = cached[1] if cached and cached[0] > time.monotonic() else None
@@ -32,6 +40,10 @@ def viewer_timezone(client, user_id: str) -> ZoneInfo:
             return ZoneInfo("UTC")
         with _TZ_LOCK:
             _TZ_CACHE[user_id] = (time.monotonic() + TZ_CACHE_SECONDS, name)
+    return _zone(name)
+
+
+def _zone(name: str) -> ZoneInfo:
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):

@@ -142,10 +142,20 @@ class FakeSlack:
         """Calls Slack carried out (answered ok), whether or not the client waited for the answer."""
         return [c for c in self.calls_to(method) if not c.failed]
 
-    def set_user(self, user_id, *, name=None, tz="America/New_York", tz_offset=None, is_bot=False):
+    def set_user(self, user_id, *, name=None, tz="America/New_York", tz_offset=None, is_bot=False,
+                 real_name=None, email=None, title=None, deleted=False):
+        """A user users.info answers with; real_name, email (users:read.email) and title go in the profile."""
         now = datetime.now(ZoneInfo(tz))
         offset = int(now.utcoffset().total_seconds()) if tz_offset is None else tz_offset
-        self.users[user_id] = _user(user_id, name or user_id.lower(), tz, now.tzname(), offset, is_bot)
+        user = _user(user_id, name or user_id.lower(), tz, now.tzname(), offset, is_bot)
+        if real_name is not None:
+            user["real_name"] = user["profile"]["real_name"] = real_name
+        if email is not None:
+            user["profile"]["email"] = email
+        if title is not None:
+            user["profile"]["title"] = title
+        user["deleted"] = deleted
+        self.users[user_id] = user
 
     def set_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
         """Create or change a user group (usergroups.list / usergroups.users.list answer from it)."""
@@ -437,6 +447,10 @@ class FakeSlack:
         if group is None:
             return {"ok": False, "error": "no_such_subteam"}
         return {"ok": True, "users": list(group["users"])}
+
+    def _api_conversations_open(self, p):  # a DM with the app: D + the user id
+        users = str(p.get("users", ""))
+        return {"ok": True, "channel": {"id": "D" + users.split(",")[0]}}
 
     def _api_users_info(self, p):
         uid = p.get("user", "")

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import queries
+from vigil_ir.people import Person, is_user_id, record_profile
 from vigil_ir.slack import notify
+from vigil_ir.slack.people import profile_from_slack
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.envelope import SLACK_TS
 
@@ -41,6 +43,20 @@ def register(app, deps: Deps) -> None:
         with deps.database.session() as session:
             notify.publish_home(session, event["user"])
         deps.wake_sender()
+
+    @app.event("user_change")
+    def user_change(body, event):
+        """Slack says a user's profile changed: the directory records it now instead of at the next
+        daily refresh (no Slack call: the event carries the user). Only people Vigil has seen."""
+        user = event.get("user")
+        if not isinstance(user, dict) or not is_user_id(user.get("id")):
+            return
+        with deps.database.session() as session:
+            if session.get(Person, user["id"]) is None:
+                return  # not someone in Vigil's records: Vigil keeps no directory of the whole workspace
+            if not first_time(session, f"slack-event:{body.get('event_id')}"):
+                return
+            record_profile(session, user_id=user["id"], profile=profile_from_slack(user))
 
     @app.event("member_joined_channel")
     def member_joined_channel():

@@ -35,11 +35,13 @@ USAGE = """*Vigil — `/incident`*
 Inside an incident channel:
 `/incident status investigating|identified|monitoring|resolved`
 `/incident severity sev1|sev2|sev3|sev4`
+`/incident security yes|no <reason>` — whether this is a security incident (lead or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead, commander or admin; form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
+`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead or admin)
 `/incident timeline` — latest events, in your time zone
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
@@ -58,14 +60,17 @@ class Command:
     rest: str
     zone: ZoneInfo | None = None
     who: Actor | None = None  # the user with the roles and groups they hold (permissions policy)
+    privileged: frozenset[str] = frozenset()  # who may, besides the lead (for domain checks that take it)
 
     def require(self, action: Action, **holders) -> None:
         """Raise Refused (saying who may instead) unless the policy lets this user take `action`."""
         self.deps.permissions.require(action, self.who or self.user, **holders)
 
 
-IN_CHANNEL_ONLY = {"status", "severity", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook", "pir", "action"}
+# Subcommands whose domain function takes who may act besides the lead (worked out before the transaction).
+PRIVILEGED = {"security": Action.CLASSIFY_SECURITY, "deadline": Action.DECIDE_DEADLINE}
+IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
+                   "playbook", "pir", "action", "deadline"}
 
 
 def register(app, deps: Deps) -> None:
@@ -90,14 +95,15 @@ def handle(deps: Deps, body: dict, client) -> dict:
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
-    zone = viewer_timezone(client, body["user_id"]) if verb in ("timeline", "action") else None
+    zone = viewer_timezone(client, body["user_id"], deps.database) if verb in ("timeline", "action") else None
     who = deps.permissions.actor(body["user_id"])  # may ask Slack for group members: before the transaction
+    privileged = deps.permissions.holders_of(PRIVILEGED[verb]) if verb in PRIVILEGED else frozenset()
     with deps.database.session() as session:
         incident = queries.by_channel(session, body.get("channel_id"))
         if incident is None:
             return {"text": not_in_incident_channel(session, verb)}
         try:
-            reply = SUBCOMMANDS[verb](Command(deps, session, incident, body["user_id"], rest, zone, who))
+            reply = SUBCOMMANDS[verb](Command(deps, session, incident, body["user_id"], rest, zone, who, privileged))
         except Refused as refused:
             session.rollback()
             return {"text": authz.refusal(refused.decision)}
@@ -195,6 +201,19 @@ def lead_decision(deps: Deps, incident: Incident, who: Actor | str):
     return deps.permissions.decide(Action.REPLACE_LEAD, who, lead=incident.lead)
 
 
+def cmd_security(c: Command) -> dict:
+    choice, _, reason = c.rest.partition(" ")
+    if choice.lower() not in ("yes", "no") or not reason.strip():
+        return _usage("/incident security yes|no <reason>")
+    security = choice.lower() == "yes"
+    c.require(Action.CLASSIFY_SECURITY, lead=c.incident.lead)
+    service.set_security(c.session, incident=c.incident, actor=c.user, admins=c.privileged,
+                         security=security, reason=reason)
+    notify.post_in_channel(c.session, c.incident, f":shield: {mention(c.user)} marked {c.incident.key} "
+                           f"{'a' if security else 'not a'} security incident: {esc(reason.strip())}")
+    return {"text": f"{c.incident.key} is {'now' if security else 'no longer'} a security incident."}
+
+
 def _assign(c: Command, role: str, user: str | None) -> dict:
     if user is None:
         return _usage("/incident lead @user" if role == "lead" else "/incident role comms|scribe @user")
@@ -280,6 +299,25 @@ def cmd_timeline(c: Command) -> dict:
     return {"text": timeline_text(c.session, c.incident, zone=c.zone)}
 
 
+def cmd_deadline(c: Command) -> dict:
+    parts = c.rest.split(maxsplit=2)
+    usage = "/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>"
+    if len(parts) < 3:
+        return _usage(usage)
+    wanted, decision, reason = parts[0], parts[1].lower(), parts[2]
+    c.require(Action.DECIDE_DEADLINE, lead=c.incident.lead)
+    for run in runner.runs_for(c.session, c.incident):
+        for deadline in runner.deadlines_for(c.session, run):
+            if deadline.deadline_id == wanted:
+                runner.decide_deadline(c.session, incident=c.incident, run=run, deadline=deadline, actor=c.user,
+                                       admins=c.privileged, decision=decision, reason=reason)
+                notify.post_in_channel(c.session, c.incident, f":heavy_minus_sign: {mention(c.user)} ended the "
+                                       f"deadline *{esc(deadline.label)}*: {esc(deadline.decision)} — {esc(reason)}")
+                notify.refresh_checklist(c.session, run)
+                return {"text": f"Recorded: {deadline.label} — {deadline.decision}."}
+    return {"text": f"No deadline `{esc(wanted)}` in this incident's playbooks."}
+
+
 def cmd_playbook(c: Command) -> dict:
     from vigil_ir.slack.listeners.playbook_actions import attach_playbook
 
@@ -307,7 +345,8 @@ def cmd_pir(c: Command) -> dict:
     return {"view": blocks.pir_modal(c.incident, review)}
 
 
-SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "lead": cmd_lead,
+SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "security": cmd_security,
+               "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
-               "pir": cmd_pir, "action": cmd_action}
+               "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline}

@@ -15,6 +15,7 @@ from vigil_ir.risks import queries, reviews, service
 from vigil_ir.risks.models import Risk
 from vigil_ir.risks.service import RiskError, today
 from vigil_ir.slack import authz, risk_blocks
+from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import esc, mention
 from vigil_ir.slack.listeners.incident_command import open_view
@@ -26,6 +27,7 @@ USAGE = """*Vigil — `/risk`*
 `/risk review RISK-<n>` — review a risk (form): outcome, rationale, new scores
 `/risk link RISK-<n> INC-<n>` — link an incident to a risk
 `/risk action RISK-<n> @owner <due> <text>` — a treatment action, tracked with reminders like follow-ups
+`/risk sign-off` — management sign-off of the periodic risk assessment (form); Vigil sends you the signed report
 `/risk help` — this message
 Scores are likelihood × impact (1–5 each): low 1–4, medium 5–9, high 10–16, critical 17–25."""
 LIST_LIMIT = 40
@@ -44,6 +46,11 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return open_view(client, body["trigger_id"], risk_blocks.add_modal()) or {}
     if verb in ("", "help"):
         return {"text": USAGE}
+    if verb in ("sign-off", "signoff"):
+        decision = deps.permissions.decide(Action.SIGN_OFF_RISK_ASSESSMENT, user)
+        if not decision:
+            return {"text": authz.refusal(decision) + " Nothing was recorded."}
+        return open_view(client, body["trigger_id"], slack_signoff.modal(today())) or {}
     if verb == "list":
         which = rest.lower() or "open"
         if which in ("open", "overdue", "all"):  # beyond your own risks: the register is for its viewers

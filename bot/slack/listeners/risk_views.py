@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from vigil_ir.idempotency import first_time
-from vigil_ir.permissions import Refused
+from vigil_ir.permissions import Action, Refused
 from vigil_ir.risks import approvals, reviews, service
 from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
 from vigil_ir.risks.service import RiskError
 from vigil_ir.slack import risk_notify
+from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners.risk_actions import decision_makers, require_decider
 from vigil_ir.slack.escape import esc, mention
@@ -32,6 +33,26 @@ def register(app, deps: Deps) -> None:
     @app.view("risk_reject")
     def reject_submitted(ack, body, view):
         ack(**reject(deps, body, view))
+
+    @app.view(slack_signoff.CALLBACK)
+    def sign_off_submitted(ack, body, view):
+        ack(**sign_off(deps, body, view))
+
+
+def sign_off(deps: Deps, body: dict, view: dict) -> dict:
+    """Validate the period (inline errors, nothing written), then queue the signing once per view."""
+    actor = body["user"]["id"]
+    decision = deps.permissions.decide(Action.SIGN_OFF_RISK_ASSESSMENT, actor)
+    if not decision:
+        return errors({"period_from": decision.message})
+    start, end, problems = slack_signoff.period_of(date_value(view, "period_from"), date_value(view, "period_to"))
+    if problems:
+        return errors(problems)
+    with deps.database.session() as session:
+        slack_signoff.queue(session, view_id=view["id"], user=actor, start=start, end=end,
+                            role=text_value(view, "role"), comment=text_value(view, "comment"))
+    deps.wake_sender()
+    return {}
 
 
 def date_value(view: dict, block_id: str) -> str | None:

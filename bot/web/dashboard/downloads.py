@@ -151,7 +151,7 @@ async def bundle_download(request: Request) -> Response:
     try:
         # Recorded as an `audit.bundle_exported` event by the bundle writer, with who asked.
         await run_in_threadpool(lambda: export_bundle(dash.database, start=start, end=end, output=folder / name,
-                                                      actor=request.state.principal.actor))
+                                                      actor=request.state.principal.actor, settings=dash.settings))
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

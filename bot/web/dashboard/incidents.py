@@ -14,6 +14,7 @@ from vigil_ir.exports.timeline import FORMATS, load_timeline
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import SEVERITIES, STATUSES, TYPES
 from vigil_ir.incidents.queries import by_key
+from vigil_ir.people import Directory
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.downloads import attachment
 from vigil_ir.web.dashboard.filters import PAGE_SIZE, SECURITY, IncidentFilters
@@ -27,10 +28,11 @@ def incident_list(request: Request) -> Response:
     filters = IncidentFilters.parse(request.query_params)
     with dashboard(request).database.read_session() as session:
         incidents, total = filters.run(session)
+        people = Directory.load(session)
     pages = max(1, -(-total // PAGE_SIZE))
     return page(request, "incidents.html", status_code=400 if filters.errors else 200, incidents=incidents,
                 total=total, filters=filters, pages=pages, severities=SEVERITIES, types=TYPES, statuses=STATUSES,
-                security_choices=SECURITY, params=filters.params(), errors=filters.errors)
+                security_choices=SECURITY, params=filters.params(), errors=filters.errors, people=people)
 
 
 def not_found(request: Request, what: str) -> Response:
@@ -49,7 +51,7 @@ def incident_page(request: Request) -> Response:
         actions = list(session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
                                     .order_by(ActionItem.number)))
     return page(request, "incident.html", incident=incident, report=timeline.report_context(),
-                review=review, actions=actions, formats=FORMATS, types=TYPES)
+                review=review, actions=actions, formats=FORMATS, types=TYPES, people=timeline.people)
 
 
 def timeline_download(request: Request) -> Response:

@@ -1,0 +1,78 @@
+"""Worker sweeps: find user ids first seen in recorded events, and refresh stale people daily.
+
+Discovery reads the events recorded since its cursor (a `processed_key` row) and sights every user
+id they hold: the actor and any id in the data (owners, leads, assignees, approvers, attendees,
+`<@U…>` mentions), plus the people named in the configuration (admins, approvers, dashboard
+viewers). The cursor only moves past events recorded more than SETTLE ago: on PostgreSQL an event
+with a lower id can commit after one with a higher id, and must not be skipped. Sighting twice is
+harmless.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlmodel import Session, select
+
+from vigil_ir import clock
+from vigil_ir.config import Settings
+from vigil_ir.eventlog import Event
+from vigil_ir.idempotency import ProcessedKey, first_time, remember_result
+from vigil_ir.outbox.service import enqueue
+from vigil_ir.people.ids import is_user_id, user_ids_in
+from vigil_ir.people.models import Person
+from vigil_ir.people.service import LOOKUP, sight, stream
+from vigil_ir.reminders.scheduler import sweep
+
+CURSOR = "people:discovery-cursor"
+DISCOVERY_BATCH = 2000  # events read per call
+SETTLE = timedelta(minutes=2)
+REFRESH_AFTER = timedelta(hours=24)
+REFRESH_BATCH = 100  # look-ups queued per sweep (every 30 s): well inside users.info's rate limit
+
+
+def configured_people(settings: Settings) -> set[str]:
+    return set(settings.admin_ids) | set(settings.risk_approver_ids) | set(settings.dashboard_viewer_ids)
+
+
+@sweep("people.discover", batch=DISCOVERY_BATCH)
+def discover(session: Session, now: datetime, settings: Settings) -> int:
+    """Sight the user ids of up to DISCOVERY_BATCH events after the cursor; returns events read."""
+    first_time(session, CURSOR, {"after": 0})
+    cursor = session.exec(select(ProcessedKey).where(ProcessedKey.key == CURSOR).with_for_update()).one()
+    after = int(cursor.result.get("after", 0))
+    events = list(session.exec(select(Event).where(Event.id > after).order_by(Event.id).limit(DISCOVERY_BATCH)))
+    seen: dict[str, datetime] = {}
+    for event in events:
+        for user_id in (event.actor, *user_ids_in(event.data)):
+            if is_user_id(user_id):
+                seen.setdefault(user_id, event.recorded_at)
+    for user_id in configured_people(settings):
+        seen.setdefault(user_id, now)
+    sight(session, seen)
+    settled = after
+    for event in events:
+        if clock.to_utc(event.recorded_at) > now - SETTLE:
+            break
+        settled = event.id
+    if settled != after:
+        remember_result(session, CURSOR, {"after": settled})
+    # Only a full batch of settled events asks to be called again (unsettled ones are read next time).
+    return len(events) if settled == (events[-1].id if events else after) else 0
+
+
+@sweep("people.refresh")
+def refresh(session: Session, now: datetime, settings: Settings) -> int:
+    """Queue a users.info look-up for up to REFRESH_BATCH people last refreshed over a day ago."""
+    stale = list(session.exec(select(Person).where(Person.refreshed_at.is_not(None),
+                                                   Person.refreshed_at < now - REFRESH_AFTER)
+                              .order_by(Person.refreshed_at).limit(REFRESH_BATCH)))
+    queued = 0
+    for person in stale:
+        # One key per refresh cycle: a look-up still waiting (Slack down) is not queued again.
+        key = f"person-refresh:{person.user_id}:{clock.iso(person.refreshed_at)}"
+        if enqueue(session, kind=LOOKUP, subject=stream(person.user_id), payload={"user_id": person.user_id},
+                   dedupe_key=key):
+            queued += 1
+    return queued
+

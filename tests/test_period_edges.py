@@ -1,0 +1,161 @@
+"""Period edges: what belongs to a period when things happen on either side of its boundaries.
+
+Known truth (Q3 2025 = 2025-07-01 .. 2025-09-30): two risks whose first reviews are due 2025-07-01.
+RISK-1's owner reviews early, on 2025-06-25, after two reminders in June; RISK-2's review is
+reminded in June and July, escalated, and only done on 2025-10-03, after the quarter.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timezone
+
+import pytest
+
+from vigil_ir import clock
+from vigil_ir.exports.risks import review_rows
+from vigil_ir.risks import report, reviews
+from vigil_ir.risks.models import Risk
+from tests.risk_fixtures import OWNER, harness, make_risk, open_review
+
+T0 = datetime(2025, 5, 20, 9, 0, tzinfo=timezone.utc)  # risks made then are first due 2025-07-01
+Q3 = (datetime(2025, 7, 1, tzinfo=timezone.utc), datetime(2025, 10, 1, tzinfo=timezone.utc))
+Q2 = (datetime(2025, 4, 1, tzinfo=timezone.utc), datetime(2025, 7, 1, tzinfo=timezone.utc))
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=8, tzinfo=timezone.utc)
+
+
+@pytest.fixture
+def app(db, fake_slack, settings_for):
+    h = harness(db, fake_slack, settings_for)
+    yield h
+    h.client.close()
+
+
+def _sweep(app, day: str) -> None:
+    with clock.frozen(at(day)):  # the reminders are recorded on the day they are sent
+        app.sweep(at(day))
+
+
+def _complete(db, risk: Risk, day: str) -> None:
+    review = open_review(db, risk)
+    with clock.frozen(at(day)), db.session() as s:
+        reviews.complete(s, risk=s.get(Risk, risk.id), review=s.get(type(review), review.id), actor=OWNER,
+                         approvers=frozenset(),
+                         given={"outcome": "no_change", "rationale": "Controls checked."})
+
+
+def test_the_review_log_holds_reviews_due_in_the_period_with_their_reminders_and_status_at_its_end(app):
+    with clock.frozen(T0):
+        early, late = make_risk(app.db, title="Laptop theft"), make_risk(app.db, title="Vendor outage")
+    for day in ("2025-06-17", "2025-06-24"):
+        _sweep(app, day)
+    _complete(app.db, early, "2025-06-25")
+    for day in ("2025-06-30", "2025-07-01", "2025-07-04", "2025-07-08"):
+        _sweep(app, day)
+    _complete(app.db, late, "2025-10-03")
+    with app.db.session() as s:
+        q3 = {row["risk_ref"]: row for row in review_rows(s, *Q3)}
+        q2 = {row["risk_ref"]: row for row in review_rows(s, *Q2)}
+        built = report.build(s, *Q3)
+        text = report.render_built(built, "md")
+
+    # Completed early, before the quarter it was due in: in that quarter's log, with the June reminders.
+    first = q3["RISK-1"]
+    assert (first["in_log_because"], first["status"], first["due_at"]) == ("due in the period", "completed",
+                                                                           "2025-07-01")
+    assert first["reminders_sent"] == 2
+    assert first["reminders"] == "due_in_14 2025-06-17T08:00:00.000000Z; due_in_7 2025-06-24T08:00:00.000000Z"
+    assert q2["RISK-1"]["in_log_because"] == "completed in the period"  # and in the quarter it was done in
+    # Done after the quarter: overdue as at the quarter's end, completed as at generation; reminders
+    # counted up to the end, from before the quarter began.
+    second = q3["RISK-2"]
+    assert (second["status"], second["status_at_generation"]) == ("overdue", "completed")
+    assert second["reminders"].split("; ")[0] == "due_in_14 2025-06-17T08:00:00.000000Z"
+    assert second["reminders_sent"] == len(second["reminders"].split("; ")) == 6
+    # The report's summary line counts the same rows the log lists.
+    assert built.review_counts == {"completed": 0, "on time": 0, "late": 0, "completed early": 1,
+                                   "due but not completed": 1}
+    assert ("0 reviews completed in the period (0 on time, 0 late); 1 due in the period and completed before it "
+            "began; 1 due in the period and not completed by its end") in text
+
+
+# ---- incidents across the period start, and the security selection --------------------------------
+
+def _step(db, when: datetime, key: str, change) -> None:
+    from vigil_ir.incidents import queries
+
+    with clock.frozen(when), db.session() as s:
+        change(s, queries.by_key(s, key))
+
+
+def test_an_earlier_incident_closed_and_reviewed_in_the_period_is_in_its_bundle_and_security_is_a_stated_selection(
+        vigil, tmp_path):
+    import csv
+    import io
+    import zipfile
+
+    from vigil_ir.config import Settings
+    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle_verify import verify_bundle
+    from vigil_ir.followup import pir
+    from vigil_ir.followup.policy import Policy
+    from vigil_ir.incidents import queries, service
+
+    db, policy = vigil.db, Policy.from_settings(Settings(_env_file=None))
+    vigil.fake.set_user("U0LEAD", real_name="Dana Kim")
+    with clock.frozen(datetime(2025, 6, 28, 9, tzinfo=timezone.utc)), db.session() as s:   # INC-1: Q2
+        service.declare(s, actor="U0LEAD", title="Checkout errors", severity="sev2", type="availability")
+    _step(db, datetime(2025, 6, 28, 10, tzinfo=timezone.utc), "INC-1", lambda s, i: service.assign_role(
+        s, incident=i, actor="U0LEAD", role="lead", user="U0LEAD"))
+    _step(db, datetime(2025, 7, 2, 9, tzinfo=timezone.utc), "INC-1", lambda s, i: (
+        service.resolve(s, incident=i, actor="U0LEAD"), pir.schedule(s, incident=i, policy=policy)))
+    _step(db, datetime(2025, 7, 3, 9, tzinfo=timezone.utc), "INC-1", lambda s, i: pir.complete(
+        s, incident=i, actor="U0LEAD", policy=policy, held_at=datetime(2025, 7, 3, 8, tzinfo=timezone.utc),
+        attendees=["U0LEAD"], plan_change_needed=False,
+        values={"summary": "Bad deploy", "root_cause": "Config drift", "went_well": "Fast page"}))
+    _step(db, datetime(2025, 7, 4, 9, tzinfo=timezone.utc), "INC-1", lambda s, i: service.close(
+        s, incident=i, actor="U0LEAD", admins=frozenset(), customer_impact="20 min errors", root_cause="Config drift",
+        lessons_learned="Canary"))
+    with clock.frozen(datetime(2025, 7, 10, 9, tzinfo=timezone.utc)):
+        vigil.declare("Export bucket open", user="U0LEAD")                                        # INC-2
+        vigil.declare("Phishing mail", type="security", user="U0LEAD")                             # INC-3
+        vigil.declare("Slow page", user="U0LEAD")                                                  # INC-4
+        with db.session() as s:
+            channel = queries.by_key(s, "INC-2").channel_id
+        refused = vigil.command("security yes data exposed", user="U0OTHER", channel=channel)
+        assert "Only the incident lead" in refused.text
+        assert "Usage" in vigil.command("security maybe", user="U0LEAD", channel=channel).text
+        assert vigil.command("lead <@U0LEAD|dana>", user="U0LEAD", channel=channel).status_code == 200
+        answer = vigil.command("security yes customer files were readable", user="U0LEAD", channel=channel)
+        assert "now a security incident" in answer.text
+        vigil.sweep()
+        vigil.deliver()
+    with clock.frozen(datetime(2025, 10, 5, tzinfo=timezone.utc)):
+        export_bundle(db, start=Q3[0], end=Q3[1], output=tmp_path / "q3.zip", actor="cli:auditor",
+                      settings=vigil.runtime.settings)
+    assert verify_bundle(tmp_path / "q3.zip").ok
+    with zipfile.ZipFile(tmp_path / "q3.zip") as archive:
+        def rows(name):
+            return list(csv.DictReader(io.StringIO(archive.read(name).decode("utf-8-sig"))))
+        population = [row["key"] for row in rows("incidents.csv")]
+        carried, carried_pirs, security = rows("incidents_carried_over.csv"), rows("pirs_carried_over.csv"), \
+            rows("security_incidents.csv")
+        carried_events = rows("incidents_carried_over_events.csv")
+        packet = archive.read("incidents_carried_over/INC-1/INC-1.md").decode()
+        manifest = archive.read("manifest.json").decode()
+    assert population == ["INC-2", "INC-3", "INC-4"]
+    (one,) = carried
+    assert one["key"] == "INC-1" and one["in_period_because"] == (
+        "resolved in the period; post-incident review completed in the period; closed in the period")
+    assert (one["closed_by"], one["closed_by_name"]) == ("U0LEAD", "Dana Kim")
+    assert [(row["incident_ref"], row["status"]) for row in carried_pirs] == [("INC-1", "completed")]
+    assert {row["kind"] for row in carried_events} >= {"incident.declared", "incident.closed", "pir.completed"}
+    assert "Dana Kim (U0LEAD)" in packet
+    assert {row["key"]: row["flag_set_at_declaration"] for row in security} == {
+        "INC-2": "no", "INC-3": "yes: type security by Dana Kim (U0LEAD)"}
+    two = next(row for row in security if row["key"] == "INC-2")
+    assert (two["security_at_period_end"], two["security_now"]) == ("true", "true")
+    assert two["flag_changes"].endswith("yes by Dana Kim (U0LEAD): customer files were readable")
+    assert "incidents_carried_over_events.json" in manifest
