@@ -71,7 +71,7 @@ def make_incidents(db, count: int, rng: random.Random) -> None:
                                       f"{rng.random():.3f}; next step is the load balancer pool.")
             service.post_update(s, incident=incident, actor="U0LEAD", status="monitoring", summary="Mitigated")
             service.resolve(s, incident=incident, actor="U0LEAD")
-            service.close(s, incident=incident, actor="U0LEAD", customer_impact="Errors",
+            service.close(s, incident=incident, actor="U0LEAD", admins=frozenset(), customer_impact="Errors",
                           root_cause="Bad deploy", lessons_learned="Canary")
 
 

@@ -75,7 +75,7 @@ def seed(db) -> None:
     step(db, two + timedelta(days=2), 5, "INC-2", lambda s, i: actions.create(
         s, actor="U0LEAD", description="-Add a canary", owner="U0OWNER", due_on=date(2025, 2, 1), incident=i))
     step(db, two + timedelta(days=3), 0, "INC-2", lambda s, i: service.close(
-        s, incident=i, actor="U0LEAD", customer_impact="@channel 20 min errors",
+        s, incident=i, actor="U0LEAD", admins=frozenset(), customer_impact="@channel 20 min errors",
         root_cause="Config drift", lessons_learned="Canary"))
     declare(db, date(2025, 2, 1), title="Disk filling up")                                   # INC-3, open
     with db.engine.begin() as c:  # a number issued outside Vigil's domain functions: INC-4 never exists

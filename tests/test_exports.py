@@ -44,7 +44,7 @@ def run_incident(db, *, title="API down", note="checking the load balancer"):
         (30, lambda s, i: service.post_update(s, incident=i, actor="U2", status="monitoring",
                                               summary="Traffic restored")),
         (50, lambda s, i: service.resolve(s, incident=i, actor="U2")),
-        (60, lambda s, i: service.close(s, incident=i, actor="U2",
+        (60, lambda s, i: service.close(s, incident=i, actor="U2", admins=frozenset(),
                                         customer_impact="Checkout down 40 min", root_cause="Bad LB config",
                                         lessons_learned="Canary LB changes", follow_ups=["Add LB alarm", "Runbook"])),
     ]

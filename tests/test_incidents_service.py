@@ -72,7 +72,7 @@ def test_closed_incident_cannot_change(db):
         incident = declare(s)
         service.assign_role(s, incident=incident, actor="U1", role="lead", user="U1")
         service.resolve(s, incident=incident, actor="U1")
-        service.close(s, incident=incident, actor="U1", customer_impact="none",
+        service.close(s, incident=incident, actor="U1", admins=frozenset(), customer_impact="none",
                       root_cause="bug", lessons_learned="", follow_ups=["  ", "fix it"])
         assert incident.follow_ups == ["fix it"]
         with pytest.raises(IncidentError, match="closed"):

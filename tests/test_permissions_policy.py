@@ -80,7 +80,10 @@ def test_second_person_is_decided_from_the_worst_severity_and_the_security_flag(
 
 
 def test_settings_are_read_and_a_bad_one_stops_start_up(settings_for, db):
+    from vigil_ir.config import Settings
     from vigil_ir.runtime import build_runtime
+
+    assert Settings(_env_file=None).close_approval == "sev1,sev2,security"
 
     with pytest.raises(ValueError, match="VIGIL_PERMISSIONS"):
         build_runtime(settings_for(DATABASE_URL=db.url, VIGIL_PERMISSIONS="close=nobody-at-all"), db)

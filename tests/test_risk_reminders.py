@@ -186,7 +186,7 @@ def test_closing_a_linked_incident_asks_the_owner_for_a_review(app, fake_slack):
         fresh = s.get(type(incident), incident.id)
         incidents.resolve(s, incident=fresh, actor="U0DECLARER")
         incidents.assign_role(s, incident=fresh, actor="U0DECLARER", role="lead", user="U0DECLARER")
-        incidents.close(s, incident=fresh, actor="U0DECLARER", customer_impact="none",
+        incidents.close(s, incident=fresh, actor="U0DECLARER", admins=frozenset(), customer_impact="none",
                         root_cause="disk full", lessons_learned="")
     app.sweep()
     app.sweep()

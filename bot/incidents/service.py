@@ -202,14 +202,17 @@ def _require_resolved(incident: Incident) -> None:
         raise IncidentError(f"Resolve {incident.key} before closing it (`/incident resolve`).")
 
 
-def close(session: Session, *, incident: Incident, actor: str,
+def close(session: Session, *, incident: Incident, actor: str, admins: frozenset[str],
           customer_impact: str, root_cause: str, lessons_learned: str,
           follow_ups: list[str] | None = None, open_items: list[str] | None = None,
           override_reason: str = "") -> Event:
     """Close a resolved incident. `open_items` (e.g. open required playbook steps) need an
-    `override_reason`, which is recorded with them. Who may close, and whether a second person
-    must approve first (`request_close`), is the permissions policy's to say, asked by the caller."""
+    `override_reason`, which is recorded with them. `admins`: who may close besides the lead (the
+    permissions policy's `holders_of(Action.CLOSE)`); whether a second person must approve first
+    (`request_close`) is the policy's to say, asked by the caller."""
     _require_open(session, incident)
+    if not can_close(incident, actor, admins):
+        raise IncidentError(f"Only the incident lead, a commander or an admin can close {incident.key}.")
     _require_resolved(incident)
     values = _close_values(customer_impact=customer_impact, root_cause=root_cause, lessons_learned=lessons_learned,
                            follow_ups=follow_ups, open_items=open_items, override_reason=override_reason)

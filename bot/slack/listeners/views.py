@@ -159,6 +159,7 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
     actor = body["user"]["id"]
     who = deps.permissions.actor(actor)
     approvers = deps.permissions.holders_of(Action.APPROVE_CLOSE) - {actor}
+    closers = deps.permissions.holders_of(Action.CLOSE)
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
@@ -182,7 +183,7 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
                 ask_to_approve_close(session, incident, request, approvers)
                 deps.wake_sender()
                 return {}
-            service.close(session, incident=incident, actor=actor, **form)
+            service.close(session, incident=incident, actor=actor, admins=closers, **form)
             for action in create_from_lines(session, incident=incident, actor=actor, lines=incident.follow_ups):
                 action_blocks.assigned(session, action, actor)  # the closer owns them, and can reassign
         except Refused as refused:
