@@ -99,6 +99,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     if not no_migrate:
         run_migrations(settings.database_url)
     runtime = _checked(build_runtime, settings)
+    _record_config(runtime.database, settings)
     if socket_mode:
         _serve_socket_mode(runtime)
         return
@@ -109,6 +110,21 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     # log_config=None: uvicorn's own and access log lines go through vigil_ir.logs (JSON, request id).
     uvicorn.run(create_web_app(runtime), host=host or settings.host, port=port or settings.port,
                 log_level="info", log_config=None, access_log=access_log)
+
+
+def _record_config(database, settings) -> None:
+    """Record the configuration controls depend on when it changed (vigil_ir.config_evidence)."""
+    from vigil_ir.config_evidence import record_if_changed
+
+    try:
+        with database.session() as session:
+            recorded = record_if_changed(session, settings)
+    except Exception as failure:  # noqa: BLE001 - the next start records it; serving matters more
+        logging.getLogger(__name__).warning("could not record the configuration in force: %s", failure)
+        return
+    if recorded is not None:
+        logging.getLogger(__name__).info("recorded the configuration in force (sha256 %s; changed: %s)",
+                                         recorded.data["sha256"], ", ".join(recorded.data["changed"]))
 
 
 def _serve_socket_mode(runtime) -> None:
@@ -141,6 +157,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
         raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
     database = Database(settings.database_url)
     work = _checked(make_worker, settings, database, "worker")
+    _record_config(database, settings)
     if once:
         click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return

@@ -128,7 +128,9 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
                                            "notifications", "risk_signoffs", "people", "incidents_carried_over",
                                            "incidents_carried_over_events", "pirs_carried_over", "security_incidents",
                                            "chain_heads") for fmt in ("csv", "json")}
-    extras = {"incidents/INC-2/INC-2-post-incident-review.md",
+    extras = {"incidents/INC-2/INC-2-post-incident-review.md", "policy/config_versions.json",
+              "policy/playbook_versions.csv", "policy/playbook_versions.json",
+              "policy/playbooks/generic-v1.0.0-b323e8197e20.yaml",
               "risk_assessment/heatmap_2025-03-31.svg", "risk_assessment/report.md", "risk_assessment/report.html",
               "risk_methodology.json", "README.md", "manifest.json"}
     assert names == packets | tables | extras
@@ -146,7 +148,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
         assert entry["section"] and entry["description"] and entry["query"], path
     assert listed["incidents.csv"]["rows"] == 3 and "declared_at >= 2025-01-01T00:00:00.000000Z" in \
         listed["incidents.csv"]["query"]
-    assert {note["section"] for note in manifest["notes"]} <= {"period"}
+    assert {note["section"] for note in manifest["notes"]} <= {"period", "policy"}  # no configuration recorded here
 
 
 def test_population_event_log_and_packets_agree(db, tmp_path):

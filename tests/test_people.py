@@ -10,7 +10,7 @@ from vigil_ir import clock
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.people import Directory, Person, Profile, record_profile, resolve, sight, user_ids_in
-from vigil_ir.people.sweeps import discover, refresh
+from vigil_ir.people.sweeps import discover, look_up_new, refresh
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
@@ -31,6 +31,7 @@ def test_first_answer_renames_and_deactivation_are_events_and_names_are_as_they_
     with clock.frozen(T0), db.session() as session:
         assert sight(session, ["U02LEAD", "UTC", "U02LEAD"], seen_at=T0) == ["U02LEAD"]
         assert sight(session, ["U02LEAD"], seen_at=T0) == []  # seen once, looked up once
+        assert look_up_new(session, T0, None) == 1 and look_up_new(session, T0, None) == 0
         first = record_profile(session, user_id="U02LEAD", profile=_profile())
     with clock.frozen(T0 + timedelta(days=10)), db.session() as session:
         assert record_profile(session, user_id="U02LEAD", profile=_profile()) is None  # nothing changed
@@ -113,6 +114,7 @@ def test_a_user_slack_does_not_know_is_remembered_not_retried(vigil):
     vigil.fake.fail_next("users.info", status=200, error="user_not_found")
     with vigil.db.session() as session:
         sight(session, ["U0GONE"], seen_at=T0)
+        look_up_new(session, T0, None)
     vigil.deliver()
     with vigil.db.session() as session:
         person = session.get(Person, "U0GONE")
@@ -174,3 +176,15 @@ def test_a_user_change_event_records_the_change_once_for_people_vigil_knows(vigi
         assert change.data["changes"] == {"real_name": {"from": "Dana Kim", "to": "Dana Park"}}
         assert session.get(Person, "U0STRANGER") is None
     assert not vigil.fake.calls_to("users.info")
+
+
+def test_first_look_ups_are_queued_at_a_bounded_pace(db):
+    from vigil_ir.people.sweeps import NEW_BATCH
+
+    with db.session() as session:
+        assert len(sight(session, {f"U0P{n:04d}": T0 for n in range(NEW_BATCH * 2 + 50)})) == NEW_BATCH * 2 + 50
+    counts = []
+    for _ in range(4):
+        with db.session() as session:
+            counts.append(look_up_new(session, T0, None))
+    assert counts == [NEW_BATCH, NEW_BATCH, 50, 0]

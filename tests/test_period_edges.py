@@ -159,3 +159,72 @@ def test_an_earlier_incident_closed_and_reviewed_in_the_period_is_in_its_bundle_
     assert (two["security_at_period_end"], two["security_now"]) == ("true", "true")
     assert two["flag_changes"].endswith("yes by Dana Kim (U0LEAD): customer files were readable")
     assert "incidents_carried_over_events.json" in manifest
+
+
+# ---- the configuration in force, as evidence ---------------------------------------------------------
+
+def test_the_configuration_is_recorded_when_it_changes_and_the_bundle_has_each_version_with_roles(
+        vigil, tmp_path, settings_for):
+    import json
+    import zipfile
+
+    from vigil_ir.config_evidence import record_if_changed
+    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle_verify import verify_bundle
+    from vigil_ir.playbooks import runner
+    from vigil_ir.playbooks.loader import load_file
+    from tests.conftest import PLAYBOOK_FIXTURES
+
+    db = vigil.db
+    first = settings_for(DATABASE_URL=db.url, VIGIL_ADMINS="U0ADMIN", VIGIL_UPDATE_CADENCE="sev1=30m,sev2=1h,sev3=4h,sev4=none")
+    second = settings_for(DATABASE_URL=db.url, VIGIL_ADMINS="U0ADMIN,U0NEWADMIN",
+                          VIGIL_UPDATE_CADENCE="sev1=15m,sev2=1h,sev3=4h,sev4=none")
+    with clock.frozen(datetime(2025, 6, 1, tzinfo=timezone.utc)), db.session() as s:
+        assert record_if_changed(s, first) is not None
+    with clock.frozen(datetime(2025, 6, 2, tzinfo=timezone.utc)), db.session() as s:
+        assert record_if_changed(s, first) is None  # a restart with the same configuration records nothing
+    with clock.frozen(datetime(2025, 8, 15, tzinfo=timezone.utc)), db.session() as s:
+        changed = record_if_changed(s, second)
+    assert changed.data["changed"] == ["roles", "update_cadence"]
+    with clock.frozen(datetime(2025, 7, 20, tzinfo=timezone.utc)), db.session() as s:
+        from vigil_ir.incidents import service
+
+        incident = service.declare(s, actor="U0ADMIN", title="DB down", severity="sev1", type="availability")
+        runner.attach(s, incident=incident, actor="U0ADMIN", file=load_file(PLAYBOOK_FIXTURES / "db-failover.yaml"))
+    with clock.frozen(datetime(2025, 10, 2, tzinfo=timezone.utc)):
+        export_bundle(db, start=Q3[0], end=Q3[1], output=tmp_path / "q3.zip", actor="cli:auditor", settings=first)
+    assert verify_bundle(tmp_path / "q3.zip").ok
+    with zipfile.ZipFile(tmp_path / "q3.zip") as archive:
+        versions = json.loads(archive.read("policy/config_versions.json"))
+        playbooks = json.loads(archive.read("policy/playbook_versions.json"))
+        text = archive.read(playbooks[0]["file"]).decode()
+        people = {row["user_id"]: row for row in json.loads(archive.read("people.json"))}
+    assert [(v["in_force_from"], v["in_force_until"]) for v in versions] == [
+        ("2025-06-01T00:00:00.000000Z", "2025-08-15T00:00:00.000000Z"), ("2025-08-15T00:00:00.000000Z", None)]
+    assert versions[0]["document"]["update_cadence"]["sev1"] == "0:30:00"
+    assert versions[1]["document"]["update_cadence"]["sev1"] == "0:15:00"
+    assert "acknowledged" in versions[0]["document"]["milestone_definitions"]
+    assert (playbooks[0]["playbook_id"], playbooks[0]["incidents"]) == ("db-failover", "INC-1")
+    assert text == (PLAYBOOK_FIXTURES / "db-failover.yaml").read_text(encoding="utf-8")
+    new = people["U0NEWADMIN"]  # named in the configuration, made admin in August
+    assert new["roles"].startswith("admin") and new["role_changes_in_period"] == "2025-08-15T00:00:00.000000Z became admin"
+    assert people["U0ADMIN"]["role_changes_in_period"] is None
+
+
+def test_the_worker_records_the_configuration_at_start_up_once_per_change(db, fake_slack):
+    from click.testing import CliRunner
+    from sqlmodel import select
+
+    from vigil_ir.cli import main
+    from vigil_ir.eventlog import Event
+    from tests.conftest import PLAYBOOK_FIXTURES
+
+    env = {"DATABASE_URL": db.url, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": "s",
+           "SLACK_API_URL": fake_slack.base_url, "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES), "VIGIL_ADMINS": "U0A1"}
+    for admins in ("U0A1", "U0A1", "U0A1,U0A2"):
+        result = CliRunner().invoke(main, ["worker", "--once"], env={**env, "VIGIL_ADMINS": admins})
+        assert result.exit_code == 0, result.output
+    with db.session() as s:
+        recorded = list(s.exec(select(Event).where(Event.stream == "config").order_by(Event.stream_seq)))
+    assert [e.data["changed"] for e in recorded] == [sorted(recorded[0].data["document"]), ["roles"]]
+    assert recorded[1].data["document"]["roles"]["admins"] == ["U0A1", "U0A2"]

@@ -12,7 +12,7 @@ import hashlib
 import os
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -23,7 +23,8 @@ from vigil_ir import clock
 from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import bundle_audit, bundle_edges, bundle_followup, bundle_incidents, bundle_people, bundle_risks
+from vigil_ir.exports import (bundle_audit, bundle_edges, bundle_followup, bundle_incidents, bundle_people,
+                              bundle_policy, bundle_risks)
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
@@ -43,7 +44,8 @@ class Context:
     workdir: Path
     progress: Progress
     people: Directory  # loaded once: every name in the bundle comes from it, as at the act's time
-    settings: Settings  # the roles people.csv lists (admins, approvers, dashboard viewers)
+    settings: Settings  # the roles people.csv lists when no configuration was recorded
+    config_versions: list = field(default_factory=list)  # recorded configurations in force (bundle_policy)
 
     @property
     def start(self) -> datetime:
@@ -125,6 +127,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             bundle_risks.write(ctx)
             bundle_audit.write_audit_log(ctx)
             bundle_audit.write_notifications(ctx)
+            bundle_policy.write(ctx)
             bundle_people.write_signoffs(ctx)
             bundle_people.write_people(ctx)  # after the sections whose id columns it lists
             bundle_audit.write_heads(ctx)

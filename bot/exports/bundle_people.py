@@ -22,22 +22,31 @@ from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH
 from vigil_ir.incidents.models import Incident
 from vigil_ir.people import is_user_id, user_ids_in
 from vigil_ir.people.directory import UNKNOWN, display_of
+from vigil_ir.exports.bundle_policy import role_changes
 from vigil_ir.risks import signoff
 
 if TYPE_CHECKING:
     from vigil_ir.exports.bundle import Context
 
 PEOPLE_COLUMNS = ("user_id", "name", "email", "title", "status", "first_seen", "last_looked_up", "names_in_period",
-                  "changes_in_period", "roles", "incidents_led", "events_as_actor")
+                  "changes_in_period", "roles", "role_changes_in_period", "incidents_led", "events_as_actor")
 SIGNOFF_COLUMNS = ("signed_at", "by_id", "by_name", "by_email", "by_title", "role", "comment", "via",
                    "report_file", "report_sha256", "file_sha256_matches", "event_stream", "event_seq", "event_hash")
 
 
-def _roles(settings) -> dict[str, list[str]]:
+def _roles(ctx: Context) -> dict[str, list[str]]:
+    """Roles at the period end: from the configuration recorded in force then, else today's settings."""
+    if ctx.config_versions:
+        recorded = ctx.config_versions[-1].document.get("roles") or {}
+        admins = frozenset(recorded.get("admins") or [])
+        members = (admins, admins | frozenset(recorded.get("risk_approvers") or []),
+                   frozenset(recorded.get("dashboard_viewers") or []))
+    else:
+        settings = ctx.settings
+        members = (settings.admin_ids, settings.risk_approver_ids, settings.dashboard_viewer_ids)
     roles: dict[str, list[str]] = {}
-    for role, members in (("admin (VIGIL_ADMINS)", settings.admin_ids),
-                          ("risk approver (VIGIL_RISK_APPROVERS, and admins)", settings.risk_approver_ids),
-                          ("dashboard viewer (VIGIL_DASHBOARD_VIEWERS)", settings.dashboard_viewer_ids)):
+    for role, members in zip(("admin (VIGIL_ADMINS)", "risk approver (VIGIL_RISK_APPROVERS, and admins)",
+                              "dashboard viewer (VIGIL_DASHBOARD_VIEWERS)"), members):
         for user_id in members:
             roles.setdefault(user_id, []).append(role)
     return roles
@@ -52,7 +61,7 @@ def _change_text(when, kind: str, data: dict) -> str:
 
 def write_people(ctx: Context) -> None:
     """Call after every other section: the ids they named are part of the list."""
-    roles = _roles(ctx.settings)
+    roles = _roles(ctx)
     acted: dict[str, int] = {}
     named: set[str] = set(ctx.people.named) | set(roles)
     query = (core_select(Event.actor, Event.data).where(Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)
@@ -69,10 +78,11 @@ def write_people(ctx: Context) -> None:
     table = ctx.table("people", PEOPLE_COLUMNS, section="people",
                       description="People directory for the period: everyone who acted or was named in it or in "
                                   "these files, with name, e-mail, title, active/deactivated, first seen, changes "
-                                  "recorded in the period, roles from the configuration at generation, incidents led",
+                                  "recorded in the period, roles in force at the period end and when they changed in "
+                                  "it (from the recorded configuration, policy/config_versions.json), incidents led",
                       query=f"person rows for the user ids in events with {ctx.period_text('recorded_at')} (actor "
                             "and data) and in every id column of this bundle; changes from the person:<id> streams; "
-                            "roles from VIGIL_ADMINS, VIGIL_RISK_APPROVERS, VIGIL_DASHBOARD_VIEWERS")
+                            "roles from the last config.recorded version in force (else the settings at generation)")
     for user_id in sorted(named | set(acted)):
         person = ctx.people.people.get(user_id)
         now = ctx.people.values_at(user_id) or {}
@@ -90,6 +100,8 @@ def write_people(ctx: Context) -> None:
                      "names_in_period": "; ".join(names) or None,
                      "changes_in_period": "; ".join(_change_text(*change) for change in changes) or None,
                      "roles": "; ".join(roles.get(user_id, [])) or None,
+                     "role_changes_in_period": "; ".join(role_changes(ctx.config_versions, user_id, ctx.start,
+                                                                      ctx.end)) or None,
                      "incidents_led": ";".join(led.get(user_id, [])) or None,
                      "events_as_actor": acted.get(user_id, 0)})
     table.finish(ctx.sink)

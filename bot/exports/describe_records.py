@@ -114,6 +114,8 @@ DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
                                      f"{d.get('due_on')})"),
     "person.first_seen": _person_first_seen,
     "person.changed": lambda e, d: _with_changes(f"recorded a change to {d.get('user_id')} from Slack", d),
+    "config.recorded": lambda e, d: (f"recorded the configuration in force (sha256 {d.get('sha256')}; changed: "
+                                     f"{', '.join(d.get('changed') or []) or 'first record'})"),
     "audit.bundle_exported": lambda e, d: (f"exported the evidence bundle {d.get('file')} for {d.get('period_start')} "
                                            f"to {d.get('period_end')} ({d.get('files')} files, manifest sha256 "
                                            f"{d.get('manifest_sha256')})"),

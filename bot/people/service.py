@@ -45,10 +45,11 @@ class Profile:
 def sight(session: Session, user_ids: Iterable[str] | Mapping[str, datetime], *,
           seen_at: datetime | None = None) -> list[str]:
     """Note user ids seen in records (with when each was seen, or all at `seen_at`); a new one gets
-    a row and a queued look-up. Returns the new ids.
+    a row, and its look-up is queued by the `people.look_up_new` sweep (at a pace Slack's rate limit
+    for users.info allows, so a first import of thousands of people does not flood the outbox).
+    Returns the new ids.
 
-    One query finds the known ids; of two transactions sighting the same new id, one inserts (and
-    queues the look-up).
+    One query finds the known ids; of two transactions sighting the same new id, one inserts.
     """
     when = dict(user_ids) if isinstance(user_ids, Mapping) else dict.fromkeys(user_ids, seen_at)
     wanted = sorted(uid for uid in when if is_user_id(uid))
@@ -62,10 +63,14 @@ def sight(session: Session, user_ids: Iterable[str] | Mapping[str, datetime], *,
         first_seen = when[user_id] or clock.now()
         if insert_if_absent(session, Person, {"user_id": user_id, "first_seen": first_seen, "deactivated": False,
                                               "is_bot": False}, ["user_id"]):
-            enqueue(session, kind=LOOKUP, subject=stream(user_id), payload={"user_id": user_id},
-                    dedupe_key=f"person-lookup:{user_id}")
             new.append(user_id)
     return new
+
+
+def queue_lookup(session: Session, user_id: str) -> bool:
+    """Queue the first look-up of `user_id` (once ever: the key is per person)."""
+    return enqueue(session, kind=LOOKUP, subject=stream(user_id), payload={"user_id": user_id},
+                   dedupe_key=f"person-lookup:{user_id}") is not None
 
 
 def _locked(session: Session, user_id: str, now: datetime) -> Person:

@@ -12,16 +12,18 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from sqlalchemy import literal
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.config import Settings
 from vigil_ir.eventlog import Event
 from vigil_ir.idempotency import ProcessedKey, first_time, remember_result
+from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
 from vigil_ir.people.ids import is_user_id, user_ids_in
 from vigil_ir.people.models import Person
-from vigil_ir.people.service import LOOKUP, sight, stream
+from vigil_ir.people.service import LOOKUP, queue_lookup, sight, stream
 from vigil_ir.reminders.scheduler import sweep
 
 CURSOR = "people:discovery-cursor"
@@ -29,6 +31,7 @@ DISCOVERY_BATCH = 2000  # events read per call
 SETTLE = timedelta(minutes=2)
 REFRESH_AFTER = timedelta(hours=24)
 REFRESH_BATCH = 100  # look-ups queued per sweep (every 30 s): well inside users.info's rate limit
+NEW_BATCH = 100
 
 
 def configured_people(settings: Settings) -> set[str]:
@@ -59,6 +62,16 @@ def discover(session: Session, now: datetime, settings: Settings) -> int:
         remember_result(session, CURSOR, {"after": settled})
     # Only a full batch of settled events asks to be called again (unsettled ones are read next time).
     return len(events) if settled == (events[-1].id if events else after) else 0
+
+
+@sweep("people.look_up_new")
+def look_up_new(session: Session, now: datetime, settings: Settings) -> int:
+    """Queue the first users.info look-up of up to NEW_BATCH people sighted but never looked up,
+    longest waiting first (one outbox item per person, ever)."""
+    queued_already = select(OutboxItem.id).where(OutboxItem.dedupe_key == literal("person-lookup:") + Person.user_id)
+    waiting = session.exec(select(Person.user_id).where(Person.refreshed_at.is_(None), ~queued_already.exists())
+                           .order_by(Person.first_seen, Person.user_id).limit(NEW_BATCH))
+    return sum(queue_lookup(session, user_id) for user_id in list(waiting))
 
 
 @sweep("people.refresh")

@@ -1,0 +1,111 @@
+"""The configuration a control depends on, recorded as evidence whenever it changes.
+
+At start-up (`vigil serve`, `vigil worker`) the configuration in force is written out as one
+document: update cadence, PIR due policy and holidays, severity definitions, what each milestone
+means, how the security flag is set, who holds which role, reminder schedules and the risk
+methodology. When its SHA-256 differs from the last one recorded, it is appended as a
+`config.recorded` event on the `config` stream (with the parts that changed), so the bundle can show
+every version in force during a period and from when to when.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import Session, select
+
+from vigil_ir import clock
+from vigil_ir.eventlog import Event, append
+from vigil_ir.eventlog.canonical import canonical_json
+
+STREAM = "config"
+KIND = "config.recorded"
+
+MILESTONES = {
+    "acknowledged": "the first human action on the incident by someone other than the declarer, or a lead "
+                    "assignment; time to acknowledge counts from the declaration",
+    "mitigated": "the first move to monitoring (or straight to resolved); counted from detection",
+    "resolved": "the latest move to resolved that was not undone; counted from detection",
+    "closed": "the close event (lead or admin, after resolved; open required steps need an override reason)",
+}
+SECURITY_FLAG = ("set at declaration when the type is security or the form's security box is ticked; changed "
+                 "afterwards only with `/incident security yes|no <reason>` by the incident lead or an admin, each "
+                 "change an incident.security_changed event")
+
+
+def document(settings) -> dict[str, Any]:
+    """The configuration in force, as plain JSON values (what is recorded and compared)."""
+    from vigil_ir.followup.action_reminders import SCHEDULE as ACTION_SCHEDULE
+    from vigil_ir.followup.policy import Policy
+    from vigil_ir.incidents.models import SEVERITIES
+    from vigil_ir.reminders.incident_updates import PIR_SCHEDULE
+    from vigil_ir.reminders.playbooks import THRESHOLDS
+    from vigil_ir.risks.reminders import KINDS as REVIEW_REMINDERS
+    from vigil_ir.risks.scoring import CURRENT
+
+    policy = Policy.from_settings(settings)
+    return {
+        "update_cadence": {sev: (str(every) if every else "none") for sev, every in sorted(policy.update_cadence.items())},
+        "pir_due_business_days": {sev: days for sev, days in sorted(policy.pir_business_days.items())},
+        "holidays": sorted(day.isoformat() for day in policy.holidays),
+        "severity_definitions": dict(SEVERITIES),
+        "milestone_definitions": MILESTONES,
+        "security_flag": SECURITY_FLAG,
+        "roles": {"admins": sorted(settings.admin_ids),
+                  "risk_approvers": sorted(settings.risk_approver_ids - settings.admin_ids),
+                  "dashboard_viewers": sorted(settings.dashboard_viewer_ids),
+                  "dashboard_allow_workspace": bool(settings.dashboard_allow_workspace)},
+        "reminder_schedules": {
+            "risk_review_days_from_due": {kind: days for kind, days in REVIEW_REMINDERS},
+            "action_days_from_due": {label: days for label, days in ACTION_SCHEDULE},
+            "pir_from_due": {step: str(offset) for step, offset in PIR_SCHEDULE},
+            "playbook_deadline_percent": list(THRESHOLDS),
+            "status_update": "when the next update is due (update_cadence, or the time the last update set)",
+        },
+        "risk_methodology": CURRENT.describe(),
+    }
+
+
+def digest(values: dict[str, Any]) -> str:
+    return hashlib.sha256(canonical_json(values).encode("utf-8")).hexdigest()
+
+
+def record_if_changed(session: Session, settings, *, actor: str = "system:startup") -> Event | None:
+    """Append the configuration when it differs from the last recorded; None when unchanged."""
+    current = document(settings)
+    last = session.exec(select(Event).where(Event.stream == STREAM, Event.kind == KIND)
+                        .order_by(Event.stream_seq.desc())).first()
+    if last is not None and last.data.get("sha256") == digest(current):
+        return None
+    before = (last.data.get("document") or {}) if last is not None else {}
+    changed = sorted(key for key in current if before.get(key) != current[key])
+    return append(session, stream=STREAM, kind=KIND, actor=actor,
+                  data={"sha256": digest(current), "changed": changed, "document": current})
+
+
+@dataclass(frozen=True)
+class Version:
+    sha256: str
+    recorded_at: datetime
+    until: datetime | None  # when the next version was recorded (None: still in force)
+    changed: list[str]
+    document: dict[str, Any]
+    event_hash: str
+
+
+def versions_in_force(session: Session, start: datetime, end: datetime) -> list[Version]:
+    """Every recorded configuration in force at some time in [start, end): the one in force at the
+    start (recorded before it) and each recorded during it."""
+    events = list(session.exec(select(Event).where(Event.stream == STREAM, Event.kind == KIND)
+                               .order_by(Event.stream_seq)))
+    found = []
+    for position, event in enumerate(events):
+        until = events[position + 1].recorded_at if position + 1 < len(events) else None
+        begins, ends = clock.to_utc(event.recorded_at), clock.to_utc(until) if until else None
+        if begins < clock.to_utc(end) and (ends is None or ends > clock.to_utc(start)):
+            found.append(Version(event.data.get("sha256"), begins, ends, list(event.data.get("changed") or []),
+                                 event.data.get("document") or {}, event.hash))
+    return found
