@@ -38,7 +38,7 @@ def status_of(app, incident) -> str:
 
 # ---- closing an incident ---------------------------------------------------------------------------
 def resolved_incident(app):
-    incident = app.declare("Authz target", user=DECLARER)
+    incident = app.declare("Authz target", user=DECLARER, severity="sev3")  # no second person needed
     app.command(f"lead <@{FORMER_LEAD}>", channel=incident.channel_id, user=DECLARER)
     app.command(f"lead <@{LEAD}>", channel=incident.channel_id, user=FORMER_LEAD)
     app.command("resolve", channel=incident.channel_id, user=LEAD)
@@ -117,7 +117,7 @@ def state_of(app, approval) -> str:
     (OWNER, APPROVER, True, "You approved"),
     (OWNER, ADMIN, True, "You approved"),
     (OWNER, OWNER, False, "someone else must approve"),          # the reviewer approving their own review
-    (OWNER, OTHER, False, "Only a Vigil admin or a risk approver"),
+    (OWNER, OTHER, False, "may approve or reject a risk review"),
     (APPROVER, APPROVER, False, "someone else must approve"),    # an approver who reviewed cannot approve it
     (APPROVER, ADMIN, True, "You approved"),
 ])
