@@ -65,6 +65,8 @@ def document(settings) -> dict[str, Any]:
             "pir_from_due": {step: str(offset) for step, offset in PIR_SCHEDULE},
             "playbook_deadline_percent": list(THRESHOLDS),
             "status_update": "when the next update is due (update_cadence, or the time the last update set)",
+            "status_update_repeat_while_overdue": (str(policy.update_reminder_repeat)
+                                                   if policy.update_reminder_repeat else "none"),
         },
         "risk_methodology": CURRENT.describe(),
     }
