@@ -62,15 +62,26 @@ class Settings(BaseSettings):
     incident_feed_channel: str | None = Field(None, alias="VIGIL_INCIDENT_FEED_CHANNEL")
     risk_channel: str | None = Field(None, alias="VIGIL_RISK_CHANNEL")
     audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")
+    # Who holds each role of the permissions policy (docs/permissions.md): comma-separated Slack user
+    # ids (U…), user group ids (S…) or user group handles (@incident-commanders).
     admins: str = Field("", alias="VIGIL_ADMINS")
-    # Slack user ids (comma-separated) who may approve risk reviews besides the admins.
+    commanders: str = Field("", alias="VIGIL_COMMANDERS")
     risk_approvers: str = Field("", alias="VIGIL_RISK_APPROVERS")
+    register_viewers: str = Field("", alias="VIGIL_REGISTER_VIEWERS")
+    # Overrides of the default rules: `action=role,role;action=…` (roles, or subjects as above).
+    permissions: str = Field("", alias="VIGIL_PERMISSIONS")
+    # Which incidents need a second person (a commander or admin) to approve their closing.
+    close_approval: str = Field("sev1,sev2,security", alias="VIGIL_CLOSE_APPROVAL")
+    # How long a user group's members (usergroups.users.list) are trusted before asking Slack again.
+    group_cache_seconds: float = Field(60.0, alias="VIGIL_GROUP_CACHE_SECONDS")
     host: str = Field("127.0.0.1", alias="HOST")
     port: int = Field(8000, alias="PORT", ge=1, le=65535)
     # How often the channel is reminded to post a status update, per severity ("none": never).
     update_cadence: str = Field("sev1=30m,sev2=60m,sev3=4h,sev4=none", alias="VIGIL_UPDATE_CADENCE")
     # Post-incident review due, in business days after resolution, per severity ("none": optional).
     pir_due: str = Field("sev1=5,sev2=5,sev3=10,sev4=none", alias="VIGIL_PIR_DUE")
+    # While a status update stays overdue, remind again this often ("none": once per due time).
+    update_reminder_repeat: str = Field("30m", alias="VIGIL_UPDATE_REMINDER_REPEAT")
     # Public holidays (YYYY-MM-DD, comma-separated) skipped when counting business days.
     holidays: str = Field("", alias="VIGIL_HOLIDAYS")
     # Folder of playbook YAML files; default: the `playbooks/` folder shipped with Vigil.

@@ -12,9 +12,10 @@ from slack_bolt import App
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
 from vigil_ir.followup.policy import Policy
+from vigil_ir.permissions import build_permissions, policy_from_settings
 from vigil_ir.outbox.sender import OutboxSender, worker_name
 from vigil_ir.playbooks.loader import load_library
-from vigil_ir.slack.app import create_bolt_app, make_client
+from vigil_ir.slack.app import create_bolt_app, make_client, make_inline_client
 from vigil_ir.slack.delivery import Deliverer, NotReady
 from vigil_ir.slack.deps import Deps
 from vigil_ir.worker import Worker
@@ -68,10 +69,12 @@ def build_runtime(settings: Settings, database: Database | None = None, *, role:
     database = database or Database(settings.database_url)
     library = load_library(_playbooks_dir(settings))
     Policy.from_settings(settings)  # fail at start-up, not in the first sweep
+    policy_from_settings(settings)  # a bad VIGIL_PERMISSIONS / role list stops start-up, naming it
     if settings.missing_credentials_for("socket" if socket_mode else "http"):
         return Runtime(settings=settings, database=database, bolt=None, worker=None)
     runtime = Runtime(settings=settings, database=database, bolt=None,
                       worker=make_worker(settings, database, role, library))
+    permissions = build_permissions(settings, client=make_inline_client(settings), database=database)
     runtime.bolt = create_bolt_app(Deps(database=database, settings=settings, wake_sender=runtime.wake.set,
-                                        library=library), socket_mode=socket_mode)
+                                        library=library, permissions=permissions), socket_mode=socket_mode)
     return runtime

@@ -160,7 +160,10 @@ def settings_for(fake_slack):
         values = {"DATABASE_URL": "sqlite://", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": slack_requests.SECRET,
                   "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
                   "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2,
-                  "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES)}
+                  "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES),
+                  # Closing without a second person, so tests of other features close in one step;
+                  # tests/test_permissions_*.py set the default (sev1,sev2,security) and test it.
+                  "VIGIL_CLOSE_APPROVAL": "none"}
         values.update(overrides)
         return Settings(_env_file=None, **values)
 

@@ -90,7 +90,7 @@ def test_a_slash_command_gets_a_clear_ephemeral_answer_and_the_error_is_logged_w
 
 
 def test_risk_commands_get_the_same_answer(cut_off):
-    response = cut_off.command("list", command="/risk")
+    response = cut_off.command("list mine", command="/risk")
     assert (response.status_code, response.json()["text"]) == (200, f":warning: {failures.DATABASE_DOWN}")
 
 

@@ -30,5 +30,5 @@ def test_every_subscribed_event_and_shortcut_is_handled(vigil):
 def test_scopes_cover_the_api_methods_used():
     scopes = set(MANIFEST["oauth_config"]["scopes"]["bot"])
     needed = {"commands", "chat:write", "channels:manage", "channels:history", "pins:write", "reactions:read",
-              "users:read", "files:write"}
+              "users:read", "files:write", "usergroups:read"}
     assert needed <= scopes

@@ -165,7 +165,7 @@ def test_the_dashboard_shows_people_by_name(vigil):
 def test_slack_sign_off_is_for_approvers_checks_the_period_and_signs_once(vigil):
     vigil.fake.set_user("U0ADMIN", real_name="Ada Admin", email="ada@example.com")
     refused = vigil.command("sign-off", user="U0NOBODY", command="/risk")
-    assert "Only a Vigil admin or risk approver" in refused.text
+    assert "may sign off the risk assessment" in refused.text
     assert not [c for c in vigil.fake.calls_to("views.open") if c.params["view"]["callback_id"] == "risk_signoff"]
     bad = _sign_off_in_slack(vigil, first="2026-03-31", last="2026-01-01")
     assert bad.json() == {"response_action": "errors",

@@ -141,7 +141,7 @@ def test_close_is_refused_to_anyone_but_the_lead_or_an_admin(vigil):
 
 
 def test_lead_closes_with_the_close_modal(vigil):
-    incident = vigil.declare()
+    incident = vigil.declare(severity="sev3")  # sev1, sev2 and security incidents need a second person
     channel = incident.channel_id
     vigil.command("lead <@U0LEAD>", channel=channel)
     vigil.command("resolve", channel=channel, user="U0LEAD")
@@ -157,7 +157,7 @@ def test_lead_closes_with_the_close_modal(vigil):
 
 
 def test_admin_may_close(vigil):
-    incident = vigil.declare()
+    incident = vigil.declare(severity="sev3")
     vigil.command("resolve", channel=incident.channel_id)
     vigil.command("close", channel=incident.channel_id, user="U0ADMIN")
     view = vigil.last_view("incident_close")
@@ -166,7 +166,7 @@ def test_admin_may_close(vigil):
 
 
 def test_close_modal_submitted_by_a_non_lead_is_refused_inline(vigil):
-    incident = vigil.declare()
+    incident = vigil.declare(severity="sev3")
     vigil.command("resolve", channel=incident.channel_id)
     vigil.command("close", channel=incident.channel_id, user="U0ADMIN")
     view = vigil.last_view("incident_close")

@@ -23,7 +23,7 @@ def test_heads_are_published_once_a_day(db, fake_slack, settings_for):
     digest = CliRunner().invoke(main, ["verify"], obj={"database": db}).output.split("heads digest ")[1].strip()
     vigil.deliver()
     (post,) = [c for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == "C0AUDIT"]
-    assert digest in post.params["text"] and "1 streams" in post.params["text"]
+    assert digest in post.params["text"] and "2 streams" in post.params["text"]  # the incident, and `audit` (the policy in force)
     assert vigil.sweep(now + timedelta(days=1))["audit.publish_heads"] == 1
 
 

@@ -72,7 +72,29 @@ def _closed(e: Event, d: dict) -> str:
     if d.get("open_items"):
         text += (f" Closed with items still open ({'; '.join(str(item) for item in d['open_items'])}), "
                  f"override reason: {_q(d.get('override_reason'))}.")
+    if d.get("approved_by"):
+        text += f" Closing was requested by {d.get('requested_by')} and approved by {d['approved_by']}."
     return text
+
+
+def _close_requested(e: Event, d: dict) -> str:
+    return (f"asked to close the incident (a second person must approve). Customer impact: "
+            f"{_q(d.get('customer_impact'))}. Root cause: {_q(d.get('root_cause'))}.")
+
+
+def _members_changed(e: Event, d: dict) -> str:
+    name = d.get("handle") or d.get("group")
+    if d.get("first_seen"):
+        return f"saw the members of user group {name} for the first time: {', '.join(d.get('members') or []) or 'none'}"
+    return (f"saw user group {name} change: added {', '.join(d.get('added') or []) or 'no one'}, "
+            f"removed {', '.join(d.get('removed') or []) or 'no one'}")
+
+
+def _policy(e: Event, d: dict) -> str:
+    rules = "; ".join(f"{action}: {', '.join(roles)}" for action, roles in sorted((d.get("rules") or {}).items()))
+    roles = "; ".join(f"{role} = {', '.join(subjects) or 'none'}" for role, subjects in sorted((d.get("roles") or {}).items()))
+    return (f"recorded the permissions policy in force (sha256 {d.get('sha256')}). Roles: {roles}. Rules: {rules}. "
+            f"Closing needs a second person for: {', '.join(d.get('close_approval') or []) or 'none'}")
 
 
 def _step(verb: str) -> Callable[[Event, dict], str]:
@@ -147,6 +169,15 @@ _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "incident.summary_posted": lambda e, d: f"posted the incident summary in {d.get('channel')} (ts {d.get('ts')})",
     "incident.announcement_posted": lambda e, d: f"announced the incident in {d.get('channel')} (ts {d.get('ts')})",
     "incident.closed": _closed,
+    "incident.close_requested": _close_requested,
+    "incident.close_approved": lambda e, d: f"approved closing the incident, as asked by {d.get('requested_by')}",
+    "incident.close_refused": lambda e, d: (f"refused closing the incident, as asked by {d.get('requested_by')}"
+                                            + (f": {_q(d['reason'])}" if d.get("reason") else "")),
+    "incident.lead_requested": lambda e, d: f"asked {d.get('lead')} to hand over the lead",
+    "incident.lead_request_accepted": lambda e, d: f"accepted handing the lead to {d.get('requested_by')}",
+    "incident.lead_request_declined": lambda e, d: f"declined handing the lead to {d.get('requested_by')}",
+    "permissions.policy_in_force": _policy,
+    "permissions.group_members_changed": _members_changed,
     **DESCRIBERS,  # risks, actions, people, audit
 }
 

@@ -11,9 +11,11 @@ from vigil_ir.eventlog import Event, append
 from vigil_ir.followup.models import PostIncidentReview
 from vigil_ir.followup.policy import Policy
 from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.queries import severity_reached
 from vigil_ir.incidents.service import IncidentError
 
 TEXT_MAX = 3000
+SECURITY_PIR_DAYS = 5  # a security incident always gets a review, even where no severity requires one
 TEXT_FIELDS = ("summary", "root_cause", "contributing_factors", "went_well", "went_poorly", "detection_gap",
                "plan_change_ref")
 
@@ -27,14 +29,19 @@ def schedule(session: Session, *, incident: Incident, policy: Policy, actor: str
     existing = for_incident(session, incident)
     if existing is not None:
         return existing
-    now, days = clock.now(), policy.pir_business_days.get(incident.severity)
+    # Decided from the worst severity reached and the security flag, never the current severity:
+    # downgrading a sev1 before resolving it must not make its review optional.
+    reached = severity_reached(session, incident)
+    now, days = clock.now(), policy.pir_business_days.get(reached)
+    if days is None and incident.security:
+        days = min((d for d in policy.pir_business_days.values() if d is not None), default=SECURITY_PIR_DAYS)
     review = PostIncidentReview(incident_id=incident.id, required=days is not None, facilitator=incident.lead,
                                 due_at=policy.add_business_days(now, days) if days else None, created_at=now)
     session.add(review)
     session.flush()
     append(session, stream=incident.stream, kind="pir.scheduled", actor=actor, data={
         "required": review.required, "due_at": clock.iso(review.due_at), "facilitator": review.facilitator,
-        "policy_business_days": days})
+        "policy_business_days": days, "severity_reached": reached, "security": incident.security})
     return review
 
 

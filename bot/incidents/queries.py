@@ -37,6 +37,16 @@ def by_id(session: Session, incident_id: int) -> Incident | None:
     return session.get(Incident, incident_id)
 
 
+SEVERITY_ORDER = ("sev1", "sev2", "sev3", "sev4")  # worst first
+
+
+def severity_reached(session: Session, incident: Incident) -> str:
+    """The worst severity the incident ever had (a downgrade does not undo what it reached)."""
+    seen = {incident.initial_severity, incident.severity}
+    seen |= {e.data.get("to") for e in events_for_stream(session, incident.stream) if e.kind == "incident.severity_changed"}
+    return min((s for s in seen if s in SEVERITY_ORDER), key=SEVERITY_ORDER.index)
+
+
 def declared_between(session: Session, start: datetime, end: datetime) -> list[Incident]:
     """Incidents declared in [start, end), in key order: the population for a period."""
     return list(session.exec(select(Incident).where(Incident.declared_at >= start, Incident.declared_at < end)

@@ -12,7 +12,7 @@ from typing import Any
 from sqlmodel import Session
 
 from vigil_ir import clock
-from vigil_ir.eventlog import Event, append
+from vigil_ir.eventlog import Event, append, events_for_stream
 from vigil_ir.incidents.models import ROLES, SEVERITIES, STATUSES, TYPES, Incident
 from vigil_ir.idempotency import first_time
 from vigil_ir.keys import next_number
@@ -118,7 +118,7 @@ def set_severity(session: Session, *, incident: Incident, actor: str, severity: 
 def set_security(session: Session, *, incident: Incident, actor: str, admins: frozenset[str], security: bool,
                  reason: str) -> Event:
     """Mark an incident as a security incident or not (the selection behind the security population).
-    The lead or an admin decides, with a reason; a closed incident can still be reclassified."""
+    The lead, a commander or an admin decides, with a reason; a closed incident can still be reclassified."""
     if not can_close(incident, actor, admins):
         raise IncidentError(f"Only the incident lead or a Vigil admin can change whether {incident.key} is a "
                             "security incident.")
@@ -178,8 +178,28 @@ def resolve(session: Session, *, incident: Incident, actor: str) -> Event:
     return set_status(session, incident=incident, actor=actor, status="resolved")
 
 
-def can_close(incident: Incident, user: str, admins: frozenset[str]) -> bool:
-    return user == incident.lead or user in admins
+def can_close(incident: Incident, user: str, privileged: frozenset[str]) -> bool:
+    """The lead, or someone the permissions policy privileges for the action (user ids, groups
+    expanded: `Permissions.holders_of`)."""
+    return user == incident.lead or user in privileged
+
+
+def _close_values(*, customer_impact: str, root_cause: str, lessons_learned: str, follow_ups: list[str] | None,
+                  open_items: list[str] | None, override_reason: str) -> dict[str, Any]:
+    """The close form's data, checked (the same for a close and for a request to close)."""
+    override_reason = _text(override_reason, "override reason")
+    if open_items and not override_reason:
+        raise IncidentError("Some items are still open; give a reason for closing anyway.")
+    return {"customer_impact": _text(customer_impact, "customer impact", required=True),
+            "root_cause": _text(root_cause, "root cause", required=True),
+            "lessons_learned": _text(lessons_learned, "lessons learned"),
+            "follow_ups": [line.strip() for line in (follow_ups or []) if line.strip()],
+            "open_items": list(open_items or []), "override_reason": override_reason or None}
+
+
+def _require_resolved(incident: Incident) -> None:
+    if incident.status != "resolved":
+        raise IncidentError(f"Resolve {incident.key} before closing it (`/incident resolve`).")
 
 
 def close(session: Session, *, incident: Incident, actor: str, admins: frozenset[str],
@@ -187,25 +207,110 @@ def close(session: Session, *, incident: Incident, actor: str, admins: frozenset
           follow_ups: list[str] | None = None, open_items: list[str] | None = None,
           override_reason: str = "") -> Event:
     """Close a resolved incident. `open_items` (e.g. open required playbook steps) need an
-    `override_reason`, which is recorded with them."""
+    `override_reason`, which is recorded with them. `admins`: who may close besides the lead (the
+    permissions policy's `holders_of(Action.CLOSE)`); whether a second person must approve first
+    (`request_close`) is the policy's to say, asked by the caller."""
     _require_open(session, incident)
     if not can_close(incident, actor, admins):
-        raise IncidentError(f"Only the incident lead or a Vigil admin can close {incident.key}.")
-    if incident.status != "resolved":
-        raise IncidentError(f"Resolve {incident.key} before closing it (`/incident resolve`).")
-    override_reason = _text(override_reason, "override reason")
-    if open_items and not override_reason:
-        raise IncidentError("Some items are still open; give a reason for closing anyway.")
-    incident.customer_impact = _text(customer_impact, "customer impact", required=True)
-    incident.root_cause = _text(root_cause, "root cause", required=True)
-    incident.lessons_learned = _text(lessons_learned, "lessons learned")
-    incident.follow_ups = [line.strip() for line in (follow_ups or []) if line.strip()]
+        raise IncidentError(f"Only the incident lead, a commander or an admin can close {incident.key}.")
+    _require_resolved(incident)
+    values = _close_values(customer_impact=customer_impact, root_cause=root_cause, lessons_learned=lessons_learned,
+                           follow_ups=follow_ups, open_items=open_items, override_reason=override_reason)
+    return _apply_close(session, incident, actor, values)
+
+
+def _apply_close(session: Session, incident: Incident, actor: str, values: dict[str, Any],
+                 extra: dict[str, Any] | None = None) -> Event:
+    incident.customer_impact, incident.root_cause = values["customer_impact"], values["root_cause"]
+    incident.lessons_learned, incident.follow_ups = values["lessons_learned"], values["follow_ups"]
     previous, incident.status = incident.status, "closed"
-    return _event(session, incident, "incident.closed", actor, {
-        "from": previous, "to": "closed", "customer_impact": incident.customer_impact,
-        "root_cause": incident.root_cause, "lessons_learned": incident.lessons_learned,
-        "follow_ups": incident.follow_ups, "open_items": list(open_items or []),
-        "override_reason": override_reason or None})
+    return _event(session, incident, "incident.closed", actor, {"from": previous, "to": "closed", **values,
+                                                                **(extra or {})})
+
+
+# ---- closing with a second person (separation of duties) -------------------------------------------
+CLOSE_DECIDED = ("incident.close_approved", "incident.close_refused", "incident.closed")
+
+
+def pending_close_request(session: Session, incident: Incident) -> Event | None:
+    """The request to close that waits for a decision: the latest one, unless it was decided since or
+    the incident left `resolved` after it (a reopened incident must be asked for again)."""
+    for event in reversed(events_for_stream(session, incident.stream)):
+        if event.kind in CLOSE_DECIDED or event.kind == "incident.status_changed":
+            return None
+        if event.kind == "incident.close_requested":
+            return event
+    return None
+
+
+def request_close(session: Session, *, incident: Incident, actor: str, customer_impact: str, root_cause: str,
+                  lessons_learned: str, follow_ups: list[str] | None = None, open_items: list[str] | None = None,
+                  override_reason: str = "") -> Event:
+    """Ask for a second person to approve closing; the close form's data waits in the request."""
+    _require_open(session, incident)
+    _require_resolved(incident)
+    waiting = pending_close_request(session, incident)
+    if waiting is not None:
+        raise IncidentError(f"Closing {incident.key} was already requested by <@{waiting.actor}>; it waits for "
+                            "a commander or admin to approve or refuse it.")
+    values = _close_values(customer_impact=customer_impact, root_cause=root_cause, lessons_learned=lessons_learned,
+                           follow_ups=follow_ups, open_items=open_items, override_reason=override_reason)
+    return _event(session, incident, "incident.close_requested", actor, values)
+
+
+def _decidable_request(session: Session, incident: Incident, actor: str, request_id: int) -> Event:
+    _require_open(session, incident)
+    request = pending_close_request(session, incident)
+    if request is None or request.id != request_id:
+        raise IncidentError(f"This request to close {incident.key} was already decided or replaced.")
+    if actor == request.actor:
+        raise IncidentError(f"You asked to close {incident.key}, so someone else must approve or refuse it.")
+    return request
+
+
+def approve_close(session: Session, *, incident: Incident, actor: str, request_id: int) -> Event:
+    """A second person (never the requester) approves: the close proceeds with the requested data."""
+    request = _decidable_request(session, incident, actor, request_id)
+    _require_resolved(incident)
+    _event(session, incident, "incident.close_approved", actor, {"request_seq": request.stream_seq,
+                                                                 "requested_by": request.actor})
+    return _apply_close(session, incident, actor, dict(request.data),
+                        {"requested_by": request.actor, "approved_by": actor})
+
+
+def refuse_close(session: Session, *, incident: Incident, actor: str, request_id: int, reason: str = "") -> Event:
+    request = _decidable_request(session, incident, actor, request_id)
+    return _event(session, incident, "incident.close_refused", actor, {
+        "request_seq": request.stream_seq, "requested_by": request.actor, "reason": _text(reason, "reason") or None})
+
+
+# ---- asking the lead for the lead role -------------------------------------------------------------
+def request_lead(session: Session, *, incident: Incident, actor: str) -> Event:
+    """Someone who may not replace the lead asks the current lead to hand it over."""
+    _require_open(session, incident)
+    if incident.lead is None:
+        raise IncidentError(f"{incident.key} has no lead: take it with `/incident lead @you`.")
+    if incident.lead == actor:
+        raise IncidentError(f"You already lead {incident.key}.")
+    return _event(session, incident, "incident.lead_requested", actor, {"lead": incident.lead})
+
+
+def decide_lead_request(session: Session, *, incident: Incident, actor: str, request_id: int, accept: bool) -> Event:
+    """The current lead accepts (the requester becomes lead) or declines; once per request."""
+    _require_open(session, incident)
+    request = session.get(Event, request_id)
+    if request is None or request.stream != incident.stream or request.kind != "incident.lead_requested":
+        raise IncidentError("That request for the lead no longer exists.")
+    if actor != incident.lead or request.data.get("lead") != incident.lead:
+        raise IncidentError(f"Only the current lead of {incident.key} ({'<@' + incident.lead + '>' if incident.lead else 'none'}) "
+                            "can answer this request.")
+    if not first_time(session, f"lead-request:{request.id}"):
+        raise IncidentError("This request for the lead was already answered.")
+    decided = _event(session, incident, "incident.lead_request_accepted" if accept else "incident.lead_request_declined",
+                     actor, {"request_seq": request.stream_seq, "requested_by": request.actor})
+    if accept:
+        assign_role(session, incident=incident, actor=actor, role="lead", user=request.actor)
+    return decided
 
 
 def record_message(session: Session, *, incident: Incident, actor: str, channel: str, ts: str,

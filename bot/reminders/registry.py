@@ -1,5 +1,7 @@
 """The modules whose sweeps the worker runs (each registers itself with `@sweep` on import)."""
 
+# The policy in force is recorded before the heads are published, so a day's digest includes it.
+from vigil_ir.permissions import evidence as _permissions  # noqa: F401
 from vigil_ir.eventlog import witness  # noqa: F401
 from vigil_ir.followup import action_reminders as _actions  # noqa: F401
 from vigil_ir.reminders import incident_updates, playbooks  # noqa: F401

@@ -1,7 +1,9 @@
 """Second-person approval of a review's proposal, and acceptances with their expiry.
 
-The approver is an admin or a configured approver, never the person who submitted the review.
-A decision is a compare-and-set on the pending approval, so a double click decides once.
+The approver is whoever the permissions policy lets approve (risk approvers, commanders, admins by
+default), never the person who submitted the review, and never the risk's owner when the review
+accepts their own risk. A decision is a compare-and-set on the pending approval, so a double click
+decides once.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from vigil_ir.risks.validation import text
 REASONS = {"residual_level_lowered": "the residual level goes down",
            "acceptance_requested": "acceptance is requested",
            "closure_requested": "closure is requested",
-           "reviewer_not_owner": "the reviewer is not the owner"}
+           "reviewer_not_owner": "the reviewer is not the owner",
+           "inherent_score_lowered": "the inherent score goes down"}
 
 
 def request(session: Session, *, risk: Risk, review: RiskReview, proposal: dict[str, Any], reasons: list[str],
@@ -37,13 +40,18 @@ def request(session: Session, *, risk: Risk, review: RiskReview, proposal: dict[
     return approval
 
 
-def check_decider(approval: RiskApproval | None, actor: str, approvers: frozenset[str]) -> None:
+def check_decider(approval: RiskApproval | None, actor: str, approvers: frozenset[str],
+                  owner: str | None = None, approving: bool = False) -> None:
+    """`approvers`: who the policy lets decide (user ids); `owner`: the risk's owner, who may not
+    approve accepting their own risk."""
     if approval is None:
         raise RiskError("That approval request no longer exists.")
     if approval.state != "pending":
         raise RiskError(f"This request was already {approval.state} by {approval.decided_by}.")
     if actor == approval.requested_by:
         raise RiskError("You submitted this review, so someone else must approve or reject it.")
+    if approving and owner == actor and "acceptance_requested" in (approval.reasons or []):
+        raise RiskError("You own this risk, so someone else must approve accepting it.")
     if actor not in approvers:
         raise RiskError("Only a Vigil admin or a risk approver (VIGIL_RISK_APPROVERS) can decide this.")
 
@@ -62,8 +70,8 @@ def _decide(session: Session, approval: RiskApproval, actor: str, state: str, co
 
 def approve(session: Session, *, approval: RiskApproval, actor: str, approvers: frozenset[str],
             comment: str | None = None) -> Risk:
-    check_decider(approval, actor, approvers)
-    risk = session.get(Risk, approval.risk_id)
+    risk = session.get(Risk, approval.risk_id) if approval is not None else None
+    check_decider(approval, actor, approvers, owner=risk.owner if risk else None, approving=True)
     lock_open_reviews(session, risk)
     _decide(session, approval, actor, "approved", text(comment) or None)
     review = session.get(RiskReview, approval.review_id)

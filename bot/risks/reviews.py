@@ -143,6 +143,12 @@ def approval_reasons(risk: Risk, proposal: dict[str, Any], outcome: str, reviewe
                                 proposal.get("residual_impact", risk.residual_impact)))
     if level_rank(new_level) < level_rank(levels(risk)[1]):
         reasons.append("residual_level_lowered")
+    # Lowering the inherent score moves the baseline every residual is judged against: as weighty
+    # as an acceptance, so it needs the same second person.
+    if (m.score(proposal.get("inherent_likelihood", risk.inherent_likelihood),
+                proposal.get("inherent_impact", risk.inherent_impact))
+            < m.score(risk.inherent_likelihood, risk.inherent_impact)):
+        reasons.append("inherent_score_lowered")
     if outcome == "acceptance_requested":
         reasons.append("acceptance_requested")
     if outcome == "closure_requested":
@@ -213,7 +219,8 @@ def complete(session: Session, *, risk: Risk, review: RiskReview | None, actor: 
     lock_open_reviews(session, risk)
     outcome = given["outcome"]
     reasons = approval_reasons(risk, proposal, outcome, actor)
-    if reasons and not approvers - {actor}:
+    # An acceptance cannot be approved by the risk's owner either.
+    if reasons and not approvers - {actor} - ({risk.owner} if outcome == "acceptance_requested" else set()):
         raise RiskError("This review needs a second person's approval and no one else can give it: add an "
                         "approver to VIGIL_RISK_APPROVERS or VIGIL_ADMINS.", field="outcome")
     if review is None:
@@ -253,7 +260,8 @@ def complete(session: Session, *, risk: Risk, review: RiskReview | None, actor: 
         from vigil_ir.risks.approvals import request
 
         approval = request(session, risk=risk, review=review, proposal=proposal, reasons=reasons,
-                           approvers=sorted(approvers - {actor}))
+                           approvers=sorted(approvers - {actor} - ({risk.owner} if outcome == "acceptance_requested"
+                                                                    else set())))
     else:
         reschedule_if_sooner(session, risk, actor)
     return Completed(review=review, risk=risk, approval=approval)

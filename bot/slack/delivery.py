@@ -340,7 +340,7 @@ class Deliverer:
 
     def respond(self, payload: dict) -> dict:
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(
-            text=payload["text"], response_type="ephemeral", replace_original=False)
+            text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral", replace_original=False)
         if answer.status_code >= 500 or answer.status_code == 429:
             raise ConnectionError(f"response_url answered {answer.status_code}")
         return {"status": answer.status_code}

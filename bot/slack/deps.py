@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
 from vigil_ir.followup.policy import Policy
+from vigil_ir.permissions import Permissions, build_permissions
 
 
 @dataclass
@@ -20,7 +21,11 @@ class Deps:
     library: dict = field(default_factory=dict)
     # Follow-up policy (update cadence, PIR due dates), parsed once from settings.
     policy: Policy | None = None
+    # Who may do what (bot/permissions); the runtime gives it a Slack client to resolve user groups.
+    permissions: Permissions | None = None
 
     def __post_init__(self):
         if self.policy is None:
             self.policy = Policy.from_settings(self.settings)
+        if self.permissions is None:
+            self.permissions = build_permissions(self.settings, database=self.database)

@@ -56,8 +56,10 @@ def capture_message(session: Session, incident: Incident, *, channel: str, ts: s
             dedupe_key=f"capture:{channel}:{ts}")
 
 
-def respond_later(session: Session, response_url: str, text: str, *, subject: str = "respond") -> None:
-    enqueue(session, kind="respond", subject=subject, payload={"response_url": response_url, "text": text})
+def respond_later(session: Session, response_url: str, text: str, *, subject: str = "respond",
+                  blocks: list[dict] | None = None) -> None:
+    payload = {"response_url": response_url, "text": text, **({"blocks": blocks} if blocks else {})}
+    enqueue(session, kind="respond", subject=subject, payload=payload)
 
 
 def publish_home(session: Session, user_id: str) -> None:

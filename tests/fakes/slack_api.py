@@ -62,6 +62,7 @@ class FakeSlack:
         self.views: dict[str, dict] = {}  # view_id -> view as last answered
         self.views_by_trigger: dict[str, dict] = {}
         self.users: dict[str, dict] = {}
+        self.usergroups: dict[str, dict] = {}  # group id -> {"handle": …, "users": [...]}
         self.messages: dict[str, dict[str, dict]] = defaultdict(dict)  # channel -> ts -> message
         self.openid_codes: dict[str, dict] = {}  # Sign in with Slack: code -> id_token claims
         self.files: dict[str, dict] = {}  # file id -> metadata (files.uploadV2)
@@ -156,6 +157,11 @@ class FakeSlack:
             user["profile"]["title"] = title
         user["deleted"] = deleted
         self.users[user_id] = user
+
+    def set_usergroup(self, group_id: str, handle: str, users: list[str]) -> None:
+        """Create or change a user group (usergroups.list / usergroups.users.list answer from it)."""
+        with self._lock:
+            self.usergroups[group_id] = {"handle": handle, "users": list(users)}
 
     def add_message(self, channel, ts, text, user="U0AUTHOR", thread_ts=None) -> dict:
         message = {"type": "message", "user": user, "text": text, "ts": ts}
@@ -432,6 +438,22 @@ class FakeSlack:
                     for part in ({"alg": "RS256", "kid": "fake", "typ": "JWT"}, claims)]
         return {"ok": True, "access_token": f"xoxp-openid-{claims['sub']}", "token_type": "Bearer",
                 "id_token": ".".join([*segments, "fake-signature"])}
+
+    # usergroups.list / usergroups.users.list, in Slack's shapes (a group's `users` only on request).
+    def _api_usergroups_list(self, p):
+        return {"ok": True, "usergroups": [
+            {"id": gid, "team_id": "T0FAKE", "is_usergroup": True, "name": g["handle"].title(),
+             "description": "", "handle": g["handle"], "is_external": False, "date_create": 1446598059,
+             "date_update": 1446670362, "date_delete": 0, "auto_type": None, "created_by": "U0ADMIN",
+             "updated_by": "U0ADMIN", "deleted_by": None, "prefs": {"channels": [], "groups": []},
+             "user_count": len(g["users"]), **({"users": list(g["users"])} if _truthy(p.get("include_users")) else {})}
+            for gid, g in self.usergroups.items()]}
+
+    def _api_usergroups_users_list(self, p):
+        group = self.usergroups.get(p.get("usergroup", ""))
+        if group is None:
+            return {"ok": False, "error": "no_such_subteam"}
+        return {"ok": True, "users": list(group["users"])}
 
     def _api_conversations_open(self, p):  # a DM with the app: D + the user id
         users = str(p.get("users", ""))

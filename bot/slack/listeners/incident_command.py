@@ -16,12 +16,14 @@ from sqlmodel import Session, select
 
 from vigil_ir.bidi import neutralise_all
 from vigil_ir.followup import pir
+from vigil_ir.eventlog import Event
 from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
 from vigil_ir.incidents.service import IncidentError
+from vigil_ir.permissions import Action, Actor, Refused
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
-from vigil_ir.slack import blocks, notify
+from vigil_ir.slack import authz, blocks, notify
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import channel_link, esc, first_mention, mention
 from vigil_ir.slack.listeners.action_listeners import cmd_action, list_actions
@@ -34,13 +36,13 @@ USAGE = """*Vigil — `/incident`*
 Inside an incident channel:
 `/incident status investigating|identified|monitoring|resolved`
 `/incident severity sev1|sev2|sev3|sev4`
-`/incident security yes|no <reason>` — whether this is a security incident (lead or admin; recorded with the reason)
+`/incident security yes|no <reason>` — whether this is a security incident (lead, commander or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
-`/incident resolve` · `/incident close` (lead or admin; form)
+`/incident resolve` · `/incident close` (lead, commander or admin; form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
-`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead or admin)
+`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead, commander or admin)
 `/incident timeline` — latest events, in your time zone
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
@@ -58,8 +60,16 @@ class Command:
     user: str
     rest: str
     zone: ZoneInfo | None = None
+    who: Actor | None = None  # the user with the roles and groups they hold (permissions policy)
+    privileged: frozenset[str] = frozenset()  # who may, besides the lead (for domain checks that take it)
+
+    def require(self, action: Action, **holders) -> None:
+        """Raise Refused (saying who may instead) unless the policy lets this user take `action`."""
+        self.deps.permissions.require(action, self.who or self.user, **holders)
 
 
+# Subcommands whose domain function takes who may act besides the lead (worked out before the transaction).
+PRIVILEGED = {"security": Action.CLASSIFY_SECURITY, "deadline": Action.DECIDE_DEADLINE}
 IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
                    "playbook", "pir", "action", "deadline"}
 
@@ -75,6 +85,9 @@ def handle(deps: Deps, body: dict, client) -> dict:
     verb, _, rest = text.partition(" ")
     verb, rest = verb.lower(), rest.strip()
     if verb in ("", "declare", "new"):
+        decision = deps.permissions.decide(Action.DECLARE, body["user_id"])
+        if not decision:
+            return {"text": authz.refusal(decision)}
         return open_declare(body, client, rest)
     if verb == "help":
         return {"text": USAGE}
@@ -84,12 +97,17 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
     zone = viewer_timezone(client, body["user_id"], deps.database) if verb in ("timeline", "action") else None
+    who = deps.permissions.actor(body["user_id"])  # may ask Slack for group members: before the transaction
+    privileged = deps.permissions.holders_of(PRIVILEGED[verb]) if verb in PRIVILEGED else frozenset()
     with deps.database.session() as session:
         incident = queries.by_channel(session, body.get("channel_id"))
         if incident is None:
             return {"text": not_in_incident_channel(session, verb)}
         try:
-            reply = SUBCOMMANDS[verb](Command(deps, session, incident, body["user_id"], rest, zone))
+            reply = SUBCOMMANDS[verb](Command(deps, session, incident, body["user_id"], rest, zone, who, privileged))
+        except Refused as refused:
+            session.rollback()
+            return {"text": authz.refusal(refused.decision)}
         except IncidentError as problem:
             session.rollback()
             return {"text": f":warning: {esc(problem)}"}
@@ -138,6 +156,8 @@ def cmd_status(c: Command) -> dict:
     status = c.rest.lower()
     if status not in ("investigating", "identified", "monitoring", "resolved"):
         return _usage("/incident status investigating|identified|monitoring|resolved")
+    if status == "resolved":
+        c.require(Action.RESOLVE, lead=c.incident.lead, declarer=c.incident.declared_by)
     event = service.set_status(c.session, incident=c.incident, actor=c.user, status=status)
     notify.post_in_channel(c.session, c.incident, f"{blocks.STATUS_EMOJI[status]} {mention(c.user)} changed "
                            f"the status from *{event.data['from']}* to *{status}*.", also_feed=status == "resolved")
@@ -162,10 +182,24 @@ def cmd_severity(c: Command) -> dict:
     severity = c.rest.lower()
     if severity not in SEVERITIES:
         return _usage("/incident severity sev1|sev2|sev3|sev4")
+    c.require(severity_action(c.incident.severity, severity), lead=c.incident.lead)
     event = service.set_severity(c.session, incident=c.incident, actor=c.user, severity=severity)
     notify.post_in_channel(c.session, c.incident, f"{blocks.SEVERITY_EMOJI[severity]} {mention(c.user)} changed "
                            f"the severity from *{event.data['from']}* to *{severity}*.", also_feed=True)
     return {"text": f"{c.incident.key} is now {severity}."}
+
+
+def severity_action(current: str, wanted: str) -> Action:
+    """sev1 is the worst: going from sev1 to sev3 is a downgrade."""
+    return Action.SEVERITY_DOWN if queries.SEVERITY_ORDER.index(wanted) > queries.SEVERITY_ORDER.index(current) \
+        else Action.SEVERITY_UP
+
+
+def lead_decision(deps: Deps, incident: Incident, who: Actor | str):
+    """Taking a lead no one holds, or replacing the one someone holds (the current lead controls it)."""
+    if incident.lead is None:
+        return deps.permissions.decide(Action.TAKE_LEAD, who)
+    return deps.permissions.decide(Action.REPLACE_LEAD, who, lead=incident.lead)
 
 
 def cmd_security(c: Command) -> dict:
@@ -173,7 +207,8 @@ def cmd_security(c: Command) -> dict:
     if choice.lower() not in ("yes", "no") or not reason.strip():
         return _usage("/incident security yes|no <reason>")
     security = choice.lower() == "yes"
-    service.set_security(c.session, incident=c.incident, actor=c.user, admins=c.deps.settings.admin_ids,
+    c.require(Action.CLASSIFY_SECURITY, lead=c.incident.lead)
+    service.set_security(c.session, incident=c.incident, actor=c.user, admins=c.privileged,
                          security=security, reason=reason)
     notify.post_in_channel(c.session, c.incident, f":shield: {mention(c.user)} marked {c.incident.key} "
                            f"{'a' if security else 'not a'} security incident: {esc(reason.strip())}")
@@ -183,6 +218,10 @@ def cmd_security(c: Command) -> dict:
 def _assign(c: Command, role: str, user: str | None) -> dict:
     if user is None:
         return _usage("/incident lead @user" if role == "lead" else "/incident role comms|scribe @user")
+    if role == "lead" and user != c.incident.lead:
+        decision = lead_decision(c.deps, c.incident, c.who or c.user)
+        if not decision:
+            return authz.request_lead_reply(c.incident, decision)
     service.assign_role(c.session, incident=c.incident, actor=c.user, role=role, user=user)
     notify.post_in_channel(c.session, c.incident, f":bust_in_silhouette: {mention(user)} is now "
                            f"*{blocks.role_label(role)}* (set by {mention(c.user)}).")
@@ -213,12 +252,31 @@ def cmd_correct(c: Command) -> dict:
     note_id, _, text = c.rest.partition(" ")
     if not note_id.lstrip("#").isdigit() or not text.strip():
         return _usage("/incident correct <note-id> <corrected text>")
+    require_correction(c.deps, c.session, c.incident, c.who or c.user, int(note_id.lstrip("#")))
     event = service.correct_note(c.session, incident=c.incident, actor=c.user,
                                  note_event_id=int(note_id.lstrip("#")), text=text)
     notify.post_in_channel(c.session, c.incident, f":pencil2: {mention(c.user)} corrected note "
                            f"#{event.corrects}: {esc(text.strip())}", block_id=f"note:{event.id}",
                            refresh=False)
     return {"text": f"Correction recorded; note #{event.corrects} stays on the timeline as it was."}
+
+
+def note_author(session, incident: Incident, note_event_id: int) -> str | None:
+    """Who wrote the note (a correction of a correction still belongs to the note's author)."""
+    event = session.get(Event, note_event_id)
+    seen = 0
+    while event is not None and event.stream == incident.stream and event.kind == "incident.note_corrected" \
+            and event.corrects and seen < 100:
+        event, seen = session.get(Event, event.corrects), seen + 1
+    return event.actor if event is not None and event.stream == incident.stream else None
+
+
+def require_correction(deps: Deps, session, incident: Incident, who, note_event_id: int) -> None:
+    """Corrections: only the note's author, the lead, a commander or an admin (raises Refused)."""
+    author = note_author(session, incident, note_event_id)
+    if author is None:
+        raise IncidentError(f"There is no note #{note_event_id} on {incident.key}.")
+    deps.permissions.require(Action.CORRECT_NOTE, who, note_author=author, lead=incident.lead)
 
 
 def cmd_update(c: Command) -> dict:
@@ -228,11 +286,13 @@ def cmd_update(c: Command) -> dict:
 
 
 def cmd_close(c: Command) -> dict:
-    if not service.can_close(c.incident, c.user, c.deps.settings.admin_ids):
-        return {"text": f":no_entry: Only the incident lead ({mention(c.incident.lead)}) or a Vigil admin "
-                        f"can close {c.incident.key}."}
+    c.require(Action.CLOSE, lead=c.incident.lead)
     if c.incident.status != "resolved":
         return {"text": f"Resolve {c.incident.key} before closing it: `/incident resolve`."}
+    waiting = service.pending_close_request(c.session, c.incident)
+    if waiting is not None:
+        return {"text": f"{mention(waiting.actor)} asked to close {c.incident.key}; it waits for a commander or "
+                        "admin to approve or refuse it."}
     return {"view": blocks.close_modal(c.incident, runner.close_blockers(c.session, c.incident))}
 
 
@@ -246,11 +306,12 @@ def cmd_deadline(c: Command) -> dict:
     if len(parts) < 3:
         return _usage(usage)
     wanted, decision, reason = parts[0], parts[1].lower(), parts[2]
+    c.require(Action.DECIDE_DEADLINE, lead=c.incident.lead)
     for run in runner.runs_for(c.session, c.incident):
         for deadline in runner.deadlines_for(c.session, run):
             if deadline.deadline_id == wanted:
                 runner.decide_deadline(c.session, incident=c.incident, run=run, deadline=deadline, actor=c.user,
-                                       admins=c.deps.settings.admin_ids, decision=decision, reason=reason)
+                                       admins=c.privileged, decision=decision, reason=reason)
                 notify.post_in_channel(c.session, c.incident, f":heavy_minus_sign: {mention(c.user)} ended the "
                                        f"deadline *{esc(deadline.label)}*: {esc(deadline.decision)} — {esc(reason)}")
                 notify.refresh_checklist(c.session, run)

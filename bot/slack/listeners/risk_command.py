@@ -10,10 +10,11 @@ from datetime import timedelta
 
 from sqlmodel import Session
 
+from vigil_ir.permissions import Action
 from vigil_ir.risks import queries, reviews, service
 from vigil_ir.risks.models import Risk
 from vigil_ir.risks.service import RiskError, today
-from vigil_ir.slack import risk_blocks
+from vigil_ir.slack import authz, risk_blocks
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import esc, mention
@@ -46,12 +47,17 @@ def handle(deps: Deps, body: dict, client) -> dict:
     if verb in ("", "help"):
         return {"text": USAGE}
     if verb in ("sign-off", "signoff"):
-        if user not in deps.settings.risk_approver_ids:
-            return {"text": "Only a Vigil admin or risk approver (VIGIL_ADMINS, VIGIL_RISK_APPROVERS) can sign off "
-                            "the risk assessment. Nothing was recorded."}
+        decision = deps.permissions.decide(Action.SIGN_OFF_RISK_ASSESSMENT, user)
+        if not decision:
+            return {"text": authz.refusal(decision) + " Nothing was recorded."}
         return open_view(client, body["trigger_id"], slack_signoff.modal(today())) or {}
     if verb == "list":
-        return list_risks(deps, user, rest.lower() or "open")
+        which = rest.lower() or "open"
+        if which in ("open", "overdue", "all"):  # beyond your own risks: the register is for its viewers
+            decision = deps.permissions.decide(Action.VIEW_REGISTER, user)
+            if not decision:
+                return {"text": authz.refusal(decision) + " `/risk list mine` shows the risks you own."}
+        return list_risks(deps, user, which)
     if verb in ("show", "review", "link", "action"):
         key = rest.split()[0] if rest else ""
         if queries.parse_key(key) is None:
@@ -62,7 +68,7 @@ def handle(deps: Deps, body: dict, client) -> dict:
 
             return risk_action(deps, body, key, rest.partition(" ")[2].strip())
         if verb == "show":
-            return show(deps, key)
+            return show(deps, key, user)
         if verb == "link":
             return link(deps, body, key, rest.split()[1:])
         view = review_form(deps, key, user)
@@ -98,14 +104,33 @@ def line(risk: Risk) -> str:
             f"{risk.status.replace('_', ' ')} · {mention(risk.owner)} · review {due}{late}")
 
 
-def show(deps: Deps, key: str) -> dict:
+def show(deps: Deps, key: str, user: str) -> dict:
+    """A risk you own, review or are asked to approve; any risk for the register's viewers."""
+    who = deps.permissions.actor(user)
     with deps.database.session() as session:
         risk = queries.by_key(session, key)
         if risk is None:
-            return _not_found(key)
+            return _not_found(key)  # keys are sequential: that one exists says nothing
+        involved = user == risk.owner or user in _reviewers_and_approvers(session, risk)
+        decision = deps.permissions.decide(Action.VIEW_REGISTER, who)
+        if not involved and not decision:
+            return {"text": authz.refusal(decision) + " You can see the risks you own (`/risk list mine`)."}
         blocks = risk_blocks.show_blocks(risk, queries.last_completed_review(session, risk),
                                          queries.recent_events(session, risk))
     return {"text": f"{risk.key}: {esc(risk.title)}", "blocks": blocks}
+
+
+def _reviewers_and_approvers(session: Session, risk: Risk) -> set[str]:
+    from sqlmodel import select
+
+    from vigil_ir.risks.models import RiskApproval, RiskReview
+
+    reviewers = set(session.exec(select(RiskReview.reviewer).where(RiskReview.risk_id == risk.id,
+                                                                  RiskReview.status == "open")))
+    for approvers in session.exec(select(RiskApproval.approvers).where(RiskApproval.risk_id == risk.id,
+                                                                      RiskApproval.state == "pending")):
+        reviewers |= set(approvers or [])
+    return reviewers
 
 
 def link(deps: Deps, body: dict, key: str, args: list[str]) -> dict:
@@ -135,13 +160,20 @@ def since_last_review(session: Session, risk: Risk) -> list[str]:
     return [risk_blocks.describe_event(e) for e in events if e.kind != "risk.reminder_sent"]
 
 
+def decision_makers(deps: Deps) -> frozenset[str]:
+    from vigil_ir.slack.listeners.risk_actions import decision_makers as who_decides
+
+    return who_decides(deps)
+
+
 def review_form(deps: Deps, key: str, user: str, review_id: int | None = None) -> dict:
     """The review modal for `key` (its earliest open review, or an ad-hoc one), or a refusal."""
+    makers = decision_makers(deps)  # may ask Slack for group members: before the transaction
     with deps.database.session() as session:
         risk = queries.by_key(session, key)
         if risk is None:
             return _not_found(key)
-        if not service.can_review(risk, user, deps.settings.risk_approver_ids):
+        if not service.can_review(risk, user, makers):
             return {"text": f"Only the owner of {risk.key} ({mention(risk.owner)}) or a Vigil admin or risk "
                             "approver can review it."}
         if risk.status == "closed":

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from vigil_ir.idempotency import first_time
+from vigil_ir.permissions import Action, Refused
 from vigil_ir.risks import approvals, reviews, service
 from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
 from vigil_ir.risks.service import RiskError
 from vigil_ir.slack import risk_notify
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
+from vigil_ir.slack.listeners.risk_actions import decision_makers, require_decider
 from vigil_ir.slack.escape import esc, mention
 from vigil_ir.slack.listeners.views import errors, option_value, ref, text_value, typed
 
@@ -40,8 +42,9 @@ def register(app, deps: Deps) -> None:
 def sign_off(deps: Deps, body: dict, view: dict) -> dict:
     """Validate the period (inline errors, nothing written), then queue the signing once per view."""
     actor = body["user"]["id"]
-    if actor not in deps.settings.risk_approver_ids:
-        return errors({"period_from": "Only a Vigil admin or risk approver can sign off the risk assessment."})
+    decision = deps.permissions.decide(Action.SIGN_OFF_RISK_ASSESSMENT, actor)
+    if not decision:
+        return errors({"period_from": decision.message})
     start, end, problems = slack_signoff.period_of(date_value(view, "period_from"), date_value(view, "period_to"))
     if problems:
         return errors(problems)
@@ -90,18 +93,19 @@ def review(deps: Deps, body: dict, view: dict) -> dict:
     risk_id, _, review_id = (view.get("private_metadata") or "").partition(":")
     risk_id, review_id = ref(risk_id), ref(review_id) if review_id else 0
     actor = body["user"]["id"]
+    makers = decision_makers(deps)  # may ask Slack for group members: before the transaction
     with deps.database.session() as session:
         risk = session.get(Risk, risk_id) if risk_id is not None else None
         target = session.get(RiskReview, review_id) if review_id else None
         if risk is None or review_id is None or (review_id and target is None):
             return errors({"outcome": "That risk or review no longer exists."})
-        if not service.can_review(risk, actor, deps.settings.risk_approver_ids):
+        if not service.can_review(risk, actor, makers):
             return errors({"outcome": f"Only the owner of {risk.key} or a Vigil admin or risk approver can review it."})
         if not first_time(session, f"view:{view['id']}"):
             return {}
         try:
             done = reviews.complete(session, risk=risk, review=target, actor=actor, given=given,
-                                    approvers=deps.settings.risk_approver_ids, manual_ref=f"view:{view['id']}")
+                                    approvers=makers, manual_ref=f"view:{view['id']}")
         except RiskError as problem:
             session.rollback()
             return errors(problem.errors or {"outcome": str(problem)})
@@ -115,14 +119,20 @@ def reject(deps: Deps, body: dict, view: dict) -> dict:
     if not comment:
         return errors({"comment": "Say why you reject it: the reviewer sees your comment."})
     actor = body["user"]["id"]
+    who, makers = deps.permissions.actor(actor), decision_makers(deps)
     with deps.database.session() as session:
         approval_id = ref(view.get("private_metadata"))
         approval = session.get(RiskApproval, approval_id) if approval_id is not None else None
         if not first_time(session, f"view:{view['id']}"):
             return {}
         try:
+            if approval is not None and approval.state == "pending":
+                require_decider(deps, session, approval, who, approving=False)
             risk = approvals.reject(session, approval=approval, actor=actor, comment=comment,
-                                    approvers=deps.settings.risk_approver_ids)
+                                    approvers=makers)
+        except Refused as refused:
+            session.rollback()
+            return errors({"comment": refused.decision.message})
         except RiskError as problem:
             session.rollback()
             return errors({"comment": str(problem)})

@@ -9,9 +9,11 @@ from vigil_ir.followup import pir, updates
 from vigil_ir.followup.actions import create_from_lines
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import queries, service
+from vigil_ir.outbox.service import enqueue
 from vigil_ir.incidents.service import IncidentError
+from vigil_ir.permissions import Action, Refused
 from vigil_ir.playbooks import runner
-from vigil_ir.slack import action_blocks, notify
+from vigil_ir.slack import action_blocks, authz, notify
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import esc, mention
 
@@ -83,6 +85,9 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
     security = bool(field(view, "security").get("selected_options"))
     origin = json_metadata(view).get("origin_channel")
     origin = origin if isinstance(origin, str) else None
+    decision = deps.permissions.decide(Action.DECLARE, body["user"]["id"])
+    if not decision:
+        return errors({"title": decision.message})
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}  # the same modal submitted twice: already recorded
@@ -117,16 +122,22 @@ def update(deps: Deps, body: dict, view: dict) -> dict:
     if not summary:
         return errors({"summary": "Describe the current situation."})
     actor = body["user"]["id"]
+    who = deps.permissions.actor(actor)
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
         try:
             incident = _incident_for(session, view)
+            if status == "resolved" and incident.status != "resolved":
+                deps.permissions.require(Action.RESOLVE, who, lead=incident.lead, declarer=incident.declared_by)
             due = due or updates.default_next_update(incident, deps.policy)
             service.post_update(session, incident=incident, actor=actor, status=status, summary=summary,
                                 next_update_due=due)
             if status == "resolved":
                 pir.schedule(session, incident=incident, policy=deps.policy)
+        except Refused as refused:
+            session.rollback()
+            return errors({"status": refused.decision.message})
         except IncidentError as problem:
             session.rollback()
             block = "next_update_due" if "next update" in str(problem) else "summary"
@@ -138,17 +149,23 @@ def update(deps: Deps, body: dict, view: dict) -> dict:
 
 
 def close(deps: Deps, body: dict, view: dict) -> dict:
+    """Close, or, where the policy wants a second person (worst severity reached, security), record a
+    request to close with the form's data and ask the commanders and admins to approve it."""
     required = {"customer_impact": "Describe the customer impact (or write “none”).",
                 "root_cause": "Record the root cause (or what is known of it)."}
     missing = {block: message for block, message in required.items() if not text_value(view, block)}
     if missing:
         return errors(missing)
     actor = body["user"]["id"]
+    who = deps.permissions.actor(actor)
+    approvers = deps.permissions.holders_of(Action.APPROVE_CLOSE) - {actor}
+    closers = deps.permissions.holders_of(Action.CLOSE)
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
         try:
             incident = _incident_for(session, view)
+            deps.permissions.require(Action.CLOSE, who, lead=incident.lead)
             open_items = runner.close_blockers(session, incident)
             override = text_value(view, "override_reason")
             if open_items and not override:
@@ -156,20 +173,45 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
                 block = "override_reason" if "override_reason" in view["state"]["values"] else "customer_impact"
                 return errors({block: "Items are still open (required playbook steps or deadlines); "
                                       "give a reason for closing anyway, or finish them first."})
-            service.close(session, incident=incident, actor=actor, admins=deps.settings.admin_ids,
-                          open_items=open_items, override_reason=override,
-                          customer_impact=text_value(view, "customer_impact"),
-                          root_cause=text_value(view, "root_cause"),
-                          lessons_learned=text_value(view, "lessons_learned"),
-                          follow_ups=text_value(view, "follow_ups").splitlines())
+            form = {"open_items": open_items, "override_reason": override,
+                    "customer_impact": text_value(view, "customer_impact"), "root_cause": text_value(view, "root_cause"),
+                    "lessons_learned": text_value(view, "lessons_learned"),
+                    "follow_ups": text_value(view, "follow_ups").splitlines()}
+            if deps.permissions.policy.needs_second_person(severity_reached=queries.severity_reached(session, incident),
+                                                          security=incident.security):
+                request = service.request_close(session, incident=incident, actor=actor, **form)
+                ask_to_approve_close(session, incident, request, approvers)
+                deps.wake_sender()
+                return {}
+            service.close(session, incident=incident, actor=actor, admins=closers, **form)
             for action in create_from_lines(session, incident=incident, actor=actor, lines=incident.follow_ups):
                 action_blocks.assigned(session, action, actor)  # the closer owns them, and can reassign
+        except Refused as refused:
+            session.rollback()
+            return errors({"customer_impact": refused.decision.message})
         except IncidentError as problem:
             session.rollback()
             return errors({getattr(problem, "field", None) or "customer_impact": str(problem)})
         notify.post_in_channel(session, incident, f":lock: {mention(actor)} closed {incident.key}.", also_feed=True)
     deps.wake_sender()
     return {}
+
+
+def ask_to_approve_close(session, incident, request, approvers: frozenset[str]) -> None:
+    """In the incident channel (Approve / Refuse buttons) and by DM to each commander and admin."""
+    text = (f":lock: {mention(request.actor)} asks to close {incident.key}. A {incident.severity}"
+            f"{' security' if incident.security else ''} incident needs a second person: a commander or admin "
+            f"other than {mention(request.actor)} approves or refuses.\n*Customer impact:* "
+            f"{esc(request.data['customer_impact'])}\n*Root cause:* {esc(request.data['root_cause'])}")
+    value = str(request.id)
+    notify.post_in_channel(session, incident, text, dedupe_key=f"close-request:{request.id}", buttons=[
+        {"action_id": "incident_close_accept", "text": "Approve closing", "value": value},
+        {"action_id": "incident_close_decline", "text": "Refuse", "value": value}])
+    controls = authz.decision_buttons("incident_close", value, "Approve closing", "Refuse")
+    for user in sorted(approvers):
+        enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=f"close-request:{request.id}:{user}",
+                payload={"channel": user, "text": text, "blocks": [
+                    {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}, controls]})
 
 
 def correct(deps: Deps, body: dict, view: dict) -> dict:
@@ -180,12 +222,19 @@ def correct(deps: Deps, body: dict, view: dict) -> dict:
     if note_id is None:
         return errors({"text": "That note no longer exists."})
     actor = body["user"]["id"]
+    who = deps.permissions.actor(actor)
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
         try:
             incident = _incident_for(session, view)
+            from vigil_ir.slack.listeners.incident_command import require_correction
+
+            require_correction(deps, session, incident, who, note_id)
             event = service.correct_note(session, incident=incident, actor=actor, note_event_id=note_id, text=text)
+        except Refused as refused:
+            session.rollback()
+            return errors({"text": refused.decision.message})
         except IncidentError as problem:
             session.rollback()
             return errors({"text": str(problem)})
