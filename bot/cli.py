@@ -230,18 +230,31 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
         from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
-    with _database(ctx).session() as session:
+    from vigil_ir.incidents.fold import check_incidents
+
+    with _database(ctx).read_session() as session:
         result = verify_database(session)
+        mismatches = check_incidents(session) if result.ok else []
     if not result.ok:
         click.echo(f"BROKEN: {result.broken.describe()}", err=True)
         sys.exit(1)
-    click.echo(f"OK: {result.streams} streams, {result.events} events verified; "
-               f"heads digest {result.heads_digest}")
+    for mismatch in mismatches[:MAX_SHOWN]:
+        click.echo(f"BROKEN: {mismatch.describe()}", err=True)
+    if mismatches:
+        more = f" ({len(mismatches) - MAX_SHOWN} more not shown)" if len(mismatches) > MAX_SHOWN else ""
+        click.echo(f"BROKEN: {len(mismatches)} state difference(s) between the incident table and its events{more}; "
+                   "the events are the record (docs/operations.md, 'When vigil verify fails').", err=True)
+        sys.exit(1)
+    click.echo(f"OK: {result.streams} streams, {result.events} events verified, every incident row agrees "
+               f"with its events; heads digest {result.heads_digest}")
     if show_heads:
         for stream, head in sorted(result.heads.items()):
             click.echo(f"{stream} {head}")
     if witnessed or against or at:
         sys.exit(_check_witnesses(ctx, witnessed, against, at))
+
+
+MAX_SHOWN = 20  # state differences listed; the count covers them all
 
 
 def _check_witnesses(ctx: click.Context, witnessed: bool, against: str | None, at: str | None) -> int:

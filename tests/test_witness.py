@@ -16,6 +16,7 @@ from vigil_ir import clock
 from vigil_ir.cli import main
 from vigil_ir.eventlog.canonical import GENESIS_HASH, event_hash
 from vigil_ir.eventlog.models import Event, StreamHead
+from vigil_ir.incidents.models import Incident
 from vigil_ir.runtime import build_runtime
 
 AUDIT = "C0AUDIT"
@@ -114,9 +115,10 @@ def test_a_deleted_tail_with_its_head_fixed_is_caught_by_the_witness(audited):
 
 def test_a_whole_incident_removed_with_its_stream_is_caught_by_the_witness(audited):
     incident = witnessed_incident(audited)
-    with audited.db.session() as s:
+    with audited.db.session() as s:  # the row, its stream and its head: nothing left to fold or chain
         s.execute(delete(Event).where(Event.stream == incident.stream))
         s.execute(delete(StreamHead).where(StreamHead.stream == incident.stream))
+        s.execute(delete(Incident).where(Incident.id == incident.id))
     assert cli(audited, "verify").exit_code == 0
     result = cli(audited, "verify", "--witness")
     assert result.exit_code == 1 and "streams" in result.output
