@@ -193,7 +193,7 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
         from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
-    with _database(ctx).session() as session:
+    with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
         result = verify_database(session)
     if not result.ok:
         click.echo(f"BROKEN: {result.broken.describe()}", err=True)
