@@ -10,7 +10,7 @@ import threading
 import click
 
 from vigil_ir import __version__
-from vigil_ir.config import load_settings
+from vigil_ir.config import SettingsError, load_settings
 from vigil_ir.db import Database, migrate as run_migrations
 
 
@@ -24,6 +24,10 @@ def _database(ctx: click.Context) -> Database:
 class VigilGroup(click.Group):
     """Any command that cannot reach or use the database ends with one line naming it, password
     masked, instead of a traceback (commands that say more catch the error themselves)."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        ctx.meta["vigil.help_asked"] = bool({"--help", "-h"} & set(args))  # help works whatever the settings
+        return super().parse_args(ctx, args)
 
     def invoke(self, ctx: click.Context):
         from sqlalchemy.engine import make_url
@@ -54,8 +58,12 @@ def main(ctx: click.Context, verbose: bool, log_format: str | None) -> None:
     ctx.ensure_object(dict)
     try:
         settings = load_settings()
-    except Exception:  # noqa: BLE001 - the command itself reports bad settings; `--help` must work
+    except SettingsError as bad:  # every command stops here, naming each bad variable; `--help` still works
         settings = None
+        if not ctx.meta.get("vigil.help_asked"):
+            for problem in bad.problems:
+                click.echo(f"Configuration error: {problem}", err=True)
+            ctx.exit(2)
     logs.setup(log_format or (settings.log_format if settings else None), verbose=verbose,
                secrets=logs.secrets_of(settings))
 
@@ -85,7 +93,7 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default HOST or 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default PORT or 8000).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default PORT or 8000).")
 @click.option("--socket", "socket_mode", is_flag=True, help="Use Socket Mode (needs SLACK_APP_TOKEN) instead of HTTP.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations at start-up.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,
@@ -145,7 +153,7 @@ def _serve_socket_mode(runtime) -> None:
 
 @main.command()
 @click.option("--once", is_flag=True, help="Deliver what is due now, then exit.")
-@click.option("--metrics-port", type=int, default=None,
+@click.option("--metrics-port", type=click.IntRange(0, 65535), default=None,
               help="Serve Prometheus metrics on http://127.0.0.1:PORT/metrics (loopback only).")
 def worker(once: bool, metrics_port: int | None) -> None:
     """Send due reminders and deliver the outbox (Slack posts, channel set-up), retrying until they succeed."""

@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# What each kind of value accepts, said in the message that names a bad variable.
+_ACCEPTED_BY_TYPE = {"bool_parsing": "true or false (also 1/0, yes/no, on/off)",
+                     "bool_type": "true or false (also 1/0, yes/no, on/off)",
+                     "int_parsing": "a whole number", "int_from_float": "a whole number",
+                     "float_parsing": "a number", "literal_error": None}
+_ACCEPTED_BY_NAME = {"VIGIL_LOG_FORMAT": "json or text (or unset)", "PORT": "a whole number from 1 to 65535",
+                     "VIGIL_SESSION_HOURS": "a number of hours greater than 0",
+                     "DATABASE_URL": "sqlite:///FILE or postgresql://USER:PASSWORD@HOST:PORT/NAME",
+                     "VIGIL_HOLIDAYS": "dates as YYYY-MM-DD, comma-separated"}
+
+
+class SettingsError(ValueError):
+    """Bad configuration: one line per bad variable, naming it and what it accepts."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("; ".join(problems))
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -78,7 +97,35 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _sqlalchemy_driver(cls, url: str) -> str:
+        scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
+        if scheme not in ("sqlite", "postgres", "postgresql"):
+            raise ValueError(f"{scheme or url!r} is not a database Vigil supports")
         return sqlalchemy_url(url)
+
+    @field_validator("port")
+    @classmethod
+    def _port_range(cls, port: int) -> int:
+        if not 1 <= port <= 65535:
+            raise ValueError(f"{port} is not a port")
+        return port
+
+    @field_validator("session_hours", "group_cache_seconds", "slack_timeout_seconds", "outbox_claim_seconds")
+    @classmethod
+    def _positive(cls, value: float):
+        if not value > 0 or value != value or value == float("inf"):
+            raise ValueError(f"{value} is not greater than 0")
+        return value
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_dates(cls, value: str) -> str:
+        for part in value.split(","):
+            if part.strip():
+                try:
+                    date.fromisoformat(part.strip())
+                except ValueError:
+                    raise ValueError(f"{part.strip()!r} is not a date") from None
+        return value
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
@@ -122,5 +169,28 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
-    """Read settings now (tests change the environment between app instances)."""
-    return Settings(**overrides)
+    """Read settings now (tests change the environment between app instances).
+
+    Raises SettingsError naming every bad variable and the values it accepts."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as invalid:
+        raise SettingsError(_problems(invalid)) from None
+
+
+def _problems(invalid: ValidationError) -> list[str]:
+    aliases = {name: field.alias or name for name, field in Settings.model_fields.items()}
+    problems = []
+    for error in invalid.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = aliases.get(field, field.upper())
+        given = error.get("input")
+        secret = name == "DATABASE_URL" or "TOKEN" in name or "SECRET" in name  # may hold a password
+        shown = "…" if secret else repr(given)[:80] if isinstance(given, str) else str(given)[:80]
+        accepted = _ACCEPTED_BY_NAME.get(name) or _ACCEPTED_BY_TYPE.get(error["type"])
+        if accepted is None:
+            accepted = error["msg"].removeprefix("Value error, ")
+        detail = error["msg"].removeprefix("Value error, ") if error["type"] == "value_error" else ""
+        problems.append(f"{name}={shown} is not valid" + (f" ({detail})" if detail else "")
+                        + f": expected {accepted}.")
+    return problems

@@ -11,7 +11,8 @@ import click
 from vigil_ir import clock
 from vigil_ir.auth import tokens
 from vigil_ir.exports.cli import _session, _write_session
-from vigil_ir.playbooks.durations import parse_duration
+from vigil_ir.keys import MAX_NUMBER
+from vigil_ir.playbooks.durations import MAX_DURATION, parse_duration
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -20,10 +21,19 @@ def _expiry(ctx: click.Context, param: click.Parameter, value: str) -> datetime:
     """`30d`, `12h`, … from now, or a date: the token works until the end of that day (UTC)."""
     try:
         if _PLAIN_DATE.match(value):
-            return datetime.combine(date.fromisoformat(value) + timedelta(days=1), datetime.min.time(), timezone.utc)
-        return clock.now() + parse_duration(value)
+            expires = datetime.combine(date.fromisoformat(value) + timedelta(days=1), datetime.min.time(),
+                                       timezone.utc)
+        else:
+            return clock.now() + parse_duration(value)  # refuses more than MAX_DURATION itself
     except ValueError as exc:
         raise click.BadParameter(f"{exc}; or give a date, YYYY-MM-DD") from None
+    except OverflowError:  # 9999-12-31: the day after is past the calendar
+        expires = datetime.max.replace(tzinfo=timezone.utc)
+    # One cap for both forms: a date no further off than the longest duration accepted.
+    if expires > clock.now() + MAX_DURATION:
+        raise click.BadParameter(f"{value} is more than {MAX_DURATION.days} days from now; give an earlier date "
+                                 f"or a duration of at most {MAX_DURATION.days}d")
+    return expires
 
 
 def _actor(actor: str | None) -> str:
@@ -71,7 +81,7 @@ def list_command(ctx: click.Context) -> None:
 
 
 @auditor_token.command("revoke")
-@click.argument("token_id", type=int, metavar="ID")
+@click.argument("token_id", type=click.IntRange(1, MAX_NUMBER), metavar="ID")
 @click.option("--actor", default=None, help="Who is revoking it, for the record (default cli:<login name>).")
 @click.pass_context
 def revoke_command(ctx: click.Context, token_id: int, actor: str | None) -> None:
