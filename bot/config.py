@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     update_cadence: str = Field("sev1=30m,sev2=60m,sev3=4h,sev4=none", alias="VIGIL_UPDATE_CADENCE")
     # Post-incident review due, in business days after resolution, per severity ("none": optional).
     pir_due: str = Field("sev1=5,sev2=5,sev3=10,sev4=none", alias="VIGIL_PIR_DUE")
+    # While a status update stays overdue, remind again this often ("none": once per due time).
+    update_reminder_repeat: str = Field("30m", alias="VIGIL_UPDATE_REMINDER_REPEAT")
     # Public holidays (YYYY-MM-DD, comma-separated) skipped when counting business days.
     holidays: str = Field("", alias="VIGIL_HOLIDAYS")
     # Folder of playbook YAML files; default: the `playbooks/` folder shipped with Vigil.

@@ -7,7 +7,7 @@ reminded in June and July, escalated, and only done on 2025-10-03, after the qua
 
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pytest
 
@@ -228,3 +228,43 @@ def test_the_worker_records_the_configuration_at_start_up_once_per_change(db, fa
         recorded = list(s.exec(select(Event).where(Event.stream == "config").order_by(Event.stream_seq)))
     assert [e.data["changed"] for e in recorded] == [sorted(recorded[0].data["document"]), ["roles"]]
     assert recorded[1].data["document"]["roles"]["admins"] == ["U0A1", "U0A2"]
+
+
+# ---- whether the status-update control operated ---------------------------------------------------
+
+def test_update_reminders_repeat_while_overdue_and_the_bundle_shows_each_due_time(vigil, tmp_path):
+    import csv
+    import io
+    import zipfile
+
+    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.incidents import service
+
+    vigil.fake.set_user("U0DECLARER", real_name="Sam Lee")
+    declared = datetime(2025, 7, 7, 9, 0, tzinfo=timezone.utc)
+    with clock.frozen(declared):
+        vigil.declare(severity="sev1")  # sev1: an update every 30 min; repeated every 30 min while overdue
+    counts = []
+    for minutes in (29, 31, 45, 61, 95):
+        with clock.frozen(declared + timedelta(minutes=minutes)):
+            counts.append(vigil.sweep(declared + timedelta(minutes=minutes))["incident.update_due"])
+    assert counts == [0, 1, 0, 1, 1]  # due at 30: reminded at 31, again at 61 and 95 (30 and 60 min overdue)
+    _step(vigil.db, declared + timedelta(minutes=100), "INC-1", lambda s, i: service.post_update(
+        s, incident=i, actor="U0DECLARER", status="identified", summary="Rolled back"))
+    _step(vigil.db, declared + timedelta(minutes=120), "INC-1", lambda s, i: service.post_update(
+        s, incident=i, actor="U0DECLARER", status="identified", summary="Stable"))
+    _step(vigil.db, declared + timedelta(minutes=200), "INC-1", lambda s, i: service.resolve(
+        s, incident=i, actor="U0DECLARER"))
+    vigil.deliver()
+    texts = [c.params["text"] for c in vigil.fake.calls_to("chat.postMessage") if "status update" in c.params["text"]]
+    assert len(texts) == 3 and "is still due" in texts[-1]
+    with clock.frozen(datetime(2025, 10, 2, tzinfo=timezone.utc)):
+        export_bundle(vigil.db, start=Q3[0], end=Q3[1], output=tmp_path / "q3.zip", actor="cli:auditor",
+                      settings=vigil.runtime.settings)
+    with zipfile.ZipFile(tmp_path / "q3.zip") as archive:
+        rows = list(csv.DictReader(io.StringIO(archive.read("update_cadence.csv").decode("utf-8-sig"))))
+    assert [(r["due_at"], r["outcome"], r["minutes_late"], r["reminders_sent"]) for r in rows] == [
+        ("2025-07-07T09:30:00.000000Z", "late", "70.0", "3"),
+        ("2025-07-07T11:10:00.000000Z", "on time", "0.0", "0"),
+        ("2025-07-07T11:30:00.000000Z", "missed: resolved without an update after it was due", "", "0")]
+    assert rows[0]["update_posted_by_name"] == "Sam Lee" and rows[1]["due_because"].startswith("set by the update")

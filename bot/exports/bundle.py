@@ -21,8 +21,8 @@ from vigil_ir import clock
 from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import (bundle_audit, bundle_edges, bundle_followup, bundle_incidents, bundle_people,
-                              bundle_policy, bundle_risks)
+from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_edges, bundle_followup, bundle_incidents,
+                              bundle_people, bundle_policy, bundle_risks)
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
@@ -122,6 +122,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             bundle_incidents.write(ctx)
             bundle_edges.write_carried_over(ctx)
             bundle_edges.write_security(ctx)
+            bundle_cadence.write(ctx)
             bundle_followup.write(ctx)
             bundle_risks.write(ctx)
             bundle_audit.write_audit_log(ctx)

@@ -27,6 +27,16 @@ def _per_severity(text: str, parse, setting: str) -> dict[str, object]:
     return values
 
 
+def _repeat(raw: str) -> timedelta | None:
+    raw = (raw or "").strip()
+    if raw in ("", "none"):
+        return None
+    try:
+        return parse_duration(raw)
+    except ValueError as problem:
+        raise ValueError(f"VIGIL_UPDATE_REMINDER_REPEAT: {problem} (or `none` to remind once per due time)") from None
+
+
 def _business_days(raw: str) -> int:
     if not raw.isdigit() or int(raw) < 1:
         raise ValueError(f"'{raw}' is not a whole number of business days")
@@ -38,13 +48,14 @@ class Policy:
     update_cadence: dict[str, timedelta | None]
     pir_business_days: dict[str, int | None]
     holidays: frozenset[date]
+    update_reminder_repeat: timedelta | None = None  # None: one reminder per due time
 
     @classmethod
     def from_settings(cls, settings) -> "Policy":
         holidays = frozenset(date.fromisoformat(d.strip()) for d in settings.holidays.split(",") if d.strip())
         return cls(update_cadence=_per_severity(settings.update_cadence, parse_duration, "VIGIL_UPDATE_CADENCE"),
                    pir_business_days=_per_severity(settings.pir_due, _business_days, "VIGIL_PIR_DUE"),
-                   holidays=holidays)
+                   holidays=holidays, update_reminder_repeat=_repeat(settings.update_reminder_repeat))
 
     def add_business_days(self, start: datetime, days: int) -> datetime:
         """`days` working days after `start` (Mon–Fri, not a holiday), same time of day, UTC."""

@@ -40,14 +40,19 @@ def update_due(session: Session, now: datetime, settings: Settings) -> int:
         if due is None or now < due:
             continue
         who = updates.who_to_remind(incident)
-        text = (f":loudspeaker: A status update on {incident.key} is due (since {slack_date(due)}). "
+        # While the update stays overdue, remind again every `update_reminder_repeat`; only the latest
+        # repeat reached is sent (a worker back from downtime sends one, not a backlog).
+        repeat = int((now - due) // policy.update_reminder_repeat) if policy.update_reminder_repeat else 0
+        still = "still " if repeat else ""
+        text = (f":loudspeaker: A status update on {incident.key} is {still}due (since {slack_date(due)}). "
                 f"{mention(who) if who else 'Nobody holds the lead or comms role yet.'}")
+        key = f"update-due:{incident.number}:{clock.iso(due)}" + (f":repeat-{repeat}" if repeat else "")
         buttons = [{"action_id": "incident_post_update", "text": "Post update", "value": str(incident.id)},
                    {"action_id": "incident_snooze_update", "text": "Snooze 30 min", "value": str(incident.id)}]
         if notify.post_in_channel(session, incident, text, buttons=buttons,
-                                  dedupe_key=f"update-due:{incident.number}:{clock.iso(due)}", refresh=False):
+                                  dedupe_key=key, refresh=False):
             append(session, stream=incident.stream, kind="incident.update_reminded", actor="system:worker",
-                   data={"due_at": clock.iso(due), "reminded": who})
+                   data={"due_at": clock.iso(due), "reminded": who, "repeat": repeat})
             sent += 1
     return sent
 
