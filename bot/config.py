@@ -2,29 +2,44 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
+
+from datetime import date
 
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-# What each kind of value accepts, said in the message that names a bad variable.
-_ACCEPTED_BY_TYPE = {"bool_parsing": "true or false (also 1/0, yes/no, on/off)",
-                     "bool_type": "true or false (also 1/0, yes/no, on/off)",
-                     "int_parsing": "a whole number", "int_from_float": "a whole number",
-                     "float_parsing": "a number", "literal_error": None}
-_ACCEPTED_BY_NAME = {"VIGIL_LOG_FORMAT": "json or text (or unset)", "PORT": "a whole number from 1 to 65535",
-                     "VIGIL_SESSION_HOURS": "a number of hours greater than 0",
-                     "DATABASE_URL": "sqlite:///FILE or postgresql://USER:PASSWORD@HOST:PORT/NAME",
-                     "VIGIL_HOLIDAYS": "dates as YYYY-MM-DD, comma-separated"}
+
+SUPPORTED_DATABASES = ("sqlite:", "postgresql+psycopg:")
+# What pydantic's messages leave implicit, by the type of the value expected.
+ACCEPTED = {"bool_parsing": "true or false", "int_parsing": "a whole number", "float_parsing": "a number"}
 
 
 class SettingsError(ValueError):
-    """Bad configuration: one line per bad variable, naming it and what it accepts."""
+    """One or more environment variables have values Vigil cannot use; one line each, naming it."""
 
-    def __init__(self, problems: list[str]):
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
         self.problems = problems
-        super().__init__("; ".join(problems))
+
+
+def _problems(invalid: ValidationError) -> list[str]:
+    aliases = {name: field.alias or name for name, field in Settings.model_fields.items()}
+    problems = []
+    for error in invalid.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        variable = aliases.get(name, name)
+        message = error["msg"].removeprefix("Value error, ")
+        accepted = ACCEPTED.get(error["type"])
+        given = error.get("input")
+        shown = f"={given!r}" if isinstance(given, str) and variable not in SECRET_VARIABLES else ""
+        problems.append(f"{variable}{shown}: {message}" + (f" (use {accepted})" if accepted else ""))
+    return problems
+
+
+# Never echoed back in an error line.
+SECRET_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_CLIENT_SECRET",
+                    "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL"}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -60,7 +75,7 @@ class Settings(BaseSettings):
     # How long a user group's members (usergroups.users.list) are trusted before asking Slack again.
     group_cache_seconds: float = Field(60.0, alias="VIGIL_GROUP_CACHE_SECONDS")
     host: str = Field("127.0.0.1", alias="HOST")
-    port: int = Field(8000, alias="PORT")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
     # How often the channel is reminded to post a status update, per severity ("none": never).
     update_cadence: str = Field("sev1=30m,sev2=60m,sev3=4h,sev4=none", alias="VIGIL_UPDATE_CADENCE")
     # Post-incident review due, in business days after resolution, per severity ("none": optional).
@@ -99,39 +114,26 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _sqlalchemy_driver(cls, url: str) -> str:
-        scheme = url.split(":", 1)[0].split("+", 1)[0].lower() if ":" in url else ""
-        if scheme not in ("sqlite", "postgres", "postgresql"):
-            raise ValueError(f"{scheme or url!r} is not a database Vigil supports")
-        return sqlalchemy_url(url)
-
-    @field_validator("port")
-    @classmethod
-    def _port_range(cls, port: int) -> int:
-        if not 1 <= port <= 65535:
-            raise ValueError(f"{port} is not a port")
-        return port
-
-    @field_validator("session_hours", "group_cache_seconds", "slack_timeout_seconds", "outbox_claim_seconds")
-    @classmethod
-    def _positive(cls, value: float):
-        if not value > 0 or value != value or value == float("inf"):
-            raise ValueError(f"{value} is not greater than 0")
-        return value
+        url = sqlalchemy_url(url.strip())
+        if not url.startswith(SUPPORTED_DATABASES):
+            raise ValueError("Vigil runs on SQLite (sqlite:///FILE) or PostgreSQL (postgresql://USER:PASSWORD@HOST/DB)")
+        return url
 
     @field_validator("holidays")
     @classmethod
     def _holiday_dates(cls, value: str) -> str:
-        for part in value.split(","):
-            if part.strip():
+        for day in (part.strip() for part in value.split(",")):
+            if day:
                 try:
-                    date.fromisoformat(part.strip())
+                    date.fromisoformat(day)
                 except ValueError:
-                    raise ValueError(f"{part.strip()!r} is not a date") from None
+                    raise ValueError(f"{day!r} is not a date; give YYYY-MM-DD dates separated by commas") from None
         return value
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
-                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token")
+                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
+                     "playbooks_dir")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -165,34 +167,24 @@ class Settings(BaseSettings):
     @property
     def missing_slack_credentials(self) -> list[str]:
         """Names of the variables HTTP mode needs and does not have."""
-        return [name for name, value in (("SLACK_BOT_TOKEN", self.slack_bot_token),
-                                         ("SLACK_SIGNING_SECRET", self.slack_signing_secret))
-                if not value]
+        return self.missing_credentials_for("http")
+
+    def missing_credentials_for(self, mode: str) -> list[str]:
+        """What a way of running needs and does not have: HTTP verifies Slack's signatures, Socket
+        Mode opens its own connection with the app-level token instead, and a worker only calls the
+        Web API."""
+        needed = {"http": (("SLACK_BOT_TOKEN", self.slack_bot_token),
+                           ("SLACK_SIGNING_SECRET", self.slack_signing_secret)),
+                  "socket": (("SLACK_APP_TOKEN", self.slack_app_token),
+                             ("SLACK_BOT_TOKEN", self.slack_bot_token)),
+                  "worker": (("SLACK_BOT_TOKEN", self.slack_bot_token),)}[mode]
+        return [name for name, value in needed if not value]
 
 
 def load_settings(**overrides) -> Settings:
-    """Read settings now (tests change the environment between app instances).
-
-    Raises SettingsError naming every bad variable and the values it accepts."""
+    """Read settings now (tests change the environment between app instances); SettingsError naming
+    every variable whose value cannot be used."""
     try:
         return Settings(**overrides)
     except ValidationError as invalid:
         raise SettingsError(_problems(invalid)) from None
-
-
-def _problems(invalid: ValidationError) -> list[str]:
-    aliases = {name: field.alias or name for name, field in Settings.model_fields.items()}
-    problems = []
-    for error in invalid.errors():
-        field = str(error["loc"][0]) if error["loc"] else ""
-        name = aliases.get(field, field.upper())
-        given = error.get("input")
-        secret = name == "DATABASE_URL" or "TOKEN" in name or "SECRET" in name  # may hold a password
-        shown = "…" if secret else repr(given)[:80] if isinstance(given, str) else str(given)[:80]
-        accepted = _ACCEPTED_BY_NAME.get(name) or _ACCEPTED_BY_TYPE.get(error["type"])
-        if accepted is None:
-            accepted = error["msg"].removeprefix("Value error, ")
-        detail = error["msg"].removeprefix("Value error, ") if error["type"] == "value_error" else ""
-        problems.append(f"{name}={shown} is not valid" + (f" ({detail})" if detail else "")
-                        + f": expected {accepted}.")
-    return problems

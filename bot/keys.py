@@ -2,26 +2,21 @@
 
 from __future__ import annotations
 
-import re
-
 from sqlalchemy import update
 from sqlmodel import Field, Session, SQLModel
 
 from vigil_ir.db import insert_if_absent
 
 
-# The largest key number or row id looked up: PostgreSQL's INTEGER (and beyond it SQLite's 64 bits)
-# would fail on a bigger one with an error instead of "not found".
-MAX_NUMBER = 2**31 - 1
+# The largest record number or id anyone can type that a database column can hold (both SQLite and
+# PostgreSQL take 64-bit integers; no installation hands out anywhere near this many keys).
+MAX_NUMBER = 2**63 - 1
 
 
-def number_in(pattern: re.Pattern, text: str | None) -> int | None:
-    """The number a key pattern captured (group 1), or None if it does not match or is too large to exist."""
-    match = pattern.match(text or "")
-    if match is None or len(match.group(1)) > 10:
-        return None
-    number = int(match.group(1))
-    return number if number <= MAX_NUMBER else None
+def bounded_number(digits: str) -> int | None:
+    """The number typed, or None when it could not name a record (too long to fit a column)."""
+    number = int(digits)
+    return number if 0 < number <= MAX_NUMBER else None
 
 
 class KeyCounter(SQLModel, table=True):

@@ -27,11 +27,9 @@ from vigil_ir.exports.risks import review_rows
 from vigil_ir.exports.risks import render as render_risk_rows
 from vigil_ir.exports.timeline import FORMATS as TIMELINE_FORMATS
 from vigil_ir.exports.timeline import load_timeline
-from vigil_ir.incidents.queries import KEY_PATTERN, by_key, parse_key
+from vigil_ir.incidents.queries import by_key, parse_key
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-
-
 _OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=checked_output,
                        help="Write to FILE instead of stdout (CSV files get a UTF-8 byte-order mark); written to a "
                             "temporary file and renamed into place once complete.")
@@ -90,8 +88,6 @@ def export() -> None:
 def timeline_command(ctx: click.Context, key: str, fmt: str, output: Path | None) -> None:
     """One incident's full timeline, with milestones and its hash-chain head."""
     if parse_key(key) is None:
-        if KEY_PATTERN.match(key):  # a key, but beyond any number ever handed out
-            raise click.ClickException(f"No incident {key.strip().upper()} in this database.")
         raise click.BadParameter(f"{key!r} is not an incident key; expected INC-<n>, e.g. INC-12.",
                                  param_hint="INC-<n>")
     with _session(ctx) as session:

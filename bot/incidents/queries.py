@@ -8,16 +8,16 @@ from datetime import datetime
 
 from sqlmodel import Session, select
 
-from vigil_ir.keys import number_in
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.incidents.models import Incident
+from vigil_ir.keys import bounded_number
 
 KEY_PATTERN = re.compile(r"^\s*(?:INC-)?(\d+)\s*$", re.IGNORECASE)
 
 
 def parse_key(key: str) -> int | None:
-    """The number of `INC-<n>` (or `<n>`); None if not a key, or too large for any record to have it."""
-    return number_in(KEY_PATTERN, key)
+    match = KEY_PATTERN.match(key or "")
+    return bounded_number(match.group(1)) if match else None
 
 
 def by_key(session: Session, key: str) -> Incident | None:

@@ -234,7 +234,7 @@ def _model_in(annotation) -> type[BaseModel] | None:
 # --- YAML nodes: where things are in the file -------------------------------------------------
 
 MAX_DEPTH = 32  # a playbook nests about six levels; PyYAML composes recursively
-MAX_EXPANDED = 20_000  # values after expanding aliases; a 60-step playbook has about 1,000
+MAX_EXPANDED_NODES = 100_000  # the largest shipped playbook has under 400 values
 
 
 class Unreadable(Exception):
@@ -247,47 +247,34 @@ class Unreadable(Exception):
 
 def check_structure(text: str) -> None:
     """Refuse, before composing, nesting deeper than MAX_DEPTH, an alias inside the value its anchor
-    names (`a: &x [*x]`), and aliases that expand to more than MAX_EXPANDED values ("billion laughs":
-    a few hundred bytes naming millions of values): each would exhaust the code that walks the data.
-
-    The expanded size is counted from the events (an alias adds the size of what its anchor names),
-    so the refusal comes after one pass over the text, naming the line of the alias that went over."""
+    names (`a: &x [*x]`), and aliases that expand to more than MAX_EXPANDED_NODES values (a few
+    hundred bytes of nested aliases can stand for millions: the "billion laughs"). Each would exhaust
+    the memory, time or recursion of the code that walks the data; one streaming pass finds them."""
     open_anchors: list[str | None] = []
-    open_sizes: list[int] = []
-    sizes: dict[str, int] = {}
-    expanded = 0
-
-    def add(count: int, line: int, *, new: bool = True) -> None:
-        """`count` values go into the open collection; `new` ones also count towards the total."""
-        nonlocal expanded
-        expanded += count if new else 0
-        if open_sizes:
-            open_sizes[-1] += count
-        if expanded > MAX_EXPANDED:
-            raise Unreadable(line, f"aliases expand to more than {MAX_EXPANDED:,} values; write the values out "
-                             "or use fewer aliases")
-
+    sizes: list[int] = [0]  # values inside each open collection, aliases counted as what they expand to
+    anchored: dict[str, int] = {}  # anchor -> how many values it stands for
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
-        line = event.start_mark.line + 1
         if isinstance(event, yaml.CollectionStartEvent):
-            expanded += 1  # itself; what it holds is counted as it comes
             open_anchors.append(event.anchor)
-            open_sizes.append(1)
+            sizes.append(1)
             if len(open_anchors) > MAX_DEPTH:
-                raise Unreadable(line, f"nested more than {MAX_DEPTH} levels deep")
+                raise Unreadable(event.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
         elif isinstance(event, yaml.CollectionEndEvent):
-            anchor, size = open_anchors.pop(), open_sizes.pop()
+            anchor, size = open_anchors.pop(), sizes.pop()
             if anchor is not None:
-                sizes[anchor] = size
-            add(size, line, new=False)  # its values were counted as they came
-        elif isinstance(event, yaml.ScalarEvent):
-            if event.anchor is not None:
-                sizes[event.anchor] = 1
-            add(1, line)
+                anchored[anchor] = size
+            sizes[-1] += size
         elif isinstance(event, yaml.AliasEvent):
             if event.anchor in open_anchors:
-                raise Unreadable(line, f"alias *{event.anchor} is inside the value it names")
-            add(sizes.get(event.anchor, 1), line)
+                raise Unreadable(event.start_mark.line + 1, f"alias *{event.anchor} is inside the value it names")
+            sizes[-1] += anchored.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            sizes[-1] += 1
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+        if sum(sizes) > MAX_EXPANDED_NODES:
+            raise Unreadable(event.start_mark.line + 1, f"aliases here expand the file to more than "
+                             f"{MAX_EXPANDED_NODES:,} values; write the steps out instead of nesting aliases")
 
 
 def read_yaml(text: str) -> tuple[Node | None, object]:

@@ -7,17 +7,17 @@ from datetime import date, datetime
 
 from sqlmodel import Session, select
 
-from vigil_ir.keys import number_in
 from vigil_ir.eventlog import Event
 from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
+from vigil_ir.keys import bounded_number
 
 KEY_PATTERN = re.compile(r"^\s*(?:RISK-)?(\d+)\s*$", re.IGNORECASE)
 DUE_SOON_DAYS = 14
 
 
 def parse_key(key: str) -> int | None:
-    """The number of `RISK-<n>` (or `<n>`); None if not a key, or too large for any record to have it."""
-    return number_in(KEY_PATTERN, key)
+    match = KEY_PATTERN.match(key or "")
+    return bounded_number(match.group(1)) if match else None
 
 
 def by_key(session: Session, key: str) -> Risk | None:

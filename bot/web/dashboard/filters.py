@@ -15,11 +15,8 @@ from sqlmodel import Session, select
 from vigil_ir.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, TYPES, Incident
 
 PAGE_SIZE = 50
-MAX_PAGE = 1_000_000
+MAX_PAGE = 10**9  # past the last page shows an empty page; beyond this the offset no longer fits a column
 SECURITY = {"yes": True, "no": False}
-# Dates a filter can hold: wide enough for any record, narrow enough that "the day after" and time
-# zone shifts never leave the calendar Python can count (years 1 to 9999).
-EARLIEST, LATEST = date(1900, 1, 1), date(9998, 12, 31)
 
 
 def parse_date(value: str | None, label: str, errors: list[str]) -> date | None:
@@ -27,11 +24,12 @@ def parse_date(value: str | None, label: str, errors: list[str]) -> date | None:
         return None
     try:
         day = date.fromisoformat(value.strip())
+        day_start(day + timedelta(days=1))  # a period ends at the start of the day after its last
     except ValueError:
-        errors.append(f"{label}: {value[:40]!r} is not a date (YYYY-MM-DD); ignored.")
+        errors.append(f"{label}: {value!r} is not a date (YYYY-MM-DD); ignored.")
         return None
-    if not EARLIEST <= day <= LATEST:
-        errors.append(f"{label}: {day.isoformat()} is outside {EARLIEST.isoformat()} to {LATEST.isoformat()}; ignored.")
+    except OverflowError:
+        errors.append(f"{label}: {value!r} is outside the dates Vigil can count (years 1 to 9999, UTC); ignored.")
         return None
     return day
 
@@ -79,10 +77,9 @@ class IncidentFilters:
                 return ""
             return value
 
-        raw = (params.get("page") or "1").strip()
-        number = int(raw) if raw.isascii() and raw.isdigit() and len(raw) <= 7 else 0
-        if not 1 <= number <= MAX_PAGE:
-            errors.append(f"Page: {raw[:20]!r} is not a page number (1 to {MAX_PAGE}); showing page 1.")
+        try:
+            number = min(max(1, int(params.get("page") or 1)), MAX_PAGE)
+        except ValueError:
             number = 1
         return cls(start=start, end=end, severity=choice("severity", tuple(SEVERITIES)),
                    type=choice("type", tuple(TYPES)), security=choice("security", tuple(SECURITY)),
