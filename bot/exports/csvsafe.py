@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from vigil_ir import clock
+from vigil_ir.bidi import neutralise_bidi
 from vigil_ir.eventlog.canonical import canonical_json
 
 BOM = "\ufeff"
@@ -24,6 +25,7 @@ FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 
 
 def neutralise(text: str) -> str:
+    text = neutralise_bidi(text)
     return "'" + text if text.startswith(FORMULA_PREFIXES) else text
 
 
