@@ -34,7 +34,7 @@ from vigil_ir.incidents.models import Incident
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
-from vigil_ir.slack import blocks, checklist, limits, people
+from vigil_ir.slack import blocks, checklist, hooks, limits, people
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.home import home_view
 
@@ -339,6 +339,8 @@ class Deliverer:
         return slack_signoff.deliver(self.database, self.client, payload)
 
     def respond(self, payload: dict) -> dict:
+        if not hooks.is_slack_hook(payload["response_url"], self.settings.slack_hooks_url):
+            return {"status": "not sent: the response_url is not on Slack's hooks host"}
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(
             text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral", replace_original=False)
         if answer.status_code >= 500 or answer.status_code == 429:
