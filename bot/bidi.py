@@ -1,18 +1,32 @@
-"""Bidirectional control characters, made visible wherever text is shown.
+"""Bidirectional control characters, neutralised wherever text is shown.
 
-U+202A–U+202E (embeddings and overrides) and U+2066–U+2069 (isolates) reorder the characters that
-follow them, so a title such as "Invoice \u202egnp.exe" reads differently from what was stored
-("Trojan Source"). The stored text is kept as entered; every rendering (Slack, HTML, CSV, Markdown)
-shows each such character as a visible `[U+202E]` marker instead, through `neutralise_bidi`.
+An RLO (U+202E) or isolate in a title or note reorders what a reader sees ("Trojan Source",
+CVE-2021-42574): `invoice‮fdp.exe` reads as `invoiceexe.pdf`. The stored text stays exactly as typed
+(it is the record); every rendering — Slack, HTML, Markdown, CSV — shows each such character as a
+visible marker instead, through `neutralise` here.
 """
 
 from __future__ import annotations
 
 import re
+from typing import Any
 
-BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+CONTROLS = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))  # LRE RLE PDF LRO RLO, LRI RLI FSI PDI
+_MARKERS = {code: f"[U+{code:04X}]" for code in CONTROLS}
+# The same characters as JSON escapes, in a payload that was serialised before it reached us.
+_ESCAPED = re.compile(r"\\u(202[a-e]|206[6-9])", re.IGNORECASE)
 
 
-def neutralise_bidi(text: str) -> str:
-    """`text` with every bidi embedding, override and isolate shown as `[U+XXXX]`."""
-    return BIDI_CONTROLS.sub(lambda match: f"[U+{ord(match.group()):04X}]", text)
+def neutralise(text: str) -> str:
+    return text.translate(_MARKERS)
+
+
+def neutralise_all(value: Any) -> Any:
+    """Every string inside `value` (dicts, lists, tuples), including JSON-escaped forms, neutralised."""
+    if isinstance(value, str):
+        return _ESCAPED.sub(lambda m: f"[U+{m.group(1).upper()}]", neutralise(value))
+    if isinstance(value, dict):
+        return {key: neutralise_all(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(neutralise_all(item) for item in value)
+    return value

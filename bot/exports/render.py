@@ -13,7 +13,7 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 from markupsafe import Markup
 
-from vigil_ir.bidi import neutralise_bidi
+from vigil_ir.bidi import neutralise
 
 EMPTY = "—"
 # Markdown punctuation that could format, link or break a table cell; backslash-escaped.
@@ -25,18 +25,16 @@ def md_escape(value: Any) -> str:
     """Text safe inside a Markdown table cell: punctuation escaped, raw HTML neutralised, one line."""
     if value is None:
         return EMPTY
-    text = neutralise_bidi(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = neutralise(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_PUNCT.sub(r"\\\1", text)
     return _NEWLINES.sub("<br>", text)
 
 
 def html_finalize(value: Any) -> Any:
-    """None as a dash; plain text with its bidi controls made visible (markup we built is left alone)."""
+    """None as a dash; text with bidi controls shown (autoescaping follows)."""
     if value is None:
         return EMPTY
-    if isinstance(value, str) and not isinstance(value, Markup):
-        return neutralise_bidi(value)
-    return value
+    return neutralise(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 @lru_cache(maxsize=None)

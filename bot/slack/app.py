@@ -11,6 +11,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from vigil_ir.bidi import neutralise_all
 from vigil_ir.idempotency import previous_result
 from vigil_ir.slack import bolt_patch, envelope, failures, hooks
 from vigil_ir.slack.deps import Deps
@@ -27,13 +28,22 @@ bolt_patch.apply()
 INLINE_TIMEOUT_SECONDS = 2.0
 
 
+class SafeTextClient(WebClient):
+    """Every call's text shows bidi control characters instead of obeying them (vigil_ir.bidi): one
+    place for all of Vigil's Slack output, whichever builder made it."""
+
+    def api_call(self, api_method, *, data=None, params=None, json=None, **kwargs):  # noqa: A002 - slack_sdk's name
+        return super().api_call(api_method, data=neutralise_all(data), params=neutralise_all(params),
+                                json=neutralise_all(json), **kwargs)
+
+
 def make_client(settings, *, retry_rate_limits: bool = True, timeout: float | None = None) -> WebClient:
     """The Web API client: the CLI's retries one 429; the outbox and inline calls handle their own."""
     handlers = [ConnectionErrorRetryHandler()]
     if retry_rate_limits:
         handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                     timeout=timeout or settings.slack_timeout_seconds, retry_handlers=handlers)
+    return SafeTextClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                          timeout=timeout or settings.slack_timeout_seconds, retry_handlers=handlers)
 
 
 def make_inline_client(settings) -> WebClient:
@@ -91,13 +101,16 @@ def before_authorize(settings):
     return check_body
 
 
-def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
+def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode: bool = False) -> App:
+    """In Socket Mode Slack's requests arrive over the app token's own connection, unsigned: there is
+    no signing secret to check them with (and none is needed)."""
     settings = deps.settings
     client = client or make_inline_client(settings)
     # bolt gives each request a client carrying the token from `authorize`; the template it copies
     # (base URL, timeout, retry handlers) must hold no token, or bolt warns that it ignores it.
     template = WebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
-    app = App(client=template, signing_secret=settings.slack_signing_secret, authorize=cached_authorize(client),
+    app = App(client=template, signing_secret=None if socket_mode else settings.slack_signing_secret,
+              request_verification_enabled=not socket_mode, authorize=cached_authorize(client),
               process_before_response=True, raise_error_for_unhandled_request=False,
               before_authorize=before_authorize(settings))
     app.error(failures.handle_error)  # a clear answer instead of bolt's bare 500 (bot/slack/failures.py)

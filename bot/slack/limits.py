@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import re
 
-from vigil_ir.bidi import neutralise_bidi
 from vigil_ir.slack.escape import esc
 
 # https://api.slack.com/reference/block-kit/blocks and /composition-objects (limits in characters)
@@ -49,8 +48,8 @@ def _marker(limit: int) -> str:
 
 
 def plain(text: object, limit: int) -> str:
-    """`plain_text` within `limit`: bidi controls made visible, cut with a visible marker."""
-    text = neutralise_bidi(str(text if text is not None else ""))
+    """`plain_text` within `limit`, cut with a visible marker."""
+    text = str(text if text is not None else "")
     if len(text) <= limit:
         return text
     marker = _marker(limit)
@@ -68,7 +67,7 @@ def mrkdwn(text: object, limit: int = SECTION_TEXT) -> str:
         return escaped
     marker = _marker(limit)
     budget, kept, size = limit - len(marker), [], 0
-    for char in neutralise_bidi(str(text)):
+    for char in str(text):
         piece = esc(char)
         if size + len(piece) > budget:
             break

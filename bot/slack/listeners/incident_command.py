@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
+from vigil_ir.bidi import neutralise_all
 from vigil_ir.followup import pir
 from vigil_ir.eventlog import Event
 from vigil_ir.incidents import queries, service
@@ -35,13 +36,13 @@ USAGE = """*Vigil — `/incident`*
 Inside an incident channel:
 `/incident status investigating|identified|monitoring|resolved`
 `/incident severity sev1|sev2|sev3|sev4`
-`/incident security yes|no <reason>` — whether this is a security incident (lead or admin; recorded with the reason)
+`/incident security yes|no <reason>` — whether this is a security incident (lead, commander or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead, commander or admin; form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
-`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead or admin)
+`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead, commander or admin)
 `/incident timeline` — latest events, in your time zone
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
@@ -131,7 +132,7 @@ def not_in_incident_channel(session, verb: str) -> str:
 def open_view(client, trigger_id: str, view: dict) -> dict | None:
     """Open a modal; on a Slack failure return the ephemeral reply explaining it."""
     try:
-        client.views_open(trigger_id=trigger_id, view=view)
+        client.views_open(trigger_id=trigger_id, view=neutralise_all(view))  # bolt's own client: vigil_ir.bidi
     except SlackApiError as failure:
         log.warning("views.open failed: %s", failure.response.get("error"))
         return {"text": ":warning: Slack did not open the form "
