@@ -27,9 +27,10 @@ def is_slack_hook(url: object, hooks_url: str) -> bool:
 
 
 def drop_foreign_response_urls(body: dict, hooks_url: str) -> None:
-    """Remove from a request body every response_url that is not a Slack hook (so none is followed)."""
-    if "response_url" in body and not is_slack_hook(body["response_url"], hooks_url):
-        body.pop("response_url")
+    """Blank a request's response_url that is not a Slack hook (so none is followed; listeners that
+    read the field still find it, and `notify.respond_later` skips a blank one)."""
+    if body.get("response_url") and not is_slack_hook(body["response_url"], hooks_url):
+        body["response_url"] = ""
         log.warning("ignored a response_url outside %s", hooks_url)
     if isinstance(body.get("response_urls"), list):
         kept = [item for item in body["response_urls"]
