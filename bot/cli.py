@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import signal
 import sys
 import threading
 
 import click
 
-from vigil_ir import __version__
+from vigil_ir import __version__, clock
 from vigil_ir.config import SettingsError, load_settings
 from vigil_ir.db import Database, migrate as run_migrations
 
@@ -206,9 +207,19 @@ def worker(once: bool, metrics_port: int | None) -> None:
 @click.option("--heads", "show_heads", is_flag=True, help="Also list each stream's head hash.")
 @click.option("--bundle", "bundle", metavar="FILE", default=None,
               help="Check an evidence bundle (vigil export bundle) offline instead: no database is opened.")
+@click.option("--witness", "witnessed", is_flag=True,
+              help="Also check every witness posted in VIGIL_AUDIT_CHANNEL against the log.")
+@click.option("--against", metavar="sha256:…", default=None, help="Check one heads digest given by hand (with --at).")
+@click.option("--at", "at", metavar="TIME", default=None,
+              help="The cutoff the --against digest was taken at (ISO 8601, e.g. 2026-07-01T12:00:00Z).")
 @click.pass_context
-def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
+def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: bool, against: str | None,
+           at: str | None) -> None:
     """Recompute every event chain; exit 1 naming the first broken event.
+
+    With --witness, also check every digest published to VIGIL_AUDIT_CHANNEL: a rewrite of anything
+    recorded before a published digest is reported with that digest, its time and permalink. With
+    --against sha256:… --at TIME, check one digest you kept.
 
     With --bundle FILE: check every file of an evidence bundle against its manifest and re-verify
     the event-log chain segments inside it, without the database; exit 1 naming what differs.
@@ -229,6 +240,29 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
     if show_heads:
         for stream, head in sorted(result.heads.items()):
             click.echo(f"{stream} {head}")
+    if witnessed or against or at:
+        sys.exit(_check_witnesses(ctx, witnessed, against, at))
+
+
+def _check_witnesses(ctx: click.Context, witnessed: bool, against: str | None, at: str | None) -> int:
+    from datetime import datetime
+
+    from vigil_ir.slack.witness_cli import check_against, check_published
+
+    if bool(against) != bool(at):
+        raise click.UsageError("--against and --at go together: the digest, and the cutoff it was taken at.")
+    code = 0
+    if against:
+        if not re.fullmatch(r"sha256:[0-9a-f]{64}", against):
+            raise click.BadParameter("expected sha256: and 64 hex digits", param_hint="--against")
+        try:
+            cutoff = clock.to_utc(datetime.fromisoformat(at.replace("Z", "+00:00")))
+        except (ValueError, OverflowError):
+            raise click.BadParameter(f"{at!r} is not an ISO 8601 time", param_hint="--at") from None
+        code |= check_against(_database(ctx), against, cutoff)
+    if witnessed:
+        code |= check_published(_database(ctx), load_settings())
+    return code
 
 
 @main.command()
@@ -263,8 +297,10 @@ def _register_subcommands() -> None:
     from vigil_ir.exports.cli import export
     from vigil_ir.playbooks.cli import playbooks
     from vigil_ir.exports.sample import sample
+    from vigil_ir.slack.witness_cli import witness_group
     from vigil_ir.risks.cli import risks
 
+    main.add_command(witness_group)
     main.add_command(sample)
     main.add_command(auditor_token)
     main.add_command(export)

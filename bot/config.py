@@ -64,6 +64,8 @@ class Settings(BaseSettings):
     incident_feed_channel: str | None = Field(None, alias="VIGIL_INCIDENT_FEED_CHANNEL")
     risk_channel: str | None = Field(None, alias="VIGIL_RISK_CHANNEL")
     audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")
+    # How often the chain heads' digest is published to VIGIL_AUDIT_CHANNEL (a witness).
+    witness_interval: str = Field("1h", alias="VIGIL_WITNESS_INTERVAL")
     # Who holds each role of the permissions policy (docs/permissions.md): comma-separated Slack user
     # ids (U…), user group ids (S…) or user group handles (@incident-commanders).
     admins: str = Field("", alias="VIGIL_ADMINS")
@@ -120,6 +122,14 @@ class Settings(BaseSettings):
         if not url.startswith(SUPPORTED_DATABASES):
             raise ValueError("Vigil runs on SQLite (sqlite:///FILE) or PostgreSQL (postgresql://USER:PASSWORD@HOST/DB)")
         return url
+
+    @field_validator("witness_interval")
+    @classmethod
+    def _witness_interval(cls, value: str) -> str:
+        from vigil_ir.playbooks.durations import parse_duration
+
+        parse_duration(value.strip())
+        return value.strip()
 
     @field_validator("holidays")
     @classmethod

@@ -86,7 +86,7 @@ class DatabaseCollector:
 
         if self.settings.audit_channel:
             published = session.exec(select(func.max(OutboxItem.done_at)).where(
-                OutboxItem.subject == "audit", OutboxItem.dedupe_key.like("audit-heads:%"),
+                OutboxItem.subject == "audit", OutboxItem.dedupe_key.like("audit-witness:%"),
                 OutboxItem.status == "done")).one()
             yield GaugeMetricFamily("vigil_audit_heads_published_timestamp_seconds",
                                     "When the chain heads were last posted to VIGIL_AUDIT_CHANNEL (0: never).",

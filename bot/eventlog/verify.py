@@ -38,9 +38,13 @@ class VerifyResult:
 
     @property
     def heads_digest(self) -> str:
-        """One hash over every stream head: a short value to publish or compare later."""
-        lines = "".join(f"{stream} {head}\n" for stream, head in sorted(self.heads.items()))
-        return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
+        return heads_digest(self.heads)
+
+
+def heads_digest(heads: dict[str, str]) -> str:
+    """One hash over every stream head: a short value to publish or compare later."""
+    lines = "".join(f"{stream} {head}\n" for stream, head in sorted(heads.items()))
+    return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
 def _event_fields(event: Event | dict) -> dict:

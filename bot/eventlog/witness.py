@@ -1,41 +1,117 @@
-"""Publish the chain heads once a day to VIGIL_AUDIT_CHANNEL: an outside witness.
+"""Witnesses: the chain heads' digest, published to VIGIL_AUDIT_CHANNEL and checked by `vigil verify`.
 
-Once the digest of every stream head sits in Slack's history, the database cannot be rewritten
-silently: a later `vigil verify` digest for the same events would differ from the published one.
+A witness says "the events recorded up to CUTOFF have heads digest D" (with their stream and event
+counts), in a line that anyone can read back from Slack. Once it is there, the database cannot be
+rewritten silently: changing, adding or removing any event recorded before CUTOFF — and
+recomputing every chain and head to hide it — changes the digest recomputed for CUTOFF, and
+`vigil verify --witness` reports the witness it contradicts. The cutoff trails the publication by
+COMMIT_MARGIN so that every event up to it is committed (a transaction still open cannot add one
+later). Publication is periodic (VIGIL_WITNESS_INTERVAL) and on demand (`vigil witness publish`), and
+never over an empty log.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
+from sqlalchemy import and_, func
 from sqlmodel import Session, select
 
+from vigil_ir import clock
 from vigil_ir.config import Settings
-from vigil_ir.eventlog.models import StreamHead
-from vigil_ir.eventlog.verify import VerifyResult
+from vigil_ir.eventlog.models import Event
+from vigil_ir.eventlog.verify import heads_digest
+from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
+from vigil_ir.playbooks.durations import parse_duration
 from vigil_ir.reminders.scheduler import sweep
 
+KIND = "audit.witness"  # outbox kind: post a witness (vigil_ir.slack.delivery)
+COMMIT_MARGIN = timedelta(minutes=5)
+LINE = re.compile(r"witness v1 cutoff=(\S+) streams=(\d+) events=(\d+) digest=(sha256:[0-9a-f]{64})")
 
-def heads_snapshot(session: Session) -> VerifyResult:
-    """Heads as stored (not re-verified: that is `vigil verify`'s job)."""
-    result = VerifyResult()
-    for head in session.exec(select(StreamHead).order_by(StreamHead.stream)):
-        result.heads[head.stream] = head.hash
-        result.streams += 1
-        result.events += head.seq
-    return result
+
+@dataclass(frozen=True)
+class Witness:
+    cutoff: datetime
+    streams: int
+    events: int
+    digest: str
+
+    def line(self) -> str:
+        """The machine-readable form, as posted and as `verify --witness` reads it back."""
+        return (f"witness v1 cutoff={clock.iso(self.cutoff)} streams={self.streams} events={self.events} "
+                f"digest={self.digest}")
+
+    @classmethod
+    def parse(cls, text: str) -> Witness | None:
+        """The first witness line in `text` (a Slack message), or None."""
+        match = LINE.search(text or "")
+        if not match:
+            return None
+        try:
+            return cls.from_payload({"cutoff": match.group(1), "streams": match.group(2),
+                                     "events": match.group(3), "digest": match.group(4)})
+        except ValueError:
+            return None
+
+    @classmethod
+    def from_payload(cls, payload: dict) -> Witness:
+        cutoff = datetime.fromisoformat(str(payload["cutoff"]).replace("Z", "+00:00")).astimezone(timezone.utc)
+        return cls(cutoff, int(payload["streams"]), int(payload["events"]), str(payload["digest"]))
+
+    def payload(self) -> dict:
+        return {"cutoff": clock.iso(self.cutoff), "streams": self.streams, "events": self.events,
+                "digest": self.digest}
+
+
+def heads_as_at(session: Session, cutoff: datetime) -> Witness:
+    """The heads of every stream counting only events recorded at or before `cutoff` (one query)."""
+    last = (select(Event.stream, func.max(Event.stream_seq).label("seq"), func.count().label("n"))
+            .where(Event.recorded_at <= cutoff).group_by(Event.stream).subquery())
+    rows = session.exec(select(Event.stream, Event.hash, last.c.n)
+                        .join(last, and_(Event.stream == last.c.stream, Event.stream_seq == last.c.seq)))
+    heads, events = {}, 0
+    for stream, hash_, count in rows:
+        heads[stream], events = hash_, events + count
+    return Witness(clock.to_utc(cutoff), len(heads), events, heads_digest(heads))
+
+
+def contradiction(session: Session, witness: Witness) -> str | None:
+    """Why the log disagrees with `witness`, or None when it still gives the same digest."""
+    now = heads_as_at(session, witness.cutoff)
+    if now.digest == witness.digest:
+        return None
+    return (f"the log now gives {now.digest} ({now.streams} streams, {now.events} events) for the events recorded "
+            f"up to {clock.iso(witness.cutoff)}, where the witness says {witness.digest} ({witness.streams} streams, "
+            f"{witness.events} events): events recorded before then were changed, added or removed")
+
+
+def interval(settings: Settings) -> timedelta:
+    return parse_duration(settings.witness_interval)
+
+
+def slot_start(now: datetime, every: timedelta) -> datetime:
+    """The start of the publication slot `now` falls in (slots counted from the epoch, UTC)."""
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    return epoch + ((clock.to_utc(now) - epoch) // every) * every
+
+
+def queue_witness(session: Session, settings: Settings, now: datetime, *, key: str) -> OutboxItem | None:
+    """Queue a witness of the log as at `now - COMMIT_MARGIN`; None when the log is empty there or
+    `key` was queued already."""
+    witness = heads_as_at(session, now - COMMIT_MARGIN)
+    if witness.events == 0:
+        return None  # nothing to witness yet: the slot stays free for the first real post
+    return enqueue(session, kind=KIND, subject="audit", dedupe_key=key,
+                   payload={"channel": settings.audit_channel, "key": key, **witness.payload()})
 
 
 @sweep("audit.publish_heads")
 def publish_heads(session: Session, now: datetime, settings: Settings) -> int:
     if not settings.audit_channel:
         return 0
-    day = now.strftime("%Y-%m-%d")
-    snapshot = heads_snapshot(session)
-    text = (f":closed_lock_with_key: Vigil event-log heads for {day} (UTC {now:%H:%M}): {snapshot.streams} streams, "
-            f"{snapshot.events} events, heads digest `{snapshot.heads_digest}`. "
-            "Compare with `vigil verify` to prove the log was not rewritten.")
-    item = enqueue(session, kind="slack.post", subject="audit", dedupe_key=f"audit-heads:{day}",
-                   payload={"channel": settings.audit_channel, "text": text})
-    return 1 if item else 0
+    slot = slot_start(now, interval(settings))
+    return 1 if queue_witness(session, settings, now, key=f"audit-witness:{clock.iso(slot)}") else 0

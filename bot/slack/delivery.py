@@ -35,7 +35,9 @@ from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
 from vigil_ir.slack import blocks, checklist, hooks, limits, people
+from vigil_ir.eventlog import witness
 from vigil_ir.slack import signoff as slack_signoff
+from vigil_ir.slack import witnesses
 from vigil_ir.slack.home import home_view
 
 log = logging.getLogger(__name__)
@@ -84,7 +86,8 @@ class Deliverer:
                          "respond": self.respond, "home.publish": self.home_publish,
                          "slack.post": self.post, "playbook.checklist": self.checklist,
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
-                         "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off}
+                         "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
+                         witness.KIND: lambda payload: witnesses.deliver(self, payload)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
