@@ -232,7 +232,7 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
     from vigil_ir.incidents.fold import check_incidents
 
-    with _database(ctx).read_session() as session:
+    with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
         result = verify_database(session)
         mismatches = check_incidents(session) if result.ok else []
     if not result.ok:

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     slack_signing_secret: str | None = Field(None, alias="SLACK_SIGNING_SECRET")
     slack_app_token: str | None = Field(None, alias="SLACK_APP_TOKEN")
     slack_api_url: str = Field("https://slack.com/api/", alias="SLACK_API_URL")
+    # The only place a request's `response_url` may point (tests point it at a fake on loopback).
+    slack_hooks_url: str = Field("https://hooks.slack.com/", alias="SLACK_HOOKS_URL")
     incident_feed_channel: str | None = Field(None, alias="VIGIL_INCIDENT_FEED_CHANNEL")
     risk_channel: str | None = Field(None, alias="VIGIL_RISK_CHANNEL")
     audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")

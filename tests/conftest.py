@@ -158,7 +158,8 @@ def settings_for(fake_slack):
 
     def build(**overrides):
         values = {"DATABASE_URL": "sqlite://", "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": slack_requests.SECRET,
-                  "SLACK_API_URL": fake_slack.base_url, "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
+                  "SLACK_API_URL": fake_slack.base_url, "SLACK_HOOKS_URL": fake_slack.response_url(""),
+                  "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED",
                   "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2,
                   "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES),
                   # Closing without a second person, so tests of other features close in one step;

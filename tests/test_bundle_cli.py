@@ -64,7 +64,7 @@ def test_an_unwritable_output_is_a_clear_error(db, tmp_path, monkeypatch):
     def refuse(*args, **kwargs):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr("vigil_ir.exports.bundle._temporary_beside", refuse)
+    monkeypatch.setattr("vigil_ir.exports.output._temporary_beside", refuse)
     result = run(db, "--from", "2025-01-01", "--to", "2025-03-31", "-o", str(tmp_path / "e.zip"))
     assert result.exit_code == 1 and f"Cannot write {tmp_path / 'e.zip'}: Permission denied" in result.output
     assert "Traceback" not in result.output and not exported(db)

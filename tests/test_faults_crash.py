@@ -153,6 +153,7 @@ def fake(monkeypatch):
 def procs(db, fake, tmp_path):
     env = {**os.environ, "DATABASE_URL": db.url, "SLACK_BOT_TOKEN": "xoxb-test",
            "SLACK_SIGNING_SECRET": slack_requests.SECRET, "SLACK_API_URL": fake.base_url,
+           "SLACK_HOOKS_URL": fake.response_url(""),
            "VIGIL_INCIDENT_FEED_CHANNEL": FEED, "VIGIL_OUTBOX_CLAIM_SECONDS": str(CLAIM_SECONDS),
            "VIGIL_SLACK_TIMEOUT_SECONDS": "30", "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES),
            "VIGIL_LOG_FORMAT": "text", "NO_PROXY": "127.0.0.1,localhost", "no_proxy": "127.0.0.1,localhost",

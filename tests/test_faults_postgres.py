@@ -162,7 +162,7 @@ def running(cluster):
 def vigil_env(url: str, fake, **extra) -> dict:
     env = {key: value for key, value in os.environ.items() if key not in PROXY_VARS}
     env.update({"DATABASE_URL": url, "SLACK_BOT_TOKEN": "xoxb-test", "SLACK_SIGNING_SECRET": sr.SECRET,
-                "SLACK_API_URL": fake.base_url, "VIGIL_SLACK_TIMEOUT_SECONDS": "5", "VIGIL_LOG_FORMAT": "json",
+                "SLACK_API_URL": fake.base_url, "SLACK_HOOKS_URL": fake.response_url(""), "VIGIL_SLACK_TIMEOUT_SECONDS": "5", "VIGIL_LOG_FORMAT": "json",
                 "NO_PROXY": "127.0.0.1,localhost", "PYTHONUNBUFFERED": "1",
                 "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))})
     env.update(extra)

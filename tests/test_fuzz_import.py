@@ -23,7 +23,7 @@ from tests.fuzzing import SLACK_SYNTAX, changed, fuzz, hostile_text, row_counts
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
 
 PROBLEM = re.compile(r"^row \d+(, column .*?)?: \S")
-FILE_LEVEL = ("the file has no risk rows", "is not UTF-8 text", "Nothing was imported", "Error: ")
+FILE_LEVEL = ("the file has no risk rows", "the file is empty", "is not UTF-8 text", "Nothing was imported", "Error: ")
 VALID = {"title": "Laptop theft", "statement": "Because laptops travel one may be stolen", "category": "security",
          "type": "internal", "owner": "U0OWNER", "likelihood": "4", "impact": "4", "residual_likelihood": "2",
          "residual_impact": "3", "treatment": "untreated", "treatment_plan": "Disk encryption",

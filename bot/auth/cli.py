@@ -10,7 +10,7 @@ import click
 
 from vigil_ir import clock
 from vigil_ir.auth import tokens
-from vigil_ir.exports.cli import _session
+from vigil_ir.exports.cli import _session, _write_session
 from vigil_ir.keys import MAX_NUMBER
 from vigil_ir.playbooks.durations import MAX_DURATION, parse_duration
 
@@ -48,7 +48,7 @@ def auditor_token() -> None:
 def create_command(ctx: click.Context, name: str, expires_at: datetime, actor: str | None) -> None:
     """Create a token and print it once: only its SHA-256 is kept, so it cannot be shown again."""
     try:
-        with _session(ctx) as session:
+        with _write_session(ctx) as session:
             new = tokens.create(session, name=name, expires_at=expires_at, actor=_actor(actor))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
@@ -81,7 +81,7 @@ def list_command(ctx: click.Context) -> None:
 def revoke_command(ctx: click.Context, token_id: int, actor: str | None) -> None:
     """Revoke token ID now; a dashboard session using it ends at its next request."""
     try:
-        with _session(ctx) as session:
+        with _write_session(ctx) as session:
             token = tokens.revoke(session, token_id=token_id, actor=_actor(actor))
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None

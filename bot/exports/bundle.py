@@ -1,16 +1,14 @@
 """The evidence bundle for an audit period: one zip, every file hashed in `manifest.json`.
 
 The bundle is written to a temporary file beside the output, from one read-only snapshot of the
-database (vigil_ir.exports.snapshot), one zip entry at a time; then the export is recorded as an
-`audit.bundle_exported` event and the file is moved into place. A failure leaves no partial
-bundle behind. What each file holds is in docs/audit-evidence.md.
+database (vigil_ir.exports.snapshot), one zip entry at a time; the file is moved into place once
+complete (vigil_ir.exports.output), and then the export is recorded as an `audit.bundle_exported`
+event. A failure leaves no partial bundle behind and any earlier file intact. What each file holds is in docs/audit-evidence.md.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -28,6 +26,7 @@ from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_edges, bundle
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
+from vigil_ir.exports.output import replacing
 from vigil_ir.exports.snapshot import read_snapshot
 from vigil_ir.people import Directory
 
@@ -151,36 +150,22 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
     start, end, output = clock.to_utc(start), clock.to_utc(end), Path(output)
     if start >= end:
         raise ValueError(f"the period start ({clock.iso(start)}) must be before its end ({clock.iso(end)})")
-    temporary = _temporary_beside(output)
     manifest = Manifest(start=start, end=end, generated_at=clock.now(), generated_by=actor,
                         backend=_backend(database))
     if end > manifest.generated_at:
         manifest.notes.append(Note("period", "open", f"The period ends ({clock.iso(end)}) after the bundle was "
                                    "generated: records of the period may still change; export again after it ends."))
-    try:
+    # The file is in place (renamed over any earlier one only once complete) before the export is
+    # recorded, so the event never names a bundle that is not there.
+    with replacing(output) as temporary:
         rendered = _write(database, temporary, manifest, progress or Quiet(), settings or load_settings())
-        digest = hashlib.sha256(rendered).hexdigest()
-        document = manifest.to_json()
         total = temporary.stat().st_size
-        with database.session() as session:
-            append(session, stream=AUDIT_STREAM, kind="audit.bundle_exported", actor=actor, data={
-                "period_start": clock.iso(start), "period_end": clock.iso(end), "file": output.name,
-                "manifest_sha256": digest, "files": len(manifest.files), "bytes": total,
-                "generated_at": document["generated_at"], "heads_digest": manifest.heads.get("digest")})
-        os.replace(temporary, output)
-    except BaseException:
-        temporary.unlink(missing_ok=True)
-        raise
+    digest = hashlib.sha256(rendered).hexdigest()
+    document = manifest.to_json()
+    with database.session() as session:
+        append(session, stream=AUDIT_STREAM, kind="audit.bundle_exported", actor=actor, data={
+            "period_start": clock.iso(start), "period_end": clock.iso(end), "file": output.name,
+            "manifest_sha256": digest, "files": len(manifest.files), "bytes": total,
+            "generated_at": document["generated_at"], "heads_digest": manifest.heads.get("digest")})
     return BundleResult(path=output, manifest=document, manifest_sha256=digest, files=len(manifest.files), bytes=total)
 
-
-def _temporary_beside(output: Path) -> Path:
-    """A new empty file next to `output` (same file system, so the final rename is atomic); the
-    mode is the one any new file gets, from the umask. Raises OSError if the folder is not writable."""
-    while True:
-        candidate = output.with_name(f".{output.name}.{secrets.token_hex(4)}.partial")
-        try:
-            os.close(os.open(candidate, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            return candidate
-        except FileExistsError:
-            continue

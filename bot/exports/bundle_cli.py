@@ -18,6 +18,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from vigil_ir import clock
 from vigil_ir.db import Database
+from vigil_ir.exports.output import checked_output
 
 ACTOR_MAX = 64
 
@@ -80,7 +81,7 @@ def database_for(ctx: click.Context) -> Iterator[Database]:
 @click.command("bundle")
 @period_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The zip file to write (replaced if it exists).")
+              callback=checked_output, help="The zip file to write (replaced, once complete, if it exists).")
 @click.option("--by", "actor", default=None, help="Who is exporting, for the record (default cli:<login name>).")
 @click.pass_context
 def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, actor: str | None) -> None:
@@ -95,8 +96,6 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, act
 
     check_period(start, end)
     who = actor_for(actor)
-    if not output.parent.is_dir():
-        raise click.ClickException(f"Cannot write {output}: the folder {output.parent} does not exist.")
     with database_for(ctx) as database:
         try:
             result = export_bundle(database, start=start, end=end, output=output, actor=who, progress=for_stream())

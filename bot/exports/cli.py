@@ -18,6 +18,7 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.exports import csvsafe
 from vigil_ir.exports.bundle_cli import check_period, database_for, period_options
+from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.exports.population import FORMATS as POPULATION_FORMATS
 from vigil_ir.exports.population import incident_population, render_population
 from vigil_ir.exports.risks import FORMATS as RISK_FORMATS
@@ -29,13 +30,22 @@ from vigil_ir.exports.timeline import load_timeline
 from vigil_ir.incidents.queries import by_key, parse_key
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, writable=True, path_type=Path),
-                       help="Write to FILE instead of stdout (CSV files get a UTF-8 byte-order mark).")
+_OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=checked_output,
+                       help="Write to FILE instead of stdout (CSV files get a UTF-8 byte-order mark); written to a "
+                            "temporary file and renamed into place once complete.")
 
 
 @contextlib.contextmanager
 def _session(ctx: click.Context) -> Iterator[Session]:
-    # database_for explains database errors (password hidden) and disposes a Database it made.
+    """A read-only session: on SQLite it never takes the write lock, so an export of any size never
+    holds up Slack's acks. database_for explains database errors and disposes a Database it made."""
+    with database_for(ctx) as database, database.read_session() as session:
+        yield session
+
+
+@contextlib.contextmanager
+def _write_session(ctx: click.Context) -> Iterator[Session]:
+    """A session that commits: for the commands that change records (kept short)."""
     with database_for(ctx) as database, database.session() as session:
         yield session
 
@@ -44,10 +54,7 @@ def _emit(text: str, output: Path | None, *, fmt: str, what: str) -> None:
     if output is None:
         click.echo(text, nl=False)
         return
-    try:
-        output.write_text(csvsafe.for_file(text) if fmt == "csv" else text, encoding="utf-8", newline="")
-    except OSError as exc:
-        raise click.ClickException(f"Cannot write {output}: {exc.strerror or exc}") from exc
+    write_file(output, (csvsafe.for_file(text) if fmt == "csv" else text).encode("utf-8"))
     click.echo(f"Wrote {what} to {output}", err=True)
 
 

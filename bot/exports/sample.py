@@ -27,6 +27,7 @@ from vigil_ir import clock
 from vigil_ir.eventlog import append
 from vigil_ir.exports import csvsafe
 from vigil_ir.exports.bundle_cli import actor_for, check_period, database_for, period_options
+from vigil_ir.exports.output import checked_output, write_file
 
 AUDIT_STREAM = "audit"
 _NUMBER = re.compile(r"(\d+)$")
@@ -112,7 +113,7 @@ def _command(kind: str, noun: str, what: str):
                        "printed).")
     @click.option("--format", "fmt", type=click.Choice(("csv", "json"), case_sensitive=False), default="csv",
                   show_default=True, help="csv or json (the export's columns).")
-    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+    @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=checked_output,
                   help="Write to FILE instead of stdout (CSV files get a UTF-8 byte-order mark).")
     @click.option("--by", "actor", default=None, help="Who is drawing, for the record (default cli:<login name>).")
     @click.pass_context
@@ -120,16 +121,16 @@ def _command(kind: str, noun: str, what: str):
         check_period(start, end)
         who, fmt = actor_for(actor), fmt.lower()
         seed = new_seed() if seed is None else seed
-        with database_for(ctx) as database, database.session() as session:
-            found = population(session, kind, start, end)
+        with database_for(ctx) as database:
+            with database.read_session() as session:  # reading never holds SQLite's write lock
+                found = population(session, kind, start, end)
             chosen = draw(found, n, seed)
             text = render(found, chosen, fmt)
-            if output is not None:  # write before recording, so a failed write records nothing
-                try:
-                    output.write_text(csvsafe.for_file(text) if fmt == "csv" else text, encoding="utf-8", newline="")
-                except OSError as exc:
-                    raise click.ClickException(f"Cannot write {output}: {exc.strerror or exc}") from exc
-            seq = record(session, population=found, start=start, end=end, n=n, seed=seed, sample=chosen, actor=who)
+            if output is not None:  # in place before recording, so a failed write records nothing
+                write_file(output, (csvsafe.for_file(text) if fmt == "csv" else text).encode("utf-8"))
+            with database.session() as session:  # the record: one short write at the end
+                seq = record(session, population=found, start=start, end=end, n=n, seed=seed, sample=chosen,
+                             actor=who)
         if output is None:
             click.echo(text, nl=False)
         click.echo(f"Seed: {seed} (--seed {seed} draws this sample again from the same population)", err=True)

@@ -7,7 +7,10 @@ day of each quarter), so a late review does not drift the schedule; a custom rul
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import re
+import sys
 from datetime import date, datetime, time, timedelta
 
 from dateutil.rrule import DAILY, HOURLY, MINUTELY, SECONDLY, rrulestr
@@ -68,10 +71,37 @@ def validate(cadence: str | None, anchor: date) -> str | None:
 def next_after(cadence: str, anchor: date, after: date) -> date | None:
     """The first review date strictly after `after` (None if there is none within the horizon)."""
     rule = _rule(cadence, anchor)
-    found = rule.after(datetime.combine(after, time.min), inc=False)
-    if found is None or found.date() > after + timedelta(days=HORIZON_DAYS):
+    start, limit = datetime.combine(after, time.min), after + timedelta(days=HORIZON_DAYS)
+    with _step_budget():
+        found = rule.after(start, inc=False)
+    if found is None or found.date() > limit:
         return None
     return found.date()
+
+
+# dateutil stops looking for the next occurrence only at the year 9999, and only checks UNTIL when it
+# finds one: a rule that never occurs (`FREQ=WEEKLY;BYMONTH=2;BYMONTHDAY=30`) costs seconds of CPU,
+# inside a Slack request. Evaluation is bounded by a count of steps (calls, and lines of rrule's
+# generator), not by time, so the answer is the same on a busy machine: a year scanned costs about
+# 2,000 steps whatever the frequency, so the budget covers some 500 years from the anchor (the
+# risk's creation), and a rule that never occurs is refused in a fraction of a second.
+STEP_BUDGET = 1_000_000
+
+
+@contextlib.contextmanager
+def _step_budget(budget: int = STEP_BUDGET):
+    previous, steps = sys.gettrace(), itertools.count()
+
+    def count(frame, event, arg):
+        if next(steps) > budget:
+            raise CadenceError("That rule gives no review date in the next five years.")
+        return count if frame.f_code.co_name == "_iter" else None  # lines only in rrule's own loop
+
+    sys.settrace(count)
+    try:
+        yield
+    finally:
+        sys.settrace(previous)
 
 
 def effective(cadence: str | None, inherent_level: str, defaults: dict[str, str]) -> str:

@@ -17,7 +17,8 @@ from vigil_ir import clock
 from vigil_ir.config import load_settings
 from vigil_ir.exports import csvsafe
 from vigil_ir.exports.bundle_cli import actor_for, check_period, period_options
-from vigil_ir.exports.cli import _OUTPUT, _as_of, _emit, _session
+from vigil_ir.exports.cli import _OUTPUT, _as_of, _emit, _session, _write_session
+from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.exports.risks import register_rows
 from vigil_ir.risks import heatmap, importer, report, signoff
 from vigil_ir.risks.importer import ImportFailed
@@ -62,7 +63,7 @@ def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
         _fail(failed.problems)
     directory = _resolve_emails(rows)
     try:
-        with _session(ctx) as session:
+        with _write_session(ctx) as session:
             created = importer.import_rows(session, rows, actor=actor or f"cli:{getpass.getuser()}",
                                            directory=directory)
             keys = [risk.key for risk in created]
@@ -116,8 +117,8 @@ def export_row(risk: Risk) -> dict:
 @risks.command("heatmap")
 @click.option("--as-of", "as_of", callback=_as_of, metavar="DATE",
               help="Plot the register as it stood at the end of DATE (UTC), rebuilt from the events.")
-@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, writable=True, path_type=Path),
-              help="FILE.svg or FILE.png.")
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              callback=checked_output, help="FILE.svg or FILE.png.")
 @click.pass_context
 def heatmap_command(ctx: click.Context, as_of: date | None, output: Path) -> None:
     """5×5 heat maps of inherent and residual risk positions, with counts."""
@@ -133,10 +134,7 @@ def heatmap_command(ctx: click.Context, as_of: date | None, output: Path) -> Non
         from vigil_ir.risks.png import png
 
         data = png(heat)
-    try:
-        output.write_bytes(data)
-    except OSError as exc:
-        raise click.ClickException(f"Cannot write {output}: {exc.strerror or exc}") from exc
+    write_file(output, data)
     click.echo(f"Wrote the heat map of {heat.total} open risks to {output}", err=True)
 
 
@@ -177,7 +175,7 @@ def sign_off_command(ctx: click.Context, start: datetime, end: datetime, by: str
     in the people directory; in Slack, `/risk sign-off` does the same and attaches the report."""
     check_period(start, end)
     content = report_file.read_bytes() if report_file else None
-    with _session(ctx) as session:
+    with _write_session(ctx) as session:
         try:
             done = signoff.sign_off(session, start=start, end=end, by=by, role=role, comment=comment,
                                     report=content, report_name=report_file.name if report_file else None,

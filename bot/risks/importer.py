@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from vigil_ir.exports import csvsafe
 from vigil_ir.risks import service
 from vigil_ir.risks.models import Risk
 
@@ -25,7 +26,10 @@ OPTIONAL = {"description": "description", "residual_likelihood": "residual_likel
             "residual_impact": "residual_impact", "treatment": "treatment", "treatment_plan": "treatment_plan",
             "treatment_due": "treatment_due", "review_cadence": "cadence", "next_review_due": "next_review_due",
             "tsc_refs": "tsc_refs", "incidents": "incidents"}
-IGNORED = {"key"}  # present in `vigil risks export`; Vigil assigns keys itself
+# Present in `vigil risks export`, so its output imports again: Vigil assigns keys itself, and a risk
+# starts open (its status changes only through reviews, approvals and closing).
+IGNORED = {"key", "status"}
+DELIMITERS = (",", ";", "\t")  # comma, and what spreadsheets write in locales where the comma is decimal
 COLUMN_OF = {field: column for column, field in {**REQUIRED, **OPTIONAL}.items()}
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
@@ -42,8 +46,27 @@ class Row:
     values: dict[str, str]
 
 
+def delimiter_of(text: str) -> str:
+    """The header row tells: column names never contain a delimiter, so the first one found in it is
+    the file's (a one-column header gives no hint: comma). Cell values are not looked at, so a `;`
+    inside `tsc_refs` cannot mislead it."""
+    header = text.split("\n", 1)[0]
+    found = [(header.index(d), d) for d in DELIMITERS if d in header]
+    return min(found)[1] if found else ","
+
+
+def unformula(value: str) -> str:
+    """Undo the `'` that exports put before a cell starting like a formula (vigil_ir.exports.csvsafe)."""
+    if value.startswith("'") and value[1:].startswith(csvsafe.FORMULA_PREFIXES):
+        return value[1:]
+    return value
+
+
 def parse(text: str) -> list[Row]:
-    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    text = text.lstrip("\ufeff")
+    if not text.strip():
+        raise ImportFailed(["the file is empty: it needs a header row (title,statement,…) and a row per risk"])
+    reader = csv.DictReader(io.StringIO(text), delimiter=delimiter_of(text), strict=True)
     reading = 1  # the spreadsheet row being read, named if the CSV itself is broken there
     try:
         header = [name.strip().lower() for name in reader.fieldnames or []]
@@ -58,13 +81,17 @@ def parse(text: str) -> list[Row]:
             reading = number + 1
             if any(cell.strip() for cell in record.get(None) or []):  # cells beyond the header's columns
                 problems.append(f"row {number}, column {len(header) + 1}: more cells than the header has columns")
-            values = {(k or "").strip().lower(): (v or "").strip() for k, v in record.items() if k is not None}
+            values = {(k or "").strip().lower(): unformula((v or "").strip()) for k, v in record.items()
+                      if k is not None}
             problems += [f"row {number}, column {column}: contains a NUL character (is the file really CSV text?)"
                          for column, value in values.items() if "\x00" in value]
             if any(values.values()):  # blank lines in a spreadsheet export are not risks
                 rows.append(Row(number, values))
     except csv.Error as error:  # e.g. a cell over the csv module's 128 KiB field limit
-        raise ImportFailed([f"row {reading}: cannot be read as CSV ({error})"]) from None
+        quoting = "end of data" in str(error) or '"' in str(error)
+        hint = ("a quoted cell starting in this row is never closed, or closed before its end (a missing or "
+                "stray \")" if quoting else f"{error}; use commas or pick “CSV UTF-8” when saving")
+        raise ImportFailed([f"row {reading}: cannot be read as CSV ({hint})"]) from None
     if problems:
         raise ImportFailed(problems)
     if not rows:

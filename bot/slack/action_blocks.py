@@ -18,6 +18,7 @@ from vigil_ir.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
 from vigil_ir.slack.blocks import _modal, _option, _select, _text_input
+from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 
 STATUS_LABEL = {"open": "Open", "in_progress": "In progress", "done": "Done", "cancelled": "Cancelled"}
@@ -70,7 +71,7 @@ def buttons(action: ActionItem, *, update: str = "Update") -> dict:
 def dm(session: Session, user: str, text: str, *, action: ActionItem, key: str | None = None,
        controls: dict | None = None) -> OutboxItem | None:
     """A DM to `user`; `controls` is the buttons block (None: plain text)."""
-    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}]
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}]
     if controls:
         blocks.append(controls)
     return enqueue(session, kind="slack.post", subject=action.stream, dedupe_key=key,
@@ -147,7 +148,7 @@ def completed(session: Session, action: ActionItem, actor: str, event: Event) ->
 
 # ---- modals -----------------------------------------------------------------------------------
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": limits.fit(text)}]}
 
 
 def _input(block_id: str, label: str, element: dict, *, optional: bool = False, hint: str | None = None) -> dict:

@@ -13,7 +13,7 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from vigil_ir.bidi import neutralise_all
 from vigil_ir.idempotency import previous_result
-from vigil_ir.slack import bolt_patch, envelope, failures
+from vigil_ir.slack import bolt_patch, envelope, failures, hooks
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
 from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views
@@ -88,11 +88,17 @@ def cached_authorize(client: WebClient):
     return authorize
 
 
-def refuse_malformed(body, next):
-    """A signed body without the shape of a Slack request (see bot/slack/envelope.py): 400, saying why."""
-    if body.get("type") == envelope.MALFORMED:
-        return BoltResponse(status=400, body=f"Malformed Slack request: {body.get('problem')}")
-    return next()
+def before_authorize(settings):
+    def check_body(body, next):
+        """A signed body without the shape of a Slack request (see bot/slack/envelope.py): 400, saying why.
+
+        A `response_url` outside Slack's hooks host is dropped here, before any listener could follow it.
+        """
+        if body.get("type") == envelope.MALFORMED:
+            return BoltResponse(status=400, body=f"Malformed Slack request: {body.get('problem')}")
+        hooks.drop_foreign_response_urls(body, settings.slack_hooks_url)
+        return next()
+    return check_body
 
 
 def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode: bool = False) -> App:
@@ -106,7 +112,7 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode:
     app = App(client=template, signing_secret=None if socket_mode else settings.slack_signing_secret,
               request_verification_enabled=not socket_mode, authorize=cached_authorize(client),
               process_before_response=True, raise_error_for_unhandled_request=False,
-              before_authorize=refuse_malformed)
+              before_authorize=before_authorize(settings))
     app.error(failures.handle_error)  # a clear answer instead of bolt's bare 500 (bot/slack/failures.py)
 
     @app.middleware

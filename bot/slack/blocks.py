@@ -6,6 +6,7 @@ from datetime import datetime
 
 from vigil_ir import clock
 from vigil_ir.incidents.models import ROLES, SEVERITIES, TYPES, Incident
+from vigil_ir.slack import limits
 from vigil_ir.slack.escape import channel_link, esc, mention
 
 SEVERITY_EMOJI = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3": ":large_yellow_circle:",
@@ -44,16 +45,16 @@ def summary_text(incident: Incident) -> str:
 
 def summary_blocks(incident: Incident) -> list[dict]:
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"{incident.key}: {incident.title}"[:150]}},
+        limits.header(f"{incident.key}: {incident.title}"),
         {"type": "section", "fields": _fields(incident)},
     ]
     if incident.description:
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": f"*Impact*\n{esc(incident.description)[:2900]}"}})
+                                                   "text": f"*Impact*\n{limits.mrkdwn(incident.description, 2900)}"}})
     if incident.current_summary:
         due = f"\n_Next update due {slack_date(incident.next_update_due)}_" if incident.next_update_due else ""
         blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": f"*Current situation*\n{esc(incident.current_summary)[:2800]}{due}"}})
+                                                   "text": f"*Current situation*\n{limits.mrkdwn(incident.current_summary, 2800)}{due}"}})
     if incident.is_open:
         blocks.append({"type": "actions", "block_id": "incident_actions", "elements": [
             {"type": "button", "action_id": "incident_take_lead", "value": str(incident.id),
@@ -78,7 +79,7 @@ def announcement_blocks(incident: Incident) -> list[dict]:
 
 
 def _option(value: str, text: str) -> dict:
-    return {"text": {"type": "plain_text", "text": text[:75]}, "value": value}
+    return limits.option(text, value)
 
 
 def _select(block_id: str, label: str, options: list[dict], initial: str | None = None,
@@ -166,7 +167,7 @@ def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
 def correct_note_modal(incident: Incident, note_event_id: int, original: str) -> dict:
     return _modal("incident_correct_note", f"Correct note #{note_event_id}", "Save correction", [
         {"type": "context", "elements": [{"type": "mrkdwn",
-                                          "text": f"The original stays on the timeline:\n>{esc(original)[:2000]}"}]},
+                                          "text": f"The original stays on the timeline:\n>{limits.mrkdwn(original, 2000)}"}]},
         _text_input("text", "Corrected note", multiline=True, initial=original),
     ], f"{incident.id}:{note_event_id}")
 
@@ -182,7 +183,7 @@ def playbook_buttons(files) -> list[dict]:
         playbook = file.playbook
         rows.append({"type": "section", "text": {"type": "mrkdwn", "text":
                      f"*{esc(playbook.title)}* `{esc(playbook.id)}` v{esc(playbook.version)}\n"
-                     f"{esc(' '.join(playbook.description.split())[:200])}"},
+                     f"{limits.mrkdwn(' '.join(playbook.description.split()), 200)}"},
                      "accessory": {"type": "button", "action_id": "playbook_attach", "value": playbook.id,
                                    "text": {"type": "plain_text", "text": "Attach"}}})
     return rows

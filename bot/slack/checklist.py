@@ -7,10 +7,13 @@ from datetime import datetime
 from vigil_ir import clock
 from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
 from vigil_ir.slack.blocks import slack_date
+from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 
 STEP_ICON = {"open": ":white_large_square:", "done": ":white_check_mark:", "skipped": ":fast_forward:"}
-MAX_BLOCKS = 50  # Slack's limit for one message
+MAX_BLOCKS = limits.MESSAGE_BLOCKS
+# Steps that always fit one message: the header, the context line and the deadlines take three blocks.
+STEP_ROOM = MAX_BLOCKS - 3
 
 
 def remaining(due: datetime, now: datetime) -> str:
@@ -63,7 +66,7 @@ def step_text(step: PlaybookStep, now: datetime) -> str:
 
 
 def _option(text: str, value: str) -> dict:
-    return {"text": {"type": "plain_text", "text": text}, "value": value}
+    return limits.option(text, value)
 
 
 def step_menu(step: PlaybookStep) -> dict:
@@ -81,7 +84,7 @@ def checklist_blocks(run: PlaybookRun, steps: list[PlaybookStep], deadlines: lis
     now = now or clock.now()
     done = sum(step.status != "open" for step in steps)
     blocks = [
-        {"type": "header", "text": {"type": "plain_text", "text": f"Playbook: {run.title}"[:150]}},
+        limits.header(f"Playbook: {run.title}"),
         {"type": "context", "elements": [{"type": "mrkdwn", "text":
             f"`{esc(run.playbook_id)}` v{esc(run.version)} · sha256 `{run.sha256[:12]}` · attached by "
             f"{mention(run.attached_by)} {slack_date(run.attached_at)} · {done}/{len(steps)} steps handled"}]},
@@ -98,7 +101,14 @@ def checklist_blocks(run: PlaybookRun, steps: list[PlaybookStep], deadlines: lis
             "type": "mrkdwn", "text": step_text(step, now)}, "accessory": step_menu(step)})
     if len(blocks) + len(steps_blocks) > MAX_BLOCKS:
         # Too long for one message: drop the phase headings (the steps keep their order).
-        steps_blocks = [b for b in steps_blocks if "accessory" in b][:MAX_BLOCKS - len(blocks)]
+        steps_blocks = [b for b in steps_blocks if "accessory" in b]
+    if len(blocks) + len(steps_blocks) > MAX_BLOCKS:
+        # Still too long: say which steps Slack cannot show here, rather than dropping them silently.
+        room = MAX_BLOCKS - len(blocks) - 1
+        hidden = len(steps_blocks) - room
+        steps_blocks = steps_blocks[:room] + [limits.context(
+            f":warning: Steps {room + 1}–{len(steps)} ({hidden}) are not shown: a Slack message holds at most "
+            f"{MAX_BLOCKS} blocks. They are on the timeline and in the dashboard.")]
     return blocks + steps_blocks
 
 

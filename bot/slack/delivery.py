@@ -34,7 +34,7 @@ from vigil_ir.incidents.models import Incident
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
-from vigil_ir.slack import blocks, checklist, people
+from vigil_ir.slack import blocks, checklist, hooks, limits, people
 from vigil_ir.eventlog import witness
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack import witnesses
@@ -251,14 +251,14 @@ class Deliverer:
         incident = self._incident(payload)
         if not incident.channel_id:
             raise NotReady("channel not created yet")
-        section = {"type": "section", "text": {"type": "mrkdwn", "text": payload["text"][:3000]}}
+        section = {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(payload["text"])}}
         if payload.get("block_id"):
             section["block_id"] = payload["block_id"]
         message_blocks = [section]
         if payload.get("buttons"):
             message_blocks.append({"type": "actions", "elements": [
                 {"type": "button", "action_id": b["action_id"], "value": b["value"],
-                 "text": {"type": "plain_text", "text": b["text"]}} for b in payload["buttons"]]})
+                 "text": {"type": "plain_text", "text": limits.plain(b["text"], limits.BUTTON_TEXT)}} for b in payload["buttons"]]})
         answer = self._call("chat_postMessage", channel=incident.channel_id, text=payload["text"], blocks=message_blocks)
         result = {"channel": incident.channel_id, "ts": answer["ts"]}
         feed = incident.feed_channel or self.settings.incident_feed_channel
@@ -342,6 +342,8 @@ class Deliverer:
         return slack_signoff.deliver(self.database, self.client, payload)
 
     def respond(self, payload: dict) -> dict:
+        if not hooks.is_slack_hook(payload["response_url"], self.settings.slack_hooks_url):
+            return {"status": "not sent: the response_url is not on Slack's hooks host"}
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(
             text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral", replace_original=False)
         if answer.status_code >= 500 or answer.status_code == 429:

@@ -75,7 +75,8 @@ def reply(kind: str, body: dict, message: str, status: int) -> BoltResponse:
         block_id = first_input_block(body.get("view"))
         if block_id:
             return _json(200, {"response_action": "errors", "errors": {block_id: message}})
-    if kind in ("block_actions", "message_action") and isinstance(body.get("response_url"), str):
+    if kind in ("block_actions", "message_action") and isinstance(body.get("response_url"), str) \
+            and body["response_url"]:
         tell_later(body["response_url"], f":warning: {message}")
         return BoltResponse(status=200, body="")
     return _json(status, {"ok": False, "error": "database_unavailable" if status == 503 else "internal_error"})

@@ -58,6 +58,8 @@ def capture_message(session: Session, incident: Incident, *, channel: str, ts: s
 
 def respond_later(session: Session, response_url: str, text: str, *, subject: str = "respond",
                   blocks: list[dict] | None = None) -> None:
+    if not response_url:  # blanked: not on Slack's hooks host (vigil_ir.slack.hooks)
+        return
     payload = {"response_url": response_url, "text": text, **({"blocks": blocks} if blocks else {})}
     enqueue(session, kind="respond", subject=subject, payload=payload)
 

@@ -14,6 +14,7 @@ from vigil_ir.risks.models import (CATEGORIES, CLOSURE_REASONS, OUTCOMES, RISK_T
 from vigil_ir.risks.scoring import methodology
 from vigil_ir.risks.service import effective_cadence, levels
 from vigil_ir.slack.blocks import _modal, _option, _select, _text_input, slack_date
+from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 
 LEVEL_EMOJI = {"critical": ":red_circle:", "high": ":large_orange_circle:", "medium": ":large_yellow_circle:",
@@ -24,7 +25,7 @@ def _rating_options(axis: str) -> list[dict]:
     """Each value with its label, and the scale's definition as the option's description."""
     scale = getattr(methodology(), axis)
     return [{**_option(str(s.value), f"{s.value} — {s.label}"),
-             "description": {"type": "plain_text", "text": s.definition[:75]}} for s in scale]
+             "description": {"type": "plain_text", "text": limits.plain(s.definition, limits.OPTION_DESCRIPTION)}} for s in scale]
 
 
 def _rating(block_id: str, label: str, axis: str, initial: int | None, optional: bool = False) -> dict:
@@ -44,7 +45,7 @@ def _date(block_id: str, label: str, initial: date | None = None, hint: str | No
 
 
 def _context(text: str) -> dict:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text[:3000]}]}
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": limits.fit(text)}]}
 
 
 def add_modal(metadata: str = "") -> dict:
@@ -89,7 +90,7 @@ def review_modal(risk: Risk, review: RiskReview | None, since: list[str], metada
     what = f"{review.ref} ({review.trigger.replace('_', ' ')}, due {review.due_on.isoformat()})" if review \
         else "an ad-hoc review"
     blocks = [
-        {"type": "section", "text": {"type": "mrkdwn", "text": risk_summary(risk)[:3000]}},
+        {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(risk_summary(risk))}},
         _context(f"You are completing {what}. Since the last review:\n" + ("\n".join(since) or "nothing recorded.")),
         _select("outcome", "Outcome", [_option(k, v) for k, v in OUTCOMES.items()]),
         _text_input("rationale", "Rationale", multiline=True,
@@ -122,9 +123,9 @@ def describe_event(event: Event) -> str:
     changed = ", ".join(f"{name.replace('_', ' ')} {esc(c['from'])} → {esc(c['to'])}" for name, c in changes.items()
                         if name not in ("version", "updated_at", "last_reviewed_at"))
     kind = event.kind.removeprefix("risk.").replace("_", " ")
-    detail = {"risk.reviewed": f"{OUTCOMES.get(data.get('outcome'), '')}: “{esc(data.get('rationale', ''))[:200]}”",
+    detail = {"risk.reviewed": f"{OUTCOMES.get(data.get('outcome'), '')}: “{limits.mrkdwn(data.get('rationale', ''), 200)}”",
               "risk.incident_linked": f"{esc(data.get('incident'))}",
-              "risk.approval_rejected": f"“{esc(data.get('comment') or '')[:200]}”",
+              "risk.approval_rejected": f"“{limits.mrkdwn(data.get('comment') or '', 200)}”",
               "risk.reminder_sent": f"{esc(data.get('kind'))} to {mention(data.get('recipient'))}"}.get(event.kind, "")
     parts = [p for p in (detail, changed) if p]
     suffix = f": {'; '.join(parts)}" if parts else ""
@@ -135,7 +136,7 @@ def show_blocks(risk: Risk, last: RiskReview | None, history: list[Event]) -> li
     last_text = (f"{slack_date(last.completed_at)} by {mention(last.completed_by)}: "
                  f"{OUTCOMES.get(last.outcome, last.outcome)}") if last else "never"
     lines = [
-        f"*Statement* {esc(risk.statement)[:1200]}",
+        f"*Statement* {limits.mrkdwn(risk.statement, 1200)}",
         f"*Category* {CATEGORIES.get(risk.category, risk.category)} · *Type* {risk.risk_type}"
         + (f" · *SOC 2* {', '.join(risk.tsc_refs)}" if risk.tsc_refs else ""),
         f"*Treatment plan* {esc(risk.treatment_plan) or '—'}"
@@ -150,7 +151,7 @@ def show_blocks(risk: Risk, last: RiskReview | None, history: list[Event]) -> li
         lines.append(f"*Closed* {CLOSURE_REASONS.get(risk.closure_reason, risk.closure_reason)}")
     if risk.linked_incidents:
         lines.append(f"*Linked incidents* {', '.join(risk.linked_incidents)}")
-    return [{"type": "section", "text": {"type": "mrkdwn", "text": risk_summary(risk)}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": "\n".join(lines)[:3000]}},
-            {"type": "section", "text": {"type": "mrkdwn", "text": ("*Recent history*\n" + "\n".join(
-                describe_event(e) for e in history))[:3000]}}]
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(risk_summary(risk))}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit("\n".join(lines))}},
+            {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit("*Recent history*\n" + "\n".join(
+                describe_event(e) for e in history))}}]

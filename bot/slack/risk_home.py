@@ -8,6 +8,7 @@ from sqlmodel import Session
 
 from vigil_ir.risks import queries
 from vigil_ir.risks.service import levels, today
+from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 from vigil_ir.slack.risk_blocks import LEVEL_EMOJI
 from vigil_ir.slack.risk_notify import review_button, when
@@ -17,7 +18,7 @@ REVIEWS_AHEAD_DAYS = 30
 
 
 def _section(text: str, accessory: dict | None = None) -> dict:
-    block = {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    block = {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}
     if accessory:
         block["accessory"] = accessory
     return block

@@ -14,11 +14,12 @@ from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
 from vigil_ir.risks.approvals import REASONS
 from vigil_ir.risks.models import OUTCOMES, Risk, RiskApproval, RiskReview
+from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}
+    return {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}
 
 
 def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict:

@@ -13,7 +13,7 @@ from vigil_ir.outbox.service import enqueue
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.permissions import Action, Refused
 from vigil_ir.playbooks import runner
-from vigil_ir.slack import action_blocks, authz, notify
+from vigil_ir.slack import action_blocks, authz, limits, notify
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import esc, mention
 
@@ -211,7 +211,7 @@ def ask_to_approve_close(session, incident, request, approvers: frozenset[str]) 
     for user in sorted(approvers):
         enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=f"close-request:{request.id}:{user}",
                 payload={"channel": user, "text": text, "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": text[:3000]}}, controls]})
+                    {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}, controls]})
 
 
 def correct(deps: Deps, body: dict, view: dict) -> dict:
