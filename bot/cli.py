@@ -41,7 +41,7 @@ class VigilGroup(click.Group):
                                        f"{detail}).") from None
 
 
-@click.group(cls=VigilGroup)
+@click.group(cls=VigilGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="vigil")
 @click.option("-v", "--verbose", is_flag=True, help="Log debug details.")
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None,
@@ -60,12 +60,12 @@ def main(ctx: click.Context, verbose: bool, log_format: str | None) -> None:
                secrets=logs.secrets_of(settings))
 
 
-def _checked(build, *args):
+def _checked(build, *args, **options):
     """Start-up refuses invalid playbooks (naming each file, line and field) and bad settings."""
     from vigil_ir.playbooks.loader import PlaybookError
 
     try:
-        return build(*args)
+        return build(*args, **options)
     except PlaybookError as invalid:
         for error in invalid.errors:
             click.echo(str(error), err=True)
@@ -98,7 +98,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     settings = load_settings()
     if not no_migrate:
         run_migrations(settings.database_url)
-    runtime = _checked(build_runtime, settings)
+    runtime = _checked(build_runtime, settings, socket_mode=socket_mode)
     _record_config(runtime.database, settings)
     if socket_mode:
         _serve_socket_mode(runtime)
@@ -107,9 +107,21 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
 
     from vigil_ir.web.app import create_web_app
 
+    host, port = host or settings.host, port or settings.port
+    app = create_web_app(runtime)
+    logging.getLogger(__name__).info(dashboard_greeting(settings, host, port))
     # log_config=None: uvicorn's own and access log lines go through vigil_ir.logs (JSON, request id).
-    uvicorn.run(create_web_app(runtime), host=host or settings.host, port=port or settings.port,
-                log_level="info", log_config=None, access_log=access_log)
+    uvicorn.run(app, host=host, port=port, log_level="info", log_config=None, access_log=access_log)
+
+
+def dashboard_greeting(settings, host: str, port: int) -> str:
+    """Where the dashboard is and how to get in, so a first start shows the way."""
+    shown_host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    url = settings.base_url or f"http://{shown_host}:{port}/"
+    slack = ("or Sign in with Slack" if not settings.missing_slack_sign_in else
+             f"(Sign in with Slack needs {', '.join(settings.missing_slack_sign_in)})")
+    return (f"Dashboard at {url}: sign in with an auditor token from `vigil auditor-token create --name NAME` "
+            f"{slack}; `vigil demo` fills an empty database with a sample quarter to look at.")
 
 
 def _record_config(database, settings) -> None:
@@ -128,19 +140,30 @@ def _record_config(database, settings) -> None:
 
 
 def _serve_socket_mode(runtime) -> None:
-    from slack_bolt.adapter.socket_mode import SocketModeHandler
+    from vigil_ir.slack.socket_mode import SocketModeRefused, serve_socket_mode
 
-    if not runtime.settings.slack_app_token:
-        raise click.ClickException("Socket Mode needs SLACK_APP_TOKEN (an xapp- app-level token with "
-                                   "connections:write); see README.md.")
-    if runtime.bolt is None:
-        missing = ", ".join(runtime.settings.missing_slack_credentials)
-        raise click.ClickException(f"Slack is not configured: set {missing} (see manifest.yaml and README.md).")
+    settings = runtime.settings
+    missing = settings.missing_credentials_for("socket")
+    if missing:
+        raise click.ClickException(f"Socket Mode needs {', '.join(missing)} (SLACK_APP_TOKEN: an xapp- app-level "
+                                   "token with connections:write); the signing secret is not needed. See README.md.")
+    stop = _stop_on_signals()
     runtime.start_background_delivery()
     try:
-        SocketModeHandler(runtime.bolt, app_token=runtime.settings.slack_app_token).start()
+        serve_socket_mode(runtime.bolt, app_token=settings.slack_app_token, api_url=settings.slack_api_url,
+                          timeout=settings.slack_timeout_seconds, stop=stop)
+    except SocketModeRefused as refused:
+        raise click.ClickException(str(refused)) from None
     finally:
         runtime.shutdown()
+
+
+def _stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, so a loop can end cleanly instead of by a traceback."""
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    return stop
 
 
 @main.command()
@@ -152,7 +175,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
     from vigil_ir.runtime import make_worker
 
     settings = load_settings()
-    missing = settings.missing_slack_credentials
+    missing = settings.missing_credentials_for("worker")  # it only calls the Web API: no signing secret
     if missing:
         raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
     database = Database(settings.database_url)
@@ -161,9 +184,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
     if once:
         click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return
-    stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    stop = _stop_on_signals()
     if metrics_port is not None:
         from vigil_ir.metrics import serve_worker_metrics
 
@@ -203,6 +224,33 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None) -> None:
     if show_heads:
         for stream, head in sorted(result.heads.items()):
             click.echo(f"{stream} {head}")
+
+
+@main.command()
+@click.option("--base-url", default=None, help="Where the dashboard will be reached (default VIGIL_BASE_URL, "
+              "else http://HOST:PORT/).")
+def demo(base_url: str | None) -> None:
+    """Fill an EMPTY database with a labelled sample quarter (incidents with playbooks, reviews and
+    actions; risks with reviews and an acceptance) and print a dashboard token, to look around
+    before connecting Slack. Refuses a database that holds anything."""
+    from vigil_ir.demo import DemoRefused, fill
+    from vigil_ir.playbooks.loader import load_library
+
+    settings = load_settings()
+    library = _checked(load_library, settings.playbooks_dir)
+    run_migrations(settings.database_url)
+    try:
+        result = fill(Database(settings.database_url), settings, library)
+    except DemoRefused as refused:
+        raise click.ClickException(str(refused)) from None
+    url = base_url or settings.base_url or f"http://{settings.host}:{settings.port}/"
+    click.echo(f"Demo quarter {result.period_start} to {result.period_end}: {', '.join(result.incidents)}; "
+               f"{', '.join(result.risks)} (every title starts with [Demo]).")
+    click.echo(f"Start Vigil (`vigil serve`), open {url} and sign in with this auditor token "
+               f"(shown once, valid until {result.token_expires:%Y-%m-%d}):")
+    click.echo(result.token)
+    click.echo(f"Then try: vigil export bundle --from {result.period_start} --to {result.period_end} -o demo.zip "
+               "&& vigil verify --bundle demo.zip")
 
 
 def _register_subcommands() -> None:

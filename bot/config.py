@@ -84,7 +84,8 @@ class Settings(BaseSettings):
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
-                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token")
+                     "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
+                     "playbooks_dir")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -118,9 +119,18 @@ class Settings(BaseSettings):
     @property
     def missing_slack_credentials(self) -> list[str]:
         """Names of the variables HTTP mode needs and does not have."""
-        return [name for name, value in (("SLACK_BOT_TOKEN", self.slack_bot_token),
-                                         ("SLACK_SIGNING_SECRET", self.slack_signing_secret))
-                if not value]
+        return self.missing_credentials_for("http")
+
+    def missing_credentials_for(self, mode: str) -> list[str]:
+        """What a way of running needs and does not have: HTTP verifies Slack's signatures, Socket
+        Mode opens its own connection with the app-level token instead, and a worker only calls the
+        Web API."""
+        needed = {"http": (("SLACK_BOT_TOKEN", self.slack_bot_token),
+                           ("SLACK_SIGNING_SECRET", self.slack_signing_secret)),
+                  "socket": (("SLACK_APP_TOKEN", self.slack_app_token),
+                             ("SLACK_BOT_TOKEN", self.slack_bot_token)),
+                  "worker": (("SLACK_BOT_TOKEN", self.slack_bot_token),)}[mode]
+        return [name for name, value in needed if not value]
 
 
 def load_settings(**overrides) -> Settings:

@@ -29,10 +29,11 @@ MILESTONES = {
                     "assignment; time to acknowledge counts from the declaration",
     "mitigated": "the first move to monitoring (or straight to resolved); counted from detection",
     "resolved": "the latest move to resolved that was not undone; counted from detection",
-    "closed": "the close event (lead or admin, after resolved; open required steps need an override reason)",
+    "closed": "the close event (lead, commander or admin, after resolved; sev1, sev2 and security incidents "
+              "after a second person approved; open required steps need an override reason)",
 }
 SECURITY_FLAG = ("set at declaration when the type is security or the form's security box is ticked; changed "
-                 "afterwards only with `/incident security yes|no <reason>` by the incident lead or an admin, each "
+                 "afterwards only with `/incident security yes|no <reason>` by the incident lead, a commander or an admin, each "
                  "change an incident.security_changed event")
 
 

@@ -61,18 +61,20 @@ def _playbooks_dir(settings: Settings) -> Path | None:
     return Path(settings.playbooks_dir) if settings.playbooks_dir else None
 
 
-def build_runtime(settings: Settings, database: Database | None = None, *, role: str = "web") -> Runtime:
+def build_runtime(settings: Settings, database: Database | None = None, *, role: str = "web",
+                  socket_mode: bool = False) -> Runtime:
     """Raises PlaybookError (naming each bad file) when a playbook does not pass lint, and
-    ValueError for a malformed follow-up policy setting."""
+    ValueError for a malformed follow-up policy setting. Without the credentials its mode needs
+    (`Settings.missing_credentials_for`), the runtime has no bolt app and no worker."""
     database = database or Database(settings.database_url)
     library = load_library(_playbooks_dir(settings))
     Policy.from_settings(settings)  # fail at start-up, not in the first sweep
     policy_from_settings(settings)  # a bad VIGIL_PERMISSIONS / role list stops start-up, naming it
-    if settings.missing_slack_credentials:
+    if settings.missing_credentials_for("socket" if socket_mode else "http"):
         return Runtime(settings=settings, database=database, bolt=None, worker=None)
     runtime = Runtime(settings=settings, database=database, bolt=None,
                       worker=make_worker(settings, database, role, library))
     permissions = build_permissions(settings, client=make_inline_client(settings), database=database)
     runtime.bolt = create_bolt_app(Deps(database=database, settings=settings, wake_sender=runtime.wake.set,
-                                        library=library, permissions=permissions))
+                                        library=library, permissions=permissions), socket_mode=socket_mode)
     return runtime

@@ -202,6 +202,22 @@ class Process:
         return self.log.read_text(errors="replace")[-4000:]
 
 
+def wait_while_progressing(measure, target, what: str, *, stall: float = 120.0, every: float = 0.5, detail=None):
+    """Poll `measure()` until it equals `target`; fail only when it has not moved for `stall` seconds.
+
+    For long work on a busy machine: slow progress is fine, no progress is a hang."""
+    last, moved = measure(), time.monotonic()
+    while last != target:
+        if time.monotonic() - moved > stall:
+            raise AssertionError(f"no progress towards {what} for {stall:.0f}s (at {last}, want {target})"
+                                 + (f": {detail()}" if detail else ""))
+        time.sleep(every)
+        now = measure()
+        if now != last:
+            last, moved = now, time.monotonic()
+    return last
+
+
 def wait_until(condition, what: str, timeout: float = 30.0, every: float = 0.05, detail=None):
     """Poll `condition` until it returns something truthy; fail naming `what` (a hang guard, not a timing check)."""
     deadline = time.monotonic() + timeout
@@ -647,11 +663,11 @@ def test_two_workers_sweeping_10000_due_reminders_send_each_exactly_once(running
                 return session.exec(select(func.count()).select_from(Event)
                                     .where(Event.kind == "risk.reminder_sent")).one()
 
-        wait_until(lambda: reminded() == REMINDERS, "every reminder to be queued", timeout=240, every=0.5,
-                   detail=lambda: (reminded(), [w.tail()[-1500:] for w in workers]))
+        wait_while_progressing(reminded, REMINDERS, "every reminder to be queued",
+                               detail=lambda: [w.tail()[-1500:] for w in workers])
         swept = time.perf_counter()
-        wait_until(lambda: pending(database) == 0, "every reminder to be delivered", timeout=240, every=0.5,
-                   detail=lambda: (pending(database), [w.tail()[-1500:] for w in workers]))
+        wait_while_progressing(lambda: pending(database), 0, "every reminder to be delivered",
+                               detail=lambda: [w.tail()[-1500:] for w in workers])
         delivered = time.perf_counter()
         assert all(w.popen.poll() is None for w in workers), [w.tail() for w in workers]
     finally:

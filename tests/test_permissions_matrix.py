@@ -341,3 +341,19 @@ def test_lowering_the_inherent_score_needs_a_second_person(app):
 
         unchanged = s.get(Risk, risk.id)
     assert "inherent_score_lowered" in approval.reasons and unchanged.inherent_likelihood == 4
+
+
+@pytest.mark.parametrize("user, allowed", [(MEMBER, True), (LEAD, True), (COMMANDER, True), (OUTSIDER, False)])
+def test_the_correct_note_shortcut_opens_its_form_only_for_who_may(app, fake_slack, user, allowed):
+    incident = incident_with_history(app)
+    note = note_id(app, incident)
+    opened = len(fake_slack.calls_to("views.open"))
+    before = row_counts(app.db)
+    message = {"ts": "1700000000.000100", "text": "note", "blocks": [{"type": "section", "block_id": f"note:{note}"}]}
+    app.post(sr.message_shortcut("correct_note", channel=incident.channel_id, message=message, user=user,
+                                 response_url=fake_slack.response_url("shortcut")))
+    assert (len(fake_slack.calls_to("views.open")) > opened) is allowed
+    if not allowed:
+        assert set(changed(before, row_counts(app.db))) <= {"outbox_item"}
+        app.deliver()
+        assert "Only the note's author (<@U0MEMBER>)" in fake_slack.responses("shortcut")[-1]["text"]

@@ -44,6 +44,15 @@ def test_a_role_nobody_holds_says_which_variable_sets_it():
     assert "an admin (none is set: VIGIL_ADMINS)" in message
 
 
+def test_a_record_role_held_by_several_people():
+    p = policy()
+    members = frozenset({"U0A", "U0B"})
+    assert decide(p, Action.VIEW_PRIVATE_INCIDENT, Actor("U0A"), member=members).allowed
+    refused = decide(p, Action.VIEW_PRIVATE_INCIDENT, Actor("U0C"), member=members)
+    assert refused.message == ("Only a member of the incident, a commander (@incident-commanders) or an admin "
+                               "(<@U0ADMIN>) may see this private incident.")
+
+
 def test_the_excluded_person_is_refused_whatever_their_roles():
     p = policy()
     admin = Actor("U0ADMIN", roles=frozenset({"admins"}))

@@ -1,6 +1,7 @@
 """The authorization matrix, through signed requests to the real app (and the dashboard's own client).
 
-Who may close an incident (the lead or an admin), review a risk (its owner, an approver, an admin),
+Who may close an incident (the lead, a commander or an admin; tests/test_permissions_matrix.py has every
+action), review a risk (its owner, an approver, an admin),
 approve or reject a review (an approver or admin who is not the reviewer), and read the dashboard
 (signed-in auditors, listed viewers and admins; the token page is for admins). A refusal answers the
 person and writes nothing, whether it comes through a command, a button, or a modal submitted

@@ -118,7 +118,7 @@ def set_severity(session: Session, *, incident: Incident, actor: str, severity: 
 def set_security(session: Session, *, incident: Incident, actor: str, admins: frozenset[str], security: bool,
                  reason: str) -> Event:
     """Mark an incident as a security incident or not (the selection behind the security population).
-    The lead or an admin decides, with a reason; a closed incident can still be reclassified."""
+    The lead, a commander or an admin decides, with a reason; a closed incident can still be reclassified."""
     if not can_close(incident, actor, admins):
         raise IncidentError(f"Only the incident lead or a Vigil admin can change whether {incident.key} is a "
                             "security incident.")

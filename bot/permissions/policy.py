@@ -160,10 +160,14 @@ class Policy:
                 "close_approval": sorted(self.close_approval)}
 
 
+Holder = str | frozenset[str] | set[str] | None  # one person, or several (an incident's members)
+
+
 def decide(policy: Policy, action: Action, actor: Actor, *, excluded: str | None = None,
-           excluded_reason: str = "", **holders: str | None) -> Decision:
-    """May `actor` take `action`? `holders` name who holds record roles (`lead="U1"`); `excluded` is
-    someone who may not, whatever their roles (the requester of a close, the owner of a risk)."""
+           excluded_reason: str = "", **holders: Holder) -> Decision:
+    """May `actor` take `action`? `holders` name who holds record roles (`lead="U1"`, or a set such
+    as `member={"U1", "U2"}`); `excluded` is someone who may not, whatever their roles (the
+    requester of a close, the owner of a risk)."""
     unknown = set(holders) - set(RECORD_ROLES)
     if unknown:
         raise ValueError(f"unknown record roles {sorted(unknown)}")
@@ -179,7 +183,10 @@ def _holds(actor: Actor, entry: str, holders: Mapping[str, str | None]) -> bool:
     if entry == ANYONE:
         return True
     if entry in RECORD_ROLES:
-        return holders.get(entry) is not None and holders.get(entry) == actor.user
+        holder = holders.get(entry)
+        if isinstance(holder, (set, frozenset)):
+            return actor.user in holder
+        return holder is not None and holder == actor.user
     if entry in CONFIGURED_ROLES:
         return entry in actor.roles
     return entry in actor.subjects
@@ -194,7 +201,9 @@ def describe_holders(policy: Policy, rules: tuple[str, ...], holders: Mapping[st
             parts.append("anyone")
         elif entry in RECORD_ROLES:
             holder = holders.get(entry)
-            if holder is None and entry in holders and entry == "lead":
+            if isinstance(holder, (set, frozenset)):
+                parts.append(RECORD_ROLES[entry])  # "a member of the incident": not listed one by one
+            elif holder is None and entry in holders and entry == "lead":
                 parts.append(f"{RECORD_ROLES[entry]} (none yet)")
             elif holder is not None and holder != excluded:
                 parts.append(f"{RECORD_ROLES[entry]} ({render_subject(holder)})")

@@ -166,7 +166,7 @@ DECISIONS = {"not-reportable": "not reportable", "not-required": "not required",
 def decide_deadline(session: Session, *, incident: Incident, run: PlaybookRun, deadline: PlaybookDeadline,
                     actor: str, admins: frozenset[str], decision: str, reason: str) -> Event:
     """End a pending clock by a recorded decision (e.g. a breach assessed as not reportable): the
-    deadline then shows that outcome, not "missed". The incident lead or an admin decides, with a reason."""
+    deadline then shows that outcome, not "missed". The incident lead, a commander or an admin decides, with a reason."""
     from vigil_ir.incidents.service import can_close
 
     _require_open_incident(incident)

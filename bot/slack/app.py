@@ -85,13 +85,16 @@ def refuse_malformed(body, next):
     return next()
 
 
-def create_bolt_app(deps: Deps, client: WebClient | None = None) -> App:
+def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode: bool = False) -> App:
+    """In Socket Mode Slack's requests arrive over the app token's own connection, unsigned: there is
+    no signing secret to check them with (and none is needed)."""
     settings = deps.settings
     client = client or make_inline_client(settings)
     # bolt gives each request a client carrying the token from `authorize`; the template it copies
     # (base URL, timeout, retry handlers) must hold no token, or bolt warns that it ignores it.
     template = WebClient(base_url=client.base_url, timeout=client.timeout, retry_handlers=client.retry_handlers)
-    app = App(client=template, signing_secret=settings.slack_signing_secret, authorize=cached_authorize(client),
+    app = App(client=template, signing_secret=None if socket_mode else settings.slack_signing_secret,
+              request_verification_enabled=not socket_mode, authorize=cached_authorize(client),
               process_before_response=True, raise_error_for_unhandled_request=False,
               before_authorize=refuse_malformed)
     app.error(failures.handle_error)  # a clear answer instead of bolt's bare 500 (bot/slack/failures.py)

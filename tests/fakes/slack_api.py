@@ -67,6 +67,7 @@ class FakeSlack:
         self.openid_codes: dict[str, dict] = {}  # Sign in with Slack: code -> id_token claims
         self.files: dict[str, dict] = {}  # file id -> metadata (files.uploadV2)
         self.uploads: dict[str, bytes] = {}  # file id -> uploaded bytes
+        self.socket_url: str | None = None  # what apps.connections.open answers (tests/fakes/socket_mode.py)
         self._responses: list[tuple[str, dict]] = []
         self._faults: dict[str, deque[_Fault]] = defaultdict(deque)
         self._always: dict[str, _Fault] = {}
@@ -275,6 +276,12 @@ class FakeSlack:
         return message
 
     # ---- one method per Slack API method (others answer {"ok": true}) -----------------------
+    def _api_apps_connections_open(self, p):
+        # Slack answers with a single-use WebSocket URL; only an app-level token may ask.
+        if not self.socket_url:
+            return {"ok": False, "error": "internal_error"}
+        return {"ok": True, "url": self.socket_url}
+
     def _api_auth_test(self, p):
         return {"ok": True, "url": "https://fake.slack.com/", "team": "Fake", "user": "vigil",
                 "team_id": "T0FAKE", "user_id": "U0BOT", "bot_id": "B0BOT"}

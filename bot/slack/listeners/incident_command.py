@@ -35,13 +35,13 @@ USAGE = """*Vigil — `/incident`*
 Inside an incident channel:
 `/incident status investigating|identified|monitoring|resolved`
 `/incident severity sev1|sev2|sev3|sev4`
-`/incident security yes|no <reason>` — whether this is a security incident (lead or admin; recorded with the reason)
+`/incident security yes|no <reason>` — whether this is a security incident (lead, commander or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead, commander or admin; form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
-`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead or admin)
+`/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead, commander or admin)
 `/incident timeline` — latest events, in your time zone
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action

@@ -65,7 +65,12 @@ def register(app, deps: Deps) -> None:
     @app.shortcut("correct_note")
     def correct_note(ack, body, client):
         ack()
+        from vigil_ir.permissions import Refused
+        from vigil_ir.slack.authz import refusal
+        from vigil_ir.slack.listeners.incident_command import require_correction
+
         channel, message = body["channel"]["id"], body["message"]
+        who = deps.permissions.actor(body["user"]["id"])  # may ask Slack: before the transaction
         with deps.database.session() as session:
             incident = queries.by_channel(session, channel)
             note_id = note_id_of(message)
@@ -75,8 +80,13 @@ def register(app, deps: Deps) -> None:
                                      "posted in an incident channel (`/incident note …`).")
                 problem = True
             else:
-                problem = False
-                view = blocks.correct_note_modal(incident, note_id, original.data.get("text", ""))
+                try:  # the form would be refused on submit: say so now, and who may instead
+                    require_correction(deps, session, incident, who, note_id)
+                    problem = False
+                    view = blocks.correct_note_modal(incident, note_id, original.data.get("text", ""))
+                except Refused as refused:
+                    notify.respond_later(session, body["response_url"], refusal(refused.decision))
+                    problem = True
         if problem:
             deps.wake_sender()
             return
