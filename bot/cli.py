@@ -10,7 +10,7 @@ import threading
 import click
 
 from vigil_ir import __version__
-from vigil_ir.config import load_settings
+from vigil_ir.config import SettingsError, load_settings
 from vigil_ir.db import Database, migrate as run_migrations
 
 
@@ -31,6 +31,11 @@ class VigilGroup(click.Group):
 
         try:
             return super().invoke(ctx)
+        except SettingsError as invalid:
+            for problem in invalid.problems:
+                click.echo(f"Error: {problem}", err=True)
+            click.echo("Fix the environment variable(s) above (or .env); .env.example lists every setting.", err=True)
+            ctx.exit(2)
         except SQLAlchemyError as exc:
             try:
                 where = make_url(load_settings().database_url).render_as_string(hide_password=True)
@@ -85,7 +90,7 @@ def migrate() -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Interface to listen on (default HOST or 127.0.0.1).")
-@click.option("--port", default=None, type=int, help="Port (default PORT or 8000).")
+@click.option("--port", default=None, type=click.IntRange(1, 65535), help="Port (default PORT or 8000).")
 @click.option("--socket", "socket_mode", is_flag=True, help="Use Socket Mode (needs SLACK_APP_TOKEN) instead of HTTP.")
 @click.option("--no-migrate", is_flag=True, help="Do not apply migrations at start-up.")
 @click.option("--access-log/--no-access-log", default=True, show_default=True,

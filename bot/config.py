@@ -4,8 +4,42 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from datetime import date
+
+from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+SUPPORTED_DATABASES = ("sqlite:", "postgresql+psycopg:")
+# What pydantic's messages leave implicit, by the type of the value expected.
+ACCEPTED = {"bool_parsing": "true or false", "int_parsing": "a whole number", "float_parsing": "a number"}
+
+
+class SettingsError(ValueError):
+    """One or more environment variables have values Vigil cannot use; one line each, naming it."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+def _problems(invalid: ValidationError) -> list[str]:
+    aliases = {name: field.alias or name for name, field in Settings.model_fields.items()}
+    problems = []
+    for error in invalid.errors():
+        name = str(error["loc"][0]) if error["loc"] else "?"
+        variable = aliases.get(name, name)
+        message = error["msg"].removeprefix("Value error, ")
+        accepted = ACCEPTED.get(error["type"])
+        given = error.get("input")
+        shown = f"={given!r}" if isinstance(given, str) and variable not in SECRET_VARIABLES else ""
+        problems.append(f"{variable}{shown}: {message}" + (f" (use {accepted})" if accepted else ""))
+    return problems
+
+
+# Never echoed back in an error line.
+SECRET_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_CLIENT_SECRET",
+                    "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL"}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -41,7 +75,7 @@ class Settings(BaseSettings):
     # How long a user group's members (usergroups.users.list) are trusted before asking Slack again.
     group_cache_seconds: float = Field(60.0, alias="VIGIL_GROUP_CACHE_SECONDS")
     host: str = Field("127.0.0.1", alias="HOST")
-    port: int = Field(8000, alias="PORT")
+    port: int = Field(8000, alias="PORT", ge=1, le=65535)
     # How often the channel is reminded to post a status update, per severity ("none": never).
     update_cadence: str = Field("sev1=30m,sev2=60m,sev3=4h,sev4=none", alias="VIGIL_UPDATE_CADENCE")
     # Post-incident review due, in business days after resolution, per severity ("none": optional).
@@ -80,7 +114,21 @@ class Settings(BaseSettings):
     @field_validator("database_url")
     @classmethod
     def _sqlalchemy_driver(cls, url: str) -> str:
-        return sqlalchemy_url(url)
+        url = sqlalchemy_url(url.strip())
+        if not url.startswith(SUPPORTED_DATABASES):
+            raise ValueError("Vigil runs on SQLite (sqlite:///FILE) or PostgreSQL (postgresql://USER:PASSWORD@HOST/DB)")
+        return url
+
+    @field_validator("holidays")
+    @classmethod
+    def _holiday_dates(cls, value: str) -> str:
+        for day in (part.strip() for part in value.split(",")):
+            if day:
+                try:
+                    date.fromisoformat(day)
+                except ValueError:
+                    raise ValueError(f"{day!r} is not a date; give YYYY-MM-DD dates separated by commas") from None
+        return value
 
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
@@ -134,5 +182,9 @@ class Settings(BaseSettings):
 
 
 def load_settings(**overrides) -> Settings:
-    """Read settings now (tests change the environment between app instances)."""
-    return Settings(**overrides)
+    """Read settings now (tests change the environment between app instances); SettingsError naming
+    every variable whose value cannot be used."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as invalid:
+        raise SettingsError(_problems(invalid)) from None

@@ -8,6 +8,17 @@ from sqlmodel import Field, Session, SQLModel
 from vigil_ir.db import insert_if_absent
 
 
+# The largest record number or id anyone can type that a database column can hold (both SQLite and
+# PostgreSQL take 64-bit integers; no installation hands out anywhere near this many keys).
+MAX_NUMBER = 2**63 - 1
+
+
+def bounded_number(digits: str) -> int | None:
+    """The number typed, or None when it could not name a record (too long to fit a column)."""
+    number = int(digits)
+    return number if 0 < number <= MAX_NUMBER else None
+
+
 class KeyCounter(SQLModel, table=True):
     __tablename__ = "key_counter"
 

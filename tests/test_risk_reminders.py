@@ -66,8 +66,24 @@ def test_after_downtime_only_the_most_recent_reminder_is_sent(app):
     risk_at_t0(app.db)
     app.sweep(at("2025-07-02"))  # the worker was down from before T-14 until after the due date
     assert reminders(app.db) == [("due", OWNER)]
-    app.sweep(at("2025-07-20"))
-    assert reminders(app.db) == [("due", OWNER), ("escalation_7", RISK_CHANNEL)]
+    app.sweep(at("2025-07-20"))  # past the escalation day: the owner is told directly with it
+    assert reminders(app.db) == [("due", OWNER), ("overdue_3", OWNER), ("escalation_7", RISK_CHANNEL)]
+
+
+def test_a_review_first_seen_long_overdue_reaches_its_owner_with_the_button_and_escalates_once(app, fake_slack):
+    """Imported with a past due date: the first sweep is already past the escalation day."""
+    risk = risk_at_t0(app.db)
+    for day in ("2025-07-25", "2025-07-26", "2025-08-30"):
+        app.sweep(at(day))
+    assert reminders(app.db) == [("overdue_3", OWNER), ("escalation_7", RISK_CHANNEL)]
+    app.deliver()
+    (dm,) = [c.params for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == OWNER]
+    assert "is 24 days overdue" in dm["text"]
+    button = dm["blocks"][1]["elements"][0]
+    assert (button["action_id"], button["value"]) == ("risk_review_open", str(open_review(app.db, risk).id))
+    assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == RISK_CHANNEL
+                and "Escalation" in c.params["text"]]) == 1
+    assert open_review(app.db, risk).reminders_sent == 2
 
 
 def test_without_a_risk_channel_there_is_no_escalation(db, fake_slack, settings_for):
@@ -147,14 +163,15 @@ def test_two_concurrent_workers_and_a_restart_send_each_reminder_once(app, fake_
     with app.db.session() as s:
         events = s.exec(select(Event).where(Event.kind == "risk.reminder_sent"))
         sent = [(e.data["review"], e.data["kind"]) for e in events]
-    assert len(sent) == len(set(sent)) == 36  # 12 reviews × (due_in_14, due, escalation_7), each once
+    # 12 reviews × (due_in_14, due, then overdue_3 with escalation_7 on the escalation day), each once
+    assert len(sent) == len(set(sent)) == 48
     with app.db.session() as s:
         keys = list(s.exec(select(OutboxItem.dedupe_key).where(OutboxItem.dedupe_key.like("risk-reminder:%"))))
-        assert len(keys) == 36
+        assert len(keys) == 48
         assert {r.reminder_rank for r in s.exec(select(RiskReview))} == {6}
     app.deliver(rounds=20)
-    for owner in owners:
-        assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == owner]) == 2
+    for owner in owners:  # due_in_14, due, overdue_3 (the escalation goes to the channel)
+        assert len([c for c in fake_slack.calls_to("chat.postMessage") if c.params["channel"] == owner]) == 3
 
 
 def test_weekly_digest_once_per_week_lists_overdue_reviews_and_pending_approvals(app, fake_slack):

@@ -11,7 +11,8 @@ import click
 from vigil_ir import clock
 from vigil_ir.auth import tokens
 from vigil_ir.exports.cli import _session
-from vigil_ir.playbooks.durations import parse_duration
+from vigil_ir.keys import MAX_NUMBER
+from vigil_ir.playbooks.durations import MAX_DURATION, parse_duration
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -20,7 +21,10 @@ def _expiry(ctx: click.Context, param: click.Parameter, value: str) -> datetime:
     """`30d`, `12h`, … from now, or a date: the token works until the end of that day (UTC)."""
     try:
         if _PLAIN_DATE.match(value):
-            return datetime.combine(date.fromisoformat(value) + timedelta(days=1), datetime.min.time(), timezone.utc)
+            day = date.fromisoformat(value)
+            if day > clock.now().date() + MAX_DURATION:  # the same cap as a duration
+                raise ValueError(f"{value} is more than {MAX_DURATION.days} days ahead")
+            return datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
         return clock.now() + parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(f"{exc}; or give a date, YYYY-MM-DD") from None
@@ -71,7 +75,7 @@ def list_command(ctx: click.Context) -> None:
 
 
 @auditor_token.command("revoke")
-@click.argument("token_id", type=int, metavar="ID")
+@click.argument("token_id", type=click.IntRange(1, MAX_NUMBER), metavar="ID")
 @click.option("--actor", default=None, help="Who is revoking it, for the record (default cli:<login name>).")
 @click.pass_context
 def revoke_command(ctx: click.Context, token_id: int, actor: str | None) -> None:

@@ -16,6 +16,7 @@ from datetime import datetime
 from typing import Any
 
 from vigil_ir import clock
+from vigil_ir.bidi import neutralise as shown
 from vigil_ir.eventlog.canonical import canonical_json
 
 BOM = "\ufeff"
@@ -38,8 +39,8 @@ def cell(value: Any) -> str:
     if isinstance(value, datetime):
         return clock.iso(value)
     if isinstance(value, (dict, list, tuple)):
-        return neutralise(canonical_json(value))
-    return neutralise(str(value))
+        return neutralise(shown(canonical_json(value)))
+    return neutralise(shown(str(value)))
 
 
 def to_csv(columns: Sequence[str], rows: Iterable[Mapping[str, Any]]) -> str:

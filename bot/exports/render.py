@@ -11,6 +11,9 @@ from functools import lru_cache
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
+from markupsafe import Markup
+
+from vigil_ir.bidi import neutralise
 
 EMPTY = "—"
 # Markdown punctuation that could format, link or break a table cell; backslash-escaped.
@@ -22,13 +25,16 @@ def md_escape(value: Any) -> str:
     """Text safe inside a Markdown table cell: punctuation escaped, raw HTML neutralised, one line."""
     if value is None:
         return EMPTY
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = neutralise(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_PUNCT.sub(r"\\\1", text)
     return _NEWLINES.sub("<br>", text)
 
 
-def _html_finalize(value: Any) -> Any:
-    return EMPTY if value is None else value
+def html_finalize(value: Any) -> Any:
+    """None as a dash; text with bidi controls shown (autoescaping follows)."""
+    if value is None:
+        return EMPTY
+    return neutralise(value) if isinstance(value, str) and not isinstance(value, Markup) else value
 
 
 @lru_cache(maxsize=None)
@@ -37,7 +43,7 @@ def environment(kind: str) -> Environment:
     common = dict(loader=PackageLoader("vigil_ir", "templates"), undefined=StrictUndefined,
                   trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
     if kind == "html":
-        return Environment(autoescape=True, finalize=_html_finalize, **common)
+        return Environment(autoescape=True, finalize=html_finalize, **common)
     if kind == "md":
         return Environment(autoescape=False, finalize=md_escape, **common)
     raise ValueError(f"No template environment for {kind!r}")

@@ -20,6 +20,7 @@ from vigil_ir.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.keys import next_number
+from vigil_ir.keys import bounded_number
 
 OPEN = ("open", "in_progress")
 FIELDS = ("number", "incident_id", "risk_id", "description", "owner", "due_on", "type", "status", "status_reason",
@@ -249,7 +250,8 @@ def locked(session: Session, action_id: int) -> ActionItem | None:
 
 def by_key(session: Session, key: str) -> ActionItem | None:
     match = KEY.match(key or "")
-    return session.exec(select(ActionItem).where(ActionItem.number == int(match.group(1)))).first() if match else None
+    number = bounded_number(match.group(1)) if match else None
+    return session.exec(select(ActionItem).where(ActionItem.number == number)).first() if number else None
 
 
 def last_change(session: Session, action: ActionItem) -> Event | None:

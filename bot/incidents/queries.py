@@ -10,13 +10,14 @@ from sqlmodel import Session, select
 
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.incidents.models import Incident
+from vigil_ir.keys import bounded_number
 
 KEY_PATTERN = re.compile(r"^\s*(?:INC-)?(\d+)\s*$", re.IGNORECASE)
 
 
 def parse_key(key: str) -> int | None:
     match = KEY_PATTERN.match(key or "")
-    return int(match.group(1)) if match else None
+    return bounded_number(match.group(1)) if match else None
 
 
 def by_key(session: Session, key: str) -> Incident | None:

@@ -234,6 +234,7 @@ def _model_in(annotation) -> type[BaseModel] | None:
 # --- YAML nodes: where things are in the file -------------------------------------------------
 
 MAX_DEPTH = 32  # a playbook nests about six levels; PyYAML composes recursively
+MAX_EXPANDED_NODES = 100_000  # the largest shipped playbook has under 400 values
 
 
 class Unreadable(Exception):
@@ -245,18 +246,35 @@ class Unreadable(Exception):
 
 
 def check_structure(text: str) -> None:
-    """Refuse, before composing, nesting deeper than MAX_DEPTH and an alias inside the value its
-    anchor names (`a: &x [*x]`): either would exhaust the recursion of the code that walks the data."""
+    """Refuse, before composing, nesting deeper than MAX_DEPTH, an alias inside the value its anchor
+    names (`a: &x [*x]`), and aliases that expand to more than MAX_EXPANDED_NODES values (a few
+    hundred bytes of nested aliases can stand for millions: the "billion laughs"). Each would exhaust
+    the memory, time or recursion of the code that walks the data; one streaming pass finds them."""
     open_anchors: list[str | None] = []
+    sizes: list[int] = [0]  # values inside each open collection, aliases counted as what they expand to
+    anchored: dict[str, int] = {}  # anchor -> how many values it stands for
     for event in yaml.parse(text, Loader=yaml.SafeLoader):
         if isinstance(event, yaml.CollectionStartEvent):
             open_anchors.append(event.anchor)
+            sizes.append(1)
             if len(open_anchors) > MAX_DEPTH:
                 raise Unreadable(event.start_mark.line + 1, f"nested more than {MAX_DEPTH} levels deep")
         elif isinstance(event, yaml.CollectionEndEvent):
-            open_anchors.pop()
-        elif isinstance(event, yaml.AliasEvent) and event.anchor in open_anchors:
-            raise Unreadable(event.start_mark.line + 1, f"alias *{event.anchor} is inside the value it names")
+            anchor, size = open_anchors.pop(), sizes.pop()
+            if anchor is not None:
+                anchored[anchor] = size
+            sizes[-1] += size
+        elif isinstance(event, yaml.AliasEvent):
+            if event.anchor in open_anchors:
+                raise Unreadable(event.start_mark.line + 1, f"alias *{event.anchor} is inside the value it names")
+            sizes[-1] += anchored.get(event.anchor, 1)
+        elif isinstance(event, yaml.ScalarEvent):
+            sizes[-1] += 1
+            if event.anchor is not None:
+                anchored[event.anchor] = 1
+        if sum(sizes) > MAX_EXPANDED_NODES:
+            raise Unreadable(event.start_mark.line + 1, f"aliases here expand the file to more than "
+                             f"{MAX_EXPANDED_NODES:,} values; write the steps out instead of nesting aliases")
 
 
 def read_yaml(text: str) -> tuple[Node | None, object]:

@@ -9,6 +9,7 @@ from sqlmodel import Session, select
 
 from vigil_ir.eventlog import Event
 from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
+from vigil_ir.keys import bounded_number
 
 KEY_PATTERN = re.compile(r"^\s*(?:RISK-)?(\d+)\s*$", re.IGNORECASE)
 DUE_SOON_DAYS = 14
@@ -16,7 +17,7 @@ DUE_SOON_DAYS = 14
 
 def parse_key(key: str) -> int | None:
     match = KEY_PATTERN.match(key or "")
-    return int(match.group(1)) if match else None
+    return bounded_number(match.group(1)) if match else None
 
 
 def by_key(session: Session, key: str) -> Risk | None:

@@ -87,30 +87,40 @@ def review_reminders(session: Session, now: datetime, settings: Settings) -> int
     sent = 0
     for review in candidates:
         rank, kind = latest_due(review, today)
-        if kind == ESCALATION and not settings.risk_channel:
-            # Nowhere to escalate: the owner gets the overdue DM instead, unless they already had it.
-            kind = None if review.reminder_rank >= OVERDUE_RANK else KINDS[OVERDUE_RANK - 1][0]
+        kinds = reminders_to_send(review, kind, escalate_to=settings.risk_channel)
         # synchronize_session=False: the default matches every RiskReview in the session against the
         # WHERE clause, once per update, which is quadratic in the candidates.
         won = session.execute(update(RiskReview).where(RiskReview.id == review.id, RiskReview.reminder_rank < rank)
-                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + int(kind is not None))
+                              .values(reminder_rank=rank, reminders_sent=RiskReview.reminders_sent + len(kinds))
                               .execution_options(synchronize_session=False)).rowcount
-        if won != 1 or kind is None:
+        if won != 1:
             continue
         risk = session.get(Risk, review.risk_id)
-        if kind == ESCALATION:
-            item, recipient = risk_notify.escalate(session, settings.risk_channel, risk, review, kind, today), \
-                settings.risk_channel
-        else:
-            item, recipient = risk_notify.remind_owner(session, risk, review, kind, today), review.reviewer
-        if item is None:
-            continue
-        append(session, stream=risk.stream, kind="risk.reminder_sent", actor=ACTOR, data={
-            "review": review.ref, "kind": kind, "recipient": recipient, "due_on": review.due_on.isoformat(),
-            "scheduled_for": (review.due_on + timedelta(days=dict(KINDS)[kind])).isoformat(),
-            "outbox_key": item.dedupe_key})
-        sent += 1
+        for kind in kinds:
+            if kind == ESCALATION:
+                item, recipient = risk_notify.escalate(session, settings.risk_channel, risk, review, kind, today), \
+                    settings.risk_channel
+            else:
+                item, recipient = risk_notify.remind_owner(session, risk, review, kind, today), review.reviewer
+            if item is None:
+                continue
+            append(session, stream=risk.stream, kind="risk.reminder_sent", actor=ACTOR, data={
+                "review": review.ref, "kind": kind, "recipient": recipient, "due_on": review.due_on.isoformat(),
+                "scheduled_for": (review.due_on + timedelta(days=dict(KINDS)[kind])).isoformat(),
+                "outbox_key": item.dedupe_key})
+            sent += 1
     return sent
+
+
+def reminders_to_send(review: RiskReview, kind: str, *, escalate_to: str | None) -> list[str]:
+    """What one sweep sends for the latest reminder due. The owner is always told directly (a DM
+    with the Review button) before or with an escalation: a review first seen 7 or more days
+    overdue (imported late, or after downtime) gets the owner's overdue DM and the escalation, once
+    each; without a risk channel there is nowhere to escalate, so only the DM."""
+    if kind != ESCALATION:
+        return [kind]
+    owner_told = review.reminder_rank >= OVERDUE_RANK
+    return ([] if owner_told else [KINDS[OVERDUE_RANK - 1][0]]) + ([ESCALATION] if escalate_to else [])
 
 
 @sweep("risks.weekly_digest")

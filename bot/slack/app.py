@@ -11,6 +11,7 @@ from slack_bolt.authorization import AuthorizeResult
 from slack_sdk import WebClient
 from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, RateLimitErrorRetryHandler
 
+from vigil_ir.bidi import neutralise_all
 from vigil_ir.idempotency import previous_result
 from vigil_ir.slack import bolt_patch, envelope, failures
 from vigil_ir.slack.deps import Deps
@@ -27,13 +28,22 @@ bolt_patch.apply()
 INLINE_TIMEOUT_SECONDS = 2.0
 
 
+class SafeTextClient(WebClient):
+    """Every call's text shows bidi control characters instead of obeying them (vigil_ir.bidi): one
+    place for all of Vigil's Slack output, whichever builder made it."""
+
+    def api_call(self, api_method, *, data=None, params=None, json=None, **kwargs):  # noqa: A002 - slack_sdk's name
+        return super().api_call(api_method, data=neutralise_all(data), params=neutralise_all(params),
+                                json=neutralise_all(json), **kwargs)
+
+
 def make_client(settings, *, retry_rate_limits: bool = True, timeout: float | None = None) -> WebClient:
     """The Web API client: the CLI's retries one 429; the outbox and inline calls handle their own."""
     handlers = [ConnectionErrorRetryHandler()]
     if retry_rate_limits:
         handlers.append(RateLimitErrorRetryHandler(max_retry_count=1))
-    return WebClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
-                     timeout=timeout or settings.slack_timeout_seconds, retry_handlers=handlers)
+    return SafeTextClient(token=settings.slack_bot_token, base_url=settings.slack_api_url,
+                          timeout=timeout or settings.slack_timeout_seconds, retry_handlers=handlers)
 
 
 def make_inline_client(settings) -> WebClient:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import re
 
+from vigil_ir.bidi import neutralise
+
 _ID = re.compile(r"^[UWCGSB][A-Z0-9]{2,}$")
 MENTION = re.compile(r"<@([UW][A-Z0-9]+)(?:\|[^>]*)?>")
 
 
 def esc(text: object) -> str:
-    """Slack decodes only `&`, `<` and `>`; escape exactly those."""
-    return str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    """Slack decodes only `&`, `<` and `>`; escape exactly those (and show bidi controls, vigil_ir.bidi)."""
+    return neutralise(str(text)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def mention(user_id: str | None) -> str:

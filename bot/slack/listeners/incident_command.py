@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
+from vigil_ir.bidi import neutralise_all
 from vigil_ir.followup import pir
 from vigil_ir.eventlog import Event
 from vigil_ir.incidents import queries, service
@@ -131,7 +132,7 @@ def not_in_incident_channel(session, verb: str) -> str:
 def open_view(client, trigger_id: str, view: dict) -> dict | None:
     """Open a modal; on a Slack failure return the ephemeral reply explaining it."""
     try:
-        client.views_open(trigger_id=trigger_id, view=view)
+        client.views_open(trigger_id=trigger_id, view=neutralise_all(view))  # bolt's own client: vigil_ir.bidi
     except SlackApiError as failure:
         log.warning("views.open failed: %s", failure.response.get("error"))
         return {"text": ":warning: Slack did not open the form "

@@ -15,6 +15,7 @@ from sqlmodel import Session, select
 from vigil_ir.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, TYPES, Incident
 
 PAGE_SIZE = 50
+MAX_PAGE = 10**9  # past the last page shows an empty page; beyond this the offset no longer fits a column
 SECURITY = {"yes": True, "no": False}
 
 
@@ -22,10 +23,15 @@ def parse_date(value: str | None, label: str, errors: list[str]) -> date | None:
     if not value:
         return None
     try:
-        return date.fromisoformat(value.strip())
+        day = date.fromisoformat(value.strip())
+        day_start(day + timedelta(days=1))  # a period ends at the start of the day after its last
     except ValueError:
         errors.append(f"{label}: {value!r} is not a date (YYYY-MM-DD); ignored.")
         return None
+    except OverflowError:
+        errors.append(f"{label}: {value!r} is outside the dates Vigil can count (years 1 to 9999, UTC); ignored.")
+        return None
+    return day
 
 
 def day_start(day: date) -> datetime:
@@ -72,7 +78,7 @@ class IncidentFilters:
             return value
 
         try:
-            number = max(1, int(params.get("page") or 1))
+            number = min(max(1, int(params.get("page") or 1)), MAX_PAGE)
         except ValueError:
             number = 1
         return cls(start=start, end=end, severity=choice("severity", tuple(SEVERITIES)),

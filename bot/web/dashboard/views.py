@@ -17,18 +17,14 @@ from starlette.responses import HTMLResponse
 from vigil_ir.people.columns import label_in_row
 from vigil_ir import clock
 from vigil_ir.exports.describe import when
-from vigil_ir.exports.render import EMPTY
-
-
-def _finalize(value: Any) -> Any:
-    return EMPTY if value is None else value
+from vigil_ir.exports.render import EMPTY, html_finalize
 
 
 @lru_cache(maxsize=1)
 def environment() -> Environment:
     env = Environment(loader=PackageLoader("vigil_ir", "templates/dashboard"), undefined=StrictUndefined,
                       autoescape=select_autoescape(default=True, default_for_string=True),
-                      finalize=_finalize, trim_blocks=True, lstrip_blocks=True)
+                      finalize=html_finalize, trim_blocks=True, lstrip_blocks=True)
     # person_in_row: "Name (U…)" from an exported row's id and name columns (vigil_ir.people.columns).
     env.globals.update(when=when, iso=clock.iso, person_in_row=label_in_row)
     env.filters["yesno"] = lambda value: EMPTY if value is None else ("yes" if value else "no")
