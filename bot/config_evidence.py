@@ -47,7 +47,10 @@ def document(settings) -> dict[str, Any]:
     from vigil_ir.risks.reminders import KINDS as REVIEW_REMINDERS
     from vigil_ir.risks.scoring import CURRENT
 
+    from vigil_ir.permissions import policy_from_settings
+
     policy = Policy.from_settings(settings)
+    permissions = policy_from_settings(settings).describe()
     return {
         "update_cadence": {sev: (str(every) if every else "none") for sev, every in sorted(policy.update_cadence.items())},
         "pir_due_business_days": {sev: days for sev, days in sorted(policy.pir_business_days.items())},
@@ -55,10 +58,11 @@ def document(settings) -> dict[str, Any]:
         "severity_definitions": dict(SEVERITIES),
         "milestone_definitions": MILESTONES,
         "security_flag": SECURITY_FLAG,
-        "roles": {"admins": sorted(settings.admin_ids),
-                  "risk_approvers": sorted(settings.risk_approver_ids - settings.admin_ids),
-                  "dashboard_viewers": sorted(settings.dashboard_viewer_ids),
-                  "dashboard_allow_workspace": bool(settings.dashboard_allow_workspace)},
+        # Who holds each configured role (user ids, user group ids or @handles) and what each may do:
+        # the permissions policy (vigil_ir.permissions), as it describes itself.
+        "roles": {role: sorted(subjects) for role, subjects in permissions["roles"].items()},
+        "permissions": {"rules": permissions["rules"], "close_approval": permissions["close_approval"],
+                        "dashboard_allow_workspace": bool(settings.dashboard_allow_workspace)},
         "reminder_schedules": {
             "risk_review_days_from_due": {kind: days for kind, days in REVIEW_REMINDERS},
             "action_days_from_due": {label: days for label, days in ACTION_SCHEDULE},

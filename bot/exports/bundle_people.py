@@ -38,17 +38,14 @@ def _roles(ctx: Context) -> dict[str, list[str]]:
     """Roles at the period end: from the configuration recorded in force then, else today's settings."""
     if ctx.config_versions:
         recorded = ctx.config_versions[-1].document.get("roles") or {}
-        admins = frozenset(recorded.get("admins") or [])
-        members = (admins, admins | frozenset(recorded.get("risk_approvers") or []),
-                   frozenset(recorded.get("dashboard_viewers") or []))
     else:
-        settings = ctx.settings
-        members = (settings.admin_ids, settings.risk_approver_ids, settings.dashboard_viewer_ids)
+        from vigil_ir.permissions import policy_from_settings
+
+        recorded = policy_from_settings(ctx.settings).describe()["roles"]
     roles: dict[str, list[str]] = {}
-    for role, members in zip(("admin (VIGIL_ADMINS)", "risk approver (VIGIL_RISK_APPROVERS, and admins)",
-                              "dashboard viewer (VIGIL_DASHBOARD_VIEWERS)"), members):
-        for user_id in members:
-            roles.setdefault(user_id, []).append(role)
+    for role, subjects in sorted(recorded.items()):
+        for subject in subjects:  # user ids; user groups (S…, @handle) are listed under their own id
+            roles.setdefault(subject, []).append(role.rstrip("s").replace("_", " "))
     return roles
 
 

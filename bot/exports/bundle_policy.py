@@ -25,7 +25,6 @@ if TYPE_CHECKING:
     from vigil_ir.exports.bundle import Context
 
 PLAYBOOK_COLUMNS = ("playbook_id", "version", "sha256", "file", "incidents", "first_attached_at")
-ROLE_KEYS = (("admins", "admin"), ("risk_approvers", "risk approver"), ("dashboard_viewers", "dashboard viewer"))
 
 
 def write(ctx: Context) -> None:
@@ -83,9 +82,10 @@ def role_changes(versions, user_id: str, start, end) -> list[str]:
     for before, after in zip(versions, versions[1:]):
         if not (clock.to_utc(start) <= after.recorded_at < clock.to_utc(end)):
             continue
-        for key, role in ROLE_KEYS:
-            was = user_id in ((before.document.get("roles") or {}).get(key) or [])
-            now = user_id in ((after.document.get("roles") or {}).get(key) or [])
+        roles_before, roles_after = before.document.get("roles") or {}, after.document.get("roles") or {}
+        for key in sorted(set(roles_before) | set(roles_after)):
+            role = key.rstrip("s").replace("_", " ")
+            was, now = user_id in (roles_before.get(key) or []), user_id in (roles_after.get(key) or [])
             if was != now:
                 changes.append(f"{clock.iso(after.recorded_at)} {'became' if now else 'no longer'} {role}")
     return changes
