@@ -310,10 +310,12 @@ def _register_subcommands() -> None:
     from vigil_ir.exports.cli import export
     from vigil_ir.playbooks.cli import playbooks
     from vigil_ir.exports.sample import sample
+    from vigil_ir.outbox.cli import outbox
     from vigil_ir.slack.witness_cli import witness_group
     from vigil_ir.risks.cli import risks
 
     main.add_command(witness_group)
+    main.add_command(outbox)
     main.add_command(sample)
     main.add_command(auditor_token)
     main.add_command(export)

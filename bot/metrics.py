@@ -73,6 +73,9 @@ class DatabaseCollector:
         pending, oldest = session.exec(select(func.count(), func.min(OutboxItem.created_at))
                                        .where(OutboxItem.status == "pending")).one()
         yield GaugeMetricFamily("vigil_outbox_pending", "Outbox items not yet delivered.", value=pending)
+        dead = session.exec(select(func.count()).where(OutboxItem.status == "dead")).one()
+        yield GaugeMetricFamily("vigil_outbox_dead", "Outbox items that failed in a way retrying cannot fix, "
+                                "waiting for `vigil outbox retry` (alert on > 0).", value=dead)
         age = (now - clock.to_utc(oldest)).total_seconds() if oldest else 0.0
         yield GaugeMetricFamily("vigil_outbox_oldest_pending_age_seconds",
                                 "Age of the oldest undelivered outbox item (0 when none).", value=max(age, 0.0))

@@ -314,14 +314,17 @@ def decide_lead_request(session: Session, *, incident: Incident, actor: str, req
 
 
 def record_message(session: Session, *, incident: Incident, actor: str, channel: str, ts: str,
-                   text: str, author: str | None, permalink: str | None, via: str) -> Event | None:
-    """Put a chat message on the timeline once; None if that message is already there."""
+                   text: str, author: str | None, permalink: str | None, via: str,
+                   sanitised: bool = False) -> Event | None:
+    """Put a chat message on the timeline once; None if that message is already there. `sanitised`:
+    characters no database can store were replaced in `text` (recorded, so the timeline says so)."""
     _require_open(session, incident)
     if not first_time(session, f"incident-message:{channel}:{ts}"):
         return None
     return _event(session, incident, "incident.message_added", actor, {
         "message_key": f"{channel}:{ts}", "channel": channel, "ts": ts, "text": text,
-        "author": author, "permalink": permalink, "via": via}, occurred_at=slack_ts_to_datetime(ts))
+        "author": author, "permalink": permalink, "via": via, **({"sanitised": True} if sanitised else {})},
+        occurred_at=slack_ts_to_datetime(ts))
 
 
 def attach_channel(session: Session, *, incident: Incident, channel_id: str, channel_name: str) -> Event:

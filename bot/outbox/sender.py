@@ -16,13 +16,15 @@ from collections.abc import Callable
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
-from vigil_ir.db import Database
+from vigil_ir.db import Database, is_unreachable
 from vigil_ir.metrics import OUTBOX_DELIVERIES
 from vigil_ir.outbox import service
 from vigil_ir.outbox.models import OutboxItem
 
 log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 900
+# A failure retrying cannot fix is tried this many times (a minute or so of backoff), then dead-lettered.
+DEAD_AFTER_ATTEMPTS = 5
 NOT_READY_DELAY_SECONDS = 2
 
 
@@ -39,14 +41,31 @@ def retry_delay(item: OutboxItem, failure: Exception) -> float:
 
 def describe_failure(failure: Exception) -> str:
     if isinstance(failure, SlackApiError):
-        return f"slack {failure.response.status_code}: {failure.response.get('error')}"
+        needed = failure.response.get("needed")  # missing_scope names the scope the call needs
+        scope = f" (the app needs the {needed} scope: add it in manifest.yaml and reinstall)" if needed else ""
+        return f"slack {failure.response.status_code}: {failure.response.get('error')}{scope}"
     return f"{type(failure).__name__}: {failure}"[:500]
+
+
+# Slack's answers that say "try again later"; every other `ok: false` is an answer about the call itself.
+TRANSIENT_SLACK_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+
+
+def can_succeed_later(failure: Exception) -> bool:
+    """True for outages (network, timeouts, Slack 5xx and 429, the database): retried for as long as
+    they last. False for a failure retrying cannot fix (a missing scope, a refused payload, a bug):
+    after DEAD_AFTER_ATTEMPTS such an item goes to the dead letters instead of looping forever."""
+    if isinstance(failure, SlackApiError):
+        status = failure.response.status_code
+        return status >= 500 or status == 429 or failure.response.get("error") in TRANSIENT_SLACK_ERRORS
+    return isinstance(failure, (OSError, TimeoutError, ConnectionError)) or is_unreachable(failure)
 
 
 class OutboxSender:
     def __init__(self, database: Database, handle: Callable[[str, dict], dict], *, worker: str,
-                 hold_seconds: int = 120, not_ready: type[Exception] | tuple = ()):
-        self.database, self.handle, self.worker = database, handle, worker
+                 hold_seconds: int = 120, not_ready: type[Exception] | tuple = (),
+                 dead_after: int = DEAD_AFTER_ATTEMPTS):
+        self.database, self.handle, self.worker, self.dead_after = database, handle, worker, dead_after
         self.hold_seconds, self.not_ready = hold_seconds, not_ready
         # Outcomes (done / retry later / hand back) the database could not take when they happened,
         # oldest first; written before anything else once it is back.
@@ -114,7 +133,16 @@ class OutboxSender:
                                            delay_seconds=NOT_READY_DELAY_SECONDS, error=str(waiting),
                                            count_attempt=False))
             return 0
-        except Exception as failure:  # noqa: BLE001 - any failure is retried later, never lost
+        except Exception as failure:  # noqa: BLE001 - retried later, or kept as a dead letter: never lost
+            if item.attempts >= self.dead_after and not can_succeed_later(failure):
+                OUTBOX_DELIVERIES.labels(item.kind, "dead").inc()
+                log.error("outbox item %s (%s) failed %s times and will not be retried until someone does "
+                          "(`vigil outbox list --dead`, `vigil outbox retry %s`): %s", item.id, item.kind,
+                          item.attempts, item.id, describe_failure(failure),
+                          extra={"outbox_item": item.id, "subject": item.subject})
+                self._record(functools.partial(service.dead_letter, item_id=item.id, worker=self.worker,
+                                               error=describe_failure(failure)))
+                return 0
             delay = retry_delay(item, failure)
             OUTBOX_DELIVERIES.labels(item.kind, "failed").inc()
             log.warning("outbox item %s (%s) failed, attempt %s, retry in %.0fs: %s", item.id, item.kind,

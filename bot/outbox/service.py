@@ -109,3 +109,18 @@ def release_claims(session: Session, *, worker: str) -> int:
 
 def pending_count(session: Session) -> int:
     return len(list(session.exec(select(OutboxItem.id).where(OutboxItem.status == "pending"))))
+
+
+def dead_letter(session: Session, *, item_id: int, worker: str, error: str) -> None:
+    """Stop retrying an item that cannot succeed as it is: visible in `vigil outbox list --dead` and
+    /metrics until someone fixes the cause and retries it."""
+    session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(
+        status="dead", claimed_by=None, claimed_until=None, last_error=error))
+
+
+def retry_dead(session: Session, *, item_id: int | None = None) -> int:
+    """Put dead items (one, or all when `item_id` is None) back in line, attempts counted afresh."""
+    query = update(OutboxItem).where(OutboxItem.status == "dead")
+    if item_id is not None:
+        query = query.where(OutboxItem.id == item_id)
+    return session.execute(query.values(status="pending", attempts=0, available_at=clock.now())).rowcount

@@ -34,7 +34,7 @@ from vigil_ir.incidents.models import Incident
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
-from vigil_ir.slack import blocks, checklist, hooks, limits, people
+from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
 from vigil_ir.eventlog import witness
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack import witnesses
@@ -275,11 +275,14 @@ class Deliverer:
             replies = self._call("conversations_replies", channel=channel, ts=ts, limit=1)
             messages = [m for m in replies.get("messages", []) if m.get("ts") == ts]
         message = messages[0] if messages else {}
+        # Sanitised at the boundary: a NUL or lone surrogate in Slack's text would fail the insert on
+        # every retry; the message is recorded with U+FFFD in their place, and says so.
+        text = bolt_patch.storable(message.get("text", ""))
         link = self._call("chat_getPermalink", channel=channel, message_ts=ts).get("permalink")
         with self.database.session() as session:
             incident = queries.by_id(session, payload["incident_id"])
             event = service.record_message(session, incident=incident, actor=payload["actor"], channel=channel,
-                                           ts=ts, text=message.get("text", ""),
+                                           ts=ts, text=text, sanitised=text != message.get("text", ""),
                                            author=message.get("user") or message.get("bot_id"),
                                            permalink=link, via=payload["via"])
         return {"event_id": event.id if event else None}
