@@ -133,7 +133,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
               "policy/playbook_versions.csv", "policy/playbook_versions.json",
               "policy/playbooks/generic-v1.0.0-b323e8197e20.yaml",
               "risk_assessment/heatmap_2025-03-31.svg", "risk_assessment/report.md", "risk_assessment/report.html",
-              "risk_methodology.json", "README.md", "manifest.json"}
+              "risk_methodology.json", "README.md", "verify.py", "manifest.json"}
     assert names == packets | tables | extras
     manifest = manifest_of(bundle)
     assert manifest["period"] == {"start": "2025-01-01T00:00:00.000000Z", "end": "2025-04-01T00:00:00.000000Z",

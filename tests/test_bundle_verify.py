@@ -55,7 +55,7 @@ def bundle(db, tmp_path) -> Path:
 def test_a_fresh_bundle_verifies_offline_with_one_ok_line(bundle):
     result = verify_cli(bundle)
     assert result.exit_code == 0, result.output
-    (line,) = result.output.strip().splitlines()
+    (line,) = result.stdout.strip().splitlines()
     manifest = manifest_of(bundle)
     assert line.startswith(f"OK: {bundle}: {len(manifest['files'])} files match the manifest; ")
     segments = sum(len(s) for s in manifest["event_log"]["segments"].values())
@@ -76,7 +76,9 @@ def test_the_cli_names_the_changed_file_and_exits_1(bundle, tmp_path):
     result = verify_cli(tampered)
     assert result.exit_code == 1
     assert "BROKEN: incidents.csv: SHA-256 differs from the manifest" in result.output
-    assert "1 problem(s)" in result.output.splitlines()[-1]
+    # the CSV no longer matches its JSON twin either, cell by cell
+    assert "BROKEN: incidents.csv: row 1 (INC-2), column severity_initial: 'sev4' differs from its JSON twin" in result.output
+    assert "problem(s)" in result.output.splitlines()[-1]
 
 
 def test_removed_and_added_files_are_reported(bundle, tmp_path):
@@ -120,7 +122,9 @@ def test_an_edited_event_row_fails_the_chain_naming_stream_and_seq(bundle, tmp_p
     tampered = rewrite(bundle, tmp_path / "t.zip", change={"incident_events.json": lambda _: edited},
                        manifest=lambda m: _reseal(m, bundle, "incident_events.json", edited))
     problems = verify_bundle(tampered).problems
-    assert problems and all(p.startswith("incident_events.json: stream incident:2 seq 3: hash mismatch") for p in problems)
+    assert problems[0].startswith("incident_events.json: stream incident:2 seq 3: hash mismatch"), problems
+    # the CSV twin and the packet still hold the original event, and say so
+    assert "incidents/INC-2/INC-2.json: event incident:2 seq 3 differs from the event log" in problems
     result = verify_cli(tampered)
     assert result.exit_code == 1 and "incident_events.json: stream incident:2 seq 3: hash mismatch (expected" in result.output
 
@@ -178,7 +182,7 @@ def test_edited_chain_heads_break_the_digest(bundle, tmp_path):
     tampered = rewrite(bundle, tmp_path / "t.zip", change={"chain_heads.json": lambda _: edited},
                        manifest=lambda m: _reseal(m, bundle, "chain_heads.json", edited))
     problems = verify_bundle(tampered).problems
-    assert any(p.startswith("chain heads: digest of chain_heads rows is sha256:") for p in problems), problems
+    assert any(p.startswith("chain_heads.json: digest of the chain_heads rows is sha256:") for p in problems), problems
     assert any(f"stream {first['stream']} segment ends at seq" in p for p in problems), problems
 
 

@@ -24,6 +24,7 @@ from vigil_ir.eventlog import append
 from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_edges, bundle_followup, bundle_incidents,
                               bundle_people, bundle_policy, bundle_risks)
 from vigil_ir.exports.bundle_files import Table, ZipSink
+from vigil_ir.exports.bundle_verify import STANDALONE_NAME, standalone_source
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
 from vigil_ir.exports.output import replacing
@@ -90,7 +91,8 @@ def _readme(manifest: Manifest) -> str:
     lines = [f"# Vigil evidence bundle: {clock.iso(manifest.start)} to {clock.iso(manifest.end)} (end exclusive)", "",
              f"Generated {clock.iso(manifest.generated_at)} by {manifest.generated_by}. `manifest.json` lists every "
              "file with its SHA-256, size, row count and the selection behind it.", "",
-             "Check the bundle offline, without the database: `vigil verify --bundle <this zip>`.", "",
+             "Check the bundle offline, without the database: `vigil verify --bundle <this zip>`, or without Vigil: "
+             "`python verify.py <this zip>` (Python standard library only; the same checks).", "",
              "| File | Evidence | Rows | What it is |", "|---|---|---|---|"]
     packets = [entry for entry in manifest.files if entry.path.startswith("incidents/")]
     for entry in sorted(manifest.files, key=lambda e: e.path):
@@ -131,6 +133,10 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             bundle_people.write_signoffs(ctx)
             bundle_people.write_people(ctx)  # after the sections whose id columns it lists
             bundle_audit.write_heads(ctx)
+            sink.add(STANDALONE_NAME, standalone_source(), section="guide",
+                     description="The bundle checker, Python standard library only: `python verify.py <this zip>` "
+                                 "runs every check `vigil verify --bundle` runs",
+                     query="vigil_ir.exports.bundle_checker of the generating version, byte for byte")
             sink.add("README.md", _readme(manifest), section="guide",
                      description="What the files are and how to verify them", query="generated from this manifest")
             rendered = manifest.render()

@@ -1,0 +1,1123 @@
+"""Check a Vigil evidence bundle: every claim it makes, with nothing but Python's standard library.
+
+Every bundle carries this file as `verify.py`; `vigil verify --bundle` runs the same code. Usage:
+
+    python verify.py evidence.zip
+
+It prints `OK: …` and exits 0, or one `BROKEN: <file>: <record>: <reason>` line per problem (all of
+them, not only the first) and exits 1. It imports nothing outside the standard library, so an
+auditor can read it whole and run it on a machine without Vigil. What it checks, in order:
+
+1. Signature: `manifest.sig` (Ed25519 over the exact bytes of manifest.json), verified here from
+   RFC 8032 with integers and hashlib.sha512; a bundle without one is reported as unsigned.
+2. Files: every file in the zip listed in the manifest and every listed file present, once; each
+   file's SHA-256 and size as listed; each table's row count as listed.
+3. Chains: every event row re-hashed (sha256(prev_hash + canonical JSON)); within each stream the
+   seqs follow on and each prev_hash is the previous hash; each segment's ends as in the manifest;
+   the heads digest recomputed from chain_heads; an event in two event-log files is the same row.
+4. CSV twins: every `<table>.csv` equal, cell by cell, to `<table>.json` rendered as the bundle
+   renders CSV (None empty, true/false, JSON for structures, bidi controls shown as [U+XXXX], a
+   leading ' before a formula start).
+5. Claims of the manifest: each table's rows fall in the period as its selection rule says; the
+   INC-/RISK-/ACT- sequences (count, first, last, gaps) agree with the rows; the notes agree with
+   the files (an open period, a missing policy); the generator, time and person agree with the
+   README, the packets and the event log.
+6. Derived columns recomputed from the bundle's own event log: each incident's severities, status,
+   security flag, roles, milestones, minutes to declare/acknowledge/mitigate/resolve, close
+   override, event count and chain head; review lateness, status at period end and reminder counts.
+7. Packets: each incident packet's JSON holds exactly the incident's events, milestones and head;
+   its Markdown and HTML name the same head and show every event of the stream.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import hashlib
+import io
+import json
+import re
+import sys
+import zipfile
+from collections import Counter
+from datetime import date, datetime, timedelta, timezone
+
+MANIFEST = "manifest.json"
+SIGNATURE = "manifest.sig"
+FORMAT = "vigil-evidence-bundle/1"
+SIGNATURE_FORMAT = "vigil-signature/1"
+GENESIS_HASH = "0" * 64
+CHUNK = 1 << 20
+SHOWN = 100  # problems printed; the count says how many more
+# Until every Vigil bundle is signed, a missing manifest.sig is reported but does not fail the check.
+SIGNATURE_REQUIRED = False
+
+
+# --- 1. The canonical event hash (the same as Vigil's event log; a test binds the two) ----------
+
+HASHED_FIELDS = ("stream", "stream_seq", "kind", "actor", "occurred_at", "recorded_at", "data", "corrects",
+                 "prev_hash")
+
+
+def canonical_json(value) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+
+
+def event_hash(row: dict) -> str:
+    """sha256(prev_hash + canonical_json(e)) of an exported event row (`seq` is the hashed `stream_seq`)."""
+    fields = {name: row["seq" if name == "stream_seq" else name] for name in HASHED_FIELDS}
+    return hashlib.sha256((row["prev_hash"] + canonical_json(fields)).encode("utf-8")).hexdigest()
+
+
+# --- 2. CSV cells as the bundle writes them (a test binds this to Vigil's CSV writer) ----------
+
+BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
+
+
+def csv_cell(value) -> str:
+    """The CSV text of a JSON value: None empty, true/false, numbers as Python prints them, structures
+    as canonical JSON; text with bidirectional controls shown as [U+XXXX] and a leading ' before a
+    formula start (OWASP CSV injection)."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    text = canonical_json(value) if isinstance(value, (dict, list)) else str(value)
+    text = text.translate(BIDI_CONTROLS)
+    return "'" + text if text.startswith(FORMULA_STARTS) else text
+
+
+# --- 3. Ed25519 verification, from RFC 8032 section 5.1.7 --------------------------------------
+
+P = 2 ** 255 - 19                                          # the field prime
+L = 2 ** 252 + 27742317777372353535851937790883648493      # the order of the base point
+D = -121665 * pow(121666, P - 2, P) % P                    # the curve constant d
+SQRT_M1 = pow(2, (P - 1) // 4, P)                          # a square root of -1 mod p
+
+
+def _point_add(a, b):
+    """Addition in extended coordinates (X, Y, Z, T), x = X/Z, y = Y/Z, x*y = T/Z (RFC 8032 5.1.4)."""
+    x1, y1, z1, t1 = a
+    x2, y2, z2, t2 = b
+    ea, eb = (y1 - x1) * (y2 - x2) % P, (y1 + x1) * (y2 + x2) % P
+    ec, ed = t1 * 2 * D * t2 % P, z1 * 2 * z2 % P
+    e, f, g, h = eb - ea, ed - ec, ed + ec, eb + ea
+    return (e * f % P, g * h % P, f * g % P, e * h % P)
+
+
+def _scalar_mult(scalar: int, point):
+    result = (0, 1, 1, 0)  # the neutral element
+    while scalar:
+        if scalar & 1:
+            result = _point_add(result, point)
+        point = _point_add(point, point)
+        scalar >>= 1
+    return result
+
+
+def _same_point(a, b) -> bool:
+    return (a[0] * b[2] - b[0] * a[2]) % P == 0 and (a[1] * b[2] - b[1] * a[2]) % P == 0
+
+
+def _decode_point(encoded: bytes):
+    """The point a 32-byte encoding names, or None when it names none (RFC 8032 5.1.3)."""
+    if len(encoded) != 32:
+        return None
+    number = int.from_bytes(encoded, "little")
+    x_sign, y = number >> 255, number & ((1 << 255) - 1)
+    if y >= P:
+        return None
+    u, v = (y * y - 1) % P, (D * y * y + 1) % P
+    x = u * pow(v, 3, P) * pow(u * pow(v, 7, P), (P - 5) // 8, P) % P
+    if (v * x * x - u) % P != 0:
+        if (v * x * x + u) % P != 0:
+            return None
+        x = x * SQRT_M1 % P
+    if x == 0 and x_sign:
+        return None
+    if x & 1 != x_sign:
+        x = P - x
+    return (x, y, 1, x * y % P)
+
+
+_BASE_Y = 4 * pow(5, P - 2, P) % P
+BASE = _decode_point(_BASE_Y.to_bytes(32, "little"))  # x is even (positive), as the RFC defines B
+
+
+def ed25519_verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
+    """True when `signature` is a valid Ed25519 signature of `message` under `public_key` (RFC 8032 5.1.7)."""
+    if len(public_key) != 32 or len(signature) != 64:
+        return False
+    a_point, r_point = _decode_point(public_key), _decode_point(signature[:32])
+    s = int.from_bytes(signature[32:], "little")
+    if a_point is None or r_point is None or s >= L:
+        return False
+    k = int.from_bytes(hashlib.sha512(signature[:32] + public_key + message).digest(), "little") % L
+    # The group equation [8][S]B = [8]R + [8][k]A', checked with the cofactor as the RFC states it.
+    left = _scalar_mult(8 * s, BASE)
+    right = _scalar_mult(8, _point_add(r_point, _scalar_mult(k, a_point)))
+    return _same_point(left, right)
+
+
+# --- 4. Reading the bundle ---------------------------------------------------------------------
+
+class BundleError(Exception):
+    """The file cannot be checked at all (not a zip, no manifest…)."""
+
+
+class Check:
+    """The outcome: every problem found, and what was checked."""
+
+    def __init__(self, path, manifest: dict):
+        self.path, self.manifest = path, manifest
+        self.problems: list[str] = []
+        self.notices: list[str] = []  # facts worth printing that are not (yet) failures, e.g. unsigned
+        self.files = self.events = self.segments = 0
+        self.signed_by: str | None = None  # the key fingerprint, once the signature checks out
+        self.manifest_sha256 = ""
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def problem(self, where: str, text: str) -> None:
+        self.problems.append(f"{where}: {text}")
+
+
+class HashingReader(io.RawIOBase):
+    """Reads a zip member while hashing and counting every byte read, so each file is read once."""
+
+    def __init__(self, source):
+        self.source, self.digest, self.size = source, hashlib.sha256(), 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.source.read(len(buffer))
+        self.digest.update(data)
+        self.size += len(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def drain(self) -> None:
+        buffer = bytearray(CHUNK)
+        while self.readinto(buffer):
+            pass
+
+
+def json_rows(text, check: Check, path: str):
+    """The objects of a bundle JSON table: an array with one object per line."""
+    for number, line in enumerate(text, 1):
+        line = line.strip()
+        if line in ("[", "]", "[]", ""):
+            continue
+        try:
+            row = json.loads(line[:-1] if line.endswith(",") else line)
+        except ValueError:
+            check.problem(path, f"line {number} is not a JSON object")
+            continue
+        if isinstance(row, dict):
+            yield row
+        else:
+            check.problem(path, f"line {number} is not a JSON object")
+
+
+def load_manifest(archive: zipfile.ZipFile, path) -> tuple[dict, bytes]:
+    if MANIFEST not in archive.namelist():
+        raise BundleError(f"{path} has no {MANIFEST}: it is not a Vigil evidence bundle")
+    raw = archive.read(MANIFEST)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: {MANIFEST} is not valid JSON ({exc})") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+        raise BundleError(f"{path}: {MANIFEST} is not a {FORMAT} manifest")
+    files, log = manifest.get("files"), manifest.get("event_log")
+    well_formed = (isinstance(files, list) and isinstance(log, dict) and isinstance(log.get("segments"), dict)
+                   and isinstance(log.get("heads"), dict) and isinstance(manifest.get("period"), dict)
+                   and all(isinstance(e, dict) and isinstance(e.get("path"), str) and isinstance(e.get("sha256"), str)
+                           and isinstance(e.get("bytes"), int) for e in files))
+    if not well_formed:
+        raise BundleError(f"{path}: {MANIFEST} lacks a well-formed period, files list or event_log section")
+    return manifest, raw
+
+
+# --- Times and keys ----------------------------------------------------------------------------
+
+def parse_time(value) -> datetime | None:
+    """An exported time (`2025-03-10T09:00:00.000000Z`) as an aware datetime; None for None."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{value!r} is not a time")
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(timezone.utc)
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def shown_time(value) -> str:
+    """A time as packets show it to people: `2025-03-10 09:00:00 UTC`."""
+    moment = parse_time(value)
+    return "not set" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def minutes_between(start, end) -> float | None:
+    if start is None or end is None:
+        return None
+    return round((parse_time(end) - parse_time(start)).total_seconds() / 60, 1)
+
+
+def key_number(key, prefix: str) -> int | None:
+    if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].isdigit():
+        return int(key[len(prefix):])
+    return None
+
+
+# --- 5. What the event log says about each incident --------------------------------------------
+
+def _digest(value) -> bytes:
+    return hashlib.sha256(canonical_json(value).encode("utf-8")).digest()[:8]
+
+
+PACKET_EVENT_FIELDS = ("id", "stream", "seq", "occurred_at", "recorded_at", "actor", "actor_name", "kind", "data",
+                       "corrects", "prev_hash", "hash")
+CARRIED_OVER_REASONS = {"incident.closed": "closed in the period",
+                        "pir.completed": "post-incident review completed in the period"}
+
+
+class IncidentStream:
+    """One incident's stream read from an incident event-log file: the incident's state and milestones
+    folded from its events, and a short digest of each row so other files can be compared with it
+    without keeping the rows (memory grows by 24 bytes an event, not by the event)."""
+
+    def __init__(self, stream: str):
+        self.stream = stream
+        self.state = {"lead": None, "comms": None, "scribe": None, "channel_id": None, "customer_impact": "",
+                      "root_cause": ""}
+        self.declared_by = self.declared_recorded_at = None
+        self.acknowledged = self.mitigated = self.resolved = self.closed = self.closed_by = None
+        self.close_data: dict | None = None
+        self.events, self.head = 0, None
+        self.in_period_because: list[str] = []
+        self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
+
+    def add(self, row: dict, start: datetime, end: datetime) -> None:
+        kind, actor, data = row.get("kind"), row.get("actor") or "", row.get("data")
+        data = data if isinstance(data, dict) else {}
+        self._fold(kind, actor, data)
+        self._milestones(kind, actor, data, row.get("recorded_at"))
+        recorded = parse_time(row.get("recorded_at"))
+        if recorded is not None and start <= recorded < end:
+            reason = CARRIED_OVER_REASONS.get(kind)
+            if kind == "incident.status_changed" and data.get("to") == "resolved":
+                reason = "resolved in the period"
+            if reason and reason not in self.in_period_because:
+                self.in_period_because.append(reason)
+        self.events, self.head = self.events + 1, row.get("hash")
+        self.rows += _digest(row)
+        self.packet_rows += _digest({name: row.get(name) for name in PACKET_EVENT_FIELDS})
+        self.summaries += _digest(row.get("summary"))
+
+    def _fold(self, kind, actor: str, data: dict) -> None:
+        state = self.state
+        if kind == "incident.declared":
+            state.update(title=data.get("title"), type=data.get("type"), security=bool(data.get("security")),
+                         severity_initial=data.get("severity"), severity_final=data.get("severity"),
+                         status=data.get("status"), detected_at=data.get("detected_at"), declared_by=actor)
+            self.declared_by = actor
+        elif kind == "incident.status_changed":
+            state["status"] = data.get("to")
+        elif kind == "incident.severity_changed":
+            state["severity_final"] = data.get("to")
+        elif kind == "incident.security_changed":
+            state["security"] = bool(data.get("to"))
+        elif kind == "incident.role_assigned" and data.get("role") in ("lead", "comms", "scribe"):
+            state[data["role"]] = data.get("to")
+        elif kind == "incident.channel_created":
+            state["channel_id"] = data.get("channel")
+        elif kind == "incident.closed":
+            state.update(status="closed", customer_impact=data.get("customer_impact", ""),
+                         root_cause=data.get("root_cause", ""))
+
+    def _milestones(self, kind, actor: str, data: dict, at) -> None:
+        """acknowledged: the first act of a person other than the declarer, or the lead assigned;
+        mitigated: the first move to monitoring or resolved; resolved: the last move to resolved not
+        undone since; closed: the close event (which also resolves an incident not yet resolved)."""
+        human = not actor.startswith("system:")
+        if self.acknowledged is None and kind != "incident.declared" and (
+                (human and actor != self.declared_by) or (kind == "incident.role_assigned" and data.get("role") == "lead")):
+            self.acknowledged = at
+        if kind == "incident.status_changed":
+            to = data.get("to")
+            if to in ("monitoring", "resolved") and self.mitigated is None:
+                self.mitigated = at
+            self.resolved = at if to == "resolved" else None
+        if kind == "incident.closed":
+            self.closed, self.closed_by, self.close_data = at, actor, data
+            self.resolved = self.resolved or at
+
+    def expected_columns(self, row: dict) -> dict:
+        """The incident's population columns as its events say they are."""
+        open_items = [str(item) for item in (self.close_data or {}).get("open_items") or []]
+        expected = {**self.state, "acknowledged_at": self.acknowledged, "mitigated_at": self.mitigated,
+                    "resolved_at": self.resolved, "closed_at": self.closed, "closed_by": self.closed_by,
+                    "closed_with_open_items": "; ".join(open_items) or None,
+                    "close_override_reason": (self.close_data or {}).get("override_reason") if open_items else None,
+                    "event_count": self.events, "chain_head_hash": self.head,
+                    "in_period_because": "; ".join(self.in_period_because)}
+        declared, detected = row.get("declared_at"), expected.get("detected_at")
+        expected.update(minutes_to_declare=minutes_between(detected, declared),
+                        minutes_to_acknowledge=minutes_between(declared, self.acknowledged),
+                        minutes_to_mitigate=minutes_between(detected, self.mitigated),
+                        minutes_to_resolve=minutes_between(detected, self.resolved))
+        return expected
+
+    def digest_at(self, which: bytearray, seq) -> bytes | None:
+        index = (seq - 1) * 8 if isinstance(seq, int) and seq >= 1 else -1
+        return bytes(which[index:index + 8]) if 0 <= index < len(which) else None
+
+
+# --- 6. Chains -----------------------------------------------------------------------------------
+
+class ChainCheck:
+    """One event-log file's rows, in (stream, seq) order, against the manifest's segments for it."""
+
+    def __init__(self, check: Check, path: str, segments: list):
+        self.check, self.path = check, path
+        self.expected = {segment.get("stream"): segment for segment in segments if isinstance(segment, dict)}
+        self.seen: set = set()
+        self.current: dict | None = None  # the segment being read: stream, seq, hash, events
+
+    def problem(self, text: str) -> None:
+        self.check.problem(self.path, text)
+
+    def row(self, row: dict) -> None:
+        stream, seq = row.get("stream"), row.get("seq")
+        where = f"stream {stream} seq {seq}"
+        try:
+            recomputed = event_hash(row)
+        except (KeyError, TypeError, ValueError) as exc:
+            self.problem(f"{where}: row cannot be hashed ({type(exc).__name__}: {exc})")
+            return
+        current = self.current
+        if current is None or current["stream"] != stream:
+            self._close()
+            self._open(row, where)
+        else:
+            if seq != current["seq"] + 1:
+                self.problem(f"{where}: sequence gap (expected seq {current['seq'] + 1})")
+            if row.get("prev_hash") != current["hash"]:
+                self.problem(f"{where}: prev_hash does not link (expected {current['hash']}, found {row.get('prev_hash')})")
+        if recomputed != row.get("hash"):
+            self.problem(f"{where}: hash mismatch (expected {recomputed}, found {row.get('hash')})")
+        events = 1 if current is None or current["stream"] != stream else current["events"] + 1
+        self.current = {"stream": stream, "seq": seq, "hash": row.get("hash"), "events": events}
+        self.check.events += 1
+
+    def _open(self, row: dict, where: str) -> None:
+        stream, seq = row.get("stream"), row.get("seq")
+        if stream in self.seen:
+            self.problem(f"stream {stream}: its rows are not together (seen again at seq {seq})")
+        self.seen.add(stream)
+        segment = self.expected.get(stream)
+        if segment is None:
+            self.problem(f"{where}: stream {stream} is not among the manifest's chain segments")
+            return
+        if seq != segment.get("first_seq"):
+            self.problem(f"stream {stream}: starts at seq {seq}; the manifest says {segment.get('first_seq')}")
+        if row.get("prev_hash") != segment.get("prev_hash"):
+            self.problem(f"{where}: prev_hash differs from the manifest's segment "
+                         f"(expected {segment.get('prev_hash')}, found {row.get('prev_hash')})")
+        if segment.get("first_seq") == 1 and segment.get("prev_hash") != GENESIS_HASH:
+            self.problem(f"stream {stream}: a segment from seq 1 must start from 64 zeros")
+
+    def _close(self) -> None:
+        current, self.current = self.current, None
+        if current is None:
+            return
+        self.check.segments += 1
+        segment = self.expected.get(current["stream"])
+        if segment is None:
+            return
+        if (current["seq"], current["hash"]) != (segment.get("last_seq"), segment.get("head_hash")):
+            self.problem(f"stream {current['stream']}: ends at seq {current['seq']} hash {current['hash']}; "
+                         f"the manifest says seq {segment.get('last_seq')} hash {segment.get('head_hash')}")
+        if current["events"] != segment.get("events"):
+            self.problem(f"stream {current['stream']}: {current['events']} events; the manifest says "
+                         f"{segment.get('events')}")
+
+    def finish(self) -> None:
+        self._close()
+        for stream in sorted(set(self.expected) - self.seen, key=str):
+            self.problem(f"stream {stream}: in the manifest's chain segments but no rows in the file")
+
+
+# --- 7. The checks of one bundle -----------------------------------------------------------------
+
+E2_FILES = {"incident_events.json": "incidents.json",
+            "incidents_carried_over_events.json": "incidents_carried_over.json"}
+PACKET_FOLDERS = {"incidents": "incidents.json", "incidents_carried_over": "incidents_carried_over.json"}
+PACKET = re.compile(r"^(incidents|incidents_carried_over)/(INC-\d+)/\2\.(json|md|html)$")
+SEQUENCE_RULES = {"INC-": "declared in the period", "RISK-": "created before the period end",
+                  "ACT-": "created, due or completed in the period"}
+HTML_TIMELINE_ROW = re.compile(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</td><td>[^<]*</td><td>(.*?)</td></tr>",
+                               re.DOTALL)
+ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|amp|lt|gt|quot|apos);")
+
+
+def _unescape(text: str) -> str:
+    names = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+
+    def one(match):
+        name = match.group(1)
+        if name.startswith("#x"):
+            return chr(int(name[2:], 16))
+        return chr(int(name[1:])) if name.startswith("#") else names[name]
+    return ENTITY.sub(one, text)
+
+
+def one_line(text: str) -> str:
+    return " ¶ ".join(part for part in text.splitlines() if part.strip())
+
+
+class Bundle:
+    """Reads every member once, in an order that lets later files be checked against earlier ones:
+    chain heads, then the event logs, then the tables, then the packets and the other files."""
+
+    def __init__(self, archive: zipfile.ZipFile, check: Check):
+        self.archive, self.check, self.manifest = archive, check, check.manifest
+        period = self.manifest["period"]
+        try:
+            self.start, self.end = parse_time(period.get("start")), parse_time(period.get("end"))
+            self.generated_at = parse_time(self.manifest.get("generated_at"))
+        except (ValueError, TypeError) as exc:
+            raise BundleError(f"{check.path}: {MANIFEST} has a period or generated_at that is not a time ({exc})")
+        if self.start is None or self.end is None or self.start >= self.end:
+            raise BundleError(f"{check.path}: {MANIFEST} has no period with a start before its end")
+        self.listed = {entry["path"]: entry for entry in self.manifest["files"]}
+        self.present: set = set()
+        self.segments = self.manifest["event_log"]["segments"]
+        self.heads_file = self.manifest["event_log"]["heads"].get("file")
+        self.heads: dict | None = None  # stream → (seq, hash), from chain_heads
+        self.incident_streams: dict[str, IncidentStream] = {}
+        self.e2_streams: dict[str, set] = {name: set() for name in E2_FILES}
+        self.keys: dict[str, list] = {prefix: [] for prefix in SEQUENCE_RULES}
+        self.population: dict[str, set] = {"incidents.json": set(), "incidents_carried_over.json": set()}
+        self.packets: dict[str, set] = {folder: set() for folder in PACKET_FOLDERS}
+        self.rows: dict[str, int] = {}
+        self.packet_events: dict[str, list] = {}  # the packet folder being read → its JSON events
+
+    # -- the order files are read in
+    def run(self) -> None:
+        check = self.check
+        names = [name for name in self.archive.namelist() if not name.endswith("/")]
+        for name, count in sorted(Counter(names).items()):
+            if count > 1:
+                check.problem(name, f"appears {count} times in the zip")
+        for name in sorted(set(names) - set(self.listed) - {MANIFEST, SIGNATURE}):
+            check.problem(name, "in the bundle but not listed in the manifest")
+        for name in sorted(set(self.listed) - set(names)):
+            check.problem(name, "listed in the manifest but missing from the bundle")
+        self.present = set(self.listed) & set(names)
+        done: set = set()
+        # A table is a JSON file with a CSV twin listed (plus the event logs and heads, twin or not);
+        # a JSON file with rows and no twin (the methodology, the configurations) is one document.
+        tables = sorted(path[:-5] for path in self.present if path.endswith(".json")
+                        and self.listed[path].get("rows") is not None and path[:-5] + ".csv" in self.listed)
+        # chain heads first (segments end on them), the incident event logs next (the audit trail and
+        # the packets are compared with them), then the other event logs.
+        logs = sorted(self.segments, key=lambda name: (name not in E2_FILES, name))
+        first = [name[:-5] for name in (self.heads_file, *logs) if isinstance(name, str)]
+        for base in [*first, *[t for t in tables if t not in first]]:
+            if f"{base}.json" in self.present and base + ".json" not in done:
+                self.read_table(base)
+                done |= {f"{base}.json", f"{base}.csv"}
+        for path in sorted(self.present - done, key=self._file_order):
+            self.read_file(path)
+        self.after_all()
+
+    @staticmethod
+    def _file_order(path: str):
+        match = PACKET.match(path)
+        if match:  # a packet's JSON before its Markdown and HTML, which are checked against it
+            return (1, match.group(1), match.group(2), match.group(3) != "json", path)
+        return (0, "", "", False, path)
+
+    # -- reading members
+    def _open(self, path: str):
+        raw = HashingReader(self.archive.open(path))
+        return raw, io.TextIOWrapper(io.BufferedReader(raw, CHUNK), encoding="utf-8-sig", newline="")
+
+    def _close(self, path: str, raw: HashingReader, rows: int | None) -> None:
+        raw.drain()
+        raw.source.close()
+        entry, check = self.listed[path], self.check
+        if raw.digest.hexdigest() != entry["sha256"]:
+            check.problem(path, f"SHA-256 differs from the manifest (manifest {entry['sha256']}, "
+                                f"file {raw.digest.hexdigest()})")
+        if raw.size != entry["bytes"]:
+            check.problem(path, f"{raw.size} bytes; the manifest says {entry['bytes']}")
+        if rows is not None and rows != entry.get("rows"):
+            check.problem(path, f"{rows} rows; the manifest says {entry.get('rows')}")
+        if rows is not None:
+            self.rows[path] = rows
+        check.files += 1
+
+    def read_table(self, base: str) -> None:
+        """`<base>.json` row by row, its CSV twin (if listed) compared cell by cell alongside."""
+        json_path, csv_path = f"{base}.json", f"{base}.csv"
+        visit, finish = self.visitor(json_path)
+        raw, text = self._open(json_path)
+        twin = None
+        if csv_path in self.present:
+            twin_raw, twin_text = self._open(csv_path)
+            twin = (twin_raw, csv.reader(twin_text))
+        rows = csv_rows = 0
+        try:
+            header = next(twin[1], None) if twin else None
+            for row in json_rows(text, self.check, json_path):
+                rows += 1
+                visit(row, rows)
+                if twin is not None:
+                    cells = next(twin[1], None)
+                    csv_rows += cells is not None
+                    self.compare_twin(csv_path, rows, header, row, cells)
+            finish()
+            if twin is not None:
+                extra = sum(1 for _ in twin[1])
+                csv_rows += extra
+                if extra:
+                    self.check.problem(csv_path, f"{extra} row(s) after the last row of {json_path}")
+        except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+            self.check.problem(json_path if twin is None else base + ".csv/.json",
+                               f"cannot be read ({type(exc).__name__}: {exc})")
+            rows = csv_rows = None
+        self._close(json_path, raw, rows)
+        if twin is not None:
+            self._close(csv_path, twin[0], csv_rows)
+
+    def read_file(self, path: str) -> None:
+        raw, text = self._open(path)
+        rows = None
+        try:
+            if path.endswith(".csv") and self.listed[path].get("rows") is not None:
+                rows = sum(1 for _ in csv.reader(text)) - 1  # a CSV without its JSON twin
+            elif path.endswith(".json") and self.listed[path].get("rows") is not None:
+                document = json.load(text)
+                rows = len(document) if isinstance(document, list) else 1
+            match = PACKET.match(path)
+            if match:
+                self.check_packet(path, match.group(1), match.group(2), match.group(3), text.read())
+            elif path == "README.md":
+                self.check_readme(text.read())
+        except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+            self.check.problem(path, f"cannot be read ({type(exc).__name__}: {exc})")
+        self._close(path, raw, rows)
+
+    # -- CSV twins
+    def compare_twin(self, path: str, number: int, header, row: dict, cells) -> None:
+        label = f"row {number}" + (f" ({next(iter(row.values()))})" if row else "")
+        if header is not None and list(header) != list(row):
+            if number == 1:
+                self.check.problem(path, f"columns {header} differ from the JSON twin's {list(row)}")
+            return
+        if cells is None:
+            self.check.problem(path, f"{label}: missing (the JSON twin has it)")
+            return
+        if len(cells) != len(row):
+            self.check.problem(path, f"{label}: {len(cells)} cells; the JSON twin has {len(row)}")
+            return
+        for column, value, cell in zip(row, row.values(), cells):
+            expected = csv_cell(value)
+            if cell != expected:
+                self.check.problem(path, f"{label}, column {column}: {cell!r} differs from its JSON twin "
+                                         f"(which renders as {expected!r})")
+
+    # -- what each table's rows are checked against
+    def visitor(self, path: str):
+        if path == self.heads_file:
+            return self._heads_visitor(path)
+        if path in self.segments:
+            return self._events_visitor(path)
+        checks = {"incidents.json": self.incident_row, "incidents_carried_over.json": self.incident_row,
+                  "action_items.json": self.action_row, "risk_reviews.json": self.review_row,
+                  "notifications.json": self.notification_row, "risk_acceptances.json": self.acceptance_row,
+                  "pirs.json": self.population_ref("pirs.json", "incident_ref", "incidents.json"),
+                  "pirs_carried_over.json": self.population_ref("pirs_carried_over.json", "incident_ref",
+                                                                "incidents_carried_over.json"),
+                  "security_incidents.json": self.population_ref("security_incidents.json", "key", "incidents.json"),
+                  "update_cadence.json": self.population_ref("update_cadence.json", "incident_ref", "incidents.json")}
+        if path.startswith("risk_register_"):
+            return self.register_row, lambda: None
+        return checks.get(path, lambda row, number: None), lambda: None
+
+    def in_period(self, path: str, label: str, column: str, value, *, before_end_only=False) -> bool:
+        try:
+            moment = parse_time(value)
+        except (ValueError, TypeError):
+            self.check.problem(path, f"{label}: {column} {value!r} is not a time")
+            return False
+        if moment is None:
+            return False
+        return moment < self.end and (before_end_only or moment >= self.start)
+
+    def _heads_visitor(self, path: str):
+        digest, self.heads = hashlib.sha256(), {}
+        counted = {"events": 0}
+
+        def visit(row: dict, number: int) -> None:
+            digest.update(f"{row.get('stream')} {row.get('hash')}\n".encode("utf-8"))
+            self.heads[row.get("stream")] = (row.get("seq"), row.get("hash"))
+            counted["events"] += row.get("seq") if isinstance(row.get("seq"), int) else 0
+
+        def finish() -> None:
+            heads = self.manifest["event_log"]["heads"]
+            if "sha256:" + digest.hexdigest() != heads.get("digest"):
+                self.check.problem(path, f"digest of the chain_heads rows is sha256:{digest.hexdigest()}; "
+                                         f"the manifest says {heads.get('digest')}")
+            for claim, found in (("streams", len(self.heads)), ("events", counted["events"])):
+                if claim in heads and heads[claim] != found:
+                    self.check.problem(MANIFEST, f"event_log.heads.{claim} is {heads[claim]}; chain_heads has {found}")
+        return visit, finish
+
+    def _events_visitor(self, path: str):
+        chain = ChainCheck(self.check, path, self.segments.get(path) or [])
+        ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
+
+        def visit(row: dict, number: int) -> None:
+            chain.row(row)
+            stream, seq = row.get("stream"), row.get("seq")
+            label = f"stream {stream} seq {seq}"
+            if path in E2_FILES:
+                if isinstance(stream, str) and stream.startswith("incident:"):
+                    self.e2_streams[path].add(stream)
+                    fold = self.incident_streams.setdefault(stream, IncidentStream(stream))
+                    fold.add(row, self.start, self.end)
+            else:
+                ends.setdefault(stream, [row.get("recorded_at"), None])[1] = row.get("recorded_at")
+                fold = self.incident_streams.get(stream)
+                expected = fold.digest_at(fold.rows, seq) if fold else None
+                if expected is not None and expected != _digest(row):
+                    self.check.problem(path, f"{label}: differs from the same event in the incident event log")
+
+        def finish() -> None:
+            chain.finish()
+            for stream, (first, last) in sorted(ends.items(), key=lambda item: str(item[0])):
+                for which, value in (("first", first), ("last", last)):
+                    if not self.in_period(path, f"stream {stream}", "recorded_at", value):
+                        self.check.problem(path, f"stream {stream}: its {which} event was recorded at {value}, "
+                                                 f"outside the period (the selection: events recorded in the period)")
+        return visit, finish
+
+    def incident_row(self, row: dict, number: int) -> None:
+        path = "incidents.json" if "in_period_because" not in row else "incidents_carried_over.json"
+        key = row.get("key")
+        label = f"{key} (row {number})"
+        incident = key_number(key, "INC-")
+        if incident is None:
+            self.check.problem(path, f"{label}: key {key!r} is not an incident key")
+            return
+        self.population[path].add(key)
+        declared = row.get("declared_at")
+        if path == "incidents.json":
+            self.keys["INC-"].append(incident)
+            if not self.in_period(path, label, "declared_at", declared):
+                self.check.problem(path, f"{label}: declared_at {declared} is outside the period "
+                                         f"{self.manifest['period'].get('start')} to {self.manifest['period'].get('end')} "
+                                         "(the selection: declared in the period)")
+        elif self.in_period(path, label, "declared_at", declared, before_end_only=True) is False or \
+                parse_time(declared) >= self.start:
+            self.check.problem(path, f"{label}: declared_at {declared} is not before the period start "
+                                     f"{self.manifest['period'].get('start')} (the selection: declared before it)")
+        events_file = "incident_events.json" if path == "incidents.json" else "incidents_carried_over_events.json"
+        fold = self.incident_streams.get(f"incident:{incident}")
+        if fold is None or f"incident:{incident}" not in self.e2_streams[events_file]:
+            self.check.problem(path, f"{label}: its stream incident:{incident} has no events in {events_file}")
+            return
+        expected = fold.expected_columns(row)
+        for column, value in row.items():
+            if column in expected and expected[column] != value and not (
+                    column == "in_period_because" and value is not None and path == "incidents.json"):
+                self.check.problem(path, f"{label}, column {column}: {value!r}; its events in {events_file} "
+                                         f"say {expected[column]!r}")
+
+    def population_ref(self, path: str, column: str, population: str):
+        """Rows of a table that is about the population's incidents must name one of them."""
+        def visit(row: dict, number: int) -> None:
+            key = row.get(column)
+            if key not in self.population[population]:
+                self.check.problem(path, f"row {number} ({key}): {column} {key} is not an incident of {population}")
+        return visit
+
+    def action_row(self, row: dict, number: int) -> None:
+        path, key = "action_items.json", row.get("action_ref")
+        label = f"{key} (row {number})"
+        action = key_number(key, "ACT-")
+        if action is None:
+            self.check.problem(path, f"{label}: {key!r} is not an action key")
+            return
+        self.keys["ACT-"].append(action)
+        due = row.get("due_at")
+        try:
+            due_in = due is not None and self.start.date() <= date.fromisoformat(str(due)[:10]) <= \
+                (self.end - timedelta(microseconds=1)).date()
+        except ValueError:
+            due_in = False
+        if not (self.in_period(path, label, "created_at", row.get("created_at"))
+                or self.in_period(path, label, "completed_at", row.get("completed_at")) or due_in):
+            self.check.problem(path, f"{label}: created {row.get('created_at')}, due {due}, completed "
+                                     f"{row.get('completed_at')}: none in the period (the selection: created, due or "
+                                     "completed in the period)")
+
+    def register_row(self, row: dict, number: int) -> None:
+        key = row.get("risk_ref")
+        path = next((p for p in self.present if p.startswith("risk_register_") and p.endswith(".json")), "risk_register")
+        as_of = (self.end - timedelta(microseconds=1)).date().isoformat()
+        label = f"{key} (row {number})"
+        if row.get("as_of") != as_of or path != f"risk_register_{as_of}.json":
+            self.check.problem(path, f"{label}: as_of {row.get('as_of')} is not the last day of the period ({as_of})")
+        risk = key_number(key, "RISK-")
+        if risk is None:
+            self.check.problem(path, f"{label}: {key!r} is not a risk key")
+        else:
+            self.keys["RISK-"].append(risk)
+
+    def review_row(self, row: dict, number: int) -> None:
+        """A review is in the log when completed or due in the period; its status is as at the period end
+        and its lateness counts whole days from the due day to the completion day."""
+        path, label = "risk_reviews.json", f"{row.get('review_ref')} (row {number})"
+        try:
+            due = date.fromisoformat(str(row.get("due_at")))
+            completed = parse_time(row.get("completed_at"))
+        except (ValueError, TypeError):
+            self.check.problem(path, f"{label}: due_at or completed_at is not a date/time")
+            return
+        completed_in = completed is not None and self.start <= completed < self.end
+        due_in = self.start.date() <= due < self.end.date()
+        because = "; ".join(reason for reason, applies in (("completed in the period", completed_in),
+                                                           ("due in the period", due_in)) if applies)
+        expected = {"in_log_because": because}
+        if not because:
+            self.check.problem(path, f"{label}: neither completed nor due in the period (the selection)")
+        if completed is not None and completed < self.end:
+            expected["status"] = "completed"
+        elif row.get("status_at_generation") == "cancelled":
+            expected["status"] = "cancelled"
+        else:
+            expected["status"] = "overdue" if due < self.end.date() else "open"
+        if completed is not None and row.get("status_at_generation") == "completed":
+            expected["days_late"] = max(0, (completed.date() - due).days)
+            expected["on_time"] = expected["days_late"] == 0
+        reminders = row.get("reminders")
+        expected["reminders_sent"] = len(reminders.split("; ")) if reminders else 0
+        for column, value in expected.items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; recomputed from its other "
+                                         f"columns and the period: {value!r}")
+
+    def notification_row(self, row: dict, number: int) -> None:
+        label = f"notification {row.get('notification_id')} (row {number})"
+        if not self.in_period("notifications.json", label, "queued_at", row.get("queued_at")):
+            self.check.problem("notifications.json", f"{label}: queued_at {row.get('queued_at')} is outside the period "
+                                                     "(the selection: queued in the period)")
+
+    def acceptance_row(self, row: dict, number: int) -> None:
+        path, label = "risk_acceptances.json", f"{row.get('acceptance_ref')} (row {number})"
+        approved_ok = self.in_period(path, label, "approved_at", row.get("approved_at"), before_end_only=True)
+        ended = row.get("ended_at")
+        ended_ok = ended is None or not self.in_period(path, label, "ended_at", ended, before_end_only=True) or \
+            parse_time(ended) >= self.start
+        if not (approved_ok and ended_ok):
+            self.check.problem(path, f"{label}: approved {row.get('approved_at')}, ended {ended}: not in force in the "
+                                     "period (the selection: approved before its end and not ended before its start)")
+
+    # -- packets and the README
+    def check_packet(self, path: str, folder: str, key: str, fmt: str, text: str) -> None:
+        stream = f"incident:{key_number(key, 'INC-')}"
+        fold = self.incident_streams.get(stream)
+        self.packets[folder].add(key)
+        if fold is None:
+            self.check.problem(path, f"{key} has no events in the bundle's incident event logs")
+            return
+        if fmt == "json":
+            self._packet_json(path, key, fold, json.loads(text))
+            return
+        if fold.head not in text:
+            self.check.problem(path, f"does not name the head of {stream} in the event log ({fold.head})")
+        events = self.packet_events.get(f"{folder}/{key}") or []
+        if fmt == "md":
+            for event in events:
+                start = (f"| {event.get('seq')} | {shown_time(event.get('occurred_at'))} | "
+                         f"{shown_time(event.get('recorded_at'))} |")
+                if start not in text:
+                    self.check.problem(path, f"timeline: no row for {stream} seq {event.get('seq')} "
+                                             f"(expected a row starting {start!r})")
+        else:
+            rows = {int(m.group(1)): m for m in HTML_TIMELINE_ROW.finditer(text.split("Timeline", 1)[-1])}
+            for event in events:
+                seq, found = event.get("seq"), rows.get(event.get("seq"))
+                if found is None or (found.group(2), found.group(3)) != (shown_time(event.get("occurred_at")),
+                                                                          shown_time(event.get("recorded_at"))):
+                    self.check.problem(path, f"timeline: no row for {stream} seq {seq} with its times")
+                elif _digest(one_line(_unescape(found.group(4)))) != fold.digest_at(fold.summaries, seq):
+                    self.check.problem(path, f"timeline: {stream} seq {seq}: the text differs from the event log's "
+                                             f"summary column")
+            if len(rows) != len(events):
+                self.check.problem(path, f"timeline: {len(rows)} rows; the event log has {len(events)} events")
+
+    def _packet_json(self, path: str, key: str, fold: IncidentStream, document) -> None:
+        if not isinstance(document, dict):
+            self.check.problem(path, "is not a JSON object")
+            return
+        folder = path.rsplit("/", 1)[0]
+        events = document.get("events") if isinstance(document.get("events"), list) else []
+        self.packet_events = {folder: events}  # only the current packet is kept
+        integrity = document.get("integrity") if isinstance(document.get("integrity"), dict) else {}
+        if integrity.get("stream") != fold.stream or integrity.get("head_hash") != fold.head:
+            self.check.problem(path, f"integrity head {integrity.get('head_hash')} of {integrity.get('stream')} "
+                                     f"differs from the event log's head {fold.head} for {fold.stream}")
+        if integrity.get("generated_at") != self.manifest.get("generated_at"):
+            self.check.problem(path, f"integrity.generated_at {integrity.get('generated_at')} differs from the "
+                                     f"manifest's generated_at {self.manifest.get('generated_at')}")
+        if len(events) != fold.events:
+            self.check.problem(path, f"{len(events)} events; the event log has {fold.events} for {fold.stream}")
+        for event in events:
+            seq = event.get("seq") if isinstance(event, dict) else None
+            view = {name: event.get(name) for name in PACKET_EVENT_FIELDS} if isinstance(event, dict) else event
+            if _digest(view) != fold.digest_at(fold.packet_rows, seq):
+                self.check.problem(path, f"event {fold.stream} seq {seq} differs from the event log")
+        self._packet_fields(path, fold, document)
+
+    def _packet_fields(self, path: str, fold: IncidentStream, document: dict) -> None:
+        incident = document.get("incident") if isinstance(document.get("incident"), dict) else {}
+        milestones = document.get("milestones") if isinstance(document.get("milestones"), dict) else {}
+        expected = fold.expected_columns({"declared_at": milestones.get("declared_at")})
+        pairs = [("incident", "severity_current", "severity_final"), *[("incident", name, name) for name in (
+            "title", "type", "security", "severity_initial", "status", "lead", "comms", "scribe", "declared_by",
+            "detected_at", "channel_id", "customer_impact", "root_cause")]]
+        pairs += [("milestones", name, name) for name in (
+            "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at", "minutes_to_declare",
+            "minutes_to_acknowledge", "minutes_to_mitigate", "minutes_to_resolve")]
+        for section, field, column in pairs:
+            values = incident if section == "incident" else milestones
+            if field in values and values[field] != expected.get(column):
+                self.check.problem(path, f"{section}.{field}: {values[field]!r}; its events say {expected.get(column)!r}")
+
+    def check_readme(self, text: str) -> None:
+        period, manifest = self.manifest["period"], self.manifest
+        claims = (f"# Vigil evidence bundle: {period.get('start')} to {period.get('end')} (end exclusive)",
+                  f"Generated {manifest.get('generated_at')} by {manifest.get('generated_by')}.")
+        for claim in claims:
+            if claim not in text:
+                self.check.problem("README.md", f"does not say {claim!r}, as the manifest does")
+
+    # -- claims checked once every file has been read
+    def after_all(self) -> None:
+        self.segments_against_heads()
+        for events_file, population in E2_FILES.items():
+            if events_file not in self.present or population not in self.present:
+                continue
+            streams = {f"incident:{key_number(key, 'INC-')}" for key in self.population[population]}
+            for stream in sorted(self.e2_streams[events_file] - streams):
+                self.check.problem(events_file, f"stream {stream} is not an incident of {population}")
+        for folder, population in PACKET_FOLDERS.items():
+            if population in self.present:
+                for key in sorted(self.population[population] - self.packets[folder]):
+                    self.check.problem(f"{folder}/{key}/", f"{key} is in {population} but has no packet")
+                for key in sorted(self.packets[folder] - self.population[population]):
+                    self.check.problem(f"{folder}/{key}/", f"a packet for {key}, which is not in {population}")
+        self.sequences()
+        self.notes()
+        self.generator()
+
+    def segments_against_heads(self) -> None:
+        if self.heads is None:  # chain_heads missing: already reported
+            return
+        for path, segments in sorted(self.segments.items()):
+            for segment in segments if isinstance(segments, list) else []:
+                head = self.heads.get(segment.get("stream"))
+                if head is None:
+                    self.check.problem(path, f"stream {segment.get('stream')} has no row in chain_heads")
+                elif not isinstance(segment.get("last_seq"), int) or not isinstance(head[0], int) or \
+                        segment["last_seq"] > head[0] or (segment["last_seq"] == head[0]
+                                                          and segment.get("head_hash") != head[1]):
+                    self.check.problem(path, f"stream {segment.get('stream')} segment ends at seq "
+                                             f"{segment.get('last_seq')} {segment.get('head_hash')}, which does not "
+                                             f"agree with the stream head (seq {head[0]} {head[1]})")
+
+    def sequences(self) -> None:
+        """Each sequence's count, first, last and gaps recomputed from the rows it is about."""
+        sources = {"INC-": "incidents.json", "RISK-": "risk_register_*.json", "ACT-": "action_items.json"}
+        claimed = {s.get("prefix"): s for s in self.manifest.get("sequences") or [] if isinstance(s, dict)}
+        for prefix, source in sources.items():
+            if not any(p == source or (source.endswith("*.json") and p.startswith(source[:-6]) and p.endswith(".json"))
+                       for p in self.present):
+                continue
+            where = f"{MANIFEST}: sequences {prefix}"
+            claim = claimed.get(prefix)
+            if claim is None:
+                self.check.problems.append(f"{where}: missing (the bundle has {source})")
+                continue
+            numbers = sorted(self.keys[prefix])
+            found = {"count": len(numbers), "first": f"{prefix}{numbers[0]}" if numbers else None,
+                     "last": f"{prefix}{numbers[-1]}" if numbers else None, "rule": SEQUENCE_RULES[prefix]}
+            for name, value in found.items():
+                if claim.get(name) != value:
+                    self.check.problems.append(f"{where}: {name} is {claim.get(name)!r}; {source} says {value!r}")
+            self._gaps(where, source, prefix, claim, numbers)
+
+    def _gaps(self, where: str, source: str, prefix: str, claim: dict, numbers: list) -> None:
+        gaps = claim.get("gaps") if isinstance(claim.get("gaps"), list) else []
+        covered: dict = {}
+        for gap in gaps:
+            low, high = key_number(gap.get("from"), prefix), key_number(gap.get("to"), prefix)
+            if low is None or high is None or high < low or gap.get("count") != high - low + 1:
+                self.check.problems.append(f"{where}: gap {gap.get('from')}..{gap.get('to')} is not a range of "
+                                           f"{gap.get('count')} numbers")
+                continue
+            for number in range(low, high + 1):
+                covered[number] = str(gap.get("reason", ""))
+        inside = set(numbers)
+        for number in sorted(inside & set(covered)):
+            self.check.problems.append(f"{where}: {prefix}{number} is reported as a gap but is a row of {source}")
+        if numbers:
+            missing = [n for n in range(numbers[0], numbers[-1] + 1) if n not in inside and n not in covered]
+            for number in missing:
+                self.check.problems.append(f"{where}: {prefix}{number} is missing from {source} and from the gaps")
+        highest = key_number(claim.get("highest_in_database"), prefix)
+        counter = claim.get("counter_last")
+        tail = [n for n, reason in covered.items() if reason.startswith("issued by the key counter")]
+        if numbers and highest is not None and highest < numbers[-1]:
+            self.check.problems.append(f"{where}: highest_in_database {claim.get('highest_in_database')} is below "
+                                       f"the last row of {source} ({prefix}{numbers[-1]})")
+        if isinstance(counter, int) and highest is not None and counter < highest:
+            self.check.problems.append(f"{where}: counter_last {counter} is below highest_in_database {highest}")
+        if isinstance(counter, int) and highest is not None and numbers and numbers[-1] == highest \
+                and counter > highest and sorted(tail) != list(range(highest + 1, counter + 1)):
+            self.check.problems.append(f"{where}: numbers {prefix}{highest + 1} to {prefix}{counter} were issued "
+                                       "after the highest record but are not reported as a gap")
+
+    def notes(self) -> None:
+        notes = [n for n in self.manifest.get("notes") or [] if isinstance(n, dict)]
+        has = {(n.get("section"), n.get("status")) for n in notes}
+        open_period = self.generated_at is not None and self.end > self.generated_at
+        if open_period != (("period", "open") in has):
+            self.check.problems.append(
+                f"{MANIFEST}: notes: " + ("no note that the period had not ended when the bundle was generated"
+                                          if open_period else "a note says the period is open, but it ended "
+                                          f"({self.manifest['period'].get('end')}) before the bundle was generated "
+                                          f"({self.manifest.get('generated_at')})"))
+        policy = "policy/config_versions.json"
+        if policy in self.present and policy in self.rows:
+            missing = self.rows[policy] == 0
+            if missing != (("policy", "missing") in has):
+                self.check.problems.append(f"{MANIFEST}: notes: " + (
+                    f"no note that no configuration was recorded ({policy} is empty)" if missing else
+                    f"a note says no configuration was recorded, but {policy} has {self.rows[policy]}"))
+
+    def generator(self) -> None:
+        generator = self.manifest.get("generator") or {}
+        if not isinstance(generator, dict) or generator.get("name") != "vigil":
+            self.check.problems.append(f"{MANIFEST}: generator {generator!r} is not vigil")
+        if self.generated_at is not None and self.generated_at < self.start:
+            self.check.problems.append(f"{MANIFEST}: generated_at {self.manifest.get('generated_at')} is before "
+                                       "the period starts")
+
+
+# --- 8. The signature ----------------------------------------------------------------------------
+
+def check_signature(archive: zipfile.ZipFile, check: Check, manifest_bytes: bytes) -> None:
+    """manifest.sig: an Ed25519 signature over the exact bytes of manifest.json, with the public key
+    and its fingerprint (SHA256:<hex of the 32 raw key bytes>). It proves the manifest is the one the
+    key's holder signed; which installation holds the key is shown by where the fingerprint was
+    published (the audit channel and the `audit` stream), which this file cannot see."""
+    if SIGNATURE not in archive.namelist():
+        message = "unsigned: the bundle has no manifest.sig, so nothing shows who produced the manifest"
+        (check.problems if SIGNATURE_REQUIRED else check.notices).append(f"{SIGNATURE}: {message}")
+        return
+    try:
+        document = json.loads(archive.read(SIGNATURE).decode("utf-8"))
+        key = base64.b64decode(document["public_key"], validate=True)
+        signature = base64.b64decode(document["signature"], validate=True)
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        check.problem(SIGNATURE, f"cannot be read ({type(exc).__name__}: {exc})")
+        return
+    expected = {"format": SIGNATURE_FORMAT, "algorithm": "Ed25519", "signed_file": MANIFEST}
+    for name, value in expected.items():
+        if document.get(name) != value:
+            check.problem(SIGNATURE, f"{name} is {document.get(name)!r}; expected {value!r}")
+    fingerprint = "SHA256:" + hashlib.sha256(key).hexdigest()
+    if document.get("key_fingerprint") != fingerprint:
+        check.problem(SIGNATURE, f"key_fingerprint {document.get('key_fingerprint')} is not the fingerprint of "
+                                 f"its public key ({fingerprint})")
+    if not ed25519_verify(key, manifest_bytes, signature):
+        check.problem(SIGNATURE, f"the signature does not verify: {MANIFEST} is not what key {fingerprint} signed")
+    elif check.ok:
+        check.signed_by = fingerprint
+
+
+# --- 9. Running it -------------------------------------------------------------------------------
+
+def check_bundle(path) -> Check:
+    """Check the bundle at `path`; raises BundleError when it cannot be read as a bundle at all."""
+    try:
+        archive = zipfile.ZipFile(path)
+    except FileNotFoundError:
+        raise BundleError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise BundleError(f"{path} is a folder, not a zip file") from None
+    except zipfile.BadZipFile:
+        raise BundleError(f"{path} is not a zip file") from None
+    with archive:
+        manifest, manifest_bytes = load_manifest(archive, path)
+        check = Check(path, manifest)
+        check.manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+        check_signature(archive, check, manifest_bytes)
+        Bundle(archive, check).run()
+    return check
+
+
+def report(path, out, err) -> int:
+    """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise."""
+    try:
+        check = check_bundle(path)
+    except BundleError as exc:
+        err(f"BROKEN: {exc}")
+        return 1
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:  # e.g. a truncated zip, a corrupt member
+        err(f"BROKEN: {path}: cannot be read ({exc})")
+        return 1
+    for notice in check.notices:
+        err(f"NOTE: {notice}")
+    manifest = check.manifest
+    if check.ok:
+        period, signed = manifest.get("period", {}), f"; signed by {check.signed_by}" if check.signed_by else ""
+        out(f"OK: {path}: {check.files} files match the manifest; {check.segments} chain segments "
+            f"({check.events} events) re-verified; every claim of the manifest checked; period {period.get('start')} "
+            f"to {period.get('end')}; heads digest {manifest['event_log']['heads'].get('digest')}; "
+            f"manifest sha256:{check.manifest_sha256}{signed}")
+        return 0
+    for problem in check.problems[:SHOWN]:
+        err(f"BROKEN: {problem}")
+    if len(check.problems) > SHOWN:
+        err(f"... and {len(check.problems) - SHOWN} more")
+    err(f"{path}: {len(check.problems)} problem(s); the bundle does not match its manifest.")
+    return 1
+
+
+def main(argv=None) -> int:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1 or args[0] in ("-h", "--help"):
+        print(__doc__.split("\n\n")[1] if args else "usage: python verify.py BUNDLE.zip", file=sys.stderr)
+        return 2 if len(args) != 1 else 0
+    return report(args[0], print, lambda line: print(line, file=sys.stderr))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

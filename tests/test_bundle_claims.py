@@ -1,0 +1,212 @@
+"""Every claim of a bundle checked, by `vigil verify --bundle` and by the verify.py shipped in the bundle.
+
+Each tamper class is a careful forger's edit: the file hashes in the manifest are recomputed, so
+only the checks of what the bundle claims (period, sequences, notes, generator, CSV twins, derived
+columns, packets) can catch it. Each runs through both checkers; verify.py runs on a plain
+interpreter that cannot import vigil_ir (`-I -S`, from an empty folder).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from vigil_ir.cli import main
+from vigil_ir.exports import bundle_checker
+from tests.test_bundle import export, manifest_of, read, seed
+
+
+@pytest.fixture
+def bundle(db, tmp_path) -> Path:
+    seed(db)
+    return export(db, tmp_path)
+
+
+def forge(source: Path, target: Path, *, files: dict | None = None, drop=(), add=None, manifest=None) -> Path:
+    """Copy a bundle with some members replaced (name -> new bytes), dropped or added, the manifest
+    edited by `manifest(document)`, and every changed file's SHA-256 and size recomputed in it."""
+    files = files or {}
+    with zipfile.ZipFile(source) as old:
+        document = json.loads(old.read("manifest.json"))
+        for entry in document["files"]:
+            if entry["path"] in files:
+                entry["sha256"] = hashlib.sha256(files[entry["path"]]).hexdigest()
+                entry["bytes"] = len(files[entry["path"]])
+        if manifest:
+            manifest(document)
+        with zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+            for info in old.infolist():
+                if info.filename in drop:
+                    continue
+                data = files.get(info.filename, old.read(info.filename))
+                if info.filename == "manifest.json":
+                    data = (json.dumps(document, indent=2, ensure_ascii=False) + "\n").encode()
+                new.writestr(info, data)
+            for name, data in (add or {}).items():
+                new.writestr(name, data)
+    return target
+
+
+def edited_table(bundle: Path, name: str, match: dict, changes: dict) -> dict[str, bytes]:
+    """`<name>.json` and `<name>.csv` with the rows matching `match` changed consistently in both."""
+    lines = read(bundle, f"{name}.json").decode().split("\n")
+    rows = []
+    for index, line in enumerate(lines):
+        if line.startswith("{"):
+            row = json.loads(line.rstrip(","))
+            if all(row.get(k) == v for k, v in match.items()):
+                row.update(changes)
+                lines[index] = json.dumps(row, ensure_ascii=False) + ("," if line.endswith(",") else "")
+            rows.append(row)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(rows[0]))
+    for row in rows:
+        writer.writerow([bundle_checker.csv_cell(value) for value in row.values()])
+    return {f"{name}.json": "\n".join(lines).encode(), f"{name}.csv": ("\ufeff" + out.getvalue()).encode()}
+
+
+def both(bundle: Path, tmp_path: Path, checked: Path) -> tuple[int, str, int, str]:
+    """(exit code, output) of `vigil verify --bundle` and of the bundle's own verify.py on `checked`."""
+    cli = CliRunner().invoke(main, ["verify", "--bundle", str(checked)], env={"DATABASE_URL": "postgresql://nowhere:1/x"})
+    empty = tmp_path / "plain"
+    empty.mkdir(exist_ok=True)
+    (empty / "verify.py").write_bytes(read(bundle, "verify.py"))  # the untampered bundle's checker
+    plain = subprocess.run([sys.executable, "-I", "-S", "verify.py", str(checked)], cwd=empty, capture_output=True,
+                           text=True, timeout=300)
+    return cli.exit_code, cli.output, plain.returncode, plain.stdout + plain.stderr
+
+
+def assert_broken(bundle: Path, tmp_path: Path, checked: Path, *expected: str) -> None:
+    code, output, plain_code, plain_output = both(bundle, tmp_path, checked)
+    for name, (status, text) in {"vigil verify --bundle": (code, output), "verify.py": (plain_code, plain_output)}.items():
+        assert status == 1, (name, text)
+        for line in expected:
+            assert f"BROKEN: {line}" in text, (name, line, text)
+
+
+def test_verify_py_runs_on_a_plain_interpreter_without_vigil(bundle, tmp_path):
+    empty = tmp_path / "plain"
+    empty.mkdir()
+    probe = subprocess.run([sys.executable, "-I", "-S", "-c", "import vigil_ir"], cwd=empty, capture_output=True)
+    assert probe.returncode != 0  # so what passes below passed without Vigil
+    assert read(bundle, "verify.py") == Path(bundle_checker.__file__).read_bytes()
+    code, output, plain_code, plain_output = both(bundle, tmp_path, bundle)
+    assert code == 0 and plain_code == 0, (output, plain_output)
+    for text in (output, plain_output):
+        assert "OK: " in text and "every claim of the manifest checked" in text
+        assert "NOTE: manifest.sig: unsigned" in text
+    listed = {entry["path"]: entry for entry in manifest_of(bundle)["files"]}
+    assert listed["verify.py"]["sha256"] == hashlib.sha256(read(bundle, "verify.py")).hexdigest()
+
+
+def test_an_edited_period_is_caught_by_the_rows_and_the_readme(bundle, tmp_path):
+    def later_start(document):
+        document["period"]["start"] = "2025-02-01T00:00:00.000000Z"
+    forged = forge(bundle, tmp_path / "f.zip", manifest=later_start)
+    assert_broken(bundle, tmp_path, forged,
+                  "incidents.json: INC-2 (row 1): declared_at 2025-01-10T09:00:00.000000Z is outside the period "
+                  "2025-02-01T00:00:00.000000Z to 2025-04-01T00:00:00.000000Z (the selection: declared in the period)",
+                  "README.md: does not say '# Vigil evidence bundle: 2025-02-01T00:00:00.000000Z to")
+
+
+def test_an_edited_sequence_count_and_gap_are_caught(bundle, tmp_path):
+    def fewer(document):
+        incidents = document["sequences"][0]
+        incidents["count"], incidents["gaps"] = 4, []
+    forged = forge(bundle, tmp_path / "f.zip", manifest=fewer)
+    assert_broken(bundle, tmp_path, forged, "manifest.json: sequences INC-: count is 4; incidents.json says 3",
+                  "manifest.json: sequences INC-: INC-4 is missing from incidents.json and from the gaps")
+
+
+def test_an_edited_note_is_caught(bundle, tmp_path):
+    def no_notes(document):
+        document["notes"] = [{"section": "period", "status": "open", "detail": "may still change"}]
+    forged = forge(bundle, tmp_path / "f.zip", manifest=no_notes)
+    assert_broken(bundle, tmp_path, forged,
+                  "manifest.json: notes: no note that no configuration was recorded (policy/config_versions.json is empty)",
+                  "manifest.json: notes: a note says the period is open, but it ended (2025-04-01T00:00:00.000000Z) "
+                  "before the bundle was generated (2025-04-10T12:00:00.000000Z)")
+
+
+def test_an_edited_generator_is_caught(bundle, tmp_path):
+    def someone_else(document):
+        document["generated_by"] = "cli:mallory"
+        document["generated_at"] = "2025-04-11T12:00:00.000000Z"
+    forged = forge(bundle, tmp_path / "f.zip", manifest=someone_else)
+    assert_broken(bundle, tmp_path, forged,
+                  "README.md: does not say 'Generated 2025-04-11T12:00:00.000000Z by cli:mallory.'",
+                  "incidents/INC-2/INC-2.json: integrity.generated_at 2025-04-10T12:00:00.000000Z differs from the "
+                  "manifest's generated_at 2025-04-11T12:00:00.000000Z")
+
+
+def test_a_csv_copy_that_disagrees_with_its_json_is_caught(bundle, tmp_path):
+    data = read(bundle, "incidents.csv").replace(b"Disk filling up", b"Disk fine")
+    forged = forge(bundle, tmp_path / "f.zip", files={"incidents.csv": data})
+    assert_broken(bundle, tmp_path, forged, "incidents.csv: row 2 (INC-3), column title: 'Disk fine' differs from "
+                                            "its JSON twin (which renders as 'Disk filling up')")
+
+
+def test_an_edited_derived_column_is_recomputed_from_the_event_log(bundle, tmp_path):
+    files = edited_table(bundle, "incidents", {"key": "INC-2"}, {"minutes_to_acknowledge": 0.5, "severity_final": "sev4"})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged,
+                  "incidents.json: INC-2 (row 1), column minutes_to_acknowledge: 0.5; its events in "
+                  "incident_events.json say 1.0",
+                  "incidents.json: INC-2 (row 1), column severity_final: 'sev4'; its events in incident_events.json "
+                  "say 'sev2'")
+
+
+def test_an_edited_review_lateness_is_recomputed(bundle, tmp_path):
+    files = edited_table(bundle, "risk_reviews", {"review_ref": "RRV-1"}, {"days_late": 3, "on_time": False})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged, "risk_reviews.json: RRV-1 (row 1), column days_late: 3; recomputed from "
+                                            "its other columns and the period: 0")
+
+
+def test_an_edited_summary_column_disagrees_with_the_packet_and_the_audit_trail(bundle, tmp_path):
+    files = edited_table(bundle, "incident_events", {"stream": "incident:2", "seq": 5},
+                         {"summary": "added note #7: \"all fine\""})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged,
+                  "incidents/INC-2/INC-2.html: timeline: incident:2 seq 5: the text differs from the event log's "
+                  "summary column",
+                  "audit_log.json: stream incident:2 seq 5: differs from the same event in the incident event log")
+
+
+def test_an_edited_packet_is_caught(bundle, tmp_path):
+    packet = json.loads(read(bundle, "incidents/INC-2/INC-2.json"))
+    packet["incident"]["lead"] = "U0MALLORY"
+    packet["events"][4]["data"]["text"] = "nothing to see"
+    markdown = read(bundle, "incidents/INC-2/INC-2.md").replace(b"| 6 | 2025-01-10 09:30:00 UTC", b"| 6 | 2025-01-10 09:45:00 UTC")
+    forged = forge(bundle, tmp_path / "f.zip", files={
+        "incidents/INC-2/INC-2.json": (json.dumps(packet, indent=2) + "\n").encode(),
+        "incidents/INC-2/INC-2.md": markdown})
+    assert_broken(bundle, tmp_path, forged,
+                  "incidents/INC-2/INC-2.json: incident.lead: 'U0MALLORY'; its events say 'U0LEAD'",
+                  "incidents/INC-2/INC-2.json: event incident:2 seq 5 differs from the event log",
+                  "incidents/INC-2/INC-2.md: timeline: no row for incident:2 seq 6")
+
+
+def test_an_extra_and_a_missing_file_are_caught(bundle, tmp_path):
+    forged = forge(bundle, tmp_path / "f.zip", drop={"pirs.csv"}, add={"incidents/INC-9/INC-9.md": b"# made up"})
+    assert_broken(bundle, tmp_path, forged, "pirs.csv: listed in the manifest but missing from the bundle",
+                  "incidents/INC-9/INC-9.md: in the bundle but not listed in the manifest")
+
+
+def test_a_whole_packet_removed_from_the_manifest_too_is_caught(bundle, tmp_path):
+    gone = {f"incidents/INC-3/INC-3.{fmt}" for fmt in ("md", "html", "json")}
+
+    def unlist(document):
+        document["files"] = [entry for entry in document["files"] if entry["path"] not in gone]
+    forged = forge(bundle, tmp_path / "f.zip", drop=gone, manifest=unlist)
+    assert_broken(bundle, tmp_path, forged, "incidents/INC-3/: INC-3 is in incidents.json but has no packet")
