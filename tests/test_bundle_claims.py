@@ -210,3 +210,18 @@ def test_a_whole_packet_removed_from_the_manifest_too_is_caught(bundle, tmp_path
         document["files"] = [entry for entry in document["files"] if entry["path"] not in gone]
     forged = forge(bundle, tmp_path / "f.zip", drop=gone, manifest=unlist)
     assert_broken(bundle, tmp_path, forged, "incidents/INC-3/: INC-3 is in incidents.json but has no packet")
+
+
+def test_awkward_text_in_events_still_verifies_in_both(db, tmp_path):
+    """Line breaks, bidi controls, markup and formula starts survive every rendering the checks compare."""
+    from datetime import date
+
+    from vigil_ir.incidents import service
+    from tests.test_bundle import step
+
+    seed(db)
+    text = "=cmd|' /C calc'!A0\nsecond line <b>&amp;</b> \u202eexe.pdf\r\n\u2066'quoted' \"double\"\u2069 ＠x"
+    step(db, date(2025, 3, 1), 5, "INC-5", lambda s, i: service.add_note(s, incident=i, actor="U0A", text=text))
+    bundle = export(db, tmp_path)
+    code, output, plain_code, plain_output = both(bundle, tmp_path, bundle)
+    assert code == 0 and plain_code == 0, (output, plain_output)

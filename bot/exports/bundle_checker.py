@@ -210,18 +210,19 @@ class HashingReader(io.RawIOBase):
 
 
 def json_rows(text, check: Check, path: str):
-    """The objects of a bundle JSON table: an array with one object per line."""
+    """(line, object) for each object of a bundle JSON table: an array with one object per line."""
     for number, line in enumerate(text, 1):
         line = line.strip()
         if line in ("[", "]", "[]", ""):
             continue
+        line = line[:-1] if line.endswith(",") else line
         try:
-            row = json.loads(line[:-1] if line.endswith(",") else line)
+            row = json.loads(line)
         except ValueError:
             check.problem(path, f"line {number} is not a JSON object")
             continue
         if isinstance(row, dict):
-            yield row
+            yield line, row
         else:
             check.problem(path, f"line {number} is not a JSON object")
 
@@ -281,8 +282,14 @@ def key_number(key, prefix: str) -> int | None:
 
 # --- 5. What the event log says about each incident --------------------------------------------
 
-def _digest(value) -> bytes:
-    return hashlib.sha256(canonical_json(value).encode("utf-8")).digest()[:8]
+def _digest(text: str) -> bytes:
+    """A short digest to compare a value with one read earlier without keeping it."""
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest()[:8]
+
+
+def _unhashed(event: dict) -> str:
+    """The fields of an exported event its hash does not cover, and the hash (which covers the rest)."""
+    return f"{event.get('id')!r}\x00{event.get('actor_name')!r}\x00{event.get('hash')!r}"
 
 
 PACKET_EVENT_FIELDS = ("id", "stream", "seq", "occurred_at", "recorded_at", "actor", "actor_name", "kind", "data",
@@ -307,7 +314,7 @@ class IncidentStream:
         self.in_period_because: list[str] = []
         self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
 
-    def add(self, row: dict, start: datetime, end: datetime) -> None:
+    def add(self, row: dict, line: str, start: datetime, end: datetime) -> None:
         kind, actor, data = row.get("kind"), row.get("actor") or "", row.get("data")
         data = data if isinstance(data, dict) else {}
         self._fold(kind, actor, data)
@@ -320,9 +327,9 @@ class IncidentStream:
             if reason and reason not in self.in_period_because:
                 self.in_period_because.append(reason)
         self.events, self.head = self.events + 1, row.get("hash")
-        self.rows += _digest(row)
-        self.packet_rows += _digest({name: row.get(name) for name in PACKET_EVENT_FIELDS})
-        self.summaries += _digest(row.get("summary"))
+        self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
+        self.packet_rows += _digest(_unhashed(row))
+        self.summaries += _digest(str(row.get("summary")).translate(BIDI_CONTROLS))
 
     def _fold(self, kind, actor: str, data: dict) -> None:
         state = self.state
@@ -581,9 +588,9 @@ class Bundle:
         rows = csv_rows = 0
         try:
             header = next(twin[1], None) if twin else None
-            for row in json_rows(text, self.check, json_path):
+            for line, row in json_rows(text, self.check, json_path):
                 rows += 1
-                visit(row, rows)
+                visit(row, rows, line)
                 if twin is not None:
                     cells = next(twin[1], None)
                     csv_rows += cells is not None
@@ -655,7 +662,7 @@ class Bundle:
                   "update_cadence.json": self.population_ref("update_cadence.json", "incident_ref", "incidents.json")}
         if path.startswith("risk_register_"):
             return self.register_row, lambda: None
-        return checks.get(path, lambda row, number: None), lambda: None
+        return checks.get(path, lambda row, number, line: None), lambda: None
 
     def in_period(self, path: str, label: str, column: str, value, *, before_end_only=False) -> bool:
         try:
@@ -671,7 +678,7 @@ class Bundle:
         digest, self.heads = hashlib.sha256(), {}
         counted = {"events": 0}
 
-        def visit(row: dict, number: int) -> None:
+        def visit(row: dict, number: int, line: str) -> None:
             digest.update(f"{row.get('stream')} {row.get('hash')}\n".encode("utf-8"))
             self.heads[row.get("stream")] = (row.get("seq"), row.get("hash"))
             counted["events"] += row.get("seq") if isinstance(row.get("seq"), int) else 0
@@ -690,7 +697,7 @@ class Bundle:
         chain = ChainCheck(self.check, path, self.segments.get(path) or [])
         ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
 
-        def visit(row: dict, number: int) -> None:
+        def visit(row: dict, number: int, line: str) -> None:
             chain.row(row)
             stream, seq = row.get("stream"), row.get("seq")
             label = f"stream {stream} seq {seq}"
@@ -698,12 +705,12 @@ class Bundle:
                 if isinstance(stream, str) and stream.startswith("incident:"):
                     self.e2_streams[path].add(stream)
                     fold = self.incident_streams.setdefault(stream, IncidentStream(stream))
-                    fold.add(row, self.start, self.end)
+                    fold.add(row, line, self.start, self.end)
             else:
                 ends.setdefault(stream, [row.get("recorded_at"), None])[1] = row.get("recorded_at")
                 fold = self.incident_streams.get(stream)
                 expected = fold.digest_at(fold.rows, seq) if fold else None
-                if expected is not None and expected != _digest(row):
+                if expected is not None and expected != _digest(line):
                     self.check.problem(path, f"{label}: differs from the same event in the incident event log")
 
         def finish() -> None:
@@ -715,7 +722,7 @@ class Bundle:
                                                  f"outside the period (the selection: events recorded in the period)")
         return visit, finish
 
-    def incident_row(self, row: dict, number: int) -> None:
+    def incident_row(self, row: dict, number: int, line: str) -> None:
         path = "incidents.json" if "in_period_because" not in row else "incidents_carried_over.json"
         key = row.get("key")
         label = f"{key} (row {number})"
@@ -749,13 +756,13 @@ class Bundle:
 
     def population_ref(self, path: str, column: str, population: str):
         """Rows of a table that is about the population's incidents must name one of them."""
-        def visit(row: dict, number: int) -> None:
+        def visit(row: dict, number: int, line: str) -> None:
             key = row.get(column)
             if key not in self.population[population]:
                 self.check.problem(path, f"row {number} ({key}): {column} {key} is not an incident of {population}")
         return visit
 
-    def action_row(self, row: dict, number: int) -> None:
+    def action_row(self, row: dict, number: int, line: str) -> None:
         path, key = "action_items.json", row.get("action_ref")
         label = f"{key} (row {number})"
         action = key_number(key, "ACT-")
@@ -775,7 +782,7 @@ class Bundle:
                                      f"{row.get('completed_at')}: none in the period (the selection: created, due or "
                                      "completed in the period)")
 
-    def register_row(self, row: dict, number: int) -> None:
+    def register_row(self, row: dict, number: int, line: str) -> None:
         key = row.get("risk_ref")
         path = next((p for p in self.present if p.startswith("risk_register_") and p.endswith(".json")), "risk_register")
         as_of = (self.end - timedelta(microseconds=1)).date().isoformat()
@@ -788,7 +795,7 @@ class Bundle:
         else:
             self.keys["RISK-"].append(risk)
 
-    def review_row(self, row: dict, number: int) -> None:
+    def review_row(self, row: dict, number: int, line: str) -> None:
         """A review is in the log when completed or due in the period; its status is as at the period end
         and its lateness counts whole days from the due day to the completion day."""
         path, label = "risk_reviews.json", f"{row.get('review_ref')} (row {number})"
@@ -821,13 +828,13 @@ class Bundle:
                 self.check.problem(path, f"{label}, column {column}: {row[column]!r}; recomputed from its other "
                                          f"columns and the period: {value!r}")
 
-    def notification_row(self, row: dict, number: int) -> None:
+    def notification_row(self, row: dict, number: int, line: str) -> None:
         label = f"notification {row.get('notification_id')} (row {number})"
         if not self.in_period("notifications.json", label, "queued_at", row.get("queued_at")):
             self.check.problem("notifications.json", f"{label}: queued_at {row.get('queued_at')} is outside the period "
                                                      "(the selection: queued in the period)")
 
-    def acceptance_row(self, row: dict, number: int) -> None:
+    def acceptance_row(self, row: dict, number: int, line: str) -> None:
         path, label = "risk_acceptances.json", f"{row.get('acceptance_ref')} (row {number})"
         approved_ok = self.in_period(path, label, "approved_at", row.get("approved_at"), before_end_only=True)
         ended = row.get("ended_at")
@@ -888,9 +895,14 @@ class Bundle:
         if len(events) != fold.events:
             self.check.problem(path, f"{len(events)} events; the event log has {fold.events} for {fold.stream}")
         for event in events:
+            # Its own hash recomputed, and that hash, its id and actor name equal to the event log's:
+            # then every field is the event log's.
             seq = event.get("seq") if isinstance(event, dict) else None
-            view = {name: event.get(name) for name in PACKET_EVENT_FIELDS} if isinstance(event, dict) else event
-            if _digest(view) != fold.digest_at(fold.packet_rows, seq):
+            try:
+                same = event_hash(event) == event.get("hash") and set(event) == set(PACKET_EVENT_FIELDS)
+            except (KeyError, TypeError, ValueError, AttributeError):
+                same = False
+            if not same or _digest(_unhashed(event)) != fold.digest_at(fold.packet_rows, seq):
                 self.check.problem(path, f"event {fold.stream} seq {seq} differs from the event log")
         self._packet_fields(path, fold, document)
 
