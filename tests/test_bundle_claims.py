@@ -225,3 +225,37 @@ def test_awkward_text_in_events_still_verifies_in_both(db, tmp_path):
     bundle = export(db, tmp_path)
     code, output, plain_code, plain_output = both(bundle, tmp_path, bundle)
     assert code == 0 and plain_code == 0, (output, plain_output)
+
+
+def test_a_security_incident_left_out_of_its_list_is_caught(bundle, tmp_path):
+    header = read(bundle, "security_incidents.csv").split(b"\r\n")[0] + b"\r\n"
+    files = {"security_incidents.json": b"[]\n", "security_incidents.csv": header}
+
+    def none_listed(document):
+        for entry in document["files"]:
+            if entry["path"].startswith("security_incidents."):
+                entry["rows"] = 0
+    forged = forge(bundle, tmp_path / "f.zip", files=files, manifest=none_listed)
+    assert_broken(bundle, tmp_path, forged, "security_incidents.json: INC-2 is missing: its events flag it a security "
+                                            "incident before the period end")
+
+
+def test_an_edited_register_level_is_recomputed_from_the_methodology(bundle, tmp_path):
+    files = edited_table(bundle, "risk_register_2025-03-31", {"risk_ref": "RISK-1"},
+                         {"residual_level": "low", "inherent_score": 12})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged,
+                  "risk_register_2025-03-31.json: RISK-1 (row 1), column inherent_score: 12; methodology 2025.1 gives 16",
+                  "risk_register_2025-03-31.json: RISK-1 (row 1), column residual_level: 'low'; methodology 2025.1 "
+                  "gives 'medium'")
+
+
+def test_an_edited_pir_record_and_cadence_are_caught(bundle, tmp_path):
+    files = {**edited_table(bundle, "pirs", {"incident_ref": "INC-2"}, {"record_hash": "0" * 64, "status": "overdue"}),
+             **edited_table(bundle, "update_cadence", {"incident_ref": "INC-3"}, {"reminders_sent": 7})}
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged,
+                  "pirs.json: INC-2 (row 1), column status: 'overdue'; incidents.json says pir_status 'completed'",
+                  "pirs.json: INC-2 (row 1), column record_hash: '" + "0" * 64 + "'; the incident's pir.completed event",
+                  "update_cadence.json: INC-3 due 2025-02-01T13:00:00.000000Z (row 1), column reminders_sent: 7; recomputed from "
+                  "its times: 0")

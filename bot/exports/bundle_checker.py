@@ -312,6 +312,8 @@ class IncidentStream:
         self.close_data: dict | None = None
         self.events, self.head = 0, None
         self.in_period_because: list[str] = []
+        self.security_at_end = self.security_ever = False  # folded from events recorded before the period end
+        self.pir_completed_hash = None
         self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
 
     def add(self, row: dict, line: str, start: datetime, end: datetime) -> None:
@@ -320,6 +322,12 @@ class IncidentStream:
         self._fold(kind, actor, data)
         self._milestones(kind, actor, data, row.get("recorded_at"))
         recorded = parse_time(row.get("recorded_at"))
+        if kind == "incident.declared" or (kind == "incident.security_changed" and recorded is not None
+                                           and recorded < end):
+            self.security_at_end = self.state.get("security", False)
+            self.security_ever = self.security_ever or self.security_at_end
+        if kind == "pir.completed":
+            self.pir_completed_hash = row.get("hash")
         if recorded is not None and start <= recorded < end:
             reason = CARRIED_OVER_REASONS.get(kind)
             if kind == "incident.status_changed" and data.get("to") == "resolved":
@@ -515,10 +523,14 @@ class Bundle:
         self.incident_streams: dict[str, IncidentStream] = {}
         self.e2_streams: dict[str, set] = {name: set() for name in E2_FILES}
         self.keys: dict[str, list] = {prefix: [] for prefix in SEQUENCE_RULES}
+        self.security_keys: set = set()
         self.population: dict[str, set] = {"incidents.json": set(), "incidents_carried_over.json": set()}
         self.packets: dict[str, set] = {folder: set() for folder in PACKET_FOLDERS}
         self.rows: dict[str, int] = {}
         self.packet_events: dict[str, list] = {}  # the packet folder being read → its JSON events
+        self.pir_columns: dict[str, dict] = {}  # incident key → its PIR columns in incidents/incidents_carried_over
+        self.register: list = []  # (row label, methodology version, scores and levels) for the methodology check
+        self.methodologies: dict | None = None
 
     # -- the order files are read in
     def run(self) -> None:
@@ -618,6 +630,8 @@ class Bundle:
             elif path.endswith(".json") and self.listed[path].get("rows") is not None:
                 document = json.load(text)
                 rows = len(document) if isinstance(document, list) else 1
+                if path == "risk_methodology.json" and isinstance(document, list):
+                    self.methodologies = {m.get("version"): m for m in document if isinstance(m, dict)}
             match = PACKET.match(path)
             if match:
                 self.check_packet(path, match.group(1), match.group(2), match.group(3), text.read())
@@ -655,13 +669,14 @@ class Bundle:
         checks = {"incidents.json": self.incident_row, "incidents_carried_over.json": self.incident_row,
                   "action_items.json": self.action_row, "risk_reviews.json": self.review_row,
                   "notifications.json": self.notification_row, "risk_acceptances.json": self.acceptance_row,
-                  "pirs.json": self.population_ref("pirs.json", "incident_ref", "incidents.json"),
-                  "pirs_carried_over.json": self.population_ref("pirs_carried_over.json", "incident_ref",
-                                                                "incidents_carried_over.json"),
-                  "security_incidents.json": self.population_ref("security_incidents.json", "key", "incidents.json"),
-                  "update_cadence.json": self.population_ref("update_cadence.json", "incident_ref", "incidents.json")}
+                  "pirs.json": self.pir_row("pirs.json", "incidents.json"),
+                  "pirs_carried_over.json": self.pir_row("pirs_carried_over.json", "incidents_carried_over.json"),
+                  "security_incidents.json": self.security_row,
+                  "update_cadence.json": self.cadence_row}
         if path.startswith("risk_register_"):
             return self.register_row, lambda: None
+        if path == "security_incidents.json":
+            return self.security_row, self.security_complete
         return checks.get(path, lambda row, number, line: None), lambda: None
 
     def in_period(self, path: str, label: str, column: str, value, *, before_end_only=False) -> bool:
@@ -701,6 +716,7 @@ class Bundle:
             chain.row(row)
             stream, seq = row.get("stream"), row.get("seq")
             label = f"stream {stream} seq {seq}"
+            self.event_columns(path, label, row)
             if path in E2_FILES:
                 if isinstance(stream, str) and stream.startswith("incident:"):
                     self.e2_streams[path].add(stream)
@@ -721,6 +737,22 @@ class Bundle:
                         self.check.problem(path, f"stream {stream}: its {which} event was recorded at {value}, "
                                                  f"outside the period (the selection: events recorded in the period)")
         return visit, finish
+
+    def event_columns(self, path: str, label: str, row: dict) -> None:
+        """object_type and object_ref follow from the stream, actor_type from the actor."""
+        stream, actor = str(row.get("stream")), str(row.get("actor"))
+        match = re.match(r"^([a-z_]+):(\d+)$", stream)
+        prefixes = {"incident": "INC-", "risk": "RISK-", "action": "ACT-"}
+        if match:
+            kind, number = match.groups()
+            expected = {"object_type": kind, "object_ref": f"{prefixes[kind]}{number}" if kind in prefixes else stream}
+        else:
+            expected = {"object_type": stream.split(":", 1)[0], "object_ref": stream}
+        expected["actor_type"] = ("system" if actor.startswith("system:") else
+                                  "cli" if actor.startswith("cli:") else "user")
+        for column, value in expected.items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its stream and actor say {value!r}")
 
     def incident_row(self, row: dict, number: int, line: str) -> None:
         path = "incidents.json" if "in_period_because" not in row else "incidents_carried_over.json"
@@ -747,6 +779,8 @@ class Bundle:
         if fold is None or f"incident:{incident}" not in self.e2_streams[events_file]:
             self.check.problem(path, f"{label}: its stream incident:{incident} has no events in {events_file}")
             return
+        self.pir_columns[key] = {name: row.get(name) for name in ("pir_required", "pir_status", "pir_due_at",
+                                                                  "pir_completed_at", "severity_final")}
         expected = fold.expected_columns(row)
         for column, value in row.items():
             if column in expected and expected[column] != value and not (
@@ -761,6 +795,73 @@ class Bundle:
             if key not in self.population[population]:
                 self.check.problem(path, f"row {number} ({key}): {column} {key} is not an incident of {population}")
         return visit
+
+    def pir_row(self, path: str, population: str):
+        """A PIR row is about an incident of its population and says what that incident's row says of
+        its review; a completed review's record_hash is the hash of the incident's pir.completed event."""
+        refer = self.population_ref(path, "incident_ref", population)
+
+        def visit(row: dict, number: int, line: str) -> None:
+            refer(row, number, line)
+            key = row.get("incident_ref")
+            label = f"{key} (row {number})"
+            incident = self.pir_columns.get(key) or {}
+            pairs = (("required_by_policy", "pir_required"), ("status", "pir_status"), ("due_at", "pir_due_at"),
+                     ("completed_at", "pir_completed_at"), ("severity", "severity_final"))
+            for column, theirs in pairs if incident.get("pir_status") is not None else pairs[-1:]:
+                if column in row and theirs in incident and row[column] != incident[theirs]:
+                    self.check.problem(path, f"{label}, column {column}: {row[column]!r}; {population} says "
+                                             f"{theirs} {incident[theirs]!r}")
+            fold = self.incident_streams.get(f"incident:{key_number(key, 'INC-')}")
+            if fold is not None and "record_hash" in row and row["record_hash"] != fold.pir_completed_hash:
+                self.check.problem(path, f"{label}, column record_hash: {row['record_hash']!r}; the incident's "
+                                         f"pir.completed event has hash {fold.pir_completed_hash!r}")
+            if row.get("completed_at") is not None and "on_time" in row:
+                due = row.get("due_at")
+                on_time = due is None or parse_time(row["completed_at"]) <= parse_time(due)
+                if row["on_time"] != on_time:
+                    self.check.problem(path, f"{label}, column on_time: {row['on_time']!r}; completed "
+                                             f"{row['completed_at']}, due {due}: {on_time!r}")
+        return visit
+
+    def security_row(self, row: dict, number: int, line: str) -> None:
+        """The security incidents are the population incidents flagged at any time before the period
+        end (folded from incident.declared and incident.security_changed), with their flags."""
+        path, key = "security_incidents.json", row.get("key")
+        label = f"{key} (row {number})"
+        self.population_ref(path, "key", "incidents.json")(row, number, line)
+        self.security_keys.add(key)
+        fold = self.incident_streams.get(f"incident:{key_number(key, 'INC-')}")
+        if fold is None:
+            return
+        expected = {"security_at_period_end": fold.security_at_end, "security_now": fold.state.get("security"),
+                    **{name: fold.state.get(name) for name in ("title", "type", "severity_final", "status")}}
+        if not fold.security_ever:
+            self.check.problem(path, f"{label}: its events never flag it a security incident before the period end")
+        for column, value in expected.items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its events say {value!r}")
+
+    def security_complete(self) -> None:
+        for key in sorted(self.population["incidents.json"] - self.security_keys, key=lambda k: key_number(k, "INC-")):
+            fold = self.incident_streams.get(f"incident:{key_number(key, 'INC-')}")
+            if fold is not None and fold.security_ever:
+                self.check.problem("security_incidents.json", f"{key} is missing: its events flag it a security "
+                                                              "incident before the period end")
+
+    def cadence_row(self, row: dict, number: int, line: str) -> None:
+        """Minutes late, outcome and reminder count follow from the row's own times."""
+        path = "update_cadence.json"
+        self.population_ref(path, "incident_ref", "incidents.json")(row, number, line)
+        label = f"{row.get('incident_ref')} due {row.get('due_at')} (row {number})"
+        expected = {"reminders_sent": len(row["reminder_times"].split("; ")) if row.get("reminder_times") else 0}
+        if row.get("update_posted_at") is not None and row.get("due_at") is not None:
+            late = (parse_time(row["update_posted_at"]) - parse_time(row["due_at"])).total_seconds()
+            expected["minutes_late"] = round(max(late, 0) / 60, 1)
+            expected["outcome"] = "on time" if late <= 0 else "late"
+        for column, value in expected.items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; recomputed from its times: {value!r}")
 
     def action_row(self, row: dict, number: int, line: str) -> None:
         path, key = "action_items.json", row.get("action_ref")
@@ -794,6 +895,11 @@ class Bundle:
             self.check.problem(path, f"{label}: {key!r} is not a risk key")
         else:
             self.keys["RISK-"].append(risk)
+        if "created_at" in row and not self.in_period(path, label, "created_at", row["created_at"], before_end_only=True):
+            self.check.problem(path, f"{label}: created_at {row['created_at']} is not before the period end "
+                                     "(the selection: created before the period end)")
+        self.register.append((path, label, row.get("methodology_version"),
+                              {name: row.get(name) for name in row if name.startswith(("inherent_", "residual_"))}))
 
     def review_row(self, row: dict, number: int, line: str) -> None:
         """A review is in the log when completed or due in the period; its status is as at the period end
@@ -840,6 +946,11 @@ class Bundle:
         ended = row.get("ended_at")
         ended_ok = ended is None or not self.in_period(path, label, "ended_at", ended, before_end_only=True) or \
             parse_time(ended) >= self.start
+        record = {name: value for name, value in row.items() if name != "record_hash"
+                  and not (name.endswith("_name") and name[:-5] in row)}  # names are added after the hash
+        if "record_hash" in row and hashlib.sha256(canonical_json(record).encode("utf-8")).hexdigest() != row["record_hash"]:
+            self.check.problem(path, f"{label}, column record_hash: {row['record_hash']!r} is not the SHA-256 of "
+                                     "the row's other columns (without the names)")
         if not (approved_ok and ended_ok):
             self.check.problem(path, f"{label}: approved {row.get('approved_at')}, ended {ended}: not in force in the "
                                      "period (the selection: approved before its end and not ended before its start)")
@@ -947,6 +1058,35 @@ class Bundle:
         self.sequences()
         self.notes()
         self.generator()
+        self.register_scores()
+
+    def register_scores(self) -> None:
+        """Each register row's scores and levels follow from its likelihood and impact by its methodology
+        (risk_methodology.json): the score by the formula, the level from the grid."""
+        if self.methodologies is None:
+            return
+        for path, label, version, values in self.register:
+            method = self.methodologies.get(version)
+            if method is None:
+                self.check.problem(path, f"{label}: methodology {version!r} is not in risk_methodology.json")
+                continue
+            for side in ("inherent", "residual"):
+                likelihood, impact = values.get(f"{side}_likelihood"), values.get(f"{side}_impact")
+                if not (isinstance(likelihood, int) and isinstance(impact, int)):
+                    continue
+                expected = {}
+                if method.get("formula") == "product":
+                    expected[f"{side}_score"] = likelihood * impact
+                grid = method.get("grid")
+                try:
+                    expected[f"{side}_level"] = grid[likelihood - 1][impact - 1]
+                except (TypeError, IndexError, KeyError):
+                    self.check.problem(path, f"{label}: {side} likelihood {likelihood} and impact {impact} are off "
+                                             f"the grid of methodology {version}")
+                for column, value in expected.items():
+                    if column in values and values[column] != value:
+                        self.check.problem(path, f"{label}, column {column}: {values[column]!r}; methodology "
+                                                 f"{version} gives {value!r}")
 
     def segments_against_heads(self) -> None:
         if self.heads is None:  # chain_heads missing: already reported
@@ -1105,8 +1245,6 @@ def report(path, out, err) -> int:
     except (OSError, zipfile.BadZipFile, EOFError) as exc:  # e.g. a truncated zip, a corrupt member
         err(f"BROKEN: {path}: cannot be read ({exc})")
         return 1
-    for notice in check.notices:
-        err(f"NOTE: {notice}")
     manifest = check.manifest
     if check.ok:
         period, signed = manifest.get("period", {}), f"; signed by {check.signed_by}" if check.signed_by else ""
@@ -1114,7 +1252,11 @@ def report(path, out, err) -> int:
             f"({check.events} events) re-verified; every claim of the manifest checked; period {period.get('start')} "
             f"to {period.get('end')}; heads digest {manifest['event_log']['heads'].get('digest')}; "
             f"manifest sha256:{check.manifest_sha256}{signed}")
+        for notice in check.notices:
+            err(f"NOTE: {notice}")
         return 0
+    for notice in check.notices:
+        err(f"NOTE: {notice}")
     for problem in check.problems[:SHOWN]:
         err(f"BROKEN: {problem}")
     if len(check.problems) > SHOWN:
