@@ -259,3 +259,9 @@ def test_an_edited_pir_record_and_cadence_are_caught(bundle, tmp_path):
                   "pirs.json: INC-2 (row 1), column record_hash: '" + "0" * 64 + "'; the incident's pir.completed event",
                   "update_cadence.json: INC-3 due 2025-02-01T13:00:00.000000Z (row 1), column reminders_sent: 7; recomputed from "
                   "its times: 0")
+
+
+def test_values_of_the_wrong_type_are_reported_not_a_crash(bundle, tmp_path):
+    files = edited_table(bundle, "incidents", {"key": "INC-3"}, {"declared_at": 5, "detected_at": ["x"]})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged, "incidents.json: INC-3 (row 2): declared_at 5 is not a time")

@@ -497,6 +497,9 @@ def _unescape(text: str) -> str:
     return ENTITY.sub(one, text)
 
 
+ODD_VALUES = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+
+
 def one_line(text: str) -> str:
     return " ¶ ".join(part for part in text.splitlines() if part.strip())
 
@@ -602,7 +605,10 @@ class Bundle:
             header = next(twin[1], None) if twin else None
             for line, row in json_rows(text, self.check, json_path):
                 rows += 1
-                visit(row, rows, line)
+                try:
+                    visit(row, rows, line)
+                except ODD_VALUES as exc:  # a value of the wrong type where a time, key or number belongs
+                    self.check.problem(json_path, f"row {rows}: cannot be checked ({type(exc).__name__}: {exc})")
                 if twin is not None:
                     cells = next(twin[1], None)
                     csv_rows += cells is not None
@@ -637,7 +643,7 @@ class Bundle:
                 self.check_packet(path, match.group(1), match.group(2), match.group(3), text.read())
             elif path == "README.md":
                 self.check_readme(text.read())
-        except (UnicodeDecodeError, csv.Error, ValueError) as exc:
+        except (UnicodeDecodeError, csv.Error, *ODD_VALUES) as exc:
             self.check.problem(path, f"cannot be read ({type(exc).__name__}: {exc})")
         self._close(path, raw, rows)
 
