@@ -311,3 +311,28 @@ def test_population_timeline_and_bundle_keep_it_marked_private(app, tmp_path):
         table = list(csv.DictReader(io.StringIO(archive.read("incidents.csv").decode("utf-8-sig"))))
     assert {(r["key"], r["private"]) for r in listed} == {(incident.key, True), (public.key, False)}
     assert {(r["key"], r["private"]) for r in table} == {(incident.key, "true"), (public.key, "false")}
+
+
+def test_incident_list_shows_what_each_person_may_see(app):
+    incident = declare(app, private=True)
+    public = declare(app, "Checkout slow")
+    outsider = app.command("list", channel="C0GENERAL", user=OUTSIDER).text
+    assert public.key in outsider and incident.key not in outsider and TITLE not in outsider
+    for user in (DECLARER, COMMANDER, ADMIN):
+        text = app.command("list", channel="C0GENERAL", user=user).text
+        assert f"{incident.key} :lock: private {TITLE}" in text and public.key in text
+
+
+def test_joining_the_channel_by_slacks_own_invite_is_a_grant_by_the_inviter(app):
+    incident = declare(app, private=True)
+    public = declare(app, "Checkout slow")
+    joined = {"type": "member_joined_channel", "user": GUEST, "channel": incident.channel_id, "inviter": SEC1,
+              "channel_type": "G"}
+    assert app.event(joined, event_id="Ev0JOIN1").status_code == 200
+    assert app.event(joined, event_id="Ev0JOIN1", retry_num=1).status_code == 200
+    assert app.event({**joined, "user": "U0BOT"}, event_id="Ev0JOIN2").status_code == 200  # the bot itself
+    assert app.event({**joined, "channel": public.channel_id}, event_id="Ev0JOIN3").status_code == 200
+    granted = [e for e in events(app, incident) if e.kind == "incident.access_granted" and e.data["user"] == GUEST]
+    assert [(e.actor, e.data["via"]) for e in granted] == [(SEC1, "joined_channel")]
+    assert "U0BOT" not in grants(app, incident) and grants(app, public) == {}
+    assert TITLE in listing(app, GUEST)

@@ -19,8 +19,9 @@ from vigil_ir.eventlog import Event, append
 from vigil_ir.incidents.models import Incident, IncidentAccess
 from vigil_ir.permissions import Action
 
-# How someone came to have access (the `via` of a grant).
-VIA = ("declared", "role", "invite", "security_group")
+# How someone came to have access (the `via` of a grant): declaring it, being given a role, the lead's
+# `/incident invite`, the security group invited at set-up, or joining the channel by Slack's own means.
+VIA = ("declared", "role", "invite", "security_group", "joined_channel")
 
 
 def private_by_default(*, type: str, security: bool, private_types: Iterable[str]) -> bool:

@@ -48,6 +48,7 @@ Inside an incident channel:
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
 `/incident actions [mine|open|INC-<n>]` — list follow-up actions (works anywhere)
+`/incident list` — the open incidents you can see (works anywhere)
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
 
@@ -94,6 +95,8 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return {"text": USAGE}
     if verb == "actions":  # works outside incident channels too
         return list_actions(deps, body, rest)
+    if verb == "list":
+        return list_open(deps, body)
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
@@ -118,16 +121,35 @@ def handle(deps: Deps, body: dict, client) -> dict:
     return reply
 
 
-def not_in_incident_channel(deps: Deps, session, verb: str, who: Actor) -> str:
-    """The refusal, with the open incidents this person may see (a private one only for its members,
-    commanders and admins)."""
+def open_incident_lines(deps: Deps, session, who: Actor, limit: int = 10) -> list[str]:
+    """The open incidents this person may see, newest first (a private one only for its members,
+    commanders and admins: the policy's view_private_incident rule)."""
     open_incidents = access.visible(deps.permissions, who, session, session.exec(
-        select(Incident).where(Incident.status.in_(ACTIVE_STATUSES)).order_by(Incident.number.desc())))[:10]
+        select(Incident).where(Incident.status.in_(ACTIVE_STATUSES)).order_by(Incident.number.desc())))
+    lines = [f"• {i.key}{' :lock: private' if i.private else ''} {esc(i.title)} — {channel_link(i.channel_id)}"
+             for i in open_incidents[:limit]]
+    if len(open_incidents) > limit:
+        lines.append(f"…and {len(open_incidents) - limit} more (`/incident list`).")
+    return lines
+
+
+def list_open(deps: Deps, body: dict) -> dict:
+    """`/incident list`, anywhere: the open incidents this person may see."""
+    who = deps.permissions.actor(body["user_id"])  # may ask Slack for group members: before the session
+    with deps.database.session() as session:
+        lines = open_incident_lines(deps, session, who, limit=40)
+    if not lines:
+        return {"text": "There are no open incidents you can see. Declare one with `/incident declare <title>`."}
+    return {"text": "*Open incidents*\n" + "\n".join(lines)}
+
+
+def not_in_incident_channel(deps: Deps, session, verb: str, who: Actor) -> str:
+    """The refusal, with the open incidents this person may see."""
+    open_incidents = open_incident_lines(deps, session, who)
     lines = [f"`/incident {verb}` works inside an incident channel, and this is not one."]
     if open_incidents:
         lines.append("Open incidents:")
-        lines += [f"• {i.key}{' :lock: private' if i.private else ''} {esc(i.title)} — {channel_link(i.channel_id)}"
-                  for i in open_incidents]
+        lines += open_incidents
     else:
         lines.append("There are no open incidents. Declare one with `/incident declare <title>`.")
     return "\n".join(lines)
