@@ -336,3 +336,21 @@ def test_joining_the_channel_by_slacks_own_invite_is_a_grant_by_the_inviter(app)
     assert [(e.actor, e.data["via"]) for e in granted] == [(SEC1, "joined_channel")]
     assert "U0BOT" not in grants(app, incident) and grants(app, public) == {}
     assert TITLE in listing(app, GUEST)
+
+
+def test_vigil_verify_reports_an_access_row_without_its_grant_event(app):
+    from click.testing import CliRunner
+
+    from vigil_ir import clock
+    from vigil_ir.cli import main
+
+    incident = declare(app, private=True)
+    verify = lambda: CliRunner().invoke(main, ["verify"], obj={"database": app.db})  # noqa: E731
+    assert verify().exit_code == 0
+    with app.db.session() as s:  # someone gives themselves access behind Vigil's back
+        s.add(IncidentAccess(incident_id=incident.id, user_id=OUTSIDER, granted_by=OUTSIDER, granted_at=clock.now(),
+                             via="invite"))
+    result = verify()
+    assert result.exit_code == 1
+    assert f"{incident.key}: the state row's access differs from its events" in result.output
+    assert OUTSIDER in result.output

@@ -10,6 +10,7 @@ the same transaction. Private incidents are never left out of a population, expo
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 from sqlmodel import Session, select
 
@@ -18,6 +19,9 @@ from vigil_ir.db import insert_if_absent
 from vigil_ir.eventlog import Event, append
 from vigil_ir.incidents.models import Incident, IncidentAccess
 from vigil_ir.permissions import Action
+
+if TYPE_CHECKING:
+    from vigil_ir.incidents.fold import Mismatch
 
 # How someone came to have access (the `via` of a grant): declaring it, being given a role, the lead's
 # `/incident invite`, the security group invited at set-up, or joining the channel by Slack's own means.
@@ -54,6 +58,22 @@ def members(session: Session, incident: Incident) -> frozenset[str]:
 
 def granted_incident_ids(session: Session, user: str) -> set[int]:
     return set(session.exec(select(IncidentAccess.incident_id).where(IncidentAccess.user_id == user)))
+
+
+def check_grants(session: Session) -> list[Mismatch]:
+    """Every private incident whose `incident_access` rows differ from its `incident.access_granted`
+    events (`vigil verify`): a row added by hand would show someone a private incident unrecorded."""
+    from vigil_ir.incidents.fold import Mismatch
+
+    expected: dict[int, set[str]] = {}
+    for stream, data in session.exec(select(Event.stream, Event.data).where(Event.kind == "incident.access_granted")):
+        expected.setdefault(int(stream.split(":")[1]), set()).add((data or {}).get("user"))
+    found: dict[int, set[str]] = {}
+    for number, user in session.exec(select(Incident.number, IncidentAccess.user_id)
+                                     .join(Incident, Incident.id == IncidentAccess.incident_id)):
+        found.setdefault(number, set()).add(user)
+    return [Mismatch(f"INC-{number}", "access", sorted(expected.get(number, ())), sorted(found.get(number, ())))
+            for number in sorted(set(expected) | set(found)) if expected.get(number) != found.get(number)]
 
 
 def can_see(permissions, who, session: Session, incident: Incident) -> bool:
