@@ -215,8 +215,9 @@ def main() -> None:
     results = {}
     for name, (start, end) in PERIODS.items():
         bundle = work / f"{name}.zip"
-        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle),
-                                                "--by", "bench"], env, work)
+        # No --by: it must name a person in the directory; the host login is recorded instead.
+        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle)],
+                                               env, work)
         verify_s, verify_rss, _ = run_measured(["verify", "--bundle", str(bundle)], env, work)
         in_process = verify_in_process(bundle)
         raw_events, raw_files, events = raw_hash_seconds(bundle)
