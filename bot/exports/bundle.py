@@ -22,7 +22,7 @@ from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_criteria, bundle_edges, bundle_followup,
-                              bundle_incidents, bundle_people, bundle_policy, bundle_risks)
+                              bundle_incidents, bundle_people, bundle_policy, bundle_program, bundle_risks)
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
@@ -130,6 +130,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             bundle_audit.write_notifications(ctx)
             bundle_policy.write(ctx)
             bundle_people.write_signoffs(ctx)
+            bundle_program.write(ctx)
             bundle_people.write_people(ctx)  # after the sections whose id columns it lists
             bundle_audit.write_heads(ctx)
             bundle_criteria.write(ctx)  # indexes the files above
