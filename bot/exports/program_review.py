@@ -15,7 +15,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from statistics import median
-from typing import Any
+from typing import Any, Callable
 
 from markupsafe import Markup
 from sqlmodel import Session, select
@@ -94,23 +94,27 @@ def _action_state(row: dict, end: datetime) -> str:
 
 
 def build(session: Session, start: datetime, end: datetime, *, settings: Settings,
-          people: Directory | None = None, generated_at: datetime | None = None) -> ProgramReview:
+          people: Directory | None = None, generated_at: datetime | None = None,
+          where: Callable[[dict], bool] | None = None) -> ProgramReview:
+    """The review of [start, end); `where` keeps only the incidents whose population row it accepts
+    (the dashboard's type, severity and security filters), in every section."""
     from vigil_ir.risks import signoff
 
     start, end = clock.to_utc(start), clock.to_utc(end)
     previous_start, generated_at = start - (end - start), generated_at or clock.now()
     people = people or Directory.load(session)
-    incidents = incident_population(session, start, end)
+    keep = where or (lambda row: True)
+    incidents = [row for row in incident_population(session, start, end) if keep(row)]
     keys = {row["key"] for row in incidents}
-    population = declared_between(session, start, end)
+    population = [incident for incident in declared_between(session, start, end) if incident.key in keys]
     cadences = CadenceInForce(session, Policy.from_settings(settings).update_cadence)
     cadence = Counter(_cadence_outcome(row["outcome"])
                       for row in cadence_rows(session, population, cadences, people, generated_at))
     pirs = Counter("not required" if row["status"].startswith("not required") else
                    ("completed on time" if row["on_time"] else "completed late") if row["status"] == "completed"
-                   else row["status"] for row in pir_rows(session, start, end))
+                   else row["status"] for row in pir_rows(session, start, end) if row["incident_ref"] in keys)
     actions = Counter(_action_state(row, end) for row in action_rows(session, start, end, people)
-                      if row["parent_type"] == "incident")
+                      if row["parent_type"] == "incident" and row["parent_ref"] in keys)
     clocks = [{"incident": f"INC-{number}", "label": deadline.label, "status": deadline.status,
                "due_at": clock.iso(deadline.due_at), "resolved_at": clock.iso(deadline.resolved_at),
                "decision": deadline.decision, "reason": deadline.decision_reason}
@@ -118,7 +122,7 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
                   select(PlaybookDeadline, Incident.number).join(PlaybookRun, PlaybookRun.id == PlaybookDeadline.run_id)
                   .join(Incident, Incident.id == PlaybookRun.incident_id)
                   .where(Incident.declared_at >= start, Incident.declared_at < end)
-                  .order_by(Incident.number, PlaybookDeadline.id))]
+                  .order_by(Incident.number, PlaybookDeadline.id)) if f"INC-{number}" in keys]
     linked: dict[str, list[str]] = {}
     for incident_key, risks in risk_links(session).items():
         if incident_key in keys:
@@ -127,7 +131,8 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
     recurring = sorted((risk, sorted(found, key=lambda k: int(k.split("-")[1])))
                        for risk, found in linked.items() if len(found) > 1)
     return ProgramReview(start=start, end=end, previous_start=previous_start, generated_at=generated_at,
-                         incidents=incidents, previous=incident_population(session, previous_start, start),
+                         incidents=incidents,
+                         previous=[row for row in incident_population(session, previous_start, start) if keep(row)],
                          cadence=cadence, pirs=pirs, actions=actions, clocks=clocks, recurring=recurring,
                          sign_offs=signoff.sign_offs(session, start, end, subject=signoff.INCIDENT_REVIEW))
 
