@@ -17,7 +17,6 @@ from datetime import datetime, timedelta
 from statistics import median
 from typing import Any, Callable
 
-from markupsafe import Markup
 from sqlmodel import Session, select
 
 from vigil_ir import clock
@@ -26,7 +25,7 @@ from vigil_ir.config_evidence import CadenceInForce
 from vigil_ir.exports import charts
 from vigil_ir.exports.bundle_cadence import cadence_rows
 from vigil_ir.exports.population import incident_population
-from vigil_ir.exports.render import render
+from vigil_ir.exports.render import Section, render_sections
 from vigil_ir.exports.timeline import risk_links
 from vigil_ir.followup.action_export import action_rows
 from vigil_ir.followup.pir_export import pir_rows
@@ -39,16 +38,6 @@ from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun
 FORMATS = ("md", "html")
 MEASURES = (("minutes_to_acknowledge", "Acknowledge"), ("minutes_to_mitigate", "Mitigate"),
             ("minutes_to_resolve", "Resolve"))
-
-
-@dataclass
-class Section:
-    title: str
-    text: str
-    columns: tuple[str, ...] = ()
-    rows: list[tuple] = field(default_factory=list)
-    empty: str = "None."
-    chart: str = ""  # an SVG drawn in the HTML report
 
 
 @dataclass
@@ -236,12 +225,8 @@ def period_text(r: ProgramReview) -> str:
 
 
 def render_built(r: ProgramReview, fmt: str) -> str:
-    parts = sections(r)
-    if fmt == "html":
-        for part in parts:
-            part.chart = Markup(part.chart)  # ours: every text in it is escaped by charts.py
-    return render(fmt, f"program_review.{fmt}.j2", heading="Incident-response program review",
-                  period=period_text(r), generated_at=clock.iso(r.generated_at), sections=parts)
+    return render_sections(fmt, heading="Incident-response program review", period=period_text(r),
+                           generated_at=clock.iso(r.generated_at), note="", sections=sections(r))
 
 
 def render_review(session: Session, start: datetime, end: datetime, fmt: str, *, settings: Settings) -> str:
