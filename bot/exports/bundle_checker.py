@@ -343,6 +343,7 @@ class IncidentStream:
         state = self.state
         if kind == "incident.declared":
             state.update(title=data.get("title"), type=data.get("type"), security=bool(data.get("security")),
+                         private=bool(data.get("private", False)),
                          severity_initial=data.get("severity"), severity_final=data.get("severity"),
                          status=data.get("status"), detected_at=data.get("detected_at"), declared_by=actor)
             self.declared_by = actor
@@ -1028,7 +1029,7 @@ class Bundle:
         milestones = document.get("milestones") if isinstance(document.get("milestones"), dict) else {}
         expected = fold.expected_columns({"declared_at": milestones.get("declared_at")})
         pairs = [("incident", "severity_current", "severity_final"), *[("incident", name, name) for name in (
-            "title", "type", "security", "severity_initial", "status", "lead", "comms", "scribe", "declared_by",
+            "title", "type", "security", "private", "severity_initial", "status", "lead", "comms", "scribe", "declared_by",
             "detected_at", "channel_id", "customer_impact", "root_cause")]]
         pairs += [("milestones", name, name) for name in (
             "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at", "minutes_to_declare",
