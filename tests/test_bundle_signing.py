@@ -28,6 +28,7 @@ from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.verify import verify_database
 from vigil_ir.exports.bundle import export_bundle
 from vigil_ir.exports.signature import fingerprint
+from vigil_ir.people import Profile, record_profile
 from vigil_ir.runtime import build_runtime
 from vigil_ir.signing import keyfile
 
@@ -180,8 +181,13 @@ def test_a_missing_or_malformed_signature_fails_with_a_clear_reason(bundle, tmp_
 def test_rotation_keeps_old_bundles_verifying_and_refuses_the_retired_key_for_new_ones(db, bundle, tmp_path,
                                                                                        signing_key_file):
     old_key, old = installation_key(), signature_of(bundle)["key_fingerprint"]
+    with db.session() as s:
+        record_profile(s, user_id="U0SECURITY", profile=Profile(real_name="Sam Lee", email="sam@example.com"))
+    refused = cli(db, "signing-key", "rotate", "--by", "Sam Lee")  # a name typed by hand names nobody
+    assert refused.exit_code == 2 and "is not a person in Vigil's directory" in refused.output
+    assert keyfile.load(signing_key_file) is not None and not events(db, "audit.signing_key_rotated")
     with clock.frozen(datetime(2025, 4, 20, tzinfo=timezone.utc)):
-        rotated = cli(db, "signing-key", "rotate", "--reason", "yearly rotation", "--by", "U0SECURITY")
+        rotated = cli(db, "signing-key", "rotate", "--reason", "yearly rotation", "--by", "sam@example.com")
     assert rotated.exit_code == 0, rotated.output
     new = fingerprint(keyfile.public_bytes(keyfile.load(signing_key_file)))
     assert new != old and f"Rotated: {new} replaces {old}; recorded as audit.signing_key_rotated" in rotated.output

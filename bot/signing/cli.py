@@ -5,7 +5,8 @@ from __future__ import annotations
 import click
 
 from vigil_ir import clock
-from vigil_ir.exports.bundle_cli import actor_for, database_for
+from vigil_ir.exports.bundle_cli import database_for
+from vigil_ir.people.cli_actor import actor_for, by_option
 
 
 def _published(session, settings, key) -> str:
@@ -29,18 +30,19 @@ def signing_key() -> None:
 
 
 @signing_key.command("show")
-@click.option("--by", "actor", default=None, help="Who is asking, recorded if the key is created now "
-                                                  "(default cli:<login name>).")
+@by_option("asking (recorded only when the key is created now)")
 @click.pass_context
-def show(ctx: click.Context, actor: str | None) -> None:
+def show(ctx: click.Context, by: str | None) -> None:
     """The current key (its fingerprint, public key, file and where it was published) and every earlier one."""
     from vigil_ir.config import load_settings
     from vigil_ir.signing.service import SigningKeyError, key_path, recorded_keys, signer
 
     settings = load_settings()
     with database_for(ctx) as database:
+        with database.read_session() as session:
+            who, _ = actor_for(session, by)
         try:
-            current = signer(database, settings, actor=actor_for(actor))
+            current = signer(database, settings, actor=who)
         except SigningKeyError as exc:
             raise click.ClickException(str(exc)) from None
         with database.read_session() as session:
@@ -59,9 +61,9 @@ def show(ctx: click.Context, actor: str | None) -> None:
 
 @signing_key.command("rotate")
 @click.option("--reason", default=None, help="Why, for the record (e.g. 'yearly rotation', 'laptop lost').")
-@click.option("--by", "actor", default=None, help="Who is rotating, for the record (default cli:<login name>).")
+@by_option("rotating the key")
 @click.pass_context
-def rotate(ctx: click.Context, reason: str | None, actor: str | None) -> None:
+def rotate(ctx: click.Context, reason: str | None, by: str | None) -> None:
     """Start a new signing key. The old public key stays recorded, so bundles it signed still verify;
     the old private key is overwritten. Back up the new key file afterwards."""
     from vigil_ir.config import load_settings
@@ -69,8 +71,10 @@ def rotate(ctx: click.Context, reason: str | None, actor: str | None) -> None:
 
     settings = load_settings()
     with database_for(ctx) as database:
+        with database.read_session() as session:
+            who, _ = actor_for(session, by)
         try:
-            done = service.rotate(database, settings, actor=actor_for(actor), reason=reason)
+            done = service.rotate(database, settings, actor=who, reason=reason)
         except service.SigningKeyError as exc:
             raise click.ClickException(str(exc)) from None
     replaced = f" replaces {done.previous.fingerprint}" if done.previous else " is the first key"
