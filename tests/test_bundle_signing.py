@@ -22,6 +22,7 @@ from tests.conftest import VigilHarness
 from tests.signing_helpers import installation_key, signature_for
 from tests.test_bundle import END, START, export, manifest_of, read, seed
 from tests.test_bundle_verify import rewrite
+from tests.test_dashboard import auditor, dash  # noqa: F401  (fixtures)
 from vigil_ir import clock
 from vigil_ir.cli import main
 from vigil_ir.eventlog import Event
@@ -326,3 +327,19 @@ def test_a_new_key_is_published_to_the_audit_channel_and_verify_says_where(audit
            f"{clock.iso(published.recorded_at)}: {published.data['permalink']}" in offline.output
     shown = CliRunner().invoke(main, ["signing-key", "show"], obj={"database": db}, env={"VIGIL_AUDIT_CHANNEL": AUDIT})
     assert f"published {clock.iso(published.recorded_at)} in {AUDIT}: {published.data['permalink']}" in shown.output
+
+
+# --- the dashboard's bundle download ------------------------------------------------------------------------------
+
+def test_a_dashboard_download_is_signed_and_refused_while_the_key_is_unusable(auditor, signing_key_file, tmp_path):
+    path = "/exports/bundle.zip?from=2025-01-01&to=2025-12-31"
+    response = auditor.client.get(path)
+    assert response.status_code == 200, response.text
+    (tmp_path / "download.zip").write_bytes(response.content)
+    result = verify(tmp_path / "download.zip", db=auditor.db)
+    assert result.exit_code == 0 and "is this installation's key (created" in result.output, result.output
+    os.chmod(signing_key_file, 0o644)
+    refused = auditor.client.get(path)
+    assert refused.status_code == 503 and "The bundle cannot be signed" in refused.text
+    assert str(signing_key_file) not in refused.text  # the operator's detail stays in the log
+    assert len(auditor.events("audit.bundle_exported")) == 1

@@ -93,6 +93,9 @@ def _readme(manifest: Manifest) -> str:
              f"Generated {clock.iso(manifest.generated_at)} by {manifest.generated_by}. `manifest.json` lists every "
              "file with its SHA-256, size, row count and the selection behind it.", "",
              "Check the bundle offline, without the database: `vigil verify --bundle <this zip>`.", "",
+             "`manifest.sig` is the installation's Ed25519 signature of `manifest.json`. Compare its key fingerprint "
+             "with the one the installation posted to its audit channel (`vigil verify --bundle <this zip> --key "
+             "SHA256:…` does it for you).", "",
              "| File | Evidence | Rows | What it is |", "|---|---|---|---|"]
     packets = [entry for entry in manifest.files if entry.path.startswith("incidents/")]
     for entry in sorted(manifest.files, key=lambda e: e.path):
