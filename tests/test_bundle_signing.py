@@ -258,6 +258,19 @@ def test_a_key_file_others_can_read_or_write_is_refused(db, tmp_path, signing_ke
     assert shown.exit_code == 1 and f"(mode {mode:04o})" in shown.output
 
 
+def test_a_key_file_mounted_as_a_secret_through_a_symbolic_link_is_used(db, bundle, tmp_path, signing_key_file):
+    secret = tmp_path / "secrets" / "..data"
+    secret.mkdir(parents=True)
+    os.replace(signing_key_file, secret / "vigil-signing-key.pem")
+    signing_key_file.symlink_to(secret / "vigil-signing-key.pem")  # how a Kubernetes secret volume mounts a key
+    result = cli(db, "export", "bundle", "--from", "2025-01-01", "--to", "2025-03-31", "-o", str(tmp_path / "s.zip"))
+    assert result.exit_code == 0, result.output
+    assert signature_of(tmp_path / "s.zip")["key_fingerprint"] == signature_of(bundle)["key_fingerprint"]
+    os.chmod(secret / "vigil-signing-key.pem", 0o644)  # the target's mode is the one that counts
+    refused = cli(db, "signing-key", "show")
+    assert refused.exit_code == 1 and "(mode 0644)" in refused.output
+
+
 def test_an_unreadable_or_foreign_key_file_is_refused_with_the_reason(db, tmp_path, signing_key_file):
     fd = os.open(signing_key_file, os.O_WRONLY | os.O_CREAT, 0o600)
     os.write(fd, b"not a key")

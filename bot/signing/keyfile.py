@@ -34,7 +34,8 @@ def _pem(key: Ed25519PrivateKey) -> bytes:
 def load(path: Path) -> Ed25519PrivateKey | None:
     """The key in `path`, or None when there is no file there."""
     try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        # A symbolic link is followed (a mounted secret is one); the mode checked is the file's own.
+        fd = os.open(path, os.O_RDONLY)
     except FileNotFoundError:
         return None
     except OSError as exc:
