@@ -230,12 +230,12 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
         from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
-    from vigil_ir.state_check import COVERED, checker
+    from vigil_ir.state_check import COVERED, checker, finish
 
     with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
         state = checker(session)
         result = verify_database(session, observe=state.feed)  # one pass: hash the chains, fold the records
-        mismatches = state.finish() if result.ok else []
+        mismatches = finish(state, session) if result.ok else []
     if not result.ok:
         click.echo(f"BROKEN: {result.broken.describe()}", err=True)
         sys.exit(1)

@@ -11,14 +11,16 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from vigil_ir.eventlog.folding import BATCH, Fold, StateCheck, walk
+from vigil_ir.eventlog.folding import BATCH, Fold, Mismatch, StateCheck, walk
 from vigil_ir.followup.fold import ActionFold, PirFold
+from vigil_ir.incidents.access import check_grants
 from vigil_ir.incidents.fold import IncidentFold
 from vigil_ir.playbooks.fold import PlaybookFold
 from vigil_ir.risks.fold import RiskFold
 
 # Named in the verify report: what "every state row" covers.
-COVERED = "incidents, risks, risk reviews, approvals, acceptances, follow-up actions, PIRs and playbook runs"
+COVERED = ("incidents (and private incidents' access), risks, risk reviews, approvals, acceptances, follow-up "
+           "actions, PIRs and playbook runs")
 
 
 def folds() -> list[Fold]:
@@ -30,6 +32,13 @@ def checker(session: Session, *, before: datetime | None = None, batch: int = BA
     return StateCheck(session, folds(), before=before, batch=batch)
 
 
+def finish(check: StateCheck, session: Session) -> list[Mismatch]:
+    """The check's differences, with private incidents' access rows against their grant events."""
+    check.finish()
+    check.add(check_grants(session))
+    return check.found
+
+
 def check_state(session: Session, *, before: datetime | None = None) -> StateCheck:
     """Read the record streams and compare them with the rows; `.finish()` was called: see `.found`, `.count`.
 
@@ -37,5 +46,5 @@ def check_state(session: Session, *, before: datetime | None = None) -> StateChe
     check = checker(session, before=before)
     for event in walk(session, check.prefixes):
         check.feed(event)
-    check.finish()
+    finish(check, session)
     return check

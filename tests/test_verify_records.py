@@ -112,8 +112,8 @@ def test_a_playbook_step_status_changed_by_sql_is_reported(records):
 def test_an_untouched_database_passes(records):
     result = verify(records)
     assert result.exit_code == 0, result.output
-    assert "every state row (incidents, risks, risk reviews, approvals, acceptances, follow-up actions, PIRs and " \
-           "playbook runs) agrees with its events" in result.output
+    assert "every state row (incidents (and private incidents' access), risks, risk reviews, approvals, acceptances, " \
+           "follow-up actions, PIRs and playbook runs) agrees with its events" in result.output
 
 
 def test_a_row_whose_stream_is_gone_is_reported(records):

@@ -136,6 +136,10 @@ class StateCheck:
                 batch.clear()
         self.states = []
 
+    def add(self, mismatches: Iterable[Mismatch]) -> None:
+        """Differences found by a check outside the folds, counted and kept the same way."""
+        self._report(mismatches)
+
     def _report(self, mismatches: Iterable[Mismatch]) -> None:
         for mismatch in mismatches:
             self.count += 1

@@ -18,8 +18,8 @@ from vigil_ir.incidents.models import Incident
 
 # The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
 # next update due, which the reminder sweep recomputes) are views, not records.
-FOLDED = ("title", "type", "security", "severity", "initial_severity", "status", "description", "declared_by",
-          "detected_at", "origin_channel", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
+FOLDED = ("title", "type", "security", "private", "severity", "initial_severity", "status", "description",
+          "declared_by", "detected_at", "origin_channel", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
           "lessons_learned", "follow_ups")
 STREAM_PREFIX = "incident:"
 
@@ -36,7 +36,8 @@ def apply(state: dict[str, Any], event: Any) -> None:
     data = event.data or {}
     if event.kind == "incident.declared":
         state.update(title=data["title"], type=data["type"], security=bool(data["security"]),
-                     severity=data["severity"], initial_severity=data["severity"], status=data["status"],
+                     private=bool(data.get("private", False)), severity=data["severity"],
+                     initial_severity=data["severity"], status=data["status"],
                      description=data.get("description", ""), declared_by=event.actor,
                      detected_at=data["detected_at"], origin_channel=data.get("origin_channel"),
                      declared_at=event.recorded_at)
