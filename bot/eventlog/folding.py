@@ -88,7 +88,7 @@ def differences(record: str, expected: dict[str, Any], found: dict[str, Any],
     return out
 
 
-def streams_without(session: Session, column, prefix: str):
+def streams_without(column, prefix: str):
     """`column` values (a record number) whose `<prefix><number>` stream has no first event."""
     stream = literal(prefix) + cast(column, String)
     return ~exists(select(Event.id).where(Event.stream == stream, Event.stream_seq == 1))

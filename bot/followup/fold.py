@@ -55,7 +55,7 @@ class ActionFold:
                                        snapshot(action))
 
     def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
-        query = select(ActionItem.number).where(streams_without(session, ActionItem.number, ACTION_PREFIX))
+        query = select(ActionItem.number).where(streams_without(ActionItem.number, ACTION_PREFIX))
         for number in session.exec(query):
             yield Mismatch(f"ACT-{number}", "events", "its event stream", "none (a row without any event)")
 

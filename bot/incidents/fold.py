@@ -100,8 +100,7 @@ class IncidentFold:
                                    {"declared_at": declared_at} if declared_at else None)
 
     def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
-        for number in session.exec(select(Incident.number).where(streams_without(session, Incident.number,
-                                                                                   STREAM_PREFIX))):
+        for number in session.exec(select(Incident.number).where(streams_without(Incident.number, STREAM_PREFIX))):
             yield Mismatch(f"INC-{number}", "events", "its event stream", "none (a row without any event)")
 
 

@@ -176,5 +176,5 @@ class RiskFold:
                                    "none (a row no event mentions)")
 
     def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
-        for number in session.exec(select(Risk.number).where(streams_without(session, Risk.number, STREAM_PREFIX))):
+        for number in session.exec(select(Risk.number).where(streams_without(Risk.number, STREAM_PREFIX))):
             yield Mismatch(f"RISK-{number}", "events", "its event stream", "none (a row without any event)")
