@@ -264,6 +264,7 @@ def generate(url: str, incidents: int, risks: int, scale: float, work: Path, env
         made_incidents += time.perf_counter() - begun
         make_risks(db, risks, rng, risk_part)
         sizes[name] = measure_verify(url, env, work)
+        report_verify({name: sizes[name]})  # printed at once: the bundle part below takes longer
     db.dispose()
     print(f"data: {incidents} incidents x {EVENTS_PER_INCIDENT} events ({made_incidents:.0f} s), {risks} risks x "
           f"{REVIEWS_PER_RISK} reviews ({time.perf_counter() - started - made_incidents:.0f} s), scale {scale:g}; "
@@ -288,12 +289,12 @@ def main() -> None:
         sizes = generate(url, incidents, risks, scale, work, env)
     else:
         sizes = {"full": measure_verify(url, env, work)}
+        report_verify(sizes)
     base_s, base_rss, _ = run_measured(["--version"], env, work)
     results = {}
     for name, (start, end) in PERIODS.items():
         bundle = work / f"{name}.zip"
-        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle),
-                                                "--by", "bench"], env, work)
+        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle)], env, work)
         verify_s, verify_rss, _ = run_measured(["verify", "--bundle", str(bundle)], env, work)
         in_process = verify_in_process(bundle)
         raw_events, raw_files, events = raw_hash_seconds(bundle)
