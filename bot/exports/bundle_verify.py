@@ -3,18 +3,22 @@
 The checks are vigil_ir.exports.bundle_checker, a module that uses only Python's standard library
 and is shipped byte for byte inside every bundle as `verify.py`: what `vigil verify --bundle` checks
 is exactly what an auditor can run without Vigil (`python verify.py bundle.zip`). Its docstring
-lists the checks; docs/audit-evidence.md says what each proves and what it cannot.
+lists the checks; docs/audit-evidence.md says what each proves and what it cannot. The signature is
+checked here with `cryptography` (vigil_ir.exports.bundle_signature), which also confirms whose key
+made it; the standalone checker verifies the same signature with its own RFC 8032 code.
 """
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
-from vigil_ir.exports import bundle_checker
+from vigil_ir.exports import bundle_checker, bundle_signature
 from vigil_ir.exports.bundle_checker import BundleError, Check
 
 BundleCheck = Check
 STANDALONE_NAME = "verify.py"
+SHOWN = bundle_checker.SHOWN
 
 __all__ = ["BundleCheck", "BundleError", "report", "standalone_source", "verify_bundle"]
 
@@ -26,9 +30,38 @@ def standalone_source() -> bytes:
 
 def verify_bundle(path: Path) -> Check:
     """Check the bundle at `path`; raises BundleError when it cannot be read as a bundle at all."""
-    return bundle_checker.check_bundle(Path(path))
+    check = bundle_checker.check_bundle(Path(path), signature=False)
+    with zipfile.ZipFile(path) as archive:
+        check.signed = bundle_signature.check(archive, check.problems)
+    return check
 
 
-def report(path: Path, out, err) -> int:
-    """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise."""
-    return bundle_checker.report(Path(path), out, err)
+def report(path: Path, out, err, installation: bundle_signature.Installation | None = None) -> int:
+    """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise.
+
+    `installation`: whose signing keys to accept (the database's recorded keys, --key); none: unconfirmed."""
+    try:
+        check = verify_bundle(path)
+    except BundleError as exc:
+        err(f"BROKEN: {exc}")
+        return 1
+    except (OSError, zipfile.BadZipFile, EOFError) as exc:  # e.g. a truncated zip, a corrupt member
+        err(f"BROKEN: {path}: cannot be read ({exc})")
+        return 1
+    period = check.manifest.get("period", {})
+    key_lines = (installation or bundle_signature.Installation(where="no database consulted")).confirm(
+        check.signed, check.manifest, check.problems)
+    if check.ok:
+        out(f"OK: {path}: {check.files} files match the manifest; {check.segments} chain segments "
+            f"({check.events} events) re-verified; every claim of the manifest checked; period {period.get('start')} "
+            f"to {period.get('end')}; heads digest {check.manifest['event_log']['heads'].get('digest')}")
+        out(f"Manifest SHA-256: {check.signed.manifest_sha256}")
+        for line in key_lines:
+            out(line)
+        return 0
+    for problem in check.problems[:SHOWN]:
+        err(f"BROKEN: {problem}")
+    if len(check.problems) > SHOWN:
+        err(f"... and {len(check.problems) - SHOWN} more")
+    err(f"{path}: {len(check.problems)} problem(s); the bundle does not match its manifest.")
+    return 1
