@@ -24,7 +24,7 @@ from vigil_ir.incidents.models import Incident
 # apart), and the `incident.declared` event's own recorded_at is what exports and packets report.
 FOLDED = ("title", "type", "security", "private", "severity", "initial_severity", "status", "description",
           "declared_by", "detected_at", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
-          "lessons_learned")
+          "cause_category", "lessons_learned")
 STREAM_PREFIX = "incident:"
 
 
@@ -43,7 +43,7 @@ class Mismatch:
 def fold(events: list[Event]) -> dict[str, Any]:
     """The incident's folded columns from its events, in stream order."""
     state: dict[str, Any] = {"lead": None, "comms": None, "scribe": None, "channel_id": None,
-                             "customer_impact": "", "root_cause": "", "lessons_learned": ""}
+                             "customer_impact": "", "root_cause": "", "cause_category": None, "lessons_learned": ""}
     for event in events:
         data = event.data or {}
         if event.kind == "incident.declared":
@@ -64,7 +64,8 @@ def fold(events: list[Event]) -> dict[str, Any]:
             state["channel_id"] = data["channel"]
         elif event.kind == "incident.closed":
             state.update(status="closed", customer_impact=data.get("customer_impact", ""),
-                         root_cause=data.get("root_cause", ""), lessons_learned=data.get("lessons_learned", ""))
+                         root_cause=data.get("root_cause", ""), cause_category=data.get("cause_category"),
+                         lessons_learned=data.get("lessons_learned", ""))
     return state
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from vigil_ir import clock
-from vigil_ir.incidents.models import ROLES, SEVERITIES, TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, ROLES, SEVERITIES, TYPES, Incident
 from vigil_ir.slack import limits
 from vigil_ir.slack.escape import channel_link, esc, mention
 
@@ -180,6 +180,8 @@ def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
     return _modal("incident_close", f"Close {incident.key}", "Close incident", warning + [
         _text_input("customer_impact", "Customer impact", multiline=True),
         _text_input("root_cause", "Root cause", multiline=True),
+        _select("cause_category", "Root-cause category", [_option(key, label) for key, label in CAUSE_CATEGORIES.items()],
+                optional=True),
         _text_input("lessons_learned", "Lessons learned", multiline=True, optional=True),
         _text_input("follow_ups", "Follow-up actions", multiline=True, optional=True,
                     hint="One action per line; start a line with YYYY-MM-DD for its due date. "

@@ -178,6 +178,7 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
                                       "give a reason for closing anyway, or finish them first."})
             form = {"open_items": open_items, "override_reason": override,
                     "customer_impact": text_value(view, "customer_impact"), "root_cause": text_value(view, "root_cause"),
+                    "cause_category": option_value(view, "cause_category"),
                     "lessons_learned": text_value(view, "lessons_learned"),
                     "follow_ups": text_value(view, "follow_ups").splitlines()}
             if deps.permissions.policy.needs_second_person(severity_reached=queries.severity_reached(session, incident),
