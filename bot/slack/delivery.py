@@ -35,7 +35,7 @@ from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
 from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
-from vigil_ir.eventlog import witness
+from vigil_ir.reminders import witnesses as witness_sweep
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack import witnesses
 from vigil_ir.slack.home import home_view
@@ -90,7 +90,7 @@ class Deliverer:
                          "slack.post": self.post, "playbook.checklist": self.checklist,
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
                          "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
-                         witness.KIND: lambda payload: witnesses.deliver(self, payload)}
+                         witness_sweep.KIND: lambda payload: witnesses.deliver(self, payload)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
