@@ -16,7 +16,7 @@ from vigil_ir.idempotency import previous_result
 from vigil_ir.slack import bolt_patch, envelope, failures, hooks
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
-from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views
+from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views, signoff_views
 from vigil_ir.slack.listeners import action_listeners
 
 log = logging.getLogger(__name__)
@@ -136,6 +136,7 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode:
     actions.register(app, deps)
     risk_command.register(app, deps)
     risk_views.register(app, deps)
+    signoff_views.register(app, deps)
     risk_actions.register(app, deps)
     playbook_actions.register(app, deps)
     action_listeners.register(app, deps)

@@ -386,7 +386,7 @@ class Deliverer:
         return people.look_up(self.database, self.client, payload["user_id"])
 
     def risk_sign_off(self, payload: dict) -> dict:
-        return slack_signoff.deliver(self.database, self.client, payload)
+        return slack_signoff.deliver(self.database, self.client, payload, self.settings)
 
     def respond(self, payload: dict) -> dict:
         if not hooks.is_slack_hook(payload["response_url"], self.settings.slack_hooks_url):

@@ -41,6 +41,11 @@ def option_value(view: dict, block_id: str) -> str | None:
     return selected.get("value") if isinstance(selected.get("value"), str) else None
 
 
+def date_value(view: dict, block_id: str) -> str | None:
+    """A datepicker's `YYYY-MM-DD`, as Slack sent it (checked by whoever reads it)."""
+    return typed(view, block_id, "selected_date")
+
+
 def users_value(view: dict, block_id: str) -> list[str]:
     return [user for user in typed(view, block_id, "selected_users", list) or [] if isinstance(user, str)]
 
