@@ -1,4 +1,5 @@
-"""What the dashboard's pages share: the database, settings, and the Slack workspace."""
+"""What the dashboard's pages share: the database, settings, the permissions policy, the access log,
+the sign-in throttle and the Slack workspace."""
 
 from __future__ import annotations
 
@@ -9,8 +10,11 @@ from dataclasses import dataclass, field
 
 from starlette.requests import Request
 
+from vigil_ir.auth.throttle import Throttle
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
+from vigil_ir.permissions import Permissions
+from vigil_ir.web.dashboard.access import AccessLog
 
 log = logging.getLogger(__name__)
 SCOPE_KEY = "vigil.dashboard"
@@ -21,6 +25,9 @@ TEAM_RETRY_SECONDS = 60
 class Dashboard:
     database: Database
     settings: Settings
+    permissions: Permissions
+    access_log: AccessLog
+    throttle: Throttle
     _team: str | None = None
     _team_failed_at: float = float("-inf")
     _team_lock: threading.Lock = field(default_factory=threading.Lock)
