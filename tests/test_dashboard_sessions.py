@@ -15,6 +15,7 @@ from sqlmodel import select
 from vigil_ir import clock
 from vigil_ir.auth.models import AuditorToken, DashboardSession
 from vigil_ir.cli import main
+from vigil_ir.people.cli_actor import host_login
 from tests.dashboard_seed import make_token, seed
 from tests.fuzzing import changed, row_counts
 from tests.test_dashboard import Dash
@@ -126,7 +127,8 @@ def test_sessions_cli_lists_and_revokes_by_id_and_for_a_user(dash):
     assert listing.exit_code == 0, listing.output
     assert "1\tactive\tauditor:1\tAcme (auditor token 1)\t192.0.2.1" in listing.stdout
     assert "2\tactive\tauditor:1" in listing.stdout
-    revoked = cli(dash.db, "dashboard", "sessions", "revoke", "1", "--actor", "U0ADMIN")
+    assert cli(dash.db, "dashboard", "sessions", "revoke", "1", "--by", "Jane Roe").exit_code == 2  # not a person
+    revoked = cli(dash.db, "dashboard", "sessions", "revoke", "1")
     assert revoked.exit_code == 0 and "Revoked dashboard session 1 (auditor:1)" in revoked.output
     assert first.get("/").status_code == 303 and second.get("/").status_code == 200
     assert cli(dash.db, "dashboard", "sessions", "revoke", "1").exit_code == 1
@@ -138,8 +140,8 @@ def test_sessions_cli_lists_and_revokes_by_id_and_for_a_user(dash):
     assert second.get("/").status_code == 303
     assert "Nobody is signed in" in cli(dash.db, "dashboard", "sessions", "list").output
     assert "2\trevoked\tauditor:1" in cli(dash.db, "dashboard", "sessions", "list", "--all").stdout
-    assert [e.actor for e in dash.events("audit.dashboard_session_revoked")] == ["U0ADMIN", "cli:" + __import__(
-        "getpass").getuser()]
+    assert [e.actor for e in dash.events("audit.dashboard_session_revoked")] == [host_login()] * 2
+    assert cli(dash.db, "dashboard", "sessions", "revoke", "--all-for", "nobody@example.com").exit_code == 2
 
 
 # ---- failed sign-ins -------------------------------------------------------------------------------
