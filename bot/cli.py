@@ -230,11 +230,12 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
         from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
+    from vigil_ir.incidents.access import check_grants
     from vigil_ir.incidents.fold import check_incidents
 
     with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
         result = verify_database(session)
-        mismatches = check_incidents(session) if result.ok else []
+        mismatches = check_incidents(session) + check_grants(session) if result.ok else []
     if not result.ok:
         click.echo(f"BROKEN: {result.broken.describe()}", err=True)
         sys.exit(1)
@@ -307,7 +308,9 @@ def demo(base_url: str | None) -> None:
 
 def _register_subcommands() -> None:
     from vigil_ir.auth.cli import auditor_token, dashboard_group
+    from vigil_ir.criteria.cli import criteria_group
     from vigil_ir.exports.cli import export
+    from vigil_ir.exports.program_review_cli import incidents_group
     from vigil_ir.playbooks.cli import playbooks
     from vigil_ir.exports.sample import sample
     from vigil_ir.outbox.cli import outbox
@@ -315,6 +318,8 @@ def _register_subcommands() -> None:
     from vigil_ir.risks.cli import risks
 
     main.add_command(witness_group)
+    main.add_command(criteria_group)
+    main.add_command(incidents_group)
     main.add_command(outbox)
     main.add_command(sample)
     main.add_command(auditor_token)

@@ -21,8 +21,7 @@ from starlette.staticfiles import StaticFiles
 from vigil_ir.auth.throttle import Throttle
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
-from vigil_ir.permissions import build_permissions
-from vigil_ir.web.dashboard import admin, downloads, incidents, login, registers
+from vigil_ir.web.dashboard import admin, downloads, incidents, insights, login, registers
 from vigil_ir.web.dashboard.access import AccessLog
 from vigil_ir.web.dashboard.auth import SignIn
 from vigil_ir.web.dashboard.context import Dashboard
@@ -58,17 +57,8 @@ def secure_cookie(settings: Settings) -> bool:
     return not (url.scheme.lower() == "http" and _loopback(url.hostname))
 
 
-def _permissions(settings: Settings, database: Database):
-    client = None
-    if settings.slack_bot_token:  # user groups in the policy are resolved with Slack
-        from vigil_ir.slack.app import make_inline_client
-
-        client = make_inline_client(settings)
-    return build_permissions(settings, client=client, database=database)
-
-
 def create_dashboard(settings: Settings, database: Database) -> list[BaseRoute]:
-    dashboard = Dashboard(database=database, settings=settings, permissions=_permissions(settings, database),
+    dashboard = Dashboard(database=database, settings=settings,
                           access_log=AccessLog(limit=settings.access_log_limit,
                                                window=timedelta(minutes=settings.access_log_window_minutes)),
                           throttle=Throttle(limit=settings.sign_in_failure_limit,
@@ -78,7 +68,7 @@ def create_dashboard(settings: Settings, database: Database) -> list[BaseRoute]:
                          max_age=int(settings.session_hours * 3600), same_site="lax",
                          https_only=secure_cookie(settings))
     routes: list[BaseRoute] = []
-    for module in (login, incidents, registers, downloads, admin):
+    for module in (login, incidents, insights, registers, downloads, admin):
         for path, endpoint, methods, public in module.ROUTES:
             stack = [session, Middleware(SignIn, dashboard=dashboard, public=public, route=path)]
             routes.append(Route(path, endpoint, methods=methods, middleware=stack))

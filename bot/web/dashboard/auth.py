@@ -81,7 +81,7 @@ def resolve(dash: Dashboard, request: Request, route: str) -> tuple[Principal | 
                 return None, refused.reason, None
             principal = Principal("token", str(token.id), token.name, "auditor")
         else:
-            access = slack_access(dash.permissions, dash.settings, row.subject, row.team, dash.workspace_team)
+            access = slack_access(dash.permissions(), dash.settings, row.subject, row.team, dash.workspace_team)
             if access.role is None:
                 return None, "not_allowed", None
             principal = Principal("slack", row.subject, row.name, access.role, row.team)

@@ -7,13 +7,13 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
 from vigil_ir.auth.throttle import Throttle
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
-from vigil_ir.permissions import Permissions
 from vigil_ir.web.dashboard.access import AccessLog
 
 log = logging.getLogger(__name__)
@@ -25,12 +25,12 @@ TEAM_RETRY_SECONDS = 60
 class Dashboard:
     database: Database
     settings: Settings
-    permissions: Permissions
     access_log: AccessLog
     throttle: Throttle
     _team: str | None = None
     _team_failed_at: float = float("-inf")
     _team_lock: threading.Lock = field(default_factory=threading.Lock)
+    _permissions: Any = None
 
     def workspace_team(self) -> str | None:
         """The Slack team whose members may sign in when VIGIL_DASHBOARD_ALLOW_WORKSPACE is on:
@@ -53,6 +53,21 @@ class Dashboard:
                     self._team_failed_at = time.monotonic()
                     log.warning("could not learn the workspace team from auth.test (%s); set SLACK_TEAM_ID", exc)
             return self._team
+
+    def permissions(self):
+        """The permissions policy (vigil_ir.permissions), with user groups asked of Slack when a bot
+        token is set: which Slack users may use the dashboard, and see a private incident."""
+        with self._team_lock:
+            if self._permissions is None:
+                from vigil_ir.permissions import build_permissions
+
+                client = None
+                if self.settings.slack_bot_token:
+                    from vigil_ir.slack.app import make_inline_client
+
+                    client = make_inline_client(self.settings)
+                self._permissions = build_permissions(self.settings, client=client, database=self.database)
+            return self._permissions
 
 
 def dashboard(request: Request) -> Dashboard:

@@ -134,7 +134,7 @@ async def slack_callback(request: Request) -> Response:
                                       nonce=pending["nonce"])
     except oidc.SignInFailed as failed:
         return _login_page(request, error=str(failed), status_code=401)
-    access = await run_in_threadpool(slack_access, dash.permissions, dash.settings, who.user_id, who.team_id,
+    access = await run_in_threadpool(slack_access, dash.permissions(), dash.settings, who.user_id, who.team_id,
                                       dash.workspace_team)
     if access.role is None:
         log.warning("dashboard sign-in refused for Slack user %s (team %s)", who.user_id, who.team_id)

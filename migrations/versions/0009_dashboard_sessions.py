@@ -1,8 +1,8 @@
 """dashboard sessions: server-side session rows (the cookie holds only a random id) and the
 failed sign-in throttle
 
-Revision ID: 0008_dashboard_sessions
-Revises: 0007_deadline_decisions
+Revision ID: 0009_dashboard_sessions
+Revises: 0008_private_incidents
 Create Date: 2026-12-04 04:37:30.570160
 """
 from typing import Sequence, Union
@@ -12,8 +12,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel types)
 
 
-revision: str = '0008_dashboard_sessions'
-down_revision: Union[str, None] = '0007_deadline_decisions'
+revision: str = '0009_dashboard_sessions'
+down_revision: Union[str, None] = '0008_private_incidents'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
