@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")
     # How often the chain heads' digest is published to VIGIL_AUDIT_CHANNEL (a witness).
     witness_interval: str = Field("1h", alias="VIGIL_WITNESS_INTERVAL")
+    # The installation's Ed25519 key that signs evidence bundles (PKCS8 PEM, owner-only; created on
+    # first use). Kept outside the database so that database access alone cannot sign.
+    signing_key_file: str = Field("vigil-signing-key.pem", alias="VIGIL_SIGNING_KEY_FILE")
     # Who holds each role of the permissions policy (docs/permissions.md): comma-separated Slack user
     # ids (U…), user group ids (S…) or user group handles (@incident-commanders).
     admins: str = Field("", alias="VIGIL_ADMINS")
@@ -145,6 +148,11 @@ class Settings(BaseSettings):
 
         parse_duration(value.strip())
         return value.strip()
+
+    @field_validator("signing_key_file")
+    @classmethod
+    def _key_file(cls, value: str) -> str:
+        return value.strip() or "vigil-signing-key.pem"
 
     @field_validator("private_incident_types")
     @classmethod
