@@ -1,7 +1,7 @@
 """cause category: the root-cause category chosen when an incident is closed (recurring causes)
 
-Revision ID: 0009_cause_category
-Revises: 0008_private_incidents
+Revision ID: 0010_cause_category
+Revises: 0009_dashboard_sessions
 Create Date: 2026-12-04 05:20:00.000000
 """
 from typing import Sequence, Union
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel types)
 
 
-revision: str = '0009_cause_category'
-down_revision: Union[str, None] = '0008_private_incidents'
+revision: str = '0010_cause_category'
+down_revision: Union[str, None] = '0009_dashboard_sessions'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
