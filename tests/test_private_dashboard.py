@@ -92,3 +92,18 @@ def test_a_viewer_who_may_not_see_it_gets_no_export_that_holds_it(db, fake_slack
     assert sign_in(member, fake_slack, MEMBER, code="code-2").status_code == 303
     rows = member.client.get(f"/exports/incidents.json?{period}").json()
     assert {(r["key"], r["private"]) for r in rows} == {(private, True), (public, False)}
+
+
+def test_insights_count_only_the_incidents_the_reader_may_see(db, fake_slack, incidents):
+    """The Insights figures agree with the list they link to: a viewer who is not a member counts
+    the public incident only; a member counts both."""
+    import re
+
+    for user, expected in ((VIEWER, "1 incident"), (MEMBER, "2 incidents")):
+        dash = build(db, fake_slack)
+        assert sign_in(dash, fake_slack, user).status_code == 303
+        page = dash.client.get("/insights").text
+        found = re.search(r'<a id="all-incidents" href="[^"]+">([^<]+)</a>', page)
+        assert found and found.group(1) == expected, user
+        assert TITLE not in page
+        dash.client.close()
