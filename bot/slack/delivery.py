@@ -31,6 +31,7 @@ from vigil_ir.idempotency import ProcessedKey, first_time
 from vigil_ir.followup import pir_document
 from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox import service as outbox
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
@@ -294,22 +295,30 @@ class Deliverer:
         return {"channel": answer.get("channel"), "ts": answer["ts"]}
 
     def checklist(self, payload: dict) -> dict:
+        subject = f"playbook_run:{payload['run_id']}"
         with self.database.session() as session:
             run = session.get(PlaybookRun, payload["run_id"])
             incident = queries.by_id(session, run.incident_id)
             steps, deadlines = runner.steps_for(session, run), runner.deadlines_for(session, run)
+            shown = outbox.last_result(session, kind="playbook.checklist", subject=subject).get("page")
         if not incident.channel_id:
             raise NotReady("channel not created yet")
-        blocks, text = checklist.checklist_blocks(run, steps, deadlines), checklist.checklist_text(run, steps)
+        page = payload.get("page")
+        if page is None:
+            page = checklist.page_holding(steps, payload.get("show_step"))
+        if page is None:
+            page = shown or 0
+        page = min(max(int(page), 0), len(checklist.pages(steps)) - 1)
+        blocks, text = checklist.checklist_blocks(run, steps, deadlines, page=page), checklist.checklist_text(run, steps)
         if run.checklist_ts:
             self._call("chat_update", channel=incident.channel_id, ts=run.checklist_ts, text=text, blocks=blocks)
-            return {"ts": run.checklist_ts}
+            return {"ts": run.checklist_ts, "page": page}
         ts = self._post_once(f"playbook_run:{run.id}:checklist", incident.channel_id, text=text, blocks=blocks)
         with self.database.session() as session:
             stored = session.get(PlaybookRun, run.id)
             stored.checklist_ts = ts
             session.add(stored)
-        return {"ts": ts}
+        return {"ts": ts, "page": page}
 
     def suggest(self, payload: dict) -> dict:
         incident = self._incident(payload)

@@ -108,6 +108,14 @@ def option(text: object, value: str, description: object | None = None) -> dict:
     return built
 
 
+def button(text: object, *, action_id: str, value: str, style: str | None = None) -> dict:
+    built = {"type": "button", "action_id": action_id, "value": value[:ACTION_VALUE],
+             "text": {"type": "plain_text", "text": plain(text, BUTTON_TEXT)}}
+    if style:
+        built["style"] = style
+    return built
+
+
 def message_text(text: str) -> str:
     """The top-level notification text of a message."""
     return fit(text, MESSAGE_TEXT)
