@@ -11,8 +11,9 @@ every version in force during a period and from when to when.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlmodel import Session, select
@@ -103,16 +104,51 @@ class Version:
     event_hash: str
 
 
+def all_versions(session: Session) -> list[Version]:
+    """Every recorded configuration, oldest first, each with when the next one replaced it."""
+    events = list(session.exec(select(Event).where(Event.stream == STREAM, Event.kind == KIND)
+                               .order_by(Event.stream_seq)))
+    return [Version(event.data.get("sha256"), clock.to_utc(event.recorded_at),
+                    clock.to_utc(events[position + 1].recorded_at) if position + 1 < len(events) else None,
+                    list(event.data.get("changed") or []), event.data.get("document") or {}, event.hash)
+            for position, event in enumerate(events)]
+
+
 def versions_in_force(session: Session, start: datetime, end: datetime) -> list[Version]:
     """Every recorded configuration in force at some time in [start, end): the one in force at the
     start (recorded before it) and each recorded during it."""
-    events = list(session.exec(select(Event).where(Event.stream == STREAM, Event.kind == KIND)
-                               .order_by(Event.stream_seq)))
-    found = []
-    for position, event in enumerate(events):
-        until = events[position + 1].recorded_at if position + 1 < len(events) else None
-        begins, ends = clock.to_utc(event.recorded_at), clock.to_utc(until) if until else None
-        if begins < clock.to_utc(end) and (ends is None or ends > clock.to_utc(start)):
-            found.append(Version(event.data.get("sha256"), begins, ends, list(event.data.get("changed") or []),
-                                 event.data.get("document") or {}, event.hash))
-    return found
+    return [version for version in all_versions(session)
+            if version.recorded_at < clock.to_utc(end) and (version.until is None or version.until > clock.to_utc(start))]
+
+
+_RECORDED_DURATION = re.compile(r"(?:(\d+) days?, )?(\d+):(\d\d):(\d\d)")
+
+
+def recorded_duration(text: str) -> timedelta | None:
+    """A duration as `document()` records it (`str(timedelta)`: "0:30:00", "1 day, 2:00:00"); None
+    for "none" or anything else."""
+    match = _RECORDED_DURATION.fullmatch(text or "")
+    if match is None:
+        return None
+    days, hours, minutes, seconds = (int(group or 0) for group in match.groups())
+    return timedelta(days=days, hours=hours, minutes=minutes, seconds=seconds)
+
+
+class CadenceInForce:
+    """The status-update cadence that applied at a given time: from the configuration version
+    recorded in force then, else (nothing recorded before that time) the settings at generation.
+
+    The evidence for a due time must use the rule that was in force when it was set, not today's."""
+
+    def __init__(self, session: Session, fallback: dict[str, timedelta | None]):
+        self._versions = all_versions(session)
+        self._fallback = fallback
+
+    def at(self, when: datetime, severity: str) -> tuple[timedelta | None, str]:
+        """(cadence, where it came from) for `severity` at `when`."""
+        when = clock.to_utc(when)
+        in_force = next((v for v in self._versions if v.recorded_at <= when and (v.until is None or when < v.until)), None)
+        if in_force is None:
+            return self._fallback.get(severity), "settings at generation (no configuration recorded yet)"
+        recorded = (in_force.document.get("update_cadence") or {}).get(severity)
+        return recorded_duration(recorded), f"configuration sha256:{in_force.sha256[:12]} of {clock.iso(in_force.recorded_at)}"

@@ -13,6 +13,7 @@ from vigil_ir.cli import main
 from vigil_ir.eventlog import Event
 from vigil_ir.exports import bundle_risks
 from vigil_ir.exports.progress import Bar, Quiet, for_stream
+from vigil_ir.people import Profile, record_profile
 from tests.test_bundle import seed
 
 
@@ -27,11 +28,13 @@ def exported(db) -> list[Event]:
 
 def test_export_bundle_writes_the_zip_says_so_and_records_who(db, tmp_path):
     seed(db)
+    with db.session() as s:
+        record_profile(s, user_id="U0COMPLIANCE", profile=Profile(real_name="Jane Roe", email="jane@example.com"))
     target = tmp_path / "q1.zip"
-    result = run(db, "--from", "2025-01-01", "--to", "2025-03-31", "-o", str(target), "--by", "U0COMPLIANCE")
+    result = run(db, "--from", "2025-01-01", "--to", "2025-03-31", "-o", str(target), "--by", "jane@example.com")
     assert result.exit_code == 0, result.output
     assert zipfile.is_zipfile(target)
-    assert f"Wrote {target}: " in result.output and "manifest sha256 " in result.output
+    assert f"Wrote {target}: " in result.output and "by Jane Roe (U0COMPLIANCE)" in result.output and "manifest sha256 " in result.output
     (event,) = exported(db)
     assert event.actor == "U0COMPLIANCE" and event.data["period_end"] == "2025-04-01T00:00:00.000000Z"
     # Not a terminal (CliRunner): no progress bar, no control sequences.
@@ -47,7 +50,7 @@ def test_export_bundle_writes_the_zip_says_so_and_records_who(db, tmp_path):
     (["--from", "2025-03-31", "--to", "2025-01-01"], "must be before the end of --to"),
     (["--from", "2025-01-01", "--to", "2024-12-31"], "must be before the end of --to"),
     (["--from", "2025-01-01"], "Missing option '--to'"),
-    (["--from", "2025-01-01", "--to", "2025-03-31", "--by", "x" * 65], "give a name of 1 to 64 characters"),
+    (["--from", "2025-01-01", "--to", "2025-03-31", "--by", "Jane Roe"], "'Jane Roe' is not a person in Vigil's directory"),
 ])
 def test_bad_periods_and_options_are_usage_errors(db, tmp_path, args, message):
     result = run(db, *args, "-o", str(tmp_path / "e.zip"))

@@ -14,6 +14,7 @@ from vigil_ir.auth import tokens
 from vigil_ir.auth.models import AuditorToken
 from vigil_ir.cli import main
 from vigil_ir.eventlog import Event
+from vigil_ir.people import Profile, record_profile
 
 
 def run(db, *args):
@@ -21,6 +22,8 @@ def run(db, *args):
 
 
 def test_create_prints_the_token_once_and_stores_only_its_hash(db):
+    with db.session() as s:
+        record_profile(s, user_id="U0ADMIN", profile=Profile(real_name="Ada Admin"))
     result = run(db, "auditor-token", "create", "--name", "Acme Audit LLP", "--expires", "30d", "--actor", "U0ADMIN")
     assert result.exit_code == 0, result.output
     secret = result.stdout.strip()
@@ -52,7 +55,11 @@ def test_expiry_can_be_a_date_and_bad_values_are_refused(db):
 
 
 def test_revoke_is_recorded_once_and_unknown_ids_are_errors(db):
+    with db.session() as s:
+        record_profile(s, user_id="U0ADMIN", profile=Profile(real_name="Ada Admin"))
     run(db, "auditor-token", "create", "--name", "Acme")
+    unknown = run(db, "auditor-token", "revoke", "1", "--by", "U0NOBODY")
+    assert unknown.exit_code == 2 and "'U0NOBODY' is not a person in Vigil's directory" in unknown.output
     result = run(db, "auditor-token", "revoke", "1", "--actor", "U0ADMIN")
     assert result.exit_code == 0 and "Revoked auditor token 1 (Acme)" in result.output
     again = run(db, "auditor-token", "revoke", "1")

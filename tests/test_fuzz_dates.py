@@ -66,7 +66,7 @@ def test_export_periods(database, command, start, end, fmt):
        n=st.one_of(st.integers(1, 30), st.integers(1, 30), st.integers(-5, 0), st.integers(10**6, 10**30)).map(str),
        seed_value=st.one_of(st.none(), st.none(), st.integers(-1, 2**70).map(str), hostile_text))
 def test_sample_periods_and_numbers(database, command, start, end, n, seed_value):
-    args = [*command, "--from", start, "--to", end, "--n", n, "--by", "cli:fuzz"]
+    args = [*command, "--from", start, "--to", end, "--n", n]
     if seed_value is not None:
         args += ["--seed", seed_value]
     result, wrote = invoke(database, args)

@@ -77,7 +77,7 @@ def run_import(db, tmp_path, content: bytes):
     path = tmp_path / "register.csv"
     path.write_bytes(content)
     before = row_counts(db)
-    result = CliRunner().invoke(main, ["risks", "import", str(path), "--actor", "cli:fuzz"], obj={"database": db},
+    result = CliRunner().invoke(main, ["risks", "import", str(path)], obj={"database": db},
                                 env={"SLACK_BOT_TOKEN": "", "DATABASE_URL": db.url})
     after = row_counts(db)
     assert result.exception is None or isinstance(result.exception, SystemExit), result.output

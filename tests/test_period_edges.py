@@ -191,6 +191,8 @@ def test_the_configuration_is_recorded_when_it_changes_and_the_bundle_has_each_v
 
         incident = service.declare(s, actor="U0ADMIN", title="DB down", severity="sev1", type="availability")
         runner.attach(s, incident=incident, actor="U0ADMIN", file=load_file(PLAYBOOK_FIXTURES / "db-failover.yaml"))
+    with clock.frozen(datetime(2025, 8, 20, tzinfo=timezone.utc)), db.session() as s:
+        service.declare(s, actor="U0ADMIN", title="API down", severity="sev1", type="availability")
     with clock.frozen(datetime(2025, 10, 2, tzinfo=timezone.utc)):
         export_bundle(db, start=Q3[0], end=Q3[1], output=tmp_path / "q3.zip", actor="cli:auditor", settings=first)
     assert verify_bundle(tmp_path / "q3.zip").ok
@@ -199,6 +201,11 @@ def test_the_configuration_is_recorded_when_it_changes_and_the_bundle_has_each_v
         playbooks = json.loads(archive.read("policy/playbook_versions.json"))
         text = archive.read(playbooks[0]["file"]).decode()
         people = {row["user_id"]: row for row in json.loads(archive.read("people.json"))}
+        cadence = {row["incident_ref"]: row for row in json.loads(archive.read("update_cadence.json"))}
+    # each due time follows the cadence in force when it was set, not the settings at generation (30m)
+    assert (cadence["INC-1"]["due_at"], cadence["INC-1"]["cadence"]) == ("2025-07-20T00:30:00.000000Z", "0:30:00")
+    assert (cadence["INC-2"]["due_at"], cadence["INC-2"]["cadence"]) == ("2025-08-20T00:15:00.000000Z", "0:15:00")
+    assert cadence["INC-2"]["cadence_source"] == f"configuration sha256:{versions[1]['sha256'][:12]} of 2025-08-15T00:00:00.000000Z"
     assert [(v["in_force_from"], v["in_force_until"]) for v in versions] == [
         ("2025-06-01T00:00:00.000000Z", "2025-08-15T00:00:00.000000Z"), ("2025-08-15T00:00:00.000000Z", None)]
     assert versions[0]["document"]["update_cadence"]["sev1"] == "0:30:00"

@@ -11,6 +11,7 @@ from vigil_ir.cli import main
 from vigil_ir.exports.risks import register_rows
 from vigil_ir.risks import approvals, register_asof
 from vigil_ir.risks.models import Risk, RiskApproval
+from vigil_ir.people import Profile, record_profile
 from tests.risk_fixtures import ADMIN, OWNER, make_risk, reload
 from tests.test_risk_reviews import complete
 
@@ -38,7 +39,9 @@ def slack_env(fake_slack):
 def test_import_creates_every_row_resolving_emails(db, fake_slack, tmp_path):
     path = tmp_path / "register.csv"
     path.write_text("\ufeff" + HEADER + "\n".join(GOOD) + "\n\n", encoding="utf-8")
-    result = run(db, "risks", "import", str(path), "--actor", "cli:alice", env=slack_env(fake_slack))
+    with db.session() as s:
+        record_profile(s, user_id="U0ALICE", profile=Profile(real_name="Alice Ng", email="alice@example.com"))
+    result = run(db, "risks", "import", str(path), "--actor", "alice@example.com", env=slack_env(fake_slack))
     assert result.exit_code == 0, result.output
     assert "Imported 2 risk(s): RISK-1, RISK-2" in result.output
     with db.session() as s:
@@ -46,7 +49,7 @@ def test_import_creates_every_row_resolving_emails(db, fake_slack, tmp_path):
     assert (first.inherent_likelihood, first.next_review_due, first.tsc_refs) == (
         4, date(2030, 1, 1), ["CC6.1", "CC6.7"])
     assert (second.owner, second.residual_likelihood, second.source, second.created_by) == (
-        "U0OPS", 3, "import", "cli:alice")
+        "U0OPS", 3, "import", "U0ALICE")
     again = run(db, "risks", "import", str(path), env=slack_env(fake_slack))
     assert again.exit_code == 1 and "row 2, column title: already in the register as RISK-1" in again.output
 

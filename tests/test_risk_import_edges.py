@@ -26,7 +26,7 @@ def run(db, *args):
 def imported(db, tmp_path, text, name="r.csv"):
     path = tmp_path / name
     path.write_text(text, encoding="utf-8")
-    return run(db, "risks", "import", str(path), "--actor", "cli:test")
+    return run(db, "risks", "import", str(path))
 
 
 def risks(db):
@@ -65,7 +65,7 @@ def test_export_then_import_round_trips(db, tmp_path):
     from tests.conftest import empty_all_tables
 
     empty_all_tables(db)
-    result = run(db, "risks", "import", str(out), "--actor", "cli:test")
+    result = run(db, "risks", "import", str(out))
     assert result.exit_code == 0, result.output
     after = [(r.title, r.statement, r.description, r.owner, r.inherent_likelihood, r.inherent_impact,
               r.residual_likelihood, r.residual_impact, r.treatment, r.cadence, r.tsc_refs) for r in risks(db)]

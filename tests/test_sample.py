@@ -14,6 +14,7 @@ from sqlmodel import select
 from vigil_ir.cli import main
 from vigil_ir.eventlog import Event
 from vigil_ir.exports.sample import Population, draw
+from vigil_ir.people import Profile, record_profile
 from tests.test_bundle import declare, seed
 
 PERIOD = ["--from", "2025-01-01", "--to", "2025-12-31"]
@@ -40,6 +41,8 @@ def keys_of(output: str) -> list[str]:
 
 def test_the_same_seed_draws_the_same_sample_and_each_draw_is_recorded(db):
     forty_incidents(db)
+    with db.session() as s:
+        record_profile(s, user_id="U0AUDITOR", profile=Profile(real_name="Ann Auditor"))
     first = sample(db, "incidents", *PERIOD, "--n", "5", "--seed", "42", "--by", "U0AUDITOR")
     second = sample(db, "incidents", *PERIOD, "--n", "5", "--seed", "42")
     assert first.exit_code == 0, first.output
@@ -48,7 +51,7 @@ def test_the_same_seed_draws_the_same_sample_and_each_draw_is_recorded(db):
     expected = sorted(random.Random(42).sample(population, 5), key=lambda key: int(key.split("-")[1]))
     assert keys_of(first.stdout) == expected  # the documented method, re-performed by hand
     assert "Seed: 42 (--seed 42 draws this sample again" in first.stderr
-    assert "Drew 5 of 40 incidents" in first.stderr
+    assert "Drew 5 of 40 incidents" in first.stderr and "by Ann Auditor (U0AUDITOR)" in first.stderr
     one, two = drawn(db)
     assert one.actor == "U0AUDITOR" and two.actor.startswith("cli:") and one.stream == "audit"
     assert one.data["keys"] == expected and one.data["seed"] == 42 and one.data["population_size"] == 40

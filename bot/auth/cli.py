@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import re
 from datetime import date, datetime, timedelta, timezone
 
@@ -12,6 +11,7 @@ from vigil_ir import clock
 from vigil_ir.auth import tokens
 from vigil_ir.exports.cli import _session, _write_session
 from vigil_ir.keys import MAX_NUMBER
+from vigil_ir.people.cli_actor import actor_for, by_option
 from vigil_ir.playbooks.durations import MAX_DURATION, parse_duration
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -30,10 +30,6 @@ def _expiry(ctx: click.Context, param: click.Parameter, value: str) -> datetime:
         raise click.BadParameter(f"{exc}; or give a date, YYYY-MM-DD") from None
 
 
-def _actor(actor: str | None) -> str:
-    return actor or f"cli:{getpass.getuser()}"
-
-
 @click.group("auditor-token")
 def auditor_token() -> None:
     """Read-only dashboard tokens for auditors: create (shown once), list, revoke."""
@@ -43,13 +39,13 @@ def auditor_token() -> None:
 @click.option("--name", required=True, help='Who the token is for, e.g. "Acme Audit LLP".')
 @click.option("--expires", "expires_at", default="30d", show_default=True, callback=_expiry, metavar="DURATION|DATE",
               help="How long it works (e.g. 30d, 12h) or the last day it works (YYYY-MM-DD, UTC).")
-@click.option("--actor", default=None, help="Who is creating it, for the record (default cli:<login name>).")
+@by_option("creating it", "--actor")
 @click.pass_context
-def create_command(ctx: click.Context, name: str, expires_at: datetime, actor: str | None) -> None:
+def create_command(ctx: click.Context, name: str, expires_at: datetime, by: str | None) -> None:
     """Create a token and print it once: only its SHA-256 is kept, so it cannot be shown again."""
     try:
         with _write_session(ctx) as session:
-            new = tokens.create(session, name=name, expires_at=expires_at, actor=_actor(actor))
+            new = tokens.create(session, name=name, expires_at=expires_at, actor=actor_for(session, by)[0])
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Created auditor token {new.token.id} for {new.token.name}, valid until "
@@ -76,13 +72,13 @@ def list_command(ctx: click.Context) -> None:
 
 @auditor_token.command("revoke")
 @click.argument("token_id", type=click.IntRange(1, MAX_NUMBER), metavar="ID")
-@click.option("--actor", default=None, help="Who is revoking it, for the record (default cli:<login name>).")
+@by_option("revoking it", "--actor")
 @click.pass_context
-def revoke_command(ctx: click.Context, token_id: int, actor: str | None) -> None:
+def revoke_command(ctx: click.Context, token_id: int, by: str | None) -> None:
     """Revoke token ID now; a dashboard session using it ends at its next request."""
     try:
         with _write_session(ctx) as session:
-            token = tokens.revoke(session, token_id=token_id, actor=_actor(actor))
+            token = tokens.revoke(session, token_id=token_id, actor=actor_for(session, by)[0])
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Revoked auditor token {token.id} ({token.name}).", err=True)

@@ -1,9 +1,10 @@
 """Whether the status-update control operated (E4): per population incident, each time an update
 was due, when it came, how late, and the reminders sent for it.
 
-Folded from the incident's events: the first update is due at declaration + the severity's cadence
-(from the configuration recorded in force at declaration, else the settings); each posted update sets
-the next due time (its own, or now + cadence); a snooze moves it; resolving ends it.
+Folded from the incident's events: the first update is due at declaration + the severity's cadence;
+each posted update sets the next due time (its own, or now + cadence); a snooze moves it; resolving
+ends it. The cadence is the one in the configuration recorded in force at the time the due time was
+set (declaration, severity change or update), else the settings at generation; each row names it.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from sqlmodel import select
 
 from vigil_ir import clock
+from vigil_ir.config_evidence import CadenceInForce
 from vigil_ir.eventlog import Event
 from vigil_ir.followup.policy import Policy
 from vigil_ir.incidents.models import Incident
@@ -23,19 +25,20 @@ if TYPE_CHECKING:
     from vigil_ir.exports.bundle import Context
 
 CHUNK = 200
-COLUMNS = ("incident_ref", "severity", "due_at", "due_because", "outcome", "update_posted_at", "update_posted_by",
+COLUMNS = ("incident_ref", "severity", "due_at", "due_because", "cadence", "cadence_source", "outcome", "update_posted_at", "update_posted_by",
            "update_posted_by_name", "minutes_late", "reminders_sent", "reminder_times")
 KINDS = ("incident.declared", "incident.severity_changed", "incident.update_posted", "incident.update_snoozed",
          "incident.status_changed", "incident.update_reminded")
 
 
-def rows_for(incident: Incident, events: list[Event], policy: Policy, people, generated_at: datetime) -> list[dict]:
+def rows_for(incident: Incident, events: list[Event], cadences: CadenceInForce, people,
+             generated_at: datetime) -> list[dict]:
     reminders: dict[str, list[str]] = {}
     for event in events:
         if event.kind == "incident.update_reminded":
             reminders.setdefault(event.data.get("due_at"), []).append(clock.iso(event.recorded_at))
     severity = incident.initial_severity
-    cadence = policy.update_cadence.get(severity)
+    cadence, source = cadences.at(incident.declared_at, severity)
     due = clock.to_utc(incident.declared_at) + cadence if cadence else None
     because, explicit, rows = "declaration + cadence", False, []
 
@@ -46,7 +49,7 @@ def rows_for(incident: Incident, events: list[Event], policy: Policy, people, ge
         times = reminders.get(clock.iso(due), [])
         posted = event is not None and event.kind == "incident.update_posted"
         return {"incident_ref": incident.key, "severity": severity, "due_at": clock.iso(due), "due_because": because,
-                "outcome": outcome, "update_posted_at": clock.iso(event.occurred_at) if posted else None,
+                "cadence": str(cadence) if cadence else None, "cadence_source": source, "outcome": outcome, "update_posted_at": clock.iso(event.occurred_at) if posted else None,
                 "update_posted_by": event.actor if posted else None,
                 "update_posted_by_name": people.name_column(event.actor, event.occurred_at) if posted else None,
                 "minutes_late": late, "reminders_sent": len(times), "reminder_times": "; ".join(times) or None}
@@ -57,12 +60,12 @@ def rows_for(incident: Incident, events: list[Event], policy: Policy, people, ge
         if event.kind == "incident.severity_changed":
             severity = d.get("to") or severity
             if not explicit:
-                cadence = policy.update_cadence.get(severity)
+                cadence, source = cadences.at(at, severity)
                 due = clock.to_utc(incident.declared_at) + cadence if cadence else None
         elif event.kind == "incident.update_posted":
             if due is not None:
                 rows.append(row("on time" if at <= due else "late", event))
-            cadence = policy.update_cadence.get(severity)
+            cadence, source = cadences.at(at, severity)
             due = parse_when(d.get("next_update_due")) or (at + cadence if cadence else None)
             because, explicit = f"set by the update of {clock.iso(at)}", True
         elif event.kind == "incident.update_snoozed" and due is not None:
@@ -78,14 +81,14 @@ def rows_for(incident: Incident, events: list[Event], policy: Policy, people, ge
 
 
 def write(ctx: Context) -> None:
-    policy = Policy.from_settings(ctx.settings)
+    cadences = CadenceInForce(ctx.session, Policy.from_settings(ctx.settings).update_cadence)
     table = ctx.table("update_cadence", COLUMNS, section="E4",
                       description="Status-update cadence per incident: each due time, the update that met it (when, by "
                                   "whom, minutes late), missed or snoozed dues, and the reminders sent for each",
                       query=f"incidents with {ctx.period_text('declared_at')}; folded from their incident.declared, "
                             "severity_changed, update_posted, update_snoozed, status_changed and update_reminded "
-                            "events; cadence from the settings at generation (policy/config_versions.json has the "
-                            "versions in force)")
+                            "events; cadence from the configuration recorded in force when each due time was set "
+                            "(policy/config_versions.json), else the settings at generation")
     incidents = list(ctx.session.exec(select(Incident).where(Incident.declared_at >= ctx.start,
                                                              Incident.declared_at < ctx.end).order_by(Incident.number)))
     for offset in range(0, len(incidents), CHUNK):
@@ -96,6 +99,6 @@ def write(ctx: Context) -> None:
                                       .order_by(Event.stream, Event.stream_seq)):
             grouped.setdefault(event.stream, []).append(event)
         for incident in page:
-            for row in rows_for(incident, grouped.get(incident.stream, []), policy, ctx.people, ctx.generated_at):
+            for row in rows_for(incident, grouped.get(incident.stream, []), cadences, ctx.people, ctx.generated_at):
                 table.write(row)
     table.finish(ctx.sink)

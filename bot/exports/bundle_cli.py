@@ -7,7 +7,6 @@ runs, not at import time, so the two modules can be imported in either order.
 from __future__ import annotations
 
 import contextlib
-import getpass
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -19,8 +18,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from vigil_ir import clock
 from vigil_ir.db import Database
 from vigil_ir.exports.output import checked_output
+from vigil_ir.people.cli_actor import actor_for, by_option
 
-ACTOR_MAX = 64
 
 
 def period_bound(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
@@ -42,20 +41,6 @@ def check_period(start: datetime, end: datetime) -> None:
     if start >= end:
         raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}, "
                                "exclusive).")
-
-
-def actor_for(given: str | None) -> str:
-    """`--by` as given, else `cli:<login name>`: who ran the command, for the record."""
-    if given is not None:
-        given = given.strip()
-        if not given or len(given) > ACTOR_MAX:
-            raise click.BadParameter(f"give a name of 1 to {ACTOR_MAX} characters", param_hint="--by")
-        return given
-    try:
-        user = getpass.getuser()
-    except (KeyError, OSError):  # no login name in some containers
-        user = "unknown"
-    return f"cli:{user}"[:ACTOR_MAX]
 
 
 @contextlib.contextmanager
@@ -82,9 +67,9 @@ def database_for(ctx: click.Context) -> Iterator[Database]:
 @period_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
               callback=checked_output, help="The zip file to write (replaced, once complete, if it exists).")
-@click.option("--by", "actor", default=None, help="Who is exporting, for the record (default cli:<login name>).")
+@by_option("exporting")
 @click.pass_context
-def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, actor: str | None) -> None:
+def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by: str | None) -> None:
     """The evidence bundle for an audit period: one zip with a hashed manifest (see docs/audit-evidence.md).
 
     Incident population and event log, a packet per incident, PIRs and actions, the risk register
@@ -95,8 +80,9 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, act
     from vigil_ir.exports.progress import for_stream
 
     check_period(start, end)
-    who = actor_for(actor)
     with database_for(ctx) as database:
+        with database.read_session() as session:
+            who, label = actor_for(session, by)
         try:
             result = export_bundle(database, start=start, end=end, output=output, actor=who, progress=for_stream())
         except OSError as exc:
@@ -104,4 +90,4 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, act
     for note in result.manifest["notes"]:
         click.echo(f"Note ({note['section']}, {note['status']}): {note['detail']}", err=True)
     click.echo(f"Wrote {output}: {result.files} files and manifest.json, {result.bytes} bytes; manifest sha256 "
-               f"{result.manifest_sha256} (recorded as audit.bundle_exported by {who})", err=True)
+               f"{result.manifest_sha256} (recorded as audit.bundle_exported by {label})", err=True)

@@ -26,8 +26,9 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.eventlog import append
 from vigil_ir.exports import csvsafe
-from vigil_ir.exports.bundle_cli import actor_for, check_period, database_for, period_options
+from vigil_ir.exports.bundle_cli import check_period, database_for, period_options
 from vigil_ir.exports.output import checked_output, write_file
+from vigil_ir.people.cli_actor import actor_for, by_option
 
 AUDIT_STREAM = "audit"
 _NUMBER = re.compile(r"(\d+)$")
@@ -115,14 +116,15 @@ def _command(kind: str, noun: str, what: str):
                   show_default=True, help="csv or json (the export's columns).")
     @click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=checked_output,
                   help="Write to FILE instead of stdout (CSV files get a UTF-8 byte-order mark).")
-    @click.option("--by", "actor", default=None, help="Who is drawing, for the record (default cli:<login name>).")
+    @by_option("drawing")
     @click.pass_context
-    def command(ctx, start, end, n, seed, fmt, output, actor):
+    def command(ctx, start, end, n, seed, fmt, output, by):
         check_period(start, end)
-        who, fmt = actor_for(actor), fmt.lower()
+        fmt = fmt.lower()
         seed = new_seed() if seed is None else seed
         with database_for(ctx) as database:
             with database.read_session() as session:  # reading never holds SQLite's write lock
+                who, label = actor_for(session, by)
                 found = population(session, kind, start, end)
             chosen = draw(found, n, seed)
             text = render(found, chosen, fmt)
@@ -138,7 +140,7 @@ def _command(kind: str, noun: str, what: str):
             click.echo(f"The population has {len(found.rows)} {noun}, fewer than --n {n}: all of them are returned.",
                        err=True)
         click.echo(f"Drew {len(chosen)} of {len(found.rows)} {noun} ({clock.iso(start)} to {clock.iso(end)}); "
-                   f"recorded as audit.sample_drawn (audit seq {seq}) by {who}"
+                   f"recorded as audit.sample_drawn (audit seq {seq}) by {label}"
                    + (f"; wrote {output}" if output else ""), err=True)
 
     return command

@@ -119,6 +119,13 @@ def record_not_found(session: Session, *, user_id: str, error: str) -> None:
     session.add(person)
 
 
+def not_a_person(given: str) -> str:
+    """Why `given` cannot be bound to anyone (a sign-off, a CLI `--by`)."""
+    return (f"{given!r} is not a person in Vigil's directory: give the Slack user id (U…) or the e-mail address "
+            "Slack has for them. People are added once Vigil has seen them in Slack and looked them up "
+            "(the worker does that within a minute).")
+
+
 def resolve(session: Session, who: str) -> Person | None:
     """A person in the directory by Slack user id or e-mail address (case-insensitive); only people
     Slack has told us about (a bare sighting is not enough to bind a signature to)."""

@@ -3,7 +3,6 @@ the periodic assessment report and record its management sign-off."""
 
 from __future__ import annotations
 
-import getpass
 import hashlib
 import json
 import sys
@@ -16,10 +15,11 @@ from sqlmodel import select
 from vigil_ir import clock
 from vigil_ir.config import load_settings
 from vigil_ir.exports import csvsafe
-from vigil_ir.exports.bundle_cli import actor_for, check_period, period_options
+from vigil_ir.exports.bundle_cli import check_period, period_options
 from vigil_ir.exports.cli import _OUTPUT, _as_of, _emit, _session, _write_session
 from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.exports.risks import register_rows
+from vigil_ir.people.cli_actor import actor_for, by_option, host_login
 from vigil_ir.risks import heatmap, importer, report, signoff
 from vigil_ir.risks.importer import ImportFailed
 from vigil_ir.risks.models import Risk
@@ -46,9 +46,9 @@ def _fail(problems: list[str]) -> None:
 
 @risks.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--actor", default=None, help="Who is importing, for the record (default cli:<login name>).")
+@by_option("importing", "--actor")
 @click.pass_context
-def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
+def import_command(ctx: click.Context, file: Path, by: str | None) -> None:
     """Add every risk in FILE (CSV, header row first), or none if any row is bad.
 
     Columns: title, statement, category, type, owner (Slack user id or e-mail), likelihood, impact
@@ -64,8 +64,7 @@ def import_command(ctx: click.Context, file: Path, actor: str | None) -> None:
     directory = _resolve_emails(rows)
     try:
         with _write_session(ctx) as session:
-            created = importer.import_rows(session, rows, actor=actor or f"cli:{getpass.getuser()}",
-                                           directory=directory)
+            created = importer.import_rows(session, rows, actor=actor_for(session, by)[0], directory=directory)
             keys = [risk.key for risk in created]
     except ImportFailed as failed:
         _fail(failed.problems)
@@ -179,7 +178,7 @@ def sign_off_command(ctx: click.Context, start: datetime, end: datetime, by: str
         try:
             done = signoff.sign_off(session, start=start, end=end, by=by, role=role, comment=comment,
                                     report=content, report_name=report_file.name if report_file else None,
-                                    actor=actor_for(None), via="cli")
+                                    actor=host_login(), via="cli")
         except signoff.SignOffRefused as problem:
             session.rollback()
             raise click.ClickException(f"Nothing was recorded: {problem}") from None

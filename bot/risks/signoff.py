@@ -21,6 +21,7 @@ from sqlmodel import Session, select
 from vigil_ir import clock
 from vigil_ir.eventlog import Event, append
 from vigil_ir.people import is_user_id, label_unknown, resolve
+from vigil_ir.people.service import not_a_person
 from vigil_ir.risks.signed_reports import SignedReport
 
 STREAM = "audit"
@@ -79,10 +80,7 @@ def sign_off(session: Session, *, start: datetime, end: datetime, by: str, role:
         raise SignOffRefused("say who signs off: a Slack user id (U…) or their e-mail address")
     person = resolve(session, given)
     if person is None:
-        raise SignOffRefused(
-            f"{given!r} is not a person in Vigil's directory: give the Slack user id (U…) or the e-mail address "
-            "Slack has for them. People are added once Vigil has seen them in Slack and looked them up "
-            "(the worker does that within a minute).")
+        raise SignOffRefused(not_a_person(given))
     if person.deactivated:
         raise SignOffRefused(f"{person.display} ({person.user_id}) is deactivated in Slack and cannot sign off")
     if report_sha256 is not None and not _SHA256.match(report_sha256):
