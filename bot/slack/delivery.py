@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from vigil_ir import clock
+from vigil_ir.bidi import neutralise_all
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
@@ -357,7 +358,9 @@ class Deliverer:
         if not hooks.is_slack_hook(payload["response_url"], self.settings.slack_hooks_url):
             return {"status": "not sent: the response_url is not on Slack's hooks host"}
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(
-            text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral", replace_original=False)
+            text=limits.message_text(neutralise_all(payload["text"])),
+            blocks=limits.enforce(neutralise_all(payload.get("blocks"))), response_type="ephemeral",
+            replace_original=False)
         if answer.status_code >= 500 or answer.status_code == 429:
             raise ConnectionError(f"response_url answered {answer.status_code}")
         return {"status": answer.status_code}
