@@ -168,3 +168,21 @@ def test_every_web_api_call_and_inline_modal_is_held_to_the_limits(vigil, fake_s
     assert vigil.command("declare " + "\u202e" * 150).status_code == 200
     view = vigil.last_view("incident_declare")
     assert limits.violations(view) == []
+
+
+def test_a_full_app_home_with_hostile_titles_stays_within_the_limits(db):
+    """The App Home at its fullest: 20 incidents and 15 risks of the viewer, titles at their longest
+    and made of what expands most when shown (bidi controls, `&`)."""
+    from vigil_ir.incidents import service as incidents
+    from vigil_ir.slack.home import home_view
+    from tests.risk_fixtures import OWNER, make_risk
+
+    with db.session() as s:
+        for n in range(25):
+            incidents.declare(s, actor=OWNER, title=("\u202e&<" * 50)[:150], severity="sev2", type="availability")
+    for n in range(20):
+        make_risk(db, title=("&\u202e" * 60)[:120])
+    with db.session() as s:
+        view = home_view(s, OWNER)
+    assert checked(view) == []
+    assert sum("*INC-" in str(b) for b in view["blocks"]) == 20
