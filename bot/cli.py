@@ -230,11 +230,12 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
         from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
+    from vigil_ir.incidents.access import check_grants
     from vigil_ir.incidents.fold import check_incidents
 
     with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
         result = verify_database(session)
-        mismatches = check_incidents(session) if result.ok else []
+        mismatches = check_incidents(session) + check_grants(session) if result.ok else []
     if not result.ok:
         click.echo(f"BROKEN: {result.broken.describe()}", err=True)
         sys.exit(1)

@@ -76,6 +76,13 @@ class Settings(BaseSettings):
     permissions: str = Field("", alias="VIGIL_PERMISSIONS")
     # Which incidents need a second person (a commander or admin) to approve their closing.
     close_approval: str = Field("sev1,sev2,security", alias="VIGIL_CLOSE_APPROVAL")
+    # Private incidents (docs/permissions.md): incident types private by default ("none": only when the
+    # form's box is ticked), what the incident feed says of one ("redacted": a line without the title,
+    # "none": nothing), and who is invited to every private incident's channel besides the declarer
+    # and the lead (Slack subjects as above, e.g. @security).
+    private_incident_types: str = Field("security", alias="VIGIL_PRIVATE_INCIDENT_TYPES")
+    private_feed: Literal["redacted", "none"] = Field("redacted", alias="VIGIL_PRIVATE_FEED")
+    security_group: str = Field("", alias="VIGIL_SECURITY_GROUP")
     # How long a user group's members (usergroups.users.list) are trusted before asking Slack again.
     group_cache_seconds: float = Field(60.0, alias="VIGIL_GROUP_CACHE_SECONDS")
     host: str = Field("127.0.0.1", alias="HOST")
@@ -131,6 +138,30 @@ class Settings(BaseSettings):
         parse_duration(value.strip())
         return value.strip()
 
+    @field_validator("private_incident_types")
+    @classmethod
+    def _incident_types(cls, value: str) -> str:
+        from vigil_ir.incidents.models import TYPES
+
+        wanted = {part.strip().lower() for part in value.split(",") if part.strip()} - {"none"}
+        unknown = sorted(wanted - set(TYPES))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not an incident type; give types from {', '.join(TYPES)} "
+                             "separated by commas, or none")
+        return ",".join(sorted(wanted))
+
+    @field_validator("private_feed", mode="before")
+    @classmethod
+    def _lower_private_feed(cls, value):
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("security_group")
+    @classmethod
+    def _security_subjects(cls, value: str) -> str:
+        from vigil_ir.permissions.subjects import parse_subjects
+
+        return ",".join(parse_subjects(value, "VIGIL_SECURITY_GROUP"))
+
     @field_validator("holidays")
     @classmethod
     def _holiday_dates(cls, value: str) -> str:
@@ -158,6 +189,14 @@ class Settings(BaseSettings):
     @property
     def admin_ids(self) -> frozenset[str]:
         return frozenset(part.strip() for part in self.admins.split(",") if part.strip())
+
+    @property
+    def private_types(self) -> frozenset[str]:
+        return frozenset(part for part in self.private_incident_types.split(",") if part)
+
+    @property
+    def security_subjects(self) -> tuple[str, ...]:
+        return tuple(part for part in self.security_group.split(",") if part)
 
     @property
     def risk_approver_ids(self) -> frozenset[str]:

@@ -59,6 +59,9 @@ def document(settings) -> dict[str, Any]:
         "severity_definitions": dict(SEVERITIES),
         "milestone_definitions": MILESTONES,
         "security_flag": SECURITY_FLAG,
+        # Which incidents are private, what the feed says of them, who is invited to every one.
+        "private_incidents": {"types": sorted(settings.private_types), "feed": settings.private_feed,
+                              "invited": list(settings.security_subjects)},
         # Who holds each configured role (user ids, user group ids or @handles) and what each may do:
         # the permissions policy (vigil_ir.permissions), as it describes itself.
         "roles": {role: sorted(subjects) for role, subjects in permissions["roles"].items()},

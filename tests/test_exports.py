@@ -268,7 +268,7 @@ def test_population_row_values_and_minutes(db):
     with db.session() as s:
         first, second = incident_population(s, T0 - timedelta(days=1), T0 + timedelta(days=2))
     assert first == {
-        "key": key, "title": "=cmd|' /C calc'!A0", "type": "availability", "security": False,
+        "key": key, "title": "=cmd|' /C calc'!A0", "type": "availability", "security": False, "private": False,
         "severity_initial": "sev3", "severity_final": "sev1", "status": "closed",
         "declared_at": "2025-03-10T09:00:00.000000Z", "detected_at": "2025-03-10T08:50:00.000000Z",
         "acknowledged_at": "2025-03-10T09:05:00.000000Z", "mitigated_at": "2025-03-10T09:30:00.000000Z",

@@ -36,7 +36,7 @@ def _q(text: Any) -> str:
 
 def _declared(e: Event, d: dict) -> str:
     kind = TYPES.get(d.get("type"), d.get("type"))
-    security = ", security incident" if d.get("security") else ""
+    security = (", security incident" if d.get("security") else "") + (", private" if d.get("private") else "")
     text = (f"declared {d.get('key', 'the incident')} {_q(d.get('title'))} "
             f"({d.get('severity')}, {kind}{security}); detected {when(d.get('detected_at'))}")
     return text + (f"; description: {_q(d['description'])}" if d.get("description") else "")

@@ -28,7 +28,9 @@ FORMATS = ("json", "csv")
 # Each id column has a name column beside it: the declarer's name when they declared, the closer's
 # when they closed, the current lead's as at generation.
 PEOPLE = (PersonColumn("lead"), PersonColumn("declared_by", at="declared_at"), PersonColumn("closed_by", at="closed_at"))
-BASE_COLUMNS = ("key", "title", "type", "security", "severity_initial", "severity_final", "status",
+# `private`: a private incident is in every population, marked, never left out (its members see it in
+# Slack; an auditor is entitled to the whole population).
+BASE_COLUMNS = ("key", "title", "type", "security", "private", "severity_initial", "severity_final", "status",
            "declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at",
            "lead", "declared_by", "closed_by", "channel_id", "channel_name", "customer_impact",
            "root_cause", "minutes_to_declare", "minutes_to_acknowledge", "minutes_to_mitigate",
@@ -60,7 +62,8 @@ def population_row(incident: Incident, events: list[Event], people: Directory) -
     m = milestones(incident, events)
     open_items, override_reason = close_override(events)
     return add_names({"key": incident.key, "title": incident.title, "type": incident.type,
-            "security": incident.security, "severity_initial": incident.initial_severity,
+            "security": incident.security, "private": incident.private,
+            "severity_initial": incident.initial_severity,
             # For an incident still open, "final" is the severity at export time.
             "severity_final": incident.severity, "status": incident.status,
             "declared_at": clock.iso(m.declared), "detected_at": clock.iso(m.detected),

@@ -84,8 +84,8 @@ def with_labels(record: dict[str, Any] | None, fields: dict[str, str | None], pe
 
 def incident_summary(incident: Incident) -> dict[str, Any]:
     return {"key": incident.key, "title": incident.title, "type": incident.type,
-            "security": incident.security, "severity_initial": incident.initial_severity,
-            "severity_current": incident.severity, "status": incident.status,
+            "security": incident.security, "private": incident.private,
+            "severity_initial": incident.initial_severity, "severity_current": incident.severity, "status": incident.status,
             "description": incident.description, "declared_by": incident.declared_by,
             "declared_at": clock.iso(incident.declared_at), "detected_at": clock.iso(incident.detected_at),
             "lead": incident.lead, "comms": incident.comms, "scribe": incident.scribe,
@@ -170,6 +170,7 @@ class Timeline:
         who = {name: people.label(getattr(i, name), i.declared_at if at else None) for name, at in SUMMARY_PEOPLE.items()}
         facts = [("Key", i.key), ("Title", i.title), ("Type", TYPES.get(i.type, i.type)),
                  ("Security incident", "yes" if i.security else "no"),
+                 ("Private", "yes: its channel and Slack listings are for its members" if i.private else "no"),
                  ("Severity", i.severity if i.severity == i.initial_severity
                   else f"{i.severity} (initially {i.initial_severity})"),
                  ("Status", i.status), ("Declared", f"{when(i.declared_at)} by {who['declared_by']}"),

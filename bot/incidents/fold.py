@@ -22,8 +22,8 @@ from vigil_ir.incidents.models import Incident
 # The columns a fold gives; the rest (Slack message ts, the rendered summary…) are views, not records.
 # `declared_at` is left out: the row takes the clock a moment before the event does (microseconds
 # apart), and the `incident.declared` event's own recorded_at is what exports and packets report.
-FOLDED = ("title", "type", "security", "severity", "initial_severity", "status", "description", "declared_by",
-          "detected_at", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
+FOLDED = ("title", "type", "security", "private", "severity", "initial_severity", "status", "description",
+          "declared_by", "detected_at", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
           "lessons_learned")
 STREAM_PREFIX = "incident:"
 
@@ -48,6 +48,7 @@ def fold(events: list[Event]) -> dict[str, Any]:
         data = event.data or {}
         if event.kind == "incident.declared":
             state.update(title=data["title"], type=data["type"], security=bool(data["security"]),
+                         private=bool(data.get("private", False)),
                          severity=data["severity"], initial_severity=data["severity"], status=data["status"],
                          description=data.get("description", ""), declared_by=event.actor,
                          detected_at=data["detected_at"])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 SEVERITIES = {
@@ -34,6 +34,9 @@ class Incident(SQLModel, table=True):
     title: str = Field(max_length=150)
     type: str = Field(max_length=32)
     security: bool = False
+    # Set at declaration: a private Slack channel named inc-<n>, a redacted feed line, and outside the
+    # channel only its members (access grants), commanders and admins see it (docs/permissions.md).
+    private: bool = False
     severity: str = Field(max_length=8)
     initial_severity: str = Field(max_length=8)
     status: str = Field(max_length=16, index=True)
@@ -68,3 +71,18 @@ class Incident(SQLModel, table=True):
     @property
     def is_open(self) -> bool:
         return self.status in ACTIVE_STATUSES
+
+
+class IncidentAccess(SQLModel, table=True):
+    """Who was granted access to a private incident: one row per person, its `incident.access_granted`
+    event says who granted it, when and how (declared, role, invite, security group)."""
+
+    __tablename__ = "incident_access"
+    __table_args__ = (UniqueConstraint("incident_id", "user_id"),)
+
+    id: int | None = Field(default=None, primary_key=True)
+    incident_id: int = Field(foreign_key="incident.id", index=True)
+    user_id: str = Field(max_length=64, index=True)
+    granted_by: str = Field(max_length=64)
+    granted_at: datetime
+    via: str = Field(max_length=32)

@@ -13,6 +13,7 @@ from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event, append, events_for_stream
+from vigil_ir.incidents import access
 from vigil_ir.incidents.models import ROLES, SEVERITIES, STATUSES, TYPES, Incident
 from vigil_ir.idempotency import first_time
 from vigil_ir.keys import next_number
@@ -72,7 +73,9 @@ def validate_declaration(*, title: str, severity: str, type: str, detected_at: d
 
 def declare(session: Session, *, actor: str, title: str, severity: str, type: str,
             description: str = "", detected_at: datetime | None = None, security: bool = False,
-            origin_channel: str | None = None) -> Incident:
+            origin_channel: str | None = None, private: bool = False) -> Incident:
+    """Declare an incident. A `private` one (fixed at declaration: Slack cannot turn a channel public
+    or private afterwards through the API) starts with its declarer granted access."""
     errors = validate_declaration(title=title, severity=severity, type=type, detected_at=detected_at)
     if errors:
         raise IncidentError(" ".join(errors.values()))
@@ -82,15 +85,16 @@ def declare(session: Session, *, actor: str, title: str, severity: str, type: st
         security=bool(security or type == "security"), severity=severity, initial_severity=severity,
         status="investigating", description=_text(description, "description"), declared_by=actor,
         declared_at=now, detected_at=clock.to_utc(detected_at) if detected_at else now,
-        origin_channel=origin_channel)
+        origin_channel=origin_channel, private=bool(private))
     session.add(incident)
     session.flush()
     _event(session, incident, "incident.declared", actor, {
         "key": incident.key, "title": incident.title, "type": incident.type,
         "security": incident.security, "severity": severity, "status": incident.status,
         "description": incident.description, "detected_at": clock.iso(incident.detected_at),
-        "origin_channel": origin_channel,
+        "origin_channel": origin_channel, "private": incident.private,
     })
+    access.grant(session, incident=incident, actor=actor, user=actor, via="declared")
     return incident
 
 
@@ -138,8 +142,10 @@ def assign_role(session: Session, *, incident: Incident, actor: str, role: str, 
     if previous == user:
         raise IncidentError(f"That person already holds the {role} role.")
     setattr(incident, role, user)
-    return _event(session, incident, "incident.role_assigned", actor,
-                  {"role": role, "from": previous, "to": user})
+    event = _event(session, incident, "incident.role_assigned", actor, {"role": role, "from": previous, "to": user})
+    # Whoever holds a role of a private incident is one of its members.
+    access.grant(session, incident=incident, actor=actor, user=user, via="role", data={"role": role})
+    return event
 
 
 def add_note(session: Session, *, incident: Incident, actor: str, text: str) -> Event:

@@ -57,6 +57,13 @@ class Permissions:
                 found |= {subject} if USER.match(subject) else self._members(subject)
         return frozenset(found)
 
+    def expand(self, subjects) -> frozenset[str]:
+        """The user ids these subjects name (user ids as given, user groups expanded)."""
+        found: set[str] = set()
+        for subject in subjects:
+            found |= {subject} if USER.match(subject) else self._members(subject)
+        return frozenset(found)
+
     def holders_of(self, action: Action) -> frozenset[str]:
         """The user ids who may take `action` through configured roles or named subjects (not
         through record roles such as the lead): e.g. whom to ask for a second approval."""

@@ -28,7 +28,8 @@ def _fields(incident: Incident) -> list[dict]:
     pairs = [
         ("Severity", f"{SEVERITY_EMOJI[incident.severity]} {incident.severity}"),
         ("Status", f"{STATUS_EMOJI.get(incident.status, '')} {incident.status}"),
-        ("Type", TYPES.get(incident.type, incident.type) + (" · security" if incident.security else "")),
+        ("Type", TYPES.get(incident.type, incident.type) + (" · security" if incident.security else "")
+         + (" · :lock: private" if incident.private else "")),
         ("Lead", mention(incident.lead)),
         ("Comms", mention(incident.comms)),
         ("Scribe", mention(incident.scribe)),
@@ -67,7 +68,20 @@ def summary_blocks(incident: Incident) -> list[dict]:
     return blocks
 
 
+def private_feed_text(incident: Incident, what: str | None = None) -> str:
+    """The only line the feed carries about a private incident: no title, summary, channel or people."""
+    return f":lock: {incident.key} (private) {what or 'declared'}, {incident.severity}" + (
+        f" · {incident.status}" if what is None and incident.status != "investigating" else "")
+
+
+def announcement_text(incident: Incident) -> str:
+    """The feed announcement's fallback text (redacted for a private incident)."""
+    return private_feed_text(incident) if incident.private else summary_text(incident)
+
+
 def announcement_blocks(incident: Incident) -> list[dict]:
+    if incident.private:
+        return [{"type": "section", "text": {"type": "mrkdwn", "text": private_feed_text(incident)}}]
     return [
         {"type": "section", "text": {"type": "mrkdwn", "text":
             f"{SEVERITY_EMOJI[incident.severity]} *{incident.key}: {esc(incident.title)}*\n"
@@ -113,12 +127,15 @@ def status_options(include_resolved: bool = True) -> list[dict]:
     return [_option(s, s.capitalize()) for s in statuses]
 
 
-def declare_modal(title: str, metadata: str) -> dict:
+def declare_modal(title: str, metadata: str, private_types: frozenset[str] = frozenset()) -> dict:
+    """`private_types`: incident types private whether the box is ticked (VIGIL_PRIVATE_INCIDENT_TYPES)."""
+    listed = [TYPES[t].lower() + (" (or marked security)" if t == "security" else "") for t in TYPES if t in private_types]
+    always = f" Always private: {', '.join(listed)} incidents." if listed else ""
     severity = [_option(key, f"{key} — {text}") for key, text in SEVERITIES.items()]
     types = [_option(key, label) for key, label in TYPES.items()]
     return _modal("incident_declare", "Declare an incident", "Declare", [
         _text_input("title", "Title", initial=title, max_length=150,
-                    hint="What is broken, in a few words. It names the channel."),
+                    hint="What is broken, in a few words. It names the channel, unless the incident is private."),
         _select("severity", "Severity", severity),
         _select("type", "Type", types),
         _text_input("description", "Description and impact", multiline=True, optional=True),
@@ -130,6 +147,12 @@ def declare_modal(title: str, metadata: str) -> dict:
          "label": {"type": "plain_text", "text": "Security incident"},
          "element": {"type": "checkboxes", "action_id": "value", "options": [
              _option("yes", "This is a security incident (handled under the security policy)")]}},
+        {"type": "input", "block_id": "private", "optional": True,
+         "label": {"type": "plain_text", "text": "Private incident"},
+         "hint": {"type": "plain_text", "text": "A private channel named after the number only; the feed and "
+                                                "listings outside it never show the title." + always},
+         "element": {"type": "checkboxes", "action_id": "value", "options": [
+             _option("yes", "Only invited people see this incident")]}},
     ], metadata)
 
 

@@ -30,7 +30,7 @@ from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.idempotency import ProcessedKey, first_time
 from vigil_ir.followup import pir_document
-from vigil_ir.incidents import queries, service
+from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.models import Incident
 from vigil_ir.outbox import service as outbox
 from vigil_ir.playbooks import runner
@@ -62,8 +62,9 @@ def channel_slug(title: str, limit: int) -> str:
 
 
 def channel_names(incident: Incident):
-    """inc-<n>-<slug>, then -2, -3… when the name is taken (Slack names: ≤ 80 chars, lower case)."""
-    base = f"inc-{incident.number}-{channel_slug(incident.title, 60)}"
+    """inc-<n>-<slug>, then -2, -3… when the name is taken (Slack names: ≤ 80 chars, lower case). A
+    private incident's name is neutral, `inc-<n>`: channel names show in places its title must not."""
+    base = f"inc-{incident.number}" if incident.private else f"inc-{incident.number}-{channel_slug(incident.title, 60)}"
     yield base
     for suffix in range(2, 50):
         yield f"{base}-{suffix}"
@@ -82,9 +83,11 @@ class Deliverer:
     def __init__(self, database: Database, settings: Settings, client: WebClient, library: dict | None = None):
         self.database, self.settings, self.client = database, settings, client
         self.library = library or {}
+        self.permissions = None  # built on first use: only private incidents' set-up asks for groups
         self._bot_user: str | None = None
         self.handlers = {"incident.setup": self.setup, "incident.refresh": self.refresh,
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
+                         "incident.invite": self.invite,
                          "respond": self.respond, "home.publish": self.home_publish,
                          "slack.post": self.post, "playbook.checklist": self.checklist,
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
@@ -114,18 +117,47 @@ class Deliverer:
         incident = self._incident(payload)
         if not incident.channel_id:
             incident = self._create_channel(incident)
-        self._call("conversations_invite", channel=incident.channel_id, users=incident.declared_by)
+        for user in self._invitees(incident):
+            self._call("conversations_invite", channel=incident.channel_id, users=user)
         summary_ts = incident.summary_ts or self._post_summary(incident)
         # Repeated on every attempt (already_pinned is harmless): a pin that failed after the
         # summary's ts was stored would otherwise never be retried.
         self._call("pins_add", channel=incident.channel_id, timestamp=summary_ts)
-        feed = self.settings.incident_feed_channel
+        feed = self._feed_for(incident)
         if feed and not incident.feed_ts:
-            ts = self._post_once(f"{incident.stream}:announcement", feed, text=blocks.summary_text(incident),
+            ts = self._post_once(f"{incident.stream}:announcement", feed, text=blocks.announcement_text(incident),
                                  blocks=blocks.announcement_blocks(incident))
             self._record_post(incident, "announcement", feed, ts)
         incident = self._incident(payload)
         return {"channel": incident.channel_id, "summary_ts": incident.summary_ts, "feed_ts": incident.feed_ts}
+
+    def _feed_for(self, incident: Incident) -> str | None:
+        """Where the incident is announced: nowhere for a private one when VIGIL_PRIVATE_FEED=none."""
+        if incident.private and self.settings.private_feed == "none":
+            return None
+        return self.settings.incident_feed_channel
+
+    def _invitees(self, incident: Incident) -> list[str]:
+        """Who set-up invites: the declarer; for a private incident also its lead and the members of
+        VIGIL_SECURITY_GROUP, each granted access first (recorded once, as the worker's grant)."""
+        if not incident.private:
+            return [incident.declared_by]
+        security = self._security_members()
+        with self.database.session() as session:
+            fresh = queries.by_id(session, incident.id)
+            for user in sorted(security):
+                access.grant(session, incident=fresh, actor="system:worker", user=user, via="security_group",
+                             data={"group": ",".join(self.settings.security_subjects)})
+            granted = access.members(session, fresh)
+        first = [incident.declared_by] + ([incident.lead] if incident.lead else [])
+        return first + sorted(granted - set(first))
+
+    def _security_members(self) -> frozenset[str]:
+        if self.permissions is None:
+            from vigil_ir.permissions import build_permissions  # the directory resolves user groups
+
+            self.permissions = build_permissions(self.settings, client=self.client, database=self.database)
+        return self.permissions.expand(self.settings.security_subjects)
 
     def _post_summary(self, incident: Incident) -> str:
         ts = self._post_once(f"{incident.stream}:summary", incident.channel_id, text=blocks.summary_text(incident),
@@ -136,7 +168,7 @@ class Deliverer:
     def _create_channel(self, incident: Incident) -> Incident:
         for name in channel_names(incident):
             try:
-                channel = self.client.conversations_create(name=name, is_private=False)["channel"]
+                channel = self.client.conversations_create(name=name, is_private=incident.private)["channel"]
             except SlackApiError as failure:
                 if failure.response.get("error") != "name_taken":
                     raise
@@ -155,7 +187,7 @@ class Deliverer:
         Ours means: created by this bot, not before the incident was declared (an older one is from
         something else, e.g. a previous database), and not attached to another incident.
         """
-        channel = self._channel_named(name)
+        channel = self._channel_named(name, private=incident.private)
         if channel is None or channel.get("creator") != self._bot_user_id():
             return None
         if channel.get("created", 0) < clock.to_utc(incident.declared_at).timestamp() - CLOCK_SKEW_SECONDS:
@@ -167,11 +199,13 @@ class Deliverer:
                  channel["name"], channel["id"], incident.key)
         return channel
 
-    def _channel_named(self, name: str) -> dict | None:
-        # Slack has no lookup by name; conversations.list pages through the workspace's channels.
+    def _channel_named(self, name: str, *, private: bool = False) -> dict | None:
+        # Slack has no lookup by name; conversations.list pages through the workspace's channels
+        # (private ones only where the bot is a member, as it is of those it created).
         cursor = None
         for _ in range(CHANNEL_LIST_PAGES):
-            page = self.client.conversations_list(types="public_channel", exclude_archived=True,
+            page = self.client.conversations_list(types="private_channel" if private else "public_channel",
+                                                  exclude_archived=True,
                                                   limit=CHANNEL_LIST_PAGE_SIZE, cursor=cursor)
             found = next((c for c in page.get("channels", []) if c.get("name") == name), None)
             cursor = (page.get("response_metadata") or {}).get("next_cursor")
@@ -246,7 +280,7 @@ class Deliverer:
                    text=blocks.summary_text(incident), blocks=blocks.summary_blocks(incident))
         if incident.feed_ts:
             self._call("chat_update", channel=incident.feed_channel, ts=incident.feed_ts,
-                       text=blocks.summary_text(incident), blocks=blocks.announcement_blocks(incident))
+                       text=blocks.announcement_text(incident), blocks=blocks.announcement_blocks(incident))
         return {}
 
     def channel_post(self, payload: dict) -> dict:
@@ -263,11 +297,21 @@ class Deliverer:
                  "text": {"type": "plain_text", "text": limits.plain(b["text"], limits.BUTTON_TEXT)}} for b in payload["buttons"]]})
         answer = self._call("chat_postMessage", channel=incident.channel_id, text=payload["text"], blocks=message_blocks)
         result = {"channel": incident.channel_id, "ts": answer["ts"]}
-        feed = incident.feed_channel or self.settings.incident_feed_channel
+        feed = incident.feed_channel or self._feed_for(incident)
         if payload.get("also_feed") and feed:
-            text = f"*{incident.key}* · {payload['text']}"
+            # A private incident's change is told in the feed without who, what or why.
+            text = (payload.get("feed_text") or blocks.private_feed_text(incident, f"is {incident.status}")
+                    if incident.private else f"*{incident.key}* · {payload['text']}")
             result["feed_ts"] = self._call("chat_postMessage", channel=feed, text=text)["ts"]
         return result
+
+    def invite(self, payload: dict) -> dict:
+        incident = self._incident(payload)
+        if not incident.channel_id:
+            raise NotReady("channel not created yet")
+        for user in payload["users"]:
+            self._call("conversations_invite", channel=incident.channel_id, users=user)
+        return {"channel": incident.channel_id, "users": payload["users"]}
 
     def capture_message(self, payload: dict) -> dict:
         channel, ts = payload["channel"], payload["ts"]

@@ -4,6 +4,7 @@ Kinds handled by bot/slack/delivery.py:
 - `incident.setup`: create the channel, invite the declarer, post and pin the summary, announce.
 - `incident.refresh`: re-render the pinned summary and the feed announcement (coalesced).
 - `channel.post`: post a message in the incident channel (optionally also in the feed).
+- `incident.invite`: invite people to the incident channel (a private incident's new members).
 - `incident.capture_message`: fetch a pinned message and put it on the timeline.
 - `respond`: an ephemeral reply through a response_url.
 - `home.publish`: render a user's App Home tab.
@@ -19,6 +20,7 @@ from sqlmodel import Session
 
 from vigil_ir.incidents.models import Incident
 from vigil_ir.outbox.service import enqueue
+from vigil_ir.slack.blocks import private_feed_text
 
 
 def setup_incident(session: Session, incident: Incident) -> None:
@@ -40,14 +42,22 @@ def post_in_channel(session: Session, incident: Incident, text: str, *, block_id
     `buttons`: [{action_id, text, value}]. With `dedupe_key`, at most one post ever carries that
     key; False if it was already queued.
     """
-    item = enqueue(session, kind="channel.post", subject=incident.stream, dedupe_key=dedupe_key,
-                   payload={"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed,
-                            "buttons": buttons or []})
+    payload = {"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed,
+               "buttons": buttons or []}
+    if also_feed and incident.private:  # the feed is told the state as of now, never the text
+        payload["feed_text"] = private_feed_text(incident, f"is {incident.status}")
+    item = enqueue(session, kind="channel.post", subject=incident.stream, dedupe_key=dedupe_key, payload=payload)
     if item is None:
         return False
     if refresh:
         refresh_incident(session, incident)
     return True
+
+
+def invite_to_channel(session: Session, incident: Incident, users: list[str]) -> None:
+    """Invite people to the incident channel (once set up); their access grant is already recorded."""
+    enqueue(session, kind="incident.invite", subject=incident.stream, payload={"incident_id": incident.id,
+                                                                            "users": list(users)})
 
 
 def capture_message(session: Session, incident: Incident, *, channel: str, ts: str, actor: str, via: str) -> None:

@@ -45,6 +45,7 @@ class _Fault:
     error: str
     retry_after: int | None = None
     drop: bool = False  # close the socket without answering (RemoteDisconnected client-side)
+    fields: dict | None = None  # more of Slack's answer, e.g. missing_scope's `needed`
 
 
 def _truthy(value) -> bool:
@@ -110,9 +111,10 @@ class FakeSlack:
         with self._lock:
             self._faults[method].extend(_Fault(status, error, retry_after) for _ in range(times))
 
-    def fail_always(self, method, *, status=500, error="internal_error", retry_after=None):
+    def fail_always(self, method, *, status=500, error="internal_error", retry_after=None, **fields):
+        """`fields`: more of the answer, as Slack sends them (missing_scope: `needed="groups:write"`)."""
         with self._lock:
-            self._always[method] = _Fault(status, error, retry_after)
+            self._always[method] = _Fault(status, error, retry_after, fields=fields or None)
 
     def drop_next(self, method: str, times: int = 1) -> None:
         with self._lock:
@@ -224,7 +226,7 @@ class FakeSlack:
                 status, body = 200, {"ok": False, "error": "not_authed"}
             elif (queue := self._faults.get(method)) or (always := self._always.get(method, self._always.get("*"))):
                 fault = queue.popleft() if queue else always
-                status, body = fault.status, {"ok": False, "error": fault.error}
+                status, body = fault.status, {"ok": False, "error": fault.error, **(fault.fields or {})}
                 if fault.retry_after is not None:
                     extra_headers["Retry-After"] = str(fault.retry_after)
             else:

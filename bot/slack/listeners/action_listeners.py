@@ -16,8 +16,9 @@ from vigil_ir.followup import actions
 from vigil_ir.followup.actions import ActionAlreadyHandled, ActionError
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.idempotency import first_time
-from vigil_ir.incidents import queries
-from vigil_ir.slack import action_blocks, notify
+from vigil_ir.incidents import access, queries
+from vigil_ir.permissions import Action
+from vigil_ir.slack import action_blocks, authz, notify
 from vigil_ir.slack.action_blocks import slack_day
 from vigil_ir.slack.blocks import slack_date
 from vigil_ir.slack.deps import Deps
@@ -115,17 +116,24 @@ def risk_action(deps: Deps, body: dict, risk_key: str, rest: str) -> dict:
 def list_actions(deps: Deps, body: dict, rest: str) -> dict:
     """`/incident actions [mine|open|INC-<n>]`, anywhere; the default is this incident's, else yours."""
     which, user = rest.strip(), body["user_id"]
+    who = deps.permissions.actor(user)  # may ask Slack for group members: before the transaction
     with deps.database.session() as session:
         here = queries.by_channel(session, body.get("channel_id"))
         which = which or (here.key if here else "mine")
         incident = None
         if which.lower() in ("mine", "open"):
             found = actions.listing(session, which.lower(), user=user)
+            if which.lower() == "open":  # a private incident's actions only for those who may see it
+                found = _visible_actions(deps, session, who, found)
             heading = "Your open follow-up actions" if which.lower() == "mine" else "Open follow-up actions"
         elif which.upper().startswith("INC-") and queries.parse_key(which) is not None:
             incident = queries.by_key(session, which)
             if incident is None:
                 return {"text": f"There is no {esc(which.upper())}."}
+            decision = deps.permissions.decide(Action.VIEW_PRIVATE_INCIDENT, who,
+                                               member=access.members(session, incident))
+            if incident.private and not decision:
+                return {"text": authz.refusal(decision)}
             found = actions.listing(session, "incident", incident=incident)
             heading = f"Follow-up actions of {incident.key}"
         else:
@@ -137,6 +145,15 @@ def list_actions(deps: Deps, body: dict, rest: str) -> dict:
         return {"text": f"*{heading}*: none."}
     more = f"\n…and {len(found) - LIST_LIMIT} more (`vigil export actions`)." if len(found) > LIST_LIMIT else ""
     return {"text": f"*{heading}* ({len(found)})\n" + "\n".join(lines) + more}
+
+
+def _visible_actions(deps: Deps, session, who, found: list[ActionItem]) -> list[ActionItem]:
+    ids = {a.incident_id for a in found if a.incident_id}
+    if not ids:
+        return found
+    incidents = [queries.by_id(session, incident_id) for incident_id in sorted(ids)]
+    shown = {incident.id for incident in access.visible(deps.permissions, who, session, incidents)}
+    return [a for a in found if not a.incident_id or a.incident_id in shown]
 
 
 # ---- modal values -----------------------------------------------------------------------------

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from vigil_ir.idempotency import first_time
-from vigil_ir.incidents import queries
+from vigil_ir.incidents import access, queries
 from vigil_ir.people import Person, is_user_id, record_profile
 from vigil_ir.slack import notify
 from vigil_ir.slack.people import profile_from_slack
@@ -59,5 +59,17 @@ def register(app, deps: Deps) -> None:
             record_profile(session, user_id=user["id"], profile=profile_from_slack(user))
 
     @app.event("member_joined_channel")
-    def member_joined_channel():
-        """Subscribed so Slack does not retry it; nothing to record yet."""
+    def member_joined_channel(body, event, context):
+        """Someone joined a private incident's channel, e.g. through Slack's own invite: from now on
+        they are one of its members, granted by whoever invited them (the event's `inviter`)."""
+        user, channel = event.get("user"), event.get("channel")
+        if not is_user_id(user) or not isinstance(channel, str) or user == context.get("bot_user_id"):
+            return
+        with deps.database.session() as session:
+            incident = queries.by_channel(session, channel)
+            if incident is None or not incident.private:
+                return
+            if not first_time(session, f"slack-event:{body.get('event_id')}"):
+                return
+            inviter = event.get("inviter") if is_user_id(event.get("inviter")) else user
+            access.grant(session, incident=incident, actor=inviter, user=user, via="joined_channel")

@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from vigil_ir.bidi import neutralise_all
 from vigil_ir.followup import pir
 from vigil_ir.eventlog import Event
-from vigil_ir.incidents import queries, service
+from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.permissions import Action, Actor, Refused
@@ -38,6 +38,7 @@ Inside an incident channel:
 `/incident severity sev1|sev2|sev3|sev4`
 `/incident security yes|no <reason>` — whether this is a security incident (lead, commander or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
+`/incident invite @user` — give someone access to a private incident and invite them (lead, commander or admin)
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead, commander or admin; form)
@@ -47,6 +48,7 @@ Inside an incident channel:
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
 `/incident actions [mine|open|INC-<n>]` — list follow-up actions (works anywhere)
+`/incident list` — the open incidents you can see (works anywhere)
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
 
@@ -71,7 +73,7 @@ class Command:
 # Subcommands whose domain function takes who may act besides the lead (worked out before the transaction).
 PRIVILEGED = {"security": Action.CLASSIFY_SECURITY, "deadline": Action.DECIDE_DEADLINE}
 IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook", "pir", "action", "deadline"}
+                   "playbook", "pir", "action", "deadline", "invite"}
 
 
 def register(app, deps: Deps) -> None:
@@ -88,11 +90,13 @@ def handle(deps: Deps, body: dict, client) -> dict:
         decision = deps.permissions.decide(Action.DECLARE, body["user_id"])
         if not decision:
             return {"text": authz.refusal(decision)}
-        return open_declare(body, client, rest)
+        return open_declare(body, client, rest, deps.settings.private_types)
     if verb == "help":
         return {"text": USAGE}
     if verb == "actions":  # works outside incident channels too
         return list_actions(deps, body, rest)
+    if verb == "list":
+        return list_open(deps, body)
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
@@ -102,7 +106,7 @@ def handle(deps: Deps, body: dict, client) -> dict:
     with deps.database.session() as session:
         incident = queries.by_channel(session, body.get("channel_id"))
         if incident is None:
-            return {"text": not_in_incident_channel(session, verb)}
+            return {"text": not_in_incident_channel(deps, session, verb, who)}
         try:
             reply = SUBCOMMANDS[verb](Command(deps, session, incident, body["user_id"], rest, zone, who, privileged))
         except Refused as refused:
@@ -117,13 +121,35 @@ def handle(deps: Deps, body: dict, client) -> dict:
     return reply
 
 
-def not_in_incident_channel(session, verb: str) -> str:
-    open_incidents = list(session.exec(select(Incident).where(Incident.status.in_(ACTIVE_STATUSES))
-                                       .order_by(Incident.number.desc()).limit(10)))
+def open_incident_lines(deps: Deps, session, who: Actor, limit: int = 10) -> list[str]:
+    """The open incidents this person may see, newest first (a private one only for its members,
+    commanders and admins: the policy's view_private_incident rule)."""
+    open_incidents = access.visible(deps.permissions, who, session, session.exec(
+        select(Incident).where(Incident.status.in_(ACTIVE_STATUSES)).order_by(Incident.number.desc())))
+    lines = [f"• {i.key}{' :lock: private' if i.private else ''} {esc(i.title)} — {channel_link(i.channel_id)}"
+             for i in open_incidents[:limit]]
+    if len(open_incidents) > limit:
+        lines.append(f"…and {len(open_incidents) - limit} more (`/incident list`).")
+    return lines
+
+
+def list_open(deps: Deps, body: dict) -> dict:
+    """`/incident list`, anywhere: the open incidents this person may see."""
+    who = deps.permissions.actor(body["user_id"])  # may ask Slack for group members: before the session
+    with deps.database.session() as session:
+        lines = open_incident_lines(deps, session, who, limit=40)
+    if not lines:
+        return {"text": "There are no open incidents you can see. Declare one with `/incident declare <title>`."}
+    return {"text": "*Open incidents*\n" + "\n".join(lines)}
+
+
+def not_in_incident_channel(deps: Deps, session, verb: str, who: Actor) -> str:
+    """The refusal, with the open incidents this person may see."""
+    open_incidents = open_incident_lines(deps, session, who)
     lines = [f"`/incident {verb}` works inside an incident channel, and this is not one."]
     if open_incidents:
         lines.append("Open incidents:")
-        lines += [f"• {i.key} {esc(i.title)} — {channel_link(i.channel_id)}" for i in open_incidents]
+        lines += open_incidents
     else:
         lines.append("There are no open incidents. Declare one with `/incident declare <title>`.")
     return "\n".join(lines)
@@ -144,9 +170,9 @@ def open_view(client, trigger_id: str, view: dict) -> dict | None:
     return None
 
 
-def open_declare(body: dict, client, title: str) -> dict:
+def open_declare(body: dict, client, title: str, private_types: frozenset[str] = frozenset()) -> dict:
     metadata = json.dumps({"origin_channel": body.get("channel_id")})
-    return open_view(client, body["trigger_id"], blocks.declare_modal(title[:150], metadata)) or {}
+    return open_view(client, body["trigger_id"], blocks.declare_modal(title[:150], metadata, private_types)) or {}
 
 
 def _usage(line: str) -> dict:
@@ -224,9 +250,30 @@ def _assign(c: Command, role: str, user: str | None) -> dict:
         if not decision:
             return authz.request_lead_reply(c.incident, decision)
     service.assign_role(c.session, incident=c.incident, actor=c.user, role=role, user=user)
+    if c.incident.private:  # a role holder may not be in the private channel yet
+        notify.invite_to_channel(c.session, c.incident, [user])
     notify.post_in_channel(c.session, c.incident, f":bust_in_silhouette: {mention(user)} is now "
                            f"*{blocks.role_label(role)}* (set by {mention(c.user)}).")
     return {"text": f"{mention(user)} is now {blocks.role_label(role).lower()} of {c.incident.key}."}
+
+
+def cmd_invite(c: Command) -> dict:
+    """`/incident invite @user`: the lead (or a commander, an admin) grants someone access to a private
+    incident; the grant is an event, then Slack invites them to the channel."""
+    user = first_mention(c.rest)
+    if user is None:
+        return _usage("/incident invite @user")
+    if not c.incident.private:
+        return {"text": f"{c.incident.key} is not private: anyone may join its channel (Slack's `/invite` "
+                        "adds someone)."}
+    c.require(Action.INVITE_TO_INCIDENT, lead=c.incident.lead)
+    granted = access.grant(c.session, incident=c.incident, actor=c.user, user=user, via="invite")
+    notify.invite_to_channel(c.session, c.incident, [user])
+    if granted is None:
+        return {"text": f"{mention(user)} already has access to {c.incident.key}; invited to the channel again."}
+    notify.post_in_channel(c.session, c.incident, f":key: {mention(c.user)} gave {mention(user)} access to "
+                           f"this private incident.", refresh=False)
+    return {"text": f"{mention(user)} now has access to {c.incident.key} and is invited to this channel."}
 
 
 def cmd_lead(c: Command) -> dict:
@@ -351,4 +398,4 @@ SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_sev
                "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
-               "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline}
+               "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline, "invite": cmd_invite}

@@ -8,7 +8,7 @@ from datetime import datetime, timezone
 from vigil_ir.followup import pir, updates
 from vigil_ir.followup.actions import create_from_lines
 from vigil_ir.idempotency import first_time
-from vigil_ir.incidents import queries, service
+from vigil_ir.incidents import access, queries, service
 from vigil_ir.outbox.service import enqueue
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.permissions import Action, Refused
@@ -83,6 +83,9 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
     if problems:
         return errors(problems)
     security = bool(field(view, "security").get("selected_options"))
+    private = bool(field(view, "private").get("selected_options")) or access.private_by_default(
+        type=values["type"], security=security or values["type"] == "security",
+        private_types=deps.settings.private_types)
     origin = json_metadata(view).get("origin_channel")
     origin = origin if isinstance(origin, str) else None
     decision = deps.permissions.decide(Action.DECLARE, body["user"]["id"])
@@ -92,7 +95,7 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
         if not first_time(session, f"view:{view['id']}"):
             return {}  # the same modal submitted twice: already recorded
         incident = service.declare(session, actor=body["user"]["id"], description=text_value(view, "description"),
-                                   security=security, origin_channel=origin, **values)
+                                   security=security, origin_channel=origin, private=private, **values)
         notify.setup_incident(session, incident)
         notify.suggest_playbooks(session, incident)
     deps.wake_sender()

@@ -6,6 +6,7 @@ import logging
 import threading
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 from starlette.requests import Request
 
@@ -24,6 +25,7 @@ class Dashboard:
     _team: str | None = None
     _team_failed_at: float = float("-inf")
     _team_lock: threading.Lock = field(default_factory=threading.Lock)
+    _permissions: Any = None
 
     def workspace_team(self) -> str | None:
         """The Slack team whose members may sign in when VIGIL_DASHBOARD_ALLOW_WORKSPACE is on:
@@ -46,6 +48,22 @@ class Dashboard:
                     self._team_failed_at = time.monotonic()
                     log.warning("could not learn the workspace team from auth.test (%s); set SLACK_TEAM_ID", exc)
             return self._team
+
+
+    def permissions(self):
+        """The permissions policy (vigil_ir.permissions), with user groups asked of Slack when a bot
+        token is set: who among the Slack users signed in may see a private incident."""
+        with self._team_lock:
+            if self._permissions is None:
+                from vigil_ir.permissions import build_permissions
+
+                client = None
+                if self.settings.slack_bot_token:
+                    from vigil_ir.slack.app import make_inline_client
+
+                    client = make_inline_client(self.settings)
+                self._permissions = build_permissions(self.settings, client=client, database=self.database)
+            return self._permissions
 
 
 def dashboard(request: Request) -> Dashboard:

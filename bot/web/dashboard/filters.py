@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
-from sqlalchemy import func
+from sqlalchemy import func, or_
 from sqlmodel import Session, select
 
 from vigil_ir.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, TYPES, Incident
@@ -108,9 +108,16 @@ class IncidentFilters:
             query = query.where(Incident.status == self.status)
         return query
 
-    def run(self, session: Session) -> tuple[list[Incident], int]:
-        """One page of matching incidents (newest first) and the total count."""
-        total = session.exec(self._where(select(func.count()).select_from(Incident))).one()
-        rows = session.exec(self._where(select(Incident)).order_by(Incident.number.desc())
+    def run(self, session: Session, private_ids: set[int] | None = None) -> tuple[list[Incident], int]:
+        """One page of matching incidents (newest first) and the total count. `private_ids`: the only
+        private incidents to include (None: all of them; vigil_ir.web.dashboard.private)."""
+        def where(query):
+            query = self._where(query)
+            if private_ids is not None:
+                query = query.where(or_(Incident.private.is_(False), Incident.id.in_(sorted(private_ids))))
+            return query
+
+        total = session.exec(where(select(func.count()).select_from(Incident))).one()
+        rows = session.exec(where(select(Incident)).order_by(Incident.number.desc())
                             .offset((self.page - 1) * PAGE_SIZE).limit(PAGE_SIZE))
         return list(rows), int(total)

@@ -18,6 +18,7 @@ from vigil_ir.people import Directory
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.downloads import attachment
 from vigil_ir.web.dashboard.filters import PAGE_SIZE, SECURITY, IncidentFilters
+from vigil_ir.web.dashboard.private import PrivateScope
 from vigil_ir.web.dashboard.views import page
 
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
@@ -26,8 +27,9 @@ MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8",
 
 def incident_list(request: Request) -> Response:
     filters = IncidentFilters.parse(request.query_params)
+    scope = PrivateScope(request)
     with dashboard(request).database.read_session() as session:
-        incidents, total = filters.run(session)
+        incidents, total = filters.run(session, scope.visible_ids(session))
         people = Directory.load(session)
     pages = max(1, -(-total // PAGE_SIZE))
     return page(request, "incidents.html", status_code=400 if filters.errors else 200, incidents=incidents,
@@ -39,12 +41,19 @@ def not_found(request: Request, what: str) -> Response:
     return page(request, "not_found.html", status_code=404, what=what)
 
 
+def private_refusal(request: Request, key: str) -> Response:
+    return page(request, "private.html", status_code=403, key=key)
+
+
 def incident_page(request: Request) -> Response:
     key = request.path_params["key"]
+    scope = PrivateScope(request)
     with dashboard(request).database.read_session() as session:
         incident = by_key(session, key)
         if incident is None:
             return not_found(request, f"incident {key}")
+        if not scope.sees(session, incident):
+            return private_refusal(request, incident.key)
         timeline = load_timeline(session, incident)
         review = session.exec(select(PostIncidentReview)
                               .where(PostIncidentReview.incident_id == incident.id)).first()
@@ -58,10 +67,13 @@ def timeline_download(request: Request) -> Response:
     key, fmt = request.path_params["key"], request.path_params["fmt"]
     if fmt not in FORMATS:
         return not_found(request, f"timeline format {fmt}")
+    scope = PrivateScope(request)
     with dashboard(request).database.read_session() as session:
         incident = by_key(session, key)
         if incident is None:
             return not_found(request, f"incident {key}")
+        if not scope.sees(session, incident):
+            return private_refusal(request, incident.key)
         text = load_timeline(session, incident).render(fmt)
     return attachment(text, f"{incident.key}-timeline.{fmt}", MEDIA_TYPES[fmt], csv=fmt == "csv")
 

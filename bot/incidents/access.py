@@ -1,0 +1,98 @@
+"""Private incidents: whether one is private, who was granted access to it, and who may see it.
+
+A private incident is shown outside its channel only to its members (the people granted access),
+commanders and admins: the permissions policy's `view_private_incident` rule, asked with the
+incident's members as the `member` role's holders. Every grant is an `incident.access_granted` event
+on the incident's stream (who granted whom, when, how) and a row in `incident_access`, written in
+the same transaction. Private incidents are never left out of a population, export or bundle.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from sqlmodel import Session, select
+
+from vigil_ir import clock
+from vigil_ir.db import insert_if_absent
+from vigil_ir.eventlog import Event, append
+from vigil_ir.incidents.models import Incident, IncidentAccess
+from vigil_ir.permissions import Action
+
+if TYPE_CHECKING:
+    from vigil_ir.incidents.fold import Mismatch
+
+# How someone came to have access (the `via` of a grant): declaring it, being given a role, the lead's
+# `/incident invite`, the security group invited at set-up, or joining the channel by Slack's own means.
+VIA = ("declared", "role", "invite", "security_group", "joined_channel")
+
+
+def private_by_default(*, type: str, security: bool, private_types: Iterable[str]) -> bool:
+    """Whether a declaration is private without the form's box: its type is listed in
+    VIGIL_PRIVATE_INCIDENT_TYPES, or it is marked a security incident and `security` is listed."""
+    listed = set(private_types)
+    return type in listed or (security and "security" in listed)
+
+
+def grant(session: Session, *, incident: Incident, actor: str, user: str, via: str,
+          data: dict | None = None) -> Event | None:
+    """Give `user` access to the private `incident`, recorded as an event; None when they already
+    have it (a grant is made once) or the incident is not private (everyone sees it)."""
+    if via not in VIA:
+        raise ValueError(f"unknown access grant {via!r}")
+    if not incident.private:
+        return None
+    now = clock.now()
+    if not insert_if_absent(session, IncidentAccess, {"incident_id": incident.id, "user_id": user, "granted_by": actor,
+                                                      "granted_at": now, "via": via}, ["incident_id", "user_id"]):
+        return None
+    return append(session, stream=incident.stream, kind="incident.access_granted", actor=actor,
+                  data={"user": user, "via": via, **(data or {})})
+
+
+def members(session: Session, incident: Incident) -> frozenset[str]:
+    """Everyone granted access to the incident (for a public one: nobody needs to be)."""
+    return frozenset(session.exec(select(IncidentAccess.user_id).where(IncidentAccess.incident_id == incident.id)))
+
+
+def granted_incident_ids(session: Session, user: str) -> set[int]:
+    return set(session.exec(select(IncidentAccess.incident_id).where(IncidentAccess.user_id == user)))
+
+
+def check_grants(session: Session) -> list[Mismatch]:
+    """Every private incident whose `incident_access` rows differ from its `incident.access_granted`
+    events (`vigil verify`): a row added by hand would show someone a private incident unrecorded."""
+    from vigil_ir.incidents.fold import Mismatch
+
+    expected: dict[int, set[str]] = {}
+    for stream, data in session.exec(select(Event.stream, Event.data).where(Event.kind == "incident.access_granted")):
+        expected.setdefault(int(stream.split(":")[1]), set()).add((data or {}).get("user"))
+    found: dict[int, set[str]] = {}
+    for number, user in session.exec(select(Incident.number, IncidentAccess.user_id)
+                                     .join(Incident, Incident.id == IncidentAccess.incident_id)):
+        found.setdefault(number, set()).add(user)
+    return [Mismatch(f"INC-{number}", "access", sorted(expected.get(number, ())), sorted(found.get(number, ())))
+            for number in sorted(set(expected) | set(found)) if expected.get(number) != found.get(number)]
+
+
+def can_see(permissions, who, session: Session, incident: Incident) -> bool:
+    """Whether `who` (a user id or `Actor`) may see the incident outside its channel: always for a
+    public one; for a private one, the policy's `view_private_incident` with its members."""
+    if not incident.private:
+        return True
+    return permissions.allows(Action.VIEW_PRIVATE_INCIDENT, who, member=members(session, incident))
+
+
+def visible(permissions, who, session: Session, incidents: Iterable[Incident]) -> list[Incident]:
+    """The incidents `who` may see outside their channels, in the order given. The policy is asked
+    once without membership (commanders, admins see all), then membership is read for the rest."""
+    incidents = list(incidents)
+    if not any(incident.private for incident in incidents):
+        return incidents
+    if permissions.allows(Action.VIEW_PRIVATE_INCIDENT, who, member=frozenset()):
+        return incidents
+    user = getattr(who, "user", who)
+    granted = granted_incident_ids(session, user)
+    return [incident for incident in incidents if not incident.private or incident.id in granted
+            and permissions.allows(Action.VIEW_PRIVATE_INCIDENT, who, member=frozenset({user}))]
