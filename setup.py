@@ -26,7 +26,7 @@ setup(
     packages=packages(),
     package_dir=MAPPED_FOLDERS,
     package_data={
-        PACKAGE: ["templates/*", "templates/dashboard/*", "web/dashboard/static/*"],
+        PACKAGE: ["templates/*", "templates/dashboard/*", "web/dashboard/static/*", "criteria/*.yaml"],
         f"{PACKAGE}.migrations": ["script.py.mako"],
         f"{PACKAGE}.shipped_playbooks": ["*.yaml"],
     },

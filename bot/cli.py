@@ -308,7 +308,9 @@ def demo(base_url: str | None) -> None:
 
 def _register_subcommands() -> None:
     from vigil_ir.auth.cli import auditor_token
+    from vigil_ir.criteria.cli import criteria_group
     from vigil_ir.exports.cli import export
+    from vigil_ir.exports.program_review_cli import incidents_group
     from vigil_ir.playbooks.cli import playbooks
     from vigil_ir.exports.sample import sample
     from vigil_ir.outbox.cli import outbox
@@ -316,6 +318,8 @@ def _register_subcommands() -> None:
     from vigil_ir.risks.cli import risks
 
     main.add_command(witness_group)
+    main.add_command(criteria_group)
+    main.add_command(incidents_group)
     main.add_command(outbox)
     main.add_command(sample)
     main.add_command(auditor_token)

@@ -221,16 +221,16 @@ def _register(q: Quarter, day) -> list[str]:
         {"title": f"{LABEL} Payment provider outage", "statement": "If the payment provider is down, checkout stops.",
          "category": "vendor", "risk_type": "external", "owner": LEAD, "inherent_likelihood": "3",
          "inherent_impact": "5", "residual_likelihood": "2", "residual_impact": "4", "treatment": "mitigate",
-         "treatment_plan": "Add a second payment provider with automatic failover."},
+         "treatment_plan": "Add a second payment provider with automatic failover.", "tsc_refs": "CC9.2, A1.2, A.5.22"},
         {"title": f"{LABEL} Leaked long-lived credentials", "statement": "A leaked key gives an attacker cloud access.",
          "category": "security", "risk_type": "internal", "owner": SEC, "inherent_likelihood": "4",
          "inherent_impact": "5", "residual_likelihood": "2", "residual_impact": "5", "treatment": "mitigate",
-         "treatment_plan": "Secret scanning; short-lived credentials."},
+         "treatment_plan": "Secret scanning; short-lived credentials.", "tsc_refs": "CC6.1, A.5.17"},
         {"title": f"{LABEL} Office Wi-Fi without network segmentation", "statement":
          "A compromised guest device could reach office printers.", "category": "security",
          "risk_type": "internal", "owner": SRE, "inherent_likelihood": "2", "inherent_impact": "2",
          "residual_likelihood": "2", "residual_impact": "2", "treatment": "mitigate",
-         "treatment_plan": "Separate guest network."},
+         "treatment_plan": "Separate guest network.", "tsc_refs": "CC6.6, A.8.22"},
     ):
         with q.at(day(2, 10)) as session:
             risks_made.append(risks.create(session, actor=raw["owner"], raw=raw).key)

@@ -143,6 +143,16 @@ def test_sign_in_open_incident_download_bundle_and_screenshot(server, browser, t
         names = archive.namelist()
     assert "manifest.json" in names and any(name.startswith("incidents/INC-1/") for name in names)
 
+    # Insights: the program review's charts are drawn, and a count leads to the incidents behind it.
+    page.goto(f"{base}/insights?from=2025-01-01&to=2025-12-31")
+    shot = page.screenshot(folder / "insights-page.png", max_height=2400)
+    assert png_size(shot)[0] == 1280 and shot.stat().st_size > 30_000
+    assert page.evaluate("document.querySelectorAll('.chart svg').length") == 2
+    assert page.evaluate("document.querySelector('.chart svg').getBoundingClientRect().width") > 300
+    page.click("#all-incidents")
+    assert page.url.startswith(f"{base}/?") and "from=2025-01-01" in page.url
+    assert page.evaluate("document.querySelectorAll('tr.incident-row').length") >= 1
+
     # The auditor's page views were logged (server side) and the session survives; sign out ends it.
     page.goto(f"{base}/risks")
     page.screenshot(folder / "risks-page.png", max_height=1600)

@@ -127,13 +127,14 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
                                            "risk_register_2025-03-31", "risk_reviews", "risk_acceptances", "audit_log",
                                            "notifications", "risk_signoffs", "people", "incidents_carried_over",
                                            "incidents_carried_over_events", "pirs_carried_over", "security_incidents",
-                                           "update_cadence",
+                                           "update_cadence", "criteria_index", "incident_review_signoffs",
                                            "chain_heads") for fmt in ("csv", "json")}
     extras = {"incidents/INC-2/INC-2-post-incident-review.md", "policy/config_versions.json",
               "policy/playbook_versions.csv", "policy/playbook_versions.json",
               "policy/playbooks/generic-v1.0.0-b323e8197e20.yaml",
               "risk_assessment/heatmap_2025-03-31.svg", "risk_assessment/report.md", "risk_assessment/report.html",
-              "risk_methodology.json", "README.md", "manifest.json"}
+              "risk_methodology.json", "README.md", "manifest.json", "incident_review/report.md",
+              "incident_review/report.html"}
     assert names == packets | tables | extras
     manifest = manifest_of(bundle)
     assert manifest["period"] == {"start": "2025-01-01T00:00:00.000000Z", "end": "2025-04-01T00:00:00.000000Z",

@@ -61,3 +61,18 @@ def test_a_viewer_who_is_not_a_member_sees_nothing_of_it(db, fake_slack, inciden
         response = dash.client.get(path)
         assert response.status_code == 403 and TITLE not in response.text and "is private" in response.text
     assert dash.client.get(f"/incidents/{public}").status_code == 200
+
+
+def test_insights_count_only_the_incidents_the_reader_may_see(db, fake_slack, incidents):
+    """The Insights figures agree with the list they link to: a viewer who is not a member counts
+    the public incident only; a member counts both."""
+    import re
+
+    for user, expected in ((VIEWER, "1 incident"), (MEMBER, "2 incidents")):
+        dash = build(db, fake_slack)
+        assert sign_in(dash, fake_slack, user).status_code == 303
+        page = dash.client.get("/insights").text
+        found = re.search(r'<a id="all-incidents" href="[^"]+">([^<]+)</a>', page)
+        assert found and found.group(1) == expected, user
+        assert TITLE not in page
+        dash.client.close()

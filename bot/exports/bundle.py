@@ -21,8 +21,8 @@ from vigil_ir import clock
 from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_edges, bundle_followup, bundle_incidents,
-                              bundle_people, bundle_policy, bundle_risks)
+from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_criteria, bundle_edges, bundle_followup,
+                              bundle_incidents, bundle_people, bundle_policy, bundle_program, bundle_risks)
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
@@ -45,6 +45,7 @@ class Context:
     people: Directory  # loaded once: every name in the bundle comes from it, as at the act's time
     settings: Settings  # the roles people.csv lists when no configuration was recorded
     config_versions: list = field(default_factory=list)  # recorded configurations in force (bundle_policy)
+    criteria_references: dict = field(default_factory=dict)  # file → Counter of criteria its records name
 
     @property
     def start(self) -> datetime:
@@ -129,8 +130,10 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             bundle_audit.write_notifications(ctx)
             bundle_policy.write(ctx)
             bundle_people.write_signoffs(ctx)
+            bundle_program.write(ctx)
             bundle_people.write_people(ctx)  # after the sections whose id columns it lists
             bundle_audit.write_heads(ctx)
+            bundle_criteria.write(ctx)  # indexes the files above
             sink.add("README.md", _readme(manifest), section="guide",
                      description="What the files are and how to verify them", query="generated from this manifest")
             rendered = manifest.render()

@@ -10,9 +10,10 @@ set (declaration, severity change or update), else the settings at generation; e
 from __future__ import annotations
 
 from datetime import datetime
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from sqlmodel import select
+from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.config_evidence import CadenceInForce
@@ -91,14 +92,20 @@ def write(ctx: Context) -> None:
                             "(policy/config_versions.json), else the settings at generation")
     incidents = list(ctx.session.exec(select(Incident).where(Incident.declared_at >= ctx.start,
                                                              Incident.declared_at < ctx.end).order_by(Incident.number)))
+    for row in cadence_rows(ctx.session, incidents, cadences, ctx.people, ctx.generated_at):
+        table.write(row)
+    table.finish(ctx.sink)
+
+
+def cadence_rows(session: Session, incidents: list[Incident], cadences: CadenceInForce, people,
+                 generated_at: datetime) -> Iterator[dict]:
+    """The rows of every incident in `incidents`, their events read a page of incidents at a time."""
     for offset in range(0, len(incidents), CHUNK):
         page = incidents[offset:offset + CHUNK]
         grouped: dict[str, list[Event]] = {}
-        for event in ctx.session.exec(select(Event).where(Event.stream.in_([i.stream for i in page]),
-                                                          Event.kind.in_(KINDS))
-                                      .order_by(Event.stream, Event.stream_seq)):
+        for event in session.exec(select(Event).where(Event.stream.in_([i.stream for i in page]),
+                                                      Event.kind.in_(KINDS))
+                                  .order_by(Event.stream, Event.stream_seq)):
             grouped.setdefault(event.stream, []).append(event)
         for incident in page:
-            for row in rows_for(incident, grouped.get(incident.stream, []), cadences, ctx.people, ctx.generated_at):
-                table.write(row)
-    table.finish(ctx.sink)
+            yield from rows_for(incident, grouped.get(incident.stream, []), cadences, people, generated_at)

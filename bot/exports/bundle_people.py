@@ -104,21 +104,28 @@ def write_people(ctx: Context) -> None:
     table.finish(ctx.sink)
 
 
-def write_signoffs(ctx: Context) -> None:
-    table = ctx.table("risk_signoffs", SIGNOFF_COLUMNS, section="E10",
-                      description="Management sign-offs of the risk assessment for exactly this period, including "
+# subject → (table, folder of the signed files, section, what was signed)
+SIGNED = {signoff.RISK_ASSESSMENT: ("risk_signoffs", "risk_assessment/signed", "E10", "the risk assessment"),
+          signoff.INCIDENT_REVIEW: ("incident_review_signoffs", "incident_review/signed", "program",
+                                    "the incident-response program review")}
+
+
+def write_signoffs(ctx: Context, subject: str = signoff.RISK_ASSESSMENT) -> None:
+    name, folder, section, what = SIGNED[subject]
+    table = ctx.table(name, SIGNOFF_COLUMNS, section=section,
+                      description=f"Management sign-offs of {what} for exactly this period, including "
                                   "those recorded after it ended, with the report file each signed",
-                      query=f"events of stream audit, kind {signoff.KIND}, whose period_start and period_end are "
-                            f"{ctx.iso_start} and {ctx.iso_end}; report files from signed_report")
-    for done in signoff.sign_offs(ctx.session, ctx.start, ctx.end):
+                      query=f"events of stream audit, kind {signoff.KINDS[subject]}, whose period_start and period_end "
+                            f"are {ctx.iso_start} and {ctx.iso_end}; report files from signed_report")
+    for done in signoff.sign_offs(ctx.session, ctx.start, ctx.end, subject=subject):
         ctx.people.name_at(done.by)  # the signer is in people.csv even when the sign-off came after the period
         path, matches = None, None
         stored = signoff.stored_report(ctx.session, done.report_id) if done.report_id else None
         if stored is not None:
-            path = f"risk_assessment/signed/{stored.id}-{stored.filename}"
+            path = f"{folder}/{stored.id}-{stored.filename}"
             content = bytes(stored.content)
             matches = hashlib.sha256(content).hexdigest() == done.report_sha256
-            ctx.sink.add(path, content, section="E10",
+            ctx.sink.add(path, content, section=section,
                          description=f"The report file {done.label} signed off on {done.signed_at} "
                                      f"(SHA-256 recorded in the sign-off: {done.report_sha256})",
                          query=f"signed_report id {stored.id}")

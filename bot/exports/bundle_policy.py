@@ -17,8 +17,10 @@ from sqlmodel import select
 
 from vigil_ir import clock
 from vigil_ir.config_evidence import versions_in_force
+from vigil_ir.exports.bundle_criteria import note_references
 from vigil_ir.exports.bundle_files import json_line
 from vigil_ir.incidents.models import Incident
+from vigil_ir.playbooks.loader import PlaybookError, parse_playbook
 from vigil_ir.playbooks.models import PlaybookRun
 
 if TYPE_CHECKING:
@@ -48,6 +50,15 @@ def write(ctx: Context) -> None:
     _playbooks(ctx)
 
 
+def _step_criteria(content: str) -> list[list[str]]:
+    """The criteria each step of a stored playbook names (none for a text today's schema refuses)."""
+    try:
+        playbook = parse_playbook(content)
+    except PlaybookError:
+        return []
+    return [step.criteria for _, step in playbook.iter_steps()]
+
+
 def _playbooks(ctx: Context) -> None:
     population = select(Incident.id).where(Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end)
     runs = ctx.session.exec(select(PlaybookRun, Incident.number).join(Incident, Incident.id == PlaybookRun.incident_id)
@@ -62,6 +73,7 @@ def _playbooks(ctx: Context) -> None:
             ctx.sink.add(path, run.content, section="policy",
                          description=f"Playbook {run.playbook_id} version {run.version}, the exact text followed "
                                      f"(sha256 {run.sha256})", query=f"playbook_run content with sha256 {run.sha256}")
+            note_references(ctx, path, _step_criteria(run.content))
             entry = seen[run.sha256] = {"playbook_id": run.playbook_id, "version": run.version, "sha256": run.sha256,
                                         "file": path, "incidents": [], "first_attached_at": clock.iso(run.attached_at)}
         if f"INC-{number}" not in entry["incidents"]:

@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import TYPE_CHECKING
 
 from vigil_ir.exports import risks as risk_exports
+from vigil_ir.exports.bundle_criteria import note_references
 from vigil_ir.exports.bundle_files import json_line
 from vigil_ir.risks import heatmap, register_asof, report
 from vigil_ir.risks.models import Risk
@@ -36,6 +37,7 @@ def write(ctx: Context) -> None:
     for row in rows:
         register.write(row)
     register.finish(ctx.sink)
+    note_references(ctx, f"{register.name}.csv", ((row["tsc_refs"] or "").split(";") for row in rows))
     ctx.manifest.sequences.append(sequence(ctx.session, "RISK-", Risk, "risk", "created before the period end",
                                            sorted(states)))
     _assessment(ctx, rows, as_of.isoformat())

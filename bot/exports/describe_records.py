@@ -73,7 +73,8 @@ def _signed_off(e: Event, d: dict) -> str:
     report = (f"; report {d.get('report_file') or 'file not kept'} sha256 {d.get('report_sha256')}"
               if d.get("report_sha256") else "; no report file")
     comment = f"; comment {_q(d.get('comment'))}" if d.get("comment") else ""
-    return (f"{d.get('by')} signed off the risk assessment for {d.get('period_start')} to {d.get('period_end')} "
+    what = "incident-response program review" if e.kind == "incidents.review_signed_off" else "risk assessment"
+    return (f"{d.get('by')} signed off the {what} for {d.get('period_start')} to {d.get('period_end')} "
             f"(end exclusive){role}{report}{comment}")
 
 
@@ -98,6 +99,7 @@ DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "risk.treatment_action_added": lambda e, d: (f"added treatment action {d.get('action')}: "
                                                  f"{_q(d.get('description'))}, owner {d.get('owner')}, due {d.get('due_on')}"),
     "risk.assessment_signed_off": _signed_off,
+    "incidents.review_signed_off": _signed_off,
     "risk.signed_report_posted": lambda e, d: (f"sent the signed report (sha256 {d.get('sha256')}) to the signer "
                                                f"as Slack file {d.get('file_id')}"),
     "action.created": _action_created,

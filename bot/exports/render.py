@@ -7,6 +7,7 @@ cannot forget it.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Any
 
@@ -19,6 +20,28 @@ EMPTY = "—"
 # Markdown punctuation that could format, link or break a table cell; backslash-escaped.
 _MD_PUNCT = re.compile(r"([\\`*_\[\]|~#])")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
+
+
+@dataclass
+class Section:
+    """One titled part of a report (the risk assessment, the program review): a paragraph, a table
+    (columns, rows of cell values), and an SVG the HTML report draws (every text in it escaped)."""
+
+    title: str
+    text: str
+    columns: tuple[str, ...] = ()
+    rows: list[tuple] = field(default_factory=list)
+    empty: str = "None."
+    chart: str = ""
+
+
+def render_sections(fmt: str, *, heading: str, period: str, generated_at: str, note: str,
+                    sections: list[Section]) -> str:
+    """A report of `sections` in Markdown or HTML (charts drawn in HTML only)."""
+    if fmt == "html":
+        sections = [replace(part, chart=Markup(part.chart)) for part in sections]
+    return render(fmt, f"report.{fmt}.j2", heading=heading, period=period, generated_at=generated_at, note=note,
+                  sections=sections)
 
 
 def md_escape(value: Any) -> str:

@@ -18,6 +18,7 @@ from typing import Annotated, Any, ClassVar, Literal
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, PrivateAttr, StringConstraints,
                       field_validator, model_validator)
 
+from vigil_ir import criteria
 from vigil_ir.incidents.models import ROLES, SEVERITIES, TYPES
 from vigil_ir.playbooks.conditions import Condition, parse_condition
 from vigil_ir.playbooks.durations import is_whole_days, parse_duration
@@ -38,6 +39,14 @@ def _matching(pattern: str, message: str) -> AfterValidator:
             raise ValueError(message.format(value=value))
         return value
     return AfterValidator(check)
+
+
+def _criterion(value: str) -> str:
+    found = criteria.find(value)
+    if found is None:
+        raise ValueError(f"{value!r} is not in the SOC 2 Trust Services Criteria or ISO/IEC 27001 Annex A "
+                         f"(e.g. CC7.4, A.5.26; `vigil criteria list` shows them all){criteria.suggestion(value)}")
+    return found.id
 
 
 def _nonblank(value: str) -> str:
@@ -61,6 +70,7 @@ Title = Annotated[str, StringConstraints(min_length=1, max_length=150), AfterVal
 Label = Annotated[str, StringConstraints(min_length=1, max_length=200), AfterValidator(_nonblank)]
 Version = Annotated[str, StringConstraints(max_length=32), _version]
 RoleName = Annotated[str, StringConstraints(min_length=1, max_length=32), _role]
+CriterionRef = Annotated[str, StringConstraints(min_length=1, max_length=16), AfterValidator(_criterion)]
 IncidentType = Literal[tuple(TYPES)]  # type: ignore[valid-type]
 Severity = Literal[tuple(SEVERITIES)]  # type: ignore[valid-type]
 
@@ -131,6 +141,7 @@ class Step(_KeepsDurationText):
     required: bool = True
     evidence: Literal[EVIDENCE] = "none"  # type: ignore[valid-type]
     when: str | None = None
+    criteria: list[CriterionRef] = Field(default_factory=list, max_length=20)  # what the step evidences
     _condition: Condition | None = PrivateAttr(None)
 
     @field_validator("due_after", mode="before")

@@ -19,7 +19,8 @@ from vigil_ir.exports.bundle_cli import check_period, period_options
 from vigil_ir.exports.cli import _OUTPUT, _as_of, _emit, _session, _write_session
 from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.exports.risks import register_rows
-from vigil_ir.people.cli_actor import actor_for, by_option, host_login
+from vigil_ir.exports.signoff_cli import record_sign_off, sign_off_options
+from vigil_ir.people.cli_actor import actor_for, by_option
 from vigil_ir.risks import heatmap, importer, report, signoff
 from vigil_ir.risks.importer import ImportFailed
 from vigil_ir.risks.models import Risk
@@ -159,29 +160,12 @@ def report_command(ctx: click.Context, start: datetime, end: datetime, fmt: str,
 
 @risks.command("sign-off")
 @period_options
-@click.option("--by", "by", required=True,
-              help="Who signs off: their Slack user id (U…) or e-mail, as known to Vigil's people directory.")
-@click.option("--role", default="", help="Their role, e.g. 'CFO, for the management team'.")
-@click.option("--comment", default="", help="What they say about the assessment.")
-@click.option("--report", "report_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="The report file they read (`vigil risks report -o FILE`): kept with the sign-off, and its "
-                   "SHA-256 recorded; the period's evidence bundle carries it.")
+@sign_off_options("the assessment", "vigil risks report")
 @click.pass_context
 def sign_off_command(ctx: click.Context, start: datetime, end: datetime, by: str, role: str, comment: str,
                      report_file: Path | None) -> None:
     """Record management's sign-off of the periodic risk assessment for the period (an event in the
     hash-chained log; the next report and the period's evidence bundle show it). The signer must be
     in the people directory; in Slack, `/risk sign-off` does the same and attaches the report."""
-    check_period(start, end)
-    content = report_file.read_bytes() if report_file else None
-    with _write_session(ctx) as session:
-        try:
-            done = signoff.sign_off(session, start=start, end=end, by=by, role=role, comment=comment,
-                                    report=content, report_name=report_file.name if report_file else None,
-                                    actor=host_login(), via="cli")
-        except signoff.SignOffRefused as problem:
-            session.rollback()
-            raise click.ClickException(f"Nothing was recorded: {problem}") from None
-    kept = f"; report {done.report_file} kept (sha256 {done.report_sha256})" if done.report_file else ""
-    click.echo(f"Recorded the sign-off of the risk assessment for {done.period_start} to {done.period_end} "
-               f"(end exclusive) by {done.label} at {done.signed_at}{kept}", err=True)
+    record_sign_off(ctx, start=start, end=end, by=by, role=role, comment=comment, report_file=report_file,
+                    subject=signoff.RISK_ASSESSMENT, what="the risk assessment")

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from markupsafe import Markup
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.exports import risks as risk_exports
-from vigil_ir.exports.render import render
+from vigil_ir.exports.render import Section, render_sections
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.people import Directory
 from vigil_ir.people.columns import label_in_row
@@ -101,18 +100,6 @@ def build(session: Session, start: datetime, end: datetime, *, end_rows: list[di
     )
 
 
-@dataclass
-class Section:
-    """One titled part of the report: a paragraph and a table (columns, rows of cell values)."""
-
-    title: str
-    text: str
-    columns: tuple[str, ...] = ()
-    rows: list[tuple] = field(default_factory=list)
-    empty: str = "None."
-    heat_map: bool = False  # the HTML report draws the 5×5 maps here
-
-
 def render_report(session: Session, start: datetime, end: datetime, fmt: str, *,
                   end_rows: list[dict] | None = None) -> str:
     if fmt not in FORMATS:
@@ -122,9 +109,9 @@ def render_report(session: Session, start: datetime, end: datetime, fmt: str, *,
 
 def render_built(report: Report, fmt: str) -> str:
     """One built report in one format (the bundle builds once and writes both)."""
-    return render(fmt, f"risk_report.{fmt}.j2", r=report, period=_period_text(report), sections=sections(report),
-                  generated_at=clock.iso(report.generated_at),
-                  heatmap_svg=Markup(heatmap.svg(report.heat)) if fmt == "html" else "")
+    return render_sections(fmt, heading="Periodic risk assessment", period=_period_text(report),
+                           generated_at=clock.iso(report.generated_at),
+                           note=f"Register as of {report.as_of.isoformat()}.", sections=sections(report))
 
 
 def _risk_cells(row: dict) -> tuple:
@@ -155,7 +142,7 @@ def sections(r: Report) -> list[Section]:
                      "all). The 5×5 maps are drawn in the HTML report, in the evidence bundle's risk_assessment/ "
                      f"folder, and by `vigil risks heatmap --as-of {r.as_of.isoformat()}`.",
                      ("Level", "Inherent", "Residual"),
-                     [(row["level"], row["inherent"], row["residual"]) for row in r.levels], heat_map=True)
+                     [(row["level"], row["inherent"], row["residual"]) for row in r.levels], chart=heatmap.svg(r.heat))
     counts = r.review_counts
     return [
         scope, method, people, levels,

@@ -1,5 +1,5 @@
-"""Management sign-off of a periodic risk assessment (E10): who approved which period, when, and
-the report file they signed.
+"""Management sign-off of a periodic report: the risk assessment (E10) or the incident-response
+program review (CC7.4): who approved which period, when, and the report file they signed.
 
 The signer is a person in the directory (vigil_ir.people), given by Slack user id or e-mail; a
 name typed by hand cannot be tied to anyone, so it is refused. The report signed is stored whole
@@ -25,7 +25,9 @@ from vigil_ir.people.service import not_a_person
 from vigil_ir.risks.signed_reports import SignedReport
 
 STREAM = "audit"
-KIND = "risk.assessment_signed_off"
+RISK_ASSESSMENT, INCIDENT_REVIEW = "risk_assessment", "incident_review"
+KINDS = {RISK_ASSESSMENT: "risk.assessment_signed_off", INCIDENT_REVIEW: "incidents.review_signed_off"}
+KIND = KINDS[RISK_ASSESSMENT]
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 MEDIA_TYPES = {".md": "text/markdown", ".html": "text/html", ".htm": "text/html", ".pdf": "application/pdf",
                ".txt": "text/plain", ".json": "application/json", ".csv": "text/csv"}
@@ -68,7 +70,7 @@ def media_type(filename: str) -> str:
 
 def sign_off(session: Session, *, start: datetime, end: datetime, by: str, role: str = "", comment: str = "",
              report: bytes | None = None, report_name: str | None = None, report_sha256: str | None = None,
-             actor: str, via: str = "cli") -> SignOff:
+             actor: str, via: str = "cli", subject: str = RISK_ASSESSMENT) -> SignOff:
     """Record a sign-off of the assessment for [start, end) by the person `by` (Slack user id or
     e-mail), keeping the `report` bytes they signed. Raises SignOffRefused naming the problem;
     nothing is written then."""
@@ -101,14 +103,14 @@ def sign_off(session: Session, *, start: datetime, end: datetime, by: str, role:
             "by_name": person.display, "by_email": person.email, "by_title": person.title, "role": role,
             "comment": comment, "report_sha256": report_sha256, "via": via,
             "report_file": stored.filename if stored else None, "report_id": stored.id if stored else None}
-    event = append(session, stream=STREAM, kind=KIND, actor=actor, data=data)
+    event = append(session, stream=STREAM, kind=KINDS[subject], actor=actor, data=data)
     return _from_event(event)
 
 
-def sign_offs(session: Session, start: datetime, end: datetime) -> list[SignOff]:
-    """Sign-offs recorded for exactly this period (whenever recorded), oldest first."""
+def sign_offs(session: Session, start: datetime, end: datetime, *, subject: str = RISK_ASSESSMENT) -> list[SignOff]:
+    """Sign-offs of `subject` recorded for exactly this period (whenever recorded), oldest first."""
     wanted = (clock.iso(start), clock.iso(end))
-    query = select(Event).where(Event.stream == STREAM, Event.kind == KIND).order_by(Event.stream_seq)
+    query = select(Event).where(Event.stream == STREAM, Event.kind == KINDS[subject]).order_by(Event.stream_seq)
     return [_from_event(event) for event in session.exec(query)
             if (event.data.get("period_start"), event.data.get("period_end")) == wanted]
 

@@ -10,6 +10,7 @@ import re
 from datetime import date
 from typing import Any
 
+from vigil_ir import criteria
 from vigil_ir.risks import cadence as cadences
 from vigil_ir.risks.models import CATEGORIES, RISK_TYPES, TREATMENTS
 from vigil_ir.risks.scoring import CURRENT
@@ -18,7 +19,6 @@ TITLE_MAX, STATEMENT_MAX, TEXT_MAX = 120, 2000, 3000
 RATINGS = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact")
 PLAN_NEEDED = ("mitigate", "transfer", "avoid")
 _USER = re.compile(r"^[UW][A-Z0-9]{2,}$")
-_TSC = re.compile(r"^(CC|A|C|PI|P)\d{1,2}(\.\d{1,2})+$")
 _INCIDENT = re.compile(r"^(?:INC-)?(\d+)$", re.IGNORECASE)
 _SPLIT = re.compile(r"[\s,;]+")
 
@@ -61,10 +61,14 @@ def parse_list(value: Any) -> list[str]:
 
 
 def tsc_refs(value: Any) -> list[str]:
-    refs = [ref.upper() for ref in parse_list(value)]
-    bad = [ref for ref in refs if not _TSC.match(ref)]
+    """Criteria references, each one in a shipped catalogue (SOC 2 TSC or ISO/IEC 27001 Annex A)."""
+    refs = [criteria.normalise(ref) for ref in parse_list(value)]
+    bad = criteria.unknown(refs)
     if bad:
-        raise ValueError(f"{', '.join(bad)} is not a SOC 2 criterion reference such as CC6.1 or A1.2")
+        hint = "".join(dict.fromkeys(criteria.suggestion(ref) for ref in bad))
+        raise ValueError(f"{', '.join(bad)} {'is' if len(bad) == 1 else 'are'} not in the SOC 2 Trust Services "
+                         f"Criteria or ISO/IEC 27001 Annex A (e.g. CC6.1, A1.2, A.5.24; `vigil criteria list` "
+                         f"shows them all){hint}")
     return sorted(set(refs), key=refs.index)
 
 

@@ -70,7 +70,8 @@ def add_modal(metadata: str = "") -> dict:
         _date("treatment_due", "Treatment due"),
         _text_input("cadence", "Review cadence", optional=True, max_length=200,
                     hint="quarterly, monthly, semiannual, annual or an RRULE; empty = by level."),
-        _text_input("tsc_refs", "SOC 2 criteria", optional=True, max_length=200, hint="e.g. CC6.1, CC7.2"),
+        _text_input("tsc_refs", "Criteria (SOC 2, ISO 27001)", optional=True, max_length=200,
+                    hint="e.g. CC6.1, A.5.17 (`vigil criteria list` shows them all)"),
         _text_input("incidents", "Linked incidents", optional=True, max_length=200, hint="e.g. INC-12, INC-15"),
     ], metadata)
 
@@ -138,7 +139,7 @@ def show_blocks(risk: Risk, last: RiskReview | None, history: list[Event]) -> li
     lines = [
         f"*Statement* {limits.mrkdwn(risk.statement, 1200)}",
         f"*Category* {CATEGORIES.get(risk.category, risk.category)} · *Type* {risk.risk_type}"
-        + (f" · *SOC 2* {', '.join(risk.tsc_refs)}" if risk.tsc_refs else ""),
+        + (f" · *Criteria* {', '.join(risk.tsc_refs)}" if risk.tsc_refs else ""),
         f"*Treatment plan* {esc(risk.treatment_plan) or '—'}"
         + (f" (due {risk.treatment_due.isoformat()})" if risk.treatment_due else ""),
         f"*Last review* {last_text}",

@@ -17,7 +17,7 @@ from starlette.staticfiles import StaticFiles
 
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
-from vigil_ir.web.dashboard import admin, downloads, incidents, login, registers
+from vigil_ir.web.dashboard import admin, downloads, incidents, insights, login, registers
 from vigil_ir.web.dashboard.auth import SignIn
 from vigil_ir.web.dashboard.context import Dashboard
 
@@ -40,7 +40,7 @@ def create_dashboard(settings: Settings, database: Database) -> list[BaseRoute]:
                          max_age=int(settings.session_hours * 3600), same_site="lax",
                          https_only=(settings.base_url or "").lower().startswith("https://"))
     routes: list[BaseRoute] = []
-    for module in (login, incidents, registers, downloads, admin):
+    for module in (login, incidents, insights, registers, downloads, admin):
         for path, endpoint, methods, public in module.ROUTES:
             stack = [session, Middleware(SignIn, dashboard=dashboard, public=public)]
             routes.append(Route(path, endpoint, methods=methods, middleware=stack))
