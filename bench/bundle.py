@@ -1,4 +1,5 @@
-"""Evidence bundle: time and peak memory of `vigil export bundle` and `vigil verify --bundle`, half vs full data.
+"""Evidence bundle and `vigil verify`: time and peak memory of `vigil export bundle`, `vigil verify --bundle`
+and `vigil verify` (chains + state fold on the database), half vs full data.
 
     .venv/bin/python bench/bundle.py                 # 1/10 scale: 200 incidents x 200 events, 500 risks x 4 reviews
     .venv/bin/python bench/bundle.py --full          # the issue's year: 2,000 incidents x 200 events, 5,000 risks x 4
@@ -14,7 +15,9 @@ its peak RSS (VmHWM) at exit; a `vigil --version` process gives the interpreter 
 Baseline in the same run: the bundle's event rows hashed again with raw hashlib (sha256 of
 prev_hash + canonical JSON, the bytes verify hashes) plus raw sha256 over every file's bytes; the
 verify/raw ratio is what the bundle checks (parsing, linkage, manifest) cost on top of hashing.
-Not part of the test suite.
+`vigil verify` on the database is measured the same way after each half of the data is generated
+(the same log at two sizes): its time and peak RSS, and its time over hashlib alone on the same
+canonical bytes (every event's prev_hash + canonical JSON). Not part of the test suite.
 """
 
 from __future__ import annotations
@@ -52,12 +55,12 @@ def ticking(start: datetime):
     return now
 
 
-def make_incidents(db, count: int, rng: random.Random) -> None:
+def make_incidents(db, count: int, rng: random.Random, part: range | None = None) -> None:
     from vigil_ir import clock
     from vigil_ir.incidents import service
 
     notes = EVENTS_PER_INCIDENT - 7  # declare, lead, identified, monitoring + update, resolve, close
-    for index in range(count):
+    for index in part or range(count):
         declared = YEAR + timedelta(days=365 * index / max(count, 1), hours=9)
         with clock.frozen(ticking(declared)), db.session() as s:
             incident = service.declare(s, actor="U0DECL", title=f"Incident {index}: checkout errors",
@@ -75,14 +78,15 @@ def make_incidents(db, count: int, rng: random.Random) -> None:
                           root_cause="Bad deploy", lessons_learned="Canary")
 
 
-def make_risks(db, count: int, rng: random.Random) -> None:
+def make_risks(db, count: int, rng: random.Random, part: range | None = None) -> None:
     from sqlmodel import select
 
     from vigil_ir import clock
     from vigil_ir.risks import reviews, service
     from vigil_ir.risks.models import Risk, RiskReview
 
-    for index in range(count):
+    part = part or range(count)
+    for index in part:
         created = YEAR + timedelta(days=index * 28 / max(count, 1), hours=10)
         likelihood, impact = rng.randint(1, 5), rng.randint(1, 5)
         with clock.frozen(ticking(created)), db.session() as s:
@@ -94,9 +98,11 @@ def make_risks(db, count: int, rng: random.Random) -> None:
                 "treatment": "mitigate", "treatment_plan": "Controls", "cadence": "quarterly"})
     for day in REVIEW_DAYS[:REVIEWS_PER_RISK]:
         with clock.frozen(ticking(datetime.combine(day, datetime.min.time(), timezone.utc) + timedelta(hours=11))):
-            for offset in range(0, count, 200):
+            for offset in range(part.start, part.stop, 200):  # risk numbers are index + 1
                 with db.session() as s:
-                    for risk in s.exec(select(Risk).order_by(Risk.number).offset(offset).limit(200)):
+                    for risk in s.exec(select(Risk).where(Risk.number > offset, Risk.number <= min(offset + 200,
+                                                                                                     part.stop))
+                                       .order_by(Risk.number)):
                         review = s.exec(select(RiskReview).where(RiskReview.risk_id == risk.id,
                                                                  RiskReview.status == "open")
                                         .order_by(RiskReview.due_on)).first()
@@ -180,20 +186,90 @@ def rows_of(bundle: Path, prefix: str) -> int:
     return sum(e["rows"] or 0 for e in manifest["files"] if e["path"].startswith(prefix) and e["path"].endswith(".json"))
 
 
-def generate(url: str, incidents: int, risks: int, scale: float, work: Path) -> None:
+def database_raw_hash_seconds(url: str) -> tuple[float, int]:
+    """Every event in the database: its canonical bytes (prev_hash + canonical JSON, what verify hashes)
+    prepared first, then only hashlib timed, a chunk at a time; (seconds, events)."""
+    from sqlalchemy import select
+
+    from vigil_ir.db import Database
+    from vigil_ir.eventlog.canonical import canonical_json, hashed_view
+    from vigil_ir.eventlog.models import Event
+
+    db, seconds, events = Database(url), 0.0, 0
+    table = Event.__table__
+    with db.read_session() as session:
+        rows = session.execute(select(table).order_by(table.c.stream, table.c.stream_seq)
+                               .execution_options(yield_per=10_000))
+        for chunk in rows.partitions():
+            payloads = [(row.prev_hash + canonical_json(hashed_view(row._mapping))).encode() for row in chunk]
+            started = time.perf_counter()
+            for payload in payloads:
+                hashlib.sha256(payload).hexdigest()
+            seconds += time.perf_counter() - started
+            events += len(payloads)
+    db.dispose()
+    return seconds, events
+
+
+def verify_database_in_process(url: str) -> tuple[float, float, int]:
+    """(chain only s, chain + state fold s, state differences) of `vigil verify`'s walk, in this process."""
+    from vigil_ir.db import Database
+    from vigil_ir.eventlog.verify import verify_database
+    from vigil_ir.state_check import checker
+
+    db = Database(url)
+    with db.read_session() as session:
+        started = time.perf_counter()
+        assert verify_database(session).ok
+        chain = time.perf_counter() - started
+        started = time.perf_counter()
+        state = checker(session)
+        assert verify_database(session, observe=state.feed).ok
+        differences = len(state.finish())
+        both = time.perf_counter() - started
+    db.dispose()
+    return chain, both, differences
+
+
+def measure_verify(url: str, env: dict[str, str], work: Path) -> dict:
+    """`vigil verify` on the live database (chains + state fold): process time and peak RSS, and the ratio
+    to hashing the same canonical bytes with hashlib alone."""
+    seconds, rss, output = run_measured(["verify"], env, work)
+    if "OK:" not in output:
+        raise SystemExit(f"vigil verify did not pass:\n{output}")
+    raw, events = database_raw_hash_seconds(url)
+    chain, both, differences = verify_database_in_process(url)
+    if differences:
+        raise SystemExit(f"the state fold found {differences} differences in generated data")
+    return {"events": events, "verify_s": seconds, "verify_rss": rss, "raw": raw, "chain_in_process": chain,
+            "fold_in_process": both, "db_mib": (work / "bench.db").stat().st_size / 2**20}
+
+
+def generate(url: str, incidents: int, risks: int, scale: float, work: Path, env: dict[str, str]) -> dict:
+    """Generate the year in two halves (by index: the halves are interleaved in time), measuring
+    `vigil verify` on the database after each: the same log at two sizes."""
     from vigil_ir.db import Database, migrate
 
     migrate(url)
     db = Database(url)
     rng = random.Random(2025)
     started = time.perf_counter()
-    make_incidents(db, incidents, rng)
-    made_incidents = time.perf_counter() - started
-    make_risks(db, risks, rng)
+    sizes = {}
+    made_incidents = 0.0
+    for name, (incident_part, risk_part) in (
+            ("half", (range(0, incidents // 2), range(0, risks // 2))),
+            ("full", (range(incidents // 2, incidents), range(risks // 2, risks)))):
+        begun = time.perf_counter()
+        make_incidents(db, incidents, rng, incident_part)
+        made_incidents += time.perf_counter() - begun
+        make_risks(db, risks, rng, risk_part)
+        sizes[name] = measure_verify(url, env, work)
+        report_verify({name: sizes[name]})  # printed at once: the bundle part below takes longer
     db.dispose()
     print(f"data: {incidents} incidents x {EVENTS_PER_INCIDENT} events ({made_incidents:.0f} s), {risks} risks x "
           f"{REVIEWS_PER_RISK} reviews ({time.perf_counter() - started - made_incidents:.0f} s), scale {scale:g}; "
           f"database {(work / 'bench.db').stat().st_size / 2**20:.0f} MiB in {work}")
+    return sizes
 
 
 def main() -> None:
@@ -210,13 +286,15 @@ def main() -> None:
     url = f"sqlite:///{work / 'bench.db'}"
     env = {**os.environ, "DATABASE_URL": url}
     if not (options.reuse and (work / "bench.db").exists()):
-        generate(url, incidents, risks, scale, work)
+        sizes = generate(url, incidents, risks, scale, work, env)
+    else:
+        sizes = {"full": measure_verify(url, env, work)}
+        report_verify(sizes)
     base_s, base_rss, _ = run_measured(["--version"], env, work)
     results = {}
     for name, (start, end) in PERIODS.items():
         bundle = work / f"{name}.zip"
-        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle),
-                                                "--by", "bench"], env, work)
+        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle)], env, work)
         verify_s, verify_rss, _ = run_measured(["verify", "--bundle", str(bundle)], env, work)
         in_process = verify_in_process(bundle)
         raw_events, raw_files, events = raw_hash_seconds(bundle)
@@ -227,6 +305,23 @@ def main() -> None:
                          "verify_rss": verify_rss, "verify_in_process": in_process, "raw": raw_events + raw_files,
                          "raw_events": raw_events, "raw_files": raw_files}
     report(results, base_s, base_rss)
+    report_verify(sizes)
+
+
+def report_verify(sizes: dict) -> None:
+    print("\n`vigil verify` on the database (every chain + the state fold of every record)")
+    print(f"{'':34}" + "".join(f"{name:>13}" for name in sizes))
+    rows = [("events in the log", "events", "{:.0f}"), ("database, MiB", "db_mib", "{:.0f}"),
+            ("vigil verify, s (process)", "verify_s", "{:.2f}"), ("vigil verify peak RSS, MiB", "verify_rss", "{:.0f}"),
+            ("chains only, s (in process)", "chain_in_process", "{:.2f}"),
+            ("chains + state fold, s (in process)", "fold_in_process", "{:.2f}"),
+            ("raw hashlib of the same bytes, s", "raw", "{:.3f}")]
+    for label, key, form in rows:
+        print(f"{label:34}" + "".join(f"{form.format(sizes[name][key]):>13}" for name in sizes))
+    for name, r in sizes.items():
+        print(f"verify / raw hashlib ({name}): {r['fold_in_process'] / r['raw']:.1f}x in process, "
+              f"{r['verify_s'] / r['raw']:.1f}x as a process; the state fold adds "
+              f"{(r['fold_in_process'] / r['chain_in_process'] - 1) * 100:.0f} % to the chain walk")
 
 
 def report(results: dict, base_s: float, base_rss: float) -> None:

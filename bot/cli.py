@@ -230,24 +230,24 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
         from vigil_ir.exports.bundle_verify import report
 
         sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
-    from vigil_ir.incidents.access import check_grants
-    from vigil_ir.incidents.fold import check_incidents
+    from vigil_ir.state_check import COVERED, checker, finish
 
     with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
-        result = verify_database(session)
-        mismatches = check_incidents(session) + check_grants(session) if result.ok else []
+        state = checker(session)
+        result = verify_database(session, observe=state.feed)  # one pass: hash the chains, fold the records
+        mismatches = finish(state, session) if result.ok else []
     if not result.ok:
         click.echo(f"BROKEN: {result.broken.describe()}", err=True)
         sys.exit(1)
     for mismatch in mismatches[:MAX_SHOWN]:
         click.echo(f"BROKEN: {mismatch.describe()}", err=True)
     if mismatches:
-        more = f" ({len(mismatches) - MAX_SHOWN} more not shown)" if len(mismatches) > MAX_SHOWN else ""
-        click.echo(f"BROKEN: {len(mismatches)} state difference(s) between the incident table and its events{more}; "
+        more = f" ({state.count - MAX_SHOWN} more not shown)" if state.count > MAX_SHOWN else ""
+        click.echo(f"BROKEN: {state.count} state difference(s) between the state tables and their events{more}; "
                    "the events are the record (docs/operations.md, 'When vigil verify fails').", err=True)
         sys.exit(1)
-    click.echo(f"OK: {result.streams} streams, {result.events} events verified, every incident row agrees "
-               f"with its events; heads digest {result.heads_digest}")
+    click.echo(f"OK: {result.streams} streams, {result.events} events verified, every state row ({COVERED}) "
+               f"agrees with its events; heads digest {result.heads_digest}")
     if show_heads:
         for stream, head in sorted(result.heads.items()):
             click.echo(f"{stream} {head}")

@@ -28,7 +28,8 @@ def test_verify_ok_prints_one_summary_line(db):
     result = run(db, "verify")
     assert result.exit_code == 0
     lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("OK: 1 streams, 2 events verified, every incident row agrees with its events; heads digest sha256:")
+    assert len(lines) == 1 and lines[0].startswith("OK: 1 streams, 2 events verified, every state row (incidents (and private incidents' access), risks, risk reviews, approvals, acceptances, "
+                                              "follow-up actions, PIRs and playbook runs) agrees with its events; heads digest sha256:")
     assert "incident:1" in run(db, "verify", "--heads").output
 
 

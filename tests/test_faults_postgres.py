@@ -608,25 +608,19 @@ def reviewer(n: int) -> str:
 
 
 def seed_due_reviews(url: str) -> None:
-    """REMINDERS open reviews, each with its own reviewer.
-
-    Each risk is created through `risks.service.create`, which opens its first review; the other
-    reviews of a risk are inserted as rows in one statement per batch (the shape `open_review`
-    writes, without its `risk.review_opened` event). Setting them up is not what is tested, and
-    through the domain it cost ~7 ms of CPU per review, a minute of the suite; the sweep and the
-    delivery under test are the real ones, and `vigil verify` still checks every chain they extend.
+    """REMINDERS open reviews, each with its own reviewer, all through the domain (`risks.service.create`
+    opens a risk's first review, `open_review` the others): `vigil verify` at the end checks every
+    review row against its `risk.review_opened` event, so rows inserted behind the domain's back
+    would be reported, as they should be.
     """
-    from sqlalchemy import insert
-
     from vigil_ir.risks import service as risks
-    from vigil_ir.risks.models import RiskReview
+    from vigil_ir.risks.reviews import open_review
 
     due = clock.to_utc(clock.now()).date() - timedelta(days=1)  # "due" reached, "overdue_3" not: one reminder
     per_risk = REMINDERS // RISKS
     database = Database(url)
     for first in range(0, RISKS, SEED_BATCH):
         with database.session() as session:
-            rows = []
             for r in range(first, min(RISKS, first + SEED_BATCH)):
                 risk = risks.create(session, actor="U0SEEDER", raw={
                     "title": f"Risk {r}", "statement": "Because laptops travel, one may be stolen, exposing data.",
@@ -634,11 +628,9 @@ def seed_due_reviews(url: str) -> None:
                     "inherent_likelihood": "3", "inherent_impact": "3", "residual_likelihood": "2",
                     "residual_impact": "2", "treatment": "mitigate", "treatment_plan": "Disk encryption",
                     "next_review_due": due.isoformat()})
-                rows += [{"risk_id": risk.id, "trigger": "incident", "trigger_ref": f"INC-SEED-{k}", "due_on": due,
-                          "reviewer": reviewer(r * per_risk + k), "status": "open", "created_at": clock.now(),
-                          "changed_fields": [], "requires_approval": False, "reminder_rank": 0,
-                          "reminders_sent": 0} for k in range(1, per_risk)]
-            session.execute(insert(RiskReview), rows)
+                for k in range(1, per_risk):  # through the domain: `vigil verify` checks each row has its event
+                    open_review(session, risk, trigger="incident", trigger_ref=f"INC-SEED-{k}", due_on=due,
+                                actor="U0SEEDER", reviewer=reviewer(r * per_risk + k))
     database.dispose()
 
 

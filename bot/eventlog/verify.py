@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog.canonical import GENESIS_HASH, event_hash
@@ -47,8 +49,8 @@ def heads_digest(heads: dict[str, str]) -> str:
     return "sha256:" + hashlib.sha256(lines.encode("utf-8")).hexdigest()
 
 
-def _event_fields(event: Event | dict) -> dict:
-    return event if isinstance(event, dict) else event.model_dump()
+def _event_fields(event: Event | Mapping) -> Mapping:
+    return event if isinstance(event, Mapping) else event.model_dump()
 
 
 def verify_events(events: Iterable[Event | dict]) -> VerifyResult:
@@ -78,21 +80,21 @@ def verify_events(events: Iterable[Event | dict]) -> VerifyResult:
     return result
 
 
-def verify_database(session: Session, batch: int = 1000) -> VerifyResult:
-    """Walk every stream in the database; also checks each stream head matches its last event."""
+def verify_database(session: Session, batch: int = 1000,
+                    observe: Callable[[Any], None] | None = None) -> VerifyResult:
+    """Walk every stream in the database; also checks each stream head matches its last event.
+
+    The log is read through one cursor a page at a time (yield_per: a server-side cursor on
+    PostgreSQL), as plain rows, so memory stays flat however long the log. `observe`, if given, sees
+    every row in the same order before it is checked (the state fold rides on this pass)."""
+    table = Event.__table__
+
     def rows():
-        last = None
-        while True:
-            query = select(Event).order_by(Event.stream, Event.stream_seq).limit(batch)
-            if last is not None:
-                query = query.where((Event.stream > last[0]) |
-                                    ((Event.stream == last[0]) & (Event.stream_seq > last[1])))
-            page = list(session.exec(query))
-            if not page:
-                return
-            yield from page
-            last = (page[-1].stream, page[-1].stream_seq)
-            session.expunge_all()
+        query = sa_select(table).order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=batch)
+        for row in session.execute(query):
+            if observe is not None:
+                observe(row)
+            yield row._mapping
 
     result = verify_events(rows())
     if not result.ok:

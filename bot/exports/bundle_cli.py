@@ -63,6 +63,25 @@ def database_for(ctx: click.Context) -> Iterator[Database]:
             database.dispose()
 
 
+STATE_SHOWN = 20
+
+
+def refuse_tampered_state(database: Database, end: datetime) -> None:
+    """A bundle is built from the state tables: check the period's records against their events
+    first (as `vigil verify` does) and refuse, naming each difference, if they disagree."""
+    from vigil_ir.state_check import check_state
+
+    with database.read_session() as session:
+        check = check_state(session, before=end)
+    if check.count:
+        shown = "\n".join(f"  {mismatch.describe()}" for mismatch in check.found[:STATE_SHOWN])
+        more = f"\n  ({check.count - STATE_SHOWN} more)" if check.count > STATE_SHOWN else ""
+        raise click.ClickException(
+            f"No bundle written: {check.count} state row difference(s) with the event log, so the tables the "
+            f"bundle is built from cannot be trusted:\n{shown}{more}\nThe events are the record; see "
+            "docs/operations.md, 'When vigil verify fails'.")
+
+
 @click.command("bundle")
 @period_options
 @click.option("-o", "--output", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -83,6 +102,7 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by:
     with database_for(ctx) as database:
         with database.read_session() as session:
             who, label = actor_for(session, by)
+        refuse_tampered_state(database, end)
         try:
             result = export_bundle(database, start=start, end=end, output=output, actor=who, progress=for_stream())
         except OSError as exc:

@@ -8,108 +8,105 @@ edit of the table (a title, a severity, a lead changed in place) as detectable a
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Iterable
 from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir import clock
-from vigil_ir.eventlog.models import Event
+from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, streams_without, walk
 from vigil_ir.incidents.models import Incident
 
-# The columns a fold gives; the rest (Slack message ts, the rendered summary…) are views, not records.
-# `declared_at` is left out: the row takes the clock a moment before the event does (microseconds
-# apart), and the `incident.declared` event's own recorded_at is what exports and packets report.
+# The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
+# next update due, which the reminder sweep recomputes) are views, not records.
 FOLDED = ("title", "type", "security", "private", "severity", "initial_severity", "status", "description",
-          "declared_by", "detected_at", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
-          "lessons_learned")
+          "declared_by", "detected_at", "origin_channel", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
+          "lessons_learned", "follow_ups")
 STREAM_PREFIX = "incident:"
 
-
-@dataclass(frozen=True)
-class Mismatch:
-    record: str
-    field: str
-    expected: Any
-    found: Any
-
-    def describe(self) -> str:
-        return (f"{self.record}: the state row's {self.field} differs from its events "
-                f"(events say {self.expected!r}, the row has {self.found!r})")
+__all__ = ["FOLDED", "IncidentFold", "Mismatch", "check_incidents", "fold"]
 
 
-def fold(events: list[Event]) -> dict[str, Any]:
+def new_state() -> dict[str, Any]:
+    return {"lead": None, "comms": None, "scribe": None, "channel_id": None, "origin_channel": None,
+            "customer_impact": "", "root_cause": "", "lessons_learned": "", "follow_ups": [], "declared_at": None}
+
+
+def apply(state: dict[str, Any], event: Any) -> None:
+    """One event's effect on the incident's folded columns."""
+    data = event.data or {}
+    if event.kind == "incident.declared":
+        state.update(title=data["title"], type=data["type"], security=bool(data["security"]),
+                     private=bool(data.get("private", False)), severity=data["severity"],
+                     initial_severity=data["severity"], status=data["status"],
+                     description=data.get("description", ""), declared_by=event.actor,
+                     detected_at=data["detected_at"], origin_channel=data.get("origin_channel"),
+                     declared_at=event.recorded_at)
+    elif event.kind == "incident.status_changed":
+        state["status"] = data["to"]
+    elif event.kind == "incident.severity_changed":
+        state["severity"] = data["to"]
+    elif event.kind == "incident.security_changed":
+        state["security"] = bool(data["to"])
+    elif event.kind == "incident.role_assigned":
+        state[data["role"]] = data["to"]
+    elif event.kind == "incident.channel_created":
+        state["channel_id"] = data["channel"]
+    elif event.kind == "incident.closed":
+        state.update(status="closed", customer_impact=data.get("customer_impact", ""),
+                     root_cause=data.get("root_cause", ""), lessons_learned=data.get("lessons_learned", ""),
+                     follow_ups=list(data.get("follow_ups") or []))
+
+
+def fold(events: Iterable[Any]) -> dict[str, Any]:
     """The incident's folded columns from its events, in stream order."""
-    state: dict[str, Any] = {"lead": None, "comms": None, "scribe": None, "channel_id": None,
-                             "customer_impact": "", "root_cause": "", "lessons_learned": ""}
+    state = new_state()
     for event in events:
-        data = event.data or {}
-        if event.kind == "incident.declared":
-            state.update(title=data["title"], type=data["type"], security=bool(data["security"]),
-                         private=bool(data.get("private", False)),
-                         severity=data["severity"], initial_severity=data["severity"], status=data["status"],
-                         description=data.get("description", ""), declared_by=event.actor,
-                         detected_at=data["detected_at"])
-        elif event.kind == "incident.status_changed":
-            state["status"] = data["to"]
-        elif event.kind == "incident.severity_changed":
-            state["severity"] = data["to"]
-        elif event.kind == "incident.security_changed":
-            state["security"] = bool(data["to"])
-        elif event.kind == "incident.role_assigned":
-            state[data["role"]] = data["to"]
-        elif event.kind == "incident.channel_created":
-            state["channel_id"] = data["channel"]
-        elif event.kind == "incident.closed":
-            state.update(status="closed", customer_impact=data.get("customer_impact", ""),
-                         root_cause=data.get("root_cause", ""), lessons_learned=data.get("lessons_learned", ""))
+        apply(state, event)
     return state
 
 
-def _row_value(incident: Incident, name: str) -> Any:
-    value = getattr(incident, name)
-    return clock.iso(value) if isinstance(value, datetime) else value
+def row_values(incident: Incident) -> dict[str, Any]:
+    return {name: iso(getattr(incident, name)) for name in (*FOLDED, "declared_at")}
 
 
-def _streams(session: Session, batch: int = 2000) -> Iterator[tuple[str, list[Event]]]:
-    """Each incident stream's events, stream by stream, read in pages (one stream in memory at a time)."""
-    current, events, last = None, [], (None, 0)
-    while True:
-        query = (select(Event).where(Event.stream.startswith(STREAM_PREFIX))
-                 .order_by(Event.stream, Event.stream_seq).limit(batch))
-        if last[0] is not None:
-            query = query.where((Event.stream > last[0]) | ((Event.stream == last[0]) & (Event.stream_seq > last[1])))
-        page = list(session.exec(query))
-        if not page:
-            break
-        for event in page:
-            if event.stream != current:
-                if current is not None:
-                    yield current, events
-                current, events = event.stream, []
-            events.append(event)
-        last = (page[-1].stream, page[-1].stream_seq)
-        session.expunge_all()
-    if current is not None:
-        yield current, events
+def number_of(stream: str) -> int:
+    return int(stream.removeprefix(STREAM_PREFIX))
+
+
+class IncidentFold:
+    """The `incident` table against the `incident:<n>` streams. `declared_at` is the row's own clock
+    reading, a moment before the `incident.declared` event's: compared within CLOCK_SKEW."""
+
+    prefix = STREAM_PREFIX
+
+    def new(self, stream: str) -> dict[str, Any]:
+        return new_state()
+
+    def apply(self, state: dict[str, Any], event: Any) -> None:
+        apply(state, event)
+
+    def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
+        numbers = [number_of(stream) for stream in finished]
+        rows = {incident.number: incident for incident in
+                session.exec(select(Incident).where(Incident.number.in_(numbers)))}
+        for stream, expected in finished.items():
+            key = f"INC-{number_of(stream)}"
+            incident = rows.get(number_of(stream))
+            if incident is None:
+                yield Mismatch(key, "row", "an incident row", "none (the row was removed)")
+                continue
+            declared_at = expected["declared_at"]
+            yield from differences(key, {name: expected.get(name) for name in FOLDED}, row_values(incident),
+                                   {"declared_at": declared_at} if declared_at else None)
+
+    def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
+        for number in session.exec(select(Incident.number).where(streams_without(Incident.number, STREAM_PREFIX))):
+            yield Mismatch(f"INC-{number}", "events", "its event stream", "none (a row without any event)")
 
 
 def check_incidents(session: Session) -> list[Mismatch]:
     """Every difference between the `incident` rows and their folded streams (an empty list: they agree)."""
-    rows = {f"{STREAM_PREFIX}{incident.number}": {name: _row_value(incident, name) for name in FOLDED}
-            for incident in session.exec(select(Incident))}
-    mismatches = []
-    for stream, events in _streams(session):
-        key = f"INC-{stream.removeprefix(STREAM_PREFIX)}"
-        row = rows.pop(stream, None)
-        if row is None:
-            mismatches.append(Mismatch(key, "row", "an incident row", "none (the row was removed)"))
-            continue
-        expected = fold(events)
-        mismatches += [Mismatch(key, name, expected.get(name), row[name]) for name in FOLDED
-                       if expected.get(name) != row[name]]
-    mismatches += [Mismatch(f"INC-{stream.removeprefix(STREAM_PREFIX)}", "events", "its event stream",
-                            "none (a row without any event)") for stream in rows]
-    return mismatches
+    check = StateCheck(session, [IncidentFold()])
+    for event in walk(session, [STREAM_PREFIX]):
+        check.feed(event)
+    return check.finish()

@@ -59,6 +59,15 @@ def fold(state: dict[str, Any], changes: dict[str, dict[str, Any]]) -> dict[str,
     return {**state, **{name: change["to"] for name, change in changes.items()}}
 
 
+def replay(state: dict[str, Any] | None, kind: str, data: dict[str, Any]) -> dict[str, Any] | None:
+    """The risk's snapshot after one event of its stream, given the snapshot before it (None: not created yet)."""
+    if kind == "risk.created":
+        return dict(data["state"])
+    if state is not None and data.get("changes"):
+        return fold(state, data["changes"])
+    return state
+
+
 def record(session: Session, risk: Risk, kind: str, actor: str, before: dict[str, Any] | None,
            data: dict[str, Any] | None = None) -> Event:
     """Append `kind` for `risk`, with the changes made since `before` (None: nothing changed).

@@ -53,10 +53,9 @@ def states_as_of(session: Session, end: datetime) -> dict[int, dict[str, Any]]:
     states: dict[int, dict[str, Any]] = {}
     for stream, kind, data in session.execute(query):
         number = int(stream.split(":")[1])
-        if kind == "risk.created":
-            states[number] = dict(data["state"])
-        elif number in states and data.get("changes"):
-            states[number] = history.fold(states[number], data["changes"])
+        state = history.replay(states.get(number), kind, data)
+        if state is not None:
+            states[number] = state
     return states
 
 

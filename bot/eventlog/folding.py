@@ -1,0 +1,156 @@
+"""Checking state rows against their event streams, in one pass over the log.
+
+Each record type has a fold (vigil_ir.state_check lists them): it turns a stream's events into the
+state its rows should have, and compares that with the rows. `StateCheck` feeds it events in
+(stream, stream_seq) order, one at a time, and compares finished streams with their rows a batch at
+a time, so memory holds a batch of folded states, never the log. `vigil verify` feeds it the same
+events it hashes; the export reads them with `walk`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from sqlalchemy import String, cast, exists, literal, or_, select
+from sqlmodel import Session
+
+from vigil_ir import clock
+from vigil_ir.eventlog.models import Event
+
+BATCH = 500          # finished streams compared with their rows per round of queries
+ROWS_PER_FETCH = 1000
+KEPT = 1000          # differences kept in full; the count covers them all
+# A row's own timestamp (completed_at, approved_at…) is read from the clock in the same transaction
+# as its event, a moment before the event's recorded_at; lock waits can stretch that moment.
+CLOCK_SKEW = timedelta(seconds=60)
+
+
+@dataclass(frozen=True)
+class Mismatch:
+    record: str
+    field: str
+    expected: Any
+    found: Any
+
+    def describe(self) -> str:
+        if self.field == "row":
+            return f"{self.record}: its events have no state row (expected {self.expected}, found {self.found})"
+        if self.field == "events":
+            return f"{self.record}: the state row has no events (expected {self.expected}, found {self.found})"
+        return (f"{self.record}: the state row's {self.field} differs from its events "
+                f"(events say {self.expected!r}, the row has {self.found!r})")
+
+
+class Fold(Protocol):
+    """One record type's fold. `new`/`apply` build a stream's expected state; `compare` checks a
+    batch of finished streams against their rows; `rows_without_events` finds rows no stream has."""
+
+    prefix: str
+
+    def new(self, stream: str) -> Any: ...
+
+    def apply(self, state: Any, event: Any) -> None: ...
+
+    def compare(self, session: Session, finished: dict[str, Any]) -> Iterable[Mismatch]: ...
+
+    def rows_without_events(self, session: Session) -> Iterable[Mismatch]: ...
+
+
+def iso(value: Any) -> Any:
+    return clock.iso(value) if isinstance(value, datetime) else value
+
+
+def as_time(value: datetime | str) -> datetime:
+    if isinstance(value, str):
+        value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return clock.to_utc(value)
+
+
+def near(expected: datetime | str | None, found: datetime | str | None) -> bool:
+    """A row's clock reading agrees with its event's time (within CLOCK_SKEW); both None agrees."""
+    if expected is None or found is None:
+        return expected is None and found is None
+    return abs(as_time(found) - as_time(expected)) <= CLOCK_SKEW
+
+
+def differences(record: str, expected: dict[str, Any], found: dict[str, Any],
+                times: dict[str, Any] | None = None) -> list[Mismatch]:
+    """Field by field: `expected` exactly, `times` (the event's time for a clock column) within CLOCK_SKEW."""
+    out = [Mismatch(record, name, value, found.get(name)) for name, value in expected.items()
+           if value != found.get(name)]
+    for name, value in (times or {}).items():
+        if not near(value, found.get(name)):
+            out.append(Mismatch(record, name, f"{iso(value)} (±{CLOCK_SKEW.seconds} s)" if value else None,
+                                iso(found.get(name))))
+    return out
+
+
+def streams_without(column, prefix: str):
+    """`column` values (a record number) whose `<prefix><number>` stream has no first event."""
+    stream = literal(prefix) + cast(column, String)
+    return ~exists(select(Event.id).where(Event.stream == stream, Event.stream_seq == 1))
+
+
+def walk(session: Session, prefixes: Iterable[str]) -> Iterator[Any]:
+    """The events of the streams starting with `prefixes`, in stream order, fetched a page at a time."""
+    table = Event.__table__
+    query = (select(table).where(or_(*(table.c.stream.startswith(p) for p in prefixes)))
+             .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
+    yield from session.execute(query)
+
+
+class StateCheck:
+    """Feed events in stream order, then `finish()`: every difference between rows and events.
+
+    `before`: only streams begun before this time (the records an export of a period can hold)."""
+
+    def __init__(self, session: Session, folds: list[Fold], *, before: datetime | None = None, batch: int = BATCH):
+        self.session, self.folds, self.before, self.batch = session, folds, before, batch
+        self.prefixes = tuple(fold.prefix for fold in folds)
+        self.current: str | None = None
+        self.states: list[tuple[int, Fold, Any]] = []
+        self.pending: dict[int, dict[str, Any]] = {index: {} for index in range(len(folds))}
+        self.found: list[Mismatch] = []
+        self.count = 0
+
+    def feed(self, event: Any) -> None:
+        if event.stream != self.current:
+            self._close()
+            self.current = event.stream
+            wanted = event.stream.startswith(self.prefixes) and (
+                self.before is None or clock.to_utc(event.recorded_at) < self.before)
+            self.states = [(index, fold, fold.new(event.stream)) for index, fold in enumerate(self.folds)
+                           if wanted and event.stream.startswith(fold.prefix)]
+        for _, fold, state in self.states:
+            fold.apply(state, event)
+
+    def _close(self) -> None:
+        for index, fold, state in self.states:
+            batch = self.pending[index]
+            batch[self.current] = state
+            if len(batch) >= self.batch:
+                self._report(fold.compare(self.session, batch))
+                batch.clear()
+        self.states = []
+
+    def add(self, mismatches: Iterable[Mismatch]) -> None:
+        """Differences found by a check outside the folds, counted and kept the same way."""
+        self._report(mismatches)
+
+    def _report(self, mismatches: Iterable[Mismatch]) -> None:
+        for mismatch in mismatches:
+            self.count += 1
+            if len(self.found) < KEPT:
+                self.found.append(mismatch)
+
+    def finish(self) -> list[Mismatch]:
+        self._close()
+        for index, fold in enumerate(self.folds):
+            if self.pending[index]:
+                self._report(fold.compare(self.session, self.pending[index]))
+                self.pending[index] = {}
+            self._report(fold.rows_without_events(self.session))
+        return self.found

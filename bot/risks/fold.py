@@ -1,0 +1,180 @@
+"""A risk's rows as its `risk:<n>` stream says they are: the risk, its reviews, approvals and acceptances.
+
+The risk itself is replayed with vigil_ir.risks.history (the same replay as the register as of a
+date). Reviews, approvals and acceptances have no stream of their own: their life is told by the
+risk's events (review opened, reviewed, rescheduled, approval requested/granted/rejected, acceptance
+expired), which carry their refs (`RRV-<id>`, the approval id, `RAC-<id>`). Not compared, because
+they are not evidence: a review's reminder counters (`reminder_rank`, `reminders_sent`), which the
+reminder sweep keeps to send each reminder once (the reminders themselves are `risk.reminder_sent`
+events).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from sqlmodel import Session, select
+
+from vigil_ir.eventlog.folding import Mismatch, differences, streams_without
+from vigil_ir.risks import history
+from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
+from vigil_ir.risks.scoring import methodology
+
+STREAM_PREFIX = "risk:"
+REVIEW_FIELDS = ("trigger", "trigger_ref", "due_on", "reviewer", "status", "completed_by", "outcome", "rationale",
+                 "before", "after", "changed_fields", "on_time", "days_late", "requires_approval", "approval_state",
+                 "cancelled_reason")
+APPROVAL_FIELDS = ("review_id", "reasons", "proposal", "approvers", "requested_by", "state", "decided_by", "comment")
+ACCEPTANCE_FIELDS = ("review_id", "requested_by", "approved_by", "justification", "residual_level", "expires_on",
+                     "state")
+# What a review may propose (vigil_ir.risks.reviews.evaluate): the fields of its `after`.
+PROPOSABLE = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",
+              "treatment_plan", "treatment_due", "status", "acceptance_expires", "closure_reason")
+
+
+def ref_id(ref: str | int) -> int:
+    return ref if isinstance(ref, int) else int(str(ref).split("-")[-1])
+
+
+def proposal_applied(before: dict[str, Any], after: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """The proposal of a review applied at once (its event records the changes, not the proposal):
+    the proposable fields that changed, plus the status and cleared expiry that evaluate() always adds
+    to a treatment change, even when they equal the current values."""
+    proposal = {name: changes[name]["to"] for name in PROPOSABLE if name in changes}
+    if "treatment" in changes:
+        proposal.setdefault("status", after["status"])
+        if before["treatment"] == "accept":
+            proposal.setdefault("acceptance_expires", None)
+    return proposal
+
+
+def residual_level(state: dict[str, Any]) -> str:
+    m = methodology(state["methodology"])
+    return m.level(m.score(state["residual_likelihood"], state["residual_impact"]))
+
+
+class RiskFold:
+    prefix = STREAM_PREFIX
+
+    def new(self, stream: str) -> dict[str, Any]:
+        return {"risk": None, "reviews": {}, "approvals": {}, "acceptances": {}, "times": {}}
+
+    def apply(self, state: dict[str, Any], event: Any) -> None:
+        kind, data, at = event.kind, event.data or {}, event.recorded_at
+        before = state["risk"]
+        after = state["risk"] = history.replay(before, kind, data)
+        changes = data.get("changes") or {}
+        reviews, approvals, acceptances, times = (state["reviews"], state["approvals"], state["acceptances"],
+                                                  state["times"])
+        if kind == "risk.review_opened":
+            review = ref_id(data["review"])
+            reviews[review] = {
+                "trigger": data["trigger"], "trigger_ref": data["trigger_ref"], "due_on": data["due_on"],
+                "reviewer": data["reviewer"], "status": "open", "completed_by": None, "outcome": None,
+                "rationale": None, "before": None, "after": None, "changed_fields": [], "on_time": None,
+                "days_late": None, "requires_approval": False, "approval_state": None, "cancelled_reason": None}
+            times[("review", review)] = {"created_at": at, "completed_at": None}
+        elif kind == "risk.reviewed":
+            review = ref_id(data["review"])
+            reasons = data.get("approval_reasons") or []
+            proposal = data.get("proposal") or {} if reasons else proposal_applied(before, after, changes)
+            reviews.setdefault(review, {}).update(
+                status="completed", completed_by=event.actor, outcome=data["outcome"], rationale=data["rationale"],
+                before=before, after={**before, **proposal}, changed_fields=sorted(proposal), on_time=data["on_time"],
+                days_late=data["days_late"], requires_approval=bool(reasons),
+                approval_state="pending" if reasons else None)
+            times.setdefault(("review", review), {"created_at": None})["completed_at"] = at
+        elif kind == "risk.review_rescheduled":
+            sooner = changes["next_review_due"]["to"]
+            for review in reviews.values():
+                if review.get("status") == "open" and review.get("trigger") == "scheduled":
+                    review.update(status="cancelled", cancelled_reason=f"rescheduled to {sooner}")
+        elif kind == "risk.approval_requested":
+            approval = data["approval"]
+            approvals[approval] = {
+                "review_id": ref_id(data["review"]), "reasons": data["reasons"], "proposal": data["proposal"],
+                "approvers": data["approvers"], "requested_by": event.actor, "state": "pending", "decided_by": None,
+                "comment": None}
+            times[("approval", approval)] = {"requested_at": at, "decided_at": None}
+        elif kind in ("risk.approval_granted", "risk.approval_rejected"):
+            decided = "approved" if kind == "risk.approval_granted" else "rejected"
+            approval = approvals.setdefault(data["approval"], {})
+            approval.update(state=decided, decided_by=event.actor, comment=data.get("comment"))
+            times.setdefault(("approval", data["approval"]), {"requested_at": None})["decided_at"] = at
+            reviews.setdefault(ref_id(data["review"]), {})["approval_state"] = decided
+        elif kind == "risk.acceptance_expired":
+            acceptance = ref_id(data["acceptance"])
+            acceptances.setdefault(acceptance, {})["state"] = "expired"
+            times.setdefault(("acceptance", acceptance), {"approved_at": None})["ended_at"] = at
+        if kind in ("risk.reviewed", "risk.approval_granted"):
+            self._after_proposal(state, event, before, after)
+
+    def _after_proposal(self, state: dict[str, Any], event: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+        """What applying a proposal does besides the risk (vigil_ir.risks.reviews.apply_proposal and
+        approvals.approve): leaving `accept` or a renewal ends the active acceptance, closing cancels
+        the open reviews, an approved acceptance request creates the acceptance."""
+        data, at, times = event.data or {}, event.recorded_at, state["times"]
+
+        def end_active() -> None:
+            for number, acceptance in state["acceptances"].items():
+                if acceptance.get("state") == "active":
+                    acceptance["state"] = "ended"
+                    times[("acceptance", number)]["ended_at"] = at
+
+        if before["treatment"] == "accept" and after["treatment"] != "accept":
+            end_active()
+        if after["status"] == "closed" and before["status"] != "closed":
+            for review in state["reviews"].values():
+                if review.get("status") == "open":
+                    review.update(status="cancelled", cancelled_reason="risk closed")
+        if data.get("acceptance"):
+            end_active()
+            number = ref_id(data["acceptance"])
+            review = state["reviews"].get(ref_id(data["review"]), {})
+            state["acceptances"][number] = {
+                "review_id": ref_id(data["review"]),
+                "requested_by": state["approvals"].get(data["approval"], {}).get("requested_by"),
+                "approved_by": event.actor, "justification": review.get("rationale"),
+                "residual_level": residual_level(after), "expires_on": after["acceptance_expires"], "state": "active"}
+            times[("acceptance", number)] = {"approved_at": at, "ended_at": None}
+
+    def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
+        numbers = [int(stream.removeprefix(STREAM_PREFIX)) for stream in finished]
+        risks = {risk.number: risk for risk in session.exec(select(Risk).where(Risk.number.in_(numbers)))}
+        ids = [risk.id for risk in risks.values()]
+        children: dict[str, dict[int, dict[int, Any]]] = {"review": {}, "approval": {}, "acceptance": {}}
+        for name, model in (("review", RiskReview), ("approval", RiskApproval), ("acceptance", RiskAcceptance)):
+            for row in session.exec(select(model).where(model.risk_id.in_(ids))):
+                children[name].setdefault(row.risk_id, {})[row.id] = row
+        for stream, state in finished.items():
+            key = f"RISK-{stream.removeprefix(STREAM_PREFIX)}"
+            risk = risks.get(int(stream.removeprefix(STREAM_PREFIX)))
+            if risk is None:
+                yield Mismatch(key, "row", "a risk row", "none (the row was removed)")
+                continue
+            if state["risk"] is None:
+                yield Mismatch(key, "risk.created", "its risk.created event", "none: the stream never creates it")
+            else:
+                yield from differences(key, state["risk"], history.snapshot(risk))
+            for name, fields, label in (("review", REVIEW_FIELDS, "RRV-{} of " + key),
+                                        ("approval", APPROVAL_FIELDS, "approval {} of " + key),
+                                        ("acceptance", ACCEPTANCE_FIELDS, "RAC-{} of " + key)):
+                rows = children[name].get(risk.id, {})
+                for number, expected in state[name + "s"].items():
+                    record = label.format(number)
+                    row = rows.pop(number, None)
+                    if row is None:
+                        article = "an" if name[0] in "aeiou" else "a"
+                        yield Mismatch(record, "row", f"{article} {name} row", "none (the row was removed)")
+                        continue
+                    times = state["times"].get((name, number), {})
+                    found = {field: history.to_json(getattr(row, field)) for field in (*fields, *times)}
+                    yield from differences(record, {field: expected.get(field) for field in fields}, found, times)
+                for number in rows:
+                    yield Mismatch(label.format(number), "events", f"the {name} in {key}'s events",
+                                   "none (a row no event mentions)")
+
+    def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
+        for number in session.exec(select(Risk.number).where(streams_without(Risk.number, STREAM_PREFIX))):
+            yield Mismatch(f"RISK-{number}", "events", "its event stream", "none (a row without any event)")

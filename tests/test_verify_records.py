@@ -1,0 +1,198 @@
+"""`vigil verify` folds every record stream, not only incidents: risks, their reviews, approvals and
+acceptances, follow-up actions, PIRs and playbook runs. A state row edited with SQL, a row whose
+stream is gone and a stream whose row is gone are each reported with record, field and both values,
+exit 1; `vigil export bundle` refuses to build a bundle from rows that disagree with their events."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import delete, update
+from sqlmodel import select
+
+from vigil_ir.cli import main
+from vigil_ir.eventlog.models import Event, StreamHead
+from vigil_ir.followup.models import ActionItem, PostIncidentReview
+from vigil_ir.playbooks.models import PlaybookRun, PlaybookStep
+from vigil_ir.risks import approvals, reviews
+from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
+from tests.risk_fixtures import APPROVER, OWNER, make_risk
+from tests.test_bundle import at, seed
+
+
+def verify(db):
+    return CliRunner().invoke(main, ["verify"], obj={"database": db})
+
+
+@pytest.fixture
+def records(db):
+    """The bundle tests' quarter (incidents, a playbook run, a PIR, an action, reviewed risks) and RISK-3,
+    accepted after a second person's approval."""
+    seed(db)
+    with at(date(2025, 3, 10)):
+        risk = make_risk(db, title="Legacy VPN appliance")                              # RISK-3
+    with at(date(2025, 3, 10), 5), db.session() as s:
+        risk = s.get(Risk, risk.id)
+        review = s.exec(select(RiskReview).where(RiskReview.risk_id == risk.id)).first()
+        done = reviews.complete(s, risk=risk, review=review, actor=OWNER, approvers=frozenset({APPROVER}),
+                                given={"outcome": "acceptance_requested", "acceptance_expires": "2025-09-01",
+                                       "rationale": "Replacement is budgeted for Q3; compensating controls."})
+        approval_id = done.approval.id
+    with at(date(2025, 3, 11)), db.session() as s:
+        approvals.approve(s, approval=s.get(RiskApproval, approval_id), actor=APPROVER,
+                          approvers=frozenset({APPROVER}), comment="Agreed until Q3")
+    return db
+
+
+def only(db, model, *where):
+    with db.session() as s:
+        return s.exec(select(model).where(*where)).one()
+
+
+def risk_id(db, number):
+    return only(db, Risk, Risk.number == number).id
+
+
+# (label, table, how to find the row, field, value written, record named, what the events say)
+TAMPERED = [
+    ("risk owner", Risk, lambda db: Risk.number == 3, "owner", "U0INTRUDER", lambda db: "RISK-3", "'U0OWNER'"),
+    ("risk score", Risk, lambda db: Risk.number == 1, "residual_impact", 1, lambda db: "RISK-1", "3"),
+    ("risk status", Risk, lambda db: Risk.number == 3, "status", "closed", lambda db: "RISK-3", "'accepted'"),
+    ("review outcome", RiskReview, lambda db: RiskReview.status == "completed", "outcome", "rescored",
+     None, None),
+    ("acceptance expiry", RiskAcceptance, lambda db: RiskAcceptance.risk_id == risk_id(db, 3), "expires_on",
+     date(2026, 12, 31), lambda db: f"RAC-{only(db, RiskAcceptance).id} of RISK-3", "'2025-09-01'"),
+    ("approval decision", RiskApproval, lambda db: RiskApproval.risk_id == risk_id(db, 3), "state", "rejected",
+     lambda db: f"approval {only(db, RiskApproval).id} of RISK-3", "'approved'"),
+    ("action status", ActionItem, lambda db: ActionItem.number == 1, "status", "done", lambda db: "ACT-1", "'open'"),
+    ("action owner", ActionItem, lambda db: ActionItem.number == 1, "owner", "U0NOBODY", lambda db: "ACT-1",
+     "'U0OWNER'"),
+    ("PIR status", PostIncidentReview, lambda db: PostIncidentReview.id > 0, "status", "pending",
+     lambda db: "PIR of INC-2", "'completed'"),
+]
+
+
+@pytest.mark.parametrize(("table", "where", "field", "value", "record", "expected"),
+                         [case[1:] for case in TAMPERED], ids=[case[0] for case in TAMPERED])
+def test_an_edited_row_is_reported_with_record_field_and_values(records, table, where, field, value, record,
+                                                                 expected):
+    db = records
+    if table is RiskReview:  # the quarter's no_change review of RISK-1 (RISK-3's review completed too)
+        target = only(db, RiskReview, RiskReview.outcome == "no_change")
+        where, record, expected = (lambda db: RiskReview.id == target.id), (lambda db: f"RRV-{target.id} of RISK-1"), \
+            "'no_change'"
+    condition, name = where(db), record(db)
+    with db.session() as s:
+        assert s.execute(update(table).where(condition).values({field: value})).rowcount == 1
+    result = verify(db)
+    assert result.exit_code == 1, result.output
+    shown = value.isoformat() if isinstance(value, date) else value
+    assert (f"BROKEN: {name}: the state row's {field} differs from its events (events say {expected}, "
+            f"the row has {shown!r})") in result.output
+    assert "state difference(s) between the state tables and their events" in result.output
+
+
+def test_a_playbook_step_status_changed_by_sql_is_reported(records):
+    db = records
+    run = only(db, PlaybookRun)
+    with db.session() as s:
+        step = s.exec(select(PlaybookStep).where(PlaybookStep.run_id == run.id, PlaybookStep.status == "done")).one()
+        s.execute(update(PlaybookStep).where(PlaybookStep.id == step.id).values(status="skipped", completed_by="U0X"))
+    result = verify(db)
+    assert result.exit_code == 1
+    record = f"INC-2 playbook run {run.id} step {step.step_id}"
+    assert f"BROKEN: {record}: the state row's status differs from its events (events say 'done', the row has " \
+           "'skipped')" in result.output
+    assert f"BROKEN: {record}: the state row's completed_by differs from its events (events say 'U0LEAD', the row " \
+           "has 'U0X')" in result.output
+
+
+def test_an_untouched_database_passes(records):
+    result = verify(records)
+    assert result.exit_code == 0, result.output
+    assert "every state row (incidents (and private incidents' access), risks, risk reviews, approvals, acceptances, " \
+           "follow-up actions, PIRs and playbook runs) agrees with its events" in result.output
+
+
+def test_a_row_whose_stream_is_gone_is_reported(records):
+    db = records
+    with db.session() as s:
+        s.execute(delete(Event).where(Event.stream == "action:1"))
+        s.execute(delete(StreamHead).where(StreamHead.stream == "action:1"))
+    result = verify(db)
+    assert result.exit_code == 1
+    assert "BROKEN: ACT-1: the state row has no events (expected its event stream, found none (a row without any " \
+           "event))" in result.output
+
+
+@pytest.mark.parametrize("removed", ["action", "acceptance", "step"])
+def test_a_stream_whose_row_is_gone_is_reported(records, removed):
+    db = records
+    with db.session() as s:
+        if removed == "action":
+            s.execute(delete(ActionItem).where(ActionItem.number == 1))
+            record = "ACT-1"
+        elif removed == "acceptance":
+            acceptance = s.exec(select(RiskAcceptance)).one()
+            s.execute(delete(RiskAcceptance).where(RiskAcceptance.id == acceptance.id))
+            record = f"RAC-{acceptance.id} of RISK-3"
+        else:
+            step = s.exec(select(PlaybookStep).order_by(PlaybookStep.position)).first()
+            s.execute(delete(PlaybookStep).where(PlaybookStep.id == step.id))
+            record = f"INC-2 playbook run {step.run_id} step {step.step_id}"
+    result = verify(db)
+    assert result.exit_code == 1
+    assert f"BROKEN: {record}: its events have no state row" in result.output
+
+
+def test_a_review_row_no_event_mentions_is_reported(records):
+    db = records
+    with db.session() as s:
+        review = RiskReview(risk_id=risk_id(db, 1), trigger="manual", trigger_ref="forged", due_on=date(2025, 2, 1),
+                            reviewer=OWNER, status="completed", outcome="no_change", rationale="Looked fine to me.",
+                            created_at=s.exec(select(Risk)).first().created_at)
+        s.add(review)
+        s.flush()
+        forged = review.id
+    result = verify(db)
+    assert result.exit_code == 1
+    assert f"BROKEN: RRV-{forged} of RISK-1: the state row has no events" in result.output
+
+
+def test_export_bundle_refuses_a_tampered_row_and_names_it(records, tmp_path):
+    db = records
+    with db.session() as s:
+        s.execute(update(Risk).where(Risk.number == 3).values(owner="U0INTRUDER"))
+    target = tmp_path / "q1.zip"
+    result = CliRunner().invoke(main, ["export", "bundle", "--from", "2025-01-01", "--to", "2025-03-31",
+                                       "-o", str(target)], obj={"database": db})
+    assert result.exit_code == 1
+    assert "No bundle written: 1 state row difference(s) with the event log" in result.output
+    assert "RISK-3: the state row's owner differs from its events (events say 'U0OWNER', the row has " \
+           "'U0INTRUDER')" in result.output
+    assert not target.exists()
+    with db.session() as s:
+        assert s.exec(select(Event).where(Event.kind == "audit.bundle_exported")).first() is None
+
+
+def test_streams_compared_a_batch_at_a_time_while_the_cursor_is_open_find_the_same(records):
+    """Small pages and one stream per batch: the row queries run between pages of the open event
+    cursor (a server-side cursor on PostgreSQL) and the result is the same as in one batch."""
+    from vigil_ir.eventlog.verify import verify_database
+    from vigil_ir.state_check import checker
+
+    db = records
+    with db.session() as s:
+        s.execute(update(Risk).where(Risk.number == 1).values(owner="U0INTRUDER"))
+        s.execute(update(ActionItem).where(ActionItem.number == 1).values(status="cancelled"))
+        s.execute(update(PostIncidentReview).values(root_cause="Nobody knows"))
+    found = {}
+    for batch, page in ((1, 3), (10_000, 1000)):
+        with db.read_session() as s:
+            state = checker(s, batch=batch)
+            assert verify_database(s, batch=page, observe=state.feed).ok
+            found[batch] = sorted(m.describe() for m in state.finish())
+    assert found[1] == found[10_000]
+    assert [line.split(":")[0] for line in found[1]] == ["ACT-1", "PIR of INC-2", "RISK-1"]
