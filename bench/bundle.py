@@ -284,7 +284,7 @@ def main() -> None:
     work = options.keep or Path(tempfile.mkdtemp(prefix="vigil-bench-bundle-"))
     work.mkdir(parents=True, exist_ok=True)
     url = f"sqlite:///{work / 'bench.db'}"
-    env = {**os.environ, "DATABASE_URL": url}
+    env = {**os.environ, "DATABASE_URL": url, "VIGIL_SIGNING_KEY_FILE": str(work / "signing-key.pem")}
     if not (options.reuse and (work / "bench.db").exists()):
         sizes = generate(url, incidents, risks, scale, work, env)
     else:

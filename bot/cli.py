@@ -206,30 +206,36 @@ def worker(once: bool, metrics_port: int | None) -> None:
 @main.command()
 @click.option("--heads", "show_heads", is_flag=True, help="Also list each stream's head hash.")
 @click.option("--bundle", "bundle", metavar="FILE", default=None,
-              help="Check an evidence bundle (vigil export bundle) offline instead: no database is opened.")
+              help="Check an evidence bundle (vigil export bundle) and its signature instead; the database, when "
+                   "there is one, is only read to confirm the signing key.")
+@click.option("--key", "expected_key", metavar="SHA256:…", default=None,
+              help="With --bundle: the fingerprint of the key the bundle must be signed with (e.g. from the audit "
+                   "channel post).")
 @click.option("--witness", "witnessed", is_flag=True,
               help="Also check every witness posted in VIGIL_AUDIT_CHANNEL against the log.")
 @click.option("--against", metavar="sha256:…", default=None, help="Check one heads digest given by hand (with --at).")
 @click.option("--at", "at", metavar="TIME", default=None,
               help="The cutoff the --against digest was taken at (ISO 8601, e.g. 2026-07-01T12:00:00Z).")
 @click.pass_context
-def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: bool, against: str | None,
-           at: str | None) -> None:
+def verify(ctx: click.Context, show_heads: bool, bundle: str | None, expected_key: str | None, witnessed: bool,
+           against: str | None, at: str | None) -> None:
     """Recompute every event chain; exit 1 naming the first broken event.
 
     With --witness, also check every digest published to VIGIL_AUDIT_CHANNEL: a rewrite of anything
     recorded before a published digest is reported with that digest, its time and permalink. With
     --against sha256:… --at TIME, check one digest you kept.
 
-    With --bundle FILE: check every file of an evidence bundle against its manifest and re-verify
-    the event-log chain segments inside it, without the database; exit 1 naming what differs.
+    With --bundle FILE: check every file of an evidence bundle against its manifest, re-verify the
+    event-log chain segments inside it and check its signature (manifest.sig); exit 1 naming what
+    differs. The signing key must be one this installation recorded (when its database can be
+    read) and the one given with --key; with neither, the key is reported as unconfirmed.
     """
     from vigil_ir.eventlog.verify import verify_database
 
+    if expected_key is not None and bundle is None:
+        raise click.UsageError("--key goes with --bundle: the fingerprint the bundle must be signed with.")
     if bundle is not None:
-        from vigil_ir.exports.bundle_verify import report
-
-        sys.exit(report(bundle, click.echo, lambda line: click.echo(line, err=True)))
+        sys.exit(_verify_bundle(ctx, bundle, expected_key))
     from vigil_ir.state_check import COVERED, checker, finish
 
     with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
@@ -256,6 +262,25 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, witnessed: 
 
 
 MAX_SHOWN = 20  # state differences listed; the count covers them all
+
+
+def _verify_bundle(ctx: click.Context, bundle: str, expected_key: str | None) -> int:
+    from vigil_ir.exports.bundle_signature import installation
+    from vigil_ir.exports.bundle_verify import report
+    from vigil_ir.exports.signature import FINGERPRINT
+
+    if expected_key is not None and not FINGERPRINT.match(expected_key.strip()):
+        raise click.BadParameter("expected SHA256: and 64 lowercase hex digits (as `vigil signing-key show` and "
+                                 "the audit channel post print it)", param_hint="--key")
+    database = ctx.obj.get("database") if isinstance(ctx.obj, dict) else None
+    url = None
+    if database is None:
+        try:
+            url = load_settings().database_url
+        except Exception:  # noqa: BLE001 - unusable settings: check the bundle without the database
+            url = "sqlite://"
+    keys = installation(database, url, expected_key.strip() if expected_key else None)
+    return report(bundle, click.echo, lambda line: click.echo(line, err=True), keys)
 
 
 def _check_witnesses(ctx: click.Context, witnessed: bool, against: str | None, at: str | None) -> int:
@@ -307,7 +332,7 @@ def demo(base_url: str | None) -> None:
 
 
 def _register_subcommands() -> None:
-    from vigil_ir.auth.cli import auditor_token
+    from vigil_ir.auth.cli import auditor_token, dashboard_group
     from vigil_ir.criteria.cli import criteria_group
     from vigil_ir.exports.cli import export
     from vigil_ir.exports.program_review_cli import incidents_group
@@ -315,14 +340,17 @@ def _register_subcommands() -> None:
     from vigil_ir.exports.sample import sample
     from vigil_ir.outbox.cli import outbox
     from vigil_ir.slack.witness_cli import witness_group
+    from vigil_ir.signing.cli import signing_key
     from vigil_ir.risks.cli import risks
 
     main.add_command(witness_group)
+    main.add_command(signing_key)
     main.add_command(criteria_group)
     main.add_command(incidents_group)
     main.add_command(outbox)
     main.add_command(sample)
     main.add_command(auditor_token)
+    main.add_command(dashboard_group)
     main.add_command(export)
     main.add_command(playbooks)
     main.add_command(risks)

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     audit_channel: str | None = Field(None, alias="VIGIL_AUDIT_CHANNEL")
     # How often the chain heads' digest is published to VIGIL_AUDIT_CHANNEL (a witness).
     witness_interval: str = Field("1h", alias="VIGIL_WITNESS_INTERVAL")
+    # The installation's Ed25519 key that signs evidence bundles (PKCS8 PEM, owner-only; created on
+    # first use). Kept outside the database so that database access alone cannot sign.
+    signing_key_file: str = Field("vigil-signing-key.pem", alias="VIGIL_SIGNING_KEY_FILE")
     # Who holds each role of the permissions policy (docs/permissions.md): comma-separated Slack user
     # ids (U…), user group ids (S…) or user group handles (@incident-commanders).
     admins: str = Field("", alias="VIGIL_ADMINS")
@@ -116,7 +119,15 @@ class Settings(BaseSettings):
     slack_team_id: str | None = Field(None, alias="SLACK_TEAM_ID")
     # Signs the dashboard's session cookie; unset: a random one per process (sessions end on restart).
     session_secret: str | None = Field(None, alias="VIGIL_SESSION_SECRET")
-    session_hours: float = Field(12.0, alias="VIGIL_SESSION_HOURS")
+    session_hours: float = Field(12.0, alias="VIGIL_SESSION_HOURS", gt=0)
+    # Failed token sign-ins allowed per client address and per token prefix in each window; past
+    # that, sign-in answers 429 until the window ends (docs/dashboard.md).
+    sign_in_failure_limit: int = Field(10, alias="VIGIL_SIGN_IN_FAILURE_LIMIT", ge=1)
+    sign_in_window_minutes: float = Field(15.0, alias="VIGIL_SIGN_IN_WINDOW_MINUTES", gt=0)
+    # Dashboard page views recorded one by one per viewer in each window; past that, one
+    # "N further views" event per window (docs/dashboard.md).
+    access_log_limit: int = Field(300, alias="VIGIL_ACCESS_LOG_LIMIT", ge=1)
+    access_log_window_minutes: float = Field(60.0, alias="VIGIL_ACCESS_LOG_WINDOW_MINUTES", gt=0)
     # GET /metrics: when set, scrapers must send `Authorization: Bearer <token>`; unset, it is open.
     metrics_token: str | None = Field(None, alias="VIGIL_METRICS_TOKEN")
     # Log lines: "json" or "text"; unset: text on a terminal, JSON otherwise (`vigil --log-format`).
@@ -137,6 +148,11 @@ class Settings(BaseSettings):
 
         parse_duration(value.strip())
         return value.strip()
+
+    @field_validator("signing_key_file")
+    @classmethod
+    def _key_file(cls, value: str) -> str:
+        return value.strip() or "vigil-signing-key.pem"
 
     @field_validator("private_incident_types")
     @classmethod

@@ -78,6 +78,14 @@ def empty_all_tables(database: Database) -> None:
             connection.execute(text(f"TRUNCATE {quoted} RESTART IDENTITY CASCADE"))
 
 
+@pytest.fixture(autouse=True)
+def signing_key_file(tmp_path_factory, monkeypatch) -> Path:
+    """Each test signs bundles with a key of its own, created on first use in a folder of its own."""
+    path = tmp_path_factory.mktemp("signing") / "vigil-signing-key.pem"
+    monkeypatch.setenv("VIGIL_SIGNING_KEY_FILE", str(path))
+    return path
+
+
 @pytest.fixture
 def db(database_url) -> Database:
     database = Database(database_url)

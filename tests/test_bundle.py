@@ -14,7 +14,7 @@ from sqlalchemy import text
 from sqlmodel import select
 
 from vigil_ir import __version__, clock
-from vigil_ir.config import Settings
+from vigil_ir.config import Settings, load_settings
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.eventlog.verify import verify_database
 from vigil_ir.exports.bundle import export_bundle
@@ -27,6 +27,7 @@ from vigil_ir.playbooks.loader import load_file
 from vigil_ir.exports import risks as risk_exports
 from vigil_ir.risks import register_asof, reviews
 from vigil_ir.risks.models import RiskReview
+from vigil_ir.signing.service import signer
 from tests.conftest import PLAYBOOK_FIXTURES
 from tests.risk_fixtures import OWNER, make_risk
 
@@ -52,7 +53,10 @@ def step(db, day, minutes, key, change):
 
 
 def seed(db) -> None:
-    """A quarter (Q1 2025) with incidents before, in and after it, a key gap, risks, PIR, actions, a notification."""
+    """A quarter (Q1 2025) with incidents before, in and after it, a key gap, risks, PIR, actions, a notification;
+    and the installation's signing key, created (on first use) before the quarter."""
+    with at(date(2024, 12, 1)):
+        signer(db, load_settings(), actor="cli:setup")
     declare(db, date(2024, 12, 30), title="Old incident")                                   # INC-1, before
     step(db, date(2025, 1, 2), 0, "INC-1", lambda s, i: service.add_note(s, incident=i, actor="U0A", text="late"))
     two = date(2025, 1, 10)
@@ -133,7 +137,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
               "policy/playbook_versions.csv", "policy/playbook_versions.json",
               "policy/playbooks/generic-v1.0.0-b323e8197e20.yaml",
               "risk_assessment/heatmap_2025-03-31.svg", "risk_assessment/report.md", "risk_assessment/report.html",
-              "risk_methodology.json", "README.md", "manifest.json", "incident_review/report.md",
+              "risk_methodology.json", "README.md", "manifest.json", "manifest.sig", "incident_review/report.md",
               "incident_review/report.html"}
     assert names == packets | tables | extras
     manifest = manifest_of(bundle)
@@ -142,7 +146,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
     assert manifest["generator"] == {"name": "vigil", "version": __version__}
     assert (manifest["generated_at"], manifest["generated_by"]) == ("2025-04-10T12:00:00.000000Z", "cli:auditor")
     listed = {entry["path"]: entry for entry in manifest["files"]}
-    assert set(listed) == names - {"manifest.json"}
+    assert set(listed) == names - {"manifest.json", "manifest.sig"}  # neither can list itself
     assert [entry["path"] for entry in manifest["files"]] == sorted(listed)
     for path, entry in listed.items():
         data = read(bundle, path)

@@ -14,12 +14,17 @@ from vigil_ir.cli import main
 from vigil_ir.eventlog.canonical import event_hash
 from vigil_ir.exports.bundle_verify import verify_bundle
 from vigil_ir.exports.eventlog_export import hashed_fields
-from tests.test_bundle import export, manifest_of, seed
+from tests.signing_helpers import signature_for
+from tests.test_bundle import export, manifest_of, read, seed
 
 
-def rewrite(source: Path, target: Path, *, change=None, drop=(), add=None, manifest=None) -> Path:
-    """Copy a zip, changing members (name -> function of bytes), dropping or adding some, or editing the manifest."""
+def rewrite(source: Path, target: Path, *, change=None, drop=(), add=None, manifest=None, resign=True) -> Path:
+    """Copy a zip, changing members (name -> function of bytes), dropping or adding some, or editing the manifest.
+
+    An edited manifest is signed again with the installation's key (`resign`), as by someone who stole the key
+    file: the other checks must catch the edit on their own. `resign=False` leaves the old signature."""
     with zipfile.ZipFile(source) as old, zipfile.ZipFile(target, "w", zipfile.ZIP_DEFLATED) as new:
+        edited_manifest = None
         for info in old.infolist():
             if info.filename in drop:
                 continue
@@ -29,7 +34,9 @@ def rewrite(source: Path, target: Path, *, change=None, drop=(), add=None, manif
             if manifest and info.filename == "manifest.json":
                 document = json.loads(data)
                 manifest(document)
-                data = json.dumps(document, indent=2).encode()
+                data = edited_manifest = json.dumps(document, indent=2).encode()
+            if resign and edited_manifest is not None and info.filename == "manifest.sig":
+                data = signature_for(edited_manifest)
             new.writestr(info, data)
         for name, data in (add or {}).items():
             new.writestr(name, data)
@@ -55,7 +62,9 @@ def bundle(db, tmp_path) -> Path:
 def test_a_fresh_bundle_verifies_offline_with_one_ok_line(bundle):
     result = verify_cli(bundle)
     assert result.exit_code == 0, result.output
-    (line,) = result.output.strip().splitlines()
+    line, *signature_lines = result.output.strip().splitlines()
+    assert signature_lines[0] == f"Manifest SHA-256: {hashlib.sha256(read(bundle, 'manifest.json')).hexdigest()}"
+    assert any(s.startswith("Key: UNCONFIRMED: the signature is valid for key SHA256:") for s in signature_lines)
     manifest = manifest_of(bundle)
     assert line.startswith(f"OK: {bundle}: {len(manifest['files'])} files match the manifest; ")
     segments = sum(len(s) for s in manifest["event_log"]["segments"].values())

@@ -22,13 +22,15 @@ from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_criteria, bundle_edges, bundle_followup,
-                              bundle_incidents, bundle_people, bundle_policy, bundle_program, bundle_risks)
+                              bundle_incidents, bundle_people, bundle_policy, bundle_program, bundle_risks,
+                              bundle_signing)
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
 from vigil_ir.exports.output import replacing
 from vigil_ir.exports.snapshot import read_snapshot
 from vigil_ir.people import Directory
+from vigil_ir.signing.service import Signer, signer as signing_key
 
 AUDIT_STREAM = "audit"
 
@@ -83,6 +85,7 @@ class BundleResult:
     path: Path
     manifest: dict[str, Any]
     manifest_sha256: str
+    key_fingerprint: str
     files: int
     bytes: int
 
@@ -92,6 +95,9 @@ def _readme(manifest: Manifest) -> str:
              f"Generated {clock.iso(manifest.generated_at)} by {manifest.generated_by}. `manifest.json` lists every "
              "file with its SHA-256, size, row count and the selection behind it.", "",
              "Check the bundle offline, without the database: `vigil verify --bundle <this zip>`.", "",
+             "`manifest.sig` is the installation's Ed25519 signature of `manifest.json`. Compare its key fingerprint "
+             "with the one the installation posted to its audit channel (`vigil verify --bundle <this zip> --key "
+             "SHA256:…` does it for you).", "",
              "| File | Evidence | Rows | What it is |", "|---|---|---|---|"]
     packets = [entry for entry in manifest.files if entry.path.startswith("incidents/")]
     for entry in sorted(manifest.files, key=lambda e: e.path):
@@ -113,8 +119,10 @@ def _backend(database: Database) -> str:
     return "sqlite" if database.is_sqlite else "postgresql"
 
 
-def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings) -> bytes:
+def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings,
+           signer: Signer) -> bytes:
     with read_snapshot(database) as session:
+        manifest.previous_bundle = bundle_signing.previous_bundle(session)
         sink = ZipSink(path, manifest.generated_at)
         manifest.files = sink.files  # the manifest lists what the sink has written
         try:
@@ -138,6 +146,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
                      description="What the files are and how to verify them", query="generated from this manifest")
             rendered = manifest.render()
             sink.add(NAME, rendered, section="manifest", description="", query="", listed=False)
+            bundle_signing.add_signature(sink, rendered, signer)
         finally:
             sink.close()
             progress.close()
@@ -148,11 +157,14 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
                   progress: Progress | None = None, settings: Settings | None = None) -> BundleResult:
     """Write the bundle for [start, end) to `output` and record the export as an event.
 
-    Raises ValueError for an empty period and OSError when the output cannot be written.
+    Raises ValueError for an empty period, OSError when the output cannot be written and
+    SigningKeyError when the signing key cannot be used (checked first: nothing is written then).
     """
     start, end, output = clock.to_utc(start), clock.to_utc(end), Path(output)
     if start >= end:
         raise ValueError(f"the period start ({clock.iso(start)}) must be before its end ({clock.iso(end)})")
+    settings = settings or load_settings()
+    signer = signing_key(database, settings, actor=actor)
     manifest = Manifest(start=start, end=end, generated_at=clock.now(), generated_by=actor,
                         backend=_backend(database))
     if end > manifest.generated_at:
@@ -161,7 +173,7 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
     # The file is in place (renamed over any earlier one only once complete) before the export is
     # recorded, so the event never names a bundle that is not there.
     with replacing(output) as temporary:
-        rendered = _write(database, temporary, manifest, progress or Quiet(), settings or load_settings())
+        rendered = _write(database, temporary, manifest, progress or Quiet(), settings, signer)
         total = temporary.stat().st_size
     digest = hashlib.sha256(rendered).hexdigest()
     document = manifest.to_json()
@@ -169,6 +181,9 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
         append(session, stream=AUDIT_STREAM, kind="audit.bundle_exported", actor=actor, data={
             "period_start": clock.iso(start), "period_end": clock.iso(end), "file": output.name,
             "manifest_sha256": digest, "files": len(manifest.files), "bytes": total,
-            "generated_at": document["generated_at"], "heads_digest": manifest.heads.get("digest")})
-    return BundleResult(path=output, manifest=document, manifest_sha256=digest, files=len(manifest.files), bytes=total)
+            "generated_at": document["generated_at"], "heads_digest": manifest.heads.get("digest"),
+            "key_fingerprint": signer.fingerprint,
+            "previous_manifest_sha256": (manifest.previous_bundle or {}).get("manifest_sha256")})
+    return BundleResult(path=output, manifest=document, manifest_sha256=digest, key_fingerprint=signer.fingerprint,
+                        files=len(manifest.files), bytes=total)
 

@@ -97,6 +97,7 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by:
     """
     from vigil_ir.exports.bundle import export_bundle
     from vigil_ir.exports.progress import for_stream
+    from vigil_ir.signing.service import SigningKeyError
 
     check_period(start, end)
     with database_for(ctx) as database:
@@ -105,9 +106,12 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by:
         refuse_tampered_state(database, end)
         try:
             result = export_bundle(database, start=start, end=end, output=output, actor=who, progress=for_stream())
+        except SigningKeyError as exc:
+            raise click.ClickException(f"Cannot sign the bundle: {exc}") from None
         except OSError as exc:
             raise click.ClickException(f"Cannot write {output}: {exc.strerror or exc}") from exc
     for note in result.manifest["notes"]:
         click.echo(f"Note ({note['section']}, {note['status']}): {note['detail']}", err=True)
-    click.echo(f"Wrote {output}: {result.files} files and manifest.json, {result.bytes} bytes; manifest sha256 "
-               f"{result.manifest_sha256} (recorded as audit.bundle_exported by {label})", err=True)
+    click.echo(f"Wrote {output}: {result.files} files, manifest.json and manifest.sig, {result.bytes} bytes; manifest "
+               f"sha256 {result.manifest_sha256}, signed with {result.key_fingerprint} (recorded as "
+               f"audit.bundle_exported by {label})", err=True)

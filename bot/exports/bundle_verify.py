@@ -26,8 +26,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from vigil_ir.exports import bundle_signature
 from vigil_ir.exports.bundle_chain import ChainCheck, json_rows
 from vigil_ir.exports.manifest import FORMAT, NAME
+from vigil_ir.exports.signature import NAME as SIGNATURE
 
 CHUNK = 1 << 20
 PACKET = re.compile(r"^incidents/(INC-\d+)/\1\.json$")  # a packet's JSON timeline
@@ -48,6 +50,7 @@ class BundleCheck:
     segments: int = 0
     heads: dict[str, tuple[int, str]] | None = None  # from chain_heads, once read
     packet_heads: dict[str, str] = field(default_factory=dict)  # stream → E2 segment head
+    signed: bundle_signature.Signed | None = None  # manifest.sig against manifest.json
 
     @property
     def ok(self) -> bool:
@@ -186,12 +189,13 @@ def verify_bundle(path: Path) -> BundleCheck:
         raise BundleError(f"{path} is not a zip file") from None
     with archive:
         check = BundleCheck(path=path, manifest=load_manifest(archive, path))
+        check.signed = bundle_signature.check(archive, check.problems)
         names = [name for name in archive.namelist() if not name.endswith("/")]
         listed = {entry["path"]: entry for entry in check.manifest["files"]}
         for name, count in sorted(Counter(names).items()):
             if count > 1:
                 check.problems.append(f"{name}: appears {count} times in the zip")
-        for name in sorted(set(names) - set(listed) - {NAME}):
+        for name in sorted(set(names) - set(listed) - {NAME, SIGNATURE}):
             check.problems.append(f"{name}: in the bundle but not listed in the manifest")
         for name in sorted(set(listed) - set(names)):
             check.problems.append(f"{name}: listed in the manifest but missing from the bundle")
@@ -207,8 +211,10 @@ def verify_bundle(path: Path) -> BundleCheck:
     return check
 
 
-def report(path: Path, out, err) -> int:
-    """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise."""
+def report(path: Path, out, err, installation: bundle_signature.Installation | None = None) -> int:
+    """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise.
+
+    `installation`: whose signing keys to accept (the database's recorded keys, --key); none: unconfirmed."""
     try:
         check = verify_bundle(path)
     except BundleError as exc:
@@ -218,10 +224,15 @@ def report(path: Path, out, err) -> int:
         err(f"BROKEN: {path}: cannot be read ({exc})")
         return 1
     period = check.manifest.get("period", {})
+    key_lines = (installation or bundle_signature.Installation(where="no database consulted")).confirm(
+        check.signed, check.manifest, check.problems)
     if check.ok:
         out(f"OK: {path}: {check.files} files match the manifest; {check.segments} chain segments "
             f"({check.events} events) re-verified; period {period.get('start')} to {period.get('end')}; "
             f"heads digest {check.manifest['event_log']['heads'].get('digest')}")
+        out(f"Manifest SHA-256: {check.signed.manifest_sha256}")
+        for line in key_lines:
+            out(line)
         return 0
     for problem in check.problems[:SHOWN]:
         err(f"BROKEN: {problem}")

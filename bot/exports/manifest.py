@@ -3,8 +3,9 @@
 It names the period, the generator and its version, when and by whom it ran; for every file its
 SHA-256, size, row count and the selection behind it; the key ranges and any gaps in the INC-,
 RISK- and ACT- sequences; and the event-log chain segments inside the bundle with the heads digest
-of every stream at generation time. `manifest.json` is the one file not listed in itself; the
-export event (`audit.bundle_exported`) records its SHA-256 instead.
+of every stream at generation time. `manifest.json` is the one file not listed in itself (with
+`manifest.sig`, its signature); the export event (`audit.bundle_exported`) records its SHA-256 instead,
+and the next bundle names it as `previous_bundle`.
 """
 
 from __future__ import annotations
@@ -93,6 +94,7 @@ class Manifest:
     segments: dict[str, Segments] = field(default_factory=dict)  # event-log file → its segments
     heads: dict[str, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
+    previous_bundle: dict[str, Any] | None = None  # the last export's receipt (vigil_ir.exports.bundle_signing)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -104,6 +106,7 @@ class Manifest:
             "generated_at": clock.iso(self.generated_at),
             "generated_by": self.generated_by,
             "source": {"system": "vigil", "database": self.backend},
+            "previous_bundle": self.previous_bundle,
             "files": [entry.to_json() for entry in sorted(self.files, key=lambda e: e.path)],
             "sequences": sorted(self.sequences, key=lambda s: SEQUENCE_ORDER.index(s["prefix"])),
             "event_log": {

@@ -39,7 +39,8 @@ from vigil_ir.playbooks.models import PlaybookRun
 from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
 from vigil_ir.eventlog import witness
 from vigil_ir.slack import signoff as slack_signoff
-from vigil_ir.slack import witnesses
+from vigil_ir.slack import signing_key_post, witnesses
+from vigil_ir.signing.service import PUBLISH_KIND as SIGNING_KEY_KIND
 from vigil_ir.slack.home import home_view
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,8 @@ class Deliverer:
                          "slack.post": self.post, "playbook.checklist": self.checklist,
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
                          "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
-                         witness.KIND: lambda payload: witnesses.deliver(self, payload)}
+                         witness.KIND: lambda payload: witnesses.deliver(self, payload),
+                         SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}

@@ -7,6 +7,7 @@ streamed from there, so a long period does not sit in memory.
 
 from __future__ import annotations
 
+import logging
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from vigil_ir.exports.risks import review_rows
 from vigil_ir.followup.action_export import action_rows
 from vigil_ir.followup.action_export import render as render_actions
 from vigil_ir.risks.report import render_report
+from vigil_ir.signing.service import SigningKeyError
 from vigil_ir.exports.timeline import FORMATS as TIMELINE_FORMATS
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.filters import PAGE_SIZE, IncidentFilters, bounds, parse_date, period
@@ -152,6 +154,11 @@ async def bundle_download(request: Request) -> Response:
         # Recorded as an `audit.bundle_exported` event by the bundle writer, with who asked.
         await run_in_threadpool(lambda: export_bundle(dash.database, start=start, end=end, output=folder / name,
                                                       actor=request.state.principal.actor, settings=dash.settings))
+    except SigningKeyError as unusable:  # the operator's to fix; the detail (a file path) stays in the log
+        shutil.rmtree(folder, ignore_errors=True)
+        logging.getLogger(__name__).error("bundle download refused: %s", unusable)
+        return PlainTextResponse("The bundle cannot be signed: the installation's signing key is not usable. "
+                                 "An operator can see why with `vigil signing-key show`.", status_code=503)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
