@@ -25,7 +25,7 @@ from vigil_ir.permissions import Action, Actor, Refused
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.risks import signoff
-from vigil_ir.slack import authz, blocks, notify
+from vigil_ir.slack import authz, blocks, limits, notify
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import channel_link, esc, first_mention, mention
@@ -168,7 +168,8 @@ def not_in_incident_channel(deps: Deps, session, verb: str, who: Actor) -> str:
 def open_view(client, trigger_id: str, view: dict) -> dict | None:
     """Open a modal; on a Slack failure return the ephemeral reply explaining it."""
     try:
-        client.views_open(trigger_id=trigger_id, view=neutralise_all(view))  # bolt's own client: vigil_ir.bidi
+        # bolt's own client: shown bidi controls (vigil_ir.bidi) and Slack's limits, as SafeTextClient does
+        client.views_open(trigger_id=trigger_id, view=limits.enforce(neutralise_all(view)))
     except SlackApiError as failure:
         log.warning("views.open failed: %s", failure.response.get("error"))
         return {"text": ":warning: Slack did not open the form "
@@ -390,7 +391,7 @@ def cmd_playbook(c: Command) -> dict:
              else f"No playbook is marked for {c.incident.type}/{c.incident.severity}; all playbooks:")
     listed = blocks.playbook_buttons(fitting or others)
     text = intro + " " + ", ".join(f"`{f.playbook.id}`" for f in (fitting or others))
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}] + listed}
+    return {"text": text, "blocks": [limits.section(intro)] + listed}
 
 
 def cmd_pir(c: Command) -> dict:
