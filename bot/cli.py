@@ -332,7 +332,7 @@ def demo(base_url: str | None) -> None:
 
 
 def _register_subcommands() -> None:
-    from vigil_ir.auth.cli import auditor_token
+    from vigil_ir.auth.cli import auditor_token, dashboard_group
     from vigil_ir.criteria.cli import criteria_group
     from vigil_ir.exports.cli import export
     from vigil_ir.exports.program_review_cli import incidents_group
@@ -350,6 +350,7 @@ def _register_subcommands() -> None:
     main.add_command(outbox)
     main.add_command(sample)
     main.add_command(auditor_token)
+    main.add_command(dashboard_group)
     main.add_command(export)
     main.add_command(playbooks)
     main.add_command(risks)

@@ -119,7 +119,15 @@ class Settings(BaseSettings):
     slack_team_id: str | None = Field(None, alias="SLACK_TEAM_ID")
     # Signs the dashboard's session cookie; unset: a random one per process (sessions end on restart).
     session_secret: str | None = Field(None, alias="VIGIL_SESSION_SECRET")
-    session_hours: float = Field(12.0, alias="VIGIL_SESSION_HOURS")
+    session_hours: float = Field(12.0, alias="VIGIL_SESSION_HOURS", gt=0)
+    # Failed token sign-ins allowed per client address and per token prefix in each window; past
+    # that, sign-in answers 429 until the window ends (docs/dashboard.md).
+    sign_in_failure_limit: int = Field(10, alias="VIGIL_SIGN_IN_FAILURE_LIMIT", ge=1)
+    sign_in_window_minutes: float = Field(15.0, alias="VIGIL_SIGN_IN_WINDOW_MINUTES", gt=0)
+    # Dashboard page views recorded one by one per viewer in each window; past that, one
+    # "N further views" event per window (docs/dashboard.md).
+    access_log_limit: int = Field(300, alias="VIGIL_ACCESS_LOG_LIMIT", ge=1)
+    access_log_window_minutes: float = Field(60.0, alias="VIGIL_ACCESS_LOG_WINDOW_MINUTES", gt=0)
     # GET /metrics: when set, scrapers must send `Authorization: Bearer <token>`; unset, it is open.
     metrics_token: str | None = Field(None, alias="VIGIL_METRICS_TOKEN")
     # Log lines: "json" or "text"; unset: text on a terminal, JSON otherwise (`vigil --log-format`).

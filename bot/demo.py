@@ -162,6 +162,7 @@ def _outage(q: Quarter, library, policy: Policy, day) -> str:
                          "went_well": "Rollback in 20 minutes; customers told within 15.",
                          "went_poorly": "The alert fired 6 minutes after errors began."})
         _close(session, incident, LEAD, customer_impact="About 4 % of checkouts failed for 47 minutes.",
+               cause_category="change",
                root_cause="DB connection pool exhausted after a configuration change.",
                lessons_learned="Validate pool settings in CI.",
                follow_ups=[f"{(day(40).date()).isoformat()} Validate DB pool size against max_connections in CI"])
@@ -196,7 +197,7 @@ def _leaked_key(q: Quarter, library, policy: Policy, day) -> str:
                          "root_cause": "Long-lived access keys on developer machines.",
                          "went_well": "Secret scanning caught it within minutes.",
                          "went_poorly": "Nobody knew which team owned the key."})
-        _close(session, incident, SEC, customer_impact="None: the key was never used.",
+        _close(session, incident, SEC, customer_impact="None: the key was never used.", cause_category="access",
                root_cause="A long-lived access key on a developer machine.",
                lessons_learned="Move developers to short-lived credentials.",
                follow_ups=[f"{(day(80).date()).isoformat()} Replace long-lived developer keys with SSO sessions"])

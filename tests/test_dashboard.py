@@ -31,20 +31,25 @@ class Dash:
     """The real web app on SQLite/PostgreSQL without Slack credentials, behind Starlette's test client."""
 
     def __init__(self, db, **settings):
-        from starlette.testclient import TestClient
-
         values = {"DATABASE_URL": db.url, "VIGIL_SESSION_SECRET": "test-secret", **settings}
         self.db = db
         self.runtime = build_runtime(Settings(_env_file=None, **values), db)
-        base = "https://testserver" if str(values.get("VIGIL_BASE_URL", "")).startswith("https") else "http://testserver"
-        self.client = TestClient(create_web_app(self.runtime, background_delivery=False), base_url=base,
-                                 follow_redirects=False)
+        self.base = "https://testserver" if str(values.get("VIGIL_BASE_URL", "")).startswith("https") else "http://testserver"
+        self.app = create_web_app(self.runtime, background_delivery=False)
+        self.client = self.browser()
 
-    def csrf(self, path: str = "/login") -> str:
-        return re.search(r'name="csrf" value="([^"]+)"', self.client.get(path).text).group(1)
+    def browser(self, address: str = "testclient"):
+        """Another browser on the same server, connecting from `address`."""
+        from starlette.testclient import TestClient
 
-    def sign_in(self, secret: str, next: str = "/"):
-        return self.client.post("/login", data={"csrf": self.csrf(), "token": secret, "next": next})
+        return TestClient(self.app, base_url=self.base, follow_redirects=False, client=(address, 50000))
+
+    def csrf(self, path: str = "/login", client=None) -> str:
+        return re.search(r'name="csrf" value="([^"]+)"', (client or self.client).get(path).text).group(1)
+
+    def sign_in(self, secret: str, next: str = "/", client=None):
+        client = client or self.client
+        return client.post("/login", data={"csrf": self.csrf(client=client), "token": secret, "next": next})
 
     def events(self, kind: str) -> list[Event]:
         with self.db.session() as s:
@@ -108,7 +113,9 @@ def test_valid_auditor_token_signs_in_and_every_use_is_logged(dash):
     assert [(e.actor, e.data["token_id"], e.data["name"]) for e in signed_in] == [
         (f"auditor:{token_id}", token_id, "Acme Audit LLP")]
     uses = dash.events("audit.dashboard_access")
-    assert [(e.data["path"], e.data["query"]) for e in uses] == [("/risks", ""), ("/incidents/INC-1", "x=1")]
+    assert [(e.data["route"], e.data["path"], e.data["params"]) for e in uses] == [
+        ("/risks", "/risks", {}), ("/incidents/{key}", "/incidents/INC-1", {})]
+    assert uses[1].data["other_parameters"] == 1 and "query" not in uses[1].data
     assert all(e.data["token_id"] == token_id and e.actor == f"auditor:{token_id}" for e in uses)
     created = dash.events("audit.token_created")
     assert created[-1].data == {"token_id": token_id, "name": "Acme Audit LLP",
@@ -137,10 +144,19 @@ def test_revoking_a_token_ends_its_open_session_at_the_next_request(auditor):
     assert [e.data["token_id"] for e in auditor.events("audit.token_revoked")] == [1]
 
 
-def test_a_token_that_expires_during_a_session_is_refused(auditor):
-    with clock.frozen(clock.now() + timedelta(days=31)):
-        response = auditor.client.get("/risks")
+def test_a_token_that_expires_during_a_session_is_refused(dash):
+    _, secret = make_token(dash.db, days=0.25)  # six hours: within the 12-hour session
+    assert dash.sign_in(secret).status_code == 303
+    with clock.frozen(clock.now() + timedelta(hours=7)):
+        response = dash.client.get("/risks")
     assert response.status_code == 303 and "reason=expired" in response.headers["location"]
+
+
+def test_the_session_itself_ends_after_session_hours(auditor):
+    with clock.frozen(clock.now() + timedelta(hours=12, minutes=1)):
+        response = auditor.client.get("/risks")
+    assert response.status_code == 303 and "reason=session_expired" in response.headers["location"]
+    assert "Your session has expired" in auditor.client.get(response.headers["location"]).text
 
 
 def test_sign_in_needs_the_form_csrf_token_and_never_redirects_off_site(dash):

@@ -82,7 +82,7 @@ def test_sign_in_checks_state_and_records_it(db):
     with db.session() as s:
         tokens.revoke(s, token_id=new.token.id, actor="cli:x")
     with db.session() as s, pytest.raises(tokens.TokenRefused) as refused:
-        tokens.use(s, token_id=new.token.id, path="/")
+        tokens.check(s, token_id=new.token.id)
     assert refused.value.reason == "revoked"
 
 

@@ -11,6 +11,7 @@ import json
 import logging
 import socket
 import time
+from urllib.parse import unquote
 
 import pytest
 
@@ -119,6 +120,18 @@ def test_a_button_is_acked_and_the_message_goes_to_its_response_url(cut_off, fak
     notices = wait_for_response(fake_slack, "take-lead")
     assert [n["text"] for n in notices] == [f":warning: {failures.DATABASE_DOWN}"]
     assert notices[0]["response_type"] == "ephemeral" and notices[0]["replace_original"] is False
+
+
+@pytest.mark.parametrize("response_url", ["", None, "https://evil.example/hook"])
+def test_a_button_without_a_usable_response_url_is_still_acked_not_refused(cut_off, response_url):
+    body = json.loads(unquote(sr.block_action("incident_take_lead", "1", channel=CHANNEL,
+                                              message_ts="1764300000.000300").removeprefix("payload=")))
+    if response_url is None:
+        del body["response_url"]
+    else:
+        body["response_url"] = response_url  # a foreign one is blanked before any listener sees it
+    response = cut_off.post(sr.interactive(body))
+    assert (response.status_code, response.text) == (200, "")
 
 
 def test_healthz_says_the_database_is_unreachable(cut_off):

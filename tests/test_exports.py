@@ -276,6 +276,7 @@ def test_population_row_values_and_minutes(db):
         "lead": "U2", "lead_name": "name unknown", "declared_by": "U1", "declared_by_name": "Ann Lee",
         "closed_by": "U2", "closed_by_name": "name unknown", "channel_id": "C100",
         "channel_name": "inc-1-api-down", "customer_impact": "Checkout down 40 min", "root_cause": "Bad LB config",
+        "cause_category": None,
         "minutes_to_declare": 10.0, "minutes_to_acknowledge": 5.0, "minutes_to_mitigate": 40.0, "minutes_to_resolve": 60.0,
         "closed_with_open_items": None, "close_override_reason": None}
     assert (second["status"], second["security"], second["acknowledged_at"], second["minutes_to_resolve"]) == (

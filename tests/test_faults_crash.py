@@ -47,7 +47,7 @@ from tests.fakes.slack_api import PROXY_VARS, HoldingFakeSlack
 
 FEED = "C0FEED"
 CLAIM_SECONDS = 2  # short, so a dead process's claims expire quickly
-DEADLINE = 60.0  # generous: waiting for a condition, never asserting on time
+STALL = 120.0  # how long nothing may move (no CPU, no log line, no progress) before a wait gives up
 
 
 # ---- processes ----------------------------------------------------------------------------------
@@ -57,16 +57,38 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def wait_until(condition, what: str, timeout: float = DEADLINE, processes=(), every: float = 0.1):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if value := condition():
-            return value
+def cpu_seconds(pid: int) -> float:
+    """The CPU time a process has used so far (0 once it is gone): it grows while the process works."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
+def wait_until(condition, what: str, processes=(), progress=None, every: float = 0.1, stall: float = STALL):
+    """Poll `condition` until it is true; return its value.
+
+    Fails at once when a watched process exits, and when nothing has moved for `stall` seconds: no
+    CPU used and no log written by the watched processes, and no change in `progress()` (e.g. rows
+    drained, Slack calls made). A busy machine slows the work down, but it keeps moving, so this waits
+    as long as that takes; only a stuck system fails.
+    """
+    def moved():
+        return (tuple((cpu_seconds(p.pid), p.log_size()) for p in processes), progress() if progress else None)
+
+    seen, since = moved(), time.monotonic()
+    while not (value := condition()):
         for process in processes:
             if process.poll() is not None:
                 raise AssertionError(f"{what}: {process.args} exited {process.returncode}:\n{process.log()}")
+        now = moved()
+        if now != seen:
+            seen, since = now, time.monotonic()
+        elif time.monotonic() - since > stall:
+            raise AssertionError(f"nothing moved for {stall:.0f}s while waiting for {what}")
         time.sleep(every)
-    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+    return value
 
 
 def backends_of(database, app_name: str) -> int:
@@ -86,12 +108,18 @@ class VigilProcess(subprocess.Popen):
     def log(self) -> str:
         return self.log_path.read_text(errors="replace")[-4000:]
 
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
     def kill_9(self, database) -> None:
         """SIGKILL, then wait until PostgreSQL has let go of its sessions: a COMMIT the process sent
         just before dying may still be applied, and the test must look only once it has been."""
         sessions = 0 if database.is_sqlite else backends_of(database, self.app_name)
         self.send_signal(signal.SIGKILL)
-        self.wait(timeout=30)
+        self.wait()  # SIGKILL cannot be ignored: the kernel ends it
         if not database.is_sqlite:  # a dead process writes nothing more to a SQLite file
             assert sessions, f"no PostgreSQL session is named {self.app_name}: the wait below would prove nothing"
             wait_until(lambda: not backends_of(database, self.app_name), f"the sessions of {self.args} to end")
@@ -124,14 +152,20 @@ class Processes:
         return self._start("worker", name="worker")
 
     def verify(self) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "vigil_ir.cli", "verify"], env=self.env, cwd=self.folder,
-                              capture_output=True, text=True, timeout=DEADLINE)
+        out, err = self.folder / "verify.out", self.folder / "verify.err"
+        with out.open("wb") as stdout, err.open("wb") as stderr:
+            process = subprocess.Popen([sys.executable, "-m", "vigil_ir.cli", "verify"], env=self.env,
+                                       cwd=self.folder, stdout=stdout, stderr=stderr)
+        wait_until(lambda: process.poll() is not None, "vigil verify to finish",
+                   progress=lambda: (cpu_seconds(process.pid), out.stat().st_size, err.stat().st_size))
+        return subprocess.CompletedProcess(process.args, process.returncode, out.read_text(errors="replace"),
+                                           err.read_text(errors="replace"))
 
     def stop_all(self) -> None:
         for process in self.started:
             if process.poll() is None:
                 process.kill()
-                process.wait(timeout=30)
+                process.wait()
 
 
 def healthy(base: str) -> bool:
@@ -265,10 +299,13 @@ def claims_of(process: VigilProcess, snap: Snapshot) -> list[OutboxItem]:
 
 
 def wait_drained(database, processes) -> Snapshot:
+    left = []
+
     def drained() -> bool:  # a cheap query: on SQLite every read takes the write lock the sender needs
         with database.session() as session:
-            return outbox.pending_count(session) == 0
-    wait_until(drained, "the outbox to drain", processes=processes)
+            left.append(outbox.pending_count(session))
+        return left[-1] == 0
+    wait_until(drained, "the outbox to drain", processes=processes, progress=lambda: left[-1] if left else None)
     return Snapshot.of(database)
 
 
@@ -356,8 +393,8 @@ class Burst:
         return self
 
     def join(self) -> Burst:
-        for thread in self._threads:
-            thread.join(timeout=DEADLINE)
+        wait_until(lambda: not any(thread.is_alive() for thread in self._threads), "the burst's senders to finish",
+                   progress=lambda: (len(self.answered), len(self.failed), len(self.todo)))
         return self
 
     def _take(self) -> Planned | None:
@@ -368,7 +405,9 @@ class Burst:
             return self.todo.popleft()
 
     def _send_all(self) -> None:
-        with httpx.Client(base_url=self.base, timeout=30) as client:
+        # No read timeout: on a busy machine an answer may be slow, and a timeout would count it as cut
+        # off by the kill; a killed server resets the connection at once, and `join` notices a stall.
+        with httpx.Client(base_url=self.base, timeout=httpx.Timeout(None, connect=30)) as client:
             while (planned := self._take()) is not None:
                 outcome = self._send(client, planned)
                 with self._lock:
@@ -481,7 +520,7 @@ def test_web_killed_mid_burst_leaves_every_request_whole_or_absent(db, fake, pro
 
     burst = Burst(base, deque(plan)).start()
     wait_until(lambda: len(burst.acked()) >= len(plan) // 3 and burst.inflight >= 3 and fake.held(),
-               "the burst to be under way", processes=[first_web], every=0.005)
+               "the burst to be under way", processes=[first_web], progress=lambda: len(burst.answered), every=0.005)
     first_web.kill_9(db)
     burst.join()
     at_kill = Snapshot.of(db)

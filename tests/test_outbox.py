@@ -21,6 +21,23 @@ def test_dedupe_key_and_coalesce(db):
         assert service.enqueue(s, kind="refresh", subject="y", coalesce=True) is not None
 
 
+def test_coalesce_with_merge_writes_the_latest_wish_into_the_waiting_item_until_it_is_claimed(db):
+    with db.session() as s:
+        first = service.enqueue(s, kind="page", subject="run:1", payload={"run_id": 1}, coalesce=True)
+        assert service.enqueue(s, kind="page", subject="run:1", payload={"page": 2}, coalesce=True, merge=True) is None
+        assert service.enqueue(s, kind="page", subject="run:1", payload={"page": 3}, coalesce=True) is None
+    with db.session() as s:
+        assert s.get(OutboxItem, first.id).payload == {"run_id": 1, "page": 2}
+        (claimed,) = service.claim_due(s, worker="w1")
+    with db.session() as s:  # once claimed, a new wish is queued, not lost
+        later = service.enqueue(s, kind="page", subject="run:1", payload={"page": 4}, coalesce=True, merge=True)
+        assert later is not None and later.id != claimed.id and later.payload == {"page": 4}
+        service.complete(s, item_id=claimed.id, worker="w1", result={"page": 2})
+    with db.session() as s:
+        assert service.last_result(s, kind="page", subject="run:1") == {"page": 2}
+        assert service.last_result(s, kind="page", subject="run:2") == {}
+
+
 def test_concurrent_workers_deliver_each_item_exactly_once(db):
     with db.session() as s:
         for n in range(60):

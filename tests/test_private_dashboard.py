@@ -63,6 +63,37 @@ def test_a_viewer_who_is_not_a_member_sees_nothing_of_it(db, fake_slack, inciden
     assert dash.client.get(f"/incidents/{public}").status_code == 200
 
 
+def test_a_viewer_who_may_not_see_it_gets_no_export_that_holds_it(db, fake_slack, incidents):
+    from datetime import timedelta
+
+    from vigil_ir import clock
+
+    from sqlmodel import select
+
+    from vigil_ir.followup import actions
+    from vigil_ir.incidents.models import Incident
+
+    private, public = incidents
+    with db.session() as s:
+        incident = s.exec(select(Incident).where(Incident.private.is_(True))).one()
+        actions.create(s, actor="U0DECLARER", description="Rotate the admin key", owner=MEMBER, incident=incident)
+    today = clock.now().date()
+    period = f"from={(today - timedelta(days=1)).isoformat()}&to={today.isoformat()}"
+    dash = build(db, fake_slack)
+    assert sign_in(dash, fake_slack, VIEWER).status_code == 303
+    page = dash.client.get("/exports?" + period)
+    assert page.status_code == 200 and TITLE not in page.text and "Checkout slow" in page.text
+    for path in ("/exports/incidents.csv", "/exports/incidents.json", "/exports/actions.csv", "/exports/bundle.zip"):
+        response = dash.client.get(f"{path}?{period}")
+        assert response.status_code == 403 and TITLE not in response.text and "private" in response.text
+    assert dash.client.get(f"/exports/reviews.csv?{period}").status_code == 200  # no incident in it
+
+    member = build(db, fake_slack)  # a member still sees the population whole, private incident included
+    assert sign_in(member, fake_slack, MEMBER, code="code-2").status_code == 303
+    rows = member.client.get(f"/exports/incidents.json?{period}").json()
+    assert {(r["key"], r["private"]) for r in rows} == {(private, True), (public, False)}
+
+
 def test_insights_count_only_the_incidents_the_reader_may_see(db, fake_slack, incidents):
     """The Insights figures agree with the list they link to: a viewer who is not a member counts
     the public incident only; a member counts both."""

@@ -124,3 +124,83 @@ def test_sign_off_is_bound_to_a_person_and_the_bundle_carries_the_review_and_the
     assert runner.invoke(main, ["verify", "--bundle", str(bundle)]).exit_code == 0
     with db.session() as s:
         assert s.exec(select(Risk)).one().linked_incidents == ["INC-2", "INC-3"]
+
+
+def test_the_close_form_records_a_root_cause_category_that_the_review_counts(vigil):
+    from tests.slack_requests import input_value
+    from vigil_ir.eventlog import Event
+    from vigil_ir.exports.population import incident_population
+    from vigil_ir.incidents.fold import check_incidents
+
+    def close(category: str):
+        incident = vigil.declare()
+        vigil.command(f"lead <@{LEAD}>", channel=incident.channel_id)
+        vigil.command("resolve", channel=incident.channel_id, user=LEAD)
+        vigil.command("close", channel=incident.channel_id, user=LEAD)
+        view = vigil.last_view("incident_close")
+        block = next(b for b in view["blocks"] if b.get("block_id") == "cause_category")
+        assert block["optional"] and len(block["element"]["options"]) == 9
+        values = {"customer_impact": input_value("plain_text_input", "None"),
+                  "root_cause": input_value("plain_text_input", "Bad deploy"),
+                  "cause_category": input_value("static_select", category)}
+        return incident, vigil.submit(view, values, user=LEAD)
+
+    forged, refused = close("sunspots")  # not an option Slack offered
+    assert refused.json()["errors"] == {"cause_category": "'sunspots' is not a root-cause category: choose one of "
+                                                          "change, capacity, dependency, infrastructure, defect, "
+                                                          "attack, access, human, unknown."}
+    closed = [close("change"), close("change")]
+    assert all(response.status_code == 200 and "errors" not in response.text for _, response in closed)
+    with vigil.db.session() as s:
+        events = s.exec(select(Event).where(Event.kind == "incident.closed")).all()
+        rows = {row["key"]: row for row in incident_population(s, datetime(2000, 1, 1, tzinfo=timezone.utc),
+                                                               datetime(2100, 1, 1, tzinfo=timezone.utc))}
+        assert check_incidents(s) == []  # the category is folded from the close event
+        review = program_review.build(s, datetime(2000, 1, 1, tzinfo=timezone.utc),
+                                      datetime(2100, 1, 1, tzinfo=timezone.utc),
+                                      settings=Settings(_env_file=None, DATABASE_URL=vigil.db.url))
+    assert [e.data["cause_category"] for e in events] == ["change", "change"]
+    assert rows[forged.key]["cause_category"] is None and rows[closed[0][0].key]["cause_category"] == "change"
+    causes = next(p for p in program_review.sections(review) if p.title.startswith("Root-cause categories"))
+    assert causes.rows == [("Change (deploy, configuration, migration)", 2)]
+
+
+def test_slack_sign_off_of_the_review_is_for_commanders_and_signs_the_review_once(vigil):
+    from tests import slack_requests
+    from vigil_ir.eventlog import Event
+    from vigil_ir.risks import signoff
+
+    vigil.fake.set_user("U0ADMIN", real_name="Ada Admin", email="ada@example.com")
+    refused = vigil.command("sign-off", user="U0NOBODY")
+    assert "may sign off the incident-response program review" in refused.text
+    assert "Nothing was recorded" in refused.text
+    assert not [c for c in vigil.fake.calls_to("views.open")
+                if c.params["view"]["callback_id"] == "incident_review_signoff"]
+
+    def submit(first="2026-01-01", last="2026-03-31", view_id=None):
+        assert vigil.command("sign-off", user="U0ADMIN").status_code == 200
+        view = vigil.last_view("incident_review_signoff")
+        assert view["title"]["text"] == "Sign off program review"
+        return vigil.submit(view, {"period_from": {"type": "datepicker", "selected_date": first},
+                                   "period_to": {"type": "datepicker", "selected_date": last},
+                                   "role": slack_requests.input_value("plain_text_input", "CISO"),
+                                   "comment": slack_requests.input_value("plain_text_input", "Reviewed")},
+                           user="U0ADMIN", view_id=view_id)
+
+    assert submit(first="2026-03-31", last="2026-01-01").json()["errors"] == {
+        "period_to": "The last day must not be before the first day."}
+    assert submit(view_id="V0ONCE").status_code == 200
+    assert submit(view_id="V0ONCE").status_code == 200  # submitted twice: signed once
+    vigil.deliver()
+    vigil.deliver()
+    q1 = (datetime(2026, 1, 1, tzinfo=timezone.utc), datetime(2026, 4, 1, tzinfo=timezone.utc))
+    with vigil.db.session() as s:
+        (done,) = signoff.sign_offs(s, *q1, subject=signoff.INCIDENT_REVIEW)
+        assert signoff.sign_offs(s, *q1) == []  # not a sign-off of the risk assessment
+        stored = signoff.stored_report(s, done.report_id)
+        kinds = [e.kind for e in s.exec(select(Event).where(Event.stream == "audit"))]
+    assert done.via == "slack" and done.role == "CISO" and done.by == "U0ADMIN"
+    assert stored.filename == "incident-response-review-2026-01-01-to-2026-03-31.md"
+    assert bytes(stored.content).startswith(b"# Incident-response program review: 2026-01-01 to 2026-03-31")
+    assert kinds.count("incidents.review_signed_off") == 1 and "risk.signed_report_posted" in kinds
+    assert len(vigil.fake.ok_calls("files.completeUploadExternal")) == 1

@@ -1,4 +1,5 @@
-"""`vigil auditor-token create|list|revoke`: read-only dashboard access for an outside auditor."""
+"""`vigil auditor-token create|list|revoke`: read-only dashboard access for an outside auditor, and
+`vigil dashboard sessions list|revoke`: who is signed in, and ending their sessions."""
 
 from __future__ import annotations
 
@@ -82,3 +83,73 @@ def revoke_command(ctx: click.Context, token_id: int, by: str | None) -> None:
     except (LookupError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Revoked auditor token {token.id} ({token.name}).", err=True)
+
+
+@click.group("dashboard")
+def dashboard_group() -> None:
+    """The web dashboard: its signed-in sessions."""
+
+
+@dashboard_group.group("sessions")
+def sessions_group() -> None:
+    """Who is signed in to the dashboard: list, revoke."""
+
+
+@sessions_group.command("list")
+@click.option("--all", "include_ended", is_flag=True, help="Also sessions that were signed out, revoked or expired.")
+@click.pass_context
+def sessions_list_command(ctx: click.Context, include_ended: bool) -> None:
+    """Active sessions (newest first): id, state, who, from which address, when they end."""
+    from vigil_ir.auth import sessions
+    from vigil_ir.people.directory import Directory
+
+    now = clock.now()
+    with _session(ctx) as session:
+        rows = sessions.listing(session, include_ended=include_ended, limit=10_000)
+        people = Directory.load(session)
+    if not rows:
+        click.echo("No dashboard sessions." if include_ended else "Nobody is signed in to the dashboard.", err=True)
+        return
+    click.echo("id\tstate\twho\tname\taddress\tsigned_in_at\texpires_at\tended_at\tended_by")
+    for row in rows:
+        who = row.actor
+        name = (people.label(row.subject) if row.kind == "slack" else f"{row.name} (auditor token {row.subject})")
+        click.echo("\t".join(str(v) if v is not None else "-" for v in (
+            row.id, row.state(now), who, name, row.address, clock.iso(row.created_at), clock.iso(row.expires_at),
+            clock.iso(row.ended_at), row.ended_by)))
+
+
+@sessions_group.command("revoke")
+@click.argument("session_id", type=click.IntRange(1, MAX_NUMBER), metavar="ID", required=False)
+@click.option("--all-for", "who", default=None, metavar="USER|auditor:ID",
+              help="End every active session of a Slack user (U… or their e-mail) or an auditor token (auditor:3).")
+@by_option("revoking it", "--actor")
+@click.pass_context
+def sessions_revoke_command(ctx: click.Context, session_id: int | None, who: str | None, by: str | None) -> None:
+    """End session ID (or every session of --all-for) now: that browser is signed out at its next request."""
+    from vigil_ir.auth import sessions
+
+    if (session_id is None) == (who is None):
+        raise click.UsageError("give a session ID or --all-for USER|auditor:ID (one of them)")
+    try:
+        with _write_session(ctx) as session:
+            actor = actor_for(session, by)[0]
+            if session_id is not None:
+                ended = [sessions.revoke(session, session_id=session_id, actor=actor)]
+            else:
+                if "@" in who:  # an e-mail: the Slack user the people directory knows by it
+                    from vigil_ir.people.service import not_a_person, resolve
+
+                    person = resolve(session, who)
+                    if person is None:
+                        raise click.BadParameter(not_a_person(who.strip()), param_hint="--all-for")
+                    who = person.user_id
+                ended = sessions.revoke_all_for(session, who=who, actor=actor)
+            ended = [(row.id, row.actor) for row in ended]
+    except (LookupError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    if not ended:
+        click.echo(f"{who} had no active dashboard session; nothing was revoked.", err=True)
+        return
+    for number, whose in ended:
+        click.echo(f"Revoked dashboard session {number} ({whose}).", err=True)

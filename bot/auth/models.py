@@ -29,3 +29,44 @@ class AuditorToken(SQLModel, table=True):
         if self.revoked_at is not None:
             return "revoked"
         return "expired" if clock.to_utc(self.expires_at) <= now else "active"
+
+
+class DashboardSession(SQLModel, table=True):
+    """A signed-in browser. The cookie carries only a random session id; this row (found by the
+    id's SHA-256) decides whether it is still signed in. History: the `audit` stream."""
+
+    __tablename__ = "dashboard_session"
+
+    id: int | None = Field(default=None, primary_key=True)
+    sid_sha256: str = Field(max_length=64, unique=True)
+    kind: str = Field(max_length=16)  # "slack" or "token"
+    subject: str = Field(max_length=64, index=True)  # Slack user id, or the auditor token id
+    name: str = Field(max_length=200)
+    team: str | None = Field(default=None, max_length=32)
+    address: str | None = Field(default=None, max_length=64)  # where it signed in from
+    created_at: datetime
+    expires_at: datetime
+    ended_at: datetime | None = None
+    ended_by: str | None = Field(default=None, max_length=64)
+    end_reason: str | None = Field(default=None, max_length=16)  # "signed_out" or "revoked"
+
+    @property
+    def actor(self) -> str:
+        """Who this session is, as events name actors (Slack users by id)."""
+        return self.subject if self.kind == "slack" else f"auditor:{self.subject}"
+
+    def state(self, now: datetime) -> str:
+        """`active`, `expired`, `signed_out` or `revoked`."""
+        if self.ended_at is not None:
+            return self.end_reason or "ended"
+        return "expired" if clock.to_utc(self.expires_at) <= now else "active"
+
+
+class SignInThrottle(SQLModel, table=True):
+    """Failed sign-ins counted per client address or token prefix in the current window."""
+
+    __tablename__ = "sign_in_throttle"
+
+    key: str = Field(max_length=100, primary_key=True)  # "address:203.0.113.9" or "prefix:vigil_at_AbCd1234"
+    window_start: datetime
+    failures: int = 0

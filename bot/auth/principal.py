@@ -1,16 +1,19 @@
-"""Who is signed in to the dashboard, and the policy for Slack users.
+"""Who is signed in to the dashboard, and whether a Slack user may use it (the permissions policy).
 
-Every role is read-only; admins may also see the auditor-token list. A Slack user's role is worked
-out again on each request from the current settings, so removing someone from
-VIGIL_DASHBOARD_VIEWERS takes effect at the next restart without waiting for cookies to expire.
+Every role is read-only; admins may also manage auditor tokens and sessions. A Slack user's role is
+worked out again on each request from the policy (`use_dashboard`: by default dashboard viewers,
+commanders and admins, user groups included) plus VIGIL_DASHBOARD_ALLOW_WORKSPACE, so removing
+someone takes effect at their next request (a settings change: at the next restart).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from vigil_ir.config import Settings
+from vigil_ir.permissions import Action, Permissions
 
 ROLES = ("admin", "viewer", "auditor")
 
@@ -36,20 +39,27 @@ class Principal:
     def label(self) -> str:
         return f"{self.name} (auditor token {self.id})" if self.kind == "token" else f"{self.name} ({self.id})"
 
-    def to_session(self) -> dict:
-        return {"kind": self.kind, "id": self.id, "name": self.name, "team": self.team}
+
+@dataclass(frozen=True)
+class SlackAccess:
+    role: str | None  # "admin", "viewer", or None: refused
+    refusal: str = ""  # who may instead, in plain text (for the login page)
 
 
-def slack_role(settings: Settings, user_id: str, team_id: str | None,
-               workspace_team: Callable[[], str | None]) -> str | None:
-    """`admin`, `viewer`, or None when this Slack user may not view the dashboard.
+_MENTION = re.compile(r"<(?:@|!subteam\^)([A-Z0-9]+)(?:\|[^>]*)?>")
 
-    `workspace_team` is only asked when the lists do not decide (it may need a Slack call).
-    """
-    if user_id in settings.admin_ids:
-        return "admin"
-    if user_id in settings.dashboard_viewer_ids:
-        return "viewer"
-    if settings.dashboard_allow_workspace and team_id and team_id == workspace_team():
-        return "viewer"
-    return None
+
+def plain(text: str) -> str:
+    """A refusal written for Slack (`<@U1>`, `<!subteam^S1>`) as plain text for a web page."""
+    return _MENTION.sub(lambda match: match.group(1), text)
+
+
+def slack_access(permissions: Permissions, settings: Settings, user_id: str, team_id: str | None,
+                 workspace_team: Callable[[], str | None]) -> SlackAccess:
+    """Whether this Slack user may use the dashboard, and as what. Admins (the policy's `admins`
+    role) are `admin`; `workspace_team` is only asked when the policy refuses (it may call Slack)."""
+    actor = permissions.actor(user_id)
+    decision = permissions.decide(Action.USE_DASHBOARD, actor)
+    if not decision.allowed and not (settings.dashboard_allow_workspace and team_id and team_id == workspace_team()):
+        return SlackAccess(None, plain(decision.message))
+    return SlackAccess("admin" if "admins" in actor.roles else "viewer")

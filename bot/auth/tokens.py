@@ -1,8 +1,7 @@
-"""Auditor tokens: create (shown once), list, revoke, sign in, and the per-use access log.
+"""Auditor tokens: create (shown once), list, revoke, sign in, and the check on each request.
 
-Every change and every use is an event on the `audit` stream, in the same transaction as the row
-change, so the register of who could see what (and what they looked at) is hash-chained like the
-rest of the record. Only the SHA-256 of a token is stored: a database leak does not leak access.
+Every change is an event on the `audit` stream, in the same transaction as the row change, so
+the register of who could see what is hash-chained like the rest of the record. Only the SHA-256 of a token is stored: a database leak does not leak access.
 """
 
 from __future__ import annotations
@@ -97,24 +96,19 @@ def _day(value: datetime | None) -> str:
 
 
 def sign_in(session: Session, secret: str) -> AuditorToken:
-    """The token for `secret`, if usable; records the sign-in. Raises TokenRefused."""
+    """The token for `secret`, if usable (its `last_used_at` is this sign-in). Raises TokenRefused.
+
+    The sign-in itself is recorded by `vigil_ir.auth.sessions.start`, with the session it opens.
+    """
     token = session.exec(select(AuditorToken).where(AuditorToken.token_sha256 == digest(secret))).first()
     token = _usable(token, clock.now())
     token.last_used_at = clock.now()
     session.add(token)
-    append(session, stream=STREAM, kind="audit.dashboard_signed_in", actor=actor_for(token),
-           data={"token_id": token.id, "name": token.name, "method": "auditor_token"})
     return token
 
 
-def use(session: Session, *, token_id: int, path: str, query: str = "") -> AuditorToken:
-    """Check a signed-in token is still usable and log this use of it. Raises TokenRefused.
-
-    Checked on every request, so a revocation or expiry ends an open session at once.
-    """
-    token = _usable(session.get(AuditorToken, token_id), clock.now())
-    token.last_used_at = clock.now()
-    session.add(token)
-    append(session, stream=STREAM, kind="audit.dashboard_access", actor=actor_for(token),
-           data={"token_id": token.id, "name": token.name, "path": path, "query": query})
-    return token
+def check(session: Session, *, token_id: int) -> AuditorToken:
+    """A signed-in token is still usable (checked on every request, so a revocation or expiry ends
+    an open session at once). Reads only: page views are recorded by the dashboard's access log.
+    Raises TokenRefused."""
+    return _usable(session.get(AuditorToken, token_id), clock.now())

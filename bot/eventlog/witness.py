@@ -7,7 +7,8 @@ recomputing every chain and head to hide it — changes the digest recomputed fo
 `vigil verify --witness` reports the witness it contradicts. The cutoff trails the publication by
 COMMIT_MARGIN so that every event up to it is committed (a transaction still open cannot add one
 later). Publication is periodic (VIGIL_WITNESS_INTERVAL) and on demand (`vigil witness publish`), and
-never over an empty log.
+never over an empty log: vigil_ir.reminders.witnesses queues it; this module only computes and
+compares digests, so the event log stays below the outbox and the sweeps.
 """
 
 from __future__ import annotations
@@ -20,15 +21,9 @@ from sqlalchemy import and_, func
 from sqlmodel import Session, select
 
 from vigil_ir import clock
-from vigil_ir.config import Settings
 from vigil_ir.eventlog.models import Event
 from vigil_ir.eventlog.verify import heads_digest
-from vigil_ir.outbox.models import OutboxItem
-from vigil_ir.outbox.service import enqueue
-from vigil_ir.playbooks.durations import parse_duration
-from vigil_ir.reminders.scheduler import sweep
 
-KIND = "audit.witness"  # outbox kind: post a witness (vigil_ir.slack.delivery)
 COMMIT_MARGIN = timedelta(minutes=5)
 LINE = re.compile(r"witness v1 cutoff=(\S+) streams=(\d+) events=(\d+) digest=(sha256:[0-9a-f]{64})")
 
@@ -87,31 +82,3 @@ def contradiction(session: Session, witness: Witness) -> str | None:
     return (f"the log now gives {now.digest} ({now.streams} streams, {now.events} events) for the events recorded "
             f"up to {clock.iso(witness.cutoff)}, where the witness says {witness.digest} ({witness.streams} streams, "
             f"{witness.events} events): events recorded before then were changed, added or removed")
-
-
-def interval(settings: Settings) -> timedelta:
-    return parse_duration(settings.witness_interval)
-
-
-def slot_start(now: datetime, every: timedelta) -> datetime:
-    """The start of the publication slot `now` falls in (slots counted from the epoch, UTC)."""
-    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
-    return epoch + ((clock.to_utc(now) - epoch) // every) * every
-
-
-def queue_witness(session: Session, settings: Settings, now: datetime, *, key: str) -> OutboxItem | None:
-    """Queue a witness of the log as at `now - COMMIT_MARGIN`; None when the log is empty there or
-    `key` was queued already."""
-    witness = heads_as_at(session, now - COMMIT_MARGIN)
-    if witness.events == 0:
-        return None  # nothing to witness yet: the slot stays free for the first real post
-    return enqueue(session, kind=KIND, subject="audit", dedupe_key=key,
-                   payload={"channel": settings.audit_channel, "key": key, **witness.payload()})
-
-
-@sweep("audit.publish_heads")
-def publish_heads(session: Session, now: datetime, settings: Settings) -> int:
-    if not settings.audit_channel:
-        return 0
-    slot = slot_start(now, interval(settings))
-    return 1 if queue_witness(session, settings, now, key=f"audit-witness:{clock.iso(slot)}") else 0

@@ -128,5 +128,16 @@ DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "audit.token_revoked": lambda e, d: f"revoked auditor token {_q(d.get('name'))}",
     "audit.dashboard_signed_in": lambda e, d: (f"signed in to the dashboard ({d.get('method')}"
                                                + (f", as {d['role']}" if d.get("role") else "") + ")"),
-    "audit.dashboard_access": lambda e, d: f"read {d.get('path')}" + (f"?{d['query']}" if d.get("query") else ""),
+    "audit.dashboard_access": lambda e, d: (f"read {d.get('path')}" + (f"?{d['query']}" if d.get("query") else "")
+                                            + (f" ({', '.join(f'{k}={v}' for k, v in d['params'].items())})"
+                                               if d.get("params") else "")),
+    "audit.dashboard_access_summarised": lambda e, d: (f"read {d.get('further_views')} further dashboard pages from "
+                                                       f"{d.get('window_start')} to {d.get('window_end')} (above the "
+                                                       f"{d.get('limit')} recorded one by one)"),
+    "audit.dashboard_signed_out": lambda e, d: f"signed out of the dashboard (session {d.get('session_id')})",
+    "audit.dashboard_session_revoked": lambda e, d: (f"ended dashboard session {d.get('session_id')} of "
+                                                     f"{d.get('user') or 'auditor token ' + str(d.get('token_id'))}"),
+    "audit.dashboard_sign_in_failed": lambda e, d: (f"recorded a failed dashboard sign-in from {d.get('address')} "
+                                                    f"(token {d.get('token_prefix')}…, {d.get('reason')}); further "
+                                                    f"failures until {d.get('window_end')} are counted, not listed"),
 }

@@ -33,7 +33,7 @@ PEOPLE = (PersonColumn("lead"), PersonColumn("declared_by", at="declared_at"), P
 BASE_COLUMNS = ("key", "title", "type", "security", "private", "severity_initial", "severity_final", "status",
            "declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at",
            "lead", "declared_by", "closed_by", "channel_id", "channel_name", "customer_impact",
-           "root_cause", "minutes_to_declare", "minutes_to_acknowledge", "minutes_to_mitigate",
+           "root_cause", "cause_category", "minutes_to_declare", "minutes_to_acknowledge", "minutes_to_mitigate",
            "minutes_to_resolve", "closed_with_open_items", "close_override_reason")
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 # Streams per IN (...) query: well under SQLite's bound-parameter limit.
@@ -72,6 +72,7 @@ def population_row(incident: Incident, events: list[Event], people: Directory) -
             "lead": incident.lead, "declared_by": incident.declared_by, "closed_by": m.closed_by,
             "channel_id": incident.channel_id, "channel_name": incident.channel_name,
             "customer_impact": incident.customer_impact, "root_cause": incident.root_cause,
+            "cause_category": incident.cause_category,
             "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
             "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
             "closed_with_open_items": open_items, "close_override_reason": override_reason},

@@ -30,7 +30,7 @@ from vigil_ir.exports.timeline import risk_links
 from vigil_ir.followup.action_export import action_rows
 from vigil_ir.followup.pir_export import pir_rows
 from vigil_ir.followup.policy import Policy
-from vigil_ir.incidents.models import SEVERITIES, TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, SEVERITIES, TYPES, Incident
 from vigil_ir.incidents.queries import declared_between
 from vigil_ir.people import Directory
 from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun
@@ -208,6 +208,11 @@ def sections(r: ProgramReview) -> list[Section]:
                      ("Incident", "Clock", "Due", "Outcome", "Settled", "Reason"),
                      [(c["incident"], c["label"], c["due_at"], c["decision"] and f"decided: {c['decision']}"
                        or c["status"], c["resolved_at"], c["reason"]) for c in r.clocks])
+    categories = Counter(row["cause_category"] for row in rows if row["status"] == "closed")
+    causes = Section("Root-cause categories (CC7.4)", "Closed incidents by the root-cause category chosen when "
+                     "closing; a category that recurs points at a control to strengthen.", ("Category", "Incidents"),
+                     [(CAUSE_CATEGORIES.get(category, "not recorded") if category else "not recorded", count)
+                      for category, count in categories.most_common()], empty="No incident of the period is closed.")
     recurring = Section("Recurring causes", "Risks that more than one of the period's incidents was linked to.",
                         ("Risk", "Incidents"), [(risk, ", ".join(found)) for risk, found in r.recurring],
                         empty="No risk was linked to more than one incident.")
@@ -216,7 +221,7 @@ def sections(r: ProgramReview) -> list[Section]:
                      ("Signed off by", "E-mail", "Title", "Role", "At", "Comment", "Report signed", "Report SHA-256"),
                      [(s.label, s.by_email, s.by_title, s.role or None, s.signed_at, s.comment or None, s.report_file,
                        s.report_sha256) for s in r.sign_offs], empty="Not signed off yet.")
-    return [volume, kinds, timing, cadence, pirs, actions, clocks, recurring, signed]
+    return [volume, kinds, timing, cadence, pirs, actions, clocks, causes, recurring, signed]
 
 
 def period_text(r: ProgramReview) -> str:

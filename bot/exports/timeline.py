@@ -23,7 +23,7 @@ from vigil_ir.exports.population import close_override
 from vigil_ir.exports.render import render
 from vigil_ir.followup import pir
 from vigil_ir.followup.models import ActionItem
-from vigil_ir.incidents.models import TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, TYPES, Incident
 from vigil_ir.incidents.queries import Milestones, milestones
 from vigil_ir.people import Directory
 from vigil_ir.people.columns import name_cell, parse_when
@@ -93,6 +93,7 @@ def incident_summary(incident: Incident) -> dict[str, Any]:
             "current_summary": incident.current_summary,
             "next_update_due": clock.iso(incident.next_update_due),
             "customer_impact": incident.customer_impact, "root_cause": incident.root_cause,
+            "cause_category": incident.cause_category,
             "lessons_learned": incident.lessons_learned, "follow_ups": list(incident.follow_ups or [])}
 
 
@@ -188,6 +189,7 @@ class Timeline:
                                                    f"{r['status']})" for r in self.risks)))
         if i.status == "closed":
             facts += [("Customer impact", i.customer_impact), ("Root cause", i.root_cause),
+                      ("Root-cause category", CAUSE_CATEGORIES.get(i.cause_category or "", "not recorded")),
                       ("Lessons learned", i.lessons_learned or None),
                       ("Follow-ups", "\n".join(i.follow_ups or []) or None)]
 

@@ -35,11 +35,7 @@ BULLET = re.compile(r"^\s*(?:[-*•]|\d+[.)])\s+")
 
 
 class ActionError(IncidentError):
-    """A change that cannot be made; `field` names the form field at fault, when there is one."""
-
-    def __init__(self, message: str, field: str | None = None):
-        self.field = field
-        super().__init__(message)
+    """A change to an action item that cannot be made; `field` names the form field at fault."""
 
 
 class ActionAlreadyHandled(ActionError):

@@ -20,7 +20,7 @@ from vigil_ir.incidents.models import Incident
 # next update due, which the reminder sweep recomputes) are views, not records.
 FOLDED = ("title", "type", "security", "private", "severity", "initial_severity", "status", "description",
           "declared_by", "detected_at", "origin_channel", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
-          "lessons_learned", "follow_ups")
+          "cause_category", "lessons_learned", "follow_ups")
 STREAM_PREFIX = "incident:"
 
 __all__ = ["FOLDED", "IncidentFold", "Mismatch", "check_incidents", "fold"]
@@ -28,7 +28,8 @@ __all__ = ["FOLDED", "IncidentFold", "Mismatch", "check_incidents", "fold"]
 
 def new_state() -> dict[str, Any]:
     return {"lead": None, "comms": None, "scribe": None, "channel_id": None, "origin_channel": None,
-            "customer_impact": "", "root_cause": "", "lessons_learned": "", "follow_ups": [], "declared_at": None}
+            "customer_impact": "", "root_cause": "", "cause_category": None, "lessons_learned": "", "follow_ups": [],
+            "declared_at": None}
 
 
 def apply(state: dict[str, Any], event: Any) -> None:
@@ -53,8 +54,8 @@ def apply(state: dict[str, Any], event: Any) -> None:
         state["channel_id"] = data["channel"]
     elif event.kind == "incident.closed":
         state.update(status="closed", customer_impact=data.get("customer_impact", ""),
-                     root_cause=data.get("root_cause", ""), lessons_learned=data.get("lessons_learned", ""),
-                     follow_ups=list(data.get("follow_ups") or []))
+                     root_cause=data.get("root_cause", ""), cause_category=data.get("cause_category"),
+                     lessons_learned=data.get("lessons_learned", ""), follow_ups=list(data.get("follow_ups") or []))
 
 
 def fold(events: Iterable[Any]) -> dict[str, Any]:

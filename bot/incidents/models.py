@@ -22,6 +22,18 @@ TYPES = {
 STATUSES = ("investigating", "identified", "monitoring", "resolved", "closed")
 ACTIVE_STATUSES = ("investigating", "identified", "monitoring")
 ROLES = {"lead": "Incident lead", "comms": "Communications", "scribe": "Scribe"}
+# Chosen when closing, so the periodic review can count recurring causes (CC7.4).
+CAUSE_CATEGORIES = {
+    "change": "Change (deploy, configuration, migration)",
+    "capacity": "Capacity or load",
+    "dependency": "Third-party or dependency failure",
+    "infrastructure": "Infrastructure or hardware",
+    "defect": "Software defect",
+    "attack": "Malicious activity",
+    "access": "Access or credential handling",
+    "human": "Human error or process gap",
+    "unknown": "Unknown",
+}
 
 
 class Incident(SQLModel, table=True):
@@ -57,6 +69,7 @@ class Incident(SQLModel, table=True):
     next_update_due: datetime | None = None
     customer_impact: str = ""
     root_cause: str = ""
+    cause_category: str | None = Field(default=None, max_length=32)
     lessons_learned: str = ""
     follow_ups: list[str] = Field(default_factory=list, sa_column=Column(JSON, nullable=False))
 

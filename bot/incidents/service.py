@@ -14,7 +14,7 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.eventlog import Event, append, events_for_stream
 from vigil_ir.incidents import access
-from vigil_ir.incidents.models import ROLES, SEVERITIES, STATUSES, TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, ROLES, SEVERITIES, STATUSES, TYPES, Incident
 from vigil_ir.idempotency import first_time
 from vigil_ir.keys import next_number
 
@@ -23,7 +23,12 @@ TEXT_MAX = 3000
 
 
 class IncidentError(ValueError):
-    """A request that cannot be carried out; the message says why, for the person who asked."""
+    """A request that cannot be carried out; the message says why, for the person who asked, and
+    `field` names the form field it is about, when there is one."""
+
+    def __init__(self, message: str, field: str | None = None):
+        super().__init__(message)
+        self.field = field
 
 
 def _event(session: Session, incident: Incident, kind: str, actor: str, data: dict[str, Any],
@@ -191,16 +196,20 @@ def can_close(incident: Incident, user: str, privileged: frozenset[str]) -> bool
 
 
 def _close_values(*, customer_impact: str, root_cause: str, lessons_learned: str, follow_ups: list[str] | None,
-                  open_items: list[str] | None, override_reason: str) -> dict[str, Any]:
+                  open_items: list[str] | None, override_reason: str, cause_category: str | None) -> dict[str, Any]:
     """The close form's data, checked (the same for a close and for a request to close)."""
     override_reason = _text(override_reason, "override reason")
     if open_items and not override_reason:
         raise IncidentError("Some items are still open; give a reason for closing anyway.")
+    if cause_category is not None and cause_category not in CAUSE_CATEGORIES:
+        raise IncidentError(f"{cause_category!r} is not a root-cause category: choose one of "
+                            f"{', '.join(CAUSE_CATEGORIES)}.", "cause_category")
     return {"customer_impact": _text(customer_impact, "customer impact", required=True),
             "root_cause": _text(root_cause, "root cause", required=True),
             "lessons_learned": _text(lessons_learned, "lessons learned"),
             "follow_ups": [line.strip() for line in (follow_ups or []) if line.strip()],
-            "open_items": list(open_items or []), "override_reason": override_reason or None}
+            "open_items": list(open_items or []), "override_reason": override_reason or None,
+            "cause_category": cause_category}
 
 
 def _require_resolved(incident: Incident) -> None:
@@ -211,7 +220,7 @@ def _require_resolved(incident: Incident) -> None:
 def close(session: Session, *, incident: Incident, actor: str, admins: frozenset[str],
           customer_impact: str, root_cause: str, lessons_learned: str,
           follow_ups: list[str] | None = None, open_items: list[str] | None = None,
-          override_reason: str = "") -> Event:
+          override_reason: str = "", cause_category: str | None = None) -> Event:
     """Close a resolved incident. `open_items` (e.g. open required playbook steps) need an
     `override_reason`, which is recorded with them. `admins`: who may close besides the lead (the
     permissions policy's `holders_of(Action.CLOSE)`); whether a second person must approve first
@@ -221,7 +230,8 @@ def close(session: Session, *, incident: Incident, actor: str, admins: frozenset
         raise IncidentError(f"Only the incident lead, a commander or an admin can close {incident.key}.")
     _require_resolved(incident)
     values = _close_values(customer_impact=customer_impact, root_cause=root_cause, lessons_learned=lessons_learned,
-                           follow_ups=follow_ups, open_items=open_items, override_reason=override_reason)
+                           follow_ups=follow_ups, open_items=open_items, override_reason=override_reason,
+                           cause_category=cause_category)
     return _apply_close(session, incident, actor, values)
 
 
@@ -229,6 +239,7 @@ def _apply_close(session: Session, incident: Incident, actor: str, values: dict[
                  extra: dict[str, Any] | None = None) -> Event:
     incident.customer_impact, incident.root_cause = values["customer_impact"], values["root_cause"]
     incident.lessons_learned, incident.follow_ups = values["lessons_learned"], values["follow_ups"]
+    incident.cause_category = values.get("cause_category")
     previous, incident.status = incident.status, "closed"
     return _event(session, incident, "incident.closed", actor, {"from": previous, "to": "closed", **values,
                                                                 **(extra or {})})
@@ -251,7 +262,7 @@ def pending_close_request(session: Session, incident: Incident) -> Event | None:
 
 def request_close(session: Session, *, incident: Incident, actor: str, customer_impact: str, root_cause: str,
                   lessons_learned: str, follow_ups: list[str] | None = None, open_items: list[str] | None = None,
-                  override_reason: str = "") -> Event:
+                  override_reason: str = "", cause_category: str | None = None) -> Event:
     """Ask for a second person to approve closing; the close form's data waits in the request."""
     _require_open(session, incident)
     _require_resolved(incident)
@@ -260,7 +271,8 @@ def request_close(session: Session, *, incident: Incident, actor: str, customer_
         raise IncidentError(f"Closing {incident.key} was already requested by <@{waiting.actor}>; it waits for "
                             "a commander or admin to approve or refuse it.")
     values = _close_values(customer_impact=customer_impact, root_cause=root_cause, lessons_learned=lessons_learned,
-                           follow_ups=follow_ups, open_items=open_items, override_reason=override_reason)
+                           follow_ups=follow_ups, open_items=open_items, override_reason=override_reason,
+                           cause_category=cause_category)
     return _event(session, incident, "incident.close_requested", actor, values)
 
 

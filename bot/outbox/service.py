@@ -18,16 +18,25 @@ from vigil_ir.outbox.models import OutboxItem
 
 
 def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any] | None = None,
-            dedupe_key: str | None = None, coalesce: bool = False) -> OutboxItem | None:
+            dedupe_key: str | None = None, coalesce: bool = False, merge: bool = False) -> OutboxItem | None:
     """Add an item in the caller's transaction.
 
     `dedupe_key`: at most one item ever with that key. `coalesce`: skip if an undelivered item of
-    the same kind and subject is waiting and not yet claimed (it will render the latest state anyway).
+    the same kind and subject is waiting and not yet claimed (it will render the latest state anyway);
+    with `merge`, `payload`'s keys are also written into the waiting item (the latest wish wins, e.g.
+    which page of a message to show).
     """
-    if coalesce and session.exec(select(OutboxItem.id).where(
+    if coalesce:
+        waiting = session.exec(select(OutboxItem.id, OutboxItem.payload).where(
             OutboxItem.kind == kind, OutboxItem.subject == subject, OutboxItem.status == "pending",
-            OutboxItem.claimed_by.is_(None))).first():
-        return None
+            OutboxItem.claimed_by.is_(None))).first()
+        if waiting and not merge:
+            return None
+        # Only while still unclaimed: a sender that took it meanwhile renders the old wish, so queue anew.
+        if waiting and session.execute(update(OutboxItem).where(
+                OutboxItem.id == waiting[0], OutboxItem.status == "pending", OutboxItem.claimed_by.is_(None))
+                .values(payload={**waiting[1], **(payload or {})})).rowcount == 1:
+            return None
     now = clock.now()
     values = {"kind": kind, "subject": subject, "payload": payload or {}, "dedupe_key": dedupe_key,
               "available_at": now, "created_at": now, "status": "pending", "attempts": 0, "result": {}}
@@ -45,6 +54,14 @@ def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any
 def _claimable(now):
     return (OutboxItem.status == "pending", OutboxItem.available_at <= now,
             or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now))
+
+
+def last_result(session: Session, *, kind: str, subject: str) -> dict[str, Any]:
+    """The result of the latest delivered item of this kind and subject ({} if none)."""
+    result = session.exec(select(OutboxItem.result).where(OutboxItem.kind == kind, OutboxItem.subject == subject,
+                                                          OutboxItem.status == "done")
+                          .order_by(OutboxItem.id.desc()).limit(1)).first()
+    return result or {}
 
 
 def claim_due(session: Session, *, worker: str, limit: int = 20, hold_seconds: int = 120) -> list[OutboxItem]:

@@ -36,6 +36,7 @@ class Action(str, Enum):
     CLASSIFY_SECURITY = "classify_security"  # mark an incident a security incident, or not
     DECIDE_DEADLINE = "decide_deadline"      # end a playbook deadline clock by a decision
     SIGN_OFF_RISK_ASSESSMENT = "sign_off_risk_assessment"
+    SIGN_OFF_PROGRAM_REVIEW = "sign_off_program_review"  # the incident-response program review (CC7.4)
 
 
 # Roles held because of the record acted on; the caller names who holds them (`decide(..., lead=…)`).
@@ -77,6 +78,7 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.CLASSIFY_SECURITY: ("lead", "commanders", "admins"),
     Action.DECIDE_DEADLINE: ("lead", "commanders", "admins"),
     Action.SIGN_OFF_RISK_ASSESSMENT: ("risk_approvers", "commanders", "admins"),
+    Action.SIGN_OFF_PROGRAM_REVIEW: ("commanders", "admins"),
 }
 
 # What a refusal says the person tried to do: "Only … may <this>."
@@ -99,6 +101,7 @@ DOING = {
     Action.CLASSIFY_SECURITY: "change whether this is a security incident",
     Action.DECIDE_DEADLINE: "decide this deadline",
     Action.SIGN_OFF_RISK_ASSESSMENT: "sign off the risk assessment",
+    Action.SIGN_OFF_PROGRAM_REVIEW: "sign off the incident-response program review",
 }
 
 

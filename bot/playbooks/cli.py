@@ -9,7 +9,7 @@ import click
 
 from vigil_ir.playbooks.loader import (PlaybookError, PlaybookFile, library_directory, lint_paths, load_library,
                                   playbook_paths)
-from vigil_ir.slack.checklist import MAX_BLOCKS, STEP_ROOM
+from vigil_ir.slack.checklist import cut_on_slack
 
 _PATH = click.Path(path_type=Path)
 
@@ -35,10 +35,9 @@ def lint(paths: tuple[Path, ...]) -> None:
         click.echo(f"{_count(checked, 'file')}, {_count(len(errors), 'error')}", err=True)
         sys.exit(1)
     for loaded in library.values():
-        steps = sum(len(phase.steps) for phase in loaded.playbook.phases)
-        if steps > STEP_ROOM:
-            click.echo(f"{loaded.path}: warning: {steps} steps; the Slack checklist shows the first {STEP_ROOM} "
-                       f"(a message holds at most {MAX_BLOCKS} blocks)", err=True)
+        for what in cut_on_slack(loaded.playbook):
+            click.echo(f"{loaded.path}: warning: in the Slack checklist {what}; the full text is on the timeline",
+                       err=True)
     click.echo(f"OK: {_count(len(library), 'playbook')}")
 
 

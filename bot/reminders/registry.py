@@ -2,7 +2,7 @@
 
 # The policy in force is recorded before the heads are published, so a day's digest includes it.
 from vigil_ir.permissions import evidence as _permissions  # noqa: F401
-from vigil_ir.eventlog import witness  # noqa: F401
+from vigil_ir.reminders import witnesses as _witnesses  # noqa: F401
 from vigil_ir.followup import action_reminders as _actions  # noqa: F401
 from vigil_ir.reminders import incident_updates, playbooks  # noqa: F401
 from vigil_ir.risks import reminders as _risks  # noqa: F401

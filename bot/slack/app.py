@@ -13,10 +13,10 @@ from slack_sdk.http_retry.builtin_handlers import ConnectionErrorRetryHandler, R
 
 from vigil_ir.bidi import neutralise_all
 from vigil_ir.idempotency import previous_result
-from vigil_ir.slack import bolt_patch, envelope, failures, hooks
+from vigil_ir.slack import bolt_patch, envelope, failures, hooks, limits
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
-from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views
+from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views, signoff_views
 from vigil_ir.slack.listeners import action_listeners
 
 log = logging.getLogger(__name__)
@@ -29,12 +29,14 @@ INLINE_TIMEOUT_SECONDS = 2.0
 
 
 class SafeTextClient(WebClient):
-    """Every call's text shows bidi control characters instead of obeying them (vigil_ir.bidi): one
-    place for all of Vigil's Slack output, whichever builder made it."""
+    """Every call's text shows bidi control characters instead of obeying them (vigil_ir.bidi), and its
+    blocks and views are held to Slack's limits (vigil_ir.slack.limits.enforce): one place for all of
+    Vigil's Slack output, whichever builder made it."""
 
     def api_call(self, api_method, *, data=None, params=None, json=None, **kwargs):  # noqa: A002 - slack_sdk's name
-        return super().api_call(api_method, data=neutralise_all(data), params=neutralise_all(params),
-                                json=neutralise_all(json), **kwargs)
+        return super().api_call(api_method, data=limits.enforce_call(neutralise_all(data)),
+                                params=limits.enforce_call(neutralise_all(params)),
+                                json=limits.enforce_call(neutralise_all(json)), **kwargs)
 
 
 def make_client(settings, *, retry_rate_limits: bool = True, timeout: float | None = None) -> WebClient:
@@ -136,6 +138,7 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode:
     actions.register(app, deps)
     risk_command.register(app, deps)
     risk_views.register(app, deps)
+    signoff_views.register(app, deps)
     risk_actions.register(app, deps)
     playbook_actions.register(app, deps)
     action_listeners.register(app, deps)

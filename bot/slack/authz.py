@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from vigil_ir.incidents.models import Incident
 from vigil_ir.permissions import Decision
+from vigil_ir.slack import limits
 
 
 def refusal(decision: Decision | str) -> str:
@@ -18,16 +19,13 @@ def request_lead_reply(incident: Incident, decision: Decision) -> dict:
     """The refusal to replace a lead, with a "Request the lead" button the current lead answers."""
     text = refusal(decision) + f" You can ask the current lead to hand {incident.key} over to you."
     return {"text": text, "blocks": [
-        {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+        limits.section(text),
         {"type": "actions", "block_id": "lead_request", "elements": [
-            {"type": "button", "action_id": "incident_request_lead", "value": str(incident.id),
-             "text": {"type": "plain_text", "text": "Request the lead"}}]}]}
+            limits.button("Request the lead", action_id="incident_request_lead", value=str(incident.id))]}]}
 
 
 def decision_buttons(prefix: str, value: str, yes: str, no: str) -> dict:
     """An actions block with a primary yes and a no button (value: the request's event id)."""
     return {"type": "actions", "elements": [
-        {"type": "button", "action_id": f"{prefix}_accept", "value": value, "style": "primary",
-         "text": {"type": "plain_text", "text": yes}},
-        {"type": "button", "action_id": f"{prefix}_decline", "value": value,
-         "text": {"type": "plain_text", "text": no}}]}
+        limits.button(yes, action_id=f"{prefix}_accept", value=value, style="primary"),
+        limits.button(no, action_id=f"{prefix}_decline", value=value)]}

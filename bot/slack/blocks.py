@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from vigil_ir import clock
-from vigil_ir.incidents.models import ROLES, SEVERITIES, TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, ROLES, SEVERITIES, TYPES, Incident
 from vigil_ir.slack import limits
 from vigil_ir.slack.escape import channel_link, esc, mention
 
@@ -110,7 +110,7 @@ def _text_input(block_id: str, label: str, *, multiline: bool = False, optional:
     element = {"type": "plain_text_input", "action_id": "value", "multiline": multiline,
                "max_length": max_length}
     if initial:
-        element["initial_value"] = initial[:max_length]
+        element["initial_value"] = limits.initial(initial, max_length)
     block = {"type": "input", "block_id": block_id, "optional": optional,
              "label": {"type": "plain_text", "text": label}, "element": element}
     if hint:
@@ -119,9 +119,7 @@ def _text_input(block_id: str, label: str, *, multiline: bool = False, optional:
 
 
 def _modal(callback_id: str, title: str, submit: str, blocks: list[dict], metadata: str = "") -> dict:
-    return {"type": "modal", "callback_id": callback_id, "private_metadata": metadata,
-            "title": {"type": "plain_text", "text": title}, "submit": {"type": "plain_text", "text": submit},
-            "close": {"type": "plain_text", "text": "Cancel"}, "blocks": blocks}
+    return limits.modal(callback_id, title, submit, blocks, metadata)
 
 
 def status_options(include_resolved: bool = True) -> list[dict]:
@@ -172,14 +170,15 @@ def update_modal(incident: Incident) -> dict:
 def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
     warning = []
     if open_items:
-        listed = "\n".join(f"• {esc(item)}" for item in open_items[:20])
-        warning = [{"type": "section", "text": {"type": "mrkdwn", "text":
-                    f":warning: *Still open:*\n{listed}"}},
+        listed = "\n".join(f"• {limits.mrkdwn(item, 140)}" for item in open_items[:20])
+        warning = [limits.section(f":warning: *Still open:*\n{listed}"),
                    _text_input("override_reason", "Reason for closing with these open", multiline=True,
                                hint="Recorded on the timeline with the list above.")]
     return _modal("incident_close", f"Close {incident.key}", "Close incident", warning + [
         _text_input("customer_impact", "Customer impact", multiline=True),
         _text_input("root_cause", "Root cause", multiline=True),
+        _select("cause_category", "Root-cause category", [_option(key, label) for key, label in CAUSE_CATEGORIES.items()],
+                optional=True),
         _text_input("lessons_learned", "Lessons learned", multiline=True, optional=True),
         _text_input("follow_ups", "Follow-up actions", multiline=True, optional=True,
                     hint="One action per line; start a line with YYYY-MM-DD for its due date. "
@@ -207,8 +206,7 @@ def playbook_buttons(files) -> list[dict]:
         rows.append({"type": "section", "text": {"type": "mrkdwn", "text":
                      f"*{esc(playbook.title)}* `{esc(playbook.id)}` v{esc(playbook.version)}\n"
                      f"{limits.mrkdwn(' '.join(playbook.description.split()), 200)}"},
-                     "accessory": {"type": "button", "action_id": "playbook_attach", "value": playbook.id,
-                                   "text": {"type": "plain_text", "text": "Attach"}}})
+                     "accessory": limits.button("Attach", action_id="playbook_attach", value=playbook.id)})
     return rows
 
 

@@ -24,6 +24,7 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.webhook import WebhookClient
 
 from vigil_ir import clock
+from vigil_ir.bidi import neutralise_all
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
@@ -31,11 +32,12 @@ from vigil_ir.idempotency import ProcessedKey, first_time
 from vigil_ir.followup import pir_document
 from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.models import Incident
+from vigil_ir.outbox import service as outbox
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
 from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
-from vigil_ir.eventlog import witness
+from vigil_ir.reminders import witnesses as witness_sweep
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack import signing_key_post, witnesses
 from vigil_ir.signing.service import PUBLISH_KIND as SIGNING_KEY_KIND
@@ -91,7 +93,7 @@ class Deliverer:
                          "slack.post": self.post, "playbook.checklist": self.checklist,
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
                          "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
-                         witness.KIND: lambda payload: witnesses.deliver(self, payload),
+                         witness_sweep.KIND: lambda payload: witnesses.deliver(self, payload),
                          SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
@@ -340,22 +342,30 @@ class Deliverer:
         return {"channel": answer.get("channel"), "ts": answer["ts"]}
 
     def checklist(self, payload: dict) -> dict:
+        subject = f"playbook_run:{payload['run_id']}"
         with self.database.session() as session:
             run = session.get(PlaybookRun, payload["run_id"])
             incident = queries.by_id(session, run.incident_id)
             steps, deadlines = runner.steps_for(session, run), runner.deadlines_for(session, run)
+            shown = outbox.last_result(session, kind="playbook.checklist", subject=subject).get("page")
         if not incident.channel_id:
             raise NotReady("channel not created yet")
-        blocks, text = checklist.checklist_blocks(run, steps, deadlines), checklist.checklist_text(run, steps)
+        page = payload.get("page")
+        if page is None:
+            page = checklist.page_holding(steps, payload.get("show_step"))
+        if page is None:
+            page = shown or 0
+        page = min(max(int(page), 0), len(checklist.pages(steps)) - 1)
+        blocks, text = checklist.checklist_blocks(run, steps, deadlines, page=page), checklist.checklist_text(run, steps)
         if run.checklist_ts:
             self._call("chat_update", channel=incident.channel_id, ts=run.checklist_ts, text=text, blocks=blocks)
-            return {"ts": run.checklist_ts}
+            return {"ts": run.checklist_ts, "page": page}
         ts = self._post_once(f"playbook_run:{run.id}:checklist", incident.channel_id, text=text, blocks=blocks)
         with self.database.session() as session:
             stored = session.get(PlaybookRun, run.id)
             stored.checklist_ts = ts
             session.add(stored)
-        return {"ts": ts}
+        return {"ts": ts, "page": page}
 
     def suggest(self, payload: dict) -> dict:
         incident = self._incident(payload)
@@ -388,13 +398,15 @@ class Deliverer:
         return people.look_up(self.database, self.client, payload["user_id"])
 
     def risk_sign_off(self, payload: dict) -> dict:
-        return slack_signoff.deliver(self.database, self.client, payload)
+        return slack_signoff.deliver(self.database, self.client, payload, self.settings)
 
     def respond(self, payload: dict) -> dict:
         if not hooks.is_slack_hook(payload["response_url"], self.settings.slack_hooks_url):
             return {"status": "not sent: the response_url is not on Slack's hooks host"}
         answer = WebhookClient(payload["response_url"], timeout=self.settings.slack_timeout_seconds).send(
-            text=payload["text"], blocks=payload.get("blocks"), response_type="ephemeral", replace_original=False)
+            text=limits.message_text(neutralise_all(payload["text"])),
+            blocks=limits.enforce(neutralise_all(payload.get("blocks"))), response_type="ephemeral",
+            replace_original=False)
         if answer.status_code >= 500 or answer.status_code == 429:
             raise ConnectionError(f"response_url answered {answer.status_code}")
         return {"status": answer.status_code}

@@ -39,6 +39,7 @@ IN_DOUBT = ("Vigil lost its database connection while saving this, so it may or 
 UNEXPECTED = ("Something went wrong in Vigil (reference {reference}). Please try again; if it keeps "
               "happening, give your Vigil admins the reference.")
 RESPONSE_URL_TIMEOUT_SECONDS = 5
+INTERACTIONS = ("block_actions", "message_action", "shortcut", "view_closed", "block_suggestion")
 
 
 def explain(error: BaseException) -> tuple[str, int]:
@@ -75,9 +76,14 @@ def reply(kind: str, body: dict, message: str, status: int) -> BoltResponse:
         block_id = first_input_block(body.get("view"))
         if block_id:
             return _json(200, {"response_action": "errors", "errors": {block_id: message}})
-    if kind in ("block_actions", "message_action") and isinstance(body.get("response_url"), str) \
-            and body["response_url"]:
-        tell_later(body["response_url"], f":warning: {message}")
+    if kind in INTERACTIONS:
+        # Slack never retries a button press or a shortcut; any status but 200 only shows a bare error
+        # icon, so the notice goes to the response_url when there is one (a missing one, or one blanked
+        # for not being Slack's, leaves nobody to tell).
+        if isinstance(body.get("response_url"), str) and body["response_url"]:
+            tell_later(body["response_url"], f":warning: {message}")
+        else:
+            log.warning("no response_url to tell the user of a failed %s", kind)
         return BoltResponse(status=200, body="")
     return _json(status, {"ok": False, "error": "database_unavailable" if status == 503 else "internal_error"})
 

@@ -9,7 +9,7 @@ Kinds handled by bot/slack/delivery.py:
 - `respond`: an ephemeral reply through a response_url.
 - `home.publish`: render a user's App Home tab.
 - `slack.post`: a plain message to a channel id, or to a user id (a DM from the app).
-- `playbook.checklist`: post or update a playbook run's checklist message (coalesced).
+- `playbook.checklist`: post or update a playbook run's checklist message, on a chosen page (coalesced).
 - `playbook.suggest`: offer the playbooks that apply to a new incident, with Attach buttons.
 - `pir.document`: render the post-incident review document and post it to the channel as a file.
 """
@@ -78,10 +78,17 @@ def publish_home(session: Session, user_id: str) -> None:
     enqueue(session, kind="home.publish", subject=f"home:{user_id}", payload={"user_id": user_id}, coalesce=True)
 
 
-def refresh_checklist(session: Session, run) -> None:
-    """Post the run's checklist, or update it in place once posted."""
-    enqueue(session, kind="playbook.checklist", subject=f"playbook_run:{run.id}", payload={"run_id": run.id},
-            coalesce=True)
+def refresh_checklist(session: Session, run, *, page: int | None = None, show_step: int | None = None) -> None:
+    """Post the run's checklist, or update it in place once posted.
+
+    Which page a long checklist shows: `page`, else the page holding step `show_step` (the one just
+    acted on), else the page it shows now.
+    """
+    wish = {"page": page} if page is not None else {"show_step": show_step} if show_step is not None else {}
+    if wish:
+        wish = {"page": None, "show_step": None, **wish}  # replaces an older wish in a waiting item
+    enqueue(session, kind="playbook.checklist", subject=f"playbook_run:{run.id}", payload={"run_id": run.id, **wish},
+            coalesce=True, merge=bool(wish))
 
 
 def suggest_playbooks(session: Session, incident: Incident) -> None:

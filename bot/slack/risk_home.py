@@ -18,15 +18,12 @@ REVIEWS_AHEAD_DAYS = 30
 
 
 def _section(text: str, accessory: dict | None = None) -> dict:
-    block = {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}
-    if accessory:
-        block["accessory"] = accessory
-    return block
+    return limits.section(text, **({"accessory": accessory} if accessory else {}))
 
 
 def home_blocks(session: Session, user_id: str) -> list[dict]:
     on = today()
-    blocks: list[dict] = [{"type": "header", "text": {"type": "plain_text", "text": "Reviews due"}}]
+    blocks: list[dict] = [limits.header("Reviews due")]
     due = queries.open_reviews_for(session, user_id, before=on + timedelta(days=REVIEWS_AHEAD_DAYS))
     if not due:
         blocks.append(_section("Nothing due in the next 30 days."))
@@ -36,11 +33,11 @@ def home_blocks(session: Session, user_id: str) -> list[dict]:
                                f"{when(review.due_on, on)}", button))
     waiting = queries.pending_approvals(session, user_id)
     if waiting:
-        blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Approvals waiting for you"}})
+        blocks.append(limits.header("Approvals waiting for you"))
         blocks += [_section(f"*{risk.key}* {esc(risk.title)}: review by {mention(approval.requested_by)} "
                             f"({', '.join(approval.reasons).replace('_', ' ')}); see your DMs to decide.")
                    for approval, risk in waiting[:HOME_LIMIT]]
-    blocks.append({"type": "header", "text": {"type": "plain_text", "text": "Your risks"}})
+    blocks.append(limits.header("Your risks"))
     mine = queries.risks(session, "mine", user=user_id, on=on)
     if not mine:
         blocks.append(_section("You own no open risks. Add one with `/risk add`."))

@@ -19,14 +19,11 @@ from vigil_ir.slack.escape import esc, mention
 
 
 def _section(text: str) -> dict:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}
+    return limits.section(text)
 
 
 def _button(action_id: str, text: str, value: str, style: str | None = None) -> dict:
-    button = {"type": "button", "action_id": action_id, "value": value, "text": {"type": "plain_text", "text": text}}
-    if style:
-        button["style"] = style
-    return button
+    return limits.button(text, action_id=action_id, value=value, style=style)
 
 
 def post(session: Session, channel: str, text: str, *, key: str, subject: str, blocks: list | None = None

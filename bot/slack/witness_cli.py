@@ -12,7 +12,8 @@ import click
 from vigil_ir import clock
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
-from vigil_ir.eventlog.witness import Witness, contradiction, heads_as_at, queue_witness
+from vigil_ir.eventlog.witness import Witness, contradiction, heads_as_at
+from vigil_ir.reminders.witnesses import queue_witness
 
 
 def _slack_ready(settings: Settings) -> None:

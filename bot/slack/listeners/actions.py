@@ -11,7 +11,7 @@ from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.outbox.service import enqueue
 from vigil_ir.permissions import Action, Refused
-from vigil_ir.slack import action_blocks, authz, blocks, notify
+from vigil_ir.slack import action_blocks, authz, blocks, limits, notify
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.blocks import slack_date
 from vigil_ir.slack.escape import esc, mention
@@ -93,7 +93,7 @@ def register(app, deps: Deps) -> None:
                         "Accept to hand it over, or decline.")
                 enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=f"lead-request:{request.id}",
                         payload={"channel": incident.lead, "text": text, "blocks": [
-                            {"type": "section", "text": {"type": "mrkdwn", "text": text}},
+                            limits.section(text),
                             authz.decision_buttons("incident_lead_request", str(request.id), "Hand over", "Decline")]})
                 reply = f"Asked {mention(incident.lead)} to hand the lead of {incident.key} to you."
             if body.get("response_url"):

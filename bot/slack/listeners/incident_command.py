@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session, select
 
+from vigil_ir import clock
 from vigil_ir.bidi import neutralise_all
 from vigil_ir.followup import pir
 from vigil_ir.eventlog import Event
@@ -23,7 +24,9 @@ from vigil_ir.incidents.service import IncidentError
 from vigil_ir.permissions import Action, Actor, Refused
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
-from vigil_ir.slack import authz, blocks, notify
+from vigil_ir.risks import signoff
+from vigil_ir.slack import authz, blocks, limits, notify
+from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import channel_link, esc, first_mention, mention
 from vigil_ir.slack.listeners.action_listeners import cmd_action, list_actions
@@ -49,6 +52,7 @@ Inside an incident channel:
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
 `/incident actions [mine|open|INC-<n>]` — list follow-up actions (works anywhere)
 `/incident list` — the open incidents you can see (works anywhere)
+`/incident sign-off` — management sign-off of the periodic incident-response program review (commanders and admins; form; works anywhere)
 `/incident help` — this message
 React with :pushpin: on a message here to add it to the timeline."""
 
@@ -97,6 +101,12 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return list_actions(deps, body, rest)
     if verb == "list":
         return list_open(deps, body)
+    if verb in ("sign-off", "signoff"):  # works anywhere
+        decision = deps.permissions.decide(Action.SIGN_OFF_PROGRAM_REVIEW, body["user_id"])
+        if not decision:
+            return {"text": authz.refusal(decision) + " Nothing was recorded."}
+        return open_view(client, body["trigger_id"],
+                         slack_signoff.modal(clock.now().date(), signoff.INCIDENT_REVIEW)) or {}
     if verb not in IN_CHANNEL_ONLY:
         return {"text": f"Unknown subcommand `{esc(verb)}`.\n\n{USAGE}"}
     # Slack calls happen outside the transaction: on SQLite it holds the write lock.
@@ -158,7 +168,8 @@ def not_in_incident_channel(deps: Deps, session, verb: str, who: Actor) -> str:
 def open_view(client, trigger_id: str, view: dict) -> dict | None:
     """Open a modal; on a Slack failure return the ephemeral reply explaining it."""
     try:
-        client.views_open(trigger_id=trigger_id, view=neutralise_all(view))  # bolt's own client: vigil_ir.bidi
+        # bolt's own client: shown bidi controls (vigil_ir.bidi) and Slack's limits, as SafeTextClient does
+        client.views_open(trigger_id=trigger_id, view=limits.enforce(neutralise_all(view)))
     except SlackApiError as failure:
         log.warning("views.open failed: %s", failure.response.get("error"))
         return {"text": ":warning: Slack did not open the form "
@@ -380,7 +391,7 @@ def cmd_playbook(c: Command) -> dict:
              else f"No playbook is marked for {c.incident.type}/{c.incident.severity}; all playbooks:")
     listed = blocks.playbook_buttons(fitting or others)
     text = intro + " " + ", ".join(f"`{f.playbook.id}`" for f in (fitting or others))
-    return {"text": text, "blocks": [{"type": "section", "text": {"type": "mrkdwn", "text": intro}}] + listed}
+    return {"text": text, "blocks": [limits.section(intro)] + listed}
 
 
 def cmd_pir(c: Command) -> dict:

@@ -1,13 +1,15 @@
-"""Playbook buttons and modals: attach, and per step Done / Skip / Assign / Undo / Instructions."""
+"""Playbook buttons and modals: attach, per step Done / Skip / Assign / Undo / Instructions, checklist pages."""
 
 from __future__ import annotations
+
+import re
 
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import queries
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.models import PlaybookRun, PlaybookStep
-from vigil_ir.slack import blocks, notify
+from vigil_ir.slack import blocks, checklist, notify
 from vigil_ir.slack.blocks import slack_date
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import esc, mention
@@ -77,10 +79,10 @@ def register(app, deps: Deps) -> None:
                     reply(session, body, f"*{esc(step.title)}*\n{esc(step.instructions) or '_No instructions._'}")
                 elif verb == "undo":
                     runner.reopen_step(session, incident=incident, run=run, step=step, actor=user)
-                    notify.refresh_checklist(session, run)
+                    notify.refresh_checklist(session, run, show_step=step.id)
                 elif verb == "done" and step.evidence == "none":
                     runner.complete_step(session, incident=incident, run=run, step=step, actor=user)
-                    notify.refresh_checklist(session, run)
+                    notify.refresh_checklist(session, run, show_step=step.id)
                 elif verb in ("done", "skip", "assign"):
                     runner.require_open_step(step)
                     view = {"done": blocks.done_modal, "skip": blocks.skip_modal, "assign": blocks.assign_modal}[verb](step)
@@ -96,6 +98,19 @@ def register(app, deps: Deps) -> None:
                 with deps.database.session() as session:
                     reply(session, body, failure["text"])
                 deps.wake_sender()
+
+    @app.action(re.compile(f"^({checklist.PAGE_BACK}|{checklist.PAGE_NEXT})$"))
+    def page_clicked(ack, body, action):
+        """Show another page of a long checklist: only the Slack view changes, so nothing is recorded."""
+        ack()
+        run_pk, _, page = str(action.get("value")).partition(":")
+        with deps.database.session() as session:
+            run = session.get(PlaybookRun, ref(run_pk)) if ref(run_pk) is not None else None
+            if run is None or ref(page) is None:
+                reply(session, body, ":information_source: That checklist no longer exists.")
+            else:
+                notify.refresh_checklist(session, run, page=ref(page))
+        deps.wake_sender()
 
     def step_submission(callback_id: str, act):
         @app.view(callback_id)
@@ -113,7 +128,7 @@ def register(app, deps: Deps) -> None:
                     session.rollback()
                     ack(**errors({"value": str(problem)}))
                     return
-                notify.refresh_checklist(session, run)
+                notify.refresh_checklist(session, run, show_step=step.id)
             ack()
             deps.wake_sender()
 

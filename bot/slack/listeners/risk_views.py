@@ -8,11 +8,10 @@ from vigil_ir.risks import approvals, reviews, service
 from vigil_ir.risks.models import Risk, RiskApproval, RiskReview
 from vigil_ir.risks.service import RiskError
 from vigil_ir.slack import risk_notify
-from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners.risk_actions import decision_makers, require_decider
 from vigil_ir.slack.escape import esc, mention
-from vigil_ir.slack.listeners.views import errors, option_value, ref, text_value, typed
+from vigil_ir.slack.listeners.views import date_value, errors, option_value, ref, text_value, typed
 
 ADD_TEXT = ("title", "statement", "description", "treatment_plan", "cadence", "tsc_refs", "incidents")
 ADD_SELECT = ("category", "risk_type", "inherent_likelihood", "inherent_impact", "residual_likelihood",
@@ -33,30 +32,6 @@ def register(app, deps: Deps) -> None:
     @app.view("risk_reject")
     def reject_submitted(ack, body, view):
         ack(**reject(deps, body, view))
-
-    @app.view(slack_signoff.CALLBACK)
-    def sign_off_submitted(ack, body, view):
-        ack(**sign_off(deps, body, view))
-
-
-def sign_off(deps: Deps, body: dict, view: dict) -> dict:
-    """Validate the period (inline errors, nothing written), then queue the signing once per view."""
-    actor = body["user"]["id"]
-    decision = deps.permissions.decide(Action.SIGN_OFF_RISK_ASSESSMENT, actor)
-    if not decision:
-        return errors({"period_from": decision.message})
-    start, end, problems = slack_signoff.period_of(date_value(view, "period_from"), date_value(view, "period_to"))
-    if problems:
-        return errors(problems)
-    with deps.database.session() as session:
-        slack_signoff.queue(session, view_id=view["id"], user=actor, start=start, end=end,
-                            role=text_value(view, "role"), comment=text_value(view, "comment"))
-    deps.wake_sender()
-    return {}
-
-
-def date_value(view: dict, block_id: str) -> str | None:
-    return typed(view, block_id, "selected_date")
 
 
 def add(deps: Deps, body: dict, view: dict) -> dict:

@@ -41,6 +41,11 @@ def option_value(view: dict, block_id: str) -> str | None:
     return selected.get("value") if isinstance(selected.get("value"), str) else None
 
 
+def date_value(view: dict, block_id: str) -> str | None:
+    """A datepicker's `YYYY-MM-DD`, as Slack sent it (checked by whoever reads it)."""
+    return typed(view, block_id, "selected_date")
+
+
 def users_value(view: dict, block_id: str) -> list[str]:
     return [user for user in typed(view, block_id, "selected_users", list) or [] if isinstance(user, str)]
 
@@ -178,6 +183,7 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
                                       "give a reason for closing anyway, or finish them first."})
             form = {"open_items": open_items, "override_reason": override,
                     "customer_impact": text_value(view, "customer_impact"), "root_cause": text_value(view, "root_cause"),
+                    "cause_category": option_value(view, "cause_category"),
                     "lessons_learned": text_value(view, "lessons_learned"),
                     "follow_ups": text_value(view, "follow_ups").splitlines()}
             if deps.permissions.policy.needs_second_person(severity_reached=queries.severity_reached(session, incident),

@@ -1,8 +1,10 @@
 """Sign-in enforcement for every dashboard page and download, CSRF tokens, security headers.
 
-The principal lives in the signed session cookie; it is checked again on each request: an auditor
-token must still be active (and each use is logged as an `audit.dashboard_access` event), a Slack
-user must still be allowed by the current settings. Anything else goes to /login.
+The signed cookie carries only a random session id; on each request the server's session row
+decides (not signed out, not revoked, not past VIGIL_SESSION_HOURS), then the principal is checked
+again: an auditor token must still be active, a Slack user must still be allowed by the
+permissions policy. Anything else goes to /login. A page view (GET) writes only its access-log
+event (`vigil_ir.web.dashboard.access`), and not even that above the per-viewer limit.
 """
 
 from __future__ import annotations
@@ -16,11 +18,13 @@ from starlette.middleware.base import BaseHTTPMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 
-from vigil_ir.auth import tokens
-from vigil_ir.auth.principal import Principal, slack_role
+from vigil_ir.auth import sessions, tokens
+from vigil_ir.auth.principal import Principal, slack_access
 from vigil_ir.web.dashboard.context import SCOPE_KEY, Dashboard
 
-SESSION_KEY = "principal"
+SESSION_KEY = "sid"  # the cookie's only claim to a signed-in session
+# Why a session ended, as the login page's `reason` (messages in login.py).
+ENDED = {"signed_out": "signed_out", "revoked": "session_revoked", "expired": "session_expired"}
 # No scripts at all; styles only from our own stylesheet; forms only post back to us.
 CSP = ("default-src 'none'; style-src 'self'; img-src 'self' data:; form-action 'self'; "
        "frame-ancestors 'none'; base-uri 'none'")
@@ -56,46 +60,56 @@ def login_redirect(request: Request, reason: str | None = None) -> Response:
     return RedirectResponse("/login" + (f"?{urlencode(params)}" if params else ""), status_code=303)
 
 
-def resolve(dash: Dashboard, request: Request) -> tuple[Principal | None, str | None]:
-    """(principal, None) or (None, why not); logs the access when it is an auditor token."""
-    data = request.session.get(SESSION_KEY)
-    if not isinstance(data, dict):
-        return None, None
-    if data.get("kind") == "token":
+def client_address(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def resolve(dash: Dashboard, request: Request, route: str) -> tuple[Principal | None, str | None, int | None]:
+    """(principal, None, session id) or (None, why not, None). Records the page view (GET/HEAD)."""
+    sid = request.session.get(SESSION_KEY)
+    if not sid:
+        return None, None, None
+    with dash.database.session() as session:
         try:
-            with dash.database.session() as session:
-                token = tokens.use(session, token_id=int(data["id"]), path=request.url.path,
-                                   query=request.url.query)
-        except tokens.TokenRefused as refused:
-            return None, refused.reason
-        return Principal("token", str(token.id), token.name, "auditor"), None
-    if data.get("kind") == "slack":
-        role = slack_role(dash.settings, data["id"], data.get("team"), dash.workspace_team)
-        if role is None:
-            return None, "not_allowed"
-        return Principal("slack", data["id"], data.get("name") or data["id"], role, data.get("team")), None
-    return None, None
+            row = sessions.find(session, sid)
+        except sessions.SessionEnded as ended:
+            return None, ENDED.get(ended.reason), None
+        if row.kind == "token":
+            try:
+                token = tokens.check(session, token_id=int(row.subject))
+            except tokens.TokenRefused as refused:
+                return None, refused.reason, None
+            principal = Principal("token", str(token.id), token.name, "auditor")
+        else:
+            access = slack_access(dash.permissions(), dash.settings, row.subject, row.team, dash.workspace_team)
+            if access.role is None:
+                return None, "not_allowed", None
+            principal = Principal("slack", row.subject, row.name, access.role, row.team)
+        if request.method in ("GET", "HEAD"):
+            dash.access_log.record(session, principal, session_id=row.id, route=route, path=request.url.path,
+                                   query_params=request.query_params)
+        return principal, None, row.id
 
 
 class SignIn(BaseHTTPMiddleware):
     """Wraps each dashboard route; `public` routes (login, logout) skip the check."""
 
-    def __init__(self, app, *, dashboard: Dashboard, public: bool = False):
+    def __init__(self, app, *, dashboard: Dashboard, public: bool = False, route: str = ""):
         super().__init__(app)
-        self.dashboard, self.public = dashboard, public
+        self.dashboard, self.public, self.route = dashboard, public, route
 
     async def dispatch(self, request: Request, call_next) -> Response:
         request.scope[SCOPE_KEY] = self.dashboard
         if self.public:
             response = await call_next(request)
         else:
-            principal, refused = await run_in_threadpool(resolve, self.dashboard, request)
+            principal, refused, session_id = await run_in_threadpool(resolve, self.dashboard, request, self.route)
             if principal is None:
-                if refused:  # the session is dead: forget it, say why on the login page
+                if request.session.get(SESSION_KEY):  # the session is dead: forget it
                     request.session.clear()
                 response = login_redirect(request, refused)
             else:
-                request.state.principal = principal
+                request.state.principal, request.state.session_id = principal, session_id
                 response = await call_next(request)
         response.headers.setdefault("Content-Security-Policy", CSP)
         response.headers.setdefault("X-Content-Type-Options", "nosniff")

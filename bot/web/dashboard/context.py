@@ -1,4 +1,5 @@
-"""What the dashboard's pages share: the database, settings, and the Slack workspace."""
+"""What the dashboard's pages share: the database, settings, the permissions policy, the access log,
+the sign-in throttle and the Slack workspace."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ from typing import Any
 
 from starlette.requests import Request
 
+from vigil_ir.auth.throttle import Throttle
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
+from vigil_ir.web.dashboard.access import AccessLog
 
 log = logging.getLogger(__name__)
 SCOPE_KEY = "vigil.dashboard"
@@ -22,6 +25,8 @@ TEAM_RETRY_SECONDS = 60
 class Dashboard:
     database: Database
     settings: Settings
+    access_log: AccessLog
+    throttle: Throttle
     _team: str | None = None
     _team_failed_at: float = float("-inf")
     _team_lock: threading.Lock = field(default_factory=threading.Lock)
@@ -49,10 +54,9 @@ class Dashboard:
                     log.warning("could not learn the workspace team from auth.test (%s); set SLACK_TEAM_ID", exc)
             return self._team
 
-
     def permissions(self):
         """The permissions policy (vigil_ir.permissions), with user groups asked of Slack when a bot
-        token is set: who among the Slack users signed in may see a private incident."""
+        token is set: which Slack users may use the dashboard, and see a private incident."""
         with self._team_lock:
             if self._permissions is None:
                 from vigil_ir.permissions import build_permissions

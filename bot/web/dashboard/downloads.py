@@ -36,6 +36,7 @@ from vigil_ir.signing.service import SigningKeyError
 from vigil_ir.exports.timeline import FORMATS as TIMELINE_FORMATS
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.filters import PAGE_SIZE, IncidentFilters, bounds, parse_date, period
+from vigil_ir.web.dashboard.private import PrivateScope, export_refusal
 from vigil_ir.web.dashboard.views import page
 
 TABLE_FORMATS = {"csv": "text/csv; charset=utf-8", "json": "application/json"}
@@ -78,8 +79,9 @@ def exports_page(request: Request) -> Response:
     as_of = parse_date(request.query_params.get("as_of"), "As of", errors)
     filters = IncidentFilters.parse({**request.query_params, "from": start and start.isoformat(),
                                      "to": end and end.isoformat()})
+    scope = PrivateScope(request)
     with dashboard(request).database.read_session() as session:
-        incidents, total = filters.run(session)
+        incidents, total = filters.run(session, scope.visible_ids(session))
     return page(request, "exports.html", status_code=400 if errors else 200, errors=errors, start=start, end=end,
                 as_of=as_of, incidents=incidents, total=total, filters=filters, page_size=PAGE_SIZE,
                 timeline_formats=TIMELINE_FORMATS,
@@ -112,12 +114,25 @@ def period_download(name: str) -> Callable[[Request], Response]:
         if isinstance(checked, Response):
             return checked
         fmt, span = checked
+        scope = PrivateScope(request)
         with dashboard(request).database.read_session() as session:
             rows = export.rows(session, *bounds(*span))
+            hidden = scope.hidden_keys(session)
+        if hidden and any(_incident_key(name, row) in hidden for row in rows):
+            return export_refusal()
         return attachment(export.render(rows, fmt), f"{export.filename}-{span[0]}-{span[1]}.{fmt}",
                           TABLE_FORMATS[fmt], csv=fmt == "csv")
 
     return download
+
+
+def _incident_key(export: str, row: dict) -> str | None:
+    """The incident a row of a period export belongs to (the population, the actions of incidents)."""
+    if export == "incidents":
+        return row.get("key")
+    if export == "actions" and row.get("parent_type") == "incident":
+        return row.get("parent_ref")
+    return None
 
 
 def register_download(request: Request) -> Response:
@@ -143,13 +158,22 @@ def report_download(request: Request) -> Response:
     return attachment(text, f"risk-assessment-{span[0]}-{span[1]}.{fmt}", REPORT_FORMATS[fmt])
 
 
+def _hides_private(request: Request, end: datetime) -> bool:
+    """Whether the reader may not see a private incident the bundle would hold (declared before its end)."""
+    scope = PrivateScope(request)
+    with dashboard(request).database.read_session() as session:
+        return bool(scope.hidden_keys(session, declared_before=end))
+
+
 async def bundle_download(request: Request) -> Response:
     dash, span = dashboard(request), _required_period(request)
     if isinstance(span, str):
         return _bad(span)
+    start, end = bounds(*span)
+    if await run_in_threadpool(_hides_private, request, end):
+        return export_refusal()
     folder = Path(tempfile.mkdtemp(prefix="vigil-bundle-"))
     name = f"evidence-{span[0]}-{span[1]}.zip"
-    start, end = bounds(*span)
     try:
         # Recorded as an `audit.bundle_exported` event by the bundle writer, with who asked.
         await run_in_threadpool(lambda: export_bundle(dash.database, start=start, end=end, output=folder / name,

@@ -1,7 +1,10 @@
 """/login (page and token form), /login/slack and its callback, /logout.
 
-Signing in replaces the whole session (no fixation) and records `audit.dashboard_signed_in`.
-Both POST forms carry the session's CSRF token, and the cookie is SameSite=Lax.
+Signing in opens a server-side session (`vigil_ir.auth.sessions`: `audit.dashboard_signed_in`) and
+replaces the whole cookie (no fixation); signing out ends the session row (`audit.dashboard_signed_out`),
+so a copy of the cookie stops working too. Failed token sign-ins are throttled per address and per
+token prefix (`vigil_ir.auth.throttle`). Both POST forms carry the session's CSRF token, and the
+cookie is SameSite=Lax.
 """
 
 from __future__ import annotations
@@ -14,11 +17,10 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from vigil_ir.auth import tokens
-from vigil_ir.auth.principal import Principal, slack_role
-from vigil_ir.eventlog import append
+from vigil_ir.auth import sessions, tokens
+from vigil_ir.auth.principal import slack_access
 from vigil_ir.web.dashboard import oidc
-from vigil_ir.web.dashboard.auth import SESSION_KEY, csrf_ok, csrf_token, safe_next
+from vigil_ir.web.dashboard.auth import SESSION_KEY, client_address, csrf_ok, csrf_token, safe_next
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.views import page
 
@@ -29,6 +31,8 @@ REASONS = {
     "unknown": "Your auditor token is no longer known. Sign in again.",
     "not_allowed": "Your Slack account may no longer view this dashboard.",
     "signed_out": "You are signed out.",
+    "session_revoked": "Your session was ended by an admin. Sign in again.",
+    "session_expired": "Your session has expired. Sign in again.",
 }
 
 
@@ -40,11 +44,27 @@ def _login_page(request: Request, *, error: str | None = None, status_code: int 
                 slack_missing=settings.missing_slack_sign_in)
 
 
-def _start_session(request: Request, principal: Principal, target: str | None) -> Response:
+def _start_session(request: Request, sid: str, target: str | None) -> Response:
     request.session.clear()
-    request.session[SESSION_KEY] = principal.to_session()
+    request.session[SESSION_KEY] = sid
     request.session["csrf"] = secrets.token_urlsafe(32)
     return RedirectResponse(safe_next(target), status_code=303)
+
+
+def _end_previous(session, request: Request, address: str | None) -> None:
+    """Signing in again in the same browser ends the session it had (one live session per cookie)."""
+    previous = request.session.get(SESSION_KEY)
+    if previous:
+        sessions.sign_out(session, sid=previous, address=address)
+
+
+def _too_many(request: Request, seconds: int) -> Response:
+    minutes = max(1, -(-seconds // 60))
+    response = _login_page(request, status_code=429, error=(
+        f"Too many failed sign-ins from this address or with this token. Try again in {minutes} "
+        f"minute{'s' if minutes != 1 else ''}."))
+    response.headers["Retry-After"] = str(seconds)
+    return response
 
 
 async def login_form(request: Request) -> Response:
@@ -59,17 +79,34 @@ async def login_with_token(request: Request) -> Response:
     if not secret:
         return _login_page(request, error="Paste your auditor token.", status_code=400)
 
-    def check():
-        with dashboard(request).database.session() as session:
-            return tokens.sign_in(session, secret)
+    dash, address = dashboard(request), client_address(request)
+    keys = dash.throttle.keys(address=address, secret=secret)
 
-    try:
-        token = await run_in_threadpool(check)
-    except tokens.TokenRefused as refused:
-        log.warning("dashboard token sign-in refused (%s) from %s", refused.reason,
-                    request.client.host if request.client else "?")
-        return _login_page(request, error=str(refused), status_code=401)
-    return _start_session(request, Principal("token", str(token.id), token.name, "auditor"), form.get("next"))
+    def check() -> tuple[str, object]:
+        """("wait", seconds) | ("refused", TokenRefused) | ("ok", session id)."""
+        with dash.database.session() as session:
+            wait = dash.throttle.retry_after(session, keys)
+            if wait is not None:  # refused without looking at the token; still counted
+                dash.throttle.failed(session, keys, reason="throttled", address=address, secret=secret)
+                return "wait", wait
+            try:
+                token = tokens.sign_in(session, secret)
+            except tokens.TokenRefused as refused:
+                dash.throttle.failed(session, keys, reason=refused.reason, address=address, secret=secret)
+                return "refused", refused
+            _end_previous(session, request, address)
+            new = sessions.start(session, kind="token", subject=str(token.id), name=token.name, team=None,
+                                 hours=dash.settings.session_hours, address=address, method="auditor_token")
+            return "ok", new.sid
+
+    outcome, value = await run_in_threadpool(check)
+    if outcome == "wait":
+        log.warning("dashboard token sign-in throttled from %s", address or "?")
+        return _too_many(request, value)
+    if outcome == "refused":
+        log.warning("dashboard token sign-in refused (%s) from %s", value.reason, address or "?")
+        return _login_page(request, error=str(value), status_code=401)
+    return _start_session(request, value, form.get("next"))
 
 
 async def login_with_slack(request: Request) -> Response:
@@ -97,27 +134,39 @@ async def slack_callback(request: Request) -> Response:
                                       nonce=pending["nonce"])
     except oidc.SignInFailed as failed:
         return _login_page(request, error=str(failed), status_code=401)
-    role = await run_in_threadpool(slack_role, dash.settings, who.user_id, who.team_id, dash.workspace_team)
-    if role is None:
+    access = await run_in_threadpool(slack_access, dash.permissions(), dash.settings, who.user_id, who.team_id,
+                                      dash.workspace_team)
+    if access.role is None:
         log.warning("dashboard sign-in refused for Slack user %s (team %s)", who.user_id, who.team_id)
         return _login_page(request, status_code=403, error=(
-            f"You are signed in to Slack as {who.name} ({who.user_id}), but that account may not view this "
-            "dashboard. An admin can add it to VIGIL_DASHBOARD_VIEWERS."))
-    principal = Principal("slack", who.user_id, who.name, role, who.team_id)
+            f"You are signed in to Slack as {who.name} ({who.user_id}), but that account may not use this "
+            f"dashboard. {access.refusal} An admin can add you to VIGIL_DASHBOARD_VIEWERS."))
 
-    def record():
+    def record() -> str:
         with dash.database.session() as session:
-            append(session, stream=tokens.STREAM, kind="audit.dashboard_signed_in", actor=who.user_id,
-                   data={"user": who.user_id, "team": who.team_id, "method": "slack", "role": role})
+            _end_previous(session, request, client_address(request))
+            new = sessions.start(session, kind="slack", subject=who.user_id, name=who.name, team=who.team_id,
+                                 hours=dash.settings.session_hours, address=client_address(request),
+                                 method="slack", extra={"team": who.team_id, "role": access.role})
+            return new.sid
 
-    await run_in_threadpool(record)
-    return _start_session(request, principal, pending.get("next"))
+    sid = await run_in_threadpool(record)
+    return _start_session(request, sid, pending.get("next"))
 
 
 async def logout(request: Request) -> Response:
     form = await request.form()
     if not csrf_ok(request, form.get("csrf")):
         return RedirectResponse("/", status_code=303)  # a forged sign-out changes nothing
+    sid, dash = request.session.get(SESSION_KEY), dashboard(request)
+    if sid:
+        def end() -> None:
+            with dash.database.session() as session:
+                row = sessions.sign_out(session, sid=sid, address=client_address(request))
+                if row is not None:
+                    dash.access_log.flush(session, row.actor)
+
+        await run_in_threadpool(end)
     request.session.clear()
     return RedirectResponse("/login?reason=signed_out", status_code=303)
 

@@ -4,12 +4,18 @@ Auditor tokens and admins see every incident: an auditor is entitled to the whol
 the exports they download hold every private incident, marked. A Slack user signed in as a viewer
 (`VIGIL_DASHBOARD_VIEWERS`, or anyone in the workspace with `VIGIL_DASHBOARD_ALLOW_WORKSPACE`) sees a
 private incident only where the permissions policy's `view_private_incident` rule lets them, as in
-Slack: its members, commanders and admins.
+Slack: its members, commanders and admins. Such a viewer cannot download an export that holds a
+private incident they may not see (the population, the actions, the bundle): an export is the whole
+population or nothing, so it is refused rather than cut.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from sqlmodel import select
 from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
 
 from vigil_ir.incidents import access
 from vigil_ir.incidents.models import Incident
@@ -40,3 +46,19 @@ class PrivateScope:
         if not incident.private or self.all:
             return True
         return self.may_be_member and incident.id in access.granted_incident_ids(session, self.user)
+
+    def hidden_keys(self, session, declared_before: datetime | None = None) -> set[str]:
+        """Keys of the private incidents the reader may not see (declared before a time, if given)."""
+        if self.all:
+            return set()
+        query = select(Incident.id, Incident.number).where(Incident.private.is_(True))
+        if declared_before is not None:
+            query = query.where(Incident.declared_at < declared_before)
+        visible = self.visible_ids(session) or set()
+        return {f"INC-{number}" for incident_id, number in session.exec(query) if incident_id not in visible}
+
+
+def export_refusal() -> Response:
+    return PlainTextResponse("This export holds private incidents you may not see. Auditor tokens, admins and "
+                             "commanders download every export; private incidents are never left out of one.",
+                             status_code=403)
