@@ -1217,7 +1217,8 @@ def check_signature(archive: zipfile.ZipFile, check: Check, manifest_bytes: byte
         check.problem(SIGNATURE, f"key_fingerprint {document.get('key_fingerprint')} is not the fingerprint of "
                                  f"its public key ({fingerprint})")
     if not ed25519_verify(key, manifest_bytes, signature):
-        check.problem(SIGNATURE, f"the signature does not verify: {MANIFEST} is not what key {fingerprint} signed")
+        check.problem(SIGNATURE, f"the signature by key {fingerprint} does not match {MANIFEST}: the manifest was "
+                                 "changed after it was signed")
     elif check.ok:
         check.signed_by = fingerprint
 
