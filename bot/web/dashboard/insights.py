@@ -8,13 +8,12 @@ import calendar
 from datetime import date
 
 from markupsafe import Markup
-from sqlmodel import select
 from starlette.requests import Request
 from starlette.responses import Response
 
 from vigil_ir import clock
 from vigil_ir.exports import program_review
-from vigil_ir.incidents.models import SEVERITIES, TYPES, Incident
+from vigil_ir.incidents.models import SEVERITIES, TYPES
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.filters import SECURITY, IncidentFilters, bounds
 from vigil_ir.web.dashboard.private import PrivateScope
@@ -55,7 +54,7 @@ def insights(request: Request) -> Response:
     with dashboard(request).database.read_session() as session:
         review = program_review.build(session, *bounds(filters.start, filters.end),
                                       settings=dashboard(request).settings,
-                                      where=_matches(filters, _hidden_private(session, scope)))
+                                      where=_matches(filters, scope.hidden_keys(session)))
     sections = program_review.sections(review)
     volume, timing = sections[0], sections[2]
     links = {volume.title: [_month_link(filters, row[0]) for row in volume.rows],
@@ -64,15 +63,6 @@ def insights(request: Request) -> Response:
         section.chart = Markup(section.chart)  # drawn by vigil_ir.exports.charts, every text escaped
     return page(request, "insights.html", filters=filters, sections=sections, links=links, errors=errors,
                 total=len(review.incidents), all_link=_list_link(filters, filters.start, filters.end), **choices)
-
-
-def _hidden_private(session, scope: PrivateScope) -> set[str]:
-    """Keys of the private incidents this reader may not see (none for auditors and admins)."""
-    visible = scope.visible_ids(session)
-    if visible is None:
-        return set()
-    query = select(Incident.number).where(Incident.private.is_(True), Incident.id.not_in(sorted(visible)))
-    return {f"INC-{number}" for number in session.exec(query)}
 
 
 def _month_link(filters: IncidentFilters, month: str) -> str:
