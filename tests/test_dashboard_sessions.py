@@ -14,6 +14,7 @@ from sqlmodel import select
 
 from vigil_ir import clock
 from vigil_ir.auth.models import AuditorToken, DashboardSession
+from vigil_ir.auth.throttle import window_start
 from vigil_ir.cli import main
 from vigil_ir.people.cli_actor import host_login
 from tests.dashboard_seed import make_token, seed
@@ -146,44 +147,48 @@ def test_sessions_cli_lists_and_revokes_by_id_and_for_a_user(dash):
 
 # ---- failed sign-ins -------------------------------------------------------------------------------
 def test_failed_sign_ins_are_throttled_per_address_and_recorded_once_per_window(db):
-    seed(db)
-    dash = Dash(db, VIGIL_SIGN_IN_FAILURE_LIMIT="3", VIGIL_SIGN_IN_WINDOW_MINUTES="15")
-    _, secret = make_token(db)
-    attacker = dash.browser("203.0.113.66")
-    for n in range(3):  # different prefixes: only the address counts them all
-        assert dash.sign_in(f"vigil_at_guess{n}xxxxxxxxxxxx", client=attacker).status_code == 401
-    refused = dash.sign_in(secret, client=attacker)  # even the right token: the address is throttled
-    assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
-    assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
-    assert attacker.get("/").status_code == 303
-    for _ in range(20):
-        assert dash.sign_in("vigil_at_guess0xxxxxxxxxxxx", client=attacker).status_code == 429
-    assert dash.sign_in(secret, client=dash.browser("192.0.2.9")).status_code == 303  # elsewhere: fine
-    events = dash.events("audit.dashboard_sign_in_failed")
-    by_address = [e for e in events if "address" in e.data and e.data.get("address") == "203.0.113.66"
-                  and "prefix" not in e.data]
-    assert len(by_address) == 1 and by_address[0].data["limit"] == 3
-    prefixes = sorted(e.data["prefix"] for e in events if "prefix" in e.data and not secret.startswith(e.data["prefix"]))
-    assert prefixes == ["vigil_at_guess0xx", "vigil_at_guess1xx", "vigil_at_guess2xx"]  # one each, not 24
-    assert secret not in str([e.data for e in events])
-    with clock.frozen(clock.now() + timedelta(minutes=16)):
-        assert dash.sign_in(secret, client=attacker).status_code == 303  # a new window
-        assert dash.sign_in("vigil_at_guess0xxxxxxxxxxxx", client=dash.browser("203.0.113.66")).status_code == 401
-    newest = [e for e in dash.events("audit.dashboard_sign_in_failed") if e.data.get("address") == "203.0.113.66"
-              and "prefix" not in e.data][-1]
-    assert newest.data["previous_window_failures"] == 24  # the last window's total, recorded once
+    # Windows are fixed (aligned to an epoch): start a minute into one, so "+16 minutes" is the next.
+    start = window_start(clock.now(), timedelta(minutes=15)) + timedelta(minutes=16)
+    with clock.frozen(start):
+        seed(db)
+        dash = Dash(db, VIGIL_SIGN_IN_FAILURE_LIMIT="3", VIGIL_SIGN_IN_WINDOW_MINUTES="15")
+        _, secret = make_token(db)
+        attacker = dash.browser("203.0.113.66")
+        for n in range(3):  # different prefixes: only the address counts them all
+            assert dash.sign_in(f"vigil_at_guess{n}xxxxxxxxxxxx", client=attacker).status_code == 401
+        refused = dash.sign_in(secret, client=attacker)  # even the right token: the address is throttled
+        assert refused.status_code == 429 and "Too many failed sign-ins" in refused.text
+        assert 0 < int(refused.headers["retry-after"]) <= 15 * 60
+        assert attacker.get("/").status_code == 303
+        for _ in range(20):
+            assert dash.sign_in("vigil_at_guess0xxxxxxxxxxxx", client=attacker).status_code == 429
+        assert dash.sign_in(secret, client=dash.browser("192.0.2.9")).status_code == 303  # elsewhere: fine
+        events = dash.events("audit.dashboard_sign_in_failed")
+        by_address = [e for e in events if "address" in e.data and e.data.get("address") == "203.0.113.66"
+                      and "prefix" not in e.data]
+        assert len(by_address) == 1 and by_address[0].data["limit"] == 3
+        prefixes = sorted(e.data["prefix"] for e in events if "prefix" in e.data and not secret.startswith(e.data["prefix"]))
+        assert prefixes == ["vigil_at_guess0xx", "vigil_at_guess1xx", "vigil_at_guess2xx"]  # one each, not 24
+        assert secret not in str([e.data for e in events])
+        with clock.frozen(start + timedelta(minutes=16)):
+            assert dash.sign_in(secret, client=attacker).status_code == 303  # a new window
+            assert dash.sign_in("vigil_at_guess0xxxxxxxxxxxx", client=dash.browser("203.0.113.66")).status_code == 401
+        newest = [e for e in dash.events("audit.dashboard_sign_in_failed") if e.data.get("address") == "203.0.113.66"
+                  and "prefix" not in e.data][-1]
+        assert newest.data["previous_window_failures"] == 24  # the last window's total, recorded once
 
 
 def test_failed_sign_ins_are_throttled_per_token_prefix_across_addresses(db):
-    seed(db)
-    dash = Dash(db, VIGIL_SIGN_IN_FAILURE_LIMIT="3")
-    for n in range(3):
-        assert dash.sign_in(f"vigil_at_SAMEPREFabc{n}", client=dash.browser(f"198.51.100.{n}")).status_code == 401
-    refused = dash.sign_in("vigil_at_SAMEPREFzzzz", client=dash.browser("198.51.100.50"))
-    assert refused.status_code == 429 and refused.headers["retry-after"].isdigit()
-    assert dash.sign_in("vigil_at_OTHERPRE1234", client=dash.browser("198.51.100.51")).status_code == 401
-    prefix_events = [e for e in dash.events("audit.dashboard_sign_in_failed") if e.data.get("prefix") == "vigil_at_SAMEPREF"]
-    assert len(prefix_events) == 1
+    with clock.frozen(window_start(clock.now(), timedelta(minutes=15)) + timedelta(minutes=1)):
+        seed(db)
+        dash = Dash(db, VIGIL_SIGN_IN_FAILURE_LIMIT="3")
+        for n in range(3):
+            assert dash.sign_in(f"vigil_at_SAMEPREFabc{n}", client=dash.browser(f"198.51.100.{n}")).status_code == 401
+        refused = dash.sign_in("vigil_at_SAMEPREFzzzz", client=dash.browser("198.51.100.50"))
+        assert refused.status_code == 429 and refused.headers["retry-after"].isdigit()
+        assert dash.sign_in("vigil_at_OTHERPRE1234", client=dash.browser("198.51.100.51")).status_code == 401
+        prefix_events = [e for e in dash.events("audit.dashboard_sign_in_failed") if e.data.get("prefix") == "vigil_at_SAMEPREF"]
+        assert len(prefix_events) == 1
 
 
 # ---- the cookie --------------------------------------------------------------------------------------
