@@ -9,12 +9,15 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, update
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.db import insert_if_absent
 from vigil_ir.outbox.models import OutboxItem
+
+# Built once: every write request queues at least one item (Core, not an ORM flush, on the hot path).
+_INSERT = insert(OutboxItem.__table__).returning(OutboxItem.__table__.c.id)
 
 
 def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any] | None = None,
@@ -45,10 +48,7 @@ def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any
         if not insert_if_absent(session, OutboxItem, values, ["dedupe_key"]):
             return None
         return session.exec(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)).one()
-    item = OutboxItem(**values)
-    session.add(item)
-    session.flush()
-    return item
+    return OutboxItem(id=session.execute(_INSERT, values).scalar_one(), **values)
 
 
 def _claimable(now):
