@@ -15,7 +15,7 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 log = logging.getLogger(__name__)
@@ -128,6 +128,25 @@ class Database:
                 raise
             try:
                 session.commit()
+            except exc.DBAPIError as failure:
+                if failure.connection_invalidated:
+                    raise CommitUncertain(str(failure.orig or failure).strip()) from failure
+                raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A Core connection in one transaction that commits on success, for a few statements that
+        need no ORM (the outbox sender's per-item outcome): a third of the cost of a Session's.
+        Raises CommitUncertain like `session()`."""
+        with self._turns, self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                yield connection
+            except BaseException:
+                transaction.rollback()
+                raise
+            try:
+                transaction.commit()
             except exc.DBAPIError as failure:
                 if failure.connection_invalidated:
                     raise CommitUncertain(str(failure.orig or failure).strip()) from failure
