@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, streams_without, walk
+from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, rows_where_in, streams_without, walk
 from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
 
 # The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
 # next update due, which the reminder sweep recomputes) are views, not records.
-FOLDED = ("title", "type", "security", "private", "exercise_kind", "scenario", "severity", "initial_severity", "status", "description",
+FOLDED = ("title", "type", "security", "private", "exercise_kind", "scenario", "severity", "initial_severity",
+          "status", "description",
           "declared_by", "detected_at", "origin_channel", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
           "cause_category", "lessons_learned", "follow_ups")
 
@@ -79,6 +80,10 @@ class IncidentFold:
     against the `exercise:<n>` streams). `declared_at` is the row's own clock reading, a moment before
     the `incident.declared` event's: compared within CLOCK_SKEW."""
 
+    kinds = frozenset({"incident.declared", "incident.status_changed", "incident.severity_changed",
+                       "incident.security_changed", "incident.role_assigned", "incident.channel_created",
+                       "incident.closed"})
+
     def __init__(self, exercise: bool = False):
         self.exercise, self.prefix = exercise, STREAM_PREFIXES[exercise]
 
@@ -90,9 +95,9 @@ class IncidentFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [number_of(stream) for stream in finished]
-        rows = {incident.number: incident for incident in
-                session.exec(select(Incident).where(Incident.number.in_(numbers),
-                                                    Incident.exercise.is_(self.exercise)))}
+        # An incident and an exercise may share a number: keep the rows of this fold's kind.
+        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers)
+                if incident.exercise == self.exercise}
         for stream, expected in finished.items():
             key = key_of(number_of(stream), self.exercise)
             incident = rows.get(number_of(stream))
