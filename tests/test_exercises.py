@@ -6,10 +6,12 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
+from click.testing import CliRunner
 from sqlmodel import select
 
 from tests.slack_requests import input_value
 from vigil_ir import clock
+from vigil_ir.cli import main
 from vigil_ir.config import Settings
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.exports import program_review
@@ -122,6 +124,8 @@ def test_playbooks_clocks_roles_and_close_run_as_for_an_incident_with_the_banner
 
 def test_an_edited_exercise_row_is_reported_by_the_state_check(vigil):
     declare_exercise(vigil)
+    vigil.declare("Checkout API returns 500s")  # INC-1 shares the number 1 with EX-1
+    assert CliRunner().invoke(main, ["verify"], obj={"database": vigil.db}).exit_code == 0
     with vigil.db.session() as s:
         row = queries.by_key(s, "EX-1")
         row.scenario = "Something milder"
@@ -129,6 +133,8 @@ def test_an_edited_exercise_row_is_reported_by_the_state_check(vigil):
     with vigil.db.session() as s:
         found = check_state(s).found
     assert [(m.record, m.field) for m in found] == [("EX-1", "scenario")]
+    verified = CliRunner().invoke(main, ["verify"], obj={"database": vigil.db})
+    assert verified.exit_code == 1 and "EX-1: the state row's scenario differs from its events" in verified.output
 
 
 def _declare(db, at: datetime, *, exercise: str | None = None, resolve_after: int = 30) -> str:
