@@ -173,3 +173,16 @@ def test_exercises_stay_out_of_the_population_and_its_figures_but_are_counted_as
     assert ([i.key for i in listed], total) == (["INC-1"], 1)
     assert sorted(i.key for i in both) == ["EX-1", "EX-2", "INC-1"]
     assert [i.key for i in only] == ["EX-2", "EX-1"]
+
+
+def test_a_bundle_keeps_exercises_out_of_the_incident_files_and_still_verifies(db, tmp_path):
+    from tests.test_bundle import export, seed, table
+
+    seed(db)
+    drill = _declare(db, datetime(2025, 2, 10, 9, tzinfo=timezone.utc), exercise="tabletop")
+    bundle = export(db, tmp_path)
+    assert drill == "EX-1" and [row["key"] for row in table(bundle, "incidents")[0]] == ["INC-2", "INC-3", "INC-5"]
+    trail = [row for row in table(bundle, "audit_log")[0] if row["stream"] == "exercise:1"]
+    assert {(row["object_type"], row["object_ref"]) for row in trail} == {("exercise", "EX-1")}
+    verified = CliRunner().invoke(main, ["verify", "--bundle", str(bundle)])
+    assert verified.exit_code == 0, verified.output
