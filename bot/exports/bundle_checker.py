@@ -500,6 +500,10 @@ def _unescape(text: str) -> str:
 
 
 ODD_VALUES = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+# An action's ticket (action_items): the trackers, the forms of their keys, the states Vigil records.
+TICKET_KEYS = {"jira": re.compile(r"^[A-Z][A-Z0-9_]*-\d+$"), "linear": re.compile(r"^[A-Z][A-Z0-9]*-\d+$"),
+               "github": re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#\d+$")}
+TICKET_STATES = ("pending", "unknown", "open", "done", "cancelled")
 
 
 def one_line(text: str) -> str:
@@ -890,6 +894,52 @@ class Bundle:
             self.check.problem(path, f"{label}: created {row.get('created_at')}, due {due}, completed "
                                      f"{row.get('completed_at')}: none in the period (the selection: created, due or "
                                      "completed in the period)")
+        if "ticket_tracker" in row:
+            self.ticket_columns(path, label, row)
+
+    def ticket_columns(self, path: str, label: str, row: dict) -> None:
+        """The action's ticket: columns that agree with each other and with the action's status."""
+        def problem(text: str) -> None:
+            self.check.problem(path, f"{label}: {text}")
+
+        tracker, state, key = row.get("ticket_tracker"), row.get("ticket_state"), row.get("ticket_key")
+        columns = [name for name in row if name.startswith("ticket_")]
+        if tracker is None:
+            for name in columns:
+                if row[name] is not None:
+                    problem(f"{name} is {row[name]!r} but ticket_tracker is empty (no ticket)")
+            return
+        if tracker not in TICKET_KEYS:
+            problem(f"ticket_tracker {tracker!r} is not one of {', '.join(sorted(TICKET_KEYS))}")
+            return
+        if state not in TICKET_STATES:
+            problem(f"ticket_state {state!r} is not one of {', '.join(TICKET_STATES)}")
+            return
+        if (key is None) != (state == "pending"):
+            problem(f"ticket_key {key!r} with ticket_state {state!r} (only a ticket not created yet has no key)")
+        elif key is not None and not TICKET_KEYS[tracker].match(str(key)):
+            problem(f"ticket_key {key!r} is not a {tracker} key")
+        url = row.get("ticket_url")
+        if url is not None and not str(url).startswith(("https://", "http://")):
+            problem(f"ticket_url {url!r} is not a link")
+        synced = row.get("ticket_synced_at")
+        if state in ("open", "done", "cancelled") and synced is None:
+            problem(f"ticket_state {state!r} but ticket_synced_at is empty (a state is only known by reading it)")
+        elif synced is not None:
+            try:
+                late = parse_time(synced) > self.generated_at
+            except (ValueError, TypeError):
+                problem(f"ticket_synced_at {synced!r} is not a time")
+            else:
+                if late:
+                    problem(f"ticket_synced_at {synced} is after the bundle was generated")
+        divergence, status = row.get("ticket_divergence"), row.get("status")
+        if divergence is not None:
+            expected = ("ticket_done" if state in ("done", "cancelled") and status in ("open", "in_progress") else
+                        "action_done" if state == "open" and status in ("done", "cancelled") else None)
+            if divergence != expected:
+                problem(f"ticket_divergence {divergence!r}, but the action is {status} and its ticket {state}"
+                        + (f" (they disagree as {expected!r})" if expected else " (they agree)"))
 
     def register_row(self, row: dict, number: int, line: str) -> None:
         key = row.get("risk_ref")

@@ -201,3 +201,28 @@ def create_modal(description: str, owner: str, metadata: dict, incident_key: str
         _select("type", "Type", types, initial="corrective"),
         _ticket(""),
     ], json.dumps(metadata))
+
+
+# ---- tickets ----------------------------------------------------------------------------------
+TRACKER_LABELS = {"jira": "Jira", "github": "GitHub", "linear": "Linear"}
+
+
+def ticket_link(row) -> str:
+    """`<url|OPS-12>` (the key alone when the URL is not known yet)."""
+    key = esc(row.key or "(being created)")
+    return f"<{row.url}|{key}>" if row.url and "|" not in row.url and ">" not in row.url else key
+
+
+def ticket_divergence(session: Session, action: ActionItem, row, event: Event) -> OutboxItem | None:
+    """Tell the owner, once per flag, that the action and its ticket disagree and what to do about it."""
+    tracker = TRACKER_LABELS.get(row.tracker, row.tracker)
+    state = esc(row.state_name or row.state)
+    if row.divergence == "ticket_done":
+        what = (f"its {tracker} ticket {ticket_link(row)} is *{state}*, but the action is still "
+                f"{STATUS_LABEL[action.status].lower()}. Press *Done* if the work is finished, or reopen the ticket.")
+    else:
+        what = (f"the action is {STATUS_LABEL[action.status].lower()}, but its {tracker} ticket {ticket_link(row)} "
+                f"is still *{state}*. Close the ticket, or reopen the action with *Update*.")
+    text = f":warning: {title(action, parent_ref(session, action))} and its ticket disagree: {what}"
+    return dm(session, action.owner, text, action=action, key=f"ticket-divergence:{action.number}:{event.stream_seq}",
+              controls=buttons(action))

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from vigil_ir.followup import pir, updates
 from vigil_ir.followup.actions import create_from_lines
+from vigil_ir.slack.ticket_requests import auto_ticket
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries, service
 from vigil_ir.outbox.service import enqueue
@@ -195,6 +196,7 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
             service.close(session, incident=incident, actor=actor, admins=closers, **form)
             for action in create_from_lines(session, incident=incident, actor=actor, lines=incident.follow_ups):
                 action_blocks.assigned(session, action, actor)  # the closer owns them, and can reassign
+                auto_ticket(deps, session, action, actor, incident=incident)
         except Refused as refused:
             session.rollback()
             return errors({"customer_impact": refused.decision.message})
