@@ -18,6 +18,7 @@ PREFIX = "action:"
 
 class TicketFold:
     prefix = PREFIX
+    kinds = None  # a webhook's change is the action's own event (action.completed…) carrying the ticket
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"ticket": None}
@@ -31,7 +32,7 @@ class TicketFold:
         numbers = [int(stream.removeprefix(PREFIX)) for stream in finished]
         rows = {number: row for number, row in session.exec(
             select(ActionItem.number, ActionTicket).join(ActionTicket, ActionTicket.action_id == ActionItem.id)
-            .where(ActionItem.number.in_(numbers)))}
+            .where(ActionItem.number.in_(numbers)))} if numbers else {}
         for stream, folded in finished.items():
             number = int(stream.removeprefix(PREFIX))
             record, row = f"ticket of ACT-{number}", rows.get(number)
