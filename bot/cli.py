@@ -105,6 +105,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     if not no_migrate:
         run_migrations(settings.database_url)
     runtime = _checked(build_runtime, settings, socket_mode=socket_mode)
+    runtime.database.checkpoint_in_background()
     _record_config(runtime.database, settings)
     if socket_mode:
         _serve_socket_mode(runtime)
@@ -191,6 +192,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
         click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return
     stop = _stop_on_signals()
+    database.checkpoint_in_background()
     if metrics_port is not None:
         from vigil_ir.metrics import serve_worker_metrics
 
