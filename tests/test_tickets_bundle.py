@@ -49,6 +49,16 @@ def test_the_bundle_shows_the_ticket_and_both_checkers_pass(db, tmp_path):
         "ticket_divergence": "ticket_done"}
     code, output, plain_code, plain_output = both(bundle, tmp_path, bundle)
     assert (code, plain_code) == (0, 0), (output, plain_output)
+    trail = [json.loads(line.rstrip(",")) for line in read(bundle, "audit_log.json").decode().splitlines()
+             if line.startswith("{")]
+    summaries = [row["summary"] for row in trail if row["stream"] == "action:1" and row["kind"].startswith("ticket.")]
+    assert summaries == [
+        "linked jira ticket OPS-12 to action ACT-1",
+        "read jira ticket OPS-12 of action ACT-1: Done (external id (none) → 10012; state unknown → done; state name "
+        "(none) → Done; ticket updated at (none) → 2025-01-20T08:00:00.000000Z; title (none) → Add a canary), as its "
+        "jira ticket OPS-12 is done (link)",
+        "flagged that action ACT-1 (open) and its ticket OPS-12 (done) disagree (ticket_done) since "
+        "2025-01-22T00:00:00.000000Z"], summaries
 
 
 def test_edited_ticket_columns_are_caught(db, tmp_path):

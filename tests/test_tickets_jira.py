@@ -139,6 +139,9 @@ def test_done_in_jira_closes_the_action_with_one_event_and_a_redelivery_changes_
     assert kinds(app)[-1] == "action.completed" and len(kinds(app)) == 5
     assert event.data["delivery"] == "delivery-1" and event.data["ticket"]["state"] == "done"
     assert event.data["changes"]["status"] == {"from": "open", "to": "done"} and event.data["source"] == "webhook"
+    deliver(app, 31)
+    told = [c.params["text"] for c in app.fake.calls_to("chat.postMessage") if "changed in Jira" in c.params["text"]]
+    assert len(told) == 1 and "status: open → done" in told[0], told
     before = row_counts(app.db)
     again = hook(app, fake_jira, body, delivery="delivery-1")
     assert again.json()["result"] == "duplicate" and changed(before, row_counts(app.db)) == {}

@@ -1478,7 +1478,20 @@ def _action_created(e, d: dict) -> str:
 
 
 def _action(verb: str) -> Callable:
-    return lambda e, d: _with_changes(f"{verb} action {d.get('key')}", d)
+    return lambda e, d: _with_changes(f"{verb} action {d.get('key')}", d) + _from_ticket(d)
+
+
+def _from_ticket(d: dict) -> str:
+    """A change that came from the action's ticket: which one, how it was learnt, the delivery."""
+    if not d.get("ticket_key"):
+        return ""
+    delivery = f", delivery {d['delivery']}" if d.get("delivery") else ""
+    return f", as its {d.get('tracker')} ticket {d.get('ticket_key')} is {d.get('ticket_state')} ({d.get('source')}{delivery})"
+
+
+def _ticket(text: Callable) -> Callable:
+    """A ticket event: `text(d, t)` with the ticket's state `t`."""
+    return lambda e, d: text(d, d.get("ticket") or {})
 
 
 def _person_first_seen(e, d: dict) -> str:
@@ -1533,6 +1546,23 @@ _RECORD_SENTENCES: dict = {  # risks, actions, people, audit: merged into SENTEN
     "action.updated": _action("updated"),
     "action.reminded": lambda e, d: (f"reminded {d.get('recipient')} of action {d.get('key')} ({d.get('label')}, due "
                                      f"{d.get('due_on')})"),
+    "ticket.requested": _ticket(lambda d, t: (f"asked for a {t.get('tracker')} ticket for action {d.get('key')} in "
+                                              f"{t.get('project')}" + (f" ({d['reason']})" if d.get("reason") else ""))),
+    "ticket.created": _ticket(lambda d, t: (f"{'found' if d.get('adopted') else 'created'} {t.get('tracker')} ticket "
+                                            f"{t.get('key')} ({t.get('url')}) for action {d.get('key')}")),
+    "ticket.linked": _ticket(lambda d, t: f"linked {t.get('tracker')} ticket {t.get('key')} to action {d.get('key')}"),
+    "ticket.synced": _ticket(lambda d, t: _with_changes(
+        f"read {t.get('tracker')} ticket {t.get('key')} of action {d.get('key')}: {t.get('state_name') or t.get('state')}",
+        {"changes": d.get("ticket_changes")}) + _from_ticket(d)),
+    "ticket.closed": _ticket(lambda d, t: (f"closed {t.get('tracker')} ticket {t.get('key')} of action {d.get('key')}: "
+                                           f"{t.get('state_name') or t.get('state')}")),
+    "ticket.commented": _ticket(lambda d, t: (f"commented on {t.get('tracker')} ticket {t.get('key')} of action "
+                                              f"{d.get('key')}: {_quote(d.get('comment'))}")),
+    "ticket.divergence_flagged": _ticket(lambda d, t: (f"flagged that action {d.get('key')} ({d.get('action_status')}) "
+                                                       f"and its ticket {t.get('key')} ({t.get('state')}) disagree "
+                                                       f"({d.get('divergence')}) since {d.get('since')}")),
+    "ticket.divergence_cleared": _ticket(lambda d, t: (f"recorded that action {d.get('key')} and its ticket "
+                                                       f"{t.get('key')} agree again")),
     "person.first_seen": _person_first_seen,
     "person.changed": lambda e, d: _with_changes(f"recorded a change to {d.get('user_id')} from Slack", d),
     "config.recorded": lambda e, d: (f"recorded the configuration in force (sha256 {d.get('sha256')}; changed: "

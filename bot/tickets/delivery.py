@@ -108,6 +108,10 @@ class TicketDeliverer:
                 return {"skipped": "the ticket changed meanwhile"}
             event = service.apply_remote(session, action=action, row=row, ticket=ticket, label=tracker.label,
                                          source=payload.get("source") or "reconcile")
+            if event is not None:
+                from vigil_ir.slack import action_blocks  # the owner's DM: a Slack rendering of the change
+
+                action_blocks.ticket_changed(session, action, row, event)
         return {"key": key, "state": ticket.state, "event": event.kind if event else None}
 
     # ticket.close

@@ -42,6 +42,10 @@ def apply(database: Database, tracker: Tracker, hook: Webhook) -> dict:
         before = row.ticket_updated_at
         event = service.apply_remote(session, action=action, row=row, ticket=ticket, label=tracker.label,
                                      source="webhook", delivery=hook.delivery)
+        if event is not None:
+            from vigil_ir.slack import action_blocks  # the owner's DM: a Slack rendering of the change
+
+            action_blocks.ticket_changed(session, action, row, event)
         if event is None:
             stale = before is not None and ticket.updated_at is not None and \
                 clock.to_utc(ticket.updated_at) < clock.to_utc(before)

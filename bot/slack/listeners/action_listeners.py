@@ -26,7 +26,7 @@ from vigil_ir.slack.escape import esc, mention
 from vigil_ir.slack.listeners.views import errors, json_metadata, option_value, ref, text_value, typed
 from vigil_ir.tickets import service as tickets
 from vigil_ir.tickets.config import config_for
-from vigil_ir.slack.ticket_requests import auto_ticket
+from vigil_ir.slack.ticket_requests import auto_ticket, requested, ticked, tracker_label
 
 if TYPE_CHECKING:
     from vigil_ir.slack.listeners.incident_command import Command
@@ -236,24 +236,44 @@ def submit_create(deps: Deps, body: dict, view: dict) -> dict:
     found = actions.problems(**values)
     if values["due_on"] is None:
         found["due_on"] = "Pick a due date."
+    config = config_for(deps.settings)
+    want_ticket = ticked(view, "create_ticket")
+    # A link to a configured tracker's ticket links it (kept in step); any other link is kept as a link.
+    linked = config.parse_ref(values["ticket_url"]) if config.enabled and values["ticket_url"] else None
+    if want_ticket and linked:
+        found["create_ticket"] = "Either link the ticket above or create a new one, not both."
     if found:
         return errors(found)
     actor = body["user"]["id"]
+    who = deps.permissions.actor(actor) if want_ticket or linked else None  # before the transaction
+    ticket_field = "create_ticket" if want_ticket else "ticket_url"
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}  # the same form submitted twice: already recorded
         incident_id = meta.get("incident_id")
         incident = queries.by_id(session, incident_id) if isinstance(incident_id, int) else None
+        if who is not None:
+            decision = deps.permissions.decide(Action.LINK_TICKET, who, action_owner=values["owner"],
+                                               lead=incident.lead if incident else None)
+            if not decision:
+                session.rollback()
+                return errors({ticket_field: decision.message})
         try:
             item = actions.create(session, actor=actor, incident=incident, source="shortcut",
                                   source_ref={k: meta.get(k) if isinstance(meta.get(k), str) else None
                                               for k in ("channel", "ts", "permalink")}, **values)
+            if want_ticket:
+                requested(deps, session, item, actor, field=ticket_field, incident=incident)
+            elif linked:
+                tickets.link(session, action=item, actor=actor, config=config, ref=values["ticket_url"])
         except ActionError as problem:
             session.rollback()
-            return errors({problem.field or "description": str(problem)})
+            field_name = ticket_field if problem.field == "ticket" else problem.field
+            return errors({field_name or "description": str(problem)})
         action_blocks.assigned(session, item, actor)
         _announce(session, item, incident, actor)
-        auto_ticket(deps, session, item, actor, incident=incident)
+        if not (want_ticket or linked):
+            auto_ticket(deps, session, item, actor, incident=incident)
         if actor != item.owner and incident is None:
             action_blocks.dm(session, actor, f":clipboard: Created *{item.key}* for {mention(item.owner)}, due "
                              f"{slack_day(item.due_on)}.", action=item)
@@ -344,7 +364,7 @@ def register(app, deps: Deps) -> None:
                     "permalink": link}
         text = message.get("text") if isinstance(message.get("text"), str) else ""
         view = action_blocks.create_modal(prefill(text, link), user, metadata,
-                                          incident.key if incident else None)
+                                          incident.key if incident else None, tracker_label(deps))
         failure = _open_view(client, body["trigger_id"], view)
         if failure:
             tell(deps, body, failure["text"])

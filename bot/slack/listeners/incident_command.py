@@ -30,6 +30,7 @@ from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import channel_link, esc, first_mention, mention
 from vigil_ir.slack.listeners.action_listeners import cmd_action, list_actions, ticket_command
+from vigil_ir.slack.ticket_requests import tracker_label
 from vigil_ir.slack.timeline_text import timeline_text, viewer_timezone
 
 log = logging.getLogger(__name__)
@@ -354,7 +355,8 @@ def cmd_close(c: Command) -> dict:
     if waiting is not None:
         return {"text": f"{mention(waiting.actor)} asked to close {c.incident.key}; it waits for a commander or "
                         "admin to approve or refuse it."}
-    return {"view": blocks.close_modal(c.incident, runner.close_blockers(c.session, c.incident))}
+    return {"view": blocks.close_modal(c.incident, runner.close_blockers(c.session, c.incident),
+                                       tracker_label(c.deps))}
 
 
 def cmd_timeline(c: Command) -> dict:
