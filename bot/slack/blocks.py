@@ -194,7 +194,10 @@ def update_modal(incident: Incident) -> dict:
     ], str(incident.id))
 
 
-def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
+def close_modal(incident: Incident, open_items: list[str] = (), tracker: str | None = None) -> dict:
+    from vigil_ir.slack.action_blocks import ticket_box
+
+    tickets = [ticket_box("follow_up_tickets", f"Create a {tracker} ticket for each follow-up")] if tracker else []
     warning = []
     if open_items:
         listed = "\n".join(f"• {limits.mrkdwn(item, 140)}" for item in open_items[:20])
@@ -210,6 +213,7 @@ def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
         _text_input("follow_ups", "Follow-up actions", multiline=True, optional=True,
                     hint="One action per line; start a line with YYYY-MM-DD for its due date. "
                          "You own them and can reassign them."),
+        *tickets,
     ], str(incident.id))
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from vigil_ir.eventlog import Event
 from vigil_ir.followup import updates
 from vigil_ir.followup.actions import create_from_lines
+from vigil_ir.idempotency import previous_result
+from vigil_ir.slack.ticket_requests import CLOSE_TICKETS, auto_ticket
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.service import IncidentError
@@ -150,6 +152,8 @@ def register(app, deps: Deps) -> None:
                     for item in create_from_lines(session, incident=incident, actor=request.actor,
                                                   lines=incident.follow_ups):
                         action_blocks.assigned(session, item, request.actor)
+                        asked = previous_result(session, CLOSE_TICKETS.format(request_id)) is not None
+                        auto_ticket(deps, session, item, request.actor, incident=incident, asked=asked)
                 else:
                     service.refuse_close(session, incident=incident, actor=user, request_id=request_id)
             except Refused as refused:

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 
 from vigil_ir.followup import pir, updates
 from vigil_ir.followup.actions import create_from_lines
+from vigil_ir.slack.ticket_requests import CLOSE_TICKETS, auto_ticket, requested, ticked
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.service import IncidentError
@@ -180,6 +181,12 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
         try:
             incident = _incident_for(session, view)
             deps.permissions.require(Action.CLOSE, who, lead=incident.lead)
+            want_tickets = ticked(view, "follow_up_tickets")
+            if want_tickets:  # the closer will own the follow-ups
+                decision = deps.permissions.decide(Action.LINK_TICKET, who, action_owner=actor, lead=incident.lead)
+                if not decision:
+                    session.rollback()
+                    return errors({"follow_up_tickets": decision.message})
             open_items = runner.close_blockers(session, incident)
             override = text_value(view, "override_reason")
             if open_items and not override:
@@ -195,12 +202,19 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
             if deps.permissions.policy.needs_second_person(severity_reached=queries.severity_reached(session, incident),
                                                           security=incident.security):
                 request = service.request_close(session, incident=incident, actor=actor, **form)
+                if want_tickets:  # read when the close is approved and its follow-ups are created
+                    first_time(session, CLOSE_TICKETS.format(request.id), {"asked_by": actor})
                 ask_to_approve_close(session, incident, request, approvers)
                 deps.wake_sender()
                 return {}
             service.close(session, incident=incident, actor=actor, admins=closers, **form)
             for action in create_from_lines(session, incident=incident, actor=actor, lines=incident.follow_ups):
                 action_blocks.assigned(session, action, actor)  # the closer owns them, and can reassign
+                if want_tickets:
+                    requested(deps, session, action, actor, field="follow_up_tickets", incident=incident,
+                              reason=f"asked for when closing {incident.key}")
+                else:
+                    auto_ticket(deps, session, action, actor, incident=incident)
         except Refused as refused:
             session.rollback()
             return errors({"customer_impact": refused.decision.message})

@@ -1,7 +1,7 @@
 """exercises: an incident row may be an exercise (tabletop or game day), numbered EX-<n> apart from INC-<n>
 
-Revision ID: 0011_exercises
-Revises: 0010_cause_category
+Revision ID: 0012_exercises
+Revises: 0011_action_tickets
 Create Date: 2026-12-04 07:30:00.000000
 """
 from typing import Sequence, Union
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel types)
 
 
-revision: str = '0011_exercises'
-down_revision: Union[str, None] = '0010_cause_category'
+revision: str = '0012_exercises'
+down_revision: Union[str, None] = '0011_action_tickets'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
