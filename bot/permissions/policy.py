@@ -37,6 +37,7 @@ class Action(str, Enum):
     DECIDE_DEADLINE = "decide_deadline"      # end a playbook deadline clock by a decision
     SIGN_OFF_RISK_ASSESSMENT = "sign_off_risk_assessment"
     SIGN_OFF_PROGRAM_REVIEW = "sign_off_program_review"  # the incident-response program review (CC7.4)
+    LINK_TICKET = "link_ticket"            # create or link a follow-up action's ticket in a tracker
 
 
 # Roles held because of the record acted on; the caller names who holds them (`decide(..., lead=…)`).
@@ -46,6 +47,7 @@ RECORD_ROLES = {
     "note_author": "the note's author",
     "risk_owner": "the risk owner",
     "member": "a member of the incident",
+    "action_owner": "the action's owner",
 }
 # Roles held through configuration (settings variable, how a holder is called in a refusal).
 CONFIGURED_ROLES = {
@@ -79,6 +81,7 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.DECIDE_DEADLINE: ("lead", "commanders", "admins"),
     Action.SIGN_OFF_RISK_ASSESSMENT: ("risk_approvers", "commanders", "admins"),
     Action.SIGN_OFF_PROGRAM_REVIEW: ("commanders", "admins"),
+    Action.LINK_TICKET: ("action_owner", "lead", "risk_owner", "commanders", "admins"),
 }
 
 # What a refusal says the person tried to do: "Only … may <this>."
@@ -102,6 +105,7 @@ DOING = {
     Action.DECIDE_DEADLINE: "decide this deadline",
     Action.SIGN_OFF_RISK_ASSESSMENT: "sign off the risk assessment",
     Action.SIGN_OFF_PROGRAM_REVIEW: "sign off the incident-response program review",
+    Action.LINK_TICKET: "create or link this action's ticket",
 }
 
 

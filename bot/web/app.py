@@ -19,6 +19,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vigil_ir.runtime import Runtime
+from vigil_ir.tickets.webhooks import route as ticket_webhooks
 from vigil_ir.web.dashboard.app import create_dashboard
 from vigil_ir.web.metrics import RequestContext, ack_timer, metrics_route
 
@@ -97,5 +98,6 @@ def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Sta
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
                              Route("/healthz", healthz, methods=["GET"]),
                              metrics_route(runtime.settings, runtime.database),
+                             ticket_webhooks(runtime.settings, runtime.database, runtime.wake.set),
                              *create_dashboard(runtime.settings, runtime.database)], lifespan=lifespan,
                      middleware=[Middleware(RequestContext)])
