@@ -25,7 +25,9 @@ COVERED = ("incidents (and private incidents' access), risks, risk reviews, appr
 
 
 def folds() -> list[Fold]:
-    return [IncidentFold(), PirFold(), PlaybookFold(), RiskFold(), ActionFold(), TicketFold()]
+    # Exercises are incident rows on `exercise:<n>` streams: the same folds, once per prefix.
+    return [IncidentFold(), IncidentFold(exercise=True), PirFold(), PirFold(exercise=True), PlaybookFold(),
+            PlaybookFold(exercise=True), RiskFold(), ActionFold(), TicketFold()]
 
 
 def checker(session: Session, *, before: datetime | None = None, batch: int = BATCH) -> StateCheck:

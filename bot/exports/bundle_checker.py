@@ -813,7 +813,7 @@ class Bundle:
         """object_type and object_ref follow from the stream, actor_type from the actor."""
         stream, actor = str(row.get("stream")), str(row.get("actor"))
         match = re.match(r"^([a-z_]+):(\d+)$", stream)
-        prefixes = {"incident": "INC-", "risk": "RISK-", "action": "ACT-"}
+        prefixes = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "ACT-"}
         if match:
             kind, number = match.groups()
             expected = {"object_type": kind, "object_ref": f"{prefixes[kind]}{number}" if kind in prefixes else stream}

@@ -17,7 +17,8 @@ from vigil_ir.followup.actions import OPEN, is_overdue, parent_ref
 from vigil_ir.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
-from vigil_ir.slack.blocks import _modal, _option, _select, _text_input
+from vigil_ir.incidents.models import Incident
+from vigil_ir.slack.blocks import _modal, _option, _select, _text_input, with_banner
 from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 
@@ -76,6 +77,9 @@ def buttons(action: ActionItem, *, update: str = "Update") -> dict:
 def dm(session: Session, user: str, text: str, *, action: ActionItem, key: str | None = None,
        controls: dict | None = None) -> OutboxItem | None:
     """A DM to `user`; `controls` is the buttons block (None: plain text)."""
+    incident = session.get(Incident, action.incident_id) if action.incident_id else None
+    if incident is not None and incident.exercise:  # an action raised in an exercise says so
+        text = with_banner(incident, text)
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}]
     if controls:
         blocks.append(controls)

@@ -10,7 +10,6 @@ from vigil_ir.followup.actions import create_from_lines
 from vigil_ir.slack.ticket_requests import CLOSE_TICKETS, auto_ticket, requested, ticked
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries, service
-from vigil_ir.outbox.service import enqueue
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.permissions import Action, Refused
 from vigil_ir.playbooks import runner
@@ -85,6 +84,13 @@ def errors(found: dict[str, str]) -> dict:
 def declare(deps: Deps, body: dict, view: dict) -> dict:
     values = {"title": text_value(view, "title"), "severity": option_value(view, "severity"),
               "type": option_value(view, "type"), "detected_at": datetime_value(view, "detected_at")}
+    exercise = bool(field(view, "exercise").get("selected_options"))
+    kind, scenario = option_value(view, "exercise_kind"), text_value(view, "scenario")
+    if not exercise and (kind or scenario):  # half an exercise must not become a real incident
+        return errors({"exercise": "Tick this box to declare an exercise (a kind or scenario was given), "
+                                   "or clear the exercise fields."})
+    if exercise:
+        values.update(exercise=kind or "", scenario=scenario)
     problems = service.validate_declaration(**values)
     if problems:
         return errors(problems)
@@ -232,9 +238,8 @@ def ask_to_approve_close(session, incident, request, approvers: frozenset[str]) 
         {"action_id": "incident_close_decline", "text": "Refuse", "value": value}])
     controls = authz.decision_buttons("incident_close", value, "Approve closing", "Refuse")
     for user in sorted(approvers):
-        enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=f"close-request:{request.id}:{user}",
-                payload={"channel": user, "text": text, "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}, controls]})
+        notify.direct_message(session, incident, user, text, dedupe_key=f"close-request:{request.id}:{user}",
+                              blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}, controls])
 
 
 def correct(deps: Deps, body: dict, view: dict) -> dict:
