@@ -39,7 +39,9 @@ def _problems(invalid: ValidationError) -> list[str]:
 
 # Never echoed back in an error line.
 SECRET_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_CLIENT_SECRET",
-                    "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL"}
+                    "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL",
+                    "VIGIL_ALERTMANAGER_TOKEN", "VIGIL_GRAFANA_TOKEN", "VIGIL_GENERIC_ALERT_TOKEN",
+                    "VIGIL_OPSGENIE_WEBHOOK_TOKEN", "VIGIL_PAGERDUTY_WEBHOOK_SECRET"}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -132,6 +134,18 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="VIGIL_METRICS_TOKEN")
     # Log lines: "json" or "text"; unset: text on a terminal, JSON otherwise (`vigil --log-format`).
     log_format: Literal["json", "text"] | None = Field(None, alias="VIGIL_LOG_FORMAT")
+    # Where alerts that match no open incident are posted for triage (docs/integrations.md).
+    triage_channel: str | None = Field(None, alias="VIGIL_TRIAGE_CHANNEL")
+    # Alerts in (docs/integrations.md): each source's credential; a source without one answers 404.
+    # Bearer tokens for Alertmanager, Grafana, Opsgenie and the generic shape; PagerDuty's webhook
+    # subscription secret(s), comma-separated while a secret is rotated.
+    alertmanager_token: str | None = Field(None, alias="VIGIL_ALERTMANAGER_TOKEN")
+    grafana_token: str | None = Field(None, alias="VIGIL_GRAFANA_TOKEN")
+    generic_alert_token: str | None = Field(None, alias="VIGIL_GENERIC_ALERT_TOKEN")
+    opsgenie_webhook_token: str | None = Field(None, alias="VIGIL_OPSGENIE_WEBHOOK_TOKEN")
+    pagerduty_webhook_secret: str | None = Field(None, alias="VIGIL_PAGERDUTY_WEBHOOK_SECRET")
+    # Alert webhooks larger than this are refused (413) before they are read.
+    alert_max_bytes: int = Field(1024 * 1024, alias="VIGIL_ALERT_MAX_BYTES", ge=1024)
 
     @field_validator("database_url")
     @classmethod
@@ -192,7 +206,8 @@ class Settings(BaseSettings):
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
                      "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
-                     "playbooks_dir")
+                     "playbooks_dir", "triage_channel", "alertmanager_token", "grafana_token", "generic_alert_token",
+                     "opsgenie_webhook_token", "pagerduty_webhook_secret")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -201,6 +216,13 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_log_format(cls, value):
         return (value.strip().lower() or None) if isinstance(value, str) else value
+
+    def setting(self, variable: str):
+        """The value of the setting read from environment variable `variable`."""
+        for name, spec in type(self).model_fields.items():
+            if spec.alias == variable:
+                return getattr(self, name)
+        raise KeyError(variable)
 
     @property
     def admin_ids(self) -> frozenset[str]:

@@ -39,7 +39,7 @@ from vigil_ir.playbooks.models import PlaybookRun
 from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
 from vigil_ir.reminders import witnesses as witness_sweep
 from vigil_ir.slack import signoff as slack_signoff
-from vigil_ir.slack import signing_key_post, witnesses
+from vigil_ir.slack import alert_triage, signing_key_post, witnesses
 from vigil_ir.signing.service import PUBLISH_KIND as SIGNING_KEY_KIND
 from vigil_ir.slack.home import home_view
 
@@ -94,7 +94,8 @@ class Deliverer:
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
                          "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
                          witness_sweep.KIND: lambda payload: witnesses.deliver(self, payload),
-                         SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload)}
+                         SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload),
+                         alert_triage.TRIAGE_KIND: lambda payload: alert_triage.deliver(self, payload)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
