@@ -41,7 +41,8 @@ def _problems(invalid: ValidationError) -> list[str]:
 SECRET_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_CLIENT_SECRET",
                     "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL",
                     "VIGIL_ALERTMANAGER_TOKEN", "VIGIL_GRAFANA_TOKEN", "VIGIL_GENERIC_ALERT_TOKEN",
-                    "VIGIL_OPSGENIE_WEBHOOK_TOKEN", "VIGIL_PAGERDUTY_WEBHOOK_SECRET"}
+                    "VIGIL_OPSGENIE_WEBHOOK_TOKEN", "VIGIL_PAGERDUTY_WEBHOOK_SECRET", "VIGIL_PAGERDUTY_SERVICES",
+                    "VIGIL_OPSGENIE_API_KEY"}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -144,6 +145,18 @@ class Settings(BaseSettings):
     generic_alert_token: str | None = Field(None, alias="VIGIL_GENERIC_ALERT_TOKEN")
     opsgenie_webhook_token: str | None = Field(None, alias="VIGIL_OPSGENIE_WEBHOOK_TOKEN")
     pagerduty_webhook_secret: str | None = Field(None, alias="VIGIL_PAGERDUTY_WEBHOOK_SECRET")
+    # Severities for which an incident is declared as soon as a new alert group fires ("none": never).
+    alert_auto_declare: str = Field("none", alias="VIGIL_ALERT_AUTO_DECLARE")
+    # Pages out (docs/integrations.md): PagerDuty services by Events API v2 routing key
+    # (`name=key,…`), Opsgenie responders (`name=team:Ops+schedule:Primary,…`) and its API key.
+    pagerduty_services: str = Field("", alias="VIGIL_PAGERDUTY_SERVICES")
+    opsgenie_responders: str = Field("", alias="VIGIL_OPSGENIE_RESPONDERS")
+    opsgenie_api_key: str | None = Field(None, alias="VIGIL_OPSGENIE_API_KEY")
+    pagerduty_events_url: str = Field("https://events.pagerduty.com", alias="VIGIL_PAGERDUTY_EVENTS_URL")
+    opsgenie_api_url: str = Field("https://api.opsgenie.com", alias="VIGIL_OPSGENIE_API_URL")
+    paging_timeout_seconds: float = Field(10.0, alias="VIGIL_PAGING_TIMEOUT_SECONDS", gt=0)
+    # Resolving (or closing) an incident resolves its open pages at the providers.
+    resolve_pages_with_incident: bool = Field(True, alias="VIGIL_RESOLVE_PAGES_WITH_INCIDENT")
     # Alert webhooks larger than this are refused (413) before they are read.
     alert_max_bytes: int = Field(1024 * 1024, alias="VIGIL_ALERT_MAX_BYTES", ge=1024)
 
@@ -180,6 +193,26 @@ class Settings(BaseSettings):
                              "separated by commas, or none")
         return ",".join(sorted(wanted))
 
+    @field_validator("alert_auto_declare")
+    @classmethod
+    def _auto_declare_severities(cls, value: str) -> str:
+        from vigil_ir.incidents.models import SEVERITIES
+
+        wanted = {part.strip().lower() for part in value.split(",") if part.strip()} - {"none"}
+        unknown = sorted(wanted - set(SEVERITIES))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not a severity; give severities from sev1…sev4 separated by "
+                             "commas, or none")
+        return ",".join(sorted(wanted))
+
+    @field_validator("opsgenie_responders")
+    @classmethod
+    def _paging_targets(cls, value: str, info) -> str:
+        from vigil_ir.paging.targets import parse_targets
+
+        parse_targets(info.data.get("pagerduty_services", ""), value)
+        return value
+
     @field_validator("private_feed", mode="before")
     @classmethod
     def _lower_private_feed(cls, value):
@@ -207,7 +240,7 @@ class Settings(BaseSettings):
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
                      "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
                      "playbooks_dir", "triage_channel", "alertmanager_token", "grafana_token", "generic_alert_token",
-                     "opsgenie_webhook_token", "pagerduty_webhook_secret")
+                     "opsgenie_webhook_token", "pagerduty_webhook_secret", "opsgenie_api_key")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None
@@ -223,6 +256,10 @@ class Settings(BaseSettings):
             if spec.alias == variable:
                 return getattr(self, name)
         raise KeyError(variable)
+
+    @property
+    def auto_declare_severities(self) -> frozenset[str]:
+        return frozenset(part for part in self.alert_auto_declare.split(",") if part)
 
     @property
     def admin_ids(self) -> frozenset[str]:

@@ -310,6 +310,7 @@ class IncidentStream:
                       "root_cause": ""}
         self.declared_by = self.declared_recorded_at = None
         self.acknowledged = self.mitigated = self.resolved = self.closed = self.closed_by = None
+        self.paged = self.page_acknowledged = None
         self.close_data: dict | None = None
         self.events, self.head = 0, None
         self.in_period_because: list[str] = []
@@ -321,7 +322,7 @@ class IncidentStream:
         kind, actor, data = row.get("kind"), row.get("actor") or "", row.get("data")
         data = data if isinstance(data, dict) else {}
         self._fold(kind, actor, data)
-        self._milestones(kind, actor, data, row.get("recorded_at"))
+        self._milestones(kind, actor, data, row.get("recorded_at"), row.get("occurred_at"))
         recorded = parse_time(row.get("recorded_at"))
         if kind == "incident.declared" or (kind == "incident.security_changed" and recorded is not None
                                            and recorded < end):
@@ -348,6 +349,8 @@ class IncidentStream:
                          severity_initial=data.get("severity"), severity_final=data.get("severity"),
                          status=data.get("status"), detected_at=data.get("detected_at"), declared_by=actor)
             self.declared_by = actor
+        elif kind == "incident.detected_at_changed":
+            state["detected_at"] = data.get("to")
         elif kind == "incident.status_changed":
             state["status"] = data.get("to")
         elif kind == "incident.severity_changed":
@@ -362,10 +365,16 @@ class IncidentStream:
             state.update(status="closed", customer_impact=data.get("customer_impact", ""),
                          root_cause=data.get("root_cause", ""))
 
-    def _milestones(self, kind, actor: str, data: dict, at) -> None:
+    def _milestones(self, kind, actor: str, data: dict, at, occurred=None) -> None:
         """acknowledged: the first act of a person other than the declarer, or the lead assigned;
         mitigated: the first move to monitoring or resolved; resolved: the last move to resolved not
-        undone since; closed: the close event (which also resolves an incident not yet resolved)."""
+        undone since; closed: the close event (which also resolves an incident not yet resolved).
+        Paged: the first page request; then acknowledged is the first page acknowledgement (its
+        occurred_at, the provider's time), counted from the first page."""
+        if kind == "page.requested" and self.paged is None:
+            self.paged = at
+        if kind == "page.acknowledged" and self.page_acknowledged is None:
+            self.page_acknowledged = occurred
         human = not actor.startswith("system:")
         if self.acknowledged is None and kind != "incident.declared" and (
                 (human and actor != self.declared_by) or (kind == "incident.role_assigned" and data.get("role") == "lead")):
@@ -382,7 +391,8 @@ class IncidentStream:
     def expected_columns(self, row: dict) -> dict:
         """The incident's population columns as its events say they are."""
         open_items = [str(item) for item in (self.close_data or {}).get("open_items") or []]
-        expected = {**self.state, "acknowledged_at": self.acknowledged, "mitigated_at": self.mitigated,
+        acknowledged = self.page_acknowledged if self.paged else self.acknowledged
+        expected = {**self.state, "acknowledged_at": acknowledged, "mitigated_at": self.mitigated,
                     "resolved_at": self.resolved, "closed_at": self.closed, "closed_by": self.closed_by,
                     "closed_with_open_items": "; ".join(open_items) or None,
                     "close_override_reason": (self.close_data or {}).get("override_reason") if open_items else None,
@@ -390,7 +400,9 @@ class IncidentStream:
                     "in_period_because": "; ".join(self.in_period_because)}
         declared, detected = row.get("declared_at"), expected.get("detected_at")
         expected.update(minutes_to_declare=minutes_between(detected, declared),
-                        minutes_to_acknowledge=minutes_between(declared, self.acknowledged),
+                        minutes_to_acknowledge=minutes_between(self.paged or declared, acknowledged),
+                        paged_at=self.paged, page_acknowledged_at=self.page_acknowledged,
+                        minutes_to_page_acknowledge=minutes_between(self.paged, self.page_acknowledged),
                         minutes_to_mitigate=minutes_between(detected, self.mitigated),
                         minutes_to_resolve=minutes_between(detected, self.resolved))
         return expected

@@ -14,6 +14,7 @@ from typing import Any
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.exports.describe_alerts import DESCRIBERS as ALERT_DESCRIBERS
 from vigil_ir.exports.describe_records import DESCRIBERS
 from vigil_ir.incidents.models import TYPES
 
@@ -179,6 +180,7 @@ _DESCRIBERS: dict[str, Callable[[Event, dict], str]] = {
     "permissions.policy_in_force": _policy,
     "permissions.group_members_changed": _members_changed,
     **DESCRIBERS,  # risks, actions, people, audit
+    **ALERT_DESCRIBERS,  # alerts linked to the incident, pages
 }
 
 

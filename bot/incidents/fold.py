@@ -42,6 +42,8 @@ def apply(state: dict[str, Any], event: Any) -> None:
                      description=data.get("description", ""), declared_by=event.actor,
                      detected_at=data["detected_at"], origin_channel=data.get("origin_channel"),
                      declared_at=event.recorded_at)
+    elif event.kind == "incident.detected_at_changed":
+        state["detected_at"] = data["to"]
     elif event.kind == "incident.status_changed":
         state["status"] = data["to"]
     elif event.kind == "incident.severity_changed":

@@ -37,6 +37,9 @@ class Action(str, Enum):
     DECIDE_DEADLINE = "decide_deadline"      # end a playbook deadline clock by a decision
     SIGN_OFF_RISK_ASSESSMENT = "sign_off_risk_assessment"
     SIGN_OFF_PROGRAM_REVIEW = "sign_off_program_review"  # the incident-response program review (CC7.4)
+    ATTACH_ALERT = "attach_alert"            # link alerts waiting for triage to an open incident
+    DISMISS_ALERT = "dismiss_alert"          # decide, with a reason, that alerts need no incident
+    PAGE = "page"                            # page a service or team through PagerDuty / Opsgenie
 
 
 # Roles held because of the record acted on; the caller names who holds them (`decide(..., lead=…)`).
@@ -79,6 +82,9 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.DECIDE_DEADLINE: ("lead", "commanders", "admins"),
     Action.SIGN_OFF_RISK_ASSESSMENT: ("risk_approvers", "commanders", "admins"),
     Action.SIGN_OFF_PROGRAM_REVIEW: ("commanders", "admins"),
+    Action.ATTACH_ALERT: (ANYONE,),
+    Action.DISMISS_ALERT: (ANYONE,),
+    Action.PAGE: (ANYONE,),
 }
 
 # What a refusal says the person tried to do: "Only … may <this>."
@@ -102,6 +108,9 @@ DOING = {
     Action.DECIDE_DEADLINE: "decide this deadline",
     Action.SIGN_OFF_RISK_ASSESSMENT: "sign off the risk assessment",
     Action.SIGN_OFF_PROGRAM_REVIEW: "sign off the incident-response program review",
+    Action.ATTACH_ALERT: "attach these alerts to an incident",
+    Action.DISMISS_ALERT: "dismiss these alerts",
+    Action.PAGE: "page for this incident",
 }
 
 

@@ -56,6 +56,30 @@ def triage_blocks(group: AlertGroup, alerts: list[Alert], incident: Incident | N
     return built
 
 
+def triage_buttons(group: AlertGroup) -> list[dict]:
+    value = str(group.id)
+    return [limits.button("Declare incident", action_id="alert_declare", value=value, style="primary"),
+            limits.button("Attach to INC-n", action_id="alert_attach", value=value),
+            limits.button("Dismiss", action_id="alert_dismiss", value=value)]
+
+
+def attach_modal(group: AlertGroup, incidents: list[Incident]) -> dict:
+    options = [limits.option(f"{incident.key} · {incident.title}", str(incident.id)) for incident in incidents]
+    return limits.modal("alert_attach", "Attach alerts", "Attach", [
+        limits.section(f"*{esc(group.title)}* ({group.severity}, from {esc(group.source)})"),
+        {"type": "input", "block_id": "incident", "label": {"type": "plain_text", "text": "Open incident"},
+         "element": {"type": "static_select", "action_id": "value", "options": options}}], str(group.id))
+
+
+def dismiss_modal(group: AlertGroup) -> dict:
+    return limits.modal("alert_dismiss", "Dismiss alerts", "Dismiss", [
+        limits.section(f"*{esc(group.title)}* ({group.severity}, from {esc(group.source)})"),
+        {"type": "input", "block_id": "reason", "label": {"type": "plain_text", "text": "Why no incident?"},
+         "hint": {"type": "plain_text", "text": "Recorded as evidence, e.g. planned maintenance, a known false alarm."},
+         "element": {"type": "plain_text_input", "action_id": "value", "multiline": True, "max_length": 500}}],
+        str(group.id))
+
+
 def deliver(deliverer, payload: dict) -> dict:
     channel = deliverer.settings.triage_channel
     with deliverer.database.session() as session:
@@ -66,7 +90,7 @@ def deliver(deliverer, payload: dict) -> dict:
         incident = session.get(Incident, group.incident_id) if group.incident_id else None
         posted = outbox.last_result(session, kind=TRIAGE_KIND, subject=group.stream)
     text = summary_text(group, alerts)
-    blocks = triage_blocks(group, alerts, incident)
+    blocks = triage_blocks(group, alerts, incident, buttons=triage_buttons(group))
     if posted.get("ts"):
         deliverer._call("chat_update", channel=posted["channel"], ts=posted["ts"], text=text, blocks=blocks)
         return posted

@@ -33,6 +33,7 @@ from vigil_ir.followup import pir_document
 from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.models import Incident
 from vigil_ir.outbox import service as outbox
+from vigil_ir.paging import delivery as paging
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
@@ -95,7 +96,8 @@ class Deliverer:
                          "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
                          witness_sweep.KIND: lambda payload: witnesses.deliver(self, payload),
                          SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload),
-                         alert_triage.TRIAGE_KIND: lambda payload: alert_triage.deliver(self, payload)}
+                         alert_triage.TRIAGE_KIND: lambda payload: alert_triage.deliver(self, payload),
+                         **paging.handlers(database, settings)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}

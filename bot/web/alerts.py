@@ -15,10 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from vigil_ir.alerts import intake
-from vigil_ir.alerts.signals import BadPayload
+from vigil_ir.alerts import service, triage
+from vigil_ir.alerts.models import AlertGroup
+from vigil_ir.alerts.signals import BadPayload, Signal
 from vigil_ir.alerts.sources import sources
 from vigil_ir.runtime import Runtime
+from vigil_ir.paging import service as paging
+from vigil_ir.slack import notify
+from vigil_ir.slack.escape import esc, mention
 
 log = logging.getLogger(__name__)
 PATH = "/integrations/alerts/{source}"
@@ -49,9 +53,43 @@ def alert_routes(runtime: Runtime, read_limited) -> list[Route]:
             signals = adapter.parse(raw)
         except BadPayload as problem:
             return _answer(400, "bad_payload", f"Not a {source} webhook: {problem}.")
-        received = await run_in_threadpool(intake.record, runtime.database, settings, source, signals)
+        received = await run_in_threadpool(record, runtime, source, signals)
         if received.changed or received.pages:
             runtime.wake.set()
         return JSONResponse(received.as_json())
 
     return [Route(PATH, receive, methods=["POST"])]
+
+
+PAGE_WORDS = {"acknowledged": ":eyes: acknowledged", "escalated": ":arrow_double_up: escalated",
+              "resolved": ":white_check_mark: resolved"}
+
+
+def page_changed(session, signal) -> bool:
+    """A provider's word about a page: recorded on the incident, and said in its channel."""
+    from vigil_ir.incidents.models import Incident
+
+    page = paging.page_for(session, signal)
+    if page is None:
+        return False
+    paging.record_signal(session, signal)
+    if signal.action in PAGE_WORDS:
+        who = mention(page.acknowledged_by) if signal.action == "acknowledged" and page.acknowledged_by else \
+            esc(signal.responder or signal.provider)
+        notify.post_in_channel(session, session.get(Incident, page.incident_id),
+                               f"{PAGE_WORDS[signal.action]}: the page to *{esc(page.target)}* ({who}).")
+    return True
+
+
+def record(runtime: Runtime, source: str, signals: list[Signal]) -> service.Received:
+    """One delivery in one transaction; a new group whose severity VIGIL_ALERT_AUTO_DECLARE names is
+    declared at once, set up like any incident."""
+    with runtime.database.session() as session:
+        received = service.receive(session, source=source, signals=signals, page_handler=page_changed)
+        for group_id in received.opened_groups:
+            incident = triage.auto_declare(session, group=session.get(AlertGroup, group_id),
+                                           severities=runtime.settings.auto_declare_severities)
+            if incident is not None:
+                notify.setup_incident(session, incident)
+                notify.suggest_playbooks(session, incident)
+    return received
