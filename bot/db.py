@@ -16,6 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
+from vigil_ir.jsontext import canonical_json
+
 
 
 def migrations_dir() -> Path:
@@ -48,9 +50,11 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
     return url.startswith("sqlite")
 
 
+# JSON columns are stored as canonical JSON: an event's `data` is then stored as the very text its
+# hash covers, so `vigil verify` hashes it without a JSON round trip (vigil_ir.eventlog.stored).
 def make_engine(url: str) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=canonical_json)
     # Each transaction starts with BEGIN IMMEDIATE: SQLite then serialises writers up front instead
     # of failing a read transaction that later tries to write (SQLITE_BUSY_SNAPSHOT under WAL).
     return _sqlite_engine(url, ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=15000", "foreign_keys=ON"),
@@ -66,7 +70,8 @@ def make_sqlite_reader(url: str) -> Engine:
 
 def _sqlite_engine(url: str, pragmas: tuple[str, ...], *, begin: str) -> Engine:
     # isolation_level=None hands transaction control to us, so `begin` says how each one starts.
-    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None})
+    engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 15, "isolation_level": None},
+                           json_serializer=canonical_json)
 
     @event.listens_for(engine, "connect")
     def _pragmas(dbapi_connection, _record):

@@ -9,20 +9,17 @@ is (stream, stream_seq); that keeps a chain verifiable from an export alone.
 from __future__ import annotations
 
 import hashlib
-import json
 from datetime import datetime
 from typing import Any
 
 from vigil_ir.clock import iso
+from vigil_ir.jsontext import canonical_json
+
+__all__ = ["GENESIS_HASH", "HASHED_FIELDS", "canonical_json", "event_hash", "hashed_view"]
 
 GENESIS_HASH = "0" * 64
 HASHED_FIELDS = ("stream", "stream_seq", "kind", "actor", "occurred_at", "recorded_at", "data",
                  "corrects", "prev_hash")
-
-
-def canonical_json(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False,
-                      allow_nan=False)
 
 
 def hashed_view(fields: dict[str, Any]) -> dict[str, Any]:

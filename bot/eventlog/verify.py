@@ -7,11 +7,11 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog.canonical import GENESIS_HASH, event_hash
 from vigil_ir.eventlog.models import Event, StreamHead
+from vigil_ir.eventlog.stored import stored_events
 
 
 @dataclass
@@ -55,28 +55,33 @@ def _event_fields(event: Event | Mapping) -> Mapping:
 
 def verify_events(events: Iterable[Event | dict]) -> VerifyResult:
     """Check events given in (stream, stream_seq) order; stops at the first break."""
+    links = ((fields["stream"], fields["stream_seq"], fields["prev_hash"], fields["hash"], fields)
+             for fields in map(_event_fields, events))
+    return _verify_links(links, event_hash)
+
+
+def _verify_links(links: Iterable[tuple], recompute: Callable[[Any], str]) -> VerifyResult:
+    """The chain walk over (stream, seq, prev_hash, hash, event) in (stream, seq) order."""
     result = VerifyResult()
     current, expected_seq, prev_hash = None, 1, GENESIS_HASH
-    for raw in events:
-        fields = _event_fields(raw)
-        stream = fields["stream"]
+    heads = result.heads
+    for stream, seq, linked_to, stored, event in links:
         if stream != current:
             current, expected_seq, prev_hash = stream, 1, GENESIS_HASH
             result.streams += 1
-        seq = fields["stream_seq"]
         if seq != expected_seq:
             result.broken = Break(stream, seq, "sequence gap", str(expected_seq), str(seq))
             return result
-        if fields["prev_hash"] != prev_hash:
-            result.broken = Break(stream, seq, "prev_hash does not link", prev_hash, fields["prev_hash"])
+        if linked_to != prev_hash:
+            result.broken = Break(stream, seq, "prev_hash does not link", prev_hash, linked_to)
             return result
-        recomputed = event_hash(fields)
-        if recomputed != fields["hash"]:
-            result.broken = Break(stream, seq, "hash mismatch", recomputed, fields["hash"])
+        recomputed = recompute(event)
+        if recomputed != stored:
+            result.broken = Break(stream, seq, "hash mismatch", recomputed, stored)
             return result
         result.events += 1
-        result.heads[stream] = fields["hash"]
-        prev_hash, expected_seq = fields["hash"], seq + 1
+        heads[stream] = stored
+        prev_hash, expected_seq = stored, seq + 1
     return result
 
 
@@ -84,19 +89,18 @@ def verify_database(session: Session, batch: int = 1000,
                     observe: Callable[[Any], None] | None = None) -> VerifyResult:
     """Walk every stream in the database; also checks each stream head matches its last event.
 
-    The log is read through one cursor a page at a time (yield_per: a server-side cursor on
-    PostgreSQL), as plain rows, so memory stays flat however long the log. `observe`, if given, sees
-    every row in the same order before it is checked (the state fold rides on this pass)."""
-    table = Event.__table__
+    The log is read through one cursor a page at a time (a server-side cursor on PostgreSQL), each
+    row as its stored text (vigil_ir.eventlog.stored), so memory stays flat however long the log and
+    no row goes through a JSON round trip unless its stored text is not canonical. `observe`, if
+    given, sees every event in the same order before it is checked (the state fold rides on this pass)."""
 
-    def rows():
-        query = sa_select(table).order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=batch)
-        for row in session.execute(query):
+    def links():
+        for event in stored_events(session, batch=batch):
             if observe is not None:
-                observe(row)
-            yield row._mapping
+                observe(event)
+            yield event.stream, event.stream_seq, event.prev_hash, event.hash, event
 
-    result = verify_events(rows())
+    result = _verify_links(links(), lambda event: event.recomputed_hash(session))
     if not result.ok:
         return result
     for head in session.exec(select(StreamHead).order_by(StreamHead.stream)):

@@ -193,7 +193,7 @@ def _changed_since(session: Session, risk: Risk, acceptance: RiskAcceptance, end
         if not approved:
             approved = kind == "risk.approval_granted" and data.get("acceptance") == acceptance.ref
             continue
-        for name in data.get("changes") or {}:
-            if name in MATERIAL_FIELDS and name not in changed:
-                changed.append(name)
+        changes = data.get("changes") or {}
+        # In the register's field order: stored JSON objects come back with their keys sorted.
+        changed += [name for name in MATERIAL_FIELDS if name in changes and name not in changed]
     return changed

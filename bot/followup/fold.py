@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, differences, iso, streams_without
+from vigil_ir.eventlog.folding import Mismatch, differences, iso, rows_where_in, streams_without
 from vigil_ir.followup.actions import FIELDS as ACTION_FIELDS
 from vigil_ir.followup.actions import snapshot
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
@@ -28,6 +28,7 @@ PIR_FIELDS = ("required", "due_at", "facilitator", "status", "held_at", "attende
 
 class ActionFold:
     prefix = ACTION_PREFIX
+    kinds = None  # every event on an action's stream may carry changes
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"state": None}
@@ -42,7 +43,7 @@ class ActionFold:
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [int(stream.removeprefix(ACTION_PREFIX)) for stream in finished]
         rows = {action.number: action for action in
-                session.exec(select(ActionItem).where(ActionItem.number.in_(numbers)))}
+                rows_where_in(session, ActionItem, "number", numbers)}
         for stream, folded in finished.items():
             key = f"ACT-{stream.removeprefix(ACTION_PREFIX)}"
             action = rows.get(int(stream.removeprefix(ACTION_PREFIX)))
@@ -64,6 +65,7 @@ class PirFold:
     """The `post_incident_review` row of each incident against its `pir.*` events."""
 
     prefix = INCIDENT_PREFIX
+    kinds = frozenset({"pir.scheduled", "pir.completed"})
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"pir": None, "times": {}}

@@ -13,7 +13,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, streams_without, walk
+from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, rows_where_in, streams_without, walk
 from vigil_ir.incidents.models import Incident
 
 # The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
@@ -81,6 +81,9 @@ class IncidentFold:
     reading, a moment before the `incident.declared` event's: compared within CLOCK_SKEW."""
 
     prefix = STREAM_PREFIX
+    kinds = frozenset({"incident.declared", "incident.status_changed", "incident.severity_changed",
+                       "incident.security_changed", "incident.role_assigned", "incident.channel_created",
+                       "incident.closed"})
 
     def new(self, stream: str) -> dict[str, Any]:
         return new_state()
@@ -90,8 +93,7 @@ class IncidentFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [number_of(stream) for stream in finished]
-        rows = {incident.number: incident for incident in
-                session.exec(select(Incident).where(Incident.number.in_(numbers)))}
+        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers)}
         for stream, expected in finished.items():
             key = f"INC-{number_of(stream)}"
             incident = rows.get(number_of(stream))

@@ -17,7 +17,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, differences, iso
+from vigil_ir.eventlog.folding import Mismatch, differences, iso, rows_where_in
 from vigil_ir.incidents.models import Incident
 from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
 
@@ -29,6 +29,9 @@ DEADLINE_FIELDS = ("status", "decision", "decision_reason", "decided_by")
 
 class PlaybookFold:
     prefix = PREFIX
+    kinds = frozenset({"playbook.attached", "playbook.step_completed", "playbook.step_skipped",
+                       "playbook.step_assigned", "playbook.step_reopened", "playbook.deadline_started",
+                       "playbook.deadline_met", "playbook.deadline_missed", "playbook.deadline_decided"})
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"runs": {}}
@@ -82,10 +85,10 @@ class PlaybookFold:
             runs.setdefault(number, {})[run.id] = run
         ids = [run_id for by_id in runs.values() for run_id in by_id]
         steps: dict[int, dict[str, PlaybookStep]] = {}
-        for step in session.exec(select(PlaybookStep).where(PlaybookStep.run_id.in_(ids))):
+        for step in rows_where_in(session, PlaybookStep, "run_id", ids):
             steps.setdefault(step.run_id, {})[step.step_id] = step
         deadlines: dict[int, dict[str, PlaybookDeadline]] = {}
-        for deadline in session.exec(select(PlaybookDeadline).where(PlaybookDeadline.run_id.in_(ids))):
+        for deadline in rows_where_in(session, PlaybookDeadline, "run_id", ids):
             deadlines.setdefault(deadline.run_id, {})[deadline.deadline_id] = deadline
         for stream, folded in finished.items():
             number = int(stream.removeprefix(PREFIX))

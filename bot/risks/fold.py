@@ -16,7 +16,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, differences, streams_without
+from vigil_ir.eventlog.folding import Mismatch, differences, rows_where_in, streams_without
 from vigil_ir.risks import history
 from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
 from vigil_ir.risks.scoring import methodology
@@ -56,6 +56,7 @@ def residual_level(state: dict[str, Any]) -> str:
 
 class RiskFold:
     prefix = STREAM_PREFIX
+    kinds = None  # the risk itself is replayed from every event on its stream
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"risk": None, "reviews": {}, "approvals": {}, "acceptances": {}, "times": {}}
@@ -141,11 +142,11 @@ class RiskFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [int(stream.removeprefix(STREAM_PREFIX)) for stream in finished]
-        risks = {risk.number: risk for risk in session.exec(select(Risk).where(Risk.number.in_(numbers)))}
+        risks = {risk.number: risk for risk in rows_where_in(session, Risk, "number", numbers)}
         ids = [risk.id for risk in risks.values()]
         children: dict[str, dict[int, dict[int, Any]]] = {"review": {}, "approval": {}, "acceptance": {}}
         for name, model in (("review", RiskReview), ("approval", RiskApproval), ("acceptance", RiskAcceptance)):
-            for row in session.exec(select(model).where(model.risk_id.in_(ids))):
+            for row in rows_where_in(session, model, "risk_id", ids):
                 children[name].setdefault(row.risk_id, {})[row.id] = row
         for stream, state in finished.items():
             key = f"RISK-{stream.removeprefix(STREAM_PREFIX)}"
