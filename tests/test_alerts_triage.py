@@ -10,6 +10,8 @@ from sqlmodel import select
 
 from vigil_ir.alerts.models import AlertGroup
 from vigil_ir.eventlog import Event
+from vigil_ir.eventlog.verify import verify_database
+from vigil_ir.state_check import check_state
 from vigil_ir.incidents.fold import check_incidents
 from vigil_ir.incidents.models import Incident
 from tests import slack_requests as sr
@@ -165,6 +167,9 @@ def test_attach_to_an_open_incident_moves_detection_to_the_earliest_alert(alerti
     assert len([c for c in alerting.fake.ok_calls("chat.postMessage") if c.params["channel"] == "C0TRIAGE"]) == 1
     assert [e.data["fingerprint"] for e in stream(alerting, attached.stream) if e.kind == "incident.alert_fired"] == [
         "probe-1", "probe-2"]
+    with alerting.db.session() as session:
+        assert verify_database(session).ok  # the alert streams chain like every other
+        assert check_state(session).found == []
 
 
 def test_dismiss_needs_a_reason_and_a_later_firing_is_triaged_afresh(alerting):

@@ -83,7 +83,7 @@ class IncidentFold:
     prefix = STREAM_PREFIX
     kinds = frozenset({"incident.declared", "incident.status_changed", "incident.severity_changed",
                        "incident.security_changed", "incident.role_assigned", "incident.channel_created",
-                       "incident.closed"})
+                       "incident.closed", "incident.detected_at_changed"})
 
     def new(self, stream: str) -> dict[str, Any]:
         return new_state()
