@@ -105,6 +105,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     if not no_migrate:
         run_migrations(settings.database_url)
     runtime = _checked(build_runtime, settings, socket_mode=socket_mode)
+    runtime.database.checkpoint_in_background()
     _record_config(runtime.database, settings)
     if socket_mode:
         _serve_socket_mode(runtime)
@@ -191,6 +192,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
         click.echo(f"Delivered {work.drain()} outbox item(s).", err=True)
         return
     stop = _stop_on_signals()
+    database.checkpoint_in_background()
     if metrics_port is not None:
         from vigil_ir.metrics import serve_worker_metrics
 
@@ -211,14 +213,16 @@ def worker(once: bool, metrics_port: int | None) -> None:
 @click.option("--key", "expected_key", metavar="SHA256:…", default=None,
               help="With --bundle: the fingerprint of the key the bundle must be signed with (e.g. from the audit "
                    "channel post).")
+@click.option("--previous", "previous", metavar="FILE", default=None,
+              help="With --bundle: the bundle exported before it, which its manifest's previous_bundle must name.")
 @click.option("--witness", "witnessed", is_flag=True,
               help="Also check every witness posted in VIGIL_AUDIT_CHANNEL against the log.")
 @click.option("--against", metavar="sha256:…", default=None, help="Check one heads digest given by hand (with --at).")
 @click.option("--at", "at", metavar="TIME", default=None,
               help="The cutoff the --against digest was taken at (ISO 8601, e.g. 2026-07-01T12:00:00Z).")
 @click.pass_context
-def verify(ctx: click.Context, show_heads: bool, bundle: str | None, expected_key: str | None, witnessed: bool,
-           against: str | None, at: str | None) -> None:
+def verify(ctx: click.Context, show_heads: bool, bundle: str | None, expected_key: str | None,
+           previous: str | None, witnessed: bool, against: str | None, at: str | None) -> None:
     """Recompute every event chain; exit 1 naming the first broken event.
 
     With --witness, also check every digest published to VIGIL_AUDIT_CHANNEL: a rewrite of anything
@@ -228,14 +232,17 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, expected_ke
     With --bundle FILE: check every file of an evidence bundle against its manifest, re-verify the
     event-log chain segments inside it and check its signature (manifest.sig); exit 1 naming what
     differs. The signing key must be one this installation recorded (when its database can be
-    read) and the one given with --key; with neither, the key is reported as unconfirmed.
+    read) and the one given with --key; with neither, the key is reported as unconfirmed. With
+    --previous FILE, also check that FILE is the bundle exported before it, as its manifest says.
     """
     from vigil_ir.eventlog.verify import verify_database
 
     if expected_key is not None and bundle is None:
         raise click.UsageError("--key goes with --bundle: the fingerprint the bundle must be signed with.")
+    if previous is not None and bundle is None:
+        raise click.UsageError("--previous goes with --bundle: the bundle exported before the one checked.")
     if bundle is not None:
-        sys.exit(_verify_bundle(ctx, bundle, expected_key))
+        sys.exit(_verify_bundle(ctx, bundle, expected_key, previous))
     from vigil_ir.state_check import COVERED, checker, finish
 
     with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
@@ -264,7 +271,7 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, expected_ke
 MAX_SHOWN = 20  # state differences listed; the count covers them all
 
 
-def _verify_bundle(ctx: click.Context, bundle: str, expected_key: str | None) -> int:
+def _verify_bundle(ctx: click.Context, bundle: str, expected_key: str | None, previous: str | None) -> int:
     from vigil_ir.exports.bundle_signature import installation
     from vigil_ir.exports.bundle_verify import report
     from vigil_ir.exports.signature import FINGERPRINT
@@ -280,7 +287,7 @@ def _verify_bundle(ctx: click.Context, bundle: str, expected_key: str | None) ->
         except Exception:  # noqa: BLE001 - unusable settings: check the bundle without the database
             url = "sqlite://"
     keys = installation(database, url, expected_key.strip() if expected_key else None)
-    return report(bundle, click.echo, lambda line: click.echo(line, err=True), keys)
+    return report(bundle, click.echo, lambda line: click.echo(line, err=True), keys, previous)
 
 
 def _check_witnesses(ctx: click.Context, witnessed: bool, against: str | None, at: str | None) -> int:

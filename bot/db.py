@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import logging
+import sqlite3
 import threading
 from importlib import resources
 from collections.abc import Iterator
@@ -13,11 +15,12 @@ from alembic.config import Config
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlmodel import Session
 
 from vigil_ir.jsontext import canonical_json
 
+log = logging.getLogger(__name__)
 
 
 def migrations_dir() -> Path:
@@ -105,6 +108,10 @@ class Database:
         self._turns = threading.RLock() if self.is_sqlite else contextlib.nullcontext()
         self._reader: Engine | None = None
         self._reader_lock = threading.Lock()
+        self._checkpointer: threading.Thread | None = None
+        self._stop_checkpoints = threading.Event()
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", self._autocheckpoint_pragma)
 
     @property
     def is_sqlite(self) -> bool:
@@ -126,6 +133,25 @@ class Database:
                 raise
             try:
                 session.commit()
+            except exc.DBAPIError as failure:
+                if failure.connection_invalidated:
+                    raise CommitUncertain(str(failure.orig or failure).strip()) from failure
+                raise
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """A Core connection in one transaction that commits on success, for a few statements that
+        need no ORM (the outbox sender's per-item outcome): a third of the cost of a Session's.
+        Raises CommitUncertain like `session()`."""
+        with self._turns, self.engine.connect() as connection:
+            transaction = connection.begin()
+            try:
+                yield connection
+            except BaseException:
+                transaction.rollback()
+                raise
+            try:
+                transaction.commit()
             except exc.DBAPIError as failure:
                 if failure.connection_invalidated:
                     raise CommitUncertain(str(failure.orig or failure).strip()) from failure
@@ -154,7 +180,45 @@ class Database:
                 self._reader = make_sqlite_reader(self.url)
             return self._reader
 
+    def checkpoint_in_background(self, every: float = 0.5) -> bool:
+        """Move SQLite's WAL checkpoint off the request path (a SQLite file only; True if started).
+
+        By default the commit that pushes the WAL past 1,000 pages copies it into the database file
+        and syncs it, inside that request: p99 of plain writes was 16-24 ms, 1.6 ms without. Here the
+        write connections never checkpoint (`wal_autocheckpoint=0`); a thread runs a PASSIVE
+        checkpoint every `every` seconds on a connection of its own, which neither takes the write
+        lock nor waits for readers (sqlite3 releases the GIL while it copies). Writers restart the WAL
+        from its beginning once it has all been copied, so it stays about `every` seconds of writes.
+        """
+        if not self.is_sqlite or is_in_memory(self.url) or self._checkpointer is not None:
+            return False
+        self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(every,), daemon=True,
+                                              name="vigil-wal-checkpoint")
+        self.engine.dispose()  # pooled connections reopen with wal_autocheckpoint=0
+        self._checkpointer.start()
+        return True
+
+    def _autocheckpoint_pragma(self, dbapi_connection, _record) -> None:
+        if self._checkpointer is not None:
+            dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+    def _checkpoint_loop(self, every: float) -> None:
+        from sqlalchemy.engine import make_url
+
+        connection = sqlite3.connect(make_url(self.url).database, check_same_thread=False, isolation_level=None)
+        try:
+            while not self._stop_checkpoints.wait(every):
+                try:
+                    connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+                except sqlite3.Error as failure:  # e.g. a disk error: the next round tries again
+                    log.warning("WAL checkpoint failed: %s", failure)
+        finally:
+            connection.close()
+
     def dispose(self) -> None:
+        if self._checkpointer is not None:
+            self._stop_checkpoints.set()
+            self._checkpointer.join(timeout=10)
         self.engine.dispose()
         if self._reader is not None:
             self._reader.dispose()

@@ -9,6 +9,8 @@ import hashlib
 import json
 import os
 import stat
+import subprocess
+import sys
 import zipfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -20,7 +22,7 @@ from sqlmodel import select
 
 from tests.conftest import VigilHarness
 from tests.signing_helpers import installation_key, signature_for
-from tests.test_bundle import END, START, export, manifest_of, read, seed
+from tests.test_bundle import END, EXPORTED_AT, START, export, manifest_of, read, seed
 from tests.test_bundle_verify import rewrite
 from tests.test_dashboard import auditor, dash  # noqa: F401  (fixtures)
 from vigil_ir import clock
@@ -297,6 +299,83 @@ def test_the_receipt_records_the_manifest_and_key_and_the_next_bundle_names_the_
     assert again.data["previous_manifest_sha256"] == first_sha
     assert again.data["manifest_sha256"] == hashlib.sha256(read(second, "manifest.json")).hexdigest()
     assert verify(second, db=db).exit_code == 0
+
+
+Q2_END = datetime(2025, 7, 1, tzinfo=timezone.utc)
+
+
+def quarter_two(db, tmp_path, name="q2.zip", at=Q2_END + timedelta(days=3)) -> Path:
+    """Q2's bundle, exported after Q2: its audit log holds the receipt of Q1's export (10 April)."""
+    with clock.frozen(at):
+        export_bundle(db, start=END, end=Q2_END, output=tmp_path / name, actor="cli:auditor")
+    return tmp_path / name
+
+
+def plain_verify(bundle: Path, tmp_path: Path, *args: str):
+    """The bundle's own verify.py on a plain interpreter, from an empty folder."""
+    empty = tmp_path / "plain"
+    empty.mkdir(exist_ok=True)
+    (empty / "verify.py").write_bytes(read(bundle, "verify.py"))
+    return subprocess.run([sys.executable, "-I", "-S", "verify.py", str(bundle), *args], cwd=empty,
+                          capture_output=True, text=True)
+
+
+def test_the_next_quarter_names_the_last_export_as_its_receipt_in_the_log_says(db, bundle, tmp_path):
+    q2 = quarter_two(db, tmp_path)
+    previous = manifest_of(q2)["previous_bundle"]
+    assert previous["manifest_sha256"] == hashlib.sha256(read(bundle, "manifest.json")).hexdigest()
+    assert previous["generated_by"] == "cli:auditor"
+    checked = verify(q2, "--previous", str(bundle), db=db)
+    assert checked.exit_code == 0, checked.output
+    assert f"Previous bundle: {bundle} is the bundle this one names" in checked.output
+    assert "NOTE" not in checked.output  # the receipt is in Q2's own log: checked, not just noted
+    plain = plain_verify(q2, tmp_path, "--previous", str(bundle))
+    assert plain.returncode == 0 and "OK:" in plain.stdout, plain.stderr
+
+
+@pytest.mark.parametrize("edit, reason", [
+    (lambda p: p.update(manifest_sha256="0" * 64), "manifest_sha256 is '" + "0" * 64 + "'; its receipt in the event log says"),
+    (lambda p: p.update(generated_by="U0SOMEONE"), "generated_by 'U0SOMEONE'; its receipt was recorded by 'cli:auditor'"),
+    (lambda p: p["receipt"].update(hash="f" * 64), "receipt hash " + "f" * 64 + "; the event log has"),
+])
+def test_a_previous_bundle_claim_that_its_receipt_contradicts_fails(db, bundle, tmp_path, edit, reason):
+    q2 = quarter_two(db, tmp_path)
+    edited = rewrite(q2, tmp_path / "edited.zip", manifest=lambda m: edit(m["previous_bundle"]))
+    result = verify(edited, db=db)
+    assert result.exit_code == 1 and reason in result.output, result.output
+    plain = plain_verify(edited, tmp_path)
+    assert plain.returncode == 1 and reason in plain.stderr
+
+
+def test_an_emptied_previous_bundle_or_a_skipped_export_fails(db, bundle, tmp_path):
+    with clock.frozen(EXPORTED_AT + timedelta(days=1)):  # Q1 exported again, a day later
+        export_bundle(db, start=START, end=END, output=tmp_path / "again.zip", actor="cli:auditor")
+    q2 = quarter_two(db, tmp_path)
+    assert manifest_of(q2)["previous_bundle"]["manifest_sha256"] == \
+        hashlib.sha256(read(tmp_path / "again.zip", "manifest.json")).hexdigest()
+    emptied = verify(rewrite(q2, tmp_path / "emptied.zip", manifest=lambda m: m.update(previous_bundle=None)), db=db)
+    assert emptied.exit_code == 1
+    assert "previous_bundle: empty, but the audit log records an earlier export (again.zip" in emptied.output
+    older = manifest_of(tmp_path / "again.zip")["previous_bundle"]  # names the first export, the day before
+    assert older["file"] == "evidence.zip"
+    skipped = verify(rewrite(q2, tmp_path / "skipped.zip", manifest=lambda m: m.update(previous_bundle=older)), db=db)
+    assert skipped.exit_code == 1 and "a later one was recorded before this bundle was generated (again.zip" \
+        in skipped.output
+
+
+def test_previous_must_be_the_bundle_named(db, bundle, tmp_path):
+    q2 = quarter_two(db, tmp_path)
+    other = export(db, tmp_path, name="other.zip")  # the same quarter exported again: another manifest
+    wrong = verify(q2, "--previous", str(other), db=db)
+    assert wrong.exit_code == 1
+    assert f"previous_bundle: manifest_sha256 is '{manifest_of(q2)['previous_bundle']['manifest_sha256']}'; " \
+        f"{other} has" in wrong.output
+    assert verify(q2, "--previous", str(tmp_path / "missing.zip"), db=db).exit_code == 1
+    assert CliRunner().invoke(main, ["verify", "--previous", str(bundle)], obj={"database": db}).exit_code == 2
+    first = manifest_of(bundle)
+    assert first["previous_bundle"] is None
+    alone = verify(bundle, "--previous", str(other), db=db)
+    assert alone.exit_code == 1 and "previous_bundle: empty, but" in alone.output
 
 
 # --- publication in the audit channel ---------------------------------------------------------------------------

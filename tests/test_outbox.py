@@ -138,3 +138,57 @@ def test_item_whose_claim_expired_while_waiting_in_the_batch_is_not_sent(db):
         with db.session() as s:
             (taken,) = service.claim_due(s, worker="other", hold_seconds=10)
     assert taken.id == second.id and sent == [0]
+
+
+def _statements_during(db, action) -> list[str]:
+    from sqlalchemy import event
+
+    seen = []
+
+    def record(_conn, _cursor, statement, *_):
+        if not statement.startswith("BEGIN"):
+            seen.append(" ".join(statement.split()[:3]))
+
+    event.listen(db.engine, "before_cursor_execute", record)
+    try:
+        action()
+    finally:
+        event.remove(db.engine, "before_cursor_execute", record)
+    return seen
+
+
+def test_a_batch_is_claimed_by_one_statement_and_each_item_completed_by_one(db):
+    """No re-select of claimed items, no renewal per item: a new statement per item shows here."""
+    with db.session() as s:
+        for n in range(10):
+            service.enqueue(s, kind="send", subject=f"s{n}", payload={"n": n})
+    sent = []
+    sender = OutboxSender(db, lambda kind, payload: sent.append(payload["n"]) or {"n": payload["n"]}, worker="w")
+    statements = _statements_during(db, lambda: sender.run_once(limit=10))
+    assert sent == list(range(10))
+    assert statements == ["UPDATE outbox_item SET"] * 11, statements  # the claim, then one completion each
+    with db.session() as s:
+        assert [i.result for i in s.exec(service.select(OutboxItem).order_by(OutboxItem.id))] == [
+            {"n": n} for n in range(10)]
+
+
+def test_a_slow_batch_extends_the_claims_of_its_rest_in_one_statement(db):
+    with db.session() as s:
+        for n in range(4):
+            service.enqueue(s, kind="send", subject=f"s{n}", payload={"n": n})
+    start, sent = clock.now(), []
+
+    def slow(kind, payload):  # each send takes 4 s of a 10 s claim
+        sent.append(payload["n"])
+        moments.append(moments[-1] + timedelta(seconds=4))
+        return {}
+
+    moments = [start]
+    sender = OutboxSender(db, slow, worker="w", hold_seconds=10)
+    with clock.frozen(lambda: moments[-1]):
+        statements = _statements_during(db, lambda: sender.run_once(limit=4))
+    assert sent == [0, 1, 2, 3]
+    # Item 2 is due at +8 s with 2 s of its claim left: items 2 and 3 are extended together, once.
+    assert statements.count("UPDATE outbox_item SET") == 1 + 4 + 1, statements
+    with db.session() as s:
+        assert all(i.status == "done" for i in s.exec(service.select(OutboxItem)))

@@ -1,10 +1,16 @@
-"""Appending to the event log. Callers own the transaction: state change and event commit together."""
+"""Appending to the event log. Callers own the transaction: state change and event commit together.
+
+The append runs on every write request, so it is SQLAlchemy Core with statements built once: the
+ORM's unit of work (instance state, flush ordering, identity map) cost more than the SQL itself.
+The returned `Event` is a plain copy of the inserted row, not attached to the session.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy import bindparam, insert, select as sa_select, update
 from sqlmodel import Session, select
 
 from vigil_ir import clock
@@ -12,33 +18,37 @@ from vigil_ir.db import insert_if_absent
 from vigil_ir.eventlog.canonical import GENESIS_HASH, canonical_json, event_hash
 from vigil_ir.eventlog.models import Event, StreamHead
 
+_EVENT, _HEAD = Event.__table__, StreamHead.__table__
+# On PostgreSQL the row lock serialises writers of one stream (the row is created first if absent, so
+# two first writers also queue); SQLite transactions are already serialised (BEGIN IMMEDIATE), where
+# FOR UPDATE compiles to nothing.
+_LOCK_HEAD = (sa_select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.stream == bindparam("stream"))
+              .with_for_update())
+_INSERT_EVENT = insert(_EVENT).returning(_EVENT.c.id)
+_MOVE_HEAD = (update(_HEAD).where(_HEAD.c.stream == bindparam("head_stream"))
+              .values(seq=bindparam("seq"), hash=bindparam("hash"), updated_at=bindparam("updated_at")))
+
 
 def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[str, Any] | None = None,
            occurred_at: datetime | None = None, corrects: int | None = None) -> Event:
-    """Append one event to `stream` inside the caller's transaction and return it (flushed)."""
+    """Append one event to `stream` inside the caller's transaction and return it (inserted)."""
     recorded_at = clock.now()
     data = dict(data or {})
     canonical_json(data)  # fail early on values JSON cannot carry exactly
-    # Lock the stream head: on PostgreSQL a row lock serialises writers of one stream (the row is
-    # created first if absent, so two first writers also queue); SQLite transactions are already
-    # serialised (BEGIN IMMEDIATE), where FOR UPDATE compiles to nothing.
-    locked_head = (select(StreamHead).where(StreamHead.stream == stream).with_for_update()
-                   .execution_options(populate_existing=True))
-    head = session.exec(locked_head).first()
+    head = session.execute(_LOCK_HEAD, {"stream": stream}).first()
     if head is None:
         insert_if_absent(session, StreamHead, {"stream": stream, "seq": 0, "hash": GENESIS_HASH,
                                                "updated_at": recorded_at}, ["stream"])
-        head = session.exec(locked_head).one()
+        head = session.execute(_LOCK_HEAD, {"stream": stream}).one()
     seq, prev_hash = head.seq + 1, head.hash
     fields = {"stream": stream, "stream_seq": seq, "kind": kind, "actor": actor,
               "occurred_at": clock.to_utc(occurred_at) if occurred_at else recorded_at,
               "recorded_at": recorded_at, "data": data, "corrects": corrects, "prev_hash": prev_hash}
-    event = Event(**fields, hash=event_hash(fields))
-    head.seq, head.hash, head.updated_at = seq, event.hash, recorded_at
-    session.add(event)
-    session.add(head)
-    session.flush()
-    return event
+    fields["hash"] = event_hash(fields)
+    event_id = session.execute(_INSERT_EVENT, fields).scalar_one()
+    session.execute(_MOVE_HEAD, {"head_stream": stream, "seq": seq, "hash": fields["hash"],
+                                 "updated_at": recorded_at})
+    return Event(id=event_id, **fields)
 
 
 def events_for_stream(session: Session, stream: str) -> list[Event]:

@@ -2,7 +2,7 @@
 
 Every bundle carries this file as `verify.py`; `vigil verify --bundle` runs the same code. Usage:
 
-    python verify.py evidence.zip
+    python verify.py evidence.zip [--previous the-bundle-before.zip]
 
 It prints `OK: …` and exits 0, or one `BROKEN: <file>: <record>: <reason>` line per problem (all of
 them, not only the first) and exits 1. It imports nothing outside the standard library, so an
@@ -27,6 +27,10 @@ auditor can read it whole and run it on a machine without Vigil. What it checks,
    override, event count and chain head; review lateness, status at period end and reminder counts.
 7. Packets: each incident packet's JSON holds exactly the incident's events, milestones and head;
    its Markdown and HTML name the same head and show every event of the stream.
+8. The chain of bundles: `previous_bundle` says what its export receipt (`audit.bundle_exported`)
+   says when that receipt is in this bundle's log, and names the last export recorded before this
+   one; with --previous, the earlier bundle's manifest SHA-256, signing key, period and generation
+   time are the ones named, and its signature holds.
 """
 
 from __future__ import annotations
@@ -47,6 +51,10 @@ SIGNATURE = "manifest.sig"
 FORMAT = "vigil-evidence-bundle/1"
 SIGNATURE_FORMAT = "vigil-signature/1"
 GENESIS_HASH = "0" * 64
+RECEIPT_KIND = "audit.bundle_exported"  # an export's receipt, which the next bundle names as previous_bundle
+RECEIPT_FIELDS = ("manifest_sha256", "key_fingerprint", "file", "period_start", "period_end", "generated_at")
+# Two exports running at once may each miss the other's receipt (it commits after they look).
+RECEIPT_RACE = timedelta(seconds=60)
 CHUNK = 1 << 20
 SHOWN = 100  # problems printed; the count says how many more
 # Every Vigil bundle is signed: a missing manifest.sig fails the check.
@@ -548,6 +556,7 @@ class Bundle:
         self.pir_columns: dict[str, dict] = {}  # incident key → its PIR columns in incidents/incidents_carried_over
         self.register: list = []  # (row label, methodology version, scores and levels) for the methodology check
         self.methodologies: dict | None = None
+        self.receipts: dict = {}  # (stream, seq) → the audit.bundle_exported event rows in the event logs
 
     # -- the order files are read in
     def run(self) -> None:
@@ -736,6 +745,8 @@ class Bundle:
             chain.row(row)
             stream, seq = row.get("stream"), row.get("seq")
             label = f"stream {stream} seq {seq}"
+            if row.get("kind") == RECEIPT_KIND:
+                self.receipts[(stream, seq)] = row
             self.event_columns(path, label, row)
             if path in E2_FILES:
                 if isinstance(stream, str) and stream.startswith("incident:"):
@@ -1078,6 +1089,7 @@ class Bundle:
         self.sequences()
         self.notes()
         self.generator()
+        self.previous_bundle()
         self.register_scores()
 
     def register_scores(self) -> None:
@@ -1202,6 +1214,76 @@ class Bundle:
                                        "the period starts")
 
 
+    def previous_bundle(self) -> None:
+        """`previous_bundle` against the export receipts (`audit.bundle_exported`) in this bundle's own log:
+        the receipt it names says the same, and no export recorded before this one is skipped."""
+        claim = self.manifest.get("previous_bundle")
+        where = f"{MANIFEST}: previous_bundle"
+        cutoff = self.generated_at - RECEIPT_RACE if self.generated_at else None
+        earlier = sorted((row for row in self.receipts.values() if cutoff is not None
+                          and (parse_time(row.get("recorded_at")) or cutoff) < cutoff),
+                         key=lambda row: (str(row.get("recorded_at")), str(row.get("seq"))))
+        if not isinstance(claim, dict):
+            if claim is not None:
+                self.check.problems.append(f"{where}: {claim!r} is not an object")
+            elif earlier:
+                last = earlier[-1]
+                self.check.problems.append(f"{where}: empty, but the audit log records an earlier export "
+                                           f"({_receipt_label(last)})")
+            return
+        receipt = claim.get("receipt") if isinstance(claim.get("receipt"), dict) else {}
+        named = self.receipts.get((receipt.get("stream"), receipt.get("seq")))
+        if named is None:
+            self.check.notices.append(
+                f"{where}: its receipt (stream {receipt.get('stream')} seq {receipt.get('seq')}, recorded "
+                f"{receipt.get('recorded_at')}) is not in this bundle's event log; check it against the earlier "
+                f"bundle with --previous")
+        else:
+            if named.get("hash") != receipt.get("hash"):
+                self.check.problems.append(f"{where}: receipt hash {receipt.get('hash')}; the event log has "
+                                           f"{named.get('hash')} at stream {receipt.get('stream')} seq {receipt.get('seq')}")
+            data = named.get("data") if isinstance(named.get("data"), dict) else {}
+            for field in RECEIPT_FIELDS:
+                if claim.get(field) != data.get(field):
+                    self.check.problems.append(f"{where}: {field} is {claim.get(field)!r}; its receipt in the event "
+                                               f"log says {data.get(field)!r}")
+            if "generated_by" in claim and claim["generated_by"] != named.get("actor"):
+                self.check.problems.append(f"{where}: generated_by {claim['generated_by']!r}; its receipt was "
+                                           f"recorded by {named.get('actor')!r}")
+        skipped = [row for row in earlier if str(row.get("recorded_at")) > str(receipt.get("recorded_at"))]
+        if skipped:
+            self.check.problems.append(f"{where}: names the export recorded {receipt.get('recorded_at')}, but a later "
+                                       f"one was recorded before this bundle was generated ({_receipt_label(skipped[-1])})")
+
+
+def _receipt_label(row: dict) -> str:
+    data = row.get("data") if isinstance(row.get("data"), dict) else {}
+    return (f"{data.get('file')}, manifest sha256 {data.get('manifest_sha256')}, recorded {row.get('recorded_at')} "
+            f"at stream {row.get('stream')} seq {row.get('seq')}")
+
+
+def check_previous(check: Check, previous_path) -> None:
+    """The bundle named as `previous_bundle` is the file at `previous_path`: its manifest's SHA-256, signing
+    key, period and generation time are those the later bundle's manifest (and the receipt) claims."""
+    claim = check.manifest.get("previous_bundle")
+    where = f"{MANIFEST}: previous_bundle"
+    if not isinstance(claim, dict):
+        check.problems.append(f"{where}: empty, but {previous_path} was given as the bundle before this one")
+        return
+    with zipfile.ZipFile(previous_path) as archive:
+        manifest, manifest_bytes = load_manifest(archive, previous_path)
+        earlier = Check(previous_path, manifest)
+        check_signature(archive, earlier, manifest_bytes)
+    digest = hashlib.sha256(manifest_bytes).hexdigest()
+    found = {"manifest_sha256": digest, "key_fingerprint": earlier.signed_by,
+             "period_start": (manifest.get("period") or {}).get("start"),
+             "period_end": (manifest.get("period") or {}).get("end"), "generated_at": manifest.get("generated_at")}
+    for field, value in found.items():
+        if claim.get(field) != value:
+            check.problems.append(f"{where}: {field} is {claim.get(field)!r}; {previous_path} has {value!r}")
+    check.problems.extend(f"{previous_path}: {problem}" for problem in earlier.problems)
+
+
 # --- 8. The signature ----------------------------------------------------------------------------
 
 def check_signature(archive: zipfile.ZipFile, check: Check, manifest_bytes: bytes) -> None:
@@ -1237,10 +1319,18 @@ def check_signature(archive: zipfile.ZipFile, check: Check, manifest_bytes: byte
 
 # --- 9. Running it -------------------------------------------------------------------------------
 
-def check_bundle(path, *, signature: bool = True) -> Check:
+def check_bundle(path, *, signature: bool = True, previous=None) -> Check:
     """Check the bundle at `path`; raises BundleError when it cannot be read as a bundle at all.
     `signature=False` leaves manifest.sig to the caller (`vigil verify --bundle` checks it with
-    `cryptography` and confirms whose key made it)."""
+    `cryptography` and confirms whose key made it). `previous`: the bundle exported before this one,
+    which the manifest's previous_bundle must describe."""
+    previous_archive = None
+    if previous is not None:
+        try:
+            previous_archive = zipfile.ZipFile(previous)
+        except (OSError, zipfile.BadZipFile):
+            raise BundleError(f"{previous} (given with --previous) cannot be read as a zip file") from None
+        previous_archive.close()
     try:
         archive = zipfile.ZipFile(path)
     except FileNotFoundError:
@@ -1256,13 +1346,15 @@ def check_bundle(path, *, signature: bool = True) -> Check:
         if signature:
             check_signature(archive, check, manifest_bytes)
         Bundle(archive, check).run()
+    if previous is not None:
+        check_previous(check, previous)
     return check
 
 
-def report(path, out, err) -> int:
+def report(path, out, err, previous=None) -> int:
     """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise."""
     try:
-        check = check_bundle(path)
+        check = check_bundle(path, previous=previous)
     except BundleError as exc:
         err(f"BROKEN: {exc}")
         return 1
@@ -1291,10 +1383,16 @@ def report(path, out, err) -> int:
 
 def main(argv=None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or args[0] in ("-h", "--help"):
-        print(__doc__.split("\n\n")[1] if args else "usage: python verify.py BUNDLE.zip", file=sys.stderr)
-        return 2 if len(args) != 1 else 0
-    return report(args[0], print, lambda line: print(line, file=sys.stderr))
+    if args in (["-h"], ["--help"]):
+        print(__doc__.split("\n\n")[1], file=sys.stderr)
+        return 0
+    previous = None
+    if len(args) == 3 and args[1] == "--previous":
+        previous = args[2]
+    elif len(args) != 1:
+        print("usage: python verify.py BUNDLE.zip [--previous EARLIER_BUNDLE.zip]", file=sys.stderr)
+        return 2
+    return report(args[0], print, lambda line: print(line, file=sys.stderr), previous)
 
 
 if __name__ == "__main__":

@@ -32,7 +32,7 @@ def previous_bundle(session: Session) -> dict[str, Any] | None:
     data = event.data or {}
     return {"manifest_sha256": data.get("manifest_sha256"), "key_fingerprint": data.get("key_fingerprint"),
             "file": data.get("file"), "period_start": data.get("period_start"), "period_end": data.get("period_end"),
-            "generated_at": data.get("generated_at"),
+            "generated_at": data.get("generated_at"), "generated_by": event.actor,
             "receipt": {"stream": event.stream, "seq": event.stream_seq, "recorded_at": clock.iso(event.recorded_at),
                         "hash": event.hash}}
 

@@ -28,20 +28,23 @@ def standalone_source() -> bytes:
     return Path(bundle_checker.__file__).read_bytes()
 
 
-def verify_bundle(path: Path) -> Check:
-    """Check the bundle at `path`; raises BundleError when it cannot be read as a bundle at all."""
-    check = bundle_checker.check_bundle(Path(path), signature=False)
+def verify_bundle(path: Path, previous: Path | None = None) -> Check:
+    """Check the bundle at `path` (and that `previous` is the bundle it names as the one before);
+    raises BundleError when it cannot be read as a bundle at all."""
+    check = bundle_checker.check_bundle(Path(path), signature=False, previous=previous)
     with zipfile.ZipFile(path) as archive:
         check.signed = bundle_signature.check(archive, check.problems)
     return check
 
 
-def report(path: Path, out, err, installation: bundle_signature.Installation | None = None) -> int:
+def report(path: Path, out, err, installation: bundle_signature.Installation | None = None,
+           previous: Path | None = None) -> int:
     """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise.
 
-    `installation`: whose signing keys to accept (the database's recorded keys, --key); none: unconfirmed."""
+    `installation`: whose signing keys to accept (the database's recorded keys, --key); none: unconfirmed.
+    `previous`: the bundle exported before this one (--previous)."""
     try:
-        check = verify_bundle(path)
+        check = verify_bundle(path, previous)
     except BundleError as exc:
         err(f"BROKEN: {exc}")
         return 1
@@ -58,7 +61,14 @@ def report(path: Path, out, err, installation: bundle_signature.Installation | N
         out(f"Manifest SHA-256: {check.signed.manifest_sha256}")
         for line in key_lines:
             out(line)
+        if previous is not None:
+            out(f"Previous bundle: {previous} is the bundle this one names (manifest sha256 "
+                f"{check.manifest['previous_bundle'].get('manifest_sha256')})")
+        for notice in check.notices:
+            err(f"NOTE: {notice}")
         return 0
+    for notice in check.notices:
+        err(f"NOTE: {notice}")
     for problem in check.problems[:SHOWN]:
         err(f"BROKEN: {problem}")
     if len(check.problems) > SHOWN:

@@ -12,10 +12,12 @@ import random
 import socket
 import threading
 from collections.abc import Callable
+from datetime import timedelta
 
 from slack_sdk.errors import SlackApiError
 from sqlmodel import Session
 
+from vigil_ir import clock
 from vigil_ir.db import Database, is_unreachable
 from vigil_ir.metrics import OUTBOX_DELIVERIES
 from vigil_ir.outbox import service
@@ -74,7 +76,12 @@ class OutboxSender:
         self._unwritten: list[Callable[[Session], object]] = []
 
     def run_once(self, limit: int = 20) -> int:
-        """Deliver what is due now; returns how many items were delivered."""
+        """Deliver what is due now; returns how many items were delivered.
+
+        One statement claims the batch and returns its items. Each item's outcome is committed right
+        after its Slack call, before the next one: a crash (kill -9) mid-batch then repeats at most
+        the one call in flight, never the posts already made (docs/architecture.md, "The narrow window").
+        """
         self._write_outcomes()
         try:
             with self.database.session() as session:
@@ -86,13 +93,33 @@ class OutboxSender:
         delivered = 0
         for position, item in enumerate(items):
             try:
-                delivered += self._deliver(item)
+                delivered += self._deliver(item, items[position + 1:])
             except Exception:
                 # The database went away mid-batch: hand the rest back as soon as it returns, instead
                 # of leaving them claimed (and late) until the claim expires.
                 self._unwritten += [functools.partial(self._hand_back, rest.id) for rest in items[position + 1:]]
                 raise
         return delivered
+
+    def _claim_holds(self, item: OutboxItem, rest: list[OutboxItem]) -> bool:
+        """True if at least half of `item`'s claim is left, after extending the claims of it and the
+        rest of the batch (one statement) when less was. Most batches never need the statement."""
+        if item.claimed_until is None:  # lost when an earlier item extended the batch
+            return False
+        if clock.to_utc(item.claimed_until) - clock.now() >= timedelta(seconds=self.hold_seconds / 2):
+            return True
+        waiting = [item, *(other for other in rest if other.claimed_until is not None)]
+        until = clock.now() + timedelta(seconds=self.hold_seconds)  # no later than what the database records
+        try:
+            with self.database.transaction() as connection:
+                kept = service.extend_claims(connection, item_ids=[w.id for w in waiting], worker=self.worker,
+                                             hold_seconds=self.hold_seconds)
+        except Exception:
+            self._unwritten.append(functools.partial(self._hand_back, item.id))
+            raise
+        for other in waiting:
+            other.claimed_until = until if other.id in kept else None
+        return item.id in kept
 
     def _record(self, write: Callable[[Session], object]) -> None:
         """Write an item's outcome; if the database cannot take it now, keep it for later and raise.
@@ -105,8 +132,8 @@ class OutboxSender:
 
     def _write_outcomes(self) -> None:
         while self._unwritten:
-            with self.database.session() as session:
-                self._unwritten[0](session)
+            with self.database.transaction() as connection:
+                self._unwritten[0](connection)
             self._unwritten.pop(0)
 
     def _hand_back(self, item_id: int, session: Session) -> None:
@@ -117,14 +144,8 @@ class OutboxSender:
         if not service.complete(session, item_id=item_id, worker=self.worker, result=result):
             log.warning("outbox item %s was delivered after its claim expired", item_id)
 
-    def _deliver(self, item: OutboxItem) -> int:
-        try:
-            with self.database.session() as session:
-                renewed = service.renew(session, item_id=item.id, worker=self.worker, hold_seconds=self.hold_seconds)
-        except Exception:
-            self._unwritten.append(functools.partial(self._hand_back, item.id))
-            raise
-        if not renewed:
+    def _deliver(self, item: OutboxItem, rest: list[OutboxItem] = ()) -> int:
+        if not self._claim_holds(item, list(rest)):
             log.warning("outbox item %s: claim expired before it could be sent; left to the next claim", item.id)
             return 0
         try:

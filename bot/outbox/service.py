@@ -9,12 +9,18 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import or_, update
+from sqlalchemy import insert, or_, select as sa_select, update
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.db import insert_if_absent
 from vigil_ir.outbox.models import OutboxItem
+
+_ITEMS = OutboxItem.__table__
+_c = _ITEMS.c
+# Built once: every write request queues at least one item (Core, not an ORM flush, on the hot path).
+# The sender's statements are Core too (plain UPDATEs, no ORM synchronisation of loaded items).
+_INSERT = insert(_ITEMS).returning(_c.id)
 
 
 def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any] | None = None,
@@ -45,15 +51,11 @@ def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any
         if not insert_if_absent(session, OutboxItem, values, ["dedupe_key"]):
             return None
         return session.exec(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)).one()
-    item = OutboxItem(**values)
-    session.add(item)
-    session.flush()
-    return item
+    return OutboxItem(id=session.execute(_INSERT, values).scalar_one(), **values)
 
 
 def _claimable(now):
-    return (OutboxItem.status == "pending", OutboxItem.available_at <= now,
-            or_(OutboxItem.claimed_until.is_(None), OutboxItem.claimed_until < now))
+    return (_c.status == "pending", _c.available_at <= now, or_(_c.claimed_until.is_(None), _c.claimed_until < now))
 
 
 def last_result(session: Session, *, kind: str, subject: str) -> dict[str, Any]:
@@ -64,41 +66,50 @@ def last_result(session: Session, *, kind: str, subject: str) -> dict[str, Any]:
     return result or {}
 
 
+# What a sender needs of a claimed item, returned by the claim itself (no re-select per item).
+_CLAIMED_COLUMNS = (_c.id, _c.kind, _c.subject, _c.payload, _c.dedupe_key, _c.status, _c.attempts,
+                    _c.available_at, _c.claimed_by, _c.claimed_until, _c.created_at)
+
+
 def claim_due(session: Session, *, worker: str, limit: int = 20, hold_seconds: int = 120) -> list[OutboxItem]:
-    """Claim up to `limit` due items for `worker` and commit the claims."""
+    """Claim up to `limit` due items for `worker` in one statement and commit the claims.
+
+    `UPDATE … WHERE id IN (due candidates) AND the claim is free … RETURNING`: on PostgreSQL the
+    candidates are locked with SKIP LOCKED, and the outer condition is re-checked on the row as it
+    is after any concurrent claim committed, so of two workers one wins each item; on SQLite
+    writers take turns. The items returned are plain copies of the claimed rows, oldest first.
+    """
     now = clock.now()
-    candidates = list(session.exec(select(OutboxItem.id).where(*_claimable(now))
-                                   .order_by(OutboxItem.id).limit(limit)
-                                   .with_for_update(skip_locked=True)))
-    claimed = []
-    for item_id in candidates:
-        won = session.execute(update(OutboxItem).where(OutboxItem.id == item_id, *_claimable(now))
-                              .values(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds),
-                                      attempts=OutboxItem.attempts + 1)).rowcount
-        if won == 1:
-            claimed.append(item_id)
+    candidates = sa_select(_c.id).where(*_claimable(now)).order_by(_c.id).limit(limit).with_for_update(skip_locked=True)
+    rows = session.execute(update(_ITEMS).where(_c.id.in_(candidates.scalar_subquery()), *_claimable(now))
+                           .values(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds),
+                                   attempts=_c.attempts + 1)
+                           .returning(*_CLAIMED_COLUMNS)).all()
     session.commit()
-    return [session.get(OutboxItem, item_id) for item_id in claimed]
+    return sorted((OutboxItem(**row._mapping) for row in rows), key=lambda item: item.id)
 
 
 def _mine(item_id: int, worker: str):
-    return (OutboxItem.id == item_id, OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
+    return (_c.id == item_id, _c.claimed_by == worker, _c.status == "pending")
 
 
-def renew(session: Session, *, item_id: int, worker: str, hold_seconds: int) -> bool:
-    """Extend our claim just before sending; False if it already expired (another worker may have it).
+def extend_claims(session: Session, *, item_ids: list[int], worker: str, hold_seconds: int) -> set[int]:
+    """Extend our unexpired claims on `item_ids` (one statement); the ids still ours.
 
-    A batch is claimed at once but sent one item after another, and Slack can be slow: without
-    this, the last items of a batch could be sent after their claim ran out, and sent twice.
+    A batch is claimed at once but sent one item after another, and Slack can be slow: the sender
+    extends the rest of its batch when less than half the claim is left, so no item is sent after
+    its claim ran out (when another worker may have taken it over and sent it too).
     """
     now = clock.now()
-    return session.execute(update(OutboxItem).where(*_mine(item_id, worker), OutboxItem.claimed_until > now).values(
-        claimed_until=now + timedelta(seconds=hold_seconds))).rowcount == 1
+    rows = session.execute(update(_ITEMS).where(
+        _c.id.in_(item_ids), _c.claimed_by == worker, _c.status == "pending", _c.claimed_until > now)
+        .values(claimed_until=now + timedelta(seconds=hold_seconds)).returning(_c.id)).all()
+    return {row[0] for row in rows}
 
 
 def complete(session: Session, *, item_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
     """Mark delivered; False if the claim was lost (another worker took over an expired claim)."""
-    return session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(
+    return session.execute(update(_ITEMS).where(*_mine(item_id, worker)).values(
         status="done", result=result or {}, done_at=clock.now(), claimed_until=None,
         last_error=None)).rowcount == 1
 
@@ -110,8 +121,8 @@ def reschedule(session: Session, *, item_id: int, worker: str, delay_seconds: fl
                               "available_at": clock.now() + timedelta(seconds=delay_seconds),
                               "last_error": error}
     if not count_attempt:
-        values["attempts"] = OutboxItem.attempts - 1
-    session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(**values))
+        values["attempts"] = _c.attempts - 1
+    session.execute(update(_ITEMS).where(*_mine(item_id, worker)).values(**values))
 
 
 def release_claims(session: Session, *, worker: str) -> int:
@@ -120,8 +131,8 @@ def release_claims(session: Session, *, worker: str) -> int:
     For a worker that lost track of its claims: the database went away while it was claiming, after
     the claims may have been committed. Without this they would wait for their claims to expire.
     """
-    return session.execute(update(OutboxItem).where(OutboxItem.claimed_by == worker, OutboxItem.status == "pending")
-                           .values(claimed_by=None, claimed_until=None, attempts=OutboxItem.attempts - 1)).rowcount
+    return session.execute(update(_ITEMS).where(_c.claimed_by == worker, _c.status == "pending")
+                           .values(claimed_by=None, claimed_until=None, attempts=_c.attempts - 1)).rowcount
 
 
 def pending_count(session: Session) -> int:
@@ -131,7 +142,7 @@ def pending_count(session: Session) -> int:
 def dead_letter(session: Session, *, item_id: int, worker: str, error: str) -> None:
     """Stop retrying an item that cannot succeed as it is: visible in `vigil outbox list --dead` and
     /metrics until someone fixes the cause and retries it."""
-    session.execute(update(OutboxItem).where(*_mine(item_id, worker)).values(
+    session.execute(update(_ITEMS).where(*_mine(item_id, worker)).values(
         status="dead", claimed_by=None, claimed_until=None, last_error=error))
 
 

@@ -103,7 +103,7 @@ class Deliverer:
         return self.handlers[kind](payload) or {}
 
     def _incident(self, payload: dict) -> Incident:
-        with self.database.session() as session:
+        with self.database.read_session() as session:  # a read: no write turn, no write lock
             incident = queries.by_id(session, payload["incident_id"])
         if incident is None:
             raise LookupError(f"incident id {payload['incident_id']} not found")
