@@ -16,6 +16,11 @@ SEVERITY_EMOJI = {"sev1": ":red_circle:", "sev2": ":large_orange_circle:", "sev3
 LISTED = 10  # alerts named one by one; the rest are counted
 
 
+def linkable(url: str | None) -> bool:
+    """Only plain http(s) links: a `|` or space would end Slack's <url|label> early."""
+    return bool(url) and url.startswith(("https://", "http://")) and not any(c in url for c in "| \n")
+
+
 def summary_text(group: AlertGroup, alerts: list[Alert]) -> str:
     firing = sum(1 for alert in alerts if alert.status == "firing")
     return (f"{SEVERITY_EMOJI.get(group.severity, '')} Alert from {group.source} ({group.severity}): "
@@ -38,7 +43,7 @@ def triage_blocks(group: AlertGroup, alerts: list[Alert], incident: Incident | N
     labels = " ".join(f"`{esc(name)}={esc(value)}`" for name, value in sorted(group.labels.items())[:15])
     lines = []
     for alert in alerts[:LISTED]:
-        title = link(alert.url, alert.title) if alert.url else esc(alert.title)
+        title = link(alert.url, alert.title) if linkable(alert.url) else esc(alert.title)
         mark = ":fire:" if alert.status == "firing" else ":white_check_mark:"
         lines.append(f"{mark} {title}" + (f" — {esc(alert.summary[:200])}" if alert.summary else ""))
     if len(alerts) > LISTED:
