@@ -1,4 +1,4 @@
-"""The standalone checker's own canonical hash and CSV cells are the ones Vigil writes with.
+"""The standalone checker's own canonical hash, CSV cells and sentence matching are the ones Vigil writes with.
 
 verify.py may import nothing from vigil_ir, so it carries its own copies of two small rules; these
 properties bind each to Vigil's implementation over arbitrary values.
@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 
 from vigil_ir import clock
 from vigil_ir.eventlog.canonical import event_hash
-from vigil_ir.exports import bundle_checker, csvsafe
+from vigil_ir.exports import bundle_checker, csvsafe, describe
+from vigil_ir.incidents.models import TYPES
+from vigil_ir.people import ids
+from vigil_ir.people.directory import UNKNOWN
 from vigil_ir.exports.eventlog_export import hashed_fields
 
 text = st.text(alphabet=st.characters(codec="utf-8"), max_size=40) | st.sampled_from(
@@ -47,3 +50,39 @@ def test_the_checker_renders_a_csv_cell_as_the_bundle_writes_it(value):
 def test_the_checker_reads_and_writes_times_as_vigil_does(moment):
     assert bundle_checker.iso(moment) == clock.iso(moment)
     assert bundle_checker.parse_time(clock.iso(moment)) == moment
+
+
+def test_the_checker_knows_the_incident_types_user_ids_and_unknown_name_as_vigil_does():
+    assert bundle_checker.INCIDENT_TYPE_LABELS == TYPES
+    assert bundle_checker.USER_ID_IN_TEXT.pattern == ids._ID_IN_TEXT.pattern
+    assert bundle_checker.NAME_UNKNOWN == UNKNOWN
+
+
+names = st.text(alphabet=st.characters(codec="utf-8", blacklist_characters="()\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"),
+                min_size=1, max_size=20).filter(str.strip)
+user_ids = st.from_regex(r"U[A-Z0-9]{0,6}[0-9]", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(parts=st.lists(st.tuples(text, user_ids, st.none() | names), min_size=1, max_size=4), tail=text)
+def test_a_summary_with_people_named_matches_its_sentence_and_gives_the_names_back(parts, tail):
+    """Whatever the directory names someone, the summary Vigil writes matches the checker's pattern for
+    the sentence, and the names it captures are the ones written."""
+    sentence = "".join(f"{before} {user_id} " for before, user_id, _ in parts) + tail
+    known = {user_id: name for _, user_id, name in parts if name}
+    directory = {user_id: name for user_id, name in known.items()}
+
+    def label(user_id: str) -> str:
+        return f"{directory[user_id]} ({user_id})" if user_id in directory else f"{user_id} ({UNKNOWN})"
+
+    written = describe.one_line(ids.replace_ids_in_text(sentence, label))
+    found = bundle_checker.names_in_summary(describe.one_line(sentence), written)
+    assert found is not None
+    for user_id, name in found:
+        assert directory.get(user_id) == name
+    if written:
+        assert bundle_checker.names_in_summary(describe.one_line(sentence), written[:-1]) is None
+
+
+def test_every_sentence_vigil_writes_is_the_checkers():
+    assert describe.describe is bundle_checker.describe and describe.SENTENCES is bundle_checker.SENTENCES

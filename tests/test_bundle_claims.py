@@ -185,6 +185,35 @@ def test_an_edited_summary_column_disagrees_with_the_packet_and_the_audit_trail(
                   "audit_log.json: stream incident:2 seq 5: differs from the same event in the incident event log")
 
 
+def test_a_summary_edited_everywhere_alike_is_rewritten_from_its_data(bundle, tmp_path):
+    """The summary is not hashed: edited in both event logs (JSON and CSV), it still has to be the
+    sentence the event's hashed data gives."""
+    changes = {"summary": "added note #7: \"all fine\""}
+    files = {**edited_table(bundle, "incident_events", {"stream": "incident:2", "seq": 5}, changes),
+             **edited_table(bundle, "audit_log", {"stream": "incident:2", "seq": 5}, changes)}
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    original = next(row for row in bundle_rows(bundle, "incident_events") if (row["stream"], row["seq"]) == ("incident:2", 5))
+    assert_broken(bundle, tmp_path, forged,
+                  f"incident_events.json: stream incident:2 seq 5, column summary: 'added note #7: \"all fine\"' is "
+                  f"not what its data says ({original['summary']!r}, with people named)")
+
+
+def test_a_person_renamed_in_a_summary_is_caught_by_the_people_directory(bundle, tmp_path):
+    rows = bundle_rows(bundle, "incident_events")
+    row = next(r for r in rows if r["kind"] == "incident.role_assigned" and "U0LEAD (name unknown)" in r["summary"])
+    renamed = {"summary": row["summary"].replace("U0LEAD (name unknown)", "Mallory Stone (U0LEAD)")}
+    match = {"stream": row["stream"], "seq": row["seq"]}
+    files = {**edited_table(bundle, "incident_events", match, renamed), **edited_table(bundle, "audit_log", match, renamed)}
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged,
+                  f"incident_events.json: stream {row['stream']} seq {row['seq']}, column summary: names U0LEAD "
+                  f"'Mallory Stone', which people.json does not give as their name in the period")
+
+
+def bundle_rows(bundle: Path, name: str) -> list[dict]:
+    return json.loads(read(bundle, f"{name}.json"))
+
+
 def test_an_edited_packet_is_caught(bundle, tmp_path):
     packet = json.loads(read(bundle, "incidents/INC-2/INC-2.json"))
     packet["incident"]["lead"] = "U0MALLORY"

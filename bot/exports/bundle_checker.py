@@ -27,7 +27,10 @@ auditor can read it whole and run it on a machine without Vigil. What it checks,
    override, event count and chain head; review lateness, status at period end and reminder counts.
 7. Packets: each incident packet's JSON holds exactly the incident's events, milestones and head;
    its Markdown and HTML name the same head and show every event of the stream.
-8. The chain of bundles: `previous_bundle` says what its export receipt (`audit.bundle_exported`)
+8. Summaries: every event row's `summary` is the sentence its hashed data gives (section 9 below
+   holds the sentence rules; Vigil writes every summary with them), with people named as
+   `people.json` names them in the period.
+9. The chain of bundles: `previous_bundle` says what its export receipt (`audit.bundle_exported`)
    says when that receipt is in this bundle's log, and names the last export recorded before this
    one; with --previous, the earlier bundle's manifest SHA-256, signing key, period and generation
    time are the ones named, and its signature holds.
@@ -44,6 +47,7 @@ import re
 import sys
 import zipfile
 from collections import Counter
+from collections.abc import Callable
 from datetime import date, datetime, timedelta, timezone
 
 MANIFEST = "manifest.json"
@@ -557,6 +561,8 @@ class Bundle:
         self.register: list = []  # (row label, methodology version, scores and levels) for the methodology check
         self.methodologies: dict | None = None
         self.receipts: dict = {}  # (stream, seq) → the audit.bundle_exported event rows in the event logs
+        self.names_shown: dict = {}  # user id → {name shown in a summary of the period → where}
+        self.people_names: dict | None = None  # user id → the names people.json gives them in the period
 
     # -- the order files are read in
     def run(self) -> None:
@@ -696,6 +702,7 @@ class Bundle:
         if path in self.segments:
             return self._events_visitor(path)
         checks = {"incidents.json": self.incident_row, "incidents_carried_over.json": self.incident_row,
+                  "people.json": self.people_row,
                   "action_items.json": self.action_row, "risk_reviews.json": self.review_row,
                   "notifications.json": self.notification_row, "risk_acceptances.json": self.acceptance_row,
                   "pirs.json": self.pir_row("pirs.json", "incidents.json"),
@@ -747,6 +754,7 @@ class Bundle:
             label = f"stream {stream} seq {seq}"
             if row.get("kind") == RECEIPT_KIND:
                 self.receipts[(stream, seq)] = row
+            self.summary(path, label, row)
             self.event_columns(path, label, row)
             if path in E2_FILES:
                 if isinstance(stream, str) and stream.startswith("incident:"):
@@ -768,6 +776,37 @@ class Bundle:
                         self.check.problem(path, f"stream {stream}: its {which} event was recorded at {value}, "
                                                  f"outside the period (the selection: events recorded in the period)")
         return visit, finish
+
+    def summary(self, path: str, label: str, row: dict) -> None:
+        """The summary column is the sentence the event's data gives, with people named; names shown for
+        events of the period are checked against people.json once it has been read."""
+        shown = row.get("summary")
+        expected = one_line(describe(ExportedEvent(row)))
+        names = names_in_summary(expected, shown) if isinstance(shown, str) else None
+        if names is None:
+            self.check.problem(path, f"{label}, column summary: {shown!r} is not what its data says "
+                                     f"({expected!r}, with people named)")
+            return
+        recorded = parse_time(row.get("recorded_at"))
+        if recorded is None or not self.start <= recorded < self.end:
+            return  # before the period: people.json holds the names of the period only
+        for user_id, name in names:
+            self.names_shown.setdefault(user_id, {}).setdefault(name, f"{path}: {label}")
+
+    def people_row(self, row: dict, number: int, line: str) -> None:
+        if self.people_names is None:
+            self.people_names = {}
+        names = {row.get("name")} | set(str(row.get("names_in_period") or "").split("; "))
+        self.people_names[row.get("user_id")] = names - {None, ""}
+
+    def names_in_summaries(self) -> None:
+        if self.people_names is None:
+            return  # no people.json (an older bundle): the names are not checked
+        for user_id, shown in sorted(self.names_shown.items()):
+            for name, where in sorted(shown.items()):
+                if name not in self.people_names.get(user_id, set()):
+                    self.check.problem(where.split(": ", 1)[0], f"{where.split(': ', 1)[1]}, column summary: names "
+                                       f"{user_id} {name!r}, which people.json does not give as their name in the period")
 
     def event_columns(self, path: str, label: str, row: dict) -> None:
         """object_type and object_ref follow from the stream, actor_type from the actor."""
@@ -1090,6 +1129,7 @@ class Bundle:
         self.notes()
         self.generator()
         self.previous_bundle()
+        self.names_in_summaries()
         self.register_scores()
 
     def register_scores(self) -> None:
@@ -1318,6 +1358,400 @@ def check_signature(archive: zipfile.ZipFile, check: Check, manifest_bytes: byte
 
 
 # --- 9. Running it -------------------------------------------------------------------------------
+
+# --- 9. Each event's sentence: the `summary` column, re-derived from the event's hashed data -------------
+# Vigil writes every summary with these same functions (vigil_ir.exports.describe imports them), so
+# the sentence is one rule kept in one place, and this file can re-derive it. User ids in a sentence
+# are shown as "Name (U…)" by the people directory as it was at the event; the check allows any name
+# there (the people directory and its history are what name people), but nothing else may differ.
+
+INCIDENT_TYPE_LABELS = {"security": "Security", "availability": "Availability", "data_privacy": "Data / privacy",
+                        "other": "Other"}  # vigil_ir.incidents.models.TYPES (a test binds the two)
+# A Slack user id standing alone in a sentence (vigil_ir.people.ids; a test binds the two).
+USER_ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9@(])([UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,31})(?![A-Za-z0-9)|])")
+NAME_UNKNOWN = "name unknown"
+
+
+def when(value) -> str:
+    """A time for people: `YYYY-MM-DD HH:MM:SS UTC` (exports keep full ISO form in their data)."""
+    if value is None:
+        return "not set"
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return value
+    value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
+    return value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# Bookkeeping fields that change with every change: left out of "what changed".
+_QUIET = {"version", "updated_at", "last_reviewed_at", "last_reviewed_by", "next_review_due"}
+
+
+def _value(value: Any) -> str:
+    if value in (None, "", [], {}):
+        return "(none)"
+    if isinstance(value, list):
+        return ", ".join(str(item) for item in value)
+    return str(value)
+
+
+def changes_text(d: dict) -> str:
+    changes = d.get("changes") if isinstance(d.get("changes"), dict) else {}
+    parts = [f"{name.replace('_', ' ')} {_value(c.get('from'))} → {_value(c.get('to'))}"
+             for name, c in changes.items() if name not in _QUIET and isinstance(c, dict)]
+    return "; ".join(parts)
+
+
+def _with_changes(text: str, d: dict) -> str:
+    changed = changes_text(d)
+    return f"{text} ({changed})" if changed else text
+
+
+def _risk_created(e, d: dict) -> str:
+    s = d.get("state") or {}
+    return (f"created {d.get('key')} {_quote(s.get('title'))}: owner {s.get('owner')}, inherent "
+            f"{s.get('inherent_likelihood')}×{s.get('inherent_impact')}, residual {s.get('residual_likelihood')}×"
+            f"{s.get('residual_impact')}, treatment {s.get('treatment')}, first review due {s.get('next_review_due')}")
+
+
+def _reviewed(e, d: dict) -> str:
+    timing = "on time" if d.get("on_time") else f"{d.get('days_late')} days late" if d.get("days_late") else "late"
+    approval = f"; needs approval ({', '.join(d['approval_reasons'])})" if d.get("approval_reasons") else ""
+    return _with_changes(f"reviewed it ({d.get('review')}, {d.get('trigger')}, {timing}): outcome "
+                         f"{d.get('outcome')}, rationale {_quote(d.get('rationale'))}{approval}", d)
+
+
+def _action_created(e, d: dict) -> str:
+    s = d.get("state") or {}
+    parent = f" for {d['incident']}" if d.get("incident") else ""
+    return (f"created action {d.get('key')}{parent}: {_quote(s.get('description'))}, owner {s.get('owner')}, due "
+            f"{s.get('due_on') or 'not set'}")
+
+
+def _action(verb: str) -> Callable:
+    return lambda e, d: _with_changes(f"{verb} action {d.get('key')}", d)
+
+
+def _person_first_seen(e, d: dict) -> str:
+    state = "deactivated" if d.get("deactivated") else "active"
+    return (f"first looked up {d.get('user_id')} in Slack: {_quote(d.get('real_name') or d.get('display_name') or d.get('name'))}"
+            f", e-mail {d.get('email') or 'not shared'}, title {_quote(d.get('title'))}, {state}")
+
+
+def _signed_off(e, d: dict) -> str:
+    role = f" as {_quote(d.get('role'))}" if d.get("role") else ""
+    report = (f"; report {d.get('report_file') or 'file not kept'} sha256 {d.get('report_sha256')}"
+              if d.get("report_sha256") else "; no report file")
+    comment = f"; comment {_quote(d.get('comment'))}" if d.get("comment") else ""
+    what = "incident-response program review" if e.kind == "incidents.review_signed_off" else "risk assessment"
+    return (f"{d.get('by')} signed off the {what} for {d.get('period_start')} to {d.get('period_end')} "
+            f"(end exclusive){role}{report}{comment}")
+
+
+_RECORD_SENTENCES: dict = {  # risks, actions, people, audit: merged into SENTENCES below
+    "risk.created": _risk_created,
+    "risk.review_opened": lambda e, d: (f"opened review {d.get('review')} ({d.get('trigger')} {d.get('trigger_ref')}), "
+                                        f"due {d.get('due_on')}, reviewer {d.get('reviewer')}"),
+    "risk.reviewed": _reviewed,
+    "risk.review_rescheduled": lambda e, d: _with_changes(f"rescheduled the next review ({d.get('reason')})", d),
+    "risk.approval_requested": lambda e, d: (f"asked for approval of review {d.get('review')} "
+                                             f"({', '.join(d.get('reasons') or [])}) from "
+                                             f"{', '.join(d.get('approvers') or []) or 'the approvers'}"),
+    "risk.approval_granted": lambda e, d: _with_changes(
+        f"approved review {d.get('review')}" + (f", creating acceptance {d['acceptance']}" if d.get("acceptance") else "")
+        + (f"; comment {_quote(d.get('comment'))}" if d.get("comment") else ""), d),
+    "risk.approval_rejected": lambda e, d: f"rejected review {d.get('review')}: {_quote(d.get('comment'))}",
+    "risk.acceptance_expired": lambda e, d: _with_changes("let the risk acceptance expire", d),
+    "risk.incident_linked": lambda e, d: _with_changes(f"linked incident {d.get('incident')}", d),
+    "risk.reminder_sent": lambda e, d: (f"sent the {d.get('kind')} reminder for review {d.get('review')} (due "
+                                        f"{d.get('due_on')}) to {d.get('recipient')}"),
+    "risk.digest_sent": lambda e, d: "sent the weekly risk digest",
+    "risk.treatment_action_added": lambda e, d: (f"added treatment action {d.get('action')}: "
+                                                 f"{_quote(d.get('description'))}, owner {d.get('owner')}, due {d.get('due_on')}"),
+    "risk.assessment_signed_off": _signed_off,
+    "incidents.review_signed_off": _signed_off,
+    "risk.signed_report_posted": lambda e, d: (f"sent the signed report (sha256 {d.get('sha256')}) to the signer "
+                                               f"as Slack file {d.get('file_id')}"),
+    "action.created": _action_created,
+    "action.completed": _action("completed"),
+    "action.cancelled": _action("cancelled"),
+    "action.reopened": _action("reopened"),
+    "action.status_changed": _action("changed the status of"),
+    "action.reassigned": _action("reassigned"),
+    "action.due_changed": _action("changed the due date of"),
+    "action.ticket_set": _action("linked a ticket to"),
+    "action.evidence_added": _action("added evidence to"),
+    "action.updated": _action("updated"),
+    "action.reminded": lambda e, d: (f"reminded {d.get('recipient')} of action {d.get('key')} ({d.get('label')}, due "
+                                     f"{d.get('due_on')})"),
+    "person.first_seen": _person_first_seen,
+    "person.changed": lambda e, d: _with_changes(f"recorded a change to {d.get('user_id')} from Slack", d),
+    "config.recorded": lambda e, d: (f"recorded the configuration in force (sha256 {d.get('sha256')}; changed: "
+                                     f"{', '.join(d.get('changed') or []) or 'first record'})"),
+    "audit.bundle_exported": lambda e, d: (f"exported the evidence bundle {d.get('file')} for {d.get('period_start')} "
+                                           f"to {d.get('period_end')} ({d.get('files')} files, manifest sha256 "
+                                           f"{d.get('manifest_sha256')})"),
+    "audit.sample_drawn": lambda e, d: (f"drew a sample of {d.get('n')} {d.get('population')} from "
+                                        f"{d.get('population_size')} for {d.get('period_start')} to {d.get('period_end')} "
+                                        f"(seed {d.get('seed')}; population sha256 {d.get('population_digest')})"),
+    "audit.token_created": lambda e, d: f"created auditor token {_quote(d.get('name'))}, expires {d.get('expires_at')}",
+    "audit.token_revoked": lambda e, d: f"revoked auditor token {_quote(d.get('name'))}",
+    "audit.dashboard_signed_in": lambda e, d: (f"signed in to the dashboard ({d.get('method')}"
+                                               + (f", as {d['role']}" if d.get("role") else "") + ")"),
+    "audit.dashboard_access": lambda e, d: (f"read {d.get('path')}" + (f"?{d['query']}" if d.get("query") else "")
+                                            + (f" ({', '.join(f'{k}={v}' for k, v in d['params'].items())})"
+                                               if d.get("params") else "")),
+    "audit.dashboard_access_summarised": lambda e, d: (f"read {d.get('further_views')} further dashboard pages from "
+                                                       f"{d.get('window_start')} to {d.get('window_end')} (above the "
+                                                       f"{d.get('limit')} recorded one by one)"),
+    "audit.dashboard_signed_out": lambda e, d: f"signed out of the dashboard (session {d.get('session_id')})",
+    "audit.dashboard_session_revoked": lambda e, d: (f"ended dashboard session {d.get('session_id')} of "
+                                                     f"{d.get('user') or 'auditor token ' + str(d.get('token_id'))}"),
+    "audit.dashboard_sign_in_failed": lambda e, d: (f"recorded a failed dashboard sign-in from {d.get('address')} "
+                                                    f"(token {d.get('token_prefix')}…, {d.get('reason')}); further "
+                                                    f"failures until {d.get('window_end')} are counted, not listed"),
+}
+
+
+def _quote(text: Any) -> str:
+    return f'"{text}"' if text not in (None, "") else "(empty)"
+
+
+def _declared(e, d: dict) -> str:
+    kind = INCIDENT_TYPE_LABELS.get(d.get("type"), d.get("type"))
+    security = (", security incident" if d.get("security") else "") + (", private" if d.get("private") else "")
+    text = (f"declared {d.get('key', 'the incident')} {_quote(d.get('title'))} "
+            f"({d.get('severity')}, {kind}{security}); detected {when(d.get('detected_at'))}")
+    return text + (f"; description: {_quote(d['description'])}" if d.get("description") else "")
+
+
+def _role(e, d: dict) -> str:
+    previous = f"previously {d['from']}" if d.get("from") else "previously unassigned"
+    return f"assigned the {d.get('role')} role to {d.get('to')} ({previous})"
+
+
+def _corrected(e, d: dict) -> str:
+    return (f"corrected note #{e.corrects} to {_quote(d.get('text'))} "
+            f"(original, still in the log: {_quote(d.get('original_text'))})")
+
+
+def _update(e, d: dict) -> str:
+    due = f"; next update due {when(d['next_update_due'])}" if d.get("next_update_due") else ""
+    return f"posted an update (status {d.get('status')}): {_quote(d.get('summary'))}{due}"
+
+
+def _message(e, d: dict) -> str:
+    text = f"added a message by {d.get('author') or 'unknown author'} to the timeline: {_quote(d.get('text'))}"
+    if d.get("permalink"):
+        text += f" ({d['permalink']})"
+    return text + (f" via {d['via']}" if d.get("via") else "")
+
+
+def _closed(e, d: dict) -> str:
+    follow_ups = "; ".join(_quote(item) for item in d.get("follow_ups") or []) or "none"
+    text = (f"closed the incident. Customer impact: {_quote(d.get('customer_impact'))}. "
+            f"Root cause: {_quote(d.get('root_cause'))}. Lessons learned: {_quote(d.get('lessons_learned'))}. "
+            f"Follow-ups: {follow_ups}.")
+    if d.get("open_items"):
+        text += (f" Closed with items still open ({'; '.join(str(item) for item in d['open_items'])}), "
+                 f"override reason: {_quote(d.get('override_reason'))}.")
+    if d.get("approved_by"):
+        text += f" Closing was requested by {d.get('requested_by')} and approved by {d['approved_by']}."
+    return text
+
+
+def _close_requested(e, d: dict) -> str:
+    return (f"asked to close the incident (a second person must approve). Customer impact: "
+            f"{_quote(d.get('customer_impact'))}. Root cause: {_quote(d.get('root_cause'))}.")
+
+
+def _members_changed(e, d: dict) -> str:
+    name = d.get("handle") or d.get("group")
+    if d.get("first_seen"):
+        return f"saw the members of user group {name} for the first time: {', '.join(d.get('members') or []) or 'none'}"
+    return (f"saw user group {name} change: added {', '.join(d.get('added') or []) or 'no one'}, "
+            f"removed {', '.join(d.get('removed') or []) or 'no one'}")
+
+
+def _policy(e, d: dict) -> str:
+    rules = "; ".join(f"{action}: {', '.join(roles)}" for action, roles in sorted((d.get("rules") or {}).items()))
+    roles = "; ".join(f"{role} = {', '.join(subjects) or 'none'}" for role, subjects in sorted((d.get("roles") or {}).items()))
+    return (f"recorded the permissions policy in force (sha256 {d.get('sha256')}). Roles: {roles}. Rules: {rules}. "
+            f"Closing needs a second person for: {', '.join(d.get('close_approval') or []) or 'none'}")
+
+
+def _step(verb: str) -> Callable:
+    def sentence(e, d: dict) -> str:
+        text = f"{verb} playbook step {_quote(d.get('title'))} ({d.get('playbook_id')} v{d.get('version')})"
+        if d.get("evidence"):
+            text += f"; evidence: {_quote(d['evidence'])}"
+        if d.get("reason"):
+            text += f"; reason: {_quote(d['reason'])}"
+        if "to" in d:
+            text += f" to {d['to']}"
+        if e.corrects:
+            text += f" (undoes event id {e.corrects}, which stays in the log)"
+        return text
+    return sentence
+
+
+def _attached(e, d: dict) -> str:
+    skipped = f"; not applicable: {', '.join(d['not_applicable'])}" if d.get("not_applicable") else ""
+    return (f"attached playbook {_quote(d.get('title'))} ({d.get('playbook_id')} v{d.get('version')}, "
+            f"sha256 {d.get('sha256')}) with {len(d.get('steps') or [])} steps{skipped}")
+
+
+def _deadline(state: str) -> Callable:
+    return lambda e, d: f"deadline {_quote(d.get('label'))} {state} (due {when(d.get('due_at'))})"
+
+
+def _pir_completed(e, d: dict) -> str:
+    timing = "on time" if d.get("on_time") else f"late (was due {when(d.get('due_at'))})"
+    return (f"recorded the post-incident review held {when(d.get('held_at'))} with "
+            f"{', '.join(d.get('attendees') or []) or 'no attendees'} ({timing}). Root cause: {_quote(d.get('root_cause'))}. "
+            f"Response plan change needed: {'yes' if d.get('plan_change_needed') else 'no'}.")
+
+
+def _alert_sentence(verb: str):
+    return lambda e, d: (f"alert {verb}: {_quote(d.get('title'))} ({d.get('severity')}, {d.get('source')} "
+                         f"{d.get('fingerprint')})")
+
+
+def _page_sentence(verb: str):
+    def sentence(e, d: dict) -> str:
+        named = d.get("responder_user") or d.get("responder") or d.get("responder_email")
+        return f"page #{d.get('page_id')} {verb}{f' by {named}' if named else ''} ({d.get('dedup_key')})"
+    return sentence
+
+
+_ALERT_SENTENCES: dict = {  # alerts linked to an incident, and pages (docs/integrations.md)
+    "incident.alerts_linked": lambda e, d: (
+        f"{'declared it from' if d.get('how') == 'declared' else 'attached'} {d.get('alerts')} {d.get('source')} "
+        f"alert(s) {_quote(d.get('title'))} ({d.get('severity')}, first fired {when(d.get('first_started_at'))})"
+        + (f" by rule {d['rule']}" if d.get("rule") else "")),
+    "incident.alert_fired": _alert_sentence("fired"),
+    "incident.alert_refired": _alert_sentence("fired again"),
+    "incident.alert_resolved": _alert_sentence("resolved"),
+    "incident.detected_at_changed": lambda e, d: (f"moved the detection time from {when(d.get('from'))} to "
+                                                  f"{when(d.get('to'))} ({d.get('source')})"),
+    "page.requested": lambda e, d: (f"paged {d.get('target')} through {d.get('provider')}: {_quote(d.get('message'))} "
+                                    f"(page #{d.get('page_id')}, {d.get('dedup_key')})"),
+    "page.triggered": _page_sentence("triggered"),
+    "page.acknowledged": _page_sentence("acknowledged"),
+    "page.escalated": _page_sentence("escalated"),
+    "page.resolve_requested": lambda e, d: f"asked to resolve page #{d.get('page_id')} ({d.get('because')})",
+    "page.resolved": _page_sentence("resolved"),
+}
+
+
+SENTENCES: dict = {  # event kind → its sentence (the subject, the actor, is its own column)
+    "incident.update_reminded": lambda e, d: f"reminded {d.get('reminded') or 'the channel'} that a status update "
+                                             f"was due at {when(d.get('due_at'))}",
+    "incident.update_snoozed": lambda e, d: f"snoozed the update reminder until {when(d.get('until'))}",
+    "incident.role_reminded": lambda e, d: f"reminded {d.get('reminded')} that no one holds the {d.get('role')} role",
+    "pir.scheduled": lambda e, d: (f"scheduled the post-incident review, due {when(d.get('due_at'))}, facilitator "
+                                   f"{d.get('facilitator') or 'not set'}" if d.get("required") else
+                                   "noted that a post-incident review is optional at this severity"),
+    "pir.reminded": lambda e, d: f"reminded {d.get('reminded')} that the post-incident review is due "
+                                 f"({d.get('step')}, due {when(d.get('due_at'))})",
+    "pir.completed": _pir_completed,
+    "pir.document_posted": lambda e, d: f"posted the review document {d.get('name')} (sha256 {d.get('sha256')})",
+    "playbook.attached": _attached,
+    "playbook.step_completed": _step("completed"),
+    "playbook.step_skipped": _step("skipped"),
+    "playbook.step_assigned": _step("assigned"),
+    "playbook.step_reopened": _step("reopened"),
+    "playbook.step_overdue_reminded": lambda e, d: f"reminded {d.get('reminded') or 'the channel'} that step "
+                                                   f"{d.get('step_id')} is overdue (due {when(d.get('due_at'))})",
+    "playbook.deadline_started": _deadline("started"),
+    "playbook.deadline_met": _deadline("met"),
+    "playbook.deadline_missed": _deadline("missed"),
+    "playbook.deadline_decided": lambda e, d: (f"ended deadline {_quote(d.get('label'))} by a decision: {d.get('decision')} "
+                                               f"(reason: {_quote(d.get('reason'))}; was due {when(d.get('due_at'))})"),
+    "playbook.deadline_reminded": lambda e, d: f"reminded that {d.get('percent')}% of the time for deadline "
+                                               f"{d.get('deadline_id')} has passed (due {when(d.get('due_at'))})",
+    "incident.declared": _declared,
+    "incident.status_changed": lambda e, d: f"changed status from {d.get('from')} to {d.get('to')}",
+    "incident.severity_changed": lambda e, d: f"changed severity from {d.get('from')} to {d.get('to')}",
+    "incident.security_changed": lambda e, d: (f"{'marked it a security incident' if d.get('to') else 'marked it not a security incident'}"
+                                               f" (reason: {_quote(d.get('reason'))})"),
+    "incident.role_assigned": _role,
+    "incident.note_added": lambda e, d: f"added note #{e.id}: {_quote(d.get('text'))}",
+    "incident.note_corrected": _corrected,
+    "incident.update_posted": _update,
+    "incident.message_added": _message,
+    "incident.channel_created": lambda e, d: f"created channel #{d.get('name')} ({d.get('channel')})",
+    "incident.summary_posted": lambda e, d: f"posted the incident summary in {d.get('channel')} (ts {d.get('ts')})",
+    "incident.announcement_posted": lambda e, d: f"announced the incident in {d.get('channel')} (ts {d.get('ts')})",
+    "incident.closed": _closed,
+    "incident.close_requested": _close_requested,
+    "incident.close_approved": lambda e, d: f"approved closing the incident, as asked by {d.get('requested_by')}",
+    "incident.close_refused": lambda e, d: (f"refused closing the incident, as asked by {d.get('requested_by')}"
+                                            + (f": {_quote(d['reason'])}" if d.get("reason") else "")),
+    "incident.lead_requested": lambda e, d: f"asked {d.get('lead')} to hand over the lead",
+    "incident.lead_request_accepted": lambda e, d: f"accepted handing the lead to {d.get('requested_by')}",
+    "incident.lead_request_declined": lambda e, d: f"declined handing the lead to {d.get('requested_by')}",
+    "permissions.policy_in_force": _policy,
+    "permissions.group_members_changed": _members_changed,
+    **_RECORD_SENTENCES,  # risks, actions, people, audit
+    **_ALERT_SENTENCES,  # alerts and pages
+}
+
+
+def describe(event) -> str:
+    """One sentence for `event` (anything with kind, data, id and corrects); unknown kinds (or odd
+    data) fall back to kind + compact data."""
+    data = event.data if isinstance(event.data, dict) else {}
+    describer = SENTENCES.get(event.kind)
+    if describer is not None:
+        try:
+            return describer(event, data)
+        except (KeyError, TypeError, AttributeError):
+            pass  # data not in the shape this kind usually has: show it raw rather than fail
+    return f"{event.kind} {canonical_json(event.data)}"
+
+
+class ExportedEvent:
+    """An event row of the bundle, as `describe` reads it."""
+
+    def __init__(self, row: dict):
+        self.kind, self.data, self.id, self.corrects = row.get("kind"), row.get("data"), row.get("id"), row.get("corrects")
+
+
+def names_in_summary(sentence: str, shown: str) -> list | None:
+    """None unless `shown` is `sentence` with each user id in it shown as "<a name> (U…)",
+    "U… (name unknown)" or left alone; else the (user id, name) pairs it shows. Matched part by
+    part (no regex per row: a bundle has a summary per event), backtracking only over where a name ends."""
+    parts = USER_ID_IN_TEXT.split(sentence)
+    if len(parts) == 1:
+        return [] if shown == sentence else None
+    return _labelled(parts, 0, shown, 0)
+
+
+def _labelled(parts: list, index: int, shown: str, position: int) -> list | None:
+    text = parts[index]
+    if not shown.startswith(text, position):
+        return None
+    position += len(text)
+    if index == len(parts) - 1:
+        return [] if position == len(shown) else None
+    user_id = parts[index + 1]
+    for label in (f"{user_id} ({NAME_UNKNOWN})", user_id):
+        if shown.startswith(label, position):
+            rest = _labelled(parts, index + 2, shown, position + len(label))
+            if rest is not None:
+                return rest
+    suffix = f" ({user_id})"
+    end = shown.find(suffix, position + 1)
+    while end != -1:
+        rest = _labelled(parts, index + 2, shown, end + len(suffix))
+        if rest is not None:
+            return [(user_id, shown[position:end]), *rest]
+        end = shown.find(suffix, end + 1)
+    return None
+
 
 def check_bundle(path, *, signature: bool = True, previous=None) -> Check:
     """Check the bundle at `path`; raises BundleError when it cannot be read as a bundle at all.
