@@ -13,12 +13,13 @@ from typing import Any
 
 CONTROLS = (*range(0x202A, 0x202F), *range(0x2066, 0x206A))  # LRE RLE PDF LRO RLO, LRI RLI FSI PDI
 _MARKERS = {code: f"[U+{code:04X}]" for code in CONTROLS}
+_ANY = re.compile("[\u202a-\u202e\u2066-\u2069]")  # a C scan: almost no text holds one
 # The same characters as JSON escapes, in a payload that was serialised before it reached us.
 _ESCAPED = re.compile(r"\\u(202[a-e]|206[6-9])", re.IGNORECASE)
 
 
 def neutralise(text: str) -> str:
-    return text.translate(_MARKERS)
+    return text.translate(_MARKERS) if _ANY.search(text) else text
 
 
 def neutralise_all(value: Any) -> Any:

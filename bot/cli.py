@@ -11,24 +11,97 @@ import threading
 import click
 
 from vigil_ir import __version__, clock
-from vigil_ir.config import SettingsError, load_settings
-from vigil_ir.db import Database, migrate as run_migrations
+
+# Start-up imports only click: `vigil --help` and `--version` take a tenth of a second instead of
+# over one (SQLAlchemy, Alembic, pydantic, slack_sdk, the exports…). Each command imports what it uses.
 
 
-def _database(ctx: click.Context) -> Database:
+def load_settings():
+    from vigil_ir.config import load_settings as load
+
+    return load()
+
+
+def run_migrations(url: str) -> None:
+    from vigil_ir.db import migrate
+
+    migrate(url)
+
+
+def _open_database(url: str):
+    from vigil_ir.db import Database as database
+
+    return database(url)
+
+
+def _database(ctx: click.Context):
     obj = ctx.ensure_object(dict)
     if "database" not in obj:
-        obj["database"] = Database(load_settings().database_url)
+        obj["database"] = _open_database(load_settings().database_url)
     return obj["database"]
+
+
+# Command groups defined in their own modules: name -> (module, attribute, the first paragraph of its
+# help). The module is imported only when the command runs or shows its own --help; `vigil --help`
+# lists them from this table (tests/test_cli_startup.py checks it against the commands themselves).
+LAZY_SUBCOMMANDS = {
+    "auditor-token": ("vigil_ir.auth.cli", "auditor_token",
+                      "Read-only dashboard tokens for auditors: create (shown once), list, revoke."),
+    "criteria": ("vigil_ir.criteria.cli", "criteria_group",
+                 "The shipped criteria catalogues (SOC 2 Trust Services Criteria, ISO/IEC 27001:2022 Annex A)."),
+    "dashboard": ("vigil_ir.auth.cli", "dashboard_group", "The web dashboard: its signed-in sessions."),
+    "export": ("vigil_ir.exports.cli", "export",
+               "Export audit evidence: incident timelines and population, reviews and actions, the risk register, "
+               "review log and acceptances, and the evidence bundle."),
+    "incidents": ("vigil_ir.exports.program_review_cli", "incidents_group",
+                  "The incident-response program as evidence: the periodic review and its sign-off."),
+    "outbox": ("vigil_ir.outbox.cli", "outbox",
+               "The Slack side effects waiting to be delivered, and those that failed for good (dead letters)."),
+    "playbooks": ("vigil_ir.playbooks.cli", "playbooks",
+                  "Check and list the playbook (runbook) files; see docs/playbooks.md for the format."),
+    "risks": ("vigil_ir.risks.cli", "risks",
+              "The risk register: import from a spreadsheet, export, heat map, periodic report and sign-off."),
+    "sample": ("vigil_ir.exports.sample", "sample",
+               "Draw a reproducible random sample from an audit population (the seed is printed and recorded)."),
+    "signing-key": ("vigil_ir.signing.cli", "signing_key",
+                    "The Ed25519 key that signs evidence bundles: show it (created on first use) or rotate it."),
+    "witness": ("vigil_ir.slack.witness_cli", "witness_group",
+                "Publish the chain heads' digest to VIGIL_AUDIT_CHANNEL (the worker also does it periodically)."),
+}
 
 
 class VigilGroup(click.Group):
     """Any command that cannot reach or use the database ends with one line naming it, password
-    masked, instead of a traceback (commands that say more catch the error themselves)."""
+    masked, instead of a traceback (commands that say more catch the error themselves).
+
+    The groups of LAZY_SUBCOMMANDS are imported when asked for by name."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_SUBCOMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str):
+        if name in LAZY_SUBCOMMANDS and name not in self.commands:
+            import importlib
+
+            module, attribute, _help = LAZY_SUBCOMMANDS[name]
+            self.add_command(getattr(importlib.import_module(module), attribute), name)
+        return super().get_command(ctx, name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        """The command list, with the lazy groups' help from the table (nothing imported)."""
+        listed = {name: self.commands.get(name) or click.Command(name, help=LAZY_SUBCOMMANDS[name][2])
+                  for name in self.list_commands(ctx)}
+        shown = [(name, command) for name, command in listed.items() if not command.hidden]
+        if shown:
+            limit = formatter.width - 6 - max(len(name) for name, _ in shown)
+            with formatter.section("Commands"):
+                formatter.write_dl([(name, command.get_short_help_str(limit)) for name, command in shown])
 
     def invoke(self, ctx: click.Context):
         from sqlalchemy.engine import make_url
         from sqlalchemy.exc import SQLAlchemyError
+
+        from vigil_ir.config import SettingsError
 
         try:
             return super().invoke(ctx)
@@ -185,7 +258,7 @@ def worker(once: bool, metrics_port: int | None) -> None:
     missing = settings.missing_credentials_for("worker")  # it only calls the Web API: no signing secret
     if missing:
         raise click.ClickException(f"Slack is not configured: set {', '.join(missing)} (see README.md).")
-    database = Database(settings.database_url)
+    database = _open_database(settings.database_url)
     work = _checked(make_worker, settings, database, "worker")
     _record_config(database, settings)
     if once:
@@ -325,7 +398,7 @@ def demo(base_url: str | None) -> None:
     library = _checked(load_library, settings.playbooks_dir)
     run_migrations(settings.database_url)
     try:
-        result = fill(Database(settings.database_url), settings, library)
+        result = fill(_open_database(settings.database_url), settings, library)
     except DemoRefused as refused:
         raise click.ClickException(str(refused)) from None
     url = base_url or settings.base_url or f"http://{settings.host}:{settings.port}/"
@@ -338,32 +411,13 @@ def demo(base_url: str | None) -> None:
                "&& vigil verify --bundle demo.zip")
 
 
-def _register_subcommands() -> None:
-    from vigil_ir.auth.cli import auditor_token, dashboard_group
-    from vigil_ir.criteria.cli import criteria_group
-    from vigil_ir.exports.cli import export
-    from vigil_ir.exports.program_review_cli import incidents_group
-    from vigil_ir.playbooks.cli import playbooks
-    from vigil_ir.exports.sample import sample
-    from vigil_ir.outbox.cli import outbox
-    from vigil_ir.slack.witness_cli import witness_group
-    from vigil_ir.signing.cli import signing_key
-    from vigil_ir.risks.cli import risks
-
-    main.add_command(witness_group)
-    main.add_command(signing_key)
-    main.add_command(criteria_group)
-    main.add_command(incidents_group)
-    main.add_command(outbox)
-    main.add_command(sample)
-    main.add_command(auditor_token)
-    main.add_command(dashboard_group)
-    main.add_command(export)
-    main.add_command(playbooks)
-    main.add_command(risks)
-
-
-_register_subcommands()
+def load_all_commands() -> click.Group:
+    """`main` with every lazy group imported into `main.commands` (for tests and tools that walk the
+    whole command tree)."""
+    context = click.Context(main)
+    for name in LAZY_SUBCOMMANDS:
+        main.get_command(context, name)
+    return main
 
 
 if __name__ == "__main__":

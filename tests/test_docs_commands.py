@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 import pytest
 
-from vigil_ir.cli import main
+from vigil_ir.cli import load_all_commands
 
 ROOT = Path(__file__).resolve().parents[1]
 BLOCK = re.compile(r"```(?:sh|bash|console|shell)?\n(.*?)```", re.S)
@@ -44,7 +44,7 @@ def commands_named(group: click.Group, word: str) -> list[click.Command] | None:
 def test_shown_command_exists_with_its_options(where, shown):
     words = [w.strip("[]") for w in re.findall(r"\[[^\]]*\]|\S+", shown)]
     tokens = [t for w in words for t in w.split()]
-    commands: list[click.Command] = [main]
+    commands: list[click.Command] = [load_all_commands()]
     for token in tokens:
         if token.startswith("-"):
             option = token.split("=")[0]

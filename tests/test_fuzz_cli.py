@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from hypothesis import event, given
 from hypothesis import strategies as st
 
-from vigil_ir.cli import main
+from vigil_ir.cli import load_all_commands, main
 from tests.dashboard_seed import seed
 from tests.fuzzing import fuzz
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
@@ -33,7 +33,7 @@ def leaves(group: click.Group, prefix: tuple[str, ...] = ()):
             yield path, command
 
 
-COMMANDS = dict(leaves(main))
+COMMANDS = dict(leaves(load_all_commands()))
 words = st.sampled_from([
     "", " ", "-", "--", "-1", "0", "1", "7", "99999999999999999999999", "-99999999999999999999", "1e9", "NaN", "inf",
     "INC-1", "INC-0", "INC-99999999999999999999999", "inc-1", "RISK-1", "RISK-99999999999999999999", "ACT-1", "RRV-1",

@@ -235,3 +235,32 @@ def test_acceptance_expiry_sweep_reopens_the_review(app):
     with app.db.session() as s:
         review = s.exec(select(RiskReview).where(RiskReview.trigger == "acceptance_expiry")).one()
     assert review.due_on == date(2025, 8, 15) and ("due", OWNER) in reminders(app.db)
+
+
+def test_the_review_reminder_sweep_costs_the_same_statements_for_2_reminders_as_for_40(app):
+    """Set-based: a batch's statements do not grow with the reminders it sends (nor the overdue
+    reviews that also escalate: two messages and two events for one review)."""
+    from sqlalchemy import event
+
+    from vigil_ir.reminders.scheduler import _run, registered
+
+    def statements_to_remind(n: int, day: str) -> tuple[int, int]:
+        for i in range(n):
+            risk_at_t0(app.db, title=f"Risk {day} {i}")
+        seen = []
+
+        def record(_conn, _cursor, statement, *_):
+            seen.append(statement)
+
+        event.listen(app.db.engine, "before_cursor_execute", record)
+        try:
+            sent = _run(app.db, "risks.review_reminders", registered()["risks.review_reminders"], at(day),
+                        app.runtime.settings)
+        finally:
+            event.remove(app.db.engine, "before_cursor_execute", record)
+        return sent, len(seen)
+
+    few = statements_to_remind(2, "2025-06-17")  # due_in_14 for 2
+    many = statements_to_remind(40, "2025-07-08")  # 40 new ones escalate (2 each); the first 2 too
+    assert few[0] == 2 and many[0] == 84
+    assert many[1] == few[1], (few, many)

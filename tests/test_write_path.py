@@ -108,3 +108,26 @@ def test_a_note_costs_a_fixed_set_of_statements(vigil, db):
                                   "INSERT outbox_item"], statements
     finally:
         sa_event.remove(db.engine, "before_cursor_execute", record)
+
+
+def test_append_many_chains_and_hashes_as_appends_one_after_another_would(db):
+    from vigil_ir.eventlog.service import append_many
+
+    entries = [{"stream": "risk:1", "kind": "risk.reminder_sent", "actor": "system:worker", "data": {"n": 1}},
+               {"stream": "risk:2", "kind": "risk.reminder_sent", "actor": "system:worker", "data": {"n": 2}},
+               {"stream": "risk:1", "kind": "risk.reminder_sent", "actor": "system:worker", "data": {"n": 3},
+                "occurred_at": AT - timedelta(days=1)}]
+    with clock.frozen(AT), db.session() as s:
+        append(s, stream="risk:2", kind="risk.created", actor="U1", data={"title": "Ünïcode"})
+        many = append_many(s, entries)
+    with clock.frozen(AT), db.session() as s:  # the same, one append at a time, on other streams
+        append(s, stream="risk:12", kind="risk.created", actor="U1", data={"title": "Ünïcode"})
+        one_by_one = [append(s, **{**entry, "stream": entry["stream"].replace(":", ":1")}) for entry in entries]
+    with db.session() as s:
+        stored = {e.id: e for e in s.exec(select(Event))}
+        result = verify_database(s)
+    assert [(stored[i].stream, stored[i].stream_seq) for i in many] == [("risk:1", 1), ("risk:2", 2), ("risk:1", 2)]
+    renamed = [{**stored[i].model_dump(exclude={"id", "hash", "prev_hash"}), "stream": stored[i].stream.replace(":", ":1")}
+               for i in many]
+    assert renamed == [stored[e.id].model_dump(exclude={"id", "hash", "prev_hash"}) for e in one_by_one]
+    assert result.ok and result.events == 8

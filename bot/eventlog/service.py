@@ -11,6 +11,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import bindparam, insert, select as sa_select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from vigil_ir import clock
@@ -49,6 +51,51 @@ def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[s
     session.execute(_MOVE_HEAD, {"head_stream": stream, "seq": seq, "hash": fields["hash"],
                                  "updated_at": recorded_at})
     return Event(id=event_id, **fields)
+
+
+_LOCK_HEADS = (sa_select(_HEAD.c.stream, _HEAD.c.seq, _HEAD.c.hash)
+               .where(_HEAD.c.stream.in_(bindparam("streams", expanding=True))).with_for_update())
+# Rows are matched to ids by (stream, stream_seq): asking for them in parameter order makes SQLite
+# insert one row per statement.
+_INSERT_EVENTS = insert(_EVENT).returning(_EVENT.c.stream, _EVENT.c.stream_seq, _EVENT.c.id)
+
+
+def append_many(session: Session, entries: list[dict[str, Any]]) -> list[int]:
+    """Append several events, to one stream or many, with a number of statements that does not grow
+    with them: the heads locked in one SELECT (new streams' heads created in one INSERT), the events
+    inserted in one executemany, the heads moved in another. Each entry has `append`'s arguments
+    (`stream`, `kind`, `actor`, optional `data`, `occurred_at`, `corrects`); events of one stream
+    are chained in the order given, and hash exactly as one `append` after another would. Returns the
+    events' ids in the order given. For set-based sweeps; a request appends one event with `append`."""
+    if not entries:
+        return []
+    streams = sorted({entry["stream"] for entry in entries})
+    heads = {row.stream: (row.seq, row.hash, None) for row in session.execute(_LOCK_HEADS, {"streams": streams})}
+    new = [stream for stream in streams if stream not in heads]
+    if new:
+        insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        now = clock.now()
+        session.execute(insert_(_HEAD).on_conflict_do_nothing(index_elements=["stream"]),
+                        [{"stream": stream, "seq": 0, "hash": GENESIS_HASH, "updated_at": now} for stream in new])
+        heads.update((row.stream, (row.seq, row.hash, None)) for row in session.execute(_LOCK_HEADS, {"streams": new}))
+    rows = []
+    for entry in entries:
+        recorded_at = clock.now()
+        data = dict(entry.get("data") or {})
+        canonical_json(data)  # fail early on values JSON cannot carry exactly
+        seq, prev_hash, _ = heads[entry["stream"]]
+        occurred_at = entry.get("occurred_at")
+        fields = {"stream": entry["stream"], "stream_seq": seq + 1, "kind": entry["kind"], "actor": entry["actor"],
+                  "occurred_at": clock.to_utc(occurred_at) if occurred_at else recorded_at,
+                  "recorded_at": recorded_at, "data": data, "corrects": entry.get("corrects"),
+                  "prev_hash": prev_hash}
+        fields["hash"] = event_hash(fields)
+        heads[entry["stream"]] = (seq + 1, fields["hash"], recorded_at)
+        rows.append(fields)
+    ids = {(row.stream, row.stream_seq): row.id for row in session.execute(_INSERT_EVENTS, rows)}
+    session.execute(_MOVE_HEAD, [{"head_stream": stream, "seq": seq, "hash": hash_, "updated_at": at}
+                                 for stream, (seq, hash_, at) in heads.items()])
+    return [ids[fields["stream"], fields["stream_seq"]] for fields in rows]
 
 
 def events_for_stream(session: Session, stream: str) -> list[Event]:

@@ -10,6 +10,8 @@ from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import insert, or_, select as sa_select, update
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
 
 from vigil_ir import clock
@@ -52,6 +54,29 @@ def enqueue(session: Session, *, kind: str, subject: str, payload: dict[str, Any
             return None
         return session.exec(select(OutboxItem).where(OutboxItem.dedupe_key == dedupe_key)).one()
     return OutboxItem(id=session.execute(_INSERT, values).scalar_one(), **values)
+
+
+def is_queued(session: Session, dedupe_key: str) -> bool:
+    """Whether an item with this key was ever queued: a sweep's marker that today's (this week's) post is
+    done, checked before it computes one."""
+    return session.execute(sa_select(_c.id).where(_c.dedupe_key == dedupe_key)).first() is not None
+
+
+def enqueue_many(session: Session, items: list[dict[str, Any]]) -> dict[str, int]:
+    """Add several items, each with its own `dedupe_key`, in one statement; {dedupe_key: id} of those
+    inserted (a key queued before is left out, as `enqueue` returns None for it). Each item has
+    `kind`, `subject`, `payload` and `dedupe_key`. For set-based sweeps."""
+    if not items:
+        return {}
+    now = clock.now()
+    insert_ = pg_insert if session.get_bind().dialect.name == "postgresql" else sqlite_insert
+    # An executemany, which SQLAlchemy sends as multi-row INSERTs ("insertmanyvalues"), compiled once.
+    statement = insert_(_ITEMS).on_conflict_do_nothing(index_elements=["dedupe_key"]).returning(_c.dedupe_key, _c.id)
+    rows = session.execute(statement, [
+        {"kind": item["kind"], "subject": item["subject"], "payload": item.get("payload") or {},
+         "dedupe_key": item["dedupe_key"], "available_at": now, "created_at": now, "status": "pending",
+         "attempts": 0, "result": {}} for item in items]).all()
+    return {key: item_id for key, item_id in rows}
 
 
 def _claimable(now):

@@ -13,7 +13,7 @@ from vigil_ir import clock
 from vigil_ir.config import Settings
 from vigil_ir.eventlog.witness import COMMIT_MARGIN, heads_as_at
 from vigil_ir.outbox.models import OutboxItem
-from vigil_ir.outbox.service import enqueue
+from vigil_ir.outbox.service import enqueue, is_queued
 from vigil_ir.playbooks.durations import parse_duration
 from vigil_ir.reminders.scheduler import sweep
 
@@ -44,5 +44,7 @@ def queue_witness(session: Session, settings: Settings, now: datetime, *, key: s
 def publish_heads(session: Session, now: datetime, settings: Settings) -> int:
     if not settings.audit_channel:
         return 0
-    slot = slot_start(now, interval(settings))
-    return 1 if queue_witness(session, settings, now, key=f"audit-witness:{clock.iso(slot)}") else 0
+    key = f"audit-witness:{clock.iso(slot_start(now, interval(settings)))}"
+    if is_queued(session, key):  # this slot's witness is queued: no need to compute the heads again
+        return 0
+    return 1 if queue_witness(session, settings, now, key=key) else 0

@@ -26,12 +26,17 @@ def _button(action_id: str, text: str, value: str, style: str | None = None) -> 
     return limits.button(text, action_id=action_id, value=value, style=style)
 
 
-def post(session: Session, channel: str, text: str, *, key: str, subject: str, blocks: list | None = None
-         ) -> OutboxItem | None:
+def message(channel: str, text: str, *, key: str, subject: str, blocks: list | None = None) -> dict:
+    """The outbox item (enqueue's arguments) that posts `text` to `channel` once."""
     payload = {"channel": channel, "text": text}
     if blocks:
         payload["blocks"] = blocks
-    return enqueue(session, kind="slack.post", subject=subject, payload=payload, dedupe_key=key)
+    return {"kind": "slack.post", "subject": subject, "payload": payload, "dedupe_key": key}
+
+
+def post(session: Session, channel: str, text: str, *, key: str, subject: str, blocks: list | None = None
+         ) -> OutboxItem | None:
+    return enqueue(session, **message(channel, text, key=key, subject=subject, blocks=blocks))
 
 
 def review_button(review: RiskReview) -> dict:
@@ -56,17 +61,25 @@ def reminder_text(risk: Risk, review: RiskReview, today: date) -> str:
     return f"{icon} The {kind} review of *{risk.key}* {esc(risk.title)} {when(review.due_on, today)}."
 
 
-def remind_owner(session: Session, risk: Risk, review: RiskReview, kind: str, today: date) -> OutboxItem | None:
+def owner_reminder(risk: Risk, review: RiskReview, kind: str, today: date) -> dict:
     text = reminder_text(risk, review, today)
-    return post(session, review.reviewer, text, key=f"risk-reminder:{review.id}:{kind}", subject=risk.stream,
-                blocks=[_section(text), review_button(review)])
+    return message(review.reviewer, text, key=f"risk-reminder:{review.id}:{kind}", subject=risk.stream,
+                   blocks=[_section(text), review_button(review)])
+
+
+def escalation(channel: str, risk: Risk, review: RiskReview, kind: str, today: date) -> dict:
+    text = (f":rotating_light: Escalation: the review of *{risk.key}* {esc(risk.title)} {when(review.due_on, today)}; "
+            f"owner {mention(review.reviewer)}.")
+    return message(channel, text, key=f"risk-reminder:{review.id}:{kind}", subject=risk.stream)
+
+
+def remind_owner(session: Session, risk: Risk, review: RiskReview, kind: str, today: date) -> OutboxItem | None:
+    return enqueue(session, **owner_reminder(risk, review, kind, today))
 
 
 def escalate(session: Session, channel: str, risk: Risk, review: RiskReview, kind: str, today: date
              ) -> OutboxItem | None:
-    text = (f":rotating_light: Escalation: the review of *{risk.key}* {esc(risk.title)} {when(review.due_on, today)}; "
-            f"owner {mention(review.reviewer)}.")
-    return post(session, channel, text, key=f"risk-reminder:{review.id}:{kind}", subject=risk.stream)
+    return enqueue(session, **escalation(channel, risk, review, kind, today))
 
 
 def proposal_lines(risk: Risk, proposal: dict) -> str:
@@ -118,4 +131,8 @@ def digest(session: Session, channel: str, week: str, overdue: list[tuple[RiskRe
     lines += [f"• *{risk.key}* {esc(risk.title)}: asked by {mention(approval.requested_by)} on "
               f"{approval.requested_at:%Y-%m-%d}" for approval, risk in pending[:40]]
     text = "\n".join(lines)
-    return post(session, channel, text, key=f"risk-digest:{week}", subject="risk-register")
+    return post(session, channel, text, key=digest_key(week), subject="risk-register")
+
+
+def digest_key(week: str) -> str:
+    return f"risk-digest:{week}"
