@@ -42,7 +42,9 @@ SECRET_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN"
                     "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL",
                     "VIGIL_ALERTMANAGER_TOKEN", "VIGIL_GRAFANA_TOKEN", "VIGIL_GENERIC_ALERT_TOKEN",
                     "VIGIL_OPSGENIE_WEBHOOK_TOKEN", "VIGIL_PAGERDUTY_WEBHOOK_SECRET", "VIGIL_PAGERDUTY_SERVICES",
-                    "VIGIL_OPSGENIE_API_KEY"}
+                    "VIGIL_OPSGENIE_API_KEY",
+                    "VIGIL_JIRA_API_TOKEN", "VIGIL_JIRA_WEBHOOK_SECRET", "VIGIL_GITHUB_TOKEN",
+                    "VIGIL_GITHUB_WEBHOOK_SECRET", "VIGIL_LINEAR_API_KEY", "VIGIL_LINEAR_WEBHOOK_SECRET"}
 
 
 def sqlalchemy_url(url: str) -> str:
@@ -159,6 +161,34 @@ class Settings(BaseSettings):
     resolve_pages_with_incident: bool = Field(True, alias="VIGIL_RESOLVE_PAGES_WITH_INCIDENT")
     # Alert webhooks larger than this are refused (413) before they are read.
     alert_max_bytes: int = Field(1024 * 1024, alias="VIGIL_ALERT_MAX_BYTES", ge=1024)
+    # Ticket trackers (docs/integrations.md): follow-up actions as Jira, GitHub or Linear issues, in sync.
+    # Which tracker new tickets go to when more than one is set up.
+    ticket_tracker: str = Field("", alias="VIGIL_TICKET_TRACKER")
+    jira_url: str | None = Field(None, alias="VIGIL_JIRA_URL")  # https://your-site.atlassian.net
+    jira_email: str | None = Field(None, alias="VIGIL_JIRA_EMAIL")
+    jira_api_token: str | None = Field(None, alias="VIGIL_JIRA_API_TOKEN")
+    # Where new issues go: `selector=PROJECT[/Issue type]` pairs (selector: default, risk, a severity or type).
+    jira_projects: str = Field("", alias="VIGIL_JIRA_PROJECTS")
+    jira_webhook_secret: str | None = Field(None, alias="VIGIL_JIRA_WEBHOOK_SECRET")
+    github_token: str | None = Field(None, alias="VIGIL_GITHUB_TOKEN")
+    github_api_url: str = Field("https://api.github.com", alias="VIGIL_GITHUB_API_URL")
+    github_repos: str = Field("", alias="VIGIL_GITHUB_REPOS")  # `selector=owner/repo` pairs
+    github_webhook_secret: str | None = Field(None, alias="VIGIL_GITHUB_WEBHOOK_SECRET")
+    # GitHub logins and the e-mail addresses Slack knows them by (`octocat=dana@example.com`, …).
+    github_users: str = Field("", alias="VIGIL_GITHUB_USERS")
+    linear_api_key: str | None = Field(None, alias="VIGIL_LINEAR_API_KEY")
+    linear_api_url: str = Field("https://api.linear.app/graphql", alias="VIGIL_LINEAR_API_URL")
+    linear_teams: str = Field("", alias="VIGIL_LINEAR_TEAMS")  # `selector=TEAMKEY` pairs
+    linear_webhook_secret: str | None = Field(None, alias="VIGIL_LINEAR_WEBHOOK_SECRET")
+    # Severities, incident types, `security` or `risk` whose actions always get a ticket.
+    tickets_always: str = Field("", alias="VIGIL_TICKETS_ALWAYS")
+    # What closing an action in Slack does to its open ticket: close it, comment on it, or nothing.
+    tickets_on_done: str = Field("close", alias="VIGIL_TICKETS_ON_DONE")
+    # How long an action and its ticket may disagree (one done, the other open) before the owner is told.
+    tickets_divergence_grace: str = Field("1d", alias="VIGIL_TICKETS_DIVERGENCE_GRACE")
+    # How often each linked ticket is read back from its tracker, catching webhooks that never came.
+    tickets_reconcile_interval: str = Field("15m", alias="VIGIL_TICKETS_RECONCILE_INTERVAL")
+    tickets_timeout_seconds: float = Field(10.0, alias="VIGIL_TICKETS_TIMEOUT_SECONDS", gt=0)
 
     @field_validator("database_url")
     @classmethod
@@ -240,7 +270,9 @@ class Settings(BaseSettings):
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
                      "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
                      "playbooks_dir", "triage_channel", "alertmanager_token", "grafana_token", "generic_alert_token",
-                     "opsgenie_webhook_token", "pagerduty_webhook_secret", "opsgenie_api_key")
+                     "opsgenie_webhook_token", "pagerduty_webhook_secret", "opsgenie_api_key",
+                     "jira_url", "jira_email", "jira_api_token", "jira_webhook_secret",
+                     "github_token", "github_webhook_secret", "linear_api_key", "linear_webhook_secret")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
         return value.strip() or None if value is not None else None

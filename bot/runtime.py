@@ -18,6 +18,8 @@ from vigil_ir.playbooks.loader import load_library
 from vigil_ir.slack.app import create_bolt_app, make_client, make_inline_client
 from vigil_ir.slack.delivery import Deliverer, NotReady
 from vigil_ir.slack.deps import Deps
+from vigil_ir.tickets.config import config_for
+from vigil_ir.tickets.delivery import TicketDeliverer
 from vigil_ir.worker import Worker
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,7 @@ def make_worker(settings: Settings, database: Database, role: str, library: dict
     # The sender handles 429s itself (reschedules with Retry-After) instead of sleeping in a thread.
     library = load_library(_playbooks_dir(settings)) if library is None else library
     deliverer = Deliverer(database, settings, make_client(settings, retry_rate_limits=False), library)
+    deliverer.handlers.update(TicketDeliverer(database, settings).handlers())
     sender = OutboxSender(database, deliverer, worker=worker_name(role), hold_seconds=settings.outbox_claim_seconds,
                           not_ready=NotReady)
     return Worker(database, settings, sender)
@@ -70,6 +73,7 @@ def build_runtime(settings: Settings, database: Database | None = None, *, role:
     library = load_library(_playbooks_dir(settings))
     Policy.from_settings(settings)  # fail at start-up, not in the first sweep
     policy_from_settings(settings)  # a bad VIGIL_PERMISSIONS / role list stops start-up, naming it
+    config_for(settings)  # so does a ticket tracker set up by halves
     if settings.missing_credentials_for("socket" if socket_mode else "http"):
         return Runtime(settings=settings, database=database, bolt=None, worker=None)
     runtime = Runtime(settings=settings, database=database, bolt=None,

@@ -17,6 +17,7 @@ from vigil_ir.incidents.access import check_grants
 from vigil_ir.incidents.fold import IncidentFold
 from vigil_ir.playbooks.fold import PlaybookFold
 from vigil_ir.risks.fold import RiskFold
+from vigil_ir.tickets.fold import TicketFold
 
 # Named in the verify report: what "every state row" covers.
 COVERED = ("incidents (and private incidents' access), risks, risk reviews, approvals, acceptances, follow-up "
@@ -24,7 +25,9 @@ COVERED = ("incidents (and private incidents' access), risks, risk reviews, appr
 
 
 def folds() -> list[Fold]:
-    return [IncidentFold(), PirFold(), PlaybookFold(), RiskFold(), ActionFold()]
+    # Exercises are incident rows on `exercise:<n>` streams: the same folds, once per prefix.
+    return [IncidentFold(), IncidentFold(exercise=True), PirFold(), PirFold(exercise=True), PlaybookFold(),
+            PlaybookFold(exercise=True), RiskFold(), ActionFold(), TicketFold()]
 
 
 def checker(session: Session, *, before: datetime | None = None, batch: int = BATCH) -> StateCheck:

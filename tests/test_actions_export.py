@@ -18,7 +18,8 @@ E5 = ["action_ref", "parent_type", "parent_ref", "description", "action_type", "
       "due_at", "status", "cancelled_reason", "completed_at", "verification_evidence", "evidence_recorded_by",
       "evidence_recorded_by_name",
       "external_ticket_url",
-      "linked_control_refs", "overdue"]
+      "linked_control_refs", "overdue", "ticket_tracker", "ticket_key", "ticket_url", "ticket_state",
+      "ticket_state_name", "ticket_synced_at", "ticket_divergence"]
 
 
 def invoke(db, *args):
@@ -54,7 +55,7 @@ def test_csv_and_json_carry_the_e5_columns(db):
         "owner_name": "name unknown", "created_at": "2025-06-02T09:00:00.000000Z", "due_at": "2025-06-12", "status": "done",
         "completed_at": "2025-06-03T09:00:00.000000Z", "verification_evidence": "https://t.example/proof",
         "evidence_recorded_by": "U0AUDITOR", "evidence_recorded_by_name": "name unknown", "cancelled_reason": "", "external_ticket_url": "https://t.example/OPS-1", "linked_control_refs": "",
-        "overdue": "false"}
+        "overdue": "false", **{name: "" for name in E5 if name.startswith("ticket_")}}
     second = dict(zip(E5, rows[2]))
     assert (second["parent_type"], second["parent_ref"], second["overdue"], second["status"]) == (
         "", "", "true", "open")

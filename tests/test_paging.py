@@ -184,6 +184,23 @@ def test_paging_a_closed_incident_is_refused_and_the_policy_decides_who_may_page
         vigil.client.close()
 
 
+def test_an_escalation_is_recorded_and_the_timeline_says_acknowledgement_counts_from_the_page(paging):
+    incident = paging.declare("Checkout returns 500s")
+    sent = page(paging, incident, "pagerduty:checkout")
+    paging.deliver()
+    escalated = senders.pagerduty("incident.escalated", incident_key=sent.dedup_key, agent=None)
+    assert webhook(paging, "pagerduty", escalated)["pages"] == 1
+    ack = senders.pagerduty("incident.acknowledged", incident_key=sent.dedup_key, agent="Dana Oncall",
+                            occurred_at=clock.iso(clock.now() + timedelta(minutes=4)))
+    webhook(paging, "pagerduty", ack)
+    assert kinds(paging, incident) == ["page.requested", "page.triggered", "page.escalated", "page.acknowledged"]
+    assert any(":arrow_double_up: escalated: the page to *checkout*" in c.params.get("text", "")
+               for c in paging.fake.ok_calls("chat.postMessage"))
+    timeline = paging.command("timeline", channel=incident.channel_id).text
+    assert "time to acknowledge (from the first page): 4" in timeline
+    assert "paged *checkout* (pagerduty)" in timeline and "acknowledged by Dana Oncall" in timeline
+
+
 def test_a_webhook_about_a_page_vigil_never_sent_is_kept_as_unmatched(paging):
     stray = senders.pagerduty("incident.acknowledged", incident_key="vigil-inc-99-page-9", status="acknowledged")
     assert webhook(paging, "pagerduty", stray)["unmatched"] == 1

@@ -51,7 +51,7 @@ class Fold(Protocol):
     batch of finished streams against their rows; `rows_without_events` finds rows no stream has."""
 
     prefix: str
-    kinds: frozenset[str] | None  # the event kinds `apply` reads (others are not passed); None: every kind
+    kinds: frozenset[str] | None  # the event kinds `apply` reads (others are not passed); None or absent: every kind
 
     def new(self, stream: str) -> Any: ...
 
@@ -136,7 +136,8 @@ class StateCheck:
                            if wanted and event.stream.startswith(fold.prefix)]
         kind = event.kind
         for _, fold, state in self.states:
-            if fold.kinds is None or kind in fold.kinds:
+            kinds = getattr(fold, "kinds", None)  # a fold that does not say sees every event
+            if kinds is None or kind in kinds:
                 fold.apply(state, event)
 
     def _close(self) -> None:

@@ -90,7 +90,8 @@ def write(ctx: Context) -> None:
                             "severity_changed, update_posted, update_snoozed, status_changed and update_reminded "
                             "events; cadence from the configuration recorded in force when each due time was set "
                             "(policy/config_versions.json), else the settings at generation")
-    incidents = list(ctx.session.exec(select(Incident).where(Incident.declared_at >= ctx.start,
+    incidents = list(ctx.session.exec(select(Incident).where(Incident.exercise.is_(False),
+                                                             Incident.declared_at >= ctx.start,
                                                              Incident.declared_at < ctx.end).order_by(Incident.number)))
     for row in cadence_rows(ctx.session, incidents, cadences, ctx.people, ctx.generated_at):
         table.write(row)

@@ -529,6 +529,10 @@ def _unescape(text: str) -> str:
 
 
 ODD_VALUES = (KeyError, TypeError, ValueError, AttributeError, IndexError)
+# An action's ticket (action_items): the trackers, the forms of their keys, the states Vigil records.
+TICKET_KEYS = {"jira": re.compile(r"^[A-Z][A-Z0-9_]*-\d+$"), "linear": re.compile(r"^[A-Z][A-Z0-9]*-\d+$"),
+               "github": re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#\d+$")}
+TICKET_STATES = ("pending", "unknown", "open", "done", "cancelled")
 
 
 def one_line(text: str) -> str:
@@ -821,7 +825,7 @@ class Bundle:
         """object_type and object_ref follow from the stream, actor_type from the actor."""
         stream, actor = str(row.get("stream")), str(row.get("actor"))
         match = re.match(r"^([a-z_]+):(\d+)$", stream)
-        prefixes = {"incident": "INC-", "risk": "RISK-", "action": "ACT-"}
+        prefixes = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "ACT-"}
         if match:
             kind, number = match.groups()
             expected = {"object_type": kind, "object_ref": f"{prefixes[kind]}{number}" if kind in prefixes else stream}
@@ -961,6 +965,52 @@ class Bundle:
             self.check.problem(path, f"{label}: created {row.get('created_at')}, due {due}, completed "
                                      f"{row.get('completed_at')}: none in the period (the selection: created, due or "
                                      "completed in the period)")
+        if "ticket_tracker" in row:
+            self.ticket_columns(path, label, row)
+
+    def ticket_columns(self, path: str, label: str, row: dict) -> None:
+        """The action's ticket: columns that agree with each other and with the action's status."""
+        def problem(text: str) -> None:
+            self.check.problem(path, f"{label}: {text}")
+
+        tracker, state, key = row.get("ticket_tracker"), row.get("ticket_state"), row.get("ticket_key")
+        columns = [name for name in row if name.startswith("ticket_")]
+        if tracker is None:
+            for name in columns:
+                if row[name] is not None:
+                    problem(f"{name} is {row[name]!r} but ticket_tracker is empty (no ticket)")
+            return
+        if tracker not in TICKET_KEYS:
+            problem(f"ticket_tracker {tracker!r} is not one of {', '.join(sorted(TICKET_KEYS))}")
+            return
+        if state not in TICKET_STATES:
+            problem(f"ticket_state {state!r} is not one of {', '.join(TICKET_STATES)}")
+            return
+        if (key is None) != (state == "pending"):
+            problem(f"ticket_key {key!r} with ticket_state {state!r} (only a ticket not created yet has no key)")
+        elif key is not None and not TICKET_KEYS[tracker].match(str(key)):
+            problem(f"ticket_key {key!r} is not a {tracker} key")
+        url = row.get("ticket_url")
+        if url is not None and not str(url).startswith(("https://", "http://")):
+            problem(f"ticket_url {url!r} is not a link")
+        synced = row.get("ticket_synced_at")
+        if state in ("open", "done", "cancelled") and synced is None:
+            problem(f"ticket_state {state!r} but ticket_synced_at is empty (a state is only known by reading it)")
+        elif synced is not None:
+            try:
+                late = parse_time(synced) > self.generated_at
+            except (ValueError, TypeError):
+                problem(f"ticket_synced_at {synced!r} is not a time")
+            else:
+                if late:
+                    problem(f"ticket_synced_at {synced} is after the bundle was generated")
+        divergence, status = row.get("ticket_divergence"), row.get("status")
+        if divergence is not None:
+            expected = ("ticket_done" if state in ("done", "cancelled") and status in ("open", "in_progress") else
+                        "action_done" if state == "open" and status in ("done", "cancelled") else None)
+            if divergence != expected:
+                problem(f"ticket_divergence {divergence!r}, but the action is {status} and its ticket {state}"
+                        + (f" (they disagree as {expected!r})" if expected else " (they agree)"))
 
     def register_row(self, row: dict, number: int, line: str) -> None:
         key = row.get("risk_ref")
@@ -1440,7 +1490,20 @@ def _action_created(e, d: dict) -> str:
 
 
 def _action(verb: str) -> Callable:
-    return lambda e, d: _with_changes(f"{verb} action {d.get('key')}", d)
+    return lambda e, d: _with_changes(f"{verb} action {d.get('key')}", d) + _from_ticket(d)
+
+
+def _from_ticket(d: dict) -> str:
+    """A change that came from the action's ticket: which one, how it was learnt, the delivery."""
+    if not d.get("ticket_key"):
+        return ""
+    delivery = f", delivery {d['delivery']}" if d.get("delivery") else ""
+    return f", as its {d.get('tracker')} ticket {d.get('ticket_key')} is {d.get('ticket_state')} ({d.get('source')}{delivery})"
+
+
+def _ticket(text: Callable) -> Callable:
+    """A ticket event: `text(d, t)` with the ticket's state `t`."""
+    return lambda e, d: text(d, d.get("ticket") or {})
 
 
 def _person_first_seen(e, d: dict) -> str:
@@ -1495,6 +1558,23 @@ _RECORD_SENTENCES: dict = {  # risks, actions, people, audit: merged into SENTEN
     "action.updated": _action("updated"),
     "action.reminded": lambda e, d: (f"reminded {d.get('recipient')} of action {d.get('key')} ({d.get('label')}, due "
                                      f"{d.get('due_on')})"),
+    "ticket.requested": _ticket(lambda d, t: (f"asked for a {t.get('tracker')} ticket for action {d.get('key')} in "
+                                              f"{t.get('project')}" + (f" ({d['reason']})" if d.get("reason") else ""))),
+    "ticket.created": _ticket(lambda d, t: (f"{'found' if d.get('adopted') else 'created'} {t.get('tracker')} ticket "
+                                            f"{t.get('key')} ({t.get('url')}) for action {d.get('key')}")),
+    "ticket.linked": _ticket(lambda d, t: f"linked {t.get('tracker')} ticket {t.get('key')} to action {d.get('key')}"),
+    "ticket.synced": _ticket(lambda d, t: _with_changes(
+        f"read {t.get('tracker')} ticket {t.get('key')} of action {d.get('key')}: {t.get('state_name') or t.get('state')}",
+        {"changes": d.get("ticket_changes")}) + _from_ticket(d)),
+    "ticket.closed": _ticket(lambda d, t: (f"closed {t.get('tracker')} ticket {t.get('key')} of action {d.get('key')}: "
+                                           f"{t.get('state_name') or t.get('state')}")),
+    "ticket.commented": _ticket(lambda d, t: (f"commented on {t.get('tracker')} ticket {t.get('key')} of action "
+                                              f"{d.get('key')}: {_quote(d.get('comment'))}")),
+    "ticket.divergence_flagged": _ticket(lambda d, t: (f"flagged that action {d.get('key')} ({d.get('action_status')}) "
+                                                       f"and its ticket {t.get('key')} ({t.get('state')}) disagree "
+                                                       f"({d.get('divergence')}) since {d.get('since')}")),
+    "ticket.divergence_cleared": _ticket(lambda d, t: (f"recorded that action {d.get('key')} and its ticket "
+                                                       f"{t.get('key')} agree again")),
     "person.first_seen": _person_first_seen,
     "person.changed": lambda e, d: _with_changes(f"recorded a change to {d.get('user_id')} from Slack", d),
     "config.recorded": lambda e, d: (f"recorded the configuration in force (sha256 {d.get('sha256')}; changed: "

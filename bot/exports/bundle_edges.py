@@ -60,7 +60,8 @@ def carried_over(ctx: Context) -> dict[int, list[str]]:
     earlier: set[int] = set()
     for offset in range(0, len(numbers), CHUNK):
         earlier.update(ctx.session.exec(select(Incident.number).where(
-            Incident.number.in_(numbers[offset:offset + CHUNK]), Incident.declared_at < ctx.start)))
+            Incident.number.in_(numbers[offset:offset + CHUNK]), Incident.exercise.is_(False),
+            Incident.declared_at < ctx.start)))
     return {number: reasons[number] for number in numbers if number in earlier}
 
 
@@ -84,7 +85,8 @@ def write_carried_over(ctx: Context) -> None:
     segments = ctx.manifest.segments.setdefault(f"{EVENTS_FILE}.json", Segments())
     linked = risk_links(ctx.session) if reasons else {}
     for number, why in reasons.items():
-        incident = ctx.session.exec(select(Incident).where(Incident.number == number)).one()
+        incident = ctx.session.exec(select(Incident).where(Incident.number == number,
+                                                               Incident.exercise.is_(False))).one()
         events = events_for_stream(ctx.session, incident.stream)
         review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
         actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)))
@@ -142,7 +144,8 @@ def write_security(ctx: Context) -> None:
                       query=f"incidents with {ctx.period_text('declared_at')} whose security flag, folded from "
                             "incident.declared and incident.security_changed events recorded before "
                             f"{ctx.iso_end}, was true at any time; ordered by number")
-    incidents = list(ctx.session.exec(select(Incident).where(Incident.declared_at >= ctx.start,
+    incidents = list(ctx.session.exec(select(Incident).where(Incident.exercise.is_(False),
+                                                             Incident.declared_at >= ctx.start,
                                                              Incident.declared_at < ctx.end)
                                       .order_by(Incident.number)))
     streams = [incident.stream for incident in incidents]

@@ -50,7 +50,7 @@ class _Packet(Timeline):
 
 
 def _in_period(ctx: Context):
-    return Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end
+    return Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.exercise.is_(False)
 
 
 def incidents(ctx: Context) -> Iterator[Incident]:
@@ -134,16 +134,19 @@ def write(ctx: Context) -> list[int]:
         ctx.progress.advance()
     for table in (e1, e2, pirs):
         table.finish(ctx.sink)
-    ctx.manifest.sequences.append(sequence(ctx.session, "INC-", Incident, "incident", RULE, numbers))
+    ctx.manifest.sequences.append(sequence(ctx.session, "INC-", Incident, "incident", RULE, numbers,
+                                          Incident.exercise.is_(False)))
     return numbers
 
 
-def sequence(session: Session, prefix: str, model, counter: str, rule: str, included: list[int]) -> dict[str, Any]:
-    """Key range and gaps for `model.number` (Incident, Risk, ActionItem)."""
+def sequence(session: Session, prefix: str, model, counter: str, rule: str, included: list[int],
+             *where) -> dict[str, Any]:
+    """Key range and gaps for `model.number` (Incident, Risk, ActionItem), among the rows `where` selects
+    (incidents: not the exercises, whose EX-<n> numbers are a sequence of their own)."""
     existing: list[int] = []
     if included:
-        existing = list(session.exec(select(model.number).where(model.number.between(included[0], included[-1]))
-                                     .order_by(model.number)))
-    highest = session.exec(select(func.max(model.number))).one()
+        existing = list(session.exec(select(model.number).where(model.number.between(included[0], included[-1]),
+                                                                *where).order_by(model.number)))
+    highest = session.exec(select(func.max(model.number)).where(*where)).one()
     counter_last = session.exec(select(KeyCounter.last).where(KeyCounter.name == counter)).first()
     return sequence_report(prefix, rule, included, existing, counter_last=counter_last, highest=highest)

@@ -69,7 +69,8 @@ def write_people(ctx: Context) -> None:
         named.update(user_ids_in(data))
     led: dict[str, list[str]] = {}
     for number, lead in ctx.session.exec(select(Incident.number, Incident.lead).where(
-            Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None))
+            Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None),
+            Incident.exercise.is_(False))
             .order_by(Incident.number)):
         led.setdefault(lead, []).append(f"INC-{number}")
     table = ctx.table("people", PEOPLE_COLUMNS, section="people",

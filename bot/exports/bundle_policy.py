@@ -19,7 +19,7 @@ from vigil_ir import clock
 from vigil_ir.config_evidence import versions_in_force
 from vigil_ir.exports.bundle_criteria import note_references
 from vigil_ir.exports.bundle_files import json_line
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import Incident, key_of
 from vigil_ir.playbooks.loader import PlaybookError, parse_playbook
 from vigil_ir.playbooks.models import PlaybookRun
 
@@ -60,13 +60,15 @@ def _step_criteria(content: str) -> list[list[str]]:
 
 
 def _playbooks(ctx: Context) -> None:
-    population = select(Incident.id).where(Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end)
-    runs = ctx.session.exec(select(PlaybookRun, Incident.number).join(Incident, Incident.id == PlaybookRun.incident_id)
+    # The population's runs, and every run attached in the period (an exercise's too: the version it tested).
+    population = select(Incident.id).where(Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end,
+                                           Incident.exercise.is_(False))
+    runs = ctx.session.exec(select(PlaybookRun, Incident.number, Incident.exercise).join(Incident, Incident.id == PlaybookRun.incident_id)
                             .where(or_(PlaybookRun.incident_id.in_(population),
                                        (PlaybookRun.attached_at >= ctx.start) & (PlaybookRun.attached_at < ctx.end)))
                             .order_by(PlaybookRun.attached_at, PlaybookRun.id))
     seen: dict[str, dict[str, Any]] = {}
-    for run, number in runs:
+    for run, number, exercise in runs:
         entry = seen.get(run.sha256)
         if entry is None:
             path = f"policy/playbooks/{run.playbook_id}-v{run.version}-{run.sha256[:12]}.yaml"
@@ -76,8 +78,8 @@ def _playbooks(ctx: Context) -> None:
             note_references(ctx, path, _step_criteria(run.content))
             entry = seen[run.sha256] = {"playbook_id": run.playbook_id, "version": run.version, "sha256": run.sha256,
                                         "file": path, "incidents": [], "first_attached_at": clock.iso(run.attached_at)}
-        if f"INC-{number}" not in entry["incidents"]:
-            entry["incidents"].append(f"INC-{number}")
+        if key_of(number, exercise) not in entry["incidents"]:
+            entry["incidents"].append(key_of(number, exercise))
     table = ctx.table("policy/playbook_versions", PLAYBOOK_COLUMNS, section="policy",
                       description="Every playbook version followed in the period, with the incidents it was attached to "
                                   "and the file holding its full text",

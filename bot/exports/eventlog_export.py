@@ -32,7 +32,7 @@ HASH_METHOD = ("hash = sha256(prev_hash + canonical_json(e)); e = {stream, strea
 # Streams per query: each adds three bound parameters, well under SQLite's limit.
 STREAMS_PER_QUERY = 200
 ROWS_PER_FETCH = 1000
-_PREFIXES = {"incident": "INC-", "risk": "RISK-", "action": "ACT-"}
+_PREFIXES = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "ACT-"}
 _STREAM = re.compile(r"^([a-z_]+):(\d+)$")
 
 

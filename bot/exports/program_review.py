@@ -30,7 +30,7 @@ from vigil_ir.exports.timeline import risk_links
 from vigil_ir.followup.action_export import action_rows
 from vigil_ir.followup.pir_export import pir_rows
 from vigil_ir.followup.policy import Policy
-from vigil_ir.incidents.models import CAUSE_CATEGORIES, SEVERITIES, TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, EXERCISE_KINDS, SEVERITIES, TYPES, Incident
 from vigil_ir.incidents.queries import declared_between
 from vigil_ir.people import Directory
 from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun
@@ -54,6 +54,7 @@ class ProgramReview:
     clocks: list[dict[str, Any]]
     recurring: list[tuple[str, list[str]]]  # (risk, incidents linked to it in the period)
     sign_offs: list = field(default_factory=list)
+    exercises: list[Incident] = field(default_factory=list)  # held in the period: counted, never in the figures
 
 
 def percentile(values: list[float], share: float) -> float | None:
@@ -110,7 +111,7 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
               for deadline, number in session.exec(
                   select(PlaybookDeadline, Incident.number).join(PlaybookRun, PlaybookRun.id == PlaybookDeadline.run_id)
                   .join(Incident, Incident.id == PlaybookRun.incident_id)
-                  .where(Incident.declared_at >= start, Incident.declared_at < end)
+                  .where(Incident.declared_at >= start, Incident.declared_at < end, Incident.exercise.is_(False))
                   .order_by(Incident.number, PlaybookDeadline.id)) if f"INC-{number}" in keys]
     linked: dict[str, list[str]] = {}
     for incident_key, risks in risk_links(session).items():
@@ -123,7 +124,8 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
                          incidents=incidents,
                          previous=[row for row in incident_population(session, previous_start, start) if keep(row)],
                          cadence=cadence, pirs=pirs, actions=actions, clocks=clocks, recurring=recurring,
-                         sign_offs=signoff.sign_offs(session, start, end, subject=signoff.INCIDENT_REVIEW))
+                         sign_offs=signoff.sign_offs(session, start, end, subject=signoff.INCIDENT_REVIEW),
+                         exercises=declared_between(session, start, end, exercises=True))
 
 
 def _n(count: int, noun: str) -> str:
@@ -216,12 +218,22 @@ def sections(r: ProgramReview) -> list[Section]:
     recurring = Section("Recurring causes", "Risks that more than one of the period's incidents was linked to.",
                         ("Risk", "Incidents"), [(risk, ", ".join(found)) for risk, found in r.recurring],
                         empty="No risk was linked to more than one incident.")
+    held = Counter(EXERCISE_KINDS.get(e.exercise_kind or "", e.exercise_kind) for e in r.exercises)
+    exercises = Section(
+        "Exercises held (CC7.5)",
+        f"{_n(len(r.exercises), 'exercise')} held in the period"
+        + (f" ({', '.join(f'{count} {kind.lower()}' for kind, count in sorted(held.items()))})" if held else "")
+        + ". Exercises rehearse the response plans; they are not incidents and are in none of the figures above "
+          "(the bundle's exercise register lists each one).",
+        ("Exercise", "Held", "Kind", "Scenario", "Status"),
+        [(e.key, clock.iso(e.declared_at)[:10], EXERCISE_KINDS.get(e.exercise_kind or "", e.exercise_kind), e.scenario,
+          e.status) for e in r.exercises], empty="No exercise was held in the period.")
     signed = Section("Sign-off", "Recorded with `vigil incidents sign-off` for exactly this period, whenever it was "
                      "recorded; each is an event in the hash-chained log, and the report file signed is kept.",
                      ("Signed off by", "E-mail", "Title", "Role", "At", "Comment", "Report signed", "Report SHA-256"),
                      [(s.label, s.by_email, s.by_title, s.role or None, s.signed_at, s.comment or None, s.report_file,
                        s.report_sha256) for s in r.sign_offs], empty="Not signed off yet.")
-    return [volume, kinds, timing, cadence, pirs, actions, clocks, causes, recurring, signed]
+    return [volume, kinds, timing, cadence, pirs, actions, clocks, causes, recurring, exercises, signed]
 
 
 def period_text(r: ProgramReview) -> str:

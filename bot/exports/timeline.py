@@ -23,7 +23,7 @@ from vigil_ir.exports.population import close_override
 from vigil_ir.exports.render import render
 from vigil_ir.followup import pir
 from vigil_ir.followup.models import ActionItem
-from vigil_ir.incidents.models import CAUSE_CATEGORIES, TYPES, Incident
+from vigil_ir.incidents.models import CAUSE_CATEGORIES, EXERCISE_KINDS, TYPES, Incident
 from vigil_ir.incidents.queries import Milestones, milestones
 from vigil_ir.people import Directory
 from vigil_ir.people.columns import name_cell, parse_when
@@ -182,6 +182,9 @@ class Timeline:
                  ("Scribe", who["scribe"]),
                  ("Channel", f"#{i.channel_name} ({i.channel_id})" if i.channel_id else None),
                  ("Description", i.description or None)]
+        if i.exercise:
+            facts.insert(1, ("Exercise", f"{EXERCISE_KINDS.get(i.exercise_kind or '', 'exercise')}, not a real incident "
+                                         f"(left out of the incident population and its figures). Scenario: {i.scenario}"))
         open_items, reason = close_override(self.events)
         if open_items:
             close = next(e for e in reversed(self.events) if e.kind == "incident.closed")
@@ -213,6 +216,7 @@ class Timeline:
                        "deadlines": [with_labels(d, DEADLINE_PEOPLE, people) for d in run["deadlines"]]}
                       for run in self.checklists]
         return {"key": i.key, "title": i.title, "facts": facts,
+                "exercise": "EXERCISE — not a real incident" if i.exercise else None,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
                                for label, at, note in marks],
                 "events": events, "checklists": checklists, "review": with_labels(self.review, REVIEW_PEOPLE, people),

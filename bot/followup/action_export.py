@@ -4,7 +4,9 @@ Rows are plain dicts with the E5 columns; JSON and CSV carry the same columns (C
 `evidence_recorded_by` is whoever last recorded the completion evidence (from the action's events; Vigil has
 no separate verification step, so the column says what it is), `cancelled_reason` why it was cancelled, and
 `overdue` is as of the export: still open with its due date passed. There are no control links yet,
-so `linked_control_refs` is empty.
+so `linked_control_refs` is empty. The `ticket_*` columns are the action's ticket in a tracker as last
+read (docs/integrations.md); `ticket_divergence` is set once the action and the ticket have disagreed
+for longer than the grace period.
 """
 
 from __future__ import annotations
@@ -26,12 +28,15 @@ from vigil_ir.people import Directory
 from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 
 FORMATS = ("csv", "json")
+# The action's ticket in a tracker (docs/integrations.md): empty when it has none.
+TICKET_COLUMNS = ("ticket_tracker", "ticket_key", "ticket_url", "ticket_state", "ticket_state_name", "ticket_synced_at",
+                  "ticket_divergence")
 # The owner's name when the action was created, the verifier's when it was completed.
 PEOPLE = (PersonColumn("owner", at="created_at"), PersonColumn("evidence_recorded_by", at="completed_at"))
 BASE_COLUMNS = ("action_ref", "parent_type", "parent_ref", "description", "action_type", "owner", "created_at", "due_at",
            "status", "cancelled_reason", "completed_at", "verification_evidence", "evidence_recorded_by",
            "external_ticket_url",
-           "linked_control_refs", "overdue")
+           "linked_control_refs", "overdue", *TICKET_COLUMNS)
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 CHUNK = 500  # streams per IN (...) query, well under SQLite's bound-parameter limit
 
@@ -65,7 +70,31 @@ def _parents(session: Session, actions: list[ActionItem]) -> dict[tuple[str, int
     return refs
 
 
-def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date, people: Directory) -> dict[str, Any]:
+def _tickets(session: Session, actions: list[ActionItem]) -> dict[int, Any]:
+    from vigil_ir.tickets.models import ActionTicket  # the ticket sync sits above the follow-up records
+
+    ids, found = [a.id for a in actions], {}
+    for offset in range(0, len(ids), CHUNK):
+        for row in session.exec(select(ActionTicket).where(ActionTicket.action_id.in_(ids[offset:offset + CHUNK]))):
+            found[row.action_id] = row
+    return found
+
+
+def ticket_columns(action: ActionItem, row: Any) -> dict[str, Any]:
+    from vigil_ir.tickets.service import disagreement
+
+    if row is None:
+        return {name: None for name in TICKET_COLUMNS}
+    # A flag whose cause is gone (the two agree again; the worker records the clearing within a
+    # minute) is not shown: the column says what holds at generation.
+    flagged = row.divergence if row.divergence and row.divergence == disagreement(action.status, row.state) else None
+    return {"ticket_tracker": row.tracker, "ticket_key": row.key, "ticket_url": row.url or None,
+            "ticket_state": row.state, "ticket_state_name": row.state_name or None,
+            "ticket_synced_at": clock.iso(row.synced_at), "ticket_divergence": flagged}
+
+
+def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date, people: Directory,
+               ticket: Any = None) -> dict[str, Any]:
     if action.incident_id:
         parent = ("incident", action.incident_id)
     else:
@@ -77,7 +106,8 @@ def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date, 
             "completed_at": clock.iso(action.completed_at), "verification_evidence": action.evidence or None,
             "evidence_recorded_by": verifiers.get(action.stream),
             "cancelled_reason": action.status_reason or None if action.status == "cancelled" else None, "external_ticket_url": action.ticket_url or None,
-            "linked_control_refs": None, "overdue": is_overdue(action, today)}, people, PEOPLE)
+            "linked_control_refs": None, "overdue": is_overdue(action, today), **ticket_columns(action, ticket)},
+            people, PEOPLE)
 
 
 def action_rows(session: Session, start: datetime, end: datetime,
@@ -91,7 +121,8 @@ def action_rows(session: Session, start: datetime, end: datetime,
         and_(ActionItem.due_on >= first_day, ActionItem.due_on <= last_day))).order_by(ActionItem.number)))
     parents, verifiers, today = _parents(session, actions), _verifiers(session, actions), clock.now().date()
     people = people or Directory.load(session)
-    return [action_row(action, parents, verifiers, today, people) for action in actions]
+    tickets = _tickets(session, actions)
+    return [action_row(action, parents, verifiers, today, people, tickets.get(action.id)) for action in actions]
 
 
 def render(rows: list[dict[str, Any]], fmt: str) -> str:

@@ -124,15 +124,16 @@ def _kind(changes: dict[str, dict]) -> str:
     return single.get(next(iter(changes)), "action.updated") if len(changes) == 1 else "action.updated"
 
 
-def _record(session: Session, action: ActionItem, actor: str, before: dict[str, Any]) -> Event | None:
+def _record(session: Session, action: ActionItem, actor: str, before: dict[str, Any], kind: str | None = None,
+            extra: dict[str, Any] | None = None) -> Event | None:
     after = snapshot(action)
     changes = {name: {"from": before[name], "to": after[name]} for name in FIELDS if before[name] != after[name]}
     if not changes:
         return None
     session.add(action)
     session.flush()
-    return append(session, stream=action.stream, kind=_kind(changes), actor=actor,
-                  data={"key": action.key, "changes": changes})
+    return append(session, stream=action.stream, kind=kind or _kind(changes), actor=actor,
+                  data={**(extra or {}), "key": action.key, "changes": changes})
 
 
 # ---- changes ----------------------------------------------------------------------------------
@@ -175,14 +176,19 @@ def create_from_lines(session: Session, *, incident: Incident, actor: str, lines
 
 
 def update(session: Session, *, action: ActionItem, actor: str, status: Any = KEEP, reason: Any = KEEP,
-           owner: Any = KEEP, due_on: Any = KEEP, ticket_url: Any = KEEP, evidence: Any = KEEP) -> Event | None:
+           owner: Any = KEEP, due_on: Any = KEEP, ticket_url: Any = KEEP, evidence: Any = KEEP,
+           description: Any = KEEP, kind: str | None = None, extra: dict[str, Any] | None = None) -> Event | None:
     """Apply the given changes as one event (None if nothing changed). Cancelling needs a reason.
 
     A value equal to the current one counts as unchanged, so a form sent back with an old (past) due
-    date is not refused for it."""
-    owner, due_on, ticket_url, evidence = (KEEP if value == getattr(action, name) else value for name, value in (
-        ("owner", owner), ("due_on", due_on), ("ticket_url", ticket_url), ("evidence", evidence)))
-    _check(owner=owner, due_on=due_on, ticket_url=ticket_url, evidence=evidence, reason=reason)
+    date is not refused for it. `kind` names the event when the change has a cause of its own (a
+    ticket's webhook), and `extra` adds to its data (the ticket's state, the delivery id)."""
+    owner, due_on, ticket_url, evidence, description = (
+        KEEP if value == getattr(action, name) else value for name, value in (
+            ("owner", owner), ("due_on", due_on), ("ticket_url", ticket_url), ("evidence", evidence),
+            ("description", description)))
+    _check(owner=owner, due_on=due_on, ticket_url=ticket_url, evidence=evidence, reason=reason,
+           description=description)
     if status is not KEEP and status not in ACTION_STATUSES:
         raise ActionError(f"Status must be one of {', '.join(ACTION_STATUSES)}.", "status")
     reason = (reason or "").strip() if reason is not KEEP else ""
@@ -194,10 +200,11 @@ def update(session: Session, *, action: ActionItem, actor: str, status: Any = KE
         action.status, action.status_reason = status, reason
         done = status == "done"
         action.completed_by, action.completed_at = (actor, clock.now()) if done else (None, None)
-    for name, value in (("owner", owner), ("due_on", due_on), ("ticket_url", ticket_url), ("evidence", evidence)):
+    for name, value in (("owner", owner), ("due_on", due_on), ("ticket_url", ticket_url), ("evidence", evidence),
+                        ("description", description)):
         if value is not KEEP:
             setattr(action, name, value.strip() if isinstance(value, str) else value)
-    return _record(session, action, actor, before)
+    return _record(session, action, actor, before, kind, extra)
 
 
 def _require_changed(event: Event | None, message: str) -> Event:

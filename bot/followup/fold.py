@@ -18,10 +18,9 @@ from vigil_ir.followup.actions import FIELDS as ACTION_FIELDS
 from vigil_ir.followup.actions import snapshot
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.followup.pir import TEXT_FIELDS
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
 
 ACTION_PREFIX = "action:"
-INCIDENT_PREFIX = "incident:"
 PIR_FIELDS = ("required", "due_at", "facilitator", "status", "held_at", "attendees", *TEXT_FIELDS,
               "plan_change_needed", "completed_by")
 
@@ -62,10 +61,13 @@ class ActionFold:
 
 
 class PirFold:
-    """The `post_incident_review` row of each incident against its `pir.*` events."""
+    """The `post_incident_review` row of each incident (or, with `exercise`, exercise) against its
+    `pir.*` events."""
 
-    prefix = INCIDENT_PREFIX
     kinds = frozenset({"pir.scheduled", "pir.completed"})
+
+    def __init__(self, exercise: bool = False):
+        self.exercise, self.prefix = exercise, STREAM_PREFIXES[exercise]
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"pir": None, "times": {}}
@@ -84,14 +86,14 @@ class PirFold:
             state["times"]["completed_at"] = event.recorded_at
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
-        numbers = [int(stream.removeprefix(INCIDENT_PREFIX)) for stream in finished]
+        numbers = [int(stream.removeprefix(self.prefix)) for stream in finished]
         query = (select(Incident.number, PostIncidentReview).join(PostIncidentReview,
                                                                  PostIncidentReview.incident_id == Incident.id)
-                 .where(Incident.number.in_(numbers)))
+                 .where(Incident.number.in_(numbers), Incident.exercise.is_(self.exercise)))
         rows = {number: pir for number, pir in session.exec(query)}
         for stream, folded in finished.items():
-            number = int(stream.removeprefix(INCIDENT_PREFIX))
-            record, row = f"PIR of INC-{number}", rows.get(number)
+            number = int(stream.removeprefix(self.prefix))
+            record, row = f"PIR of {key_of(number, self.exercise)}", rows.get(number)
             if folded["pir"] is None and row is None:
                 continue
             if row is None:

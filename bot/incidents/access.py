@@ -17,7 +17,7 @@ from sqlmodel import Session, select
 from vigil_ir import clock
 from vigil_ir.db import insert_if_absent
 from vigil_ir.eventlog import Event, append
-from vigil_ir.incidents.models import Incident, IncidentAccess
+from vigil_ir.incidents.models import Incident, IncidentAccess, key_of, stream_of
 from vigil_ir.permissions import Action
 
 if TYPE_CHECKING:
@@ -65,15 +65,20 @@ def check_grants(session: Session) -> list[Mismatch]:
     events (`vigil verify`): a row added by hand would show someone a private incident unrecorded."""
     from vigil_ir.incidents.fold import Mismatch
 
-    expected: dict[int, set[str]] = {}
+    expected: dict[str, set[str]] = {}  # by stream: an incident's and an exercise's numbers overlap
     for stream, data in session.exec(select(Event.stream, Event.data).where(Event.kind == "incident.access_granted")):
-        expected.setdefault(int(stream.split(":")[1]), set()).add((data or {}).get("user"))
-    found: dict[int, set[str]] = {}
-    for number, user in session.exec(select(Incident.number, IncidentAccess.user_id)
-                                     .join(Incident, Incident.id == IncidentAccess.incident_id)):
-        found.setdefault(number, set()).add(user)
-    return [Mismatch(f"INC-{number}", "access", sorted(expected.get(number, ())), sorted(found.get(number, ())))
-            for number in sorted(set(expected) | set(found)) if expected.get(number) != found.get(number)]
+        expected.setdefault(stream, set()).add((data or {}).get("user"))
+    found: dict[str, set[str]] = {}
+    keys: dict[str, str] = {}
+    for number, exercise, user in session.exec(select(Incident.number, Incident.exercise, IncidentAccess.user_id)
+                                               .join(Incident, Incident.id == IncidentAccess.incident_id)):
+        found.setdefault(stream_of(number, exercise), set()).add(user)
+    for stream in set(expected) | set(found):
+        prefix, _, number = stream.partition(":")
+        keys[stream] = key_of(int(number), prefix == "exercise")
+    return [Mismatch(keys[stream], "access", sorted(expected.get(stream, ())), sorted(found.get(stream, ())))
+            for stream in sorted(keys, key=lambda s: (s.split(":")[0], int(s.split(":")[1])))
+            if expected.get(stream) != found.get(stream)]
 
 
 def can_see(permissions, who, session: Session, incident: Incident) -> bool:

@@ -14,14 +14,14 @@ from typing import Any
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, rows_where_in, streams_without, walk
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
 
 # The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
 # next update due, which the reminder sweep recomputes) are views, not records.
-FOLDED = ("title", "type", "security", "private", "severity", "initial_severity", "status", "description",
+FOLDED = ("title", "type", "security", "private", "exercise_kind", "scenario", "severity", "initial_severity",
+          "status", "description",
           "declared_by", "detected_at", "origin_channel", "lead", "comms", "scribe", "channel_id", "customer_impact", "root_cause",
           "cause_category", "lessons_learned", "follow_ups")
-STREAM_PREFIX = "incident:"
 
 __all__ = ["FOLDED", "IncidentFold", "Mismatch", "check_incidents", "fold"]
 
@@ -29,7 +29,7 @@ __all__ = ["FOLDED", "IncidentFold", "Mismatch", "check_incidents", "fold"]
 def new_state() -> dict[str, Any]:
     return {"lead": None, "comms": None, "scribe": None, "channel_id": None, "origin_channel": None,
             "customer_impact": "", "root_cause": "", "cause_category": None, "lessons_learned": "", "follow_ups": [],
-            "declared_at": None}
+            "exercise_kind": None, "scenario": "", "declared_at": None}
 
 
 def apply(state: dict[str, Any], event: Any) -> None:
@@ -41,7 +41,8 @@ def apply(state: dict[str, Any], event: Any) -> None:
                      initial_severity=data["severity"], status=data["status"],
                      description=data.get("description", ""), declared_by=event.actor,
                      detected_at=data["detected_at"], origin_channel=data.get("origin_channel"),
-                     declared_at=event.recorded_at)
+                     exercise_kind=(data.get("exercise") or {}).get("kind"),
+                     scenario=(data.get("exercise") or {}).get("scenario", ""), declared_at=event.recorded_at)
     elif event.kind == "incident.detected_at_changed":
         state["detected_at"] = data["to"]
     elif event.kind == "incident.status_changed":
@@ -73,17 +74,20 @@ def row_values(incident: Incident) -> dict[str, Any]:
 
 
 def number_of(stream: str) -> int:
-    return int(stream.removeprefix(STREAM_PREFIX))
+    return int(stream.partition(":")[2])
 
 
 class IncidentFold:
-    """The `incident` table against the `incident:<n>` streams. `declared_at` is the row's own clock
-    reading, a moment before the `incident.declared` event's: compared within CLOCK_SKEW."""
+    """The `incident` table against the `incident:<n>` streams (or, with `exercise`, the exercise rows
+    against the `exercise:<n>` streams). `declared_at` is the row's own clock reading, a moment before
+    the `incident.declared` event's: compared within CLOCK_SKEW."""
 
-    prefix = STREAM_PREFIX
     kinds = frozenset({"incident.declared", "incident.status_changed", "incident.severity_changed",
                        "incident.security_changed", "incident.role_assigned", "incident.channel_created",
                        "incident.closed", "incident.detected_at_changed"})
+
+    def __init__(self, exercise: bool = False):
+        self.exercise, self.prefix = exercise, STREAM_PREFIXES[exercise]
 
     def new(self, stream: str) -> dict[str, Any]:
         return new_state()
@@ -93,9 +97,11 @@ class IncidentFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [number_of(stream) for stream in finished]
-        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers)}
+        # An incident and an exercise may share a number: keep the rows of this fold's kind.
+        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers)
+                if incident.exercise == self.exercise}
         for stream, expected in finished.items():
-            key = f"INC-{number_of(stream)}"
+            key = key_of(number_of(stream), self.exercise)
             incident = rows.get(number_of(stream))
             if incident is None:
                 yield Mismatch(key, "row", "an incident row", "none (the row was removed)")
@@ -105,13 +111,14 @@ class IncidentFold:
                                    {"declared_at": declared_at} if declared_at else None)
 
     def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
-        for number in session.exec(select(Incident.number).where(streams_without(Incident.number, STREAM_PREFIX))):
-            yield Mismatch(f"INC-{number}", "events", "its event stream", "none (a row without any event)")
+        for number in session.exec(select(Incident.number).where(Incident.exercise.is_(self.exercise),
+                                                                 streams_without(Incident.number, self.prefix))):
+            yield Mismatch(key_of(number, self.exercise), "events", "its event stream", "none (a row without any event)")
 
 
 def check_incidents(session: Session) -> list[Mismatch]:
     """Every difference between the `incident` rows and their folded streams (an empty list: they agree)."""
-    check = StateCheck(session, [IncidentFold()])
-    for event in walk(session, [STREAM_PREFIX]):
+    check = StateCheck(session, [IncidentFold(), IncidentFold(exercise=True)])
+    for event in walk(session, list(STREAM_PREFIXES.values())):
         check.feed(event)
     return check.finish()

@@ -34,15 +34,34 @@ CAUSE_CATEGORIES = {
     "human": "Human error or process gap",
     "unknown": "Unknown",
 }
+# A rehearsal of the response (CC7.5): numbered EX-<n> on its own `exercise:<n>` stream, run like an
+# incident, and left out of the incident population and its metrics (docs/architecture.md, "Exercises").
+EXERCISE_KINDS = {"tabletop": "Tabletop exercise", "game_day": "Game day"}
+EXERCISE_BANNER = ":test_tube: EXERCISE — not a real incident"
+STREAM_PREFIXES = {False: "incident:", True: "exercise:"}  # an incident's stream, an exercise's
+
+
+def key_of(number: int, exercise: bool = False) -> str:
+    return f"EX-{number}" if exercise else f"INC-{number}"
+
+
+def stream_of(number: int, exercise: bool = False) -> str:
+    return f"{STREAM_PREFIXES[exercise]}{number}"
 
 
 class Incident(SQLModel, table=True):
     """Current state of an incident. Its history is the `incident:<number>` event stream."""
 
     __tablename__ = "incident"
+    # INC-<n> and EX-<n> are numbered apart (key counters `incident` and `exercise`), so a number is
+    # unique among incidents and among exercises.
+    __table_args__ = (UniqueConstraint("exercise", "number", name="uq_incident_exercise_number"),)
 
     id: int | None = Field(default=None, primary_key=True)
-    number: int = Field(unique=True)
+    number: int
+    exercise: bool = False
+    exercise_kind: str | None = Field(default=None, max_length=16)
+    scenario: str = ""
     title: str = Field(max_length=150)
     type: str = Field(max_length=32)
     security: bool = False
@@ -75,11 +94,16 @@ class Incident(SQLModel, table=True):
 
     @property
     def key(self) -> str:
-        return f"INC-{self.number}"
+        return key_of(self.number, self.exercise)
 
     @property
     def stream(self) -> str:
-        return f"incident:{self.number}"
+        return stream_of(self.number, self.exercise)
+
+    @property
+    def ref(self) -> str:
+        """The number as reminder and post keys carry it: `ex-<n>` for an exercise, so keys never clash."""
+        return f"ex-{self.number}" if self.exercise else str(self.number)
 
     @property
     def is_open(self) -> bool:

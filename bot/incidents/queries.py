@@ -13,18 +13,40 @@ from vigil_ir.incidents.models import Incident
 from vigil_ir.keys import bounded_number
 
 KEY_PATTERN = re.compile(r"^\s*(?:INC-)?(\d+)\s*$", re.IGNORECASE)
+EXERCISE_KEY_PATTERN = re.compile(r"^\s*EX-(\d+)\s*$", re.IGNORECASE)
 
 
 def parse_key(key: str) -> int | None:
+    """The number of an incident key (`INC-12` or `12`); None for anything else, an exercise's included."""
     match = KEY_PATTERN.match(key or "")
     return bounded_number(match.group(1)) if match else None
 
 
-def by_key(session: Session, key: str) -> Incident | None:
+def parse_any_key(key: str) -> tuple[int, bool] | None:
+    """(number, is an exercise) for `INC-12`, `12` or `EX-3`; None for anything else."""
+    match = EXERCISE_KEY_PATTERN.match(key or "")
+    if match:
+        number = bounded_number(match.group(1))
+        return (number, True) if number is not None else None
     number = parse_key(key)
-    if number is None:
+    return (number, False) if number is not None else None
+
+
+def by_key(session: Session, key: str) -> Incident | None:
+    """The incident `INC-<n>` (or `<n>`), or the exercise `EX-<n>`."""
+    parsed = parse_any_key(key)
+    if parsed is None:
         return None
-    return session.exec(select(Incident).where(Incident.number == number)).first()
+    number, exercise = parsed
+    return session.exec(select(Incident).where(Incident.number == number, Incident.exercise.is_(exercise))).first()
+
+
+def by_stream(session: Session, stream: str) -> Incident | None:
+    """The incident of `incident:<n>`, or the exercise of `exercise:<n>`; None for any other stream."""
+    prefix, _, digits = stream.partition(":")
+    if prefix not in ("incident", "exercise") or not digits.isdigit():
+        return None
+    return by_key(session, f"{'EX' if prefix == 'exercise' else 'INC'}-{digits}")
 
 
 def by_channel(session: Session, channel_id: str | None) -> Incident | None:
@@ -47,9 +69,11 @@ def severity_reached(session: Session, incident: Incident) -> str:
     return min((s for s in seen if s in SEVERITY_ORDER), key=SEVERITY_ORDER.index)
 
 
-def declared_between(session: Session, start: datetime, end: datetime) -> list[Incident]:
-    """Incidents declared in [start, end), in key order: the population for a period."""
-    return list(session.exec(select(Incident).where(Incident.declared_at >= start, Incident.declared_at < end)
+def declared_between(session: Session, start: datetime, end: datetime, *, exercises: bool = False) -> list[Incident]:
+    """Incidents declared in [start, end), in key order: the population for a period. Exercises are
+    never part of it; `exercises=True` gives the period's exercises instead (their register)."""
+    return list(session.exec(select(Incident).where(Incident.declared_at >= start, Incident.declared_at < end,
+                                                    Incident.exercise.is_(exercises))
                              .order_by(Incident.number)))
 
 

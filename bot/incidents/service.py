@@ -14,7 +14,8 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.eventlog import Event, append, events_for_stream
 from vigil_ir.incidents import access
-from vigil_ir.incidents.models import CAUSE_CATEGORIES, ROLES, SEVERITIES, STATUSES, TYPES, Incident
+from vigil_ir.incidents.models import (CAUSE_CATEGORIES, EXERCISE_KINDS, ROLES, SEVERITIES, STATUSES, TYPES,
+                                       Incident)
 from vigil_ir.idempotency import first_time
 from vigil_ir.keys import next_number
 
@@ -59,8 +60,10 @@ def _require_open(session: Session, incident: Incident) -> None:
         raise IncidentError(f"{incident.key} is closed; its record can no longer change.")
 
 
-def validate_declaration(*, title: str, severity: str, type: str, detected_at: datetime | None) -> dict[str, str]:
-    """Field errors for a declaration, keyed by field name (empty when valid)."""
+def validate_declaration(*, title: str, severity: str, type: str, detected_at: datetime | None,
+                         exercise: str | None = None, scenario: str = "") -> dict[str, str]:
+    """Field errors for a declaration, keyed by field name (empty when valid). `exercise`: the kind of
+    exercise (tabletop, game_day) when this is one, which then needs its `scenario`."""
     errors = {}
     title = (title or "").strip()
     if not title:
@@ -73,20 +76,35 @@ def validate_declaration(*, title: str, severity: str, type: str, detected_at: d
         errors["type"] = "Choose an incident type."
     if detected_at is not None and clock.to_utc(detected_at) > clock.now():
         errors["detected_at"] = "Detection time cannot be in the future."
+    if exercise is not None:
+        scenario = (scenario or "").strip()
+        if exercise not in EXERCISE_KINDS:
+            errors["exercise_kind"] = "Choose the kind of exercise: a tabletop exercise or a game day."
+        if not scenario:
+            errors["scenario"] = "Describe the exercise's scenario (what the participants rehearse)."
+        elif len(scenario) > TEXT_MAX:
+            errors["scenario"] = f"Keep the scenario under {TEXT_MAX} characters (it has {len(scenario)})."
     return errors
 
 
 def declare(session: Session, *, actor: str, title: str, severity: str, type: str,
             description: str = "", detected_at: datetime | None = None, security: bool = False,
-            origin_channel: str | None = None, private: bool = False) -> Incident:
+            origin_channel: str | None = None, private: bool = False, exercise: str | None = None,
+            scenario: str = "") -> Incident:
     """Declare an incident. A `private` one (fixed at declaration: Slack cannot turn a channel public
-    or private afterwards through the API) starts with its declarer granted access."""
-    errors = validate_declaration(title=title, severity=severity, type=type, detected_at=detected_at)
+    or private afterwards through the API) starts with its declarer granted access.
+
+    With `exercise` (tabletop, game_day) and its `scenario`, declare an exercise instead: EX-<n> from its
+    own key counter, so exercises leave no gap in the INC-<n> numbers, on its own `exercise:<n>` stream."""
+    errors = validate_declaration(title=title, severity=severity, type=type, detected_at=detected_at,
+                                  exercise=exercise, scenario=scenario)
     if errors:
-        raise IncidentError(" ".join(errors.values()))
+        raise IncidentError(" ".join(errors.values()), next(iter(errors)))
     now = clock.now()
+    is_exercise = exercise is not None
     incident = Incident(
-        number=next_number(session, "incident"), title=title.strip(), type=type,
+        number=next_number(session, "exercise" if is_exercise else "incident"), exercise=is_exercise,
+        exercise_kind=exercise, scenario=(scenario or "").strip() if is_exercise else "", title=title.strip(), type=type,
         security=bool(security or type == "security"), severity=severity, initial_severity=severity,
         status="investigating", description=_text(description, "description"), declared_by=actor,
         declared_at=now, detected_at=clock.to_utc(detected_at) if detected_at else now,
@@ -98,6 +116,7 @@ def declare(session: Session, *, actor: str, title: str, severity: str, type: st
         "security": incident.security, "severity": severity, "status": incident.status,
         "description": incident.description, "detected_at": clock.iso(incident.detected_at),
         "origin_channel": origin_channel, "private": incident.private,
+        **({"exercise": {"kind": exercise, "scenario": incident.scenario}} if is_exercise else {}),
     })
     access.grant(session, incident=incident, actor=actor, user=actor, via="declared")
     return incident

@@ -38,7 +38,7 @@ def retry_delay(item: OutboxItem, failure: Exception) -> float:
     """Honour Slack's Retry-After on 429; otherwise back off exponentially, capped at 15 min."""
     if isinstance(failure, SlackApiError) and failure.response.status_code == 429:
         return float(failure.response.headers.get("Retry-After", failure.response.headers.get("retry-after", 1)))
-    if getattr(failure, "retry_after", None) is not None:  # another API's Retry-After (vigil_ir.paging)
+    if getattr(failure, "retry_after", None) is not None:  # another service's Retry-After (a ticket tracker, a paging provider)
         return float(failure.retry_after)
     return min(2 ** max(item.attempts - 1, 0), MAX_BACKOFF_SECONDS) * (1 + random.random() / 4)
 
@@ -62,6 +62,8 @@ def can_succeed_later(failure: Exception) -> bool:
     if isinstance(failure, SlackApiError):
         status = failure.response.status_code
         return status >= 500 or status == 429 or failure.response.get("error") in TRANSIENT_SLACK_ERRORS
+    if getattr(failure, "retry_later", False):  # another service's outage (a ticket tracker's 5xx, 429)
+        return True
     return isinstance(failure, (OSError, TimeoutError, ConnectionError)) or is_unreachable(failure)
 
 

@@ -40,6 +40,7 @@ class Action(str, Enum):
     ATTACH_ALERT = "attach_alert"            # link alerts waiting for triage to an open incident
     DISMISS_ALERT = "dismiss_alert"          # decide, with a reason, that alerts need no incident
     PAGE = "page"                            # page a service or team through PagerDuty / Opsgenie
+    LINK_TICKET = "link_ticket"            # create or link a follow-up action's ticket in a tracker
 
 
 # Roles held because of the record acted on; the caller names who holds them (`decide(..., lead=…)`).
@@ -49,6 +50,7 @@ RECORD_ROLES = {
     "note_author": "the note's author",
     "risk_owner": "the risk owner",
     "member": "a member of the incident",
+    "action_owner": "the action's owner",
 }
 # Roles held through configuration (settings variable, how a holder is called in a refusal).
 CONFIGURED_ROLES = {
@@ -85,6 +87,7 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.ATTACH_ALERT: (ANYONE,),
     Action.DISMISS_ALERT: (ANYONE,),
     Action.PAGE: (ANYONE,),
+    Action.LINK_TICKET: ("action_owner", "lead", "risk_owner", "commanders", "admins"),
 }
 
 # What a refusal says the person tried to do: "Only … may <this>."
@@ -111,6 +114,7 @@ DOING = {
     Action.ATTACH_ALERT: "attach these alerts to an incident",
     Action.DISMISS_ALERT: "dismiss these alerts",
     Action.PAGE: "page for this incident",
+    Action.LINK_TICKET: "create or link this action's ticket",
 }
 
 

@@ -18,20 +18,23 @@ from typing import Any
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog.folding import Mismatch, differences, iso, rows_where_in
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
 from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
 
-PREFIX = "incident:"
 RUN_FIELDS = ("playbook_id", "version", "title", "sha256", "attached_by")
 STEP_FIELDS = ("status", "assignee", "completed_by", "evidence_text", "skip_reason")
 DEADLINE_FIELDS = ("status", "decision", "decision_reason", "decided_by")
 
 
 class PlaybookFold:
-    prefix = PREFIX
+    """The runs of incidents (`incident:<n>`), or with `exercise` of exercises (`exercise:<n>`)."""
+
     kinds = frozenset({"playbook.attached", "playbook.step_completed", "playbook.step_skipped",
                        "playbook.step_assigned", "playbook.step_reopened", "playbook.deadline_started",
                        "playbook.deadline_met", "playbook.deadline_missed", "playbook.deadline_decided"})
+
+    def __init__(self, exercise: bool = False):
+        self.exercise, self.prefix = exercise, STREAM_PREFIXES[exercise]
 
     def new(self, stream: str) -> dict[str, Any]:
         return {"runs": {}}
@@ -77,11 +80,11 @@ class PlaybookFold:
             deadline["times"] = {"resolved_at": at}
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
-        numbers = [int(stream.removeprefix(PREFIX)) for stream in finished]
+        numbers = [int(stream.removeprefix(self.prefix)) for stream in finished]
         runs: dict[int, dict[int, PlaybookRun]] = {}
         for number, run in session.exec(select(Incident.number, PlaybookRun)
                                         .join(PlaybookRun, PlaybookRun.incident_id == Incident.id)
-                                        .where(Incident.number.in_(numbers))):
+                                        .where(Incident.number.in_(numbers), Incident.exercise.is_(self.exercise))):
             runs.setdefault(number, {})[run.id] = run
         ids = [run_id for by_id in runs.values() for run_id in by_id]
         steps: dict[int, dict[str, PlaybookStep]] = {}
@@ -91,13 +94,13 @@ class PlaybookFold:
         for deadline in rows_where_in(session, PlaybookDeadline, "run_id", ids):
             deadlines.setdefault(deadline.run_id, {})[deadline.deadline_id] = deadline
         for stream, folded in finished.items():
-            number = int(stream.removeprefix(PREFIX))
-            rows = runs.get(number, {})
+            number = int(stream.removeprefix(self.prefix))
+            key, rows = key_of(number, self.exercise), runs.get(number, {})
             for run_id, expected in folded["runs"].items():
-                yield from self._run(f"INC-{number} playbook run {run_id}", expected, rows.pop(run_id, None),
+                yield from self._run(f"{key} playbook run {run_id}", expected, rows.pop(run_id, None),
                                      steps.get(run_id, {}), deadlines.get(run_id, {}))
             for run_id in rows:
-                yield Mismatch(f"INC-{number} playbook run {run_id}", "events", "its playbook.attached event",
+                yield Mismatch(f"{key} playbook run {run_id}", "events", "its playbook.attached event",
                                "none (a row no event mentions)")
 
     def _run(self, record: str, expected: dict[str, Any], run: PlaybookRun | None,

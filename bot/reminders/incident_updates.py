@@ -46,7 +46,7 @@ def update_due(session: Session, now: datetime, settings: Settings) -> int:
         still = "still " if repeat else ""
         text = (f":loudspeaker: A status update on {incident.key} is {still}due (since {slack_date(due)}). "
                 f"{mention(who) if who else 'Nobody holds the lead or comms role yet.'}")
-        key = f"update-due:{incident.number}:{clock.iso(due)}" + (f":repeat-{repeat}" if repeat else "")
+        key = f"update-due:{incident.ref}:{clock.iso(due)}" + (f":repeat-{repeat}" if repeat else "")
         buttons = [{"action_id": "incident_post_update", "text": "Post update", "value": str(incident.id)},
                    {"action_id": "incident_snooze_update", "text": "Snooze 30 min", "value": str(incident.id)}]
         if notify.post_in_channel(session, incident, text, buttons=buttons,
@@ -66,7 +66,7 @@ def lead_missing(session: Session, now: datetime, settings: Settings) -> int:
         text = (f":bust_in_silhouette: {incident.key} has no incident lead yet, "
                 f"{int(updates.LEAD_GRACE.total_seconds() // 60)} minutes after it was declared. "
                 f"{mention(incident.declared_by)}, take it with the *Take the lead* button or `/incident lead @someone`.")
-        if notify.post_in_channel(session, incident, text, dedupe_key=f"lead-missing:{incident.number}", refresh=False):
+        if notify.post_in_channel(session, incident, text, dedupe_key=f"lead-missing:{incident.ref}", refresh=False):
             append(session, stream=incident.stream, kind="incident.role_reminded", actor="system:worker",
                    data={"role": "lead", "reminded": incident.declared_by})
             sent += 1

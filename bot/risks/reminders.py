@@ -59,8 +59,11 @@ def incident_reviews(session: Session, now: datetime, settings: Settings) -> int
     risks = list(session.exec(select(Risk).where(Risk.status != "closed")))
     opened = 0
     for close in closes:
+        if not close.stream.startswith("incident:"):  # an exercise's close tests the response, not the risk
+            continue
         number = int(close.stream.split(":")[1])
-        incident = session.exec(select(Incident).where(Incident.number == number)).first()
+        incident = session.exec(select(Incident).where(Incident.number == number,
+                                                       Incident.exercise.is_(False))).first()
         key, category = f"INC-{number}", INCIDENT_TYPE_CATEGORY.get(incident.type if incident else "")
         for risk in risks:
             mapped = risk.category == category and risk.created_at <= close.recorded_at

@@ -53,7 +53,8 @@ def next_due(risk: Risk, after: date) -> date:
 
 def missing_incidents(session: Session, keys: list[str]) -> list[str]:
     numbers = {int(key.split("-")[1]) for key in keys}
-    found = set(session.exec(select(Incident.number).where(Incident.number.in_(numbers)))) if numbers else set()
+    found = set(session.exec(select(Incident.number).where(Incident.number.in_(numbers),
+                                                            Incident.exercise.is_(False)))) if numbers else set()
     return [key for key in keys if int(key.split("-")[1]) not in found]
 
 

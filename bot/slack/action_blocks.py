@@ -17,7 +17,8 @@ from vigil_ir.followup.actions import OPEN, is_overdue, parent_ref
 from vigil_ir.followup.models import ACTION_STATUSES, ACTION_TYPES, ActionItem
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
-from vigil_ir.slack.blocks import _modal, _option, _select, _text_input
+from vigil_ir.incidents.models import Incident
+from vigil_ir.slack.blocks import _modal, _option, _select, _text_input, with_banner
 from vigil_ir.slack import limits
 from vigil_ir.slack.escape import esc, mention
 
@@ -71,6 +72,9 @@ def buttons(action: ActionItem, *, update: str = "Update") -> dict:
 def dm(session: Session, user: str, text: str, *, action: ActionItem, key: str | None = None,
        controls: dict | None = None) -> OutboxItem | None:
     """A DM to `user`; `controls` is the buttons block (None: plain text)."""
+    incident = session.get(Incident, action.incident_id) if action.incident_id else None
+    if incident is not None and incident.exercise:  # an action raised in an exercise says so
+        text = with_banner(incident, text)
     blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}]
     if controls:
         blocks.append(controls)
@@ -169,9 +173,15 @@ def _due(initial: date | None, optional: bool) -> dict:
     return _input("due_on", "Due date", element, optional=optional)
 
 
-def _ticket(initial: str) -> dict:
+def _ticket(initial: str, tracker: str | None = None) -> dict:
+    hint = f"A {tracker} link keeps the action and the ticket in step." if tracker else None
     return _input("ticket_url", "Ticket link", {"type": "url_text_input", **({"initial_value": initial} if initial
-                                                                            else {})}, optional=True)
+                                                                            else {})}, optional=True, hint=hint)
+
+
+def ticket_box(block_id: str, text: str) -> dict:
+    """An optional checkbox asking for tickets in the tracker (ticked: `selected_options` has "yes")."""
+    return _input(block_id, "Ticket", {"type": "checkboxes", "options": [_option("yes", text)]}, optional=True)
 
 
 def update_modal(action: ActionItem, parent: str | None, seq: int) -> dict:
@@ -189,7 +199,8 @@ def update_modal(action: ActionItem, parent: str | None, seq: int) -> dict:
     ], json.dumps({"id": action.id, "seq": seq}))
 
 
-def create_modal(description: str, owner: str, metadata: dict, incident_key: str | None) -> dict:
+def create_modal(description: str, owner: str, metadata: dict, incident_key: str | None,
+                 tracker: str | None = None) -> dict:
     where = (f"Linked to *{incident_key}*." if incident_key else
              "Not linked to an incident: this is not an incident channel.")
     types = [_option(key, label) for key, label in ACTION_TYPES.items()]
@@ -199,5 +210,42 @@ def create_modal(description: str, owner: str, metadata: dict, incident_key: str
         _owner(owner),
         _due(None, optional=False),
         _select("type", "Type", types, initial="corrective"),
-        _ticket(""),
+        _ticket("", tracker),
+        *([ticket_box("create_ticket", f"Create a {tracker} ticket for it")] if tracker else []),
     ], json.dumps(metadata))
+
+
+# ---- tickets ----------------------------------------------------------------------------------
+TRACKER_LABELS = {"jira": "Jira", "github": "GitHub", "linear": "Linear"}
+
+
+def ticket_link(row) -> str:
+    """`<url|OPS-12>` (the key alone when the URL is not known yet)."""
+    key = esc(row.key or "(being created)")
+    return f"<{row.url}|{key}>" if row.url and "|" not in row.url and ">" not in row.url else key
+
+
+def ticket_changed(session: Session, action: ActionItem, row, event: Event) -> OutboxItem | None:
+    """Tell the owner what a change in the tracker did to their action (an `action.*` event by the sync)."""
+    if not event.kind.startswith("action.") or not action.owner:
+        return None
+    tracker = TRACKER_LABELS.get(row.tracker, row.tracker)
+    text = (f":arrows_counterclockwise: {ticket_link(row)} changed in {tracker}, so "
+            f"{title(action, parent_ref(session, action))} did too:\n{change_lines(event)}")
+    return dm(session, action.owner, text, action=action, key=f"ticket-changed:{action.number}:{event.stream_seq}",
+              controls=buttons(action))
+
+
+def ticket_divergence(session: Session, action: ActionItem, row, event: Event) -> OutboxItem | None:
+    """Tell the owner, once per flag, that the action and its ticket disagree and what to do about it."""
+    tracker = TRACKER_LABELS.get(row.tracker, row.tracker)
+    state = esc(row.state_name or row.state)
+    if row.divergence == "ticket_done":
+        what = (f"its {tracker} ticket {ticket_link(row)} is *{state}*, but the action is still "
+                f"{STATUS_LABEL[action.status].lower()}. Press *Done* if the work is finished, or reopen the ticket.")
+    else:
+        what = (f"the action is {STATUS_LABEL[action.status].lower()}, but its {tracker} ticket {ticket_link(row)} "
+                f"is still *{state}*. Close the ticket, or reopen the action with *Update*.")
+    text = f":warning: {title(action, parent_ref(session, action))} and its ticket disagree: {what}"
+    return dm(session, action.owner, text, action=action, key=f"ticket-divergence:{action.number}:{event.stream_seq}",
+              controls=buttons(action))

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 
 from vigil_ir import clock
-from vigil_ir.incidents.models import CAUSE_CATEGORIES, ROLES, SEVERITIES, TYPES, Incident
+from vigil_ir.incidents.models import (CAUSE_CATEGORIES, EXERCISE_BANNER, EXERCISE_KINDS, ROLES, SEVERITIES, TYPES,
+                                       Incident)
 from vigil_ir.slack import limits
 from vigil_ir.slack.escape import channel_link, esc, mention
 
@@ -22,6 +23,20 @@ def slack_date(value: datetime | None) -> str:
     value = clock.to_utc(value)
     fallback = value.strftime("%Y-%m-%d %H:%M UTC")
     return f"<!date^{int(value.timestamp())}^{{date_short_pretty}} {{time}}|{fallback}>"
+
+
+def with_banner(incident: Incident, text: str) -> str:
+    """`text` with the exercise banner above it when the incident is an exercise, so nobody mistakes a
+    rehearsal for the real thing (every message Vigil posts about an exercise goes through this)."""
+    return f"{EXERCISE_BANNER}\n{text}" if incident.exercise else text
+
+
+def banner_blocks(incident: Incident) -> list[dict]:
+    """The exercise banner as a block to put first in a message ([] for a real incident)."""
+    if not incident.exercise:
+        return []
+    kind = EXERCISE_KINDS.get(incident.exercise_kind or "", "Exercise")
+    return [limits.section(f"*{EXERCISE_BANNER}* · {kind}\n*Scenario:* {limits.mrkdwn(incident.scenario, 2500)}")]
 
 
 def _fields(incident: Incident) -> list[dict]:
@@ -41,12 +56,13 @@ def _fields(incident: Incident) -> list[dict]:
 
 def summary_text(incident: Incident) -> str:
     """Notification fallback text (shown in push notifications and screen readers)."""
-    return f"{incident.key} [{incident.severity}, {incident.status}] {esc(incident.title)}"
+    return with_banner(incident, f"{incident.key} [{incident.severity}, {incident.status}] {esc(incident.title)}")
 
 
 def summary_blocks(incident: Incident) -> list[dict]:
     blocks = [
         limits.header(f"{incident.key}: {incident.title}"),
+        *banner_blocks(incident),
         {"type": "section", "fields": _fields(incident)},
     ]
     if incident.description:
@@ -70,8 +86,8 @@ def summary_blocks(incident: Incident) -> list[dict]:
 
 def private_feed_text(incident: Incident, what: str | None = None) -> str:
     """The only line the feed carries about a private incident: no title, summary, channel or people."""
-    return f":lock: {incident.key} (private) {what or 'declared'}, {incident.severity}" + (
-        f" · {incident.status}" if what is None and incident.status != "investigating" else "")
+    return with_banner(incident, f":lock: {incident.key} (private) {what or 'declared'}, {incident.severity}" + (
+        f" · {incident.status}" if what is None and incident.status != "investigating" else ""))
 
 
 def announcement_text(incident: Incident) -> str:
@@ -83,6 +99,7 @@ def announcement_blocks(incident: Incident) -> list[dict]:
     if incident.private:
         return [{"type": "section", "text": {"type": "mrkdwn", "text": private_feed_text(incident)}}]
     return [
+        *banner_blocks(incident),
         {"type": "section", "text": {"type": "mrkdwn", "text":
             f"{SEVERITY_EMOJI[incident.severity]} *{incident.key}: {esc(incident.title)}*\n"
             f"{incident.severity} · {incident.status} · {TYPES.get(incident.type, incident.type)}"
@@ -156,6 +173,16 @@ def declare_modal(title: str, metadata: str, private_types: frozenset[str] = fro
                                                 "listings outside it never show the title." + always},
          "element": {"type": "checkboxes", "action_id": "value", "options": [
              _option("yes", "Only invited people see this incident")]}},
+        {"type": "input", "block_id": "exercise", "optional": True,
+         "label": {"type": "plain_text", "text": "Exercise"},
+         "hint": {"type": "plain_text", "text": "A rehearsal: numbered EX-<n>, marked as an exercise in every message, "
+                                                "and left out of incident figures. Playbooks and clocks run as for real."},
+         "element": {"type": "checkboxes", "action_id": "value", "options": [
+             _option("yes", "This is an exercise, not a real incident")]}},
+        _select("exercise_kind", "Kind of exercise", [_option(key, label) for key, label in EXERCISE_KINDS.items()],
+                optional=True),
+        _text_input("scenario", "Exercise scenario", multiline=True, optional=True,
+                    hint="What the participants rehearse (required for an exercise)."),
     ], metadata)
 
 
@@ -170,7 +197,10 @@ def update_modal(incident: Incident) -> dict:
     ], str(incident.id))
 
 
-def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
+def close_modal(incident: Incident, open_items: list[str] = (), tracker: str | None = None) -> dict:
+    from vigil_ir.slack.action_blocks import ticket_box
+
+    tickets = [ticket_box("follow_up_tickets", f"Create a {tracker} ticket for each follow-up")] if tracker else []
     warning = []
     if open_items:
         listed = "\n".join(f"• {limits.mrkdwn(item, 140)}" for item in open_items[:20])
@@ -186,6 +216,7 @@ def close_modal(incident: Incident, open_items: list[str] = ()) -> dict:
         _text_input("follow_ups", "Follow-up actions", multiline=True, optional=True,
                     hint="One action per line; start a line with YYYY-MM-DD for its due date. "
                          "You own them and can reassign them."),
+        *tickets,
     ], str(incident.id))
 
 

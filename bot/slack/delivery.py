@@ -31,13 +31,14 @@ from vigil_ir.eventlog import append
 from vigil_ir.idempotency import ProcessedKey, first_time
 from vigil_ir.followup import pir_document
 from vigil_ir.incidents import access, queries, service
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import EXERCISE_BANNER, Incident
 from vigil_ir.outbox import service as outbox
 from vigil_ir.paging import delivery as paging
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
 from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
+from vigil_ir.slack import blocks as slack_blocks  # `blocks` is a local name in checklist()
 from vigil_ir.reminders import witnesses as witness_sweep
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack import alert_triage, signing_key_post, witnesses
@@ -64,9 +65,11 @@ def channel_slug(title: str, limit: int) -> str:
 
 
 def channel_names(incident: Incident):
-    """inc-<n>-<slug>, then -2, -3… when the name is taken (Slack names: ≤ 80 chars, lower case). A
-    private incident's name is neutral, `inc-<n>`: channel names show in places its title must not."""
-    base = f"inc-{incident.number}" if incident.private else f"inc-{incident.number}-{channel_slug(incident.title, 60)}"
+    """inc-<n>-<slug> (an exercise's ex-<n>-<slug>), then -2, -3… when the name is taken (Slack names: ≤ 80
+    chars, lower case). A private incident's name is neutral, `inc-<n>`: channel names show in places its
+    title must not."""
+    number = f"ex-{incident.number}" if incident.exercise else f"inc-{incident.number}"
+    base = number if incident.private else f"{number}-{channel_slug(incident.title, 60)}"
     yield base
     for suffix in range(2, 50):
         yield f"{base}-{suffix}"
@@ -306,7 +309,8 @@ class Deliverer:
         if payload.get("also_feed") and feed:
             # A private incident's change is told in the feed without who, what or why.
             text = (payload.get("feed_text") or blocks.private_feed_text(incident, f"is {incident.status}")
-                    if incident.private else f"*{incident.key}* · {payload['text']}")
+                    if incident.private else blocks.with_banner(incident, f"*{incident.key}* · "
+                                                                f"{payload['text'].removeprefix(EXERCISE_BANNER + chr(10))}"))
             result["feed_ts"] = self._call("chat_postMessage", channel=feed, text=text)["ts"]
         return result
 
@@ -359,7 +363,8 @@ class Deliverer:
         if page is None:
             page = shown or 0
         page = min(max(int(page), 0), len(checklist.pages(steps)) - 1)
-        blocks, text = checklist.checklist_blocks(run, steps, deadlines, page=page), checklist.checklist_text(run, steps)
+        blocks = slack_blocks.banner_blocks(incident) + checklist.checklist_blocks(run, steps, deadlines, page=page)
+        text = slack_blocks.with_banner(incident, checklist.checklist_text(run, steps))
         if run.checklist_ts:
             self._call("chat_update", channel=incident.channel_id, ts=run.checklist_ts, text=text, blocks=blocks)
             return {"ts": run.checklist_ts, "page": page}
@@ -377,8 +382,9 @@ class Deliverer:
         matches = suggest(self.library, incident.type, incident.severity)
         if not matches:
             return {}
-        ts = self._post_once(f"{incident.stream}:suggest", incident.channel_id, blocks=blocks.suggestion_blocks(matches),
-                             text=f"{len(matches)} playbook(s) fit this incident")
+        ts = self._post_once(f"{incident.stream}:suggest", incident.channel_id,
+                             blocks=blocks.banner_blocks(incident) + blocks.suggestion_blocks(matches),
+                             text=blocks.with_banner(incident, f"{len(matches)} playbook(s) fit this incident"))
         return {"ts": ts}
 
     def pir_document(self, payload: dict) -> dict:

@@ -20,7 +20,7 @@ from sqlmodel import Session
 
 from vigil_ir.incidents.models import Incident
 from vigil_ir.outbox.service import enqueue
-from vigil_ir.slack.blocks import private_feed_text
+from vigil_ir.slack.blocks import private_feed_text, with_banner
 
 
 def setup_incident(session: Session, incident: Incident) -> None:
@@ -37,12 +37,13 @@ def post_in_channel(session: Session, incident: Incident, text: str, *, block_id
                     also_feed: bool = False, dedupe_key: str | None = None, buttons: list[dict] | None = None,
                     refresh: bool = True) -> bool:
     """Post `text` (already-escaped mrkdwn) in the incident channel and, when the change shows in
-    it (`refresh`), re-render the pinned summary.
+    it (`refresh`), re-render the pinned summary. An exercise's post carries the exercise banner.
 
     `buttons`: [{action_id, text, value}]. With `dedupe_key`, at most one post ever carries that
     key; False if it was already queued.
     """
-    payload = {"incident_id": incident.id, "text": text, "block_id": block_id, "also_feed": also_feed,
+    payload = {"incident_id": incident.id, "text": with_banner(incident, text), "block_id": block_id,
+               "also_feed": also_feed,
                "buttons": buttons or []}
     if also_feed and incident.private:  # the feed is told the state as of now, never the text
         payload["feed_text"] = private_feed_text(incident, f"is {incident.status}")
@@ -64,6 +65,17 @@ def capture_message(session: Session, incident: Incident, *, channel: str, ts: s
     enqueue(session, kind="incident.capture_message", subject=incident.stream,
             payload={"incident_id": incident.id, "channel": channel, "ts": ts, "actor": actor, "via": via},
             dedupe_key=f"capture:{channel}:{ts}")
+
+
+def direct_message(session: Session, incident: Incident, user: str, text: str, *, blocks: list[dict] | None = None,
+                   dedupe_key: str | None = None) -> None:
+    """A DM about the incident (an exercise's with the banner, as text and as the first block)."""
+    from vigil_ir.slack.blocks import banner_blocks
+
+    payload = {"channel": user, "text": with_banner(incident, text)}
+    if blocks:
+        payload["blocks"] = banner_blocks(incident) + blocks
+    enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=dedupe_key, payload=payload)
 
 
 def respond_later(session: Session, response_url: str, text: str, *, subject: str = "respond",

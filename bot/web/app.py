@@ -21,6 +21,7 @@ from starlette.routing import Route
 
 from vigil_ir.runtime import Runtime
 from vigil_ir.web.alerts import alert_routes
+from vigil_ir.tickets.webhooks import route as ticket_webhooks
 from vigil_ir.web.dashboard.app import create_dashboard
 from vigil_ir.web.metrics import RequestContext, ack_timer, metrics_route
 
@@ -100,5 +101,6 @@ def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Sta
                              Route("/healthz", healthz, methods=["GET"]),
                              metrics_route(runtime.settings, runtime.database),
                              *alert_routes(runtime, read_limited),
+                             ticket_webhooks(runtime.settings, runtime.database, runtime.wake.set),
                              *create_dashboard(runtime.settings, runtime.database)], lifespan=lifespan,
                      middleware=[Middleware(RequestContext)])

@@ -24,12 +24,16 @@ from vigil_ir.slack.blocks import slack_date
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import esc, mention
 from vigil_ir.slack.listeners.views import errors, json_metadata, option_value, ref, text_value, typed
+from vigil_ir.tickets import service as tickets
+from vigil_ir.tickets.config import config_for
+from vigil_ir.slack.ticket_requests import auto_ticket, requested, ticked, tracker_label
 
 if TYPE_CHECKING:
     from vigil_ir.slack.listeners.incident_command import Command
 
 USAGE_ACTION = "/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <what needs to be done>"
 USAGE_ACTIONS = "/incident actions [mine|open|INC-<n>]"
+USAGE_TICKET = "/incident ticket ACT-<n> [ticket link or key]"
 COMMAND = re.compile(r"^<@([UW][A-Z0-9]+)(?:\|[^>]*)?>\s+(\S+)\s+(\S.*)$", re.DOTALL)
 LIST_LIMIT = 40
 
@@ -80,7 +84,58 @@ def cmd_action(c: Command) -> dict:
     action_blocks.assigned(c.session, item, c.user)
     _announce(c.session, item, c.incident, c.user)
     return {"text": f"Created *{item.key}* for {mention(item.owner)}, due {slack_day(due)}. "
-                    "They get a DM with Done and Update buttons."}
+                    "They get a DM with Done and Update buttons." + auto_ticket(c.deps, c.session, item, c.user,
+                                                                               incident=c.incident)}
+
+
+def _ticket_holders(session, item: ActionItem) -> dict:
+    holders: dict = {"action_owner": item.owner}
+    if item.incident_id:
+        incident = queries.by_id(session, item.incident_id)
+        holders["lead"] = incident.lead if incident else None
+    if item.risk_id:
+        from vigil_ir.risks.models import Risk  # only for risk treatment actions
+
+        risk = session.get(Risk, item.risk_id)
+        holders["risk_owner"] = risk.owner if risk else None
+    return holders
+
+
+def ticket_command(deps: Deps, body: dict, rest: str) -> dict:
+    """`/incident ticket ACT-<n> [link or key]`, anywhere: link an existing ticket, or create one."""
+    config = config_for(deps.settings)
+    if not config.enabled:
+        return {"text": "No ticket tracker is set up (Jira, GitHub or Linear: see docs/integrations.md)."}
+    key, _, given = rest.strip().partition(" ")
+    if not actions.KEY.match(key or ""):
+        return {"text": f"Usage: `{USAGE_TICKET}`\nWithout a link or key, Vigil creates the ticket in "
+                        f"{action_blocks.TRACKER_LABELS[config.default]}."}
+    user = body["user_id"]
+    who = deps.permissions.actor(user)  # may ask Slack for group members: before the transaction
+    with deps.database.session() as session:
+        found = actions.by_key(session, key)
+        item = actions.locked(session, found.id) if found else None
+        if item is None:
+            return {"text": f"There is no {esc(key.upper())}."}
+        decision = deps.permissions.decide(Action.LINK_TICKET, who, **_ticket_holders(session, item))
+        if not decision:
+            return {"text": authz.refusal(decision)}
+        try:
+            if given.strip():
+                row = tickets.link(session, action=item, actor=user, config=config, ref=given)
+                reply = (f"Linked {action_blocks.ticket_link(row)} to *{item.key}*. Closing it in "
+                         f"{action_blocks.TRACKER_LABELS[row.tracker]} closes the action.")
+            else:
+                incident = queries.by_id(session, item.incident_id) if item.incident_id else None
+                row = tickets.request(session, action=item, actor=user, config=config, incident=incident,
+                                      risk=bool(item.risk_id))
+                reply = (f"Creating a {action_blocks.TRACKER_LABELS[row.tracker]} ticket for *{item.key}* in "
+                         f"{esc(row.project)}; its link follows in the action's history and DMs.")
+        except ActionError as problem:
+            session.rollback()
+            return {"text": f":warning: {problem_text(problem)}"}
+    deps.wake_sender()
+    return {"text": reply}
 
 
 def risk_action(deps: Deps, body: dict, risk_key: str, rest: str) -> dict:
@@ -108,9 +163,10 @@ def risk_action(deps: Deps, body: dict, risk_key: str, rest: str) -> dict:
                data={"action": item.key, "owner": item.owner, "due_on": due.isoformat(),
                      "description": item.description})
         action_blocks.assigned(session, item, user)
+        ticket = auto_ticket(deps, session, item, user, risk=True)
     deps.wake_sender()
     return {"text": f"Created treatment action *{item.key}* on {risk.key} for {mention(item.owner)}, due "
-                    f"{slack_day(due)}. They get a DM with Done and Update buttons."}
+                    f"{slack_day(due)}. They get a DM with Done and Update buttons." + ticket}
 
 
 def list_actions(deps: Deps, body: dict, rest: str) -> dict:
@@ -180,23 +236,44 @@ def submit_create(deps: Deps, body: dict, view: dict) -> dict:
     found = actions.problems(**values)
     if values["due_on"] is None:
         found["due_on"] = "Pick a due date."
+    config = config_for(deps.settings)
+    want_ticket = ticked(view, "create_ticket")
+    # A link to a configured tracker's ticket links it (kept in step); any other link is kept as a link.
+    linked = config.parse_ref(values["ticket_url"]) if config.enabled and values["ticket_url"] else None
+    if want_ticket and linked:
+        found["create_ticket"] = "Either link the ticket above or create a new one, not both."
     if found:
         return errors(found)
     actor = body["user"]["id"]
+    who = deps.permissions.actor(actor) if want_ticket or linked else None  # before the transaction
+    ticket_field = "create_ticket" if want_ticket else "ticket_url"
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}  # the same form submitted twice: already recorded
         incident_id = meta.get("incident_id")
         incident = queries.by_id(session, incident_id) if isinstance(incident_id, int) else None
+        if who is not None:
+            decision = deps.permissions.decide(Action.LINK_TICKET, who, action_owner=values["owner"],
+                                               lead=incident.lead if incident else None)
+            if not decision:
+                session.rollback()
+                return errors({ticket_field: decision.message})
         try:
             item = actions.create(session, actor=actor, incident=incident, source="shortcut",
                                   source_ref={k: meta.get(k) if isinstance(meta.get(k), str) else None
                                               for k in ("channel", "ts", "permalink")}, **values)
+            if want_ticket:
+                requested(deps, session, item, actor, field=ticket_field, incident=incident)
+            elif linked:
+                tickets.link(session, action=item, actor=actor, config=config, ref=values["ticket_url"])
         except ActionError as problem:
             session.rollback()
-            return errors({problem.field or "description": str(problem)})
+            field_name = ticket_field if problem.field == "ticket" else problem.field
+            return errors({field_name or "description": str(problem)})
         action_blocks.assigned(session, item, actor)
         _announce(session, item, incident, actor)
+        if not (want_ticket or linked):
+            auto_ticket(deps, session, item, actor, incident=incident)
         if actor != item.owner and incident is None:
             action_blocks.dm(session, actor, f":clipboard: Created *{item.key}* for {mention(item.owner)}, due "
                              f"{slack_day(item.due_on)}.", action=item)
@@ -228,6 +305,7 @@ def submit_update(deps: Deps, body: dict, view: dict) -> dict:
             return errors({problem.field or "status": str(problem)})
         if event is not None:
             action_blocks.changed(session, item, actor, event, previous_owner)
+            tickets.follow_action(session, action=item, config=config_for(deps.settings))
     deps.wake_sender()
     return {}
 
@@ -250,6 +328,7 @@ def register(app, deps: Deps) -> None:
                 _reply(session, body, f":information_source: {problem_text(problem)}")
             else:
                 action_blocks.completed(session, item, user, event)
+                tickets.follow_action(session, action=item, config=config_for(deps.settings))
         deps.wake_sender()
 
     @app.action("action_item_update")
@@ -285,7 +364,7 @@ def register(app, deps: Deps) -> None:
                     "permalink": link}
         text = message.get("text") if isinstance(message.get("text"), str) else ""
         view = action_blocks.create_modal(prefill(text, link), user, metadata,
-                                          incident.key if incident else None)
+                                          incident.key if incident else None, tracker_label(deps))
         failure = _open_view(client, body["trigger_id"], view)
         if failure:
             tell(deps, body, failure["text"])

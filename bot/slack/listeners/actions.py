@@ -6,10 +6,11 @@ from __future__ import annotations
 from vigil_ir.eventlog import Event
 from vigil_ir.followup import updates
 from vigil_ir.followup.actions import create_from_lines
+from vigil_ir.idempotency import previous_result
+from vigil_ir.slack.ticket_requests import CLOSE_TICKETS, auto_ticket
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.service import IncidentError
-from vigil_ir.outbox.service import enqueue
 from vigil_ir.permissions import Action, Refused
 from vigil_ir.slack import action_blocks, authz, blocks, limits, notify
 from vigil_ir.slack.deps import Deps
@@ -29,9 +30,7 @@ def _requested(session, action: dict):
     """(incident, request event id) for a button whose value is a request's event id."""
     request_id = ref(action.get("value"))
     request = session.get(Event, request_id) if request_id is not None else None
-    if request is None or not request.stream.startswith("incident:"):
-        return None, request_id
-    return queries.by_key(session, request.stream.partition(":")[2]), request_id
+    return (queries.by_stream(session, request.stream) if request is not None else None), request_id
 
 
 def click_key(body: dict, action: dict) -> str:
@@ -91,10 +90,9 @@ def register(app, deps: Deps) -> None:
             else:
                 text = (f":raising_hand: {mention(user)} asks to take over as lead of {incident.key} from you. "
                         "Accept to hand it over, or decline.")
-                enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=f"lead-request:{request.id}",
-                        payload={"channel": incident.lead, "text": text, "blocks": [
-                            limits.section(text),
-                            authz.decision_buttons("incident_lead_request", str(request.id), "Hand over", "Decline")]})
+                notify.direct_message(session, incident, incident.lead, text, dedupe_key=f"lead-request:{request.id}",
+                                      blocks=[limits.section(text), authz.decision_buttons(
+                                          "incident_lead_request", str(request.id), "Hand over", "Decline")])
                 reply = f"Asked {mention(incident.lead)} to hand the lead of {incident.key} to you."
             if body.get("response_url"):
                 notify.respond_later(session, body["response_url"], reply)
@@ -120,9 +118,9 @@ def register(app, deps: Deps) -> None:
                     reply = f"{mention(requester)} now leads {incident.key}."
                 else:
                     reply = f"You declined; you still lead {incident.key}."
-                enqueue(session, kind="slack.post", subject=incident.stream, payload={
-                    "channel": requester, "text": f"{mention(user)} {'handed you' if accept else 'declined to hand you'}"
-                                                  f" the lead of {incident.key}."})
+                notify.direct_message(session, incident, requester,
+                                      f"{mention(user)} {'handed you' if accept else 'declined to hand you'}"
+                                      f" the lead of {incident.key}.")
             if body.get("response_url"):
                 notify.respond_later(session, body["response_url"], reply)
         deps.wake_sender()
@@ -154,6 +152,8 @@ def register(app, deps: Deps) -> None:
                     for item in create_from_lines(session, incident=incident, actor=request.actor,
                                                   lines=incident.follow_ups):
                         action_blocks.assigned(session, item, request.actor)
+                        asked = previous_result(session, CLOSE_TICKETS.format(request_id)) is not None
+                        auto_ticket(deps, session, item, request.actor, incident=incident, asked=asked)
                 else:
                     service.refuse_close(session, incident=incident, actor=user, request_id=request_id)
             except Refused as refused:

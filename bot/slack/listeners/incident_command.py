@@ -29,7 +29,8 @@ from vigil_ir.slack import authz, blocks, limits, notify
 from vigil_ir.slack import signoff as slack_signoff
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.escape import channel_link, esc, first_mention, mention
-from vigil_ir.slack.listeners.action_listeners import cmd_action, list_actions
+from vigil_ir.slack.listeners.action_listeners import cmd_action, list_actions, ticket_command
+from vigil_ir.slack.ticket_requests import tracker_label
 from vigil_ir.slack.timeline_text import timeline_text, viewer_timezone
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ Inside an incident channel:
 `/incident pir` — record the post-incident review (form)
 `/incident action @owner <YYYY-MM-DD|3d|2w|tomorrow> <text>` — add a follow-up action
 `/incident actions [mine|open|INC-<n>]` — list follow-up actions (works anywhere)
+`/incident ticket ACT-<n> [ticket link or key]` — link the action's Jira, GitHub or Linear ticket, or create one (works anywhere)
 `/incident list` — the open incidents you can see (works anywhere)
 `/incident sign-off` — management sign-off of the periodic incident-response program review (commanders and admins; form; works anywhere)
 `/incident help` — this message
@@ -100,6 +102,8 @@ def handle(deps: Deps, body: dict, client) -> dict:
         return {"text": USAGE}
     if verb == "actions":  # works outside incident channels too
         return list_actions(deps, body, rest)
+    if verb == "ticket":
+        return ticket_command(deps, body, rest)
     if verb == "list":
         return list_open(deps, body)
     if verb in ("sign-off", "signoff"):  # works anywhere
@@ -352,7 +356,8 @@ def cmd_close(c: Command) -> dict:
     if waiting is not None:
         return {"text": f"{mention(waiting.actor)} asked to close {c.incident.key}; it waits for a commander or "
                         "admin to approve or refuse it."}
-    return {"view": blocks.close_modal(c.incident, runner.close_blockers(c.session, c.incident))}
+    return {"view": blocks.close_modal(c.incident, runner.close_blockers(c.session, c.incident),
+                                       tracker_label(c.deps))}
 
 
 def cmd_timeline(c: Command) -> dict:

@@ -7,9 +7,9 @@ from datetime import datetime, timezone
 
 from vigil_ir.followup import pir, updates
 from vigil_ir.followup.actions import create_from_lines
+from vigil_ir.slack.ticket_requests import CLOSE_TICKETS, auto_ticket, requested, ticked
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries, service
-from vigil_ir.outbox.service import enqueue
 from vigil_ir.incidents.service import IncidentError
 from vigil_ir.permissions import Action, Refused
 from vigil_ir.playbooks import runner
@@ -84,6 +84,13 @@ def errors(found: dict[str, str]) -> dict:
 def declare(deps: Deps, body: dict, view: dict) -> dict:
     values = {"title": text_value(view, "title"), "severity": option_value(view, "severity"),
               "type": option_value(view, "type"), "detected_at": datetime_value(view, "detected_at")}
+    exercise = bool(field(view, "exercise").get("selected_options"))
+    kind, scenario = option_value(view, "exercise_kind"), text_value(view, "scenario")
+    if not exercise and (kind or scenario):  # half an exercise must not become a real incident
+        return errors({"exercise": "Tick this box to declare an exercise (a kind or scenario was given), "
+                                   "or clear the exercise fields."})
+    if exercise:
+        values.update(exercise=kind or "", scenario=scenario)
     problems = service.validate_declaration(**values)
     if problems:
         return errors(problems)
@@ -198,6 +205,12 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
         try:
             incident = _incident_for(session, view)
             deps.permissions.require(Action.CLOSE, who, lead=incident.lead)
+            want_tickets = ticked(view, "follow_up_tickets")
+            if want_tickets:  # the closer will own the follow-ups
+                decision = deps.permissions.decide(Action.LINK_TICKET, who, action_owner=actor, lead=incident.lead)
+                if not decision:
+                    session.rollback()
+                    return errors({"follow_up_tickets": decision.message})
             open_items = runner.close_blockers(session, incident)
             override = text_value(view, "override_reason")
             if open_items and not override:
@@ -213,12 +226,19 @@ def close(deps: Deps, body: dict, view: dict) -> dict:
             if deps.permissions.policy.needs_second_person(severity_reached=queries.severity_reached(session, incident),
                                                           security=incident.security):
                 request = service.request_close(session, incident=incident, actor=actor, **form)
+                if want_tickets:  # read when the close is approved and its follow-ups are created
+                    first_time(session, CLOSE_TICKETS.format(request.id), {"asked_by": actor})
                 ask_to_approve_close(session, incident, request, approvers)
                 deps.wake_sender()
                 return {}
             service.close(session, incident=incident, actor=actor, admins=closers, **form)
             for action in create_from_lines(session, incident=incident, actor=actor, lines=incident.follow_ups):
                 action_blocks.assigned(session, action, actor)  # the closer owns them, and can reassign
+                if want_tickets:
+                    requested(deps, session, action, actor, field="follow_up_tickets", incident=incident,
+                              reason=f"asked for when closing {incident.key}")
+                else:
+                    auto_ticket(deps, session, action, actor, incident=incident)
         except Refused as refused:
             session.rollback()
             return errors({"customer_impact": refused.decision.message})
@@ -242,9 +262,8 @@ def ask_to_approve_close(session, incident, request, approvers: frozenset[str]) 
         {"action_id": "incident_close_decline", "text": "Refuse", "value": value}])
     controls = authz.decision_buttons("incident_close", value, "Approve closing", "Refuse")
     for user in sorted(approvers):
-        enqueue(session, kind="slack.post", subject=incident.stream, dedupe_key=f"close-request:{request.id}:{user}",
-                payload={"channel": user, "text": text, "blocks": [
-                    {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}, controls]})
+        notify.direct_message(session, incident, user, text, dedupe_key=f"close-request:{request.id}:{user}",
+                              blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(text)}}, controls])
 
 
 def correct(deps: Deps, body: dict, view: dict) -> dict:

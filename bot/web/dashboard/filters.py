@@ -17,6 +17,8 @@ from vigil_ir.incidents.models import ACTIVE_STATUSES, SEVERITIES, STATUSES, TYP
 PAGE_SIZE = 50
 MAX_PAGE = 10**9  # past the last page shows an empty page; beyond this the offset no longer fits a column
 SECURITY = {"yes": True, "no": False}
+# Exercises are left out of the incident list unless asked for: with them, or only them.
+EXERCISES = {"include": "incidents and exercises", "only": "exercises only"}
 
 
 def parse_date(value: str | None, label: str, errors: list[str]) -> date | None:
@@ -62,6 +64,7 @@ class IncidentFilters:
     type: str = ""
     security: str = ""
     status: str = ""
+    exercises: str = ""
     page: int = 1
     errors: list[str] = field(default_factory=list)
 
@@ -83,12 +86,14 @@ class IncidentFilters:
             number = 1
         return cls(start=start, end=end, severity=choice("severity", tuple(SEVERITIES)),
                    type=choice("type", tuple(TYPES)), security=choice("security", tuple(SECURITY)),
-                   status=choice("status", ("open", *STATUSES)), page=number, errors=errors)
+                   status=choice("status", ("open", *STATUSES)), exercises=choice("exercises", tuple(EXERCISES)),
+                   page=number, errors=errors)
 
     def params(self) -> dict[str, str]:
         """The filters as query parameters (for pagination and export links)."""
         return {"from": self.start.isoformat() if self.start else "", "to": self.end.isoformat() if self.end else "",
-                "severity": self.severity, "type": self.type, "security": self.security, "status": self.status}
+                "severity": self.severity, "type": self.type, "security": self.security, "status": self.status,
+                "exercises": self.exercises}
 
     def _where(self, query):
         begin, finish = bounds(self.start, self.end)
@@ -106,6 +111,8 @@ class IncidentFilters:
             query = query.where(Incident.status.in_(ACTIVE_STATUSES))
         elif self.status:
             query = query.where(Incident.status == self.status)
+        if self.exercises != "include":
+            query = query.where(Incident.exercise.is_(self.exercises == "only"))
         return query
 
     def run(self, session: Session, private_ids: set[int] | None = None) -> tuple[list[Incident], int]:

@@ -17,7 +17,7 @@ from vigil_ir.incidents.queries import by_key
 from vigil_ir.people import Directory
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.downloads import attachment
-from vigil_ir.web.dashboard.filters import PAGE_SIZE, SECURITY, IncidentFilters
+from vigil_ir.web.dashboard.filters import EXERCISES, PAGE_SIZE, SECURITY, IncidentFilters
 from vigil_ir.web.dashboard.private import PrivateScope
 from vigil_ir.web.dashboard.views import page
 
@@ -34,7 +34,8 @@ def incident_list(request: Request) -> Response:
     pages = max(1, -(-total // PAGE_SIZE))
     return page(request, "incidents.html", status_code=400 if filters.errors else 200, incidents=incidents,
                 total=total, filters=filters, pages=pages, severities=SEVERITIES, types=TYPES, statuses=STATUSES,
-                security_choices=SECURITY, params=filters.params(), errors=filters.errors, people=people)
+                security_choices=SECURITY, exercise_choices=EXERCISES, params=filters.params(), errors=filters.errors,
+                people=people)
 
 
 def not_found(request: Request, what: str) -> Response:

@@ -34,7 +34,8 @@ def _matches(filters: IncidentFilters, hidden: set[str]):
 
 def _list_link(filters: IncidentFilters, start: date, end: date, **narrower: str) -> str:
     """The incident list of exactly these incidents (the same period and filters, narrowed)."""
-    params = {**filters.params(), "status": "", "from": start.isoformat(), "to": end.isoformat(), **narrower}
+    params = {**filters.params(), "status": "", "exercises": "", "from": start.isoformat(), "to": end.isoformat(),
+              **narrower}
     return "/?" + query(params)
 
 

@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from vigil_ir.incidents import access
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import Incident, key_of
 from vigil_ir.permissions import Action
 from vigil_ir.web.dashboard.context import dashboard
 
@@ -51,11 +51,12 @@ class PrivateScope:
         """Keys of the private incidents the reader may not see (declared before a time, if given)."""
         if self.all:
             return set()
-        query = select(Incident.id, Incident.number).where(Incident.private.is_(True))
+        query = select(Incident.id, Incident.number, Incident.exercise).where(Incident.private.is_(True))
         if declared_before is not None:
             query = query.where(Incident.declared_at < declared_before)
         visible = self.visible_ids(session) or set()
-        return {f"INC-{number}" for incident_id, number in session.exec(query) if incident_id not in visible}
+        return {key_of(number, exercise) for incident_id, number, exercise in session.exec(query)
+                if incident_id not in visible}
 
 
 def export_refusal() -> Response:

@@ -1,7 +1,7 @@
 """alerts: alerts received from monitoring and on-call tools, and the groups they are triaged in
 
-Revision ID: 0011_alerts
-Revises: 0010_cause_category
+Revision ID: 0013_alerts
+Revises: 0012_exercises
 Create Date: 2026-12-04 07:13:12.579675
 """
 from typing import Sequence, Union
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel types)
 
 
-revision: str = '0011_alerts'
-down_revision: Union[str, None] = '0010_cause_category'
+revision: str = '0013_alerts'
+down_revision: Union[str, None] = '0012_exercises'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 

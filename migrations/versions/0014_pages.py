@@ -1,7 +1,7 @@
 """pages: pages sent to PagerDuty or Opsgenie for an incident, and what the providers said back
 
-Revision ID: 0012_pages
-Revises: 0011_alerts
+Revision ID: 0014_pages
+Revises: 0013_alerts
 Create Date: 2026-12-04 07:21:32.848738
 """
 from typing import Sequence, Union
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel types)
 
 
-revision: str = '0012_pages'
-down_revision: Union[str, None] = '0011_alerts'
+revision: str = '0014_pages'
+down_revision: Union[str, None] = '0013_alerts'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
