@@ -49,6 +49,7 @@ def document(settings) -> dict[str, Any]:
     from vigil_ir.risks.scoring import CURRENT
 
     from vigil_ir.permissions import policy_from_settings
+    from vigil_ir.tickets.config import config_for
 
     policy = Policy.from_settings(settings)
     permissions = policy_from_settings(settings).describe()
@@ -77,6 +78,8 @@ def document(settings) -> dict[str, Any]:
                                                    if policy.update_reminder_repeat else "none"),
         },
         "risk_methodology": CURRENT.describe(),
+        # Follow-up actions' tickets (docs/integrations.md): where they go and how the sync treats them.
+        "tickets": config_for(settings).describe(),
     }
 
 

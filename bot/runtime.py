@@ -53,6 +53,7 @@ class Runtime:
 def make_worker(settings: Settings, database: Database, role: str, library: dict | None = None) -> Worker:
     # The sender handles 429s itself (reschedules with Retry-After) instead of sleeping in a thread.
     library = load_library(_playbooks_dir(settings)) if library is None else library
+    config_for(settings)  # a ticket tracker set up by halves stops `vigil worker` too, naming the setting
     deliverer = Deliverer(database, settings, make_client(settings, retry_rate_limits=False), library)
     deliverer.handlers.update(TicketDeliverer(database, settings).handlers())
     sender = OutboxSender(database, deliverer, worker=worker_name(role), hold_seconds=settings.outbox_claim_seconds,

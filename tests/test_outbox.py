@@ -166,7 +166,8 @@ def test_a_batch_is_claimed_by_one_statement_and_each_item_completed_by_one(db):
     sender = OutboxSender(db, lambda kind, payload: sent.append(payload["n"]) or {"n": payload["n"]}, worker="w")
     statements = _statements_during(db, lambda: sender.run_once(limit=10))
     assert sent == list(range(10))
-    assert statements == ["UPDATE outbox_item SET"] * 11, statements  # the claim, then one completion each
+    # The claim (its candidates chosen once, in a WITH), then one completion each.
+    assert statements == ["WITH candidates AS"] + ["UPDATE outbox_item SET"] * 10, statements
     with db.session() as s:
         assert [i.result for i in s.exec(service.select(OutboxItem).order_by(OutboxItem.id))] == [
             {"n": n} for n in range(10)]
@@ -189,6 +190,22 @@ def test_a_slow_batch_extends_the_claims_of_its_rest_in_one_statement(db):
         statements = _statements_during(db, lambda: sender.run_once(limit=4))
     assert sent == [0, 1, 2, 3]
     # Item 2 is due at +8 s with 2 s of its claim left: items 2 and 3 are extended together, once.
-    assert statements.count("UPDATE outbox_item SET") == 1 + 4 + 1, statements
+    assert statements.count("WITH candidates AS") == 1, statements  # the claim
+    assert statements.count("UPDATE outbox_item SET") == 4 + 1, statements
     with db.session() as s:
         assert all(i.status == "done" for i in s.exec(service.select(OutboxItem)))
+
+
+def test_a_claim_takes_at_most_its_limit_of_due_items(db):
+    """The candidates are chosen once: PostgreSQL re-running an `IN (… LIMIT n SKIP LOCKED)` subquery
+    per scanned row once claimed every due item for a limit of one."""
+    with db.session() as s:
+        for n in range(5):
+            service.enqueue(s, kind="test", subject=f"s{n}")
+    claimed = []
+    for limit in (1, 2, 5):
+        with db.session() as s:
+            batch = service.claim_due(s, worker=f"w{limit}", limit=limit)
+        assert len(batch) == min(limit, 5 - len(claimed))
+        claimed += [item.id for item in batch]
+    assert sorted(claimed) == claimed and len(set(claimed)) == 5

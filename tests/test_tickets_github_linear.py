@@ -92,6 +92,10 @@ def test_linear_issue_created_and_completed_by_webhook(make_app, fake_linear):
     fake_linear.change("ENG-1", state="st-done")
     stale = fake_linear.webhook_body("ENG-1", sent_at=at(28))
     assert post(app, "linear", stale, fake_linear.signed(stale)).status_code == 401  # two minutes old: a replay?
+    fresh = fake_linear.webhook_body("ENG-1", sent_at=at(30))
+    before = row_counts(app.db)
+    forged = post(app, "linear", fresh, fake_linear.signed(fresh, secret="not-the-secret"))
+    assert forged.status_code == 401 and changed(before, row_counts(app.db)) == {} and action(app).status == "open"
     body = fake_linear.webhook_body("ENG-1", sent_at=at(30))
     answer = post(app, "linear", body, fake_linear.signed(body, delivery="lin-1"))
     assert answer.json()["result"] == "applied", answer.text

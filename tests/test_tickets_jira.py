@@ -353,3 +353,58 @@ def test_verify_rebuilds_the_ticket_rows_from_the_events(app, fake_jira):
     with app.db.session() as s:
         found = [m for m in check_state(s).found if m.record.startswith("ticket")]
     assert [(m.record, m.field, m.expected, m.found) for m in found] == [("ticket of ACT-1", "state", "done", "open")]
+
+
+def test_a_ticket_deleted_in_jira_is_recorded_missing_once_and_can_be_replaced(app, fake_jira):
+    key = created(app, fake_jira)
+    del fake_jira.issues[key]
+    for minute in (16, 32):
+        sweep(app, minute)
+        deliver(app, minute)
+    assert ticket(app).state == "missing" and kinds(app).count("ticket.missing") == 1
+    assert last_event(app).data["error"].startswith("Jira issue OPS-1: not found")
+    sweep(app, 48)
+    deliver(app, 48)
+    assert len(fake_jira.calls_to("get")) == 2  # the read after creation, then the one that found it gone
+    assert "Creating a Jira ticket" in ticket_command(app, "ACT-1", minutes=50)
+    deliver(app, 50)
+    assert ticket(app).key == "OPS-2" and ticket(app).state == "open"
+
+
+def test_github_secondary_rate_limit_is_retried_not_dead_lettered(app):
+    from vigil_ir.outbox.sender import can_succeed_later
+    import httpx
+
+    from vigil_ir.tickets.trackers import TrackerError
+    from vigil_ir.tickets.transport import call
+
+    def answer(request):
+        return httpx.Response(403, headers={"retry-after": "60"}, json={"message": "secondary rate limit"})
+
+    with httpx.Client(transport=httpx.MockTransport(answer), base_url="https://api.github.test") as client:
+        with pytest.raises(TrackerError) as raised:
+            call(client, "GET", "/repos/acme/ops/issues/1", label="GitHub")
+    assert raised.value.retry_later and raised.value.retry_after == 60 and can_succeed_later(raised.value)
+
+
+def test_the_update_form_links_a_jira_link_and_the_listing_shows_the_ticket(app, fake_jira, fake_slack):
+    from tests.slack_requests import input_value
+    from tests.test_actions_slack import click, dms
+
+    new_action(app)
+    existing = fake_jira.new_issue("OPS", "Replica lag alerting", status="In Progress")
+    message = [m for m in dms(fake_slack, OWNER) if "blocks" in m][-1]
+    with clock.frozen(at(1)):
+        click(app, fake_slack, "action_item_update", message, OWNER, "update")
+        view = app.last_view("action_item_update")
+        url = f"{fake_jira.url}/browse/{existing['key']}"
+        answer = app.submit(view, {"status": input_value("static_select", "open"),
+                                   "owner": {"type": "users_select", "selected_user": OWNER},
+                                   "ticket_url": {"type": "url_text_input", "value": url}}, user=OWNER)
+    assert answer.status_code == 200 and "errors" not in answer.text, answer.text
+    deliver(app, 1)
+    assert (ticket(app).key, ticket(app).state_name) == ("OPS-1", "In Progress")
+    assert kinds(app)[-2:] == ["ticket.linked", "ticket.synced"] and action(app).ticket_url == url
+    with clock.frozen(at(2)):
+        listing = app.command("actions open", channel="C0ELSEWHERE", user=OWNER).text
+    assert f"<{url}|OPS-1> (In Progress)" in listing

@@ -572,7 +572,7 @@ ODD_VALUES = (KeyError, TypeError, ValueError, AttributeError, IndexError)
 # An action's ticket (action_items): the trackers, the forms of their keys, the states Vigil records.
 TICKET_KEYS = {"jira": re.compile(r"^[A-Z][A-Z0-9_]*-\d+$"), "linear": re.compile(r"^[A-Z][A-Z0-9]*-\d+$"),
                "github": re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+#\d+$")}
-TICKET_STATES = ("pending", "unknown", "open", "done", "cancelled")
+TICKET_STATES = ("pending", "unknown", "open", "done", "cancelled", "missing")
 
 
 def one_line(text: str) -> str:
@@ -1038,7 +1038,7 @@ class Bundle:
         if url is not None and not str(url).startswith(("https://", "http://")):
             problem(f"ticket_url {url!r} is not a link")
         synced = row.get("ticket_synced_at")
-        if state in ("open", "done", "cancelled") and synced is None:
+        if state in ("open", "done", "cancelled", "missing") and synced is None:
             problem(f"ticket_state {state!r} but ticket_synced_at is empty (a state is only known by reading it)")
         elif synced is not None:
             try:
@@ -1658,6 +1658,8 @@ _RECORD_SENTENCES: dict = {  # risks, actions, people, audit: merged into SENTEN
     "ticket.divergence_flagged": _ticket(lambda d, t: (f"flagged that action {d.get('key')} ({d.get('action_status')}) "
                                                        f"and its ticket {t.get('key')} ({t.get('state')}) disagree "
                                                        f"({d.get('divergence')}) since {d.get('since')}")),
+    "ticket.missing": _ticket(lambda d, t: (f"recorded that {t.get('tracker')} no longer finds ticket {t.get('key')} of "
+                                            f"action {d.get('key')} ({d.get('source')}): {d.get('error')}")),
     "ticket.divergence_cleared": _ticket(lambda d, t: (f"recorded that action {d.get('key')} and its ticket "
                                                        f"{t.get('key')} agree again")),
     "person.first_seen": _person_first_seen,

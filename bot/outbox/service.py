@@ -99,14 +99,19 @@ _CLAIMED_COLUMNS = (_c.id, _c.kind, _c.subject, _c.payload, _c.dedupe_key, _c.st
 def claim_due(session: Session, *, worker: str, limit: int = 20, hold_seconds: int = 120) -> list[OutboxItem]:
     """Claim up to `limit` due items for `worker` in one statement and commit the claims.
 
-    `UPDATE … WHERE id IN (due candidates) AND the claim is free … RETURNING`: on PostgreSQL the
-    candidates are locked with SKIP LOCKED, and the outer condition is re-checked on the row as it
-    is after any concurrent claim committed, so of two workers one wins each item; on SQLite
-    writers take turns. The items returned are plain copies of the claimed rows, oldest first.
+    `WITH candidates AS MATERIALIZED (due ids … LIMIT n FOR UPDATE SKIP LOCKED) UPDATE … FROM
+    candidates WHERE the claim is still free … RETURNING`. The candidates are chosen once: as a plain
+    `IN (subquery)` PostgreSQL may run the subquery again for each row it scans, and with SKIP LOCKED
+    each run can pick other rows, so more than `limit` items were claimed. The outer condition is
+    re-checked on each row as it is after any concurrent claim committed, so of two workers one wins
+    each item; on SQLite writers take turns. The items returned are plain copies of the claimed rows,
+    oldest first.
     """
     now = clock.now()
-    candidates = sa_select(_c.id).where(*_claimable(now)).order_by(_c.id).limit(limit).with_for_update(skip_locked=True)
-    rows = session.execute(update(_ITEMS).where(_c.id.in_(candidates.scalar_subquery()), *_claimable(now))
+    candidates = (sa_select(_c.id.label("candidate")).where(*_claimable(now)).order_by(_c.id).limit(limit)
+                  .with_for_update(skip_locked=True).cte("candidates")
+                  .prefix_with("MATERIALIZED", dialect="postgresql"))
+    rows = session.execute(update(_ITEMS).where(_c.id == candidates.c.candidate, *_claimable(now))
                            .values(claimed_by=worker, claimed_until=now + timedelta(seconds=hold_seconds),
                                    attempts=_c.attempts + 1)
                            .returning(*_CLAIMED_COLUMNS)).all()

@@ -52,11 +52,16 @@ def due(action: ActionItem) -> str:
     return f"due {slack_day(action.due_on)}" if action.due_on else "no due date"
 
 
-def line(action: ActionItem, parent: str | None, today: date) -> str:
-    """One line of `/incident actions`."""
+def line(action: ActionItem, parent: str | None, today: date, ticket=None) -> str:
+    """One line of `/incident actions` (with its ticket and the ticket's state, when it has one)."""
     late = " · :warning: *overdue*" if is_overdue(action, today) else ""
+    linked = ""
+    if ticket is not None:
+        state = esc(ticket.state_name or ticket.state)
+        flag = " :warning:" if ticket.divergence else ""
+        linked = f" · {ticket_link(ticket)} ({state}){flag}"
     return (f"{STATUS_EMOJI[action.status]} {title(action, parent)} {short(action.description, 150)} · "
-            f"{mention(action.owner)} · {due(action)} · {STATUS_LABEL[action.status]}{late}")
+            f"{mention(action.owner)} · {due(action)} · {STATUS_LABEL[action.status]}{late}{linked}")
 
 
 def buttons(action: ActionItem, *, update: str = "Update") -> dict:

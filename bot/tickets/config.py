@@ -89,6 +89,15 @@ class TicketConfig:
     def enabled(self) -> bool:
         return bool(self.trackers)
 
+    def describe(self) -> dict:
+        """The ticket policy in force, as recorded evidence (no credentials)."""
+        return {"trackers": sorted(self.trackers), "new_tickets_in": self.default,
+                "routes": {name: {selector: target.project + (f"/{target.issue_type}" if target.issue_type else "")
+                                  for selector, target in sorted(routes.items())}
+                           for name, routes in sorted(self.routes.items()) if routes},
+                "always_for": sorted(self.always), "on_action_closed": self.on_done,
+                "divergence_grace": str(self.grace), "reconcile_interval": str(self.reconcile_every)}
+
     def tracker(self, name: str | None = None) -> Tracker | None:
         return self.trackers.get(name or self.default or "")
 
@@ -162,7 +171,8 @@ def build(settings: Settings) -> TicketConfig:
     if any(jira_parts.values()):
         missing = [name for name, value in jira_parts.items() if not value]
         if missing:
-            raise TicketSettingsError(f"Jira needs {', '.join(jira_parts)} together; {', '.join(missing)} is not set")
+            raise TicketSettingsError(f"Jira needs {', '.join(jira_parts)} together; {' and '.join(missing)} "
+                                      f"{'is' if len(missing) == 1 else 'are'} not set")
         trackers["jira"] = Jira(base_url=settings.jira_url, email=settings.jira_email, timeout=timeout,
                                 api_token=settings.jira_api_token, webhook_secret=settings.jira_webhook_secret)
     if settings.github_token:

@@ -20,7 +20,7 @@ from vigil_ir.people.models import Person
 from vigil_ir.tickets import service
 from vigil_ir.tickets.config import TicketConfig, config_for
 from vigil_ir.tickets.models import ActionTicket
-from vigil_ir.tickets.trackers import NewTicket, Target, Tracker, TrackerError
+from vigil_ir.tickets.trackers import NewTicket, Target, TicketNotFound, Tracker, TrackerError
 
 
 class TicketDeliverer:
@@ -101,7 +101,15 @@ class TicketDeliverer:
             if action is None or row is None or row.key is None:
                 return {"skipped": "nothing to read yet"}
             tracker, key = self._tracker(row), row.key
-        ticket = tracker.fetch(key)
+        try:
+            ticket = tracker.fetch(key)
+        except TicketNotFound as gone:
+            with self.database.session() as session:
+                action, row = self._load(session, payload["action_id"], lock=True)
+                if action is not None and row is not None and row.key == key:
+                    service.record_missing(session, action=action, row=row, label=tracker.label,
+                                           source=payload.get("source") or "reconcile", error=str(gone))
+            return {"key": key, "state": "missing"}
         with self.database.session() as session:
             action, row = self._load(session, payload["action_id"], lock=True)
             if action is None or row is None or row.key != key:

@@ -30,6 +30,7 @@ class ActionTicket(SQLModel, table=True):
     url: str = ""
     external_id: str | None = Field(default=None, max_length=255, index=True)
     # pending (creation queued) | unknown (linked, not read yet) | open | done | cancelled
+    # | missing (the tracker no longer finds it: deleted, moved out of reach, or access withdrawn)
     state: str = Field(default="pending", max_length=16)
     state_name: str = Field(default="", max_length=255)
     title: str = ""

@@ -67,6 +67,14 @@ def of_action(session: Session, action_id: int, *, lock: bool = False) -> Action
     return session.exec(query).first()
 
 
+def of_actions(session: Session, action_ids: list[int]) -> dict[int, ActionTicket]:
+    """action id -> its ticket, for a listing (ids: at most a page of them)."""
+    if not action_ids:
+        return {}
+    return {row.action_id: row for row in session.exec(select(ActionTicket).where(
+        ActionTicket.action_id.in_(action_ids)))}
+
+
 def by_ticket(session: Session, tracker: str, ticket: Ticket) -> ActionTicket | None:
     """The row of a ticket a webhook is about: by the tracker's own id (stable when a Jira issue moves
     to another project and changes key), else by key."""
@@ -93,8 +101,13 @@ def _write(session: Session, *, action: ActionItem, row: ActionTicket, actor: st
 
 
 def _no_ticket_yet(session: Session, action: ActionItem) -> None:
+    """Refuse a second ticket; a ticket the tracker no longer finds makes way for a new one (its
+    history stays on the action's stream)."""
     row = of_action(session, action.id)
-    if row is not None:
+    if row is not None and row.state == "missing":
+        session.delete(row)
+        session.flush()
+    elif row is not None:
         raise ActionError(f"{action.key} already has a ticket ({row.key or 'being created in ' + row.tracker}).",
                           "ticket")
 
@@ -114,10 +127,11 @@ def request(session: Session, *, action: ActionItem, actor: str, config: TicketC
     _no_ticket_yet(session, action)
     row = ActionTicket(action_id=action.id, tracker=tracker.name, project=target.project, issue_type=target.issue_type,
                        marker=marker_for(action), state="pending", requested_by=actor, created_at=clock.now())
-    _write(session, action=action, row=row, actor=actor, kind="ticket.requested",
-           extra={"reason": reason} if reason else None)
+    event = _write(session, action=action, row=row, actor=actor, kind="ticket.requested",
+                   extra={"reason": reason} if reason else None)
+    # Keyed by the request's place on the stream: a ticket that went missing can be asked for anew.
     enqueue(session, kind=CREATE, subject=action.stream, payload={"action_id": action.id},
-            dedupe_key=f"ticket-create:{action.number}")
+            dedupe_key=f"ticket-create:{action.number}:{event.stream_seq}")
     return row
 
 
@@ -139,9 +153,9 @@ def link(session: Session, *, action: ActionItem, actor: str, config: TicketConf
     url = given if given.lower().startswith(("http://", "https://")) else tracker.url_for(key)
     row = ActionTicket(action_id=action.id, tracker=name, key=key, url=url, marker=marker_for(action), state="unknown",
                        requested_by=actor, created_at=clock.now())
-    _write(session, action=action, row=row, actor=actor, kind="ticket.linked", ticket_url=url or KEEP)
+    event = _write(session, action=action, row=row, actor=actor, kind="ticket.linked", ticket_url=url or KEEP)
     enqueue(session, kind=SYNC, subject=action.stream, payload={"action_id": action.id, "source": "link"},
-            dedupe_key=f"ticket-sync:{action.number}:link")
+            dedupe_key=f"ticket-sync:{action.number}:{event.stream_seq}:link")
     return row
 
 
@@ -161,7 +175,7 @@ def record_created(session: Session, *, action: ActionItem, row: ActionTicket, t
                    extra={"adopted": adopted}, ticket_url=ticket.url or KEEP)
     if not ticket.state_name:  # a create answer names no status (Jira's): read the ticket once now
         enqueue(session, kind=SYNC, subject=action.stream, payload={"action_id": action.id, "source": "created"},
-                dedupe_key=f"ticket-sync:{action.number}:created")
+                dedupe_key=f"ticket-sync:{action.number}:{event.stream_seq}:created")
     return event
 
 
@@ -213,6 +227,17 @@ def apply_remote(session: Session, *, action: ActionItem, row: ActionTicket, tic
              "ticket_state": row.state, "ticket_changes": ticket_changes}
     return _write(session, action=action, row=row, actor=f"system:{row.tracker}", kind=kind if not changes else None,
                   extra=extra, **changes)
+
+
+def record_missing(session: Session, *, action: ActionItem, row: ActionTicket, label: str, source: str,
+                   error: str) -> Event | None:
+    """The tracker no longer finds the ticket: recorded once; it is no longer read back or flagged."""
+    if row.state == "missing":
+        return None
+    row.state, row.synced_at = "missing", clock.now()
+    return _write(session, action=action, row=row, actor=f"system:{row.tracker}", kind="ticket.missing",
+                  extra={"source": source, "error": error[:300], "tracker": row.tracker, "ticket_key": row.key,
+                         "ticket_state": "missing"})
 
 
 def record_comment(session: Session, *, action: ActionItem, row: ActionTicket, text: str) -> Event:

@@ -29,7 +29,7 @@ BATCH = 200
 
 def _live():
     """Tickets worth reading back: known ones whose action or ticket is still open, or that disagree."""
-    return and_(ActionTicket.key.is_not(None), or_(
+    return and_(ActionTicket.key.is_not(None), ActionTicket.state != "missing", or_(
         ActionItem.status.in_(service.OPEN), ActionTicket.state.in_(("open", "unknown")),
         ActionTicket.divergence != ""))
 
@@ -69,7 +69,9 @@ def divergence(session: Session, now: datetime, settings: Settings) -> int:
                             ActionTicket.divergence != "", ActionTicket.disagree_since.is_not(None),
                             and_(ActionTicket.state.in_(service.CLOSED), ActionItem.status.in_(service.OPEN)),
                             and_(ActionTicket.state == "open", ActionItem.status.in_(service.CLOSED))))
-                        .order_by(ActionTicket.id)).all()
+                        # A row a webhook is changing right now is left to the next sweep (PostgreSQL; SQLite's
+                        # writers take turns): its event must carry the ticket's state as it is.
+                        .order_by(ActionTicket.id).with_for_update(skip_locked=True)).all()
     flagged = 0
     for row, action in rows:
         service.follow_action(session, action=action, config=config)  # closed outside Slack's buttons, too

@@ -36,7 +36,9 @@ def call(client: httpx.Client, method: str, url: str, *, label: str, writes: boo
         raise TrackerError(f"{label}: {type(exc).__name__}: {exc}", retry_later=True,
                            uncertain=writes and opened) from None
     status = response.status_code
-    if status == 429 or (status == 403 and response.headers.get("x-ratelimit-remaining") == "0"):
+    # GitHub answers its rate limits with 403 (remaining 0, or a secondary limit with Retry-After).
+    if status == 429 or (status == 403 and (response.headers.get("x-ratelimit-remaining") == "0"
+                                            or "retry-after" in response.headers)):
         raise TrackerError(f"{label}: rate limited ({status})", retry_later=True, retry_after=_retry_after(response))
     if status >= 500:
         raise TrackerError(f"{label}: {status} {response.text[:200]}", retry_later=True, uncertain=writes,

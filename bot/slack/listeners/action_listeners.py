@@ -195,8 +195,10 @@ def list_actions(deps: Deps, body: dict, rest: str) -> dict:
         else:
             return {"text": f"Usage: `{USAGE_ACTIONS}`"}
         today = actions.today()
-        lines = [action_blocks.line(a, None if incident else actions.parent_ref(session, a), today)
-                 for a in found[:LIST_LIMIT]]
+        shown = found[:LIST_LIMIT]
+        linked = tickets.of_actions(session, [a.id for a in shown])
+        lines = [action_blocks.line(a, None if incident else actions.parent_ref(session, a), today, linked.get(a.id))
+                 for a in shown]
     if not found:
         return {"text": f"*{heading}*: none."}
     more = f"\n…and {len(found) - LIST_LIMIT} more (`vigil export actions`)." if len(found) > LIST_LIMIT else ""
@@ -284,6 +286,11 @@ def submit_create(deps: Deps, body: dict, view: dict) -> dict:
 def submit_update(deps: Deps, body: dict, view: dict) -> dict:
     meta = json_metadata(view)
     actor = body["user"]["id"]
+    config = config_for(deps.settings)
+    link = text_value(view, "ticket_url")
+    # A configured tracker's ticket given as the link is linked (kept in step), when the action has none.
+    linking = bool(config.enabled and link and config.parse_ref(link))
+    who = deps.permissions.actor(actor) if linking else None  # before the transaction
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
@@ -294,15 +301,23 @@ def submit_update(deps: Deps, body: dict, view: dict) -> dict:
             return errors({"status": "This action changed after you opened the form (or no longer exists). "
                                      "Cancel, then press Update again to see it as it is now."})
         previous_owner = item.owner
+        linking = linking and tickets.of_action(session, item.id) is None
+        if linking:
+            decision = deps.permissions.decide(Action.LINK_TICKET, who, **_ticket_holders(session, item))
+            if not decision:
+                session.rollback()
+                return errors({"ticket_url": decision.message})
         try:
             event = actions.update(session, action=item, actor=actor,
                                    status=option_value(view, "status") or actions.KEEP,
                                    reason=text_value(view, "reason"), owner=typed(view, "owner", "selected_user"),
                                    due_on=date_value(view, "due_on"), ticket_url=text_value(view, "ticket_url"),
                                    evidence=text_value(view, "evidence"))
+            if linking:
+                tickets.link(session, action=item, actor=actor, config=config, ref=link)
         except ActionError as problem:
             session.rollback()
-            return errors({problem.field or "status": str(problem)})
+            return errors({"ticket_url" if problem.field == "ticket" else problem.field or "status": str(problem)})
         if event is not None:
             action_blocks.changed(session, item, actor, event, previous_owner)
             tickets.follow_action(session, action=item, config=config_for(deps.settings))
