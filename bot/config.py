@@ -40,6 +40,9 @@ def _problems(invalid: ValidationError) -> list[str]:
 # Never echoed back in an error line.
 SECRET_VARIABLES = {"SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET", "SLACK_APP_TOKEN", "SLACK_CLIENT_SECRET",
                     "VIGIL_SESSION_SECRET", "VIGIL_METRICS_TOKEN", "DATABASE_URL",
+                    "VIGIL_ALERTMANAGER_TOKEN", "VIGIL_GRAFANA_TOKEN", "VIGIL_GENERIC_ALERT_TOKEN",
+                    "VIGIL_OPSGENIE_WEBHOOK_TOKEN", "VIGIL_PAGERDUTY_WEBHOOK_SECRET", "VIGIL_PAGERDUTY_SERVICES",
+                    "VIGIL_OPSGENIE_API_KEY",
                     "VIGIL_JIRA_API_TOKEN", "VIGIL_JIRA_WEBHOOK_SECRET", "VIGIL_GITHUB_TOKEN",
                     "VIGIL_GITHUB_WEBHOOK_SECRET", "VIGIL_LINEAR_API_KEY", "VIGIL_LINEAR_WEBHOOK_SECRET"}
 
@@ -134,6 +137,30 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(None, alias="VIGIL_METRICS_TOKEN")
     # Log lines: "json" or "text"; unset: text on a terminal, JSON otherwise (`vigil --log-format`).
     log_format: Literal["json", "text"] | None = Field(None, alias="VIGIL_LOG_FORMAT")
+    # Where alerts that match no open incident are posted for triage (docs/integrations.md).
+    triage_channel: str | None = Field(None, alias="VIGIL_TRIAGE_CHANNEL")
+    # Alerts in (docs/integrations.md): each source's credential; a source without one answers 404.
+    # Bearer tokens for Alertmanager, Grafana, Opsgenie and the generic shape; PagerDuty's webhook
+    # subscription secret(s), comma-separated while a secret is rotated.
+    alertmanager_token: str | None = Field(None, alias="VIGIL_ALERTMANAGER_TOKEN")
+    grafana_token: str | None = Field(None, alias="VIGIL_GRAFANA_TOKEN")
+    generic_alert_token: str | None = Field(None, alias="VIGIL_GENERIC_ALERT_TOKEN")
+    opsgenie_webhook_token: str | None = Field(None, alias="VIGIL_OPSGENIE_WEBHOOK_TOKEN")
+    pagerduty_webhook_secret: str | None = Field(None, alias="VIGIL_PAGERDUTY_WEBHOOK_SECRET")
+    # Severities for which an incident is declared as soon as a new alert group fires ("none": never).
+    alert_auto_declare: str = Field("none", alias="VIGIL_ALERT_AUTO_DECLARE")
+    # Pages out (docs/integrations.md): PagerDuty services by Events API v2 routing key
+    # (`name=key,…`), Opsgenie responders (`name=team:Ops+schedule:Primary,…`) and its API key.
+    pagerduty_services: str = Field("", alias="VIGIL_PAGERDUTY_SERVICES")
+    opsgenie_responders: str = Field("", alias="VIGIL_OPSGENIE_RESPONDERS")
+    opsgenie_api_key: str | None = Field(None, alias="VIGIL_OPSGENIE_API_KEY")
+    pagerduty_events_url: str = Field("https://events.pagerduty.com", alias="VIGIL_PAGERDUTY_EVENTS_URL")
+    opsgenie_api_url: str = Field("https://api.opsgenie.com", alias="VIGIL_OPSGENIE_API_URL")
+    paging_timeout_seconds: float = Field(10.0, alias="VIGIL_PAGING_TIMEOUT_SECONDS", gt=0)
+    # Resolving (or closing) an incident resolves its open pages at the providers.
+    resolve_pages_with_incident: bool = Field(True, alias="VIGIL_RESOLVE_PAGES_WITH_INCIDENT")
+    # Alert webhooks larger than this are refused (413) before they are read.
+    alert_max_bytes: int = Field(1024 * 1024, alias="VIGIL_ALERT_MAX_BYTES", ge=1024)
     # Ticket trackers (docs/integrations.md): follow-up actions as Jira, GitHub or Linear issues, in sync.
     # Which tracker new tickets go to when more than one is set up.
     ticket_tracker: str = Field("", alias="VIGIL_TICKET_TRACKER")
@@ -196,6 +223,26 @@ class Settings(BaseSettings):
                              "separated by commas, or none")
         return ",".join(sorted(wanted))
 
+    @field_validator("alert_auto_declare")
+    @classmethod
+    def _auto_declare_severities(cls, value: str) -> str:
+        from vigil_ir.incidents.models import SEVERITIES
+
+        wanted = {part.strip().lower() for part in value.split(",") if part.strip()} - {"none"}
+        unknown = sorted(wanted - set(SEVERITIES))
+        if unknown:
+            raise ValueError(f"{', '.join(unknown)} is not a severity; give severities from sev1…sev4 separated by "
+                             "commas, or none")
+        return ",".join(sorted(wanted))
+
+    @field_validator("opsgenie_responders")
+    @classmethod
+    def _paging_targets(cls, value: str, info) -> str:
+        from vigil_ir.paging.targets import parse_targets
+
+        parse_targets(info.data.get("pagerduty_services", ""), value)
+        return value
+
     @field_validator("private_feed", mode="before")
     @classmethod
     def _lower_private_feed(cls, value):
@@ -222,7 +269,9 @@ class Settings(BaseSettings):
     @field_validator("slack_bot_token", "slack_signing_secret", "slack_app_token",
                      "incident_feed_channel", "risk_channel", "audit_channel", "slack_client_id",
                      "slack_client_secret", "base_url", "slack_team_id", "session_secret", "metrics_token",
-                     "playbooks_dir", "jira_url", "jira_email", "jira_api_token", "jira_webhook_secret",
+                     "playbooks_dir", "triage_channel", "alertmanager_token", "grafana_token", "generic_alert_token",
+                     "opsgenie_webhook_token", "pagerduty_webhook_secret", "opsgenie_api_key",
+                     "jira_url", "jira_email", "jira_api_token", "jira_webhook_secret",
                      "github_token", "github_webhook_secret", "linear_api_key", "linear_webhook_secret")
     @classmethod
     def _blank_is_none(cls, value: str | None) -> str | None:
@@ -232,6 +281,17 @@ class Settings(BaseSettings):
     @classmethod
     def _lower_log_format(cls, value):
         return (value.strip().lower() or None) if isinstance(value, str) else value
+
+    def setting(self, variable: str):
+        """The value of the setting read from environment variable `variable`."""
+        for name, spec in type(self).model_fields.items():
+            if spec.alias == variable:
+                return getattr(self, name)
+        raise KeyError(variable)
+
+    @property
+    def auto_declare_severities(self) -> frozenset[str]:
+        return frozenset(part for part in self.alert_auto_declare.split(",") if part)
 
     @property
     def admin_ids(self) -> frozenset[str]:

@@ -13,6 +13,8 @@ from vigil_ir.people import models as _people  # noqa: F401
 from vigil_ir.playbooks import models as _playbooks  # noqa: F401
 from vigil_ir.risks import models as _risks  # noqa: F401
 from vigil_ir.risks import signed_reports as _signed_reports  # noqa: F401
+from vigil_ir.alerts import models as _alerts  # noqa: F401
+from vigil_ir.paging import models as _paging  # noqa: F401
 from vigil_ir.tickets import models as _tickets  # noqa: F401
 
 metadata = SQLModel.metadata

@@ -278,7 +278,9 @@ def test_population_row_values_and_minutes(db):
         "channel_name": "inc-1-api-down", "customer_impact": "Checkout down 40 min", "root_cause": "Bad LB config",
         "cause_category": None,
         "minutes_to_declare": 10.0, "minutes_to_acknowledge": 5.0, "minutes_to_mitigate": 40.0, "minutes_to_resolve": 60.0,
-        "closed_with_open_items": None, "close_override_reason": None}
+        "closed_with_open_items": None, "close_override_reason": None,
+        "alerts": 0, "first_alert_at": None, "pages": 0, "paged_at": None, "page_acknowledged_at": None,
+        "minutes_to_page_acknowledge": None}
     assert (second["status"], second["security"], second["acknowledged_at"], second["minutes_to_resolve"]) == (
         "investigating", True, None, None)
     assert (second["declared_by_name"], second["lead_name"]) == ("Ann Lee-Smith", None)  # declared after the rename

@@ -336,6 +336,7 @@ class IncidentStream:
                       "root_cause": ""}
         self.declared_by = self.declared_recorded_at = None
         self.acknowledged = self.mitigated = self.resolved = self.closed = self.closed_by = None
+        self.paged = self.page_acknowledged = None
         self.close_data: dict | None = None
         self.events, self.head = 0, None
         self.in_period_because: list[str] = []
@@ -354,7 +355,7 @@ class IncidentStream:
         self._fold(kind, actor, data)
         if self.stream.startswith("exercise:"):
             self._exercise(kind, actor, data)
-        self._milestones(kind, actor, data, row.get("recorded_at"))
+        self._milestones(kind, actor, data, row.get("recorded_at"), row.get("occurred_at"))
         recorded = parse_time(row.get("recorded_at"))
         if kind == "incident.declared" or (kind == "incident.security_changed" and recorded is not None
                                            and recorded < end):
@@ -381,6 +382,8 @@ class IncidentStream:
                          severity_initial=data.get("severity"), severity_final=data.get("severity"),
                          status=data.get("status"), detected_at=data.get("detected_at"), declared_by=actor)
             self.declared_by = actor
+        elif kind == "incident.detected_at_changed":
+            state["detected_at"] = data.get("to")
         elif kind == "incident.status_changed":
             state["status"] = data.get("to")
         elif kind == "incident.severity_changed":
@@ -395,10 +398,16 @@ class IncidentStream:
             state.update(status="closed", customer_impact=data.get("customer_impact", ""),
                          root_cause=data.get("root_cause", ""))
 
-    def _milestones(self, kind, actor: str, data: dict, at) -> None:
+    def _milestones(self, kind, actor: str, data: dict, at, occurred=None) -> None:
         """acknowledged: the first act of a person other than the declarer, or the lead assigned;
         mitigated: the first move to monitoring or resolved; resolved: the last move to resolved not
-        undone since; closed: the close event (which also resolves an incident not yet resolved)."""
+        undone since; closed: the close event (which also resolves an incident not yet resolved).
+        Paged: the first page request; then acknowledged is the first page acknowledgement (its
+        occurred_at, the provider's time), counted from the first page."""
+        if kind == "page.requested" and self.paged is None:
+            self.paged = at
+        if kind == "page.acknowledged" and self.page_acknowledged is None:
+            self.page_acknowledged = occurred
         human = not actor.startswith("system:")
         if self.acknowledged is None and kind != "incident.declared" and (
                 (human and actor != self.declared_by) or (kind == "incident.role_assigned" and data.get("role") == "lead")):
@@ -449,7 +458,8 @@ class IncidentStream:
     def expected_columns(self, row: dict) -> dict:
         """The incident's population columns as its events say they are."""
         open_items = [str(item) for item in (self.close_data or {}).get("open_items") or []]
-        expected = {**self.state, "acknowledged_at": self.acknowledged, "mitigated_at": self.mitigated,
+        acknowledged = self.page_acknowledged if self.paged else self.acknowledged
+        expected = {**self.state, "acknowledged_at": acknowledged, "mitigated_at": self.mitigated,
                     "resolved_at": self.resolved, "closed_at": self.closed, "closed_by": self.closed_by,
                     "closed_with_open_items": "; ".join(open_items) or None,
                     "close_override_reason": (self.close_data or {}).get("override_reason") if open_items else None,
@@ -457,7 +467,9 @@ class IncidentStream:
                     "in_period_because": "; ".join(self.in_period_because)}
         declared, detected = row.get("declared_at"), expected.get("detected_at")
         expected.update(minutes_to_declare=minutes_between(detected, declared),
-                        minutes_to_acknowledge=minutes_between(declared, self.acknowledged),
+                        minutes_to_acknowledge=minutes_between(self.paged or declared, acknowledged),
+                        paged_at=self.paged, page_acknowledged_at=self.page_acknowledged,
+                        minutes_to_page_acknowledge=minutes_between(self.paged, self.page_acknowledged),
                         minutes_to_mitigate=minutes_between(detected, self.mitigated),
                         minutes_to_resolve=minutes_between(detected, self.resolved))
         return expected
@@ -1790,6 +1802,38 @@ def _pir_completed(e, d: dict) -> str:
             f"Response plan change needed: {'yes' if d.get('plan_change_needed') else 'no'}.")
 
 
+def _alert_sentence(verb: str):
+    return lambda e, d: (f"alert {verb}: {_quote(d.get('title'))} ({d.get('severity')}, {d.get('source')} "
+                         f"{d.get('fingerprint')})")
+
+
+def _page_sentence(verb: str):
+    def sentence(e, d: dict) -> str:
+        named = d.get("responder_user") or d.get("responder") or d.get("responder_email")
+        return f"page #{d.get('page_id')} {verb}{f' by {named}' if named else ''} ({d.get('dedup_key')})"
+    return sentence
+
+
+_ALERT_SENTENCES: dict = {  # alerts linked to an incident, and pages (docs/integrations.md)
+    "incident.alerts_linked": lambda e, d: (
+        f"{'declared it from' if d.get('how') == 'declared' else 'attached'} {d.get('alerts')} {d.get('source')} "
+        f"alert(s) {_quote(d.get('title'))} ({d.get('severity')}, first fired {when(d.get('first_started_at'))})"
+        + (f" by rule {d['rule']}" if d.get("rule") else "")),
+    "incident.alert_fired": _alert_sentence("fired"),
+    "incident.alert_refired": _alert_sentence("fired again"),
+    "incident.alert_resolved": _alert_sentence("resolved"),
+    "incident.detected_at_changed": lambda e, d: (f"moved the detection time from {when(d.get('from'))} to "
+                                                  f"{when(d.get('to'))} ({d.get('source')})"),
+    "page.requested": lambda e, d: (f"paged {d.get('target')} through {d.get('provider')}: {_quote(d.get('message'))} "
+                                    f"(page #{d.get('page_id')}, {d.get('dedup_key')})"),
+    "page.triggered": _page_sentence("triggered"),
+    "page.acknowledged": _page_sentence("acknowledged"),
+    "page.escalated": _page_sentence("escalated"),
+    "page.resolve_requested": lambda e, d: f"asked to resolve page #{d.get('page_id')} ({d.get('because')})",
+    "page.resolved": _page_sentence("resolved"),
+}
+
+
 SENTENCES: dict = {  # event kind → its sentence (the subject, the actor, is its own column)
     "incident.update_reminded": lambda e, d: f"reminded {d.get('reminded') or 'the channel'} that a status update "
                                              f"was due at {when(d.get('due_at'))}",
@@ -1840,6 +1884,7 @@ SENTENCES: dict = {  # event kind → its sentence (the subject, the actor, is i
     "permissions.policy_in_force": _policy,
     "permissions.group_members_changed": _members_changed,
     **_RECORD_SENTENCES,  # risks, actions, people, audit
+    **_ALERT_SENTENCES,  # alerts and pages
 }
 
 

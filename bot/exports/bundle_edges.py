@@ -90,7 +90,9 @@ def write_carried_over(ctx: Context) -> None:
         events = events_for_stream(ctx.session, incident.stream)
         review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
         actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)))
-        table.write({"in_period_because": "; ".join(why), **population.population_row(incident, events, ctx.people),
+        links = population.alerts_and_pages(ctx.session, [incident.id])
+        table.write({"in_period_because": "; ".join(why),
+                     **population.population_row(incident, events, ctx.people, links),
                      **_extras(review, actions, events, events[-1].hash if events else None)})
         pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
         for event in events:

@@ -117,7 +117,8 @@ def write(ctx: Context) -> list[int]:
         review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
         actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
                                         .order_by(ActionItem.number)))
-        e1.write({**population.population_row(incident, events, ctx.people),
+        links = population.alerts_and_pages(ctx.session, [incident.id])
+        e1.write({**population.population_row(incident, events, ctx.people, links),
                   **_extras(review, actions, events, events[-1].hash if events else None)})
         for event in events:
             row = eventlog_export.event_row(event, ctx.people)

@@ -34,7 +34,9 @@ BASE_COLUMNS = ("key", "title", "type", "security", "private", "severity_initial
            "declared_at", "detected_at", "acknowledged_at", "mitigated_at", "resolved_at", "closed_at",
            "lead", "declared_by", "closed_by", "channel_id", "channel_name", "customer_impact",
            "root_cause", "cause_category", "minutes_to_declare", "minutes_to_acknowledge", "minutes_to_mitigate",
-           "minutes_to_resolve", "closed_with_open_items", "close_override_reason")
+           "minutes_to_resolve", "closed_with_open_items", "close_override_reason",
+           # Alerts linked and pages sent (docs/integrations.md): acknowledgement counts from the first page.
+           "alerts", "first_alert_at", "pages", "paged_at", "page_acknowledged_at", "minutes_to_page_acknowledge")
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 # Streams per IN (...) query: well under SQLite's bound-parameter limit.
 CHUNK = 500
@@ -58,8 +60,10 @@ def close_override(events: list[Event]) -> tuple[str | None, str | None]:
     return ("; ".join(items) or None, data.get("override_reason") if items else None)
 
 
-def population_row(incident: Incident, events: list[Event], people: Directory) -> dict[str, Any]:
+def population_row(incident: Incident, events: list[Event], people: Directory,
+                   links: dict[int, tuple[int, Any, int]] | None = None) -> dict[str, Any]:
     m = milestones(incident, events)
+    alerts, first_alert, pages = (links or {}).get(incident.id, (0, None, 0))
     open_items, override_reason = close_override(events)
     return add_names({"key": incident.key, "title": incident.title, "type": incident.type,
             "security": incident.security, "private": incident.private,
@@ -75,7 +79,10 @@ def population_row(incident: Incident, events: list[Event], people: Directory) -
             "cause_category": incident.cause_category,
             "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
             "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
-            "closed_with_open_items": open_items, "close_override_reason": override_reason},
+            "closed_with_open_items": open_items, "close_override_reason": override_reason,
+            "alerts": alerts, "first_alert_at": clock.iso(first_alert), "pages": pages,
+            "paged_at": clock.iso(m.paged), "page_acknowledged_at": clock.iso(m.page_acknowledged),
+            "minutes_to_page_acknowledge": m.minutes_to_page_acknowledge},
                      people, PEOPLE)
 
 
@@ -85,7 +92,29 @@ def incident_population(session: Session, start: datetime, end: datetime) -> lis
     incidents = declared_between(session, start, end)
     events = _events_by_stream(session, [incident.stream for incident in incidents])
     people = Directory.load(session)
-    return [population_row(incident, events.get(incident.stream, []), people) for incident in incidents]
+    links = alerts_and_pages(session, [incident.id for incident in incidents])
+    return [population_row(incident, events.get(incident.stream, []), people, links) for incident in incidents]
+
+
+def alerts_and_pages(session: Session, incident_ids: list[int]) -> dict[int, tuple[int, Any, int]]:
+    """Per incident id: (alerts linked, the earliest one's start, pages sent), a few grouped queries."""
+    from sqlalchemy import func
+
+    from vigil_ir.alerts.models import Alert, AlertGroup
+    from vigil_ir.paging.models import Page
+
+    found: dict[int, list] = defaultdict(lambda: [0, None, 0])
+    for offset in range(0, len(incident_ids), CHUNK):
+        chunk = incident_ids[offset:offset + CHUNK]
+        for incident_id, count, first in session.exec(
+                select(AlertGroup.incident_id, func.count(Alert.id), func.min(Alert.starts_at))
+                .join(Alert, Alert.group_id == AlertGroup.id).where(AlertGroup.incident_id.in_(chunk))
+                .group_by(AlertGroup.incident_id)):
+            found[incident_id][0:2] = [count, first]
+        for incident_id, count in session.exec(select(Page.incident_id, func.count(Page.id))
+                                               .where(Page.incident_id.in_(chunk)).group_by(Page.incident_id)):
+            found[incident_id][2] = count
+    return {incident_id: tuple(values) for incident_id, values in found.items()}
 
 
 def render_population(rows: list[dict[str, Any]], fmt: str) -> str:

@@ -103,10 +103,13 @@ def milestone_record(m: Milestones) -> dict[str, Any]:
             "resolved_at": clock.iso(m.resolved), "closed_at": clock.iso(m.closed),
             "minutes_to_declare": m.minutes_to_declare, "minutes_to_acknowledge": m.minutes_to_acknowledge,
             "minutes_to_mitigate": m.minutes_to_mitigate, "minutes_to_resolve": m.minutes_to_resolve,
-            # Stated so the figures cannot be misread: acknowledgement counts from declaration,
-            # mitigation and resolution from detection (vigil_ir.incidents.queries.Milestones).
-            "measured_from": {"declare": "detected_at", "acknowledge": "declared_at", "mitigate": "detected_at",
-                              "resolve": "detected_at"}}
+            "paged_at": clock.iso(m.paged), "page_acknowledged_at": clock.iso(m.page_acknowledged),
+            "minutes_to_page_acknowledge": m.minutes_to_page_acknowledge,
+            # Stated so the figures cannot be misread: acknowledgement counts from declaration (from the
+            # first page when paged), mitigation and resolution from detection
+            # (vigil_ir.incidents.queries.Milestones).
+            "measured_from": {"declare": "detected_at", "acknowledge": "paged_at" if m.paged else "declared_at",
+                              "mitigate": "detected_at", "resolve": "detected_at"}}
 
 
 @dataclass
@@ -200,7 +203,8 @@ class Timeline:
             return None if minutes is None else f"{minutes} min to {verb} (from {basis})"
 
         marks = [("Declared", m.declared, None), ("Detected", m.detected, None),
-                 ("Acknowledged", m.acknowledged, elapsed(m.minutes_to_acknowledge, "acknowledge", "declaration")),
+                 ("Acknowledged", m.acknowledged, elapsed(m.minutes_to_acknowledge, "acknowledge",
+                                                          "the first page" if m.paged else "declaration")),
                  ("Mitigated", m.mitigated, elapsed(m.minutes_to_mitigate, "mitigate", "detection")),
                  ("Resolved", m.resolved, elapsed(m.minutes_to_resolve, "resolve", "detection")),
                  ("Closed", m.closed, None)]

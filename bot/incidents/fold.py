@@ -43,6 +43,8 @@ def apply(state: dict[str, Any], event: Any) -> None:
                      detected_at=data["detected_at"], origin_channel=data.get("origin_channel"),
                      exercise_kind=(data.get("exercise") or {}).get("kind"),
                      scenario=(data.get("exercise") or {}).get("scenario", ""), declared_at=event.recorded_at)
+    elif event.kind == "incident.detected_at_changed":
+        state["detected_at"] = data["to"]
     elif event.kind == "incident.status_changed":
         state["status"] = data["to"]
     elif event.kind == "incident.severity_changed":
@@ -82,7 +84,7 @@ class IncidentFold:
 
     kinds = frozenset({"incident.declared", "incident.status_changed", "incident.severity_changed",
                        "incident.security_changed", "incident.role_assigned", "incident.channel_created",
-                       "incident.closed"})
+                       "incident.closed", "incident.detected_at_changed"})
 
     def __init__(self, exercise: bool = False):
         self.exercise, self.prefix = exercise, STREAM_PREFIXES[exercise]

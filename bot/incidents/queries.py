@@ -86,6 +86,13 @@ class Milestones:
     resolved: datetime | None
     closed: datetime | None
     closed_by: str | None = None
+    paged: datetime | None = None  # the first page (vigil_ir.paging)
+    page_acknowledged: datetime | None = None  # the first acknowledgement a provider reported
+
+    @property
+    def acknowledge_basis(self) -> datetime:
+        """Time to acknowledge counts from the first page when there is one, else from declaration."""
+        return self.paged or self.declared
 
     @staticmethod
     def _minutes(start: datetime, end: datetime | None) -> float | None:
@@ -97,7 +104,11 @@ class Milestones:
 
     @property
     def minutes_to_acknowledge(self) -> float | None:
-        return self._minutes(self.declared, self.acknowledged)
+        return self._minutes(self.acknowledge_basis, self.acknowledged)
+
+    @property
+    def minutes_to_page_acknowledge(self) -> float | None:
+        return None if self.paged is None else self._minutes(self.paged, self.page_acknowledged)
 
     @property
     def minutes_to_mitigate(self) -> float | None:
@@ -117,10 +128,18 @@ def milestones(incident: Incident, events: list[Event]) -> Milestones:
     mitigated; resolved: the latest move to resolved that was not undone; closed: the close event.
     Time to declare counts from detection to declaration, to acknowledge from declaration, to
     mitigate and resolve from detection (impact starts when the problem does).
+
+    A paged incident (docs/integrations.md): paged = the first `page.requested`; acknowledged = the
+    first acknowledgement of a page the provider reported (at the provider's time), and time to
+    acknowledge counts from the first page.
     """
-    acknowledged = mitigated = resolved = closed = closed_by = None
+    acknowledged = mitigated = resolved = closed = closed_by = paged = page_acknowledged = None
     for event in events:
         at = event.recorded_at
+        if event.kind == "page.requested" and paged is None:
+            paged = at
+        if event.kind == "page.acknowledged" and page_acknowledged is None:
+            page_acknowledged = event.occurred_at
         human = not event.actor.startswith("system:")
         if acknowledged is None and event.kind != "incident.declared" and (
                 (human and event.actor != incident.declared_by)
@@ -135,8 +154,9 @@ def milestones(incident: Incident, events: list[Event]) -> Milestones:
             closed, closed_by = at, event.actor
             resolved = resolved or at
     return Milestones(declared=incident.declared_at, detected=incident.detected_at,
-                      acknowledged=acknowledged, mitigated=mitigated, resolved=resolved, closed=closed,
-                      closed_by=closed_by)
+                      acknowledged=page_acknowledged if paged else acknowledged, mitigated=mitigated,
+                      resolved=resolved, closed=closed, closed_by=closed_by, paged=paged,
+                      page_acknowledged=page_acknowledged)
 
 
 def incident_milestones(session: Session, incident: Incident) -> Milestones:

@@ -38,7 +38,7 @@ def retry_delay(item: OutboxItem, failure: Exception) -> float:
     """Honour Slack's Retry-After on 429; otherwise back off exponentially, capped at 15 min."""
     if isinstance(failure, SlackApiError) and failure.response.status_code == 429:
         return float(failure.response.headers.get("Retry-After", failure.response.headers.get("retry-after", 1)))
-    if getattr(failure, "retry_after", None) is not None:  # another service's Retry-After (a ticket tracker)
+    if getattr(failure, "retry_after", None) is not None:  # another service's Retry-After (a ticket tracker, a paging provider)
         return float(failure.retry_after)
     return min(2 ** max(item.attempts - 1, 0), MAX_BACKOFF_SECONDS) * (1 + random.random() / 4)
 

@@ -37,6 +37,9 @@ class Action(str, Enum):
     DECIDE_DEADLINE = "decide_deadline"      # end a playbook deadline clock by a decision
     SIGN_OFF_RISK_ASSESSMENT = "sign_off_risk_assessment"
     SIGN_OFF_PROGRAM_REVIEW = "sign_off_program_review"  # the incident-response program review (CC7.4)
+    ATTACH_ALERT = "attach_alert"            # link alerts waiting for triage to an open incident
+    DISMISS_ALERT = "dismiss_alert"          # decide, with a reason, that alerts need no incident
+    PAGE = "page"                            # page a service or team through PagerDuty / Opsgenie
     LINK_TICKET = "link_ticket"            # create or link a follow-up action's ticket in a tracker
 
 
@@ -81,6 +84,9 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.DECIDE_DEADLINE: ("lead", "commanders", "admins"),
     Action.SIGN_OFF_RISK_ASSESSMENT: ("risk_approvers", "commanders", "admins"),
     Action.SIGN_OFF_PROGRAM_REVIEW: ("commanders", "admins"),
+    Action.ATTACH_ALERT: (ANYONE,),
+    Action.DISMISS_ALERT: (ANYONE,),
+    Action.PAGE: (ANYONE,),
     Action.LINK_TICKET: ("action_owner", "lead", "risk_owner", "commanders", "admins"),
 }
 
@@ -105,6 +111,9 @@ DOING = {
     Action.DECIDE_DEADLINE: "decide this deadline",
     Action.SIGN_OFF_RISK_ASSESSMENT: "sign off the risk assessment",
     Action.SIGN_OFF_PROGRAM_REVIEW: "sign off the incident-response program review",
+    Action.ATTACH_ALERT: "attach these alerts to an incident",
+    Action.DISMISS_ALERT: "dismiss these alerts",
+    Action.PAGE: "page for this incident",
     Action.LINK_TICKET: "create or link this action's ticket",
 }
 

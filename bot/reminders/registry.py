@@ -7,4 +7,5 @@ from vigil_ir.followup import action_reminders as _actions  # noqa: F401
 from vigil_ir.reminders import incident_updates, playbooks  # noqa: F401
 from vigil_ir.risks import reminders as _risks  # noqa: F401
 from vigil_ir.people import sweeps as _people  # noqa: F401
+from vigil_ir.paging import sweeps as _pages  # noqa: F401
 from vigil_ir.tickets import sweeps as _tickets  # noqa: F401

@@ -17,7 +17,7 @@ from vigil_ir.slack import bolt_patch, envelope, failures, hooks, limits
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners import actions, events, incident_command, playbook_actions, shortcuts, views
 from vigil_ir.slack.listeners import risk_actions, risk_command, risk_views, signoff_views
-from vigil_ir.slack.listeners import action_listeners
+from vigil_ir.slack.listeners import action_listeners, alert_actions, page_views
 
 log = logging.getLogger(__name__)
 bolt_patch.apply()
@@ -142,4 +142,6 @@ def create_bolt_app(deps: Deps, client: WebClient | None = None, *, socket_mode:
     risk_actions.register(app, deps)
     playbook_actions.register(app, deps)
     action_listeners.register(app, deps)
+    alert_actions.register(app, deps)
+    page_views.register(app, deps)
     return app

@@ -144,22 +144,25 @@ def status_options(include_resolved: bool = True) -> list[dict]:
     return [_option(s, s.capitalize()) for s in statuses]
 
 
-def declare_modal(title: str, metadata: str, private_types: frozenset[str] = frozenset()) -> dict:
-    """`private_types`: incident types private whether the box is ticked (VIGIL_PRIVATE_INCIDENT_TYPES)."""
+def declare_modal(title: str, metadata: str, private_types: frozenset[str] = frozenset(), *,
+                  severity: str | None = None, detected_at: int | None = None) -> dict:
+    """`private_types`: incident types private whether the box is ticked (VIGIL_PRIVATE_INCIDENT_TYPES).
+    `severity`, `detected_at` (epoch seconds): prefilled, e.g. from an alert."""
     listed = [TYPES[t].lower() + (" (or marked security)" if t == "security" else "") for t in TYPES if t in private_types]
     always = f" Always private: {', '.join(listed)} incidents." if listed else ""
-    severity = [_option(key, f"{key} — {text}") for key, text in SEVERITIES.items()]
+    severities = [_option(key, f"{key} — {text}") for key, text in SEVERITIES.items()]
     types = [_option(key, label) for key, label in TYPES.items()]
     return _modal("incident_declare", "Declare an incident", "Declare", [
         _text_input("title", "Title", initial=title, max_length=150,
                     hint="What is broken, in a few words. It names the channel, unless the incident is private."),
-        _select("severity", "Severity", severity),
+        _select("severity", "Severity", severities, initial=severity),
         _select("type", "Type", types),
         _text_input("description", "Description and impact", multiline=True, optional=True),
         {"type": "input", "block_id": "detected_at", "optional": True,
          "label": {"type": "plain_text", "text": "Detected at"},
          "hint": {"type": "plain_text", "text": "When the problem was first noticed. Leave empty for now."},
-         "element": {"type": "datetimepicker", "action_id": "value"}},
+         "element": {"type": "datetimepicker", "action_id": "value",
+                     **({"initial_date_time": detected_at} if detected_at else {})}},
         {"type": "input", "block_id": "security", "optional": True,
          "label": {"type": "plain_text", "text": "Security incident"},
          "element": {"type": "checkboxes", "action_id": "value", "options": [

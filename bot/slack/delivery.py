@@ -33,6 +33,7 @@ from vigil_ir.followup import pir_document
 from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.models import EXERCISE_BANNER, Incident
 from vigil_ir.outbox import service as outbox
+from vigil_ir.paging import delivery as paging
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
 from vigil_ir.playbooks.models import PlaybookRun
@@ -40,7 +41,7 @@ from vigil_ir.slack import blocks, bolt_patch, checklist, hooks, limits, people
 from vigil_ir.slack import blocks as slack_blocks  # `blocks` is a local name in checklist()
 from vigil_ir.reminders import witnesses as witness_sweep
 from vigil_ir.slack import signoff as slack_signoff
-from vigil_ir.slack import signing_key_post, witnesses
+from vigil_ir.slack import alert_triage, signing_key_post, witnesses
 from vigil_ir.signing.service import PUBLISH_KIND as SIGNING_KEY_KIND
 from vigil_ir.slack.home import home_view
 
@@ -97,7 +98,9 @@ class Deliverer:
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
                          "person.lookup": self.person_lookup, slack_signoff.KIND: self.risk_sign_off,
                          witness_sweep.KIND: lambda payload: witnesses.deliver(self, payload),
-                         SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload)}
+                         SIGNING_KEY_KIND: lambda payload: signing_key_post.deliver(self, payload),
+                         alert_triage.TRIAGE_KIND: lambda payload: alert_triage.deliver(self, payload),
+                         **paging.handlers(database, settings)}
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}

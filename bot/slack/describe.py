@@ -54,6 +54,21 @@ def describe(event: Event) -> str:
             return f"post-incident review recorded — root cause: {short(d.get('root_cause'))}"
         case "incident.update_snoozed":
             return "update reminder snoozed"
+        case "incident.alerts_linked":
+            return (f"{d.get('alerts')} {esc(d.get('source'))} alert(s) linked: *{short(d.get('title'))}*"
+                    + (f" (rule {esc(d.get('rule'))})" if d.get("rule") else ""))
+        case "incident.alert_fired" | "incident.alert_refired" | "incident.alert_resolved":
+            verb = {"incident.alert_fired": "fired", "incident.alert_refired": "fired again"}.get(event.kind, "resolved")
+            return f":rotating_light: alert {verb}: {short(d.get('title'))} ({esc(d.get('severity'))})"
+        case "incident.detected_at_changed":
+            return f"detection time set to the earliest alert's start ({esc(d.get('to'))})"
+        case "page.requested":
+            return f":pager: paged *{esc(d.get('target'))}* ({esc(d.get('provider'))}): {short(d.get('message'))}"
+        case "page.triggered" | "page.acknowledged" | "page.escalated" | "page.resolved":
+            who = mention(d["responder_user"]) if d.get("responder_user") else esc(d.get("responder") or "")
+            return f"page to {esc(d.get('target') or d.get('dedup_key'))} {event.kind.split('.')[1]}" + (f" by {who}" if who else "")
+        case "page.resolve_requested":
+            return f"asked the provider to resolve the page ({esc(d.get('because'))})"
         case "incident.closed":
             return f"closed — root cause: {short(d.get('root_cause', ''))}"
     return esc(event.kind)

@@ -61,8 +61,8 @@ def timeline_text(session, incident: Incident, *, zone: ZoneInfo, limit: int = 2
         lines.append(f"`{local(event.occurred_at, zone)}` {mention(event.actor) if not event.actor.startswith('system:') else '_Vigil_'}"
                      f" — {describe(event)}")
     milestones = queries.incident_milestones(session, incident)
-    facts = [("acknowledge", milestones.minutes_to_acknowledge), ("mitigate", milestones.minutes_to_mitigate),
-             ("resolve", milestones.minutes_to_resolve)]
+    facts = [("acknowledge" + (" (from the first page)" if milestones.paged else ""), milestones.minutes_to_acknowledge),
+             ("mitigate", milestones.minutes_to_mitigate), ("resolve", milestones.minutes_to_resolve)]
     known = [f"time to {name}: {minutes:g} min" for name, minutes in facts if minutes is not None]
     if known:
         lines.append("_" + " · ".join(known) + "_")

@@ -1,4 +1,5 @@
-"""The Starlette app uvicorn serves: `POST /slack/events`, `GET /healthz`, the dashboard pages.
+"""The Starlette app uvicorn serves: `POST /slack/events`, `GET /healthz`, the dashboard pages,
+`POST /integrations/alerts/<source>` (bot/web/alerts.py).
 
 bolt's sync `App.dispatch` runs in Starlette's thread pool so requests do not queue behind
 each other on the event loop.
@@ -19,6 +20,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from vigil_ir.runtime import Runtime
+from vigil_ir.web.alerts import alert_routes
 from vigil_ir.tickets.webhooks import route as ticket_webhooks
 from vigil_ir.web.dashboard.app import create_dashboard
 from vigil_ir.web.metrics import RequestContext, ack_timer, metrics_route
@@ -98,6 +100,7 @@ def create_web_app(runtime: Runtime, *, background_delivery: bool = True) -> Sta
     return Starlette(routes=[Route("/slack/events", slack_events, methods=["POST"]),
                              Route("/healthz", healthz, methods=["GET"]),
                              metrics_route(runtime.settings, runtime.database),
+                             *alert_routes(runtime, read_limited),
                              ticket_webhooks(runtime.settings, runtime.database, runtime.wake.set),
                              *create_dashboard(runtime.settings, runtime.database)], lifespan=lifespan,
                      middleware=[Middleware(RequestContext)])

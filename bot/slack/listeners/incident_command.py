@@ -46,6 +46,7 @@ Inside an incident channel:
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead, commander or admin; form)
+`/incident page` — page a service or team through PagerDuty or Opsgenie (form)
 `/incident playbook [id]` — list the playbooks that fit, or attach one
 `/incident deadline <deadline-id> not-reportable|not-required|not-applicable <reason>` — end a deadline clock by a decision (lead, commander or admin)
 `/incident timeline` — latest events, in your time zone
@@ -79,7 +80,7 @@ class Command:
 # Subcommands whose domain function takes who may act besides the lead (worked out before the transaction).
 PRIVILEGED = {"security": Action.CLASSIFY_SECURITY, "deadline": Action.DECIDE_DEADLINE}
 IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook", "pir", "action", "deadline", "invite"}
+                   "playbook", "pir", "action", "deadline", "invite", "page"}
 
 
 def register(app, deps: Deps) -> None:
@@ -409,8 +410,15 @@ def cmd_pir(c: Command) -> dict:
     return {"view": blocks.pir_modal(c.incident, review)}
 
 
+def cmd_page(c: Command) -> dict:
+    from vigil_ir.slack.listeners.page_views import open_page_form
+
+    return open_page_form(c.deps, c.incident, c.who or c.user)
+
+
 SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_severity, "security": cmd_security,
                "lead": cmd_lead,
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
-               "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline, "invite": cmd_invite}
+               "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline, "invite": cmd_invite,
+               "page": cmd_page}

@@ -108,10 +108,34 @@ def declare(deps: Deps, body: dict, view: dict) -> dict:
             return {}  # the same modal submitted twice: already recorded
         incident = service.declare(session, actor=body["user"]["id"], description=text_value(view, "description"),
                                    security=security, origin_channel=origin, private=private, **values)
+        group_id = ref(str(json_metadata(view).get("alert_group")))
+        if group_id is not None:
+            problem = link_alerts(session, incident, group_id, body["user"]["id"], values["detected_at"],
+                                  json_metadata(view).get("alert_started"))
+            if problem:
+                session.rollback()
+                return errors({"title": problem})
         notify.setup_incident(session, incident)
         notify.suggest_playbooks(session, incident)
     deps.wake_sender()
     return {}
+
+
+def link_alerts(session, incident, group_id: int, actor: str, detected_at: datetime | None, prefilled) -> str | None:
+    """Link the alert group the form was opened from; the problem to show if it was decided meanwhile.
+    The detection time is the alerts' unless the declarer changed the prefilled one."""
+    from vigil_ir.alerts import triage
+    from vigil_ir.alerts.models import AlertGroup
+
+    group = session.get(AlertGroup, group_id)
+    if group is None:
+        return "These alerts no longer exist."
+    changed = detected_at is not None and int(detected_at.timestamp()) != prefilled
+    try:
+        triage.declared(session, group=group, incident=incident, actor=actor, detection="person" if changed else "alert")
+    except triage.AlreadyDecided as decided:
+        return str(decided)
+    return None
 
 
 def json_metadata(view: dict) -> dict:

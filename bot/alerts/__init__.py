@@ -1,0 +1,1 @@
+"""Alerts in: webhooks from monitoring and on-call tools, recorded, deduplicated and triaged."""
