@@ -50,6 +50,7 @@ def document(settings) -> dict[str, Any]:
 
     from vigil_ir.permissions import policy_from_settings
     from vigil_ir.tickets.config import config_for
+    from vigil_ir.alerts.config import describe as describe_alerts
 
     policy = Policy.from_settings(settings)
     permissions = policy_from_settings(settings).describe()
@@ -80,6 +81,8 @@ def document(settings) -> dict[str, Any]:
         "risk_methodology": CURRENT.describe(),
         # Follow-up actions' tickets (docs/integrations.md): where they go and how the sync treats them.
         "tickets": config_for(settings).describe(),
+        # Alerts in and pages out (docs/integrations.md): sources, triage, auto-declare, page targets.
+        "alerts_and_pages": describe_alerts(settings),
     }
 
 

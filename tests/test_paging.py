@@ -240,3 +240,15 @@ def test_the_bundle_carries_alerts_and_pages_and_its_checker_recomputes_the_page
     assert "page.acknowledged" in events and "incident.alert_fired" in events and "incident.detected_at_changed" in events
     result = verify_cli(tmp_path / "evidence.zip")
     assert result.exit_code == 0, result.output
+
+
+def test_the_recorded_configuration_names_sources_and_page_targets_but_no_credential(paging):
+    from vigil_ir.config_evidence import document
+
+    recorded = document(paging.runtime.settings)["alerts_and_pages"]
+    assert recorded["sources_enabled"] == ["alertmanager", "generic", "grafana", "opsgenie", "pagerduty"]
+    assert recorded["page_targets"] == {"opsgenie:ops": {"provider": "opsgenie",
+                                                         "responders": ["team:Ops Team", "schedule:Ops Primary"]},
+                                        "pagerduty:checkout": {"provider": "pagerduty", "responders": []}}
+    assert "R0UTINGKEY" not in str(recorded) and OPSGENIE_KEY not in str(recorded)
+    assert senders.PAGERDUTY_SECRET not in str(recorded)

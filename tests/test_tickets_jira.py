@@ -408,3 +408,29 @@ def test_the_update_form_links_a_jira_link_and_the_listing_shows_the_ticket(app,
     with clock.frozen(at(2)):
         listing = app.command("actions open", channel="C0ELSEWHERE", user=OWNER).text
     assert f"<{url}|OPS-1> (In Progress)" in listing
+
+
+def test_an_open_ticket_linked_to_a_done_action_is_flagged_not_closed(make_app, fake_jira, fake_slack):
+    from tests.test_actions_slack import click, dms
+
+    app = make_app(VIGIL_TICKETS_DIVERGENCE_GRACE="1h")
+    new_action(app)
+    message = [m for m in dms(fake_slack, OWNER) if "blocks" in m][-1]
+    with clock.frozen(at(1)):
+        click(app, fake_slack, "action_item_done", message, OWNER, "done")
+    existing = fake_jira.new_issue("OPS", "Tracked elsewhere")
+    ticket_command(app, f"ACT-1 {existing['key']}", minutes=2)
+    deliver(app, 2)
+    for minute in (3, 70, 71):
+        sweep(app, minute)
+        deliver(app, minute)
+    assert fake_jira.calls_to("transition") == [] and fake_jira.issues[existing["key"]]["fields"]["status"]["name"] == "To Do"
+    assert ticket(app).divergence == "action_done" and kinds(app).count("ticket.divergence_flagged") == 1
+
+
+def test_a_ticket_title_longer_than_an_action_may_be_is_cut_on_the_action_only(app, fake_jira):
+    key = created(app, fake_jira)
+    body = fake_jira.change(key, summary="x" * 3100)  # longer than an action's description may be
+    assert hook(app, fake_jira, body).json()["result"] == "applied"
+    assert last_event(app).kind == "action.updated" and action(app).description == "x" * 3000
+    assert ticket(app).title == "x" * 3100

@@ -225,8 +225,13 @@ def apply_remote(session: Session, *, action: ActionItem, row: ActionTicket, tic
     changes = _action_changes(session, action, row, ticket, before, label)
     extra = {"source": source, "delivery": delivery, "tracker": row.tracker, "ticket_key": row.key,
              "ticket_state": row.state, "ticket_changes": ticket_changes}
-    return _write(session, action=action, row=row, actor=f"system:{row.tracker}", kind=kind if not changes else None,
-                  extra=extra, **changes)
+    if changes:
+        try:  # a value the action's own checks refuse is kept on the ticket only, and said so
+            return _write(session, action=action, row=row, actor=f"system:{row.tracker}", kind=None, extra=extra,
+                          **changes)
+        except ActionError as refused:
+            extra["not_applied"] = f"{refused.field or 'change'}: {refused}"
+    return _write(session, action=action, row=row, actor=f"system:{row.tracker}", kind=kind, extra=extra)
 
 
 def record_missing(session: Session, *, action: ActionItem, row: ActionTicket, label: str, source: str,
@@ -245,11 +250,18 @@ def record_comment(session: Session, *, action: ActionItem, row: ActionTicket, t
 
 
 # ---- closing the ticket when the action closes in Vigil ---------------------------------------
+def _last_seq(session: Session, action: ActionItem, kinds: tuple[str, ...]) -> int | None:
+    return session.exec(select(Event.stream_seq).where(Event.stream == action.stream, Event.kind.in_(kinds))
+                        .order_by(Event.stream_seq.desc()).limit(1)).first()
+
+
 def closing_seq(session: Session, action: ActionItem) -> int | None:
-    """The stream position of the event that last closed the action (done or cancelled)."""
-    return session.exec(select(Event.stream_seq).where(
-        Event.stream == action.stream, Event.kind.in_(("action.completed", "action.cancelled")))
-        .order_by(Event.stream_seq.desc()).limit(1)).first()
+    """The stream position of the event that last closed the action (done or cancelled), if that was
+    after its ticket was asked for or linked: a ticket linked to an action already closed is left as
+    it is (a disagreement the owner is told about), never closed behind its owner's back."""
+    closed = _last_seq(session, action, ("action.completed", "action.cancelled"))
+    ticketed = _last_seq(session, action, ("ticket.requested", "ticket.linked"))
+    return closed if closed is not None and ticketed is not None and closed > ticketed else None
 
 
 def follow_action(session: Session, *, action: ActionItem, config: TicketConfig) -> OutboxItem | None:
