@@ -51,8 +51,8 @@ LAZY_SUBCOMMANDS = {
                  "The shipped criteria catalogues (SOC 2 Trust Services Criteria, ISO/IEC 27001:2022 Annex A)."),
     "dashboard": ("vigil_ir.auth.cli", "dashboard_group", "The web dashboard: its signed-in sessions."),
     "export": ("vigil_ir.exports.cli", "export",
-               "Export audit evidence: incident timelines and population, reviews and actions, the risk register, "
-               "review log and acceptances, and the evidence bundle."),
+               "Export audit evidence: incident timelines and population, reviews and actions, the exercise "
+               "register, the risk register, review log and acceptances, and the evidence bundle."),
     "incidents": ("vigil_ir.exports.program_review_cli", "incidents_group",
                   "The incident-response program as evidence: the periodic review and its sign-off."),
     "outbox": ("vigil_ir.outbox.cli", "outbox",

@@ -131,7 +131,8 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
                                            "risk_register_2025-03-31", "risk_reviews", "risk_acceptances", "audit_log",
                                            "notifications", "risk_signoffs", "people", "incidents_carried_over",
                                            "incidents_carried_over_events", "pirs_carried_over", "security_incidents",
-                                           "update_cadence", "criteria_index", "incident_review_signoffs",
+                                           "update_cadence", "criteria_index", "incident_review_signoffs", "exercises",
+                                           "exercise_events",
                                            "chain_heads") for fmt in ("csv", "json")}
     extras = {"incidents/INC-2/INC-2-post-incident-review.md", "policy/config_versions.json",
               "policy/playbook_versions.csv", "policy/playbook_versions.json",

@@ -55,6 +55,7 @@ def test_the_checker_reads_and_writes_times_as_vigil_does(moment):
 def test_the_checker_knows_the_incident_types_user_ids_and_unknown_name_as_vigil_does():
     assert bundle_checker.INCIDENT_TYPE_LABELS == TYPES
     assert bundle_checker.USER_ID_IN_TEXT.pattern == ids._ID_IN_TEXT.pattern
+    assert bundle_checker.USER_ID.pattern == ids._USER_ID.pattern  # an exercise's participants
     assert bundle_checker.NAME_UNKNOWN == UNKNOWN
 
 

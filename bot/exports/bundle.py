@@ -22,8 +22,8 @@ from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_criteria, bundle_edges, bundle_followup,
-                              bundle_incidents, bundle_people, bundle_policy, bundle_program, bundle_risks,
-                              bundle_signing)
+                              bundle_exercises, bundle_incidents, bundle_people, bundle_policy, bundle_program,
+                              bundle_risks, bundle_signing)
 from vigil_ir.exports.bundle_files import Table, ZipSink
 from vigil_ir.exports.bundle_verify import STANDALONE_NAME, standalone_source
 from vigil_ir.exports.manifest import NAME, Manifest, Note
@@ -135,6 +135,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             bundle_edges.write_security(ctx)
             bundle_cadence.write(ctx)
             bundle_followup.write(ctx)
+            bundle_exercises.write(ctx)
             bundle_risks.write(ctx)
             bundle_audit.write_audit_log(ctx)
             bundle_audit.write_notifications(ctx)

@@ -34,6 +34,10 @@ auditor can read it whole and run it on a machine without Vigil. What it checks,
    says when that receipt is in this bundle's log, and names the last export recorded before this
    one; with --previous, the earlier bundle's manifest SHA-256, signing key, period and generation
    time are the ones named, and its signature holds.
+10. Exercises: each row of the exercise register is an exercise declared in the period whose stream
+    is in `exercise_events`; its kind, scenario, participants, playbooks, steps done/skipped/open,
+    close findings, event count and head are recomputed from those events; the follow-up actions
+    `action_items` attributes to it are the ones it lists.
 """
 
 from __future__ import annotations
@@ -316,6 +320,11 @@ CARRIED_OVER_REASONS = {"incident.closed": "closed in the period",
                         "pir.completed": "post-incident review completed in the period"}
 
 
+# A Slack user id (U…, or W… on Enterprise Grid, with at least one digit): Vigil's own rule.
+USER_ID = re.compile(r"^[UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,}$")
+STEP_STATES = {"playbook.step_completed": "done", "playbook.step_skipped": "skipped", "playbook.step_reopened": "open"}
+
+
 class IncidentStream:
     """One incident's stream read from an incident event-log file: the incident's state and milestones
     folded from its events, and a short digest of each row so other files can be compared with it
@@ -334,11 +343,18 @@ class IncidentStream:
         self.security_at_end = self.security_ever = False  # folded from events recorded before the period end
         self.pir_completed_hash = None
         self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
+        # For an exercise's register row: who took part, the playbooks attached, each step's latest state.
+        self.exercise: dict = {}
+        self.participants: list = []
+        self.playbooks: list = []
+        self.steps: dict = {}
 
     def add(self, row: dict, line: str, start: datetime, end: datetime) -> None:
         kind, actor, data = row.get("kind"), row.get("actor") or "", row.get("data")
         data = data if isinstance(data, dict) else {}
         self._fold(kind, actor, data)
+        if self.stream.startswith("exercise:"):
+            self._exercise(kind, actor, data)
         self._milestones(kind, actor, data, row.get("recorded_at"), row.get("occurred_at"))
         recorded = parse_time(row.get("recorded_at"))
         if kind == "incident.declared" or (kind == "incident.security_changed" and recorded is not None
@@ -404,6 +420,40 @@ class IncidentStream:
         if kind == "incident.closed":
             self.closed, self.closed_by, self.close_data = at, actor, data
             self.resolved = self.resolved or at
+
+    def _took_part(self, user) -> None:
+        if isinstance(user, str) and len(user) <= 32 and USER_ID.match(user) and user not in self.participants:
+            self.participants.append(user)
+
+    def _exercise(self, kind, actor: str, data: dict) -> None:
+        """Participants: who acted, was given a role or a step, or attended the review, in order of first
+        appearance; playbooks as attached; steps by their latest state (an undo opens one again)."""
+        self._took_part(actor)
+        if kind == "incident.declared":
+            self.exercise = data.get("exercise") if isinstance(data.get("exercise"), dict) else {}
+        elif kind in ("incident.role_assigned", "playbook.step_assigned"):
+            self._took_part(data.get("to"))
+        elif kind == "pir.completed" and isinstance(data.get("attendees"), list):
+            for user in data["attendees"]:
+                self._took_part(user)
+        elif kind == "playbook.attached":
+            self.playbooks.append(f"{data.get('playbook_id')} v{data.get('version')} sha256:{data.get('sha256')}")
+            for step in data.get("steps") or []:
+                self.steps[f"{data.get('run_id')}:{step}"] = "open"
+        elif kind in STEP_STATES:
+            self.steps[f"{data.get('run_id')}:{data.get('step_id')}"] = STEP_STATES[kind]
+
+    def exercise_columns(self) -> dict:
+        """The exercise register's columns that its events give."""
+        close, states = self.close_data or {}, list(self.steps.values())
+        return {"kind": self.exercise.get("kind"), "scenario": self.exercise.get("scenario"),
+                **{name: self.state.get(name) for name in ("title", "type", "status", "lead")},
+                "severity": self.state.get("severity_final"), "declared_by": self.declared_by,
+                "participants": " ".join(self.participants) or None, "playbooks": "; ".join(self.playbooks) or None,
+                "steps_done": states.count("done"), "steps_skipped": states.count("skipped"),
+                "steps_open": states.count("open"), "closed_at": self.closed,
+                "close_summary": close.get("customer_impact"), "root_cause": close.get("root_cause"),
+                "findings": close.get("lessons_learned"), "event_count": self.events, "chain_head_hash": self.head}
 
     def expected_columns(self, row: dict) -> dict:
         """The incident's population columns as its events say they are."""
@@ -507,7 +557,9 @@ class ChainCheck:
 # --- 7. The checks of one bundle -----------------------------------------------------------------
 
 E2_FILES = {"incident_events.json": "incidents.json",
-            "incidents_carried_over_events.json": "incidents_carried_over.json"}
+            "incidents_carried_over_events.json": "incidents_carried_over.json",
+            "exercise_events.json": "exercises.json"}
+STREAM_PREFIXES = {"INC-": "incident:", "EX-": "exercise:"}
 PACKET_FOLDERS = {"incidents": "incidents.json", "incidents_carried_over": "incidents_carried_over.json"}
 PACKET = re.compile(r"^(incidents|incidents_carried_over)/(INC-\d+)/\2\.(json|md|html)$")
 SEQUENCE_RULES = {"INC-": "declared in the period", "RISK-": "created before the period end",
@@ -562,7 +614,10 @@ class Bundle:
         self.e2_streams: dict[str, set] = {name: set() for name in E2_FILES}
         self.keys: dict[str, list] = {prefix: [] for prefix in SEQUENCE_RULES}
         self.security_keys: set = set()
-        self.population: dict[str, set] = {"incidents.json": set(), "incidents_carried_over.json": set()}
+        self.population: dict[str, set] = {"incidents.json": set(), "incidents_carried_over.json": set(),
+                                           "exercises.json": set()}
+        self.action_parents: dict = {}  # action key → its parent_ref in action_items
+        self.exercise_actions: dict = {}  # exercise key → the actions its register row lists
         self.packets: dict[str, set] = {folder: set() for folder in PACKET_FOLDERS}
         self.rows: dict[str, int] = {}
         self.packet_events: dict[str, list] = {}  # the packet folder being read → its JSON events
@@ -721,7 +776,7 @@ class Bundle:
                   "pirs.json": self.pir_row("pirs.json", "incidents.json"),
                   "pirs_carried_over.json": self.pir_row("pirs_carried_over.json", "incidents_carried_over.json"),
                   "security_incidents.json": self.security_row,
-                  "update_cadence.json": self.cadence_row}
+                  "update_cadence.json": self.cadence_row, "exercises.json": self.exercise_row}
         if path.startswith("risk_register_"):
             return self.register_row, lambda: None
         if path == "security_incidents.json":
@@ -770,7 +825,7 @@ class Bundle:
             self.summary(path, label, row)
             self.event_columns(path, label, row)
             if path in E2_FILES:
-                if isinstance(stream, str) and stream.startswith("incident:"):
+                if isinstance(stream, str) and stream.startswith(("incident:", "exercise:")):
                     self.e2_streams[path].add(stream)
                     fold = self.incident_streams.setdefault(stream, IncidentStream(stream))
                     fold.add(row, line, self.start, self.end)
@@ -954,6 +1009,7 @@ class Bundle:
             self.check.problem(path, f"{label}: {key!r} is not an action key")
             return
         self.keys["ACT-"].append(action)
+        self.action_parents[key] = row.get("parent_ref")
         due = row.get("due_at")
         try:
             due_in = due is not None and self.start.date() <= date.fromisoformat(str(due)[:10]) <= \
@@ -1011,6 +1067,44 @@ class Bundle:
             if divergence != expected:
                 problem(f"ticket_divergence {divergence!r}, but the action is {status} and its ticket {state}"
                         + (f" (they disagree as {expected!r})" if expected else " (they agree)"))
+
+    def exercise_row(self, row: dict, number: int, line: str) -> None:
+        """An exercise declared in the period, its columns as its events in exercise_events say."""
+        path, key = "exercises.json", row.get("exercise_ref")
+        label = f"{key} (row {number})"
+        exercise = key_number(key, "EX-")
+        if exercise is None:
+            self.check.problem(path, f"{label}: {key!r} is not an exercise key")
+            return
+        self.population[path].add(key)
+        self.exercise_actions[key] = set((row.get("actions_raised") or "").split("; ")) - {""}
+        if not self.in_period(path, label, "held_at", row.get("held_at")):
+            self.check.problem(path, f"{label}: held_at {row.get('held_at')} is outside the period "
+                                     f"{self.manifest['period'].get('start')} to {self.manifest['period'].get('end')} "
+                                     "(the selection: declared in the period)")
+        stream = f"exercise:{exercise}"
+        fold = self.incident_streams.get(stream)
+        if fold is None or stream not in self.e2_streams["exercise_events.json"]:
+            self.check.problem(path, f"{label}: its stream {stream} has no events in exercise_events.json")
+            return
+        for column, value in fold.exercise_columns().items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its events in "
+                                         f"exercise_events.json say {value!r}")
+
+    def exercise_actions_listed(self) -> None:
+        """The actions action_items attributes to an exercise of the register are the ones it lists."""
+        if "exercises.json" not in self.present or "action_items.json" not in self.present:
+            return
+        for action, parent in sorted(self.action_parents.items(), key=lambda item: key_number(item[0], "ACT-") or 0):
+            if parent in self.exercise_actions and action not in self.exercise_actions[parent]:
+                self.check.problem("exercises.json", f"{parent}: action_items.json lists {action} as raised by it; "
+                                                     "the register does not")
+        for exercise, listed in sorted(self.exercise_actions.items()):
+            for action in sorted(listed):
+                if action in self.action_parents and self.action_parents[action] != exercise:
+                    self.check.problem("exercises.json", f"{exercise}: lists {action}, which action_items.json says "
+                                                         f"was raised by {self.action_parents[action]}")
 
     def register_row(self, row: dict, number: int, line: str) -> None:
         key = row.get("risk_ref")
@@ -1175,15 +1269,18 @@ class Bundle:
         for events_file, population in E2_FILES.items():
             if events_file not in self.present or population not in self.present:
                 continue
-            streams = {f"incident:{key_number(key, 'INC-')}" for key in self.population[population]}
+            streams = {f"{STREAM_PREFIXES[prefix]}{key_number(key, prefix)}" for key in self.population[population]
+                       for prefix in STREAM_PREFIXES if key_number(key, prefix) is not None}
+            what = "an exercise" if population == "exercises.json" else "an incident"
             for stream in sorted(self.e2_streams[events_file] - streams):
-                self.check.problem(events_file, f"stream {stream} is not an incident of {population}")
+                self.check.problem(events_file, f"stream {stream} is not {what} of {population}")
         for folder, population in PACKET_FOLDERS.items():
             if population in self.present:
                 for key in sorted(self.population[population] - self.packets[folder]):
                     self.check.problem(f"{folder}/{key}/", f"{key} is in {population} but has no packet")
                 for key in sorted(self.packets[folder] - self.population[population]):
                     self.check.problem(f"{folder}/{key}/", f"a packet for {key}, which is not in {population}")
+        self.exercise_actions_listed()
         self.sequences()
         self.notes()
         self.generator()

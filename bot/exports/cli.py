@@ -27,7 +27,7 @@ from vigil_ir.exports.risks import review_rows
 from vigil_ir.exports.risks import render as render_risk_rows
 from vigil_ir.exports.timeline import FORMATS as TIMELINE_FORMATS
 from vigil_ir.exports.timeline import load_timeline
-from vigil_ir.incidents.queries import by_key, parse_key
+from vigil_ir.incidents.queries import by_key, parse_any_key
 
 _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _OUTPUT = click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path), callback=checked_output,
@@ -75,21 +75,21 @@ def _bound(ctx: click.Context, param: click.Parameter, value: str | None) -> dat
 
 @click.group("export")
 def export() -> None:
-    """Export audit evidence: incident timelines and population, reviews and actions, the risk register,
-    review log and acceptances, and the evidence bundle."""
+    """Export audit evidence: incident timelines and population, reviews and actions, the exercise
+    register, the risk register, review log and acceptances, and the evidence bundle."""
 
 
 @export.command("timeline")
-@click.argument("key", metavar="INC-<n>")
+@click.argument("key", metavar="INC-<n>|EX-<n>")
 @click.option("--format", "fmt", type=click.Choice(TIMELINE_FORMATS, case_sensitive=False), default="json",
               show_default=True, help="json (with hashes and an integrity block), csv, md or html.")
 @_OUTPUT
 @click.pass_context
 def timeline_command(ctx: click.Context, key: str, fmt: str, output: Path | None) -> None:
-    """One incident's full timeline, with milestones and its hash-chain head."""
-    if parse_key(key) is None:
-        raise click.BadParameter(f"{key!r} is not an incident key; expected INC-<n>, e.g. INC-12.",
-                                 param_hint="INC-<n>")
+    """One incident's (or exercise's) full timeline, with milestones and its hash-chain head."""
+    if parse_any_key(key) is None:
+        raise click.BadParameter(f"{key!r} is not an incident key; expected INC-<n>, e.g. INC-12 (or an exercise's "
+                                 "EX-<n>).", param_hint="INC-<n>")
     with _session(ctx) as session:
         incident = by_key(session, key)
         if incident is None:
@@ -148,6 +148,24 @@ def actions_command(ctx: click.Context, start: datetime, end: datetime, fmt: str
     with _session(ctx) as session:
         rows = action_rows(session, start, end)
     _emit(render(rows, fmt.lower()), output, fmt=fmt.lower(), what=f"{len(rows)} follow-up actions")
+
+
+@export.command("exercises")
+@period_options
+@click.option("--format", "fmt", type=click.Choice(("csv", "json"), case_sensitive=False), default="csv",
+              show_default=True, help="csv or json (same columns).")
+@_OUTPUT
+@click.pass_context
+def exercises_command(ctx: click.Context, start: datetime, end: datetime, fmt: str, output: Path | None) -> None:
+    """The exercise register (CC7.5): every exercise (tabletop or game day) declared in the period, with
+    its scenario, participants, playbooks and steps, findings and the follow-up actions it raised.
+    Exercises are never part of the incident population."""
+    from vigil_ir.exports.exercise_register import exercise_rows, render
+
+    check_period(start, end)
+    with _session(ctx) as session:
+        rows = exercise_rows(session, start, end)
+    _emit(render(rows, fmt.lower()), output, fmt=fmt.lower(), what=f"{len(rows)} exercises")
 
 
 def _as_of(ctx: click.Context, param: click.Parameter, value: str | None) -> date | None:

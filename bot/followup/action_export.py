@@ -59,7 +59,7 @@ def _parents(session: Session, actions: list[ActionItem]) -> dict[tuple[str, int
     incident_ids = sorted({a.incident_id for a in actions if a.incident_id})
     for offset in range(0, len(incident_ids), CHUNK):
         for incident in session.exec(select(Incident).where(Incident.id.in_(incident_ids[offset:offset + CHUNK]))):
-            refs[("incident", incident.id)] = incident.key
+            refs[("incident", incident.id)] = incident.key  # EX-<n> for an exercise's action
     risk_ids = sorted({a.risk_id for a in actions if a.risk_id})
     if risk_ids:
         from vigil_ir.risks.models import Risk  # only when actions treat risks
@@ -99,7 +99,9 @@ def action_row(action: ActionItem, parents: dict, verifiers: dict, today: date, 
         parent = ("incident", action.incident_id)
     else:
         parent = ("risk", action.risk_id) if action.risk_id else (None, None)
-    return add_names({"action_ref": action.key, "parent_type": parent[0], "parent_ref": parents.get(parent),
+    ref = parents.get(parent)
+    kind = "exercise" if parent[0] == "incident" and (ref or "").startswith("EX-") else parent[0]
+    return add_names({"action_ref": action.key, "parent_type": kind, "parent_ref": ref,
             "description": action.description, "action_type": action.type, "owner": action.owner,
             "created_at": clock.iso(action.created_at),
             "due_at": action.due_on.isoformat() if action.due_on else None, "status": action.status,

@@ -127,10 +127,11 @@ def period_download(name: str) -> Callable[[Request], Response]:
 
 
 def _incident_key(export: str, row: dict) -> str | None:
-    """The incident a row of a period export belongs to (the population, the actions of incidents)."""
+    """The incident a row of a period export belongs to (the population, the actions of incidents and
+    exercises)."""
     if export == "incidents":
         return row.get("key")
-    if export == "actions" and row.get("parent_type") == "incident":
+    if export == "actions" and row.get("parent_type") in ("incident", "exercise"):
         return row.get("parent_ref")
     return None
 

@@ -1,0 +1,48 @@
+"""The exercise register in a bundle (CC7.5): `exercises` and the exercises' event log.
+
+Exercises are not incidents: they are in none of the incident files. Their register lists every
+exercise declared in the period, and `exercise_events` carries each one's whole `exercise:<n>` stream
+(from seq 1, re-verifiable like `incident_events`), from which `verify --bundle` recomputes the
+register's columns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from vigil_ir.eventlog import events_for_stream
+from vigil_ir.exports import eventlog_export, exercise_register
+from vigil_ir.exports.eventlog_export import Segments
+from vigil_ir.incidents.queries import declared_between
+
+if TYPE_CHECKING:
+    from vigil_ir.exports.bundle import Context
+
+REGISTER = "exercises"
+EVENTS = "exercise_events"
+
+
+def write(ctx: Context) -> None:
+    period = ctx.period_text("declared_at")
+    register = ctx.table(REGISTER, exercise_register.COLUMNS, section="CC7.5",
+                         description="Exercise register: every exercise (tabletop or game day) held in the period: "
+                                     "kind, scenario, participants, playbooks and versions followed, steps done and "
+                                     "skipped, findings recorded at its close, follow-up actions raised",
+                         query=f"incident rows marked exercise with {period}, ordered by number; columns folded "
+                               "from each exercise's events, actions from action_item rows of the exercise")
+    events_table = ctx.table(EVENTS, eventlog_export.COLUMNS, section="CC7.5",
+                             description="Exercise event log: every event of each exercise's stream, with prev_hash "
+                                         "and hash (re-verifiable offline)",
+                             query=f"event rows of streams exercise:<n> for exercises with {period}, all seqs as of "
+                                   "generation, ordered by exercise number then seq")
+    segments = ctx.manifest.segments.setdefault(f"{EVENTS}.json", Segments())
+    for exercise in declared_between(ctx.session, ctx.start, ctx.end, exercises=True):
+        events = events_for_stream(ctx.session, exercise.stream)
+        register.write(exercise_register.register_row(exercise, events, exercise_register.actions_of(ctx.session, exercise),
+                                                      ctx.people))
+        for event in events:
+            row = eventlog_export.event_row(event, ctx.people)
+            events_table.write(row)
+            segments.add(row)
+    register.finish(ctx.sink)
+    events_table.finish(ctx.sink)
