@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
 
 import httpx
 
 from vigil_ir.tickets.trackers import (NewTicket, Target, Ticket, TrackerError, Webhook, WebhookRefused, body_digest,
-                                       header, signature_matches)
+                                       header, iso_time, signature_matches)
 from vigil_ir.tickets.transport import call
 
 REPO = r"[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}"
@@ -29,13 +28,6 @@ MARKER_PAGE = 100  # newest `vigil` issues looked through for a lost creation
 
 def marker_line(marker: str) -> str:
     return f"<!-- {marker} -->"
-
-
-def _time(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
 
 
 class GitHub:
@@ -68,7 +60,7 @@ class GitHub:
                       state_name=f"{issue.get('state')}" + (f" ({reason})" if reason and state != "open" else ""),
                       title=issue.get("title") or "",
                       assignee=self.logins.get(login.lower(), login) if login else None,
-                      updated_at=_time(issue.get("updated_at")))
+                      updated_at=iso_time(issue.get("updated_at")))
 
     def _split(self, key: str) -> tuple[str, int]:
         match = KEY.match(key)

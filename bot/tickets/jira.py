@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
+from datetime import datetime
 from urllib.parse import quote
 
 import httpx
 
 from vigil_ir.tickets.trackers import (NewTicket, Target, Ticket, TicketNotFound, TrackerError, Webhook,
-                                       WebhookRefused, body_digest, header, signature_matches)
+                                       WebhookRefused, body_digest, header, iso_day, signature_matches)
 from vigil_ir.tickets.transport import call
 
 KEY = re.compile(r"^[A-Z][A-Z0-9_]{0,49}-\d{1,12}$")
@@ -47,13 +47,6 @@ def _time(value: str | None) -> datetime | None:
     return None
 
 
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
-
-
 class Jira:
     name, label = "jira", "Jira"
 
@@ -81,7 +74,7 @@ class Jira:
                       state=state, state_name=f"{name} ({resolution})" if resolution and name else name,
                       title=fields.get("summary") or "",
                       assignee=assignee.get("emailAddress") or assignee.get("accountId") or None,
-                      due_on=_day(fields.get("duedate")), updated_at=_time(fields.get("updated")))
+                      due_on=iso_day(fields.get("duedate")), updated_at=_time(fields.get("updated")))
 
     def _account(self, email: str) -> str | None:
         users = call(self.client, "GET", "/rest/api/3/user/search", params={"query": email}, label="Jira user search")

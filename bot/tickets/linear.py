@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import date, datetime
 
 import httpx
 
 from vigil_ir import clock
 from vigil_ir.tickets.trackers import (NewTicket, Target, Ticket, TicketNotFound, TrackerError, Webhook,
-                                       WebhookRefused, body_digest, header, signature_matches)
+                                       WebhookRefused, body_digest, header, iso_day, iso_time, signature_matches)
 from vigil_ir.tickets.transport import call
 
 KEY = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{1,12}$")
@@ -24,20 +23,6 @@ ISSUE_URL = re.compile(r"^https?://linear\.app/[^/\s]+/issue/([A-Za-z][A-Za-z0-9
 ISSUE_FIELDS = "id identifier url title updatedAt dueDate state { name type } assignee { email name } team { id }"
 STATE_TYPES = {"completed": "done", "canceled": "cancelled"}
 REPLAY_WINDOW_SECONDS = 60
-
-
-def _time(value: str | None) -> datetime | None:
-    try:
-        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
-    except ValueError:
-        return None
-
-
-def _day(value: str | None) -> date | None:
-    try:
-        return date.fromisoformat(value) if value else None
-    except ValueError:
-        return None
 
 
 class Linear:
@@ -71,7 +56,7 @@ class Linear:
         return Ticket(key=issue["identifier"], url=issue.get("url") or "", external_id=str(issue.get("id") or ""),
                       state=STATE_TYPES.get(state.get("type") or "", "open"), state_name=state.get("name") or "",
                       title=issue.get("title") or "", assignee=assignee.get("email") or assignee.get("name") or None,
-                      due_on=_day(issue.get("dueDate")), updated_at=_time(issue.get("updatedAt")))
+                      due_on=iso_day(issue.get("dueDate")), updated_at=iso_time(issue.get("updatedAt")))
 
     def _team_id(self, team_key: str) -> str:
         if team_key not in self._teams:

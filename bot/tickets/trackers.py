@@ -122,3 +122,19 @@ def header(headers: dict[str, str], name: str) -> str | None:
 def body_digest(body: bytes) -> str:
     """A delivery id for a delivery that carries none: the same body is the same delivery."""
     return "sha256:" + hashlib.sha256(body).hexdigest()
+
+
+def iso_time(value: str | None) -> datetime | None:
+    """A tracker's ISO 8601 time (`Z` or an offset); None when absent or unreadable."""
+    try:
+        return datetime.fromisoformat(value.replace("Z", "+00:00")) if value else None
+    except ValueError:
+        return None
+
+
+def iso_day(value: str | None) -> date | None:
+    """A tracker's due date (`YYYY-MM-DD`); None when absent or unreadable."""
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        return None

@@ -30,6 +30,14 @@ def _group(session, value) -> AlertGroup | None:
     return session.get(AlertGroup, group_id) if group_id is not None else None
 
 
+def _open_group(session, value) -> tuple[AlertGroup | None, str | None]:
+    """The alert group a button names, and why it cannot be acted on (gone, or already decided)."""
+    group = _group(session, value)
+    if group is None:
+        return None, "These alerts no longer exist."
+    return group, triage.decided_message(session, group) if group.state != "open" else None
+
+
 def _reply(deps: Deps, body: dict, text: str) -> None:
     with deps.database.session() as session:
         notify.respond_later(session, body.get("response_url") or "", text)
@@ -45,9 +53,7 @@ def register(app, deps: Deps) -> None:
         if not decision:
             return _reply(deps, body, authz.refusal(decision) + " Nothing was recorded.")
         with deps.database.session() as session:
-            group = _group(session, action.get("value"))
-            problem = "These alerts no longer exist." if group is None else (
-                triage.decided_message(session, group) if group.state != "open" else None)
+            group, problem = _open_group(session, action.get("value"))
         if problem:
             return _reply(deps, body, f":warning: {problem}")
         started = int(group.first_started_at.timestamp())
@@ -67,9 +73,7 @@ def register(app, deps: Deps) -> None:
         if not decision:
             return _reply(deps, body, authz.refusal(decision) + " Nothing was recorded.")
         with deps.database.session() as session:
-            group = _group(session, action.get("value"))
-            problem = "These alerts no longer exist." if group is None else (
-                triage.decided_message(session, group) if group.state != "open" else None)
+            group, problem = _open_group(session, action.get("value"))
             incidents = access.visible(deps.permissions, who, session, session.exec(
                 select(Incident).where(Incident.status.in_(ACTIVE_STATUSES))
                 .order_by(Incident.number.desc()).limit(ATTACHABLE)))
@@ -86,9 +90,7 @@ def register(app, deps: Deps) -> None:
         if not decision:
             return _reply(deps, body, authz.refusal(decision) + " Nothing was recorded.")
         with deps.database.session() as session:
-            group = _group(session, action.get("value"))
-            problem = "These alerts no longer exist." if group is None else (
-                triage.decided_message(session, group) if group.state != "open" else None)
+            group, problem = _open_group(session, action.get("value"))
         if problem:
             return _reply(deps, body, f":warning: {problem}")
         failed = open_view(client, body["trigger_id"], alert_triage.dismiss_modal(group))
