@@ -372,6 +372,11 @@ def test_previous_must_be_the_bundle_named(db, bundle, tmp_path):
         f"{other} has" in wrong.output
     assert verify(q2, "--previous", str(tmp_path / "missing.zip"), db=db).exit_code == 1
     assert CliRunner().invoke(main, ["verify", "--previous", str(bundle)], obj={"database": db}).exit_code == 2
+    same_quarter = export(db, tmp_path, name="same.zip")  # names other.zip, whose receipt is after the period
+    plain = verify(same_quarter, db=db)
+    assert plain.exit_code == 0 and "NOTE: manifest.json: previous_bundle: its receipt" in plain.output
+    given = verify(same_quarter, "--previous", str(other), db=db)
+    assert given.exit_code == 0 and "NOTE" not in given.output  # checked against the file: nothing to note
     first = manifest_of(bundle)
     assert first["previous_bundle"] is None
     alone = verify(bundle, "--previous", str(other), db=db)

@@ -200,6 +200,7 @@ class Check:
         self.signed_by: str | None = None  # the key fingerprint, once the signature checks out
         self.manifest_sha256 = ""
         self.signed = None  # set by `vigil verify --bundle` (vigil_ir.exports.bundle_signature)
+        self.previous_given = False  # --previous: the bundle before this one is checked against previous_bundle
 
     @property
     def ok(self) -> bool:
@@ -1430,10 +1431,11 @@ class Bundle:
         receipt = claim.get("receipt") if isinstance(claim.get("receipt"), dict) else {}
         named = self.receipts.get((receipt.get("stream"), receipt.get("seq")))
         if named is None:
-            self.check.notices.append(
-                f"{where}: its receipt (stream {receipt.get('stream')} seq {receipt.get('seq')}, recorded "
-                f"{receipt.get('recorded_at')}) is not in this bundle's event log; check it against the earlier "
-                f"bundle with --previous")
+            if not self.check.previous_given:  # with --previous, check_previous checks it against the file
+                self.check.notices.append(
+                    f"{where}: its receipt (stream {receipt.get('stream')} seq {receipt.get('seq')}, recorded "
+                    f"{receipt.get('recorded_at')}) is not in this bundle's event log; check it against the earlier "
+                    f"bundle with --previous")
         else:
             if named.get("hash") != receipt.get("hash"):
                 self.check.problems.append(f"{where}: receipt hash {receipt.get('hash')}; the event log has "
@@ -1965,6 +1967,7 @@ def check_bundle(path, *, signature: bool = True, previous=None) -> Check:
         manifest, manifest_bytes = load_manifest(archive, path)
         check = Check(path, manifest)
         check.manifest_sha256 = hashlib.sha256(manifest_bytes).hexdigest()
+        check.previous_given = previous is not None
         if signature:
             check_signature(archive, check, manifest_bytes)
         Bundle(archive, check).run()
