@@ -9,6 +9,8 @@ from vigil_ir import clock
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.followup import actions
 from vigil_ir.followup.models import ActionItem
+from vigil_ir.runtime import build_runtime
+from tests.conftest import VigilHarness
 from tests.slack_requests import block_action, input_value, message_shortcut
 
 T0 = datetime(2025, 6, 2, 9, 0, tzinfo=timezone.utc)  # a Monday
@@ -289,3 +291,23 @@ def test_list_variants(vigil, fake_slack):
     assert "There is no INC-9" in vigil.command("actions inc-9").text
     assert vigil.command("actions everything").text == "Usage: `/incident actions [mine|open|INC-<n>]`"
     assert vigil.command("actions mine", user="U0NOBODY").text == "*Your open follow-up actions*: none."
+
+
+def test_a_stricter_policy_refuses_someone_elses_done_and_update_and_writes_nothing(db, fake_slack, settings_for):
+    vigil = VigilHarness(build_runtime(settings_for(DATABASE_URL=db.url,
+                                                    VIGIL_PERMISSIONS="change_action=action_owner,admins"), db), fake_slack)
+    try:
+        create_by_command(vigil, f"<@{OWNER}> 3d Add an alert")
+        (dm,) = dms(fake_slack, OWNER)
+        events = len(stream(vigil))
+        refused = click(vigil, fake_slack, "action_item_done", dm, "U0HELPER", "helper")
+        assert any("change this follow-up action" in t and "Nothing was recorded" in t for t in refused), refused
+        view = open_update(vigil, fake_slack, dm, user="U0HELPER")
+        answer = vigil.submit(view, update_values(status="done"), user="U0HELPER").json()
+        assert "change this follow-up action" in answer["errors"]["status"]
+        assert rows(vigil)[0].status == "open" and len(stream(vigil)) == events
+        click(vigil, fake_slack, "action_item_done", dm, OWNER, "owner")
+        assert rows(vigil)[0].status == "done" and stream(vigil)[-1].actor == OWNER
+    finally:
+        vigil.client.close()
+

@@ -41,6 +41,7 @@ class Action(str, Enum):
     DISMISS_ALERT = "dismiss_alert"          # decide, with a reason, that alerts need no incident
     PAGE = "page"                            # page a service or team through PagerDuty / Opsgenie
     LINK_TICKET = "link_ticket"            # create or link a follow-up action's ticket in a tracker
+    CHANGE_ACTION = "change_action"        # complete, update or reassign a follow-up action
 
 
 # Roles held because of the record acted on; the caller names who holds them (`decide(..., lead=…)`).
@@ -88,6 +89,9 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.DISMISS_ALERT: (ANYONE,),
     Action.PAGE: (ANYONE,),
     Action.LINK_TICKET: ("action_owner", "lead", "risk_owner", "commanders", "admins"),
+    # Follow-up work is shared (a colleague may finish it; the owner is told of every change by
+    # someone else): anyone by default, a stricter rule with VIGIL_PERMISSIONS="change_action=…".
+    Action.CHANGE_ACTION: (ANYONE,),
 }
 
 # What a refusal says the person tried to do: "Only … may <this>."
@@ -115,6 +119,7 @@ DOING = {
     Action.DISMISS_ALERT: "dismiss these alerts",
     Action.PAGE: "page for this incident",
     Action.LINK_TICKET: "create or link this action's ticket",
+    Action.CHANGE_ACTION: "change this follow-up action",
 }
 
 

@@ -88,7 +88,8 @@ def cmd_action(c: Command) -> dict:
                                                                                incident=c.incident)}
 
 
-def _ticket_holders(session, item: ActionItem) -> dict:
+def _action_holders(session, item: ActionItem) -> dict:
+    """Who holds the record roles of an action: its owner, its incident's lead, its risk's owner."""
     holders: dict = {"action_owner": item.owner}
     if item.incident_id:
         incident = queries.by_id(session, item.incident_id)
@@ -117,7 +118,7 @@ def ticket_command(deps: Deps, body: dict, rest: str) -> dict:
         item = actions.locked(session, found.id) if found else None
         if item is None:
             return {"text": f"There is no {esc(key.upper())}."}
-        decision = deps.permissions.decide(Action.LINK_TICKET, who, **_ticket_holders(session, item))
+        decision = deps.permissions.decide(Action.LINK_TICKET, who, **_action_holders(session, item))
         if not decision:
             return {"text": authz.refusal(decision)}
         try:
@@ -290,7 +291,7 @@ def submit_update(deps: Deps, body: dict, view: dict) -> dict:
     link = text_value(view, "ticket_url")
     # A configured tracker's ticket given as the link is linked (kept in step), when the action has none.
     linking = bool(config.enabled and link and config.parse_ref(link))
-    who = deps.permissions.actor(actor) if linking else None  # before the transaction
+    who = deps.permissions.actor(actor)  # may ask Slack for group members: before the transaction
     with deps.database.session() as session:
         if not first_time(session, f"view:{view['id']}"):
             return {}
@@ -300,10 +301,14 @@ def submit_update(deps: Deps, body: dict, view: dict) -> dict:
             session.rollback()  # nothing written, and the form can be sent again once reopened
             return errors({"status": "This action changed after you opened the form (or no longer exists). "
                                      "Cancel, then press Update again to see it as it is now."})
+        decision = deps.permissions.decide(Action.CHANGE_ACTION, who, **_action_holders(session, item))
+        if not decision:
+            session.rollback()
+            return errors({"status": decision.message})
         previous_owner = item.owner
         linking = linking and tickets.of_action(session, item.id) is None
         if linking:
-            decision = deps.permissions.decide(Action.LINK_TICKET, who, **_ticket_holders(session, item))
+            decision = deps.permissions.decide(Action.LINK_TICKET, who, **_action_holders(session, item))
             if not decision:
                 session.rollback()
                 return errors({"ticket_url": decision.message})
@@ -331,12 +336,16 @@ def register(app, deps: Deps) -> None:
     def done_clicked(ack, body, action):
         ack()
         user = body["user"]["id"]
+        who = deps.permissions.actor(user)  # may ask Slack for group members: before the transaction
         with deps.database.session() as session:
             item_id = ref(action.get("value"))
             item = actions.locked(session, item_id) if item_id is not None else None
             try:
                 if item is None:
                     raise ActionError("That action no longer exists.")
+                decision = deps.permissions.decide(Action.CHANGE_ACTION, who, **_action_holders(session, item))
+                if not decision:
+                    raise ActionError(f"{decision.message} Nothing was recorded.")
                 event = actions.complete(session, action=item, actor=user)
             except ActionError as problem:  # a double click or a stale button lands here
                 session.rollback()
