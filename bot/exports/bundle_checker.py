@@ -16,8 +16,8 @@ auditor can read it whole and run it on a machine without Vigil. What it checks,
    seqs follow on and each prev_hash is the previous hash; each segment's ends as in the manifest;
    the heads digest recomputed from chain_heads; an event in two event-log files is the same row.
 4. CSV twins: every `<table>.csv` equal, cell by cell, to `<table>.json` rendered as the bundle
-   renders CSV (None empty, true/false, JSON for structures, bidi controls shown as [U+XXXX], a
-   leading ' before a formula start).
+   renders CSV (None empty, true/false, JSON for structures, bidi controls shown as markers such
+   as [U+202E], a leading ' before a formula start).
 5. Claims of the manifest: each table's rows fall in the period as its selection rule says; the
    INC-/RISK-/ACT- sequences (count, first, last, gaps) agree with the rows; the notes agree with
    the files (an open period, a missing policy); the generator, time and person agree with the
@@ -94,8 +94,8 @@ ANY_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")  # found in C; tra
 
 def csv_cell(value) -> str:
     """The CSV text of a JSON value: None empty, true/false, numbers as Python prints them, structures
-    as canonical JSON; text with bidirectional controls shown as [U+XXXX] and a leading ' before a
-    formula start (OWASP CSV injection)."""
+    as canonical JSON; text with bidirectional controls shown as markers such as [U+202E] and a
+    leading ' before a formula start (OWASP CSV injection)."""
     if type(value) is str:  # most cells: tested first
         text = value
     elif value is None:
