@@ -388,3 +388,25 @@ def test_the_dashboard_shows_the_same_truth(quarter):
     assert "19 days late" in rows[1]
     assert "overdue" in rows[2]
     assert '<a href="/incidents/INC-1">INC-1</a>' in register and "Omar Owens (U0OWNER)" in register
+
+
+USER_ID = re.compile(r"\bU0[A-Z0-9]+\b")
+
+
+def test_every_column_naming_a_person_has_the_name_beside_it(quarter):
+    """People, not ids: wherever a table of the bundle holds a Slack user id, a name column sits beside
+    it (`<column>_name`, or the column's plural `…_names`)."""
+    bare = set()
+    for path in quarter.bundle.namelist():
+        if not path.endswith(".csv"):
+            continue
+        rows = quarter.rows(path)
+        columns = rows[0].keys() if rows else ()
+        for column in columns:
+            if column.endswith(("_name", "_names", "summary", "data", "names_in_period", "changes_in_period")):
+                continue
+            named = {f"{column}_name", f"{column.removesuffix('_id')}_name", f"{column.removesuffix('s')}_names",
+                     "name"}
+            if any(USER_ID.search(row[column] or "") for row in rows) and not named & set(columns):
+                bare.add((path, column))
+    assert sorted(bare) == [], "\n".join(map(str, sorted(bare)))
