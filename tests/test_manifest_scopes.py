@@ -12,6 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 METHOD_SCOPES = {
     "chat_postMessage": "chat:write", "chat_update": "chat:write", "chat_getPermalink": None,
     "conversations_create": "channels:manage", "conversations_invite": "channels:manage",
+    "conversations_kick": "channels:manage",
     "conversations_history": "channels:history", "conversations_replies": "channels:history",
     "conversations_list": "channels:read", "conversations_open": "im:write", "pins_add": "pins:write",
     "files_upload_v2": "files:write", "users_info": "users:read", "users_lookupByEmail": "users:read.email",
@@ -19,6 +20,7 @@ METHOD_SCOPES = {
     "views_open": None, "views_publish": None, "auth_test": None, "openid_connect_token": None,
 }
 EVENT_SCOPES = {"reaction_added": "reactions:read", "member_joined_channel": "channels:read",
+                "member_left_channel": "channels:read",
                 "user_change": "users:read", "app_home_opened": None}
 # Scopes for what is not a method call: slash commands and shortcuts, posting to channels not joined.
 WITHOUT_METHOD = {"commands", "chat:write.public"}

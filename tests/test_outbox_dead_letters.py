@@ -1,5 +1,5 @@
-"""A delivery that cannot succeed by retrying (a missing scope, a refused payload) is tried a few
-times, then kept as a dead letter: visible in /metrics and `vigil outbox list --dead`, put back in
+"""A delivery that cannot succeed by retrying is kept as a dead letter (a missing scope at once, a
+refused payload after a few tries): visible in /metrics and `vigil outbox list --dead`, put back in
 line with `vigil outbox retry`, never an endless loop. Outages (5xx, 429, timeouts) are retried for
 as long as they last."""
 
@@ -36,16 +36,16 @@ def cli(db, *args):
     return CliRunner().invoke(main, list(args), obj={"database": db})
 
 
-def test_a_missing_scope_is_dead_lettered_named_and_retried_by_hand(vigil, fake_slack):
-    fake_slack.fail_always("conversations.create", status=200, error="missing_scope")
+def test_a_missing_scope_is_dead_lettered_at_once_named_and_retried_by_hand(vigil, fake_slack):
+    fake_slack.fail_always("conversations.create", status=200, error="missing_scope", needed="channels:manage")
     vigil.declare(deliver=False)
     at = deliver_rounds(vigil, DEAD_AFTER_ATTEMPTS + 3)
     item = setup_item(vigil.db)
-    assert item.status == "dead" and item.attempts == DEAD_AFTER_ATTEMPTS
-    assert len(fake_slack.calls_to("conversations.create")) == DEAD_AFTER_ATTEMPTS  # then it stops trying
+    assert item.status == "dead" and item.attempts == 1  # retrying cannot bring a scope: not retried
+    assert len(fake_slack.calls_to("conversations.create")) == 1
     listed = cli(vigil.db, "outbox", "list", "--dead")
     assert listed.exit_code == 0 and f"{item.id}\tdead\tincident.setup" in listed.output
-    assert "missing_scope" in listed.output
+    assert "missing_scope (the app needs the channels:manage scope" in listed.output
     metrics = vigil.client.get("/metrics").text
     assert "vigil_outbox_dead 1.0" in metrics
 
@@ -56,6 +56,15 @@ def test_a_missing_scope_is_dead_lettered_named_and_retried_by_hand(vigil, fake_
     assert setup_item(vigil.db).status == "done"
     assert cli(vigil.db, "outbox", "retry", str(item.id)).exit_code == 1  # no longer a dead letter
     assert cli(vigil.db, "outbox", "retry").exit_code == 2  # an id or --all-dead
+
+
+def test_a_refused_payload_is_tried_a_few_times_then_dead_lettered(vigil, fake_slack):
+    fake_slack.fail_always("conversations.create", status=200, error="invalid_arguments")
+    vigil.declare(deliver=False)
+    deliver_rounds(vigil, DEAD_AFTER_ATTEMPTS + 3)
+    item = setup_item(vigil.db)
+    assert item.status == "dead" and item.attempts == DEAD_AFTER_ATTEMPTS
+    assert len(fake_slack.calls_to("conversations.create")) == DEAD_AFTER_ATTEMPTS
 
 
 def test_an_outage_is_retried_for_as_long_as_it_lasts(vigil, fake_slack):

@@ -179,7 +179,7 @@ def test_a_missing_private_channel_scope_is_a_dead_letter_naming_it(app, fake_sl
                              "type": sr.input_value("static_select", "security")}, user=DECLARER).status_code == 200
     deliver_rounds(app, DEAD_AFTER_ATTEMPTS + 2)
     item = setup_item(app.db)
-    assert item.status == "dead" and len(fake_slack.calls_to("conversations.create")) == DEAD_AFTER_ATTEMPTS
+    assert item.status == "dead" and len(fake_slack.calls_to("conversations.create")) == 1  # never retried
     assert "missing_scope" in item.last_error and "groups:write" in item.last_error
     assert all(c.params["is_private"] in (True, "true", "1") for c in fake_slack.calls_to("conversations.create"))
 
@@ -292,7 +292,7 @@ def test_population_timeline_and_bundle_keep_it_marked_private(app, tmp_path):
     from datetime import timedelta
 
     from vigil_ir import clock
-    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
     from vigil_ir.exports.population import incident_population
     from vigil_ir.exports.timeline import load_timeline
 
@@ -354,3 +354,169 @@ def test_vigil_verify_reports_an_access_row_without_its_grant_event(app):
     assert result.exit_code == 1
     assert f"{incident.key}: the state row's access differs from its events" in result.output
     assert OUTSIDER in result.output
+
+
+# ---- the App Home ----------------------------------------------------------------------------------
+def home_sections(app, fake_slack, user) -> tuple[str, str]:
+    """(the "Your open incidents" part, the "Other open incidents" part) of the user's App Home."""
+    text = home(app, fake_slack, user)
+    blocks = json.loads(text)["blocks"]
+    titles = [b["text"]["text"] if b["type"] == "header" else "" for b in blocks]
+    risks = titles.index("Reviews due")
+    other = titles.index("Other open incidents") if "Other open incidents" in titles else risks
+    return json.dumps(blocks[:other]), json.dumps(blocks[other:risks])
+
+
+def test_the_app_home_shows_every_open_incident_one_may_see(app, fake_slack):
+    incident = declare(app, private=True)
+    public = declare(app, "Checkout slow")
+    for user in (COMMANDER, ADMIN):  # every open incident, the private one marked
+        mine, others = home_sections(app, fake_slack, user)
+        assert f"*{incident.key}* :lock: private {TITLE}" in others and public.key in others
+    for user in (DECLARER, SEC1):  # members: it is theirs
+        mine, others = home_sections(app, fake_slack, user)
+        assert f"*{incident.key}* :lock: private {TITLE}" in mine
+    for user in (OUTSIDER, GUEST):  # anyone else: the public one only
+        mine, others = home_sections(app, fake_slack, user)
+        assert public.key in others and incident.key not in mine + others and TITLE not in mine + others
+    assert said_outside(fake_slack, incident, TITLE, members=(DECLARER, SEC1, COMMANDER, ADMIN)) == []
+
+
+# ---- access taken away -----------------------------------------------------------------------------
+def revocations(app, incident) -> list:
+    return [e for e in events(app, incident) if e.kind == "incident.access_revoked"]
+
+
+def invited(app, incident, user=GUEST):
+    app.command(f"lead <@{LEAD}>", channel=incident.channel_id, user=DECLARER)
+    assert "now has access" in app.command(f"invite <@{user}>", channel=incident.channel_id, user=LEAD).text
+    app.deliver()
+
+
+def test_the_lead_removes_someone_and_every_listing_follows(app, fake_slack):
+    incident = declare(app, private=True)
+    invited(app, incident)
+    with_action(app, incident)
+    assert TITLE in listing(app, GUEST) and TITLE in home(app, fake_slack, GUEST)
+
+    reply = app.command(f"remove <@{GUEST}|guest>", channel=incident.channel_id, user=LEAD).text
+    assert reply == f"<@{GUEST}> no longer has access to {incident.key} and is removed from this channel."
+    app.deliver()
+    (revoked,) = revocations(app, incident)
+    assert (revoked.actor, revoked.data["user"], revoked.data["via"]) == (LEAD, GUEST, "removed")
+    assert (revoked.data["granted_by"], revoked.data["granted_via"]) == (LEAD, "invite")
+    assert GUEST not in grants(app, incident)
+    kicks = [c.params for c in fake_slack.ok_calls("conversations.kick")]
+    assert kicks == [{"channel": incident.channel_id, "user": GUEST}]
+    # Outside the channel they now see what anyone else sees.
+    assert incident.key not in listing(app, GUEST) and incident.key not in app.command("list", user=GUEST).text
+    assert incident.key not in home(app, fake_slack, GUEST)  # refreshed by the removal itself
+    assert "may see this private incident" in app.command(f"actions {incident.key}", user=GUEST).text
+    # Slack's own leave event for the kick records nothing more; removing again neither.
+    left = {"type": "member_left_channel", "user": GUEST, "channel": incident.channel_id, "channel_type": "G"}
+    assert app.event(left, event_id="Ev0LEFT1").status_code == 200
+    assert "has no access" in app.command(f"remove <@{GUEST}>", channel=incident.channel_id, user=LEAD).text
+    assert len(revocations(app, incident)) == 1
+    # Invited again, they are a member again: a new grant after the revocation.
+    assert "now has access" in app.command(f"invite <@{GUEST}>", channel=incident.channel_id, user=LEAD).text
+    assert [e.kind for e in events(app, incident) if e.kind.startswith("incident.access_")][-2:] == [
+        "incident.access_revoked", "incident.access_granted"]
+    assert TITLE in listing(app, GUEST)
+
+
+def test_a_removal_by_anyone_but_the_lead_is_refused_and_writes_nothing(app, fake_slack):
+    from tests.fuzzing import changed, row_counts
+
+    incident = declare(app, private=True)
+    invited(app, incident)
+    before = row_counts(app.db)
+    for user in (SEC1, GUEST, OUTSIDER):
+        reply = app.command(f"remove <@{GUEST}>", channel=incident.channel_id, user=user).text
+        assert reply == (":no_entry: Only the incident lead (<@U0LEAD>), a commander (@incident-commanders) or an "
+                         "admin (<@U0ADMIN>) may remove people from this private incident.")
+    assert changed(before, row_counts(app.db)) == {}
+    app.deliver()
+    assert fake_slack.calls_to("conversations.kick") == [] and GUEST in grants(app, incident)
+    # A role holder keeps access until the role is handed over; bad input is a usage line.
+    before = row_counts(app.db)
+    assert "give the role to someone else first" in app.command(f"remove <@{LEAD}>", channel=incident.channel_id,
+                                                                 user=COMMANDER).text
+    assert app.command("remove nobody", channel=incident.channel_id, user=LEAD).text == \
+        "Usage: `/incident remove @user`"
+    assert changed(before, row_counts(app.db)) == {}
+    # A commander may.
+    assert "no longer has access" in app.command(f"remove <@{GUEST}>", channel=incident.channel_id,
+                                                 user=COMMANDER).text
+
+
+def test_removing_from_a_public_incident_says_there_is_no_access(app):
+    from tests.fuzzing import changed, row_counts
+
+    public = declare(app, "Checkout slow")
+    before = row_counts(app.db)
+    assert "is not private" in app.command(f"remove <@{GUEST}>", channel=public.channel_id, user=DECLARER).text
+    assert changed(before, row_counts(app.db)) == {}
+
+
+def test_leaving_the_channel_takes_access_away(app, fake_slack):
+    import time
+
+    incident = declare(app, private=True)
+    public = declare(app, "Checkout slow")
+    invited(app, incident)
+    left = {"type": "member_left_channel", "user": GUEST, "channel": incident.channel_id, "channel_type": "G",
+            "event_ts": f"{time.time():.6f}"}
+    assert app.event(left, event_id="Ev0LEAVE1").status_code == 200
+    assert app.event(left, event_id="Ev0LEAVE1", retry_num=1).status_code == 200  # Slack's retry
+    assert app.event({**left, "user": "U0BOT"}, event_id="Ev0LEAVE2").status_code == 200  # the bot itself
+    assert app.event({**left, "channel": public.channel_id}, event_id="Ev0LEAVE3").status_code == 200
+    (revoked,) = revocations(app, incident)
+    assert (revoked.actor, revoked.data["user"], revoked.data["via"]) == (GUEST, GUEST, "left_channel")
+    assert GUEST not in grants(app, incident) and incident.key not in listing(app, GUEST)
+    # Back in through Slack's own invite: a grant again, by the inviter.
+    joined = {"type": "member_joined_channel", "user": GUEST, "channel": incident.channel_id, "inviter": SEC1,
+              "channel_type": "G", "event_ts": f"{time.time() + 5:.6f}"}
+    assert app.event(joined, event_id="Ev0JOIN9").status_code == 200
+    assert grants(app, incident)[GUEST] == "joined_channel" and TITLE in listing(app, GUEST)
+
+
+def test_a_late_leave_or_join_does_not_undo_a_later_decision(app):
+    import time
+
+    incident = declare(app, private=True)
+    invited(app, incident)
+    # Slack delivers (late) a leave from before the lead invited them: the invitation stands.
+    stale_leave = {"type": "member_left_channel", "user": GUEST, "channel": incident.channel_id,
+                   "channel_type": "G", "event_ts": f"{time.time() - 60:.6f}"}
+    assert app.event(stale_leave, event_id="Ev0OLD1").status_code == 200
+    assert GUEST in grants(app, incident) and revocations(app, incident) == []
+    # The lead removes them; a join from before that, delivered late, does not let them back in.
+    app.command(f"remove <@{GUEST}>", channel=incident.channel_id, user=LEAD)
+    stale_join = {"type": "member_joined_channel", "user": GUEST, "channel": incident.channel_id, "inviter": LEAD,
+                  "channel_type": "G", "event_ts": f"{time.time() - 60:.6f}"}
+    assert app.event(stale_join, event_id="Ev0OLD2").status_code == 200
+    assert GUEST not in grants(app, incident)
+
+
+def test_vigil_verify_folds_revocations(app):
+    from click.testing import CliRunner
+    from sqlalchemy import delete
+
+    from vigil_ir import clock
+    from vigil_ir.cli import main
+
+    incident = declare(app, private=True)
+    invited(app, incident)
+    app.command(f"remove <@{GUEST}>", channel=incident.channel_id, user=LEAD)
+    verify = lambda: CliRunner().invoke(main, ["verify"], obj={"database": app.db})  # noqa: E731
+    assert verify().exit_code == 0, verify().output
+    with app.db.session() as s:  # the removed guest put back behind Vigil's back
+        s.add(IncidentAccess(incident_id=incident.id, user_id=GUEST, granted_by=GUEST, granted_at=clock.now(),
+                             via="invite"))
+    result = verify()
+    assert result.exit_code == 1 and f"{incident.key}: the state row's access differs" in result.output
+    assert GUEST in result.output
+    with app.db.session() as s:  # and instead someone's access deleted unrecorded
+        s.execute(delete(IncidentAccess).where(IncidentAccess.user_id.in_([GUEST, SEC1])))
+    result = verify()
+    assert result.exit_code == 1 and SEC1 in result.output

@@ -182,7 +182,10 @@ def test_a_full_app_home_with_hostile_titles_stays_within_the_limits(db):
             incidents.declare(s, actor=OWNER, title=("\u202e&<" * 50)[:150], severity="sev2", type="availability")
     for n in range(20):
         make_risk(db, title=("&\u202e" * 60)[:120])
+    from vigil_ir.permissions import Permissions, policy_from_settings
+    from vigil_ir.config import Settings
+
     with db.session() as s:
-        view = home_view(s, OWNER)
+        view = home_view(s, OWNER, Permissions(policy_from_settings(Settings(_env_file=None, DATABASE_URL=db.url))))
     assert checked(view) == []
     assert sum("*INC-" in str(b) for b in view["blocks"]) == 20

@@ -53,6 +53,9 @@ def describe_failure(failure: Exception) -> str:
 
 # Slack's answers that say "try again later"; every other `ok: false` is an answer about the call itself.
 TRANSIENT_SLACK_ERRORS = {"ratelimited", "internal_error", "fatal_error", "service_unavailable", "request_timeout"}
+# Answers only a person can fix (the app reinstalled with the scope Slack names): no retry at all, a
+# dead letter at once, put back with `vigil outbox retry` after the fix.
+NEEDS_A_PERSON = {"missing_scope"}
 
 
 def can_succeed_later(failure: Exception) -> bool:
@@ -65,6 +68,11 @@ def can_succeed_later(failure: Exception) -> bool:
     if getattr(failure, "retry_later", False):  # another service's outage (a ticket tracker's 5xx, 429)
         return True
     return isinstance(failure, (OSError, TimeoutError, ConnectionError)) or is_unreachable(failure)
+
+
+def needs_a_person(failure: Exception) -> bool:
+    """A missing scope: repeating the call gets the same answer until someone reinstalls the app."""
+    return isinstance(failure, SlackApiError) and failure.response.get("error") in NEEDS_A_PERSON
 
 
 class OutboxSender:
@@ -159,7 +167,7 @@ class OutboxSender:
                                            count_attempt=False))
             return 0
         except Exception as failure:  # noqa: BLE001 - retried later, or kept as a dead letter: never lost
-            if item.attempts >= self.dead_after and not can_succeed_later(failure):
+            if (item.attempts >= self.dead_after or needs_a_person(failure)) and not can_succeed_later(failure):
                 OUTBOX_DELIVERIES.labels(item.kind, "dead").inc()
                 log.error("outbox item %s (%s) failed %s times and will not be retried until someone does "
                           "(`vigil outbox list --dead`, `vigil outbox retry %s`): %s", item.id, item.kind,

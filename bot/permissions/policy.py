@@ -29,6 +29,7 @@ class Action(str, Enum):
     APPROVE_CLOSE = "approve_close"        # the second person of a close (never the one who asked)
     VIEW_PRIVATE_INCIDENT = "view_private_incident"
     INVITE_TO_INCIDENT = "invite_to_incident"  # grant someone access to a private incident
+    REMOVE_FROM_INCIDENT = "remove_from_incident"  # take someone's access to a private incident away
     APPROVE_RISK_REVIEW = "approve_risk_review"
     ACCEPT_RISK = "accept_risk"            # approve a review that accepts a risk (never its owner)
     VIEW_REGISTER = "view_register"        # the whole register, beyond one's own risks
@@ -77,6 +78,7 @@ DEFAULT_RULES: dict[Action, tuple[str, ...]] = {
     Action.APPROVE_CLOSE: ("commanders", "admins"),
     Action.VIEW_PRIVATE_INCIDENT: ("member", "commanders", "admins"),
     Action.INVITE_TO_INCIDENT: ("lead", "commanders", "admins"),
+    Action.REMOVE_FROM_INCIDENT: ("lead", "commanders", "admins"),
     Action.APPROVE_RISK_REVIEW: ("risk_approvers", "commanders", "admins"),
     Action.ACCEPT_RISK: ("risk_approvers", "commanders", "admins"),
     Action.VIEW_REGISTER: ("register_viewers", "risk_approvers", "commanders", "admins"),
@@ -107,6 +109,7 @@ DOING = {
     Action.APPROVE_CLOSE: "approve closing this incident",
     Action.VIEW_PRIVATE_INCIDENT: "see this private incident",
     Action.INVITE_TO_INCIDENT: "invite people to this private incident",
+    Action.REMOVE_FROM_INCIDENT: "remove people from this private incident",
     Action.APPROVE_RISK_REVIEW: "approve or reject a risk review",
     Action.ACCEPT_RISK: "approve accepting this risk",
     Action.VIEW_REGISTER: "see the whole risk register",

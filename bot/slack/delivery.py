@@ -88,11 +88,11 @@ class Deliverer:
     def __init__(self, database: Database, settings: Settings, client: WebClient, library: dict | None = None):
         self.database, self.settings, self.client = database, settings, client
         self.library = library or {}
-        self.permissions = None  # built on first use: only private incidents' set-up asks for groups
+        self.permissions = None  # built on first use (private incidents' set-up, the App Home)
         self._bot_user: str | None = None
         self.handlers = {"incident.setup": self.setup, "incident.refresh": self.refresh,
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
-                         "incident.invite": self.invite,
+                         "incident.invite": self.invite, "incident.remove": self.remove,
                          "respond": self.respond, "home.publish": self.home_publish,
                          "slack.post": self.post, "playbook.checklist": self.checklist,
                          "playbook.suggest": self.suggest, "pir.document": self.pir_document,
@@ -161,11 +161,15 @@ class Deliverer:
         return first + sorted(granted - set(first))
 
     def _security_members(self) -> frozenset[str]:
+        return self._policy().expand(self.settings.security_subjects)
+
+    def _policy(self):
+        """The permissions policy, with a directory resolving user groups through this client."""
         if self.permissions is None:
-            from vigil_ir.permissions import build_permissions  # the directory resolves user groups
+            from vigil_ir.permissions import build_permissions
 
             self.permissions = build_permissions(self.settings, client=self.client, database=self.database)
-        return self.permissions.expand(self.settings.security_subjects)
+        return self.permissions
 
     def _post_summary(self, incident: Incident) -> str:
         ts = self._post_once(f"{incident.stream}:summary", incident.channel_id, text=blocks.summary_text(incident),
@@ -322,6 +326,18 @@ class Deliverer:
             self._call("conversations_invite", channel=incident.channel_id, users=user)
         return {"channel": incident.channel_id, "users": payload["users"]}
 
+    def remove(self, payload: dict) -> dict:
+        incident = self._incident(payload)
+        if not incident.channel_id:
+            raise NotReady("channel not created yet")
+        for user in payload["users"]:
+            try:
+                self.client.conversations_kick(channel=incident.channel_id, user=user)
+            except SlackApiError as failure:
+                if failure.response.get("error") != "not_in_channel":  # gone already: what was asked
+                    raise
+        return {"channel": incident.channel_id, "users": payload["users"]}
+
     def capture_message(self, payload: dict) -> dict:
         channel, ts = payload["channel"], payload["ts"]
         history = self._call("conversations_history", channel=channel, latest=ts, inclusive=True, limit=1)
@@ -421,7 +437,9 @@ class Deliverer:
         return {"status": answer.status_code}
 
     def home_publish(self, payload: dict) -> dict:
+        policy = self._policy()
+        who = policy.actor(payload["user_id"])  # may ask Slack for group members: before the session
         with self.database.session() as session:
-            view = home_view(session, payload["user_id"])
+            view = home_view(session, who, policy)
         self._call("views_publish", user_id=payload["user_id"], view=view)
         return {}

@@ -61,6 +61,12 @@ def invite_to_channel(session: Session, incident: Incident, users: list[str]) ->
                                                                             "users": list(users)})
 
 
+def remove_from_channel(session: Session, incident: Incident, users: list[str]) -> None:
+    """Remove people from the incident channel; their access was already revoked (recorded)."""
+    enqueue(session, kind="incident.remove", subject=incident.stream, payload={"incident_id": incident.id,
+                                                                            "users": list(users)})
+
+
 def capture_message(session: Session, incident: Incident, *, channel: str, ts: str, actor: str, via: str) -> None:
     enqueue(session, kind="incident.capture_message", subject=incident.stream,
             payload={"incident_id": incident.id, "channel": channel, "ts": ts, "actor": actor, "via": via},

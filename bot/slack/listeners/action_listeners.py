@@ -17,7 +17,7 @@ from vigil_ir.followup.actions import ActionAlreadyHandled, ActionError
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries
-from vigil_ir.permissions import Action
+from vigil_ir.permissions import Action, Refused
 from vigil_ir.slack import action_blocks, authz, notify
 from vigil_ir.slack.action_blocks import slack_day
 from vigil_ir.slack.blocks import slack_date
@@ -345,8 +345,11 @@ def register(app, deps: Deps) -> None:
                     raise ActionError("That action no longer exists.")
                 decision = deps.permissions.decide(Action.CHANGE_ACTION, who, **_action_holders(session, item))
                 if not decision:
-                    raise ActionError(f"{decision.message} Nothing was recorded.")
+                    raise Refused(decision)
                 event = actions.complete(session, action=item, actor=user)
+            except Refused as refused:  # the refusal names people: mentions, not text to escape
+                session.rollback()
+                _reply(session, body, authz.refusal(refused.decision) + " Nothing was recorded.")
             except ActionError as problem:  # a double click or a stale button lands here
                 session.rollback()
                 _reply(session, body, f":information_source: {problem_text(problem)}")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+
+from vigil_ir import clock
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries
 from vigil_ir.people import Person, is_user_id, record_profile
@@ -11,6 +14,9 @@ from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.envelope import SLACK_TS
 
 PIN_REACTIONS = {"pushpin", "round_pushpin"}
+# Slack's clock against ours, and the envelope's whole-second `event_time`: a join or leave is taken
+# as older than a later removal or invitation only beyond this margin.
+ORDER_MARGIN = timedelta(seconds=2)
 
 
 def register(app, deps: Deps) -> None:
@@ -71,5 +77,40 @@ def register(app, deps: Deps) -> None:
                 return
             if not first_time(session, f"slack-event:{body.get('event_id')}"):
                 return
+            revoked = access.last_revoked_at(session, incident, user)
+            if revoked is not None and clock.to_utc(revoked) > happened_at(body, event) + ORDER_MARGIN:
+                return  # a join Slack delivers after the lead removed them: the removal stands
             inviter = event.get("inviter") if is_user_id(event.get("inviter")) else user
             access.grant(session, incident=incident, actor=inviter, user=user, via="joined_channel")
+
+    @app.event("member_left_channel")
+    def member_left_channel(body, event, context):
+        """Someone left a private incident's channel, or was removed from it by Slack's own means: they
+        are no longer one of its members (Slack does not say who removed them: the event is theirs).
+        After `/incident remove` the access is already gone and this records nothing."""
+        user, channel = event.get("user"), event.get("channel")
+        if not is_user_id(user) or not isinstance(channel, str) or user == context.get("bot_user_id"):
+            return
+        with deps.database.session() as session:
+            incident = queries.by_channel(session, channel)
+            if incident is None or not incident.private:
+                return
+            if not first_time(session, f"slack-event:{body.get('event_id')}"):
+                return
+            granted = access.granted_at(session, incident, user)
+            if granted is None or clock.to_utc(granted) > happened_at(body, event) + ORDER_MARGIN:
+                return  # no access, or invited again after leaving (Slack delivered the leave late)
+            if access.revoke(session, incident=incident, actor=user, user=user, via="left_channel",
+                             data={"slack_event_ts": str(event["event_ts"])[:32]} if event.get("event_ts") else None):
+                notify.publish_home(session, user)  # their App Home no longer lists it
+        deps.wake_sender()
+
+
+def happened_at(body: dict, event: dict) -> datetime:
+    """When Slack says the event happened (`event_ts`, else the envelope's `event_time`), else now."""
+    for value in (event.get("event_ts"), body.get("event_time")):
+        try:
+            return datetime.fromtimestamp(float(value), timezone.utc)
+        except (TypeError, ValueError, OverflowError, OSError):
+            continue
+    return clock.now()

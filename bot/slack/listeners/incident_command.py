@@ -43,6 +43,7 @@ Inside an incident channel:
 `/incident security yes|no <reason>` — whether this is a security incident (lead, commander or admin; recorded with the reason)
 `/incident lead @user` · `/incident role comms|scribe @user`
 `/incident invite @user` — give someone access to a private incident and invite them (lead, commander or admin)
+`/incident remove @user` — take someone's access to a private incident away and remove them from its channel (lead, commander or admin)
 `/incident note <text>` · `/incident correct <note-id> <text>`
 `/incident update` — post a status update (form)
 `/incident resolve` · `/incident close` (lead, commander or admin; form)
@@ -80,7 +81,7 @@ class Command:
 # Subcommands whose domain function takes who may act besides the lead (worked out before the transaction).
 PRIVILEGED = {"security": Action.CLASSIFY_SECURITY, "deadline": Action.DECIDE_DEADLINE}
 IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
-                   "playbook", "pir", "action", "deadline", "invite", "page"}
+                   "playbook", "pir", "action", "deadline", "invite", "remove", "page"}
 
 
 def register(app, deps: Deps) -> None:
@@ -291,6 +292,33 @@ def cmd_invite(c: Command) -> dict:
     return {"text": f"{mention(user)} now has access to {c.incident.key} and is invited to this channel."}
 
 
+def cmd_remove(c: Command) -> dict:
+    """`/incident remove @user`: the lead (or a commander, an admin) takes someone's access to a private
+    incident away; the revocation is an event, then Slack removes them from the channel. Someone who
+    holds a role keeps it until it is handed over: a lead without access is no lead."""
+    user = first_mention(c.rest)
+    if user is None:
+        return _usage("/incident remove @user")
+    if not c.incident.private:
+        return {"text": f"{c.incident.key} is not private: there is no access to take away (Slack's `/remove` "
+                        "takes someone out of its channel)."}
+    c.require(Action.REMOVE_FROM_INCIDENT, lead=c.incident.lead)
+    held = [role for role in ROLES if getattr(c.incident, role, None) == user]
+    if held:
+        role = blocks.role_label(held[0]).lower()
+        return {"text": f"{mention(user)} is the {role} of {c.incident.key}: give the role to someone else first "
+                        f"(`/incident {'lead' if held[0] == 'lead' else 'role ' + held[0]} @user`), then remove them."}
+    revoked = access.revoke(c.session, incident=c.incident, actor=c.user, user=user, via="removed")
+    notify.remove_from_channel(c.session, c.incident, [user])
+    if revoked is None:
+        return {"text": f"{mention(user)} has no access to {c.incident.key}; removed from this channel if they "
+                        "were in it."}
+    notify.post_in_channel(c.session, c.incident, f":no_entry_sign: {mention(c.user)} removed {mention(user)} from "
+                           f"this private incident.", refresh=False)
+    notify.publish_home(c.session, user)  # their App Home no longer lists it
+    return {"text": f"{mention(user)} no longer has access to {c.incident.key} and is removed from this channel."}
+
+
 def cmd_lead(c: Command) -> dict:
     return _assign(c, "lead", first_mention(c.rest))
 
@@ -421,4 +449,4 @@ SUBCOMMANDS = {"status": cmd_status, "resolve": cmd_resolve, "severity": cmd_sev
                "role": cmd_role, "note": cmd_note, "correct": cmd_correct, "update": cmd_update,
                "close": cmd_close, "timeline": cmd_timeline, "playbook": cmd_playbook,
                "pir": cmd_pir, "action": cmd_action, "deadline": cmd_deadline, "invite": cmd_invite,
-               "page": cmd_page}
+               "remove": cmd_remove, "page": cmd_page}
