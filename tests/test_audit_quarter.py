@@ -47,7 +47,7 @@ from vigil_ir.risks import reviews
 from vigil_ir.risks.models import Risk, RiskReview
 from vigil_ir.runtime import build_runtime
 from tests import slack_requests
-from tests.conftest import PLAYBOOK_FIXTURES, VigilHarness, empty_all_tables
+from tests.conftest import PLAYBOOK_FIXTURES, VigilHarness, empty_all_tables, kinds_without_a_sentence
 from tests.fakes.slack_api import PROXY_VARS, FakeSlack
 from tests.risk_fixtures import make_risk
 
@@ -201,8 +201,8 @@ def _seed(fake: FakeSlack, db: Database) -> tuple[VigilHarness, VigilHarness]:
 
 
 class Quarter:
-    def __init__(self, app: VigilHarness, bundle: zipfile.ZipFile, problems: list[str]):
-        self.app, self.bundle, self.problems = app, bundle, problems
+    def __init__(self, app: VigilHarness, bundle: zipfile.ZipFile, problems: list[str], unsentenced: list[str]):
+        self.app, self.bundle, self.problems, self.unsentenced = app, bundle, problems, unsentenced
 
     def rows(self, name: str) -> list[dict]:
         return list(csv.DictReader(io.StringIO(self.bundle.read(name).decode("utf-8-sig"))))
@@ -233,7 +233,7 @@ def quarter(database_url, tmp_path_factory):
                 export_bundle(db, start=Q1[0], end=Q1[1], output=folder / "q1.zip", actor="cli:auditor",
                               settings=app.runtime.settings)
             with zipfile.ZipFile(folder / "q1.zip") as bundle:
-                yield Quarter(app, bundle, verify_bundle(folder / "q1.zip").problems)
+                yield Quarter(app, bundle, verify_bundle(folder / "q1.zip").problems, kinds_without_a_sentence(db))
             app.client.close()
         finally:
             fake.close()
@@ -244,6 +244,14 @@ def quarter(database_url, tmp_path_factory):
 
 def test_the_bundle_of_the_quarter_verifies(quarter):
     assert quarter.problems == []
+
+
+def test_every_event_recorded_reads_as_a_sentence(quarter):
+    """Incidents, playbooks, people, configuration, risks, reviews, actions, sign-off, the signing key:
+    each kind recorded has its sentence, so no summary falls back to raw JSON."""
+    assert quarter.unsentenced == []
+    summaries = [row["summary"] for row in quarter.rows("audit_log.csv")]
+    assert summaries and not [s for s in summaries if s.split(" ", 1)[0].count(".") and "{" in s]
 
 
 def test_the_population_shows_the_override_and_people_as_they_were(quarter):
