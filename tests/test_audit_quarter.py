@@ -316,9 +316,14 @@ def test_the_review_log_holds_the_early_the_late_and_the_missed_review(quarter):
     assert int(missed["reminders_sent"]) == len(sent) >= 4
     assert any(r.endswith("2025-12-18T08:00:00.000000Z") for r in sent)
     assert any(r.startswith("overdue") and "2026-" in r for r in sent)
+    # Each section of the risk assessment agrees with its summary line and with the review log.
     report = quarter.text("risk_assessment/report.md")
-    assert ("1 due in the period and completed before it began; 1 due in the period and not completed by its end"
-            in report)
+    assert ("1 review completed in the period (0 on time, 1 late); 1 due in the period and completed before it "
+            "began; 1 due in the period and not completed by its end") in report
+    overdue = report.split("## Overdue reviews", 1)[1].split("\n## ", 1)[0]
+    assert "1 open risk whose review was overdue at the period end." in overdue
+    assert [line.split(" | ")[0] for line in overdue.splitlines() if line.startswith("| RISK-")] == ["| RISK-3"]
+    assert "3 risks, 3 of them not closed" in report and "Omar Owens (U0OWNER)" in report
 
 
 def test_the_sign_off_after_the_quarter_is_in_its_bundle_with_the_file_signed(quarter):
@@ -403,6 +408,7 @@ def test_the_dashboard_shows_the_same_truth(quarter):
         three = client.get("/incidents/INC-3").text
         log = client.get("/reviews?from=2026-01-01&to=2026-03-31").text
         register = client.get("/risks").text
+        insights = _text_of(client.get("/insights?from=2026-01-01&to=2026-03-31").text)
     assert "Closed with items open" in one and OVERRIDE in one
     assert f"not reportable (decided: {NOT_REPORTABLE}) by Dana Kim (U0LEAD)" in one
     assert "RISK-2 Vendor outage" in one and "Sam Lee (U0DECL)" in one
@@ -414,6 +420,11 @@ def test_the_dashboard_shows_the_same_truth(quarter):
     assert "19 days late" in rows[1]
     assert "overdue" in rows[2]
     assert '<a href="/incidents/INC-1">INC-1</a>' in register and "Omar Owens (U0OWNER)" in register
+    # The program's figures for the quarter: the cadence control, the optional review, the cancelled
+    # action and the decided clock, as the bundle's files have them.
+    assert "3 updates fell due and were settled: 1 on time, 1 late, 1 missed" in insights
+    assert "State Reviews not required 1 pending 2" in insights
+    assert "cancelled 1" in insights and "1 decided: not reportable" in insights
 
 
 USER_ID = re.compile(r"\bU0[A-Z0-9]+\b")
@@ -441,3 +452,4 @@ def test_every_column_naming_a_person_has_the_name_beside_it(quarter):
     assert sorted(bare) == [], "\n".join(map(str, sorted(bare)))
     dms = [row for row in quarter.rows("notifications.csv") if row["channel"] == "U0OWNER"]
     assert dms and {row["recipient_name"] for row in dms} == {"Omar Owens"}
+
