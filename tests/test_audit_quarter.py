@@ -14,6 +14,7 @@ domain functions, with the clock frozen at each act:
   11:20, came at 11:10. Dana decides the customer-notice clock "not reportable", resolves, and closes
   in Slack over open required steps with a reason (an override). Of its two follow-ups, ACT-2 is
   cancelled with a reason. RISK-2 is linked to it.
+* The commanders are the Slack user group S0CMD: Dana, and from February also Omar.
 * In February Slack says Dana is now Dana Park and Sam has left (deactivated).
 * INC-2 (sev2, 2026-02-20, under v2): its first update is due 09:30 and never posted before it is
   resolved at 10:00 (missed).
@@ -74,7 +75,7 @@ def _settings(fake: FakeSlack, url: str, **overrides) -> Settings:
               "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED", "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2,
               "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES), "VIGIL_CLOSE_APPROVAL": "none",
               "VIGIL_RISK_CHANNEL": "C0RISKS", "VIGIL_UPDATE_CADENCE": "sev1=30m,sev2=1h,sev3=4h,sev4=none",
-              "VIGIL_SESSION_SECRET": "test-secret"}
+              "VIGIL_SESSION_SECRET": "test-secret", "VIGIL_COMMANDERS": "S0CMD"}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -115,6 +116,7 @@ def _seed(fake: FakeSlack, db: Database) -> tuple[VigilHarness, VigilHarness]:
     fake.set_user("U0ADMIN", real_name="Ada Admin", email="ada@example.com", title="CFO")
     fake.set_user("U0OWNER", real_name="Omar Owens", email="omar@example.com", title="Security lead")
     fake.set_user("U0NEWADMIN", real_name="Nia New", email="nia@example.com", title="COO")
+    fake.set_usergroup("S0CMD", "ir-commanders", ["U0LEAD"])
     v1 = VigilHarness(build_runtime(_settings(fake, db.url), db), fake)
     with _at(V1_AT):
         with db.session() as s:
@@ -168,6 +170,7 @@ def _seed(fake: FakeSlack, db: Database) -> tuple[VigilHarness, VigilHarness]:
         assert record_if_changed(s, v2.runtime.settings) is not None
     fake.set_user("U0LEAD", real_name="Dana Park", email="dana@example.com", title="Head of incident response")
     fake.set_user("U0DECL", real_name="Sam Lee", email="sam@example.com", title="SRE", deleted=True)
+    fake.set_usergroup("S0CMD", "ir-commanders", ["U0LEAD", "U0OWNER"])  # Omar joins the commanders' group
     _sweep(v2, RENAMED_AT)
 
     # INC-2 under v2: due 09:30, resolved at 10:00 without an update (missed).
@@ -300,6 +303,11 @@ def test_people_and_roles_show_the_rename_the_deactivation_and_the_new_admin(qua
     assert "deactivated: False → True" in sam["changes_in_period"]
     assert (nia["roles"], nia["role_changes_in_period"]) == ("admin", "2026-02-01T08:00:00.000000Z became admin")
     assert (ada["roles"], ada["title"]) == ("admin", "CFO")
+    # A role held through a Slack user group: the group's members as Vigil recorded them.
+    omar = people["U0OWNER"]
+    assert dana["roles"] == "commander (through S0CMD)" and dana["role_changes_in_period"] == ""
+    assert omar["roles"] == "commander (through S0CMD)"
+    assert omar["role_changes_in_period"] == "2026-02-20T09:00:00.000000Z joined S0CMD (commander)"
 
 
 def test_the_review_log_holds_the_early_the_late_and_the_missed_review(quarter):
