@@ -13,7 +13,7 @@ from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_
 from tests.test_dashboard import Dash
 
 PARAMS = ("from", "to", "as_of", "page", "severity", "type", "security", "status", "format", "next")
-PATHS = ("/", "/risks", "/reviews", "/exports", "/incidents/{key}", "/incidents/{key}/timeline.{fmt}",
+PATHS = ("/", "/risks", "/reviews", "/people", "/exports", "/incidents/{key}", "/incidents/{key}/timeline.{fmt}",
          "/exports/incidents.{fmt}", "/exports/reviews.{fmt}", "/exports/risks.{fmt}", "/exports/actions.{fmt}",
          "/exports/acceptances.{fmt}")
 values = st.one_of(st.text(max_size=30), st.integers().map(str), st.dates().map(str),
