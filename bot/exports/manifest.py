@@ -17,11 +17,14 @@ from datetime import datetime
 from typing import Any
 
 from vigil_ir import __version__, clock
-from vigil_ir.exports.bundle_files import FileEntry
+from vigil_ir.exports.bundle.files import FileEntry
 from vigil_ir.exports.eventlog_export import HASH_METHOD, Segments
 
 NAME = "manifest.json"
 FORMAT = "vigil-evidence-bundle/1"
+# 2: each event once (packets name their event-log rows; the audit log leaves out streams given whole
+# elsewhere; no Markdown packet). 1 (no `layout` key): every file carried its own copy of the events.
+LAYOUT = 2
 SEQUENCE_ORDER = ("INC-", "RISK-", "ACT-")
 MISSING = ("no record with this number exists in the database (numbers are issued inside the creating "
            "transaction, so this means the record was removed or the counter was changed directly)")
@@ -94,12 +97,13 @@ class Manifest:
     segments: dict[str, Segments] = field(default_factory=dict)  # event-log file → its segments
     heads: dict[str, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
-    previous_bundle: dict[str, Any] | None = None  # the last export's receipt (vigil_ir.exports.bundle_signing)
+    previous_bundle: dict[str, Any] | None = None  # the last export's receipt (vigil_ir.exports.bundle.signing)
 
     def to_json(self) -> dict[str, Any]:
         return {
             "format": FORMAT,
             "export_type": "evidence_bundle",
+            "layout": LAYOUT,
             "period": {"start": clock.iso(self.start), "end": clock.iso(self.end),
                        "end_is_exclusive": True, "time_zone": "UTC"},
             "generator": {"name": "vigil", "version": __version__},
