@@ -111,7 +111,11 @@ def db(database_url) -> Database:
     database = Database(database_url)
     empty_all_tables(database)
     yield database
-    database.dispose()
+    try:  # every kind of event the test made Vigil record reads as a sentence in the evidence
+        missing = kinds_without_a_sentence(database)
+        assert not missing, f"no sentence in vigil_ir.exports.bundle.checker.SENTENCES for {missing}"
+    finally:
+        database.dispose()
 
 
 class VigilHarness:
