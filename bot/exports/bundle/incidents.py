@@ -63,7 +63,7 @@ class IncidentFiles:
         ctx, session = self.ctx, self.ctx.session
         ids, streams = [incident.id for incident in page], [incident.stream for incident in page]
         grouped: dict[str, list[BundleEvent]] = {}
-        for event in prepared(whole_streams(session, streams), ctx.people):
+        for event in prepared(whole_streams(session, streams), ctx.names):
             grouped.setdefault(event.stream, []).append(event)
         heads = {head.stream: head for head in session.exec(select(StreamHead).where(StreamHead.stream.in_(streams)))}
         reviews = {review.incident_id: review for review in session.exec(
@@ -86,7 +86,7 @@ class IncidentFiles:
                                         [event.csv_cells() for event in events])
         for event in events:
             self.segments.add(event)
-        self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
+        self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
                       description=self.packet_description(incident), checklists=checklists(ctx.session, incident),
                       review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),
