@@ -28,7 +28,7 @@ from vigil_ir.followup import pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
 
-PAGE = 100
+PAGE = 50  # incidents (with every event of each) in memory at a time
 E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
                                    "action_items_total", "action_items_open", "event_count", "chain_head_hash")
 E2_FILE = "incident_events"
