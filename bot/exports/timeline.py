@@ -298,7 +298,7 @@ def review_record(session: Session, incident: Incident) -> dict[str, Any] | None
     review = pir.for_incident(session, incident)
     if review is None:
         return None
-    return {"required": review.required, "status": review.status, "due_at": clock.iso(review.due_at),
+    return {"required": review.required, "status": pir.status_label(review), "due_at": clock.iso(review.due_at),
             "facilitator": review.facilitator, "held_at": clock.iso(review.held_at), "attendees": review.attendees,
             "summary": review.summary, "root_cause": review.root_cause,
             "contributing_factors": review.contributing_factors, "went_well": review.went_well,
@@ -311,6 +311,7 @@ def action_records(session: Session, incident: Incident) -> list[dict[str, Any]]
     found = session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.number))
     return [{"key": a.key, "description": a.description, "owner": a.owner, "type": a.type,
              "due_on": a.due_on.isoformat() if a.due_on else None, "status": a.status,
+             "cancelled_reason": (a.status_reason or None) if a.status == "cancelled" else None,
              "completed_by": a.completed_by, "completed_at": clock.iso(a.completed_at), "evidence": a.evidence or None,
              "ticket_url": a.ticket_url or None} for a in found]
 

@@ -1756,6 +1756,16 @@ _RECORD_SENTENCES: dict = {  # risks, actions, people, audit: merged into SENTEN
     "audit.dashboard_sign_in_failed": lambda e, d: (f"recorded a failed dashboard sign-in from {d.get('address')} "
                                                     f"(token {d.get('token_prefix')}…, {d.get('reason')}); further "
                                                     f"failures until {d.get('window_end')} are counted, not listed"),
+    "audit.signing_key_created": lambda e, d: (f"created the bundle signing key {d.get('fingerprint')} "
+                                               f"({d.get('algorithm')})"),
+    "audit.signing_key_rotated": lambda e, d: (f"rotated the bundle signing key to {d.get('fingerprint')} "
+                                               f"({d.get('algorithm')}), replacing {d.get('previous_fingerprint')}"
+                                               + (f": {_quote(d.get('reason'))}" if d.get("reason") else "")),
+    "audit.signing_key_published": lambda e, d: (f"posted the signing key {d.get('fingerprint')} to {d.get('channel')} "
+                                                 f"({d.get('permalink')})"),
+    "audit.witness_published": lambda e, d: (f"posted the chain heads' digest {d.get('digest')} as at {when(d.get('cutoff'))} "
+                                             f"({d.get('streams')} streams, {d.get('events')} events) to "
+                                             f"{d.get('channel')} ({d.get('permalink')})"),
 }
 
 
@@ -1887,6 +1897,21 @@ _ALERT_SENTENCES: dict = {  # alerts linked to an incident, and pages (docs/inte
     "page.escalated": _page_sentence("escalated"),
     "page.resolve_requested": lambda e, d: f"asked to resolve page #{d.get('page_id')} ({d.get('because')})",
     "page.resolved": _page_sentence("resolved"),
+    # An alert group's own stream (alert_group:<n>): alerts come in, and triage decides what they are.
+    "alert_group.opened": lambda e, d: (f"opened an alert group for {_quote(d.get('title'))} ({d.get('severity')}, "
+                                        f"{d.get('source')} {d.get('group_key')})"),
+    "alert.fired": _alert_sentence("fired"),
+    "alert.refired": _alert_sentence("fired again"),
+    "alert.resolved": _alert_sentence("resolved"),
+    "alert_group.declared": lambda e, d: (f"declared {d.get('incident')} from the alerts"
+                                          + (f" by rule {d['rule']}" if d.get("rule") else "")),
+    "alert_group.attached": lambda e, d: f"attached the alerts to {d.get('incident')}",
+    "alert_group.dismissed": lambda e, d: f"dismissed the alerts: {_quote(d.get('reason'))}",
+    "integration.unmatched": lambda e, d: (
+        f"kept a {d.get('what')} notification about something Vigil has no record of ("
+        + ", ".join(f"{name} {d[name]}" for name in ("key", "fingerprint", "action", "status", "title", "responder",
+                                                      "reference", "delivery") if d.get(name) not in (None, ""))
+        + ")"),
 }
 
 

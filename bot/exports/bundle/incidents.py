@@ -24,7 +24,7 @@ from vigil_ir.exports.bundle.events import BundleEvent, prepared, whole_streams
 from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.exports.timeline import action_records, checklists, review_record, risk_links
-from vigil_ir.followup import pir_export
+from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
 
@@ -40,7 +40,7 @@ def _in_period(ctx: Context):
 
 
 def extras(review: PostIncidentReview | None, actions: list[ActionItem], events: list, head_hash: str | None):
-    return {"pir_required": review.required if review else None, "pir_status": review.status if review else None,
+    return {"pir_required": review.required if review else None, "pir_status": pir.status_label(review) if review else None,
             "pir_due_at": clock.iso(review.due_at) if review else None,
             "pir_completed_at": clock.iso(review.completed_at) if review else None,
             "action_items_total": len(actions),
