@@ -9,7 +9,10 @@ membership changes Vigil recorded), with when each changed in the period.
 
 from __future__ import annotations
 
-from sqlalchemy import select as core_select
+import json
+import re
+
+from sqlalchemy import Text, cast, select as core_select
 from sqlmodel import select
 
 from vigil_ir import clock
@@ -23,6 +26,9 @@ from vigil_ir.people.directory import UNKNOWN, display_of
 from vigil_ir.people.roles import by_subject
 from vigil_ir.people.roles import through_groups as roles_through_groups
 
+# A JSON string that may be a user id (vigil_ir.people.ids): data without one, a mention (`<@`) or an
+# escape cannot name anyone, so most events' data is never parsed here.
+_QUOTED_ID = re.compile(r'"[UW][A-Z0-9]*[0-9][A-Z0-9]*"')
 COLUMNS = ("user_id", "name", "email", "title", "status", "first_seen", "last_looked_up", "names_in_period",
                   "changes_in_period", "roles", "role_changes_in_period", "incidents_led", "events_as_actor")
 
@@ -51,12 +57,14 @@ def write(ctx: Context) -> None:
     through_groups, group_changes = roles_through_groups(ctx.session, roles, start=ctx.start, end=ctx.end)
     acted: dict[str, int] = {}
     named: set[str] = set(ctx.people.named) | set(roles) | set(through_groups) | set(group_changes)
-    query = (core_select(Event.actor, Event.data).where(Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)
+    query = (core_select(Event.actor, cast(Event.data, Text)).where(Event.recorded_at >= ctx.start,
+                                                                    Event.recorded_at < ctx.end)
              .execution_options(yield_per=ROWS_PER_FETCH))
-    for actor, data in ctx.session.execute(query):
+    for actor, text in ctx.session.execute(query):
         if is_user_id(actor):
             acted[actor] = acted.get(actor, 0) + 1
-        named.update(user_ids_in(data))
+        if text and ("<@" in text or "\\u" in text or _QUOTED_ID.search(text)):  # else it names no one: not parsed
+            named.update(user_ids_in(json.loads(text)))
     led: dict[str, list[str]] = {}
     for number, lead in ctx.session.exec(select(Incident.number, Incident.lead).where(
             Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None),
