@@ -171,7 +171,7 @@ def raw_hash_seconds(bundle: Path) -> tuple[float, float, int]:
 
 
 def verify_in_process(bundle: Path) -> float:
-    from vigil_ir.exports.bundle_verify import verify_bundle
+    from vigil_ir.exports.bundle.verification import verify_bundle
 
     started = time.perf_counter()
     check = verify_bundle(bundle)

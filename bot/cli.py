@@ -345,8 +345,8 @@ MAX_SHOWN = 20  # state differences listed; the count covers them all
 
 
 def _verify_bundle(ctx: click.Context, bundle: str, expected_key: str | None, previous: str | None) -> int:
-    from vigil_ir.exports.bundle_signature import installation
-    from vigil_ir.exports.bundle_verify import report
+    from vigil_ir.exports.bundle.signature_check import installation
+    from vigil_ir.exports.bundle.verification import report
     from vigil_ir.exports.signature import FINGERPRINT
 
     if expected_key is not None and not FINGERPRINT.match(expected_key.strip()):

@@ -17,7 +17,7 @@ from vigil_ir import __version__, clock
 from vigil_ir.config import Settings, load_settings
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.eventlog.verify import verify_database
-from vigil_ir.exports.bundle import export_bundle
+from vigil_ir.exports.bundle.export import export_bundle
 from vigil_ir.followup import actions, pir
 from vigil_ir.followup.policy import Policy
 from vigil_ir.incidents import queries, service
@@ -314,20 +314,20 @@ def test_a_period_still_running_is_noted(db, tmp_path):
 
 
 def test_the_bundle_is_one_snapshot_even_if_events_are_appended_while_it_is_written(db, tmp_path, monkeypatch):
-    from vigil_ir.exports import bundle_followup
-    from vigil_ir.exports.bundle_verify import verify_bundle
+    from vigil_ir.exports.bundle import actions as bundle_actions
+    from vigil_ir.exports.bundle.verification import verify_bundle
 
     seed(db)
     with db.session() as s:
         before = verify_database(s).heads_digest
-    original = bundle_followup.write
+    original = bundle_actions.write
 
     def write_then_interfere(ctx):
         with at(date(2025, 3, 20)), db.session() as s:  # another process changes INC-3 mid-export
             service.add_note(s, incident=queries.by_key(s, "INC-3"), actor="U0LATE", text="written during export")
         original(ctx)
 
-    monkeypatch.setattr(bundle_followup, "write", write_then_interfere)
+    monkeypatch.setattr(bundle_actions, "write", write_then_interfere)
     bundle = export(db, tmp_path)
     assert verify_bundle(bundle).ok
     assert manifest_of(bundle)["event_log"]["heads"]["digest"] == before

@@ -13,7 +13,8 @@ from hypothesis import strategies as st
 
 from vigil_ir import clock
 from vigil_ir.eventlog.canonical import event_hash
-from vigil_ir.exports import bundle_checker, csvsafe, describe
+from vigil_ir.exports import csvsafe, describe
+from vigil_ir.exports.bundle import checker as bundle_checker
 from vigil_ir.incidents.models import TYPES
 from vigil_ir.people import ids
 from vigil_ir.people.directory import UNKNOWN

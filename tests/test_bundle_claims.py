@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner
 
 from vigil_ir.cli import main
-from vigil_ir.exports import bundle_checker
+from vigil_ir.exports.bundle import checker as bundle_checker
 from tests.test_bundle import export, manifest_of, read, seed
 
 

@@ -11,7 +11,7 @@ from sqlmodel import select
 
 from vigil_ir.cli import main
 from vigil_ir.eventlog import Event
-from vigil_ir.exports import bundle_risks
+from vigil_ir.exports.bundle import risks as bundle_risks
 from vigil_ir.exports.progress import Bar, Quiet, for_stream
 from vigil_ir.people import Profile, record_profile
 from tests.test_bundle import seed

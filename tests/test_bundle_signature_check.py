@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vigil_ir.exports.bundle_checker import L, check_bundle, ed25519_verify
+from vigil_ir.exports.bundle.checker import L, check_bundle, ed25519_verify
 from tests.test_bundle import export, read, seed
 from tests.test_bundle_claims import assert_broken, forge
 

@@ -29,7 +29,7 @@ from vigil_ir import clock
 from vigil_ir.cli import main
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.verify import verify_database
-from vigil_ir.exports.bundle import export_bundle
+from vigil_ir.exports.bundle.export import export_bundle
 from vigil_ir.exports.signature import fingerprint
 from vigil_ir.people import Profile, record_profile
 from vigil_ir.runtime import build_runtime

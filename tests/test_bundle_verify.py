@@ -12,7 +12,7 @@ from click.testing import CliRunner
 
 from vigil_ir.cli import main
 from vigil_ir.eventlog.canonical import event_hash
-from vigil_ir.exports.bundle_verify import verify_bundle
+from vigil_ir.exports.bundle.verification import verify_bundle
 from vigil_ir.exports.eventlog_export import hashed_fields
 from tests.signing_helpers import signature_for
 from tests.test_bundle import export, manifest_of, read, seed

@@ -16,7 +16,7 @@ from sqlmodel import select
 
 from vigil_ir import criteria
 from vigil_ir.cli import main
-from vigil_ir.exports.bundle_criteria import MAPPING, PACKETS
+from vigil_ir.exports.bundle.criteria_index import MAPPING, PACKETS
 from vigil_ir.playbooks.loader import PlaybookError, parse_playbook
 from vigil_ir.risks.models import Risk
 

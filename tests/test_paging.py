@@ -214,7 +214,7 @@ def test_the_bundle_carries_alerts_and_pages_and_its_checker_recomputes_the_page
     import zipfile
 
     from tests.test_bundle_verify import verify_cli
-    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
 
     webhook(paging, "alertmanager", senders.alertmanager([senders.am_alert("probe-1")]))
     incident = paging.declare("Checkout returns 500s")

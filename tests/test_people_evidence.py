@@ -21,8 +21,8 @@ from sqlmodel import select
 from vigil_ir import clock
 from vigil_ir.auth import tokens
 from vigil_ir.eventlog import Event
-from vigil_ir.exports.bundle import export_bundle
-from vigil_ir.exports.bundle_verify import verify_bundle
+from vigil_ir.exports.bundle.export import export_bundle
+from vigil_ir.exports.bundle.verification import verify_bundle
 from vigil_ir.incidents import queries, service
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.risks import signoff

@@ -97,8 +97,8 @@ def test_an_earlier_incident_closed_and_reviewed_in_the_period_is_in_its_bundle_
     import zipfile
 
     from vigil_ir.config import Settings
-    from vigil_ir.exports.bundle import export_bundle
-    from vigil_ir.exports.bundle_verify import verify_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
+    from vigil_ir.exports.bundle.verification import verify_bundle
     from vigil_ir.followup import pir
     from vigil_ir.followup.policy import Policy
     from vigil_ir.incidents import queries, service
@@ -169,8 +169,8 @@ def test_the_configuration_is_recorded_when_it_changes_and_the_bundle_has_each_v
     import zipfile
 
     from vigil_ir.config_evidence import record_if_changed
-    from vigil_ir.exports.bundle import export_bundle
-    from vigil_ir.exports.bundle_verify import verify_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
+    from vigil_ir.exports.bundle.verification import verify_bundle
     from vigil_ir.playbooks import runner
     from vigil_ir.playbooks.loader import load_file
     from tests.conftest import PLAYBOOK_FIXTURES
@@ -244,7 +244,7 @@ def test_update_reminders_repeat_while_overdue_and_the_bundle_shows_each_due_tim
     import io
     import zipfile
 
-    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
     from vigil_ir.incidents import service
 
     vigil.fake.set_user("U0DECLARER", real_name="Sam Lee")

@@ -292,7 +292,7 @@ def test_population_timeline_and_bundle_keep_it_marked_private(app, tmp_path):
     from datetime import timedelta
 
     from vigil_ir import clock
-    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
     from vigil_ir.exports.population import incident_population
     from vigil_ir.exports.timeline import load_timeline
 

@@ -14,8 +14,8 @@ from sqlmodel import select
 from vigil_ir import clock
 from vigil_ir.cli import main
 from vigil_ir.exports import risks as risk_exports
-from vigil_ir.exports.bundle import export_bundle
-from vigil_ir.exports.bundle_verify import verify_bundle
+from vigil_ir.exports.bundle.export import export_bundle
+from vigil_ir.exports.bundle.verification import verify_bundle
 from vigil_ir.followup import actions
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.risks import approvals, report, reviews, signoff

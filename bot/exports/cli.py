@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.exports import csvsafe
-from vigil_ir.exports.bundle_cli import check_period, database_for, period_options
+from vigil_ir.exports.period_cli import check_period, database_for, period_options
 from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.exports.population import FORMATS as POPULATION_FORMATS
 from vigil_ir.exports.population import incident_population, render_population
@@ -226,7 +226,7 @@ def acceptances_command(ctx: click.Context, start: datetime, end: datetime, fmt:
 
 
 def _add_bundle() -> None:
-    from vigil_ir.exports.bundle_cli import bundle  # `vigil export bundle` (its module imports this one lazily)
+    from vigil_ir.exports.bundle.cli import bundle  # `vigil export bundle`
 
     export.add_command(bundle)
 

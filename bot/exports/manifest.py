@@ -17,7 +17,7 @@ from datetime import datetime
 from typing import Any
 
 from vigil_ir import __version__, clock
-from vigil_ir.exports.bundle_files import FileEntry
+from vigil_ir.exports.bundle.files import FileEntry
 from vigil_ir.exports.eventlog_export import HASH_METHOD, Segments
 
 NAME = "manifest.json"
@@ -94,7 +94,7 @@ class Manifest:
     segments: dict[str, Segments] = field(default_factory=dict)  # event-log file → its segments
     heads: dict[str, Any] = field(default_factory=dict)
     notes: list[Note] = field(default_factory=list)
-    previous_bundle: dict[str, Any] | None = None  # the last export's receipt (vigil_ir.exports.bundle_signing)
+    previous_bundle: dict[str, Any] | None = None  # the last export's receipt (vigil_ir.exports.bundle.signing)
 
     def to_json(self) -> dict[str, Any]:
         return {

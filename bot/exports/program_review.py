@@ -2,7 +2,7 @@
 
 Rebuilt from the records for [start, end), like the risk assessment (E10): the incident population
 (milestones folded from each incident's events), the same-length period before it for the trend,
-status-update cadence (vigil_ir.exports.bundle_cadence), post-incident reviews, follow-up actions,
+status-update cadence (vigil_ir.exports.bundle.cadence), post-incident reviews, follow-up actions,
 regulatory and contractual clocks from the playbooks, and risks that more than one incident was
 linked to. Counts use each incident's severity at generation (`severity_final`). Times are medians
 and 90th percentiles (nearest rank) in minutes, from the population's columns.
@@ -23,7 +23,7 @@ from vigil_ir import clock
 from vigil_ir.config import Settings
 from vigil_ir.config_evidence import CadenceInForce
 from vigil_ir.exports import charts
-from vigil_ir.exports.bundle_cadence import cadence_rows
+from vigil_ir.exports.bundle.cadence import cadence_rows
 from vigil_ir.exports.population import incident_population
 from vigil_ir.exports.render import Section, render_sections
 from vigil_ir.exports.timeline import risk_links

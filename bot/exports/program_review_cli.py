@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from vigil_ir.exports import program_review
-from vigil_ir.exports.bundle_cli import check_period, period_options
+from vigil_ir.exports.period_cli import check_period, period_options
 from vigil_ir.exports.cli import _OUTPUT, _emit, _session
 from vigil_ir.exports.signoff_cli import record_sign_off, sign_off_options
 from vigil_ir.risks import signoff

@@ -26,7 +26,7 @@ from sqlmodel import Session
 from vigil_ir import clock
 from vigil_ir.eventlog import append
 from vigil_ir.exports import csvsafe
-from vigil_ir.exports.bundle_cli import check_period, database_for, period_options
+from vigil_ir.exports.period_cli import check_period, database_for, period_options
 from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.people.cli_actor import actor_for, by_option
 

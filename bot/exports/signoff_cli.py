@@ -9,7 +9,7 @@ from typing import Callable
 
 import click
 
-from vigil_ir.exports.bundle_cli import check_period
+from vigil_ir.exports.period_cli import check_period
 from vigil_ir.exports.cli import _write_session
 from vigil_ir.people.cli_actor import host_login
 from vigil_ir.risks import signoff

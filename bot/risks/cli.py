@@ -15,7 +15,7 @@ from sqlmodel import select
 from vigil_ir import clock
 from vigil_ir.config import load_settings
 from vigil_ir.exports import csvsafe
-from vigil_ir.exports.bundle_cli import check_period, period_options
+from vigil_ir.exports.period_cli import check_period, period_options
 from vigil_ir.exports.cli import _OUTPUT, _as_of, _emit, _session, _write_session
 from vigil_ir.exports.output import checked_output, write_file
 from vigil_ir.exports.risks import register_rows

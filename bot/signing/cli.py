@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from vigil_ir import clock
-from vigil_ir.exports.bundle_cli import database_for
+from vigil_ir.exports.period_cli import database_for
 from vigil_ir.people.cli_actor import actor_for, by_option
 
 

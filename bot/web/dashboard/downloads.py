@@ -1,7 +1,7 @@
 """/exports: download links for every export, and the downloads themselves.
 
 Each download is the same text `vigil export …` writes (CSV with a BOM, as in files), sent as an
-attachment. The evidence bundle is written to a temporary file by `vigil_ir.exports.bundle` and
+attachment. The evidence bundle is written to a temporary file by `vigil_ir.exports.bundle.export` and
 streamed from there, so a long period does not sit in memory.
 """
 
@@ -24,7 +24,7 @@ from starlette.responses import FileResponse, PlainTextResponse, Response
 
 from vigil_ir import clock
 from vigil_ir.exports import csvsafe
-from vigil_ir.exports.bundle import export_bundle
+from vigil_ir.exports.bundle.export import export_bundle
 from vigil_ir.exports.population import incident_population, render_population
 from vigil_ir.exports.risks import ACCEPTANCE_COLUMNS, REGISTER_COLUMNS, REVIEW_COLUMNS, acceptance_rows, register_rows
 from vigil_ir.exports.risks import render as render_rows

@@ -9,22 +9,18 @@ Event and review rows are fetched in pages, so a year of a large register stream
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
 from vigil_ir.exports import risks as risk_exports
-from vigil_ir.exports.bundle_criteria import note_references
-from vigil_ir.exports.bundle_files import json_line
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.criteria_index import note_references
+from vigil_ir.exports.bundle.files import json_line
+from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.risks import heatmap, register_asof, report
 from vigil_ir.risks.models import Risk
 from vigil_ir.risks.scoring import CURRENT, methodology
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
-
 
 def write(ctx: Context) -> None:
-    from vigil_ir.exports.bundle_incidents import sequence
-
     as_of = (ctx.end - timedelta(microseconds=1)).date()
     ctx.progress.start("Risk register", None)
     states = register_asof.states_as_of(ctx.session, ctx.end)

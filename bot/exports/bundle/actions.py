@@ -8,20 +8,17 @@ incident packet also lists all of its incident's actions, whenever they were cre
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import TYPE_CHECKING
 
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.followup import action_export
 from vigil_ir.followup.models import ActionItem
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 RULE = "created, due or completed in the period"
 
 
 def write(ctx: Context) -> None:
-    from vigil_ir.exports.bundle_incidents import sequence
-
     first_day, last_day = ctx.start.date(), (ctx.end - timedelta(microseconds=1)).date()
     table = ctx.table("action_items", action_export.COLUMNS, section="E5",
                       description="Corrective and follow-up actions with owner, due date, status, completion and "

@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import fnmatch
 from collections import Counter
-from typing import TYPE_CHECKING
-
 from vigil_ir import criteria
+from vigil_ir.exports.bundle.context import Context
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 COLUMNS = ("criterion", "title", "catalogue", "catalogue_version", "file", "rows", "basis", "why")
 PACKETS = "incidents/INC-<n>/"
@@ -86,7 +83,7 @@ def write(ctx: Context) -> None:
     table = ctx.table("criteria_index", COLUMNS, section="criteria",
                       description="Criterion → the files of this bundle that evidence it, with row counts: by the "
                                   "documented mapping, and where records name the criterion themselves",
-                      query="the mapping in vigil_ir.exports.bundle_criteria (docs/audit-evidence.md) over this "
+                      query="the mapping in vigil_ir.exports.bundle.criteria_index (docs/audit-evidence.md) over this "
                             "bundle's files; risks' criteria and playbook steps' criteria")
     order = {c.id: position for position, c in enumerate(c for catalogue in criteria.catalogues()
                                                          for c in catalogue.criteria)}

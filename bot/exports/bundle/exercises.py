@@ -8,15 +8,12 @@ register's columns.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from vigil_ir.eventlog import events_for_stream
 from vigil_ir.exports import eventlog_export, exercise_register
+from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.incidents.queries import declared_between
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 REGISTER = "exercises"
 EVENTS = "exercise_events"

@@ -11,19 +11,18 @@ from __future__ import annotations
 
 from datetime import datetime
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.config_evidence import CadenceInForce
 from vigil_ir.eventlog import Event
+from vigil_ir.exports.bundle.context import Context
 from vigil_ir.followup.policy import Policy
 from vigil_ir.incidents.models import Incident
 from vigil_ir.people.columns import parse_when
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 CHUNK = 200
 COLUMNS = ("incident_ref", "severity", "due_at", "due_because", "cadence", "cadence_source", "outcome", "update_posted_at", "update_posted_by",

@@ -1,41 +1,31 @@
-"""The period's edges in a bundle: incidents declared earlier whose resolution, close or review
-happened in the period, and the security incidents with how each was classified.
+"""Incidents declared before the period whose resolution, close or review happened in it.
 
 The population (E1) stays "declared in the period", the list an auditor samples from. An incident
 declared before the period but resolved, closed or reviewed in it is evidence of the period too:
 `incidents_carried_over` lists it (with why), its events are in `incidents_carried_over_events`
 (chain segments, re-verified like E2), its packet is under `incidents_carried_over/INC-<n>/`, and its
-review is a row of `pirs_carried_over`. `security_incidents` is the security selection with
-its rule stated: population incidents flagged as security incidents at any time up to the period
-end, and how the flag was set (at declaration, by type or checkbox) and changed (who, when, why).
+review is a row of `pirs_carried_over`.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from sqlmodel import select
 
-from vigil_ir import clock
 from vigil_ir.eventlog import Event, StreamHead, events_for_stream
 from vigil_ir.exports import eventlog_export, population
-from vigil_ir.exports.bundle_incidents import E1_COLUMNS, _extras, _Packet
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.incidents import E1_COLUMNS, Packet, extras
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.exports.timeline import action_records, checklists, review_record, risk_links
 from vigil_ir.followup import pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
-
 CHUNK = 500
 # What makes an earlier incident part of the period's evidence: its outcome was recorded in it.
 OUTCOME_KINDS = {"incident.closed": "closed in the period", "pir.completed": "post-incident review completed in the period"}
 CARRIED_COLUMNS = ("in_period_because",) + E1_COLUMNS
 EVENTS_FILE = "incidents_carried_over_events"
-SECURITY_COLUMNS = ("key", "title", "type", "severity_final", "status", "declared_at", "declared_by", "declared_by_name",
-                    "security_at_period_end", "security_now", "flag_set_at_declaration", "flag_changes")
 
 
 def carried_over(ctx: Context) -> dict[int, list[str]]:
@@ -65,7 +55,7 @@ def carried_over(ctx: Context) -> dict[int, list[str]]:
     return {number: reasons[number] for number in numbers if number in earlier}
 
 
-def write_carried_over(ctx: Context) -> None:
+def write(ctx: Context) -> None:
     reasons = carried_over(ctx)
     table = ctx.table("incidents_carried_over", CARRIED_COLUMNS, section="E1/E3",
                       description="Incidents declared before the period whose resolution, close or post-incident "
@@ -93,13 +83,13 @@ def write_carried_over(ctx: Context) -> None:
         links = population.alerts_and_pages(ctx.session, [incident.id])
         table.write({"in_period_because": "; ".join(why),
                      **population.population_row(incident, events, ctx.people, links),
-                     **_extras(review, actions, events, events[-1].hash if events else None)})
+                     **extras(review, actions, events, events[-1].hash if events else None)})
         pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
         for event in events:
             row = eventlog_export.event_row(event, ctx.people)
             log.write(row)
             segments.add(row)
-        timeline = _Packet(incident=incident, events=events, head=ctx.session.get(StreamHead, incident.stream),
+        timeline = Packet(incident=incident, events=events, head=ctx.session.get(StreamHead, incident.stream),
                            generated_at=ctx.generated_at, checklists=checklists(ctx.session, incident),
                            review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),
                            people=ctx.people, risks=linked.get(incident.key, []))
@@ -111,57 +101,3 @@ def write_carried_over(ctx: Context) -> None:
                          query=f"incident {incident.key} and every event of stream {incident.stream}")
     for done in (table, pirs, log):
         done.finish(ctx.sink)
-
-
-def _flag_history(ctx: Context, incident: Incident, events: list[Event]) -> dict[str, Any]:
-    declared = next((e for e in events if e.kind == "incident.declared"), None)
-    data = (declared.data or {}) if declared else {}
-    if data.get("security"):
-        how = ("yes: type security" if data.get("type") == "security" else "yes: marked at declaration") + \
-              f" by {ctx.people.label(declared.actor, declared.occurred_at)}"
-    else:
-        how = "no"
-    flag, at_end, ever = bool(data.get("security")), bool(data.get("security")), bool(data.get("security"))
-    changes = []
-    for event in events:
-        if event.kind != "incident.security_changed":
-            continue
-        flag = bool(event.data.get("to"))
-        if clock.to_utc(event.recorded_at) < ctx.end:
-            at_end, ever = flag, ever or flag
-        changes.append(f"{clock.iso(event.occurred_at)} {'yes' if flag else 'no'} by "
-                       f"{ctx.people.label(event.actor, event.occurred_at)}: {event.data.get('reason')}")
-    return {"security_at_period_end": at_end, "security_now": incident.security, "flag_set_at_declaration": how,
-            "flag_changes": "; ".join(changes) or None, "_ever": ever}
-
-
-def write_security(ctx: Context) -> None:
-    table = ctx.table("security_incidents", SECURITY_COLUMNS, section="E1/security",
-                      description="Security incidents of the period: population incidents flagged as security "
-                                  "incidents at any time up to the period end, with how the flag was set at "
-                                  "declaration (type security, or the security checkbox) and every change (who, "
-                                  "when, reason; `/incident security yes|no <reason>`)",
-                      query=f"incidents with {ctx.period_text('declared_at')} whose security flag, folded from "
-                            "incident.declared and incident.security_changed events recorded before "
-                            f"{ctx.iso_end}, was true at any time; ordered by number")
-    incidents = list(ctx.session.exec(select(Incident).where(Incident.exercise.is_(False),
-                                                             Incident.declared_at >= ctx.start,
-                                                             Incident.declared_at < ctx.end)
-                                      .order_by(Incident.number)))
-    streams = [incident.stream for incident in incidents]
-    flagged: dict[str, list[Event]] = {}
-    for offset in range(0, len(streams), CHUNK):
-        query = (select(Event).where(Event.stream.in_(streams[offset:offset + CHUNK]),
-                                     Event.kind.in_(("incident.declared", "incident.security_changed")))
-                 .order_by(Event.stream, Event.stream_seq))
-        for event in ctx.session.exec(query):
-            flagged.setdefault(event.stream, []).append(event)
-    for incident in incidents:
-        history = _flag_history(ctx, incident, flagged.get(incident.stream, []))
-        if not history.pop("_ever"):
-            continue
-        table.write({"key": incident.key, "title": incident.title, "type": incident.type,
-                     "severity_final": incident.severity, "status": incident.status,
-                     "declared_at": clock.iso(incident.declared_at), "declared_by": incident.declared_by,
-                     "declared_by_name": ctx.people.name_column(incident.declared_by, incident.declared_at), **history})
-    table.finish(ctx.sink)

@@ -15,7 +15,7 @@ from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
-from vigil_ir.exports.bundle_files import ZipSink
+from vigil_ir.exports.bundle.files import ZipSink
 from vigil_ir.exports.signature import NAME
 from vigil_ir.signing.service import Signer
 

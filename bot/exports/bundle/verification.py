@@ -1,10 +1,10 @@
 """`vigil verify --bundle FILE`: check an evidence bundle offline, with nothing but the zip.
 
-The checks are vigil_ir.exports.bundle_checker, a module that uses only Python's standard library
+The checks are vigil_ir.exports.bundle.checker, a module that uses only Python's standard library
 and is shipped byte for byte inside every bundle as `verify.py`: what `vigil verify --bundle` checks
 is exactly what an auditor can run without Vigil (`python verify.py bundle.zip`). Its docstring
 lists the checks; docs/audit-evidence.md says what each proves and what it cannot. The signature is
-checked here with `cryptography` (vigil_ir.exports.bundle_signature), which also confirms whose key
+checked here with `cryptography` (vigil_ir.exports.bundle.signature_check), which also confirms whose key
 made it; the standalone checker verifies the same signature with its own RFC 8032 code.
 """
 
@@ -13,31 +13,31 @@ from __future__ import annotations
 import zipfile
 from pathlib import Path
 
-from vigil_ir.exports import bundle_checker, bundle_signature
-from vigil_ir.exports.bundle_checker import BundleError, Check
+from vigil_ir.exports.bundle import checker, signature_check
+from vigil_ir.exports.bundle.checker import BundleError, Check
 
 BundleCheck = Check
 STANDALONE_NAME = "verify.py"
-SHOWN = bundle_checker.SHOWN
+SHOWN = checker.SHOWN
 
 __all__ = ["BundleCheck", "BundleError", "report", "standalone_source", "verify_bundle"]
 
 
 def standalone_source() -> bytes:
     """The checker's source, as shipped in the bundle as verify.py."""
-    return Path(bundle_checker.__file__).read_bytes()
+    return Path(checker.__file__).read_bytes()
 
 
 def verify_bundle(path: Path, previous: Path | None = None) -> Check:
     """Check the bundle at `path` (and that `previous` is the bundle it names as the one before);
     raises BundleError when it cannot be read as a bundle at all."""
-    check = bundle_checker.check_bundle(Path(path), signature=False, previous=previous)
+    check = checker.check_bundle(Path(path), signature=False, previous=previous)
     with zipfile.ZipFile(path) as archive:
-        check.signed = bundle_signature.check(archive, check.problems)
+        check.signed = signature_check.check(archive, check.problems)
     return check
 
 
-def report(path: Path, out, err, installation: bundle_signature.Installation | None = None,
+def report(path: Path, out, err, installation: signature_check.Installation | None = None,
            previous: Path | None = None) -> int:
     """Print the outcome (`out`/`err` take one line each) and return the exit code: 0 OK, 1 otherwise.
 
@@ -52,7 +52,7 @@ def report(path: Path, out, err, installation: bundle_signature.Installation | N
         err(f"BROKEN: {path}: cannot be read ({exc})")
         return 1
     period = check.manifest.get("period", {})
-    key_lines = (installation or bundle_signature.Installation(where="no database consulted")).confirm(
+    key_lines = (installation or signature_check.Installation(where="no database consulted")).confirm(
         check.signed, check.manifest, check.problems)
     if check.ok:
         out(f"OK: {path}: {check.files} files match the manifest; {check.segments} chain segments "

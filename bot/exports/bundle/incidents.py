@@ -11,24 +11,21 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import func
-from sqlmodel import Session, select
+from sqlmodel import select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import StreamHead, events_for_stream
 from vigil_ir.exports import eventlog_export, population
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.exports.eventlog_export import Segments
-from vigil_ir.exports.manifest import sequence_report
 from vigil_ir.exports.timeline import Timeline, action_records, checklists, review_record, risk_links
 from vigil_ir.followup import pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
-from vigil_ir.keys import KeyCounter
-
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 PAGE = 100
 E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
@@ -37,7 +34,7 @@ E2_FILE = "incident_events"
 RULE = "declared in the period"
 
 
-class _Packet(Timeline):
+class Packet(Timeline):
     """A timeline rendered three times (md, html, json): its integrity block, which re-verifies the
     chain, is computed once."""
 
@@ -66,7 +63,7 @@ def incidents(ctx: Context) -> Iterator[Incident]:
         ctx.session.expunge_all()
 
 
-def _extras(review: PostIncidentReview | None, actions: list[ActionItem], events: list, head_hash: str | None):
+def extras(review: PostIncidentReview | None, actions: list[ActionItem], events: list, head_hash: str | None):
     return {"pir_required": review.required if review else None, "pir_status": review.status if review else None,
             "pir_due_at": clock.iso(review.due_at) if review else None,
             "pir_completed_at": clock.iso(review.completed_at) if review else None,
@@ -119,13 +116,13 @@ def write(ctx: Context) -> list[int]:
                                         .order_by(ActionItem.number)))
         links = population.alerts_and_pages(ctx.session, [incident.id])
         e1.write({**population.population_row(incident, events, ctx.people, links),
-                  **_extras(review, actions, events, events[-1].hash if events else None)})
+                  **extras(review, actions, events, events[-1].hash if events else None)})
         for event in events:
             row = eventlog_export.event_row(event, ctx.people)
             e2.write(row)
             segments.add(row)
         pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
-        timeline = _Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
+        timeline = Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
                            checklists=checklists(ctx.session, incident), review=review_record(ctx.session, incident),
                            actions=action_records(ctx.session, incident), people=ctx.people,
                            risks=linked.get(incident.key, []))
@@ -137,16 +134,3 @@ def write(ctx: Context) -> list[int]:
     ctx.manifest.sequences.append(sequence(ctx.session, "INC-", Incident, "incident", RULE, numbers,
                                           Incident.exercise.is_(False)))
     return numbers
-
-
-def sequence(session: Session, prefix: str, model, counter: str, rule: str, included: list[int],
-             *where) -> dict[str, Any]:
-    """Key range and gaps for `model.number` (Incident, Risk, ActionItem), among the rows `where` selects
-    (incidents: not the exercises, whose EX-<n> numbers are a sequence of their own)."""
-    existing: list[int] = []
-    if included:
-        existing = list(session.exec(select(model.number).where(model.number.between(included[0], included[-1]),
-                                                                *where).order_by(model.number)))
-    highest = session.exec(select(func.max(model.number)).where(*where)).one()
-    counter_last = session.exec(select(KeyCounter.last).where(KeyCounter.name == counter)).first()
-    return sequence_report(prefix, rule, included, existing, counter_last=counter_last, highest=highest)

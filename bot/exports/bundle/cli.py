@@ -1,66 +1,19 @@
-"""`vigil export bundle` and the shared CLI bits of the audit commands (period options, actor, database).
+"""`vigil export bundle`: refuse when state and events disagree, write the bundle, say what was written.
 
-`vigil_ir.exports.cli` adds `bundle` to the `export` group; its helpers are imported when a command
-runs, not at import time, so the two modules can be imported in either order.
+`vigil_ir.exports.cli` adds `bundle` to the `export` group when it is asked for (lazily).
 """
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 
 import click
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import SQLAlchemyError
 
-from vigil_ir import clock
 from vigil_ir.db import Database
 from vigil_ir.exports.output import checked_output
+from vigil_ir.exports.period_cli import check_period, database_for, period_options
 from vigil_ir.people.cli_actor import actor_for, by_option
-
-
-
-def period_bound(ctx: click.Context, param: click.Parameter, value: str | None) -> datetime | None:
-    """--from/--to as in `vigil export incidents`: a plain --to date is inclusive (end of that day)."""
-    from vigil_ir.exports.cli import _bound
-
-    return _bound(ctx, param, value)
-
-
-def period_options(command):
-    command = click.option("--to", "end", required=True, callback=period_bound, metavar="DATE",
-                           help="Last day of the period (UTC), inclusive when a plain YYYY-MM-DD; an ISO "
-                                "date-time is an exclusive end.")(command)
-    return click.option("--from", "start", required=True, callback=period_bound, metavar="DATE",
-                        help="First day of the period (UTC), YYYY-MM-DD or an ISO 8601 date-time.")(command)
-
-
-def check_period(start: datetime, end: datetime) -> None:
-    if start >= end:
-        raise click.UsageError(f"--from ({clock.iso(start)}) must be before the end of --to ({clock.iso(end)}, "
-                               "exclusive).")
-
-
-@contextlib.contextmanager
-def database_for(ctx: click.Context) -> Iterator[Database]:
-    """The parent command's Database (ctx.obj["database"]) or one from settings; database errors explained."""
-    from vigil_ir.config import load_settings
-
-    database = ctx.obj.get("database") if isinstance(ctx.obj, dict) else None
-    owned = database is None
-    if owned:
-        database = Database(load_settings().database_url)
-    try:
-        yield database
-    except SQLAlchemyError as exc:
-        where = make_url(database.url).render_as_string(hide_password=True)
-        raise click.ClickException(f"Could not read the database at {where} ({type(exc).__name__}); "
-                                   f"has `vigil migrate` been run?") from exc
-    finally:
-        if owned:
-            database.dispose()
 
 
 STATE_SHOWN = 20
@@ -95,7 +48,7 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by:
     at period end, review log, heat maps, audit trail, notification log, chain heads. Check it with
     `vigil verify --bundle FILE`.
     """
-    from vigil_ir.exports.bundle import export_bundle
+    from vigil_ir.exports.bundle.export import export_bundle
     from vigil_ir.exports.progress import for_stream
     from vigil_ir.signing.service import SigningKeyError
 

@@ -199,7 +199,7 @@ class Check:
         self.files = self.events = self.segments = 0
         self.signed_by: str | None = None  # the key fingerprint, once the signature checks out
         self.manifest_sha256 = ""
-        self.signed = None  # set by `vigil verify --bundle` (vigil_ir.exports.bundle_signature)
+        self.signed = None  # set by `vigil verify --bundle` (vigil_ir.exports.bundle.signature_check)
         self.previous_given = False  # --previous: the bundle before this one is checked against previous_bundle
 
     @property

@@ -9,23 +9,21 @@ event. A failure leaves no partial bundle behind and any earlier file intact. Wh
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import date, datetime
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any
-
-from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
-from vigil_ir.exports import (bundle_audit, bundle_cadence, bundle_criteria, bundle_edges, bundle_followup,
-                              bundle_exercises, bundle_incidents, bundle_people, bundle_policy, bundle_program,
-                              bundle_risks, bundle_signing)
-from vigil_ir.exports.bundle_files import Table, ZipSink
-from vigil_ir.exports.bundle_verify import STANDALONE_NAME, standalone_source
+from vigil_ir.exports.bundle import (actions, audit_log, cadence, carried_over, chain_heads, criteria_index,
+                                     exercises, incidents, notifications, people, policy, program, risks, security,
+                                     signing, signoffs)
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.files import ZipSink
+from vigil_ir.exports.bundle.verification import STANDALONE_NAME, standalone_source
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
 from vigil_ir.exports.output import replacing
@@ -34,51 +32,6 @@ from vigil_ir.people import Directory
 from vigil_ir.signing.service import Signer, signer as signing_key
 
 AUDIT_STREAM = "audit"
-
-
-@dataclass
-class Context:
-    """What every section writer needs: the snapshot session, the zip, the manifest, the period."""
-
-    session: Session
-    sink: ZipSink
-    manifest: Manifest
-    workdir: Path
-    progress: Progress
-    people: Directory  # loaded once: every name in the bundle comes from it, as at the act's time
-    settings: Settings  # the roles people.csv lists when no configuration was recorded
-    config_versions: list = field(default_factory=list)  # recorded configurations in force (bundle_policy)
-    criteria_references: dict = field(default_factory=dict)  # file → Counter of criteria its records name
-
-    @property
-    def start(self) -> datetime:
-        return self.manifest.start
-
-    @property
-    def end(self) -> datetime:
-        return self.manifest.end
-
-    @property
-    def generated_at(self) -> datetime:
-        return self.manifest.generated_at
-
-    @property
-    def today(self) -> date:
-        return clock.to_utc(self.generated_at).date()
-
-    @property
-    def iso_start(self) -> str:
-        return clock.iso(self.start)
-
-    @property
-    def iso_end(self) -> str:
-        return clock.iso(self.end)
-
-    def period_text(self, column: str) -> str:
-        return f"{column} >= {self.iso_start} and {column} < {self.iso_end}"
-
-    def table(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str) -> Table:
-        return Table(name, columns, section=section, description=description, query=query, workdir=self.workdir)
 
 
 @dataclass
@@ -124,36 +77,36 @@ def _backend(database: Database) -> str:
 def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings,
            signer: Signer) -> bytes:
     with read_snapshot(database) as session:
-        manifest.previous_bundle = bundle_signing.previous_bundle(session)
+        manifest.previous_bundle = signing.previous_bundle(session)
         sink = ZipSink(path, manifest.generated_at)
         manifest.files = sink.files  # the manifest lists what the sink has written
         try:
             ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
                           people=Directory.load(session), settings=settings)
-            bundle_incidents.write(ctx)
-            bundle_edges.write_carried_over(ctx)
-            bundle_edges.write_security(ctx)
-            bundle_cadence.write(ctx)
-            bundle_followup.write(ctx)
-            bundle_exercises.write(ctx)
-            bundle_risks.write(ctx)
-            bundle_audit.write_audit_log(ctx)
-            bundle_audit.write_notifications(ctx)
-            bundle_policy.write(ctx)
-            bundle_people.write_signoffs(ctx)
-            bundle_program.write(ctx)
-            bundle_people.write_people(ctx)  # after the sections whose id columns it lists
-            bundle_audit.write_heads(ctx)
-            bundle_criteria.write(ctx)  # indexes the files above
+            incidents.write(ctx)
+            carried_over.write(ctx)
+            security.write(ctx)
+            cadence.write(ctx)
+            actions.write(ctx)
+            exercises.write(ctx)
+            risks.write(ctx)
+            audit_log.write(ctx)
+            notifications.write(ctx)
+            policy.write(ctx)
+            signoffs.write(ctx)
+            program.write(ctx)
+            people.write(ctx)  # after the sections whose id columns it lists
+            chain_heads.write(ctx)
+            criteria_index.write(ctx)  # indexes the files above
             sink.add(STANDALONE_NAME, standalone_source(), section="guide",
                      description="The bundle checker, Python standard library only: `python verify.py <this zip>` "
                                  "runs every check `vigil verify --bundle` runs",
-                     query="vigil_ir.exports.bundle_checker of the generating version, byte for byte")
+                     query="vigil_ir.exports.bundle.checker of the generating version, byte for byte")
             sink.add("README.md", _readme(manifest), section="guide",
                      description="What the files are and how to verify them", query="generated from this manifest")
             rendered = manifest.render()
             sink.add(NAME, rendered, section="manifest", description="", query="", listed=False)
-            bundle_signing.add_signature(sink, rendered, signer)
+            signing.add_signature(sink, rendered, signer)
         finally:
             sink.close()
             progress.close()

@@ -3,13 +3,10 @@ Markdown and HTML, and management's sign-offs of it with the files they signed."
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-from vigil_ir.exports import bundle_people, program_review
+from vigil_ir.exports import program_review
+from vigil_ir.exports.bundle import signoffs
+from vigil_ir.exports.bundle.context import Context
 from vigil_ir.risks import signoff
-
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 
 def write(ctx: Context) -> None:
@@ -23,4 +20,4 @@ def write(ctx: Context) -> None:
                                  "recurring causes, sign-off" + (" (with charts)" if fmt == "html" else ""),
                      query=f"incidents with {ctx.period_text('declared_at')} and the same-length period before; "
                            "rebuilt from their events (vigil_ir.exports.program_review)")
-    bundle_people.write_signoffs(ctx, signoff.INCIDENT_REVIEW)
+    signoffs.write(ctx, signoff.INCIDENT_REVIEW)

@@ -10,21 +10,20 @@ attached (its SHA-256 is in the packets and in `playbook_versions`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import or_
 from sqlmodel import select
 
 from vigil_ir import clock
 from vigil_ir.config_evidence import versions_in_force
-from vigil_ir.exports.bundle_criteria import note_references
-from vigil_ir.exports.bundle_files import json_line
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.criteria_index import note_references
+from vigil_ir.exports.bundle.files import json_line
 from vigil_ir.incidents.models import Incident, key_of
 from vigil_ir.playbooks.loader import PlaybookError, parse_playbook
 from vigil_ir.playbooks.models import PlaybookRun
 
-if TYPE_CHECKING:
-    from vigil_ir.exports.bundle import Context
 
 PLAYBOOK_COLUMNS = ("playbook_id", "version", "sha256", "file", "incidents", "first_attached_at")
 
