@@ -1,6 +1,7 @@
 """The authorization matrix, continued: the actions added after the first matrix (alerts' attach and
-dismiss, paging, a follow-up action's ticket and changes) and a private incident's access (see it,
-invite, remove), × every kind of person, through signed requests on both databases.
+dismiss, paging, a follow-up action's ticket and changes), a private incident's access (see it,
+invite, remove) and the dashboard (Slack sign-in), × every kind of person, through signed requests on
+both databases.
 
 Alerts and paging are `anyone` by default; here a stricter VIGIL_PERMISSIONS shows both sides of each
 rule (the default is shown by the first matrix's style elsewhere: tests/test_alerts_triage.py,
@@ -251,3 +252,33 @@ def test_invite_to_and_remove_from_a_private_incident(app, person, verb):
     assert has_access is (verb == "invite")
     assert events_of(app, incident.stream)[-1].actor == PEOPLE[person]
 
+
+
+# ---- the dashboard ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("person", sorted(PEOPLE))
+def test_use_the_dashboard(db, fake_slack, person):
+    """use_dashboard: dashboard viewers (here the channel member), commanders (a user group) and admins
+    sign in with Slack; anyone else is told who may and nothing is written. Auditor tokens are outside
+    the Slack policy (tests/test_dashboard_sessions.py)."""
+    from tests.dashboard_seed import seed
+    from tests.test_dashboard import Dash
+    from tests.test_dashboard_slack import CLIENT, sign_in
+
+    seed(db)
+    fake_slack.set_usergroup("S0CMD", "incident-commanders", [COMMANDER])
+    dash = Dash(db, SLACK_API_URL=fake_slack.base_url, SLACK_BOT_TOKEN="xoxb-test",  # groups asked of Slack
+                **{**CLIENT, "VIGIL_DASHBOARD_VIEWERS": MEMBER, "VIGIL_COMMANDERS": "@incident-commanders"})
+    # Someone else first: the group's first look-up is recorded (permissions.group_members_changed).
+    assert sign_in(dash, fake_slack, "U0WARMUP", code="code-0").status_code == 403
+    before = row_counts(db)
+    answer = sign_in(dash, fake_slack, PEOPLE[person])
+    allowed = person in {"channel member", "commander", "admin"}
+    if allowed:
+        assert answer.status_code == 303 and dash.client.get("/").status_code == 200
+        assert [e.actor for e in dash.events("audit.dashboard_signed_in")] == [PEOPLE[person]]
+        return
+    assert answer.status_code == 403
+    assert ("Only a dashboard viewer (U0MEMBER), a commander (@incident-commanders) or an admin (U0ADMIN) may use "
+            "the dashboard.") in answer.text, answer.text
+    assert changed(before, row_counts(db)) == {}
+    assert dash.events("audit.dashboard_signed_in") == [] and dash.client.get("/").status_code == 303
