@@ -24,7 +24,7 @@ from tests.fakes import alert_senders as senders
 from tests.fakes.paging_api import OPSGENIE_KEY, fake_paging  # noqa: F401  (fixture)
 from tests.fakes.trackers import fake_jira  # noqa: F401  (fixture)
 from tests.fuzzing import changed, row_counts
-from tests.test_permissions_matrix import COMMANDER, DECLARER, LEAD, MEMBER, NEXT, PEOPLE, PREVIOUS
+from tests.test_permissions_matrix import COMMANDER, DECLARER, LEAD, MEMBER, NEXT, OUTSIDER, PEOPLE, PREVIOUS
 
 STRICT = ("attach_alert=commanders,admins;dismiss_alert=commanders,admins;page=lead,commanders,admins;"
           "change_action=action_owner,lead,commanders,admins")
@@ -282,3 +282,31 @@ def test_use_the_dashboard(db, fake_slack, person):
             "the dashboard.") in answer.text, answer.text
     assert changed(before, row_counts(db)) == {}
     assert dash.events("audit.dashboard_signed_in") == [] and dash.client.get("/").status_code == 303
+
+
+def test_alerts_are_attached_only_to_an_incident_one_may_see(db, fake_slack, settings_for):
+    """attach_alert is anyone's by default, but a private incident is offered, and taken, only from
+    those who may see it: a forged choice is refused on the form and writes nothing."""
+    from vigil_ir.runtime import build_runtime
+    from tests.conftest import VigilHarness
+
+    app = VigilHarness(build_runtime(settings_for(DATABASE_URL=db.url, **senders.settings_overrides()), db),
+                       fake_slack)
+    try:
+        private = incident_with_history(app, private=True)
+        public = app.declare("Checkout slow", user=DECLARER)
+        ts, message = fire(app)
+        for user, offered in ((MEMBER, True), (OUTSIDER, False)):
+            app.post(sr.block_action("alert_attach", button(message, "alert_attach"), channel="C0TRIAGE", message_ts=ts,
+                                     user=user))
+            view = app.last_view("alert_attach")
+            options = {o["value"] for o in view["blocks"][-1]["element"]["options"]}
+            assert options == ({str(private.id), str(public.id)} if offered else {str(public.id)})
+        before = row_counts(app.db)
+        forged = app.submit(view, {"incident": sr.input_value("static_select", str(private.id))}, user=OUTSIDER)
+        assert forged.json()["errors"]["incident"] == "Choose one of the open incidents offered."
+        assert changed(before, row_counts(app.db)) == {} and group(app).state == "open"
+        answer = app.submit(view, {"incident": sr.input_value("static_select", str(private.id))}, user=MEMBER)
+        assert answer.text in ("", "{}") and group(app).state == "attached"
+    finally:
+        app.client.close()
