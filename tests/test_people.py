@@ -10,7 +10,8 @@ from vigil_ir import clock
 from vigil_ir.eventlog import Event, events_for_stream
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.people import Directory, Person, Profile, record_profile, resolve, sight, user_ids_in
-from vigil_ir.people.sweeps import discover, look_up_new, refresh
+from vigil_ir.people.sweeps import look_up_new, refresh
+from vigil_ir.reminders.scheduler import run_sweep
 
 T0 = datetime(2026, 1, 5, 9, 0, tzinfo=timezone.utc)
 
@@ -129,12 +130,11 @@ def test_discovery_does_not_skip_an_event_committed_late(db, settings_for):
     settings = settings_for(DATABASE_URL=db.url)
     with clock.frozen(T0), db.session() as session:
         append(session, stream="incident:1", kind="x", actor="U0EARLY", data={})
-    with db.session() as session:  # the event is not settled yet: read, but the cursor stays
-        discover(session, T0 + timedelta(seconds=5), settings)
+    run_sweep(db, "people.discover", settings, T0 + timedelta(seconds=5))  # not settled: read, the cursor stays
     with clock.frozen(T0 + timedelta(seconds=1)), db.session() as session:
         append(session, stream="incident:1", kind="x", actor="U0LATE", data={"owner": "U0OWNER"})
+    run_sweep(db, "people.discover", settings, T0 + timedelta(minutes=10))
     with db.session() as session:
-        discover(session, T0 + timedelta(minutes=10), settings)
         assert {"U0EARLY", "U0LATE", "U0OWNER"} <= set(session.exec(select(Person.user_id)))
         assert refresh(session, T0 + timedelta(minutes=10), settings) == 0  # nobody answered yet
 

@@ -10,6 +10,7 @@ harmless.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import literal
@@ -18,7 +19,7 @@ from sqlmodel import Session, select
 from vigil_ir import clock
 from vigil_ir.config import Settings
 from vigil_ir.eventlog import Event
-from vigil_ir.idempotency import ProcessedKey, first_time, remember_result
+from vigil_ir.idempotency import ProcessedKey, first_time, previous_result, remember_result
 from vigil_ir.outbox.models import OutboxItem
 from vigil_ir.outbox.service import enqueue
 from vigil_ir.people.ids import is_user_id, user_ids_in
@@ -38,13 +39,32 @@ def configured_people(settings: Settings) -> set[str]:
     return set(settings.admin_ids) | set(settings.risk_approver_ids) | set(settings.dashboard_viewer_ids)
 
 
-@sweep("people.discover", batch=DISCOVERY_BATCH)
-def discover(session: Session, now: datetime, settings: Settings) -> int:
-    """Sight the user ids of up to DISCOVERY_BATCH events after the cursor; returns events read."""
-    first_time(session, CURSOR, {"after": 0})
-    cursor = session.exec(select(ProcessedKey).where(ProcessedKey.key == CURSOR).with_for_update()).one()
-    after = int(cursor.result.get("after", 0))
-    events = list(session.exec(select(Event).where(Event.id > after).order_by(Event.id).limit(DISCOVERY_BATCH)))
+@dataclass
+class Sightings:
+    """What one read of the events after the cursor found: the ids seen, and how far the cursor may move.
+
+    `len()` is the number of events read when every one had settled (a full batch asks to be called
+    again; unsettled ones are read next time), falsy only when there is nothing to write."""
+
+    after: int
+    settled: int
+    seen: dict[str, datetime]
+    read: int
+    all_settled: bool
+
+    def __len__(self) -> int:
+        return self.read if self.all_settled else 0
+
+    def __bool__(self) -> bool:
+        return bool(self.seen) or self.settled != self.after
+
+
+def sightings(session: Session, now: datetime, settings: Settings) -> Sightings:
+    """Read up to DISCOVERY_BATCH events after the cursor (only reads: on SQLite outside the write lock)."""
+    after = int((previous_result(session, CURSOR) or {}).get("after", 0))
+    table = Event.__table__
+    events = session.execute(select(table.c.id, table.c.actor, table.c.data, table.c.recorded_at)
+                             .where(table.c.id > after).order_by(table.c.id).limit(DISCOVERY_BATCH)).all()
     seen: dict[str, datetime] = {}
     for event in events:
         for user_id in (event.actor, *user_ids_in(event.data)):
@@ -52,16 +72,28 @@ def discover(session: Session, now: datetime, settings: Settings) -> int:
                 seen.setdefault(user_id, event.recorded_at)
     for user_id in configured_people(settings):
         seen.setdefault(user_id, now)
-    sight(session, seen)
     settled = after
     for event in events:
         if clock.to_utc(event.recorded_at) > now - SETTLE:
             break
         settled = event.id
-    if settled != after:
-        remember_result(session, CURSOR, {"after": settled})
-    # Only a full batch of settled events asks to be called again (unsettled ones are read next time).
-    return len(events) if settled == (events[-1].id if events else after) else 0
+    return Sightings(after=after, settled=settled, seen=seen, read=len(events),
+                     all_settled=settled == (events[-1].id if events else after))
+
+
+@sweep("people.discover", batch=DISCOVERY_BATCH, prepare=sightings)
+def discover(session: Session, now: datetime, settings: Settings, found: Sightings) -> int:
+    """Sight the user ids found and move the cursor past the settled events; returns the events read
+    when all had settled (a full batch of them asks to be called again), else 0.
+
+    The cursor moves by compare-and-set: if another worker moved it since the read, this one only
+    sights (harmless twice)."""
+    first_time(session, CURSOR, {"after": 0})
+    cursor = session.exec(select(ProcessedKey).where(ProcessedKey.key == CURSOR).with_for_update()).one()
+    sight(session, found.seen)
+    if found.settled != found.after and int(cursor.result.get("after", 0)) == found.after:
+        remember_result(session, CURSOR, {"after": found.settled})
+    return len(found)
 
 
 @sweep("people.look_up_new")

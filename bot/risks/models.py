@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import JSON, Column, UniqueConstraint
+from sqlalchemy import JSON, Column, Index, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 CATEGORIES = {
@@ -99,7 +99,9 @@ class RiskReview(SQLModel, table=True):
     """
 
     __tablename__ = "risk_review"
-    __table_args__ = (UniqueConstraint("risk_id", "trigger", "trigger_ref", name="uq_risk_review_natural"),)
+    __table_args__ = (UniqueConstraint("risk_id", "trigger", "trigger_ref", name="uq_risk_review_natural"),
+                      # the reminder sweep's candidates: one index range per reminder rank
+                      Index("ix_risk_review_reminder", "status", "reminder_rank", "due_on"))
 
     id: int | None = Field(default=None, primary_key=True)
     risk_id: int = Field(foreign_key="risk.id", index=True)
