@@ -1,7 +1,7 @@
 """dashboard view counts: the access log's per-viewer counts of the current window, in the database
 
-Revision ID: 0015_dashboard_view_counts
-Revises: 0014_pages
+Revision ID: 0016_dashboard_view_counts
+Revises: 0015_review_reminder_index
 Create Date: 2026-12-04 10:20:00.000000
 """
 from typing import Sequence, Union
@@ -11,8 +11,8 @@ import sqlalchemy as sa
 import sqlmodel  # noqa: F401  (autogenerate emits sqlmodel types)
 
 
-revision: str = '0015_dashboard_view_counts'
-down_revision: Union[str, None] = '0014_pages'
+revision: str = '0016_dashboard_view_counts'
+down_revision: Union[str, None] = '0015_review_reminder_index'
 branch_labels: Union[str, Sequence[str], None] = None
 depends_on: Union[str, Sequence[str], None] = None
 
