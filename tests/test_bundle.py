@@ -126,7 +126,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
     bundle = export(db, tmp_path)
     with zipfile.ZipFile(bundle) as archive:
         names = set(archive.namelist())
-    packets = {f"incidents/INC-{n}/INC-{n}.{fmt}" for n in (2, 3, 5) for fmt in ("md", "html", "json")}
+    packets = {f"incidents/INC-{n}/INC-{n}.{fmt}" for n in (2, 3, 5) for fmt in ("html", "json")}
     tables = {f"{name}.{fmt}" for name in ("incidents", "incident_events", "pirs", "action_items",
                                            "risk_register_2025-03-31", "risk_reviews", "risk_acceptances", "audit_log",
                                            "notifications", "risk_signoffs", "people", "incidents_carried_over",
@@ -142,6 +142,7 @@ def test_bundle_holds_every_section_and_the_manifest_describes_each_file(db, tmp
               "incident_review/report.html"}
     assert names == packets | tables | extras
     manifest = manifest_of(bundle)
+    assert manifest["layout"] == 2  # each event once: no Markdown packet, packets name their event-log rows
     assert manifest["period"] == {"start": "2025-01-01T00:00:00.000000Z", "end": "2025-04-01T00:00:00.000000Z",
                                   "end_is_exclusive": True, "time_zone": "UTC"}
     assert manifest["generator"] == {"name": "vigil", "version": __version__}
@@ -177,6 +178,10 @@ def test_population_event_log_and_packets_agree(db, tmp_path):
                            "prev_hash": "0" * 64, "head_hash": stored[2][-1].hash, "events": len(stored[2])}
     packet = json.loads(read(bundle, "incidents/INC-2/INC-2.json"))
     assert packet["integrity"]["head_hash"] == stored[2][-1].hash and packet["integrity"]["verified"]
+    # The packet names its events' rows in the event log rather than repeating them.
+    assert "events" not in packet and packet["event_log"] == {
+        "file": "incident_events.json", "stream": "incident:2", "events": len(stored[2]), "first_seq": 1,
+        "last_seq": len(stored[2]), "head_hash": stored[2][-1].hash}
     assert packet["playbooks"][0]["steps"][0]["evidence"] == "Summary posted"
     html = read(bundle, "incidents/INC-2/INC-2.html").decode()
     assert "Generic checklist" in html and INJECTION not in html and "HYPERLINK(&#34;http" in html  # escaped
@@ -192,9 +197,16 @@ def test_audit_trail_has_every_stream_active_in_the_period_as_contiguous_segment
     bundle = export(db, tmp_path)
     rows, _ = table(bundle, "audit_log")
     streams = sorted({row["stream"] for row in rows})
-    # INC-1 was declared before the period but changed in it; INC-6 and RISK-2 come after it.
-    assert streams == ["action:1", "incident:1", "incident:2", "incident:3", "incident:5", "risk:1"]
+    # INC-1 was declared before the period but changed in it; INC-6 and RISK-2 come after it. The
+    # population's streams are in incident_events whole, so they are not repeated here.
+    assert streams == ["action:1", "incident:1", "risk:1"]
     assert all(START <= datetime.fromisoformat(r["recorded_at"].replace("Z", "+00:00")) < END for r in rows)
+    # Between them the two files hold every event recorded in the period, each once.
+    incident_rows, _ = table(bundle, "incident_events")
+    in_period = [r for r in incident_rows if START <= datetime.fromisoformat(r["recorded_at"].replace("Z", "+00:00")) < END]
+    with db.session() as s:
+        recorded = sorted(e.hash for e in s.exec(select(Event).where(Event.recorded_at >= START, Event.recorded_at < END)))
+    assert sorted(r["hash"] for r in rows + in_period) == recorded
     one = [r for r in rows if r["stream"] == "incident:1"]
     assert [r["seq"] for r in one] == [2] and one[0]["object_ref"] == "INC-1"
     segment = next(s for s in manifest_of(bundle)["event_log"]["segments"]["audit_log.json"] if s["stream"] == "incident:1")

@@ -22,6 +22,7 @@ from click.testing import CliRunner
 
 from vigil_ir.cli import main
 from vigil_ir.exports.bundle import checker as bundle_checker
+from vigil_ir.exports.bundle.verification import verify_bundle
 from tests.test_bundle import export, manifest_of, read, seed
 
 
@@ -175,22 +176,48 @@ def test_an_edited_review_lateness_is_recomputed(bundle, tmp_path):
                                             "its other columns and the period: 0")
 
 
-def test_an_edited_summary_column_disagrees_with_the_packet_and_the_audit_trail(bundle, tmp_path):
+def test_an_edited_summary_column_disagrees_with_the_packet(bundle, tmp_path):
     files = edited_table(bundle, "incident_events", {"stream": "incident:2", "seq": 5},
                          {"summary": "added note #7: \"all fine\""})
     forged = forge(bundle, tmp_path / "f.zip", files=files)
     assert_broken(bundle, tmp_path, forged,
                   "incidents/INC-2/INC-2.html: timeline: incident:2 seq 5: the text differs from the event log's "
-                  "summary column",
-                  "audit_log.json: stream incident:2 seq 5: differs from the same event in the incident event log")
+                  "summary column")
+
+
+def test_a_population_stream_repeated_in_the_audit_trail_is_caught(bundle, tmp_path):
+    """Layout 2 lists each event once: an incident stream given whole in incident_events may not come
+    back in audit_log (with the manifest's segment for it added too)."""
+    rows = [row for row in bundle_rows(bundle, "incident_events") if row["stream"] == "incident:2"]
+    trail = bundle_rows(bundle, "audit_log")
+    merged = sorted(trail + rows, key=lambda row: (row["stream"], row["seq"]))
+    text = "[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in merged) + "\n]\n"
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(merged[0]))
+    for row in merged:
+        writer.writerow([bundle_checker.csv_cell(value) for value in row.values()])
+    segment = {"stream": "incident:2", "first_seq": 1, "last_seq": rows[-1]["seq"], "prev_hash": "0" * 64,
+               "head_hash": rows[-1]["hash"], "events": len(rows)}
+
+    def add_segment(document):
+        segments = document["event_log"]["segments"]["audit_log.json"]
+        segments.append(segment)
+        segments.sort(key=lambda s: s["stream"])
+        for entry in document["files"]:
+            if entry["path"].startswith("audit_log."):
+                entry["rows"] = len(merged)
+    forged = forge(bundle, tmp_path / "f.zip", manifest=add_segment,
+                   files={"audit_log.json": text.encode(), "audit_log.csv": ("\ufeff" + out.getvalue()).encode()})
+    assert_broken(bundle, tmp_path, forged, "audit_log.json: stream incident:2: its every event is in "
+                                            "incident_events.json; layout 2 lists a stream once")
 
 
 def test_a_summary_edited_everywhere_alike_is_rewritten_from_its_data(bundle, tmp_path):
-    """The summary is not hashed: edited in both event logs (JSON and CSV), it still has to be the
-    sentence the event's hashed data gives."""
+    """The summary is not hashed: edited in the event log (JSON and CSV alike; the packet's timeline is
+    checked against it), it still has to be the sentence the event's hashed data gives."""
     changes = {"summary": "added note #7: \"all fine\""}
-    files = {**edited_table(bundle, "incident_events", {"stream": "incident:2", "seq": 5}, changes),
-             **edited_table(bundle, "audit_log", {"stream": "incident:2", "seq": 5}, changes)}
+    files = edited_table(bundle, "incident_events", {"stream": "incident:2", "seq": 5}, changes)
     forged = forge(bundle, tmp_path / "f.zip", files=files)
     original = next(row for row in bundle_rows(bundle, "incident_events") if (row["stream"], row["seq"]) == ("incident:2", 5))
     assert_broken(bundle, tmp_path, forged,
@@ -203,7 +230,7 @@ def test_a_person_renamed_in_a_summary_is_caught_by_the_people_directory(bundle,
     row = next(r for r in rows if r["kind"] == "incident.role_assigned" and "U0LEAD (name unknown)" in r["summary"])
     renamed = {"summary": row["summary"].replace("U0LEAD (name unknown)", "Mallory Stone (U0LEAD)")}
     match = {"stream": row["stream"], "seq": row["seq"]}
-    files = {**edited_table(bundle, "incident_events", match, renamed), **edited_table(bundle, "audit_log", match, renamed)}
+    files = edited_table(bundle, "incident_events", match, renamed)
     forged = forge(bundle, tmp_path / "f.zip", files=files)
     assert_broken(bundle, tmp_path, forged,
                   f"incident_events.json: stream {row['stream']} seq {row['seq']}, column summary: names U0LEAD "
@@ -217,15 +244,39 @@ def bundle_rows(bundle: Path, name: str) -> list[dict]:
 def test_an_edited_packet_is_caught(bundle, tmp_path):
     packet = json.loads(read(bundle, "incidents/INC-2/INC-2.json"))
     packet["incident"]["lead"] = "U0MALLORY"
-    packet["events"][4]["data"]["text"] = "nothing to see"
-    markdown = read(bundle, "incidents/INC-2/INC-2.md").replace(b"| 6 | 2025-01-10 09:30:00 UTC", b"| 6 | 2025-01-10 09:45:00 UTC")
+    packet["event_log"]["last_seq"] -= 1  # a packet that stops short of the stream's head
+    html = read(bundle, "incidents/INC-2/INC-2.html")
+    assert b"<tr><td>6</td><td>2025-01-10 09:30:00 UTC" in html
+    html = html.replace(b"<tr><td>6</td><td>2025-01-10 09:30:00 UTC", b"<tr><td>6</td><td>2025-01-10 09:45:00 UTC")
     forged = forge(bundle, tmp_path / "f.zip", files={
         "incidents/INC-2/INC-2.json": (json.dumps(packet, indent=2) + "\n").encode(),
-        "incidents/INC-2/INC-2.md": markdown})
+        "incidents/INC-2/INC-2.html": html})
+    last = packet["event_log"]["last_seq"]
     assert_broken(bundle, tmp_path, forged,
                   "incidents/INC-2/INC-2.json: incident.lead: 'U0MALLORY'; its events say 'U0LEAD'",
-                  "incidents/INC-2/INC-2.json: event incident:2 seq 5 differs from the event log",
-                  "incidents/INC-2/INC-2.md: timeline: no row for incident:2 seq 6")
+                  f"incidents/INC-2/INC-2.json: event_log.last_seq is {last}; the event log incident_events.json has "
+                  f"{last + 1} for incident:2",
+                  "incidents/INC-2/INC-2.html: timeline: no row for incident:2 seq 6 with its times")
+
+
+def test_a_packet_that_repeats_its_events_or_comes_as_markdown_is_caught(bundle, tmp_path):
+    """Layout 2 packets name their rows in the event log; events written into the packet again, or a
+    Markdown packet listed in the manifest, do not belong to it."""
+    packet = json.loads(read(bundle, "incidents/INC-2/INC-2.json"))
+    packet["events"] = [row for row in bundle_rows(bundle, "incident_events") if row["stream"] == "incident:2"]
+    markdown = b"# INC-2\n"
+
+    def list_markdown(document):
+        document["files"].append({"path": "incidents/INC-2/INC-2.md", "sha256": hashlib.sha256(markdown).hexdigest(),
+                                  "bytes": len(markdown), "rows": None, "section": "E3", "description": "packet",
+                                  "query": "incident INC-2"})
+        document["files"].sort(key=lambda entry: entry["path"])
+    forged = forge(bundle, tmp_path / "f.zip", manifest=list_markdown, add={"incidents/INC-2/INC-2.md": markdown},
+                   files={"incidents/INC-2/INC-2.json": (json.dumps(packet, indent=2) + "\n").encode()})
+    assert_broken(bundle, tmp_path, forged,
+                  "incidents/INC-2/INC-2.json: repeats the events (layout 2 packets name their rows in "
+                  "incident_events.json instead)",
+                  "incidents/INC-2/INC-2.md: a Markdown packet, which layout 2 does not have")
 
 
 def test_an_extra_and_a_missing_file_are_caught(bundle, tmp_path):
@@ -235,7 +286,7 @@ def test_an_extra_and_a_missing_file_are_caught(bundle, tmp_path):
 
 
 def test_a_whole_packet_removed_from_the_manifest_too_is_caught(bundle, tmp_path):
-    gone = {f"incidents/INC-3/INC-3.{fmt}" for fmt in ("md", "html", "json")}
+    gone = {f"incidents/INC-3/INC-3.{fmt}" for fmt in ("html", "json")}
 
     def unlist(document):
         document["files"] = [entry for entry in document["files"] if entry["path"] not in gone]
@@ -296,3 +347,49 @@ def test_values_of_the_wrong_type_are_reported_not_a_crash(bundle, tmp_path):
     files = edited_table(bundle, "incidents", {"key": "INC-3"}, {"declared_at": 5, "detected_at": ["x"]})
     forged = forge(bundle, tmp_path / "f.zip", files=files)
     assert_broken(bundle, tmp_path, forged, "incidents.json: INC-3 (row 2): declared_at 5 is not a time")
+
+
+def _as_layout_1(bundle: Path, target: Path, edit_event=None) -> Path:
+    """The bundle rewritten as a bundle of layout 1 (before each event was written once): no `layout`
+    in the manifest, and each packet's JSON carrying its events (optionally edited by `edit_event`)."""
+    rows = bundle_rows(bundle, "incident_events")
+    files = {}
+    for key in ("INC-2", "INC-3", "INC-5"):
+        path = f"incidents/{key}/{key}.json"
+        packet = json.loads(read(bundle, path))
+        reference = packet.pop("event_log")
+        events = [{name: row[name] for name in bundle_checker.PACKET_EVENT_FIELDS} for row in rows
+                  if row["stream"] == reference["stream"]]
+        for event in events:
+            (edit_event or (lambda e: None))(event)
+        integrity = packet.pop("integrity")
+        files[path] = (json.dumps({**packet, "events": events, "integrity": integrity}, indent=2) + "\n").encode()
+
+    def older(document):
+        del document["layout"]
+    return forge(bundle, target, files=files, manifest=older)
+
+
+def test_a_bundle_of_the_layout_before_is_still_checked_by_its_rules(bundle, tmp_path):
+    """A bundle written before layout 2 (no `layout` in its manifest) is checked as it was written:
+    its packets' own events against the event log."""
+    older = _as_layout_1(bundle, tmp_path / "old.zip")
+    problems = verify_bundle(older).problems
+    # Rewriting it changed the manifest after it was signed; nothing else is wrong with it.
+    assert problems and all(p.startswith("manifest.sig: ") for p in problems), problems
+
+    def edit(event):
+        if event["seq"] == 5 and event["stream"] == "incident:2":
+            event["data"]["text"] = "nothing to see"
+    assert_broken(bundle, tmp_path, _as_layout_1(bundle, tmp_path / "old-edited.zip", edit),
+                  "incidents/INC-2/INC-2.json: event incident:2 seq 5 differs from the event log")
+
+
+def test_a_bundle_of_a_layout_this_checker_does_not_know_is_refused_by_name(bundle, tmp_path):
+    def newer(document):
+        document["layout"] = 3
+    forged = forge(bundle, tmp_path / "f.zip", manifest=newer)
+    code, output, plain_code, plain_output = both(bundle, tmp_path, forged)
+    assert code == 1 and plain_code == 1
+    for text in (output, plain_output):
+        assert "manifest.json says layout 3; this checker reads layouts 1, 2" in text, text

@@ -175,13 +175,14 @@ def test_a_rehashed_chain_still_fails_against_the_manifest_heads(bundle, tmp_pat
 
 def test_a_deleted_event_row_is_a_sequence_gap(bundle, tmp_path):
     with zipfile.ZipFile(bundle) as archive:
-        original = archive.read("audit_log.json").decode()
+        original = archive.read("incident_events.json").decode()
     lines = [line for line in original.split("\n") if '"stream": "incident:2", "seq": 2,' not in line]
+    assert len(lines) == len(original.split("\n")) - 1
     edited = "\n".join(lines).encode()
-    tampered = rewrite(bundle, tmp_path / "t.zip", change={"audit_log.json": lambda _: edited},
-                       manifest=lambda m: _reseal(m, bundle, "audit_log.json", edited))
+    tampered = rewrite(bundle, tmp_path / "t.zip", change={"incident_events.json": lambda _: edited},
+                       manifest=lambda m: _reseal(m, bundle, "incident_events.json", edited))
     problems = verify_bundle(tampered).problems
-    assert any("audit_log.json: stream incident:2 seq 3: sequence gap (expected seq 2)" in p for p in problems)
+    assert any("incident_events.json: stream incident:2 seq 3: sequence gap (expected seq 2)" in p for p in problems)
 
 
 def test_edited_chain_heads_break_the_digest(bundle, tmp_path):

@@ -143,7 +143,7 @@ def test_an_earlier_incident_closed_and_reviewed_in_the_period_is_in_its_bundle_
         carried, carried_pirs, security = rows("incidents_carried_over.csv"), rows("pirs_carried_over.csv"), \
             rows("security_incidents.csv")
         carried_events = rows("incidents_carried_over_events.csv")
-        packet = archive.read("incidents_carried_over/INC-1/INC-1.md").decode()
+        packet = archive.read("incidents_carried_over/INC-1/INC-1.html").decode()
         manifest = archive.read("manifest.json").decode()
     assert population == ["INC-2", "INC-3", "INC-4"]
     (one,) = carried

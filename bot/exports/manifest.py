@@ -22,6 +22,9 @@ from vigil_ir.exports.eventlog_export import HASH_METHOD, Segments
 
 NAME = "manifest.json"
 FORMAT = "vigil-evidence-bundle/1"
+# 2: each event once (packets name their event-log rows; the audit log leaves out streams given whole
+# elsewhere; no Markdown packet). 1 (no `layout` key): every file carried its own copy of the events.
+LAYOUT = 2
 SEQUENCE_ORDER = ("INC-", "RISK-", "ACT-")
 MISSING = ("no record with this number exists in the database (numbers are issued inside the creating "
            "transaction, so this means the record was removed or the counter was changed directly)")
@@ -100,6 +103,7 @@ class Manifest:
         return {
             "format": FORMAT,
             "export_type": "evidence_bundle",
+            "layout": LAYOUT,
             "period": {"start": clock.iso(self.start), "end": clock.iso(self.end),
                        "end_is_exclusive": True, "time_zone": "UTC"},
             "generator": {"name": "vigil", "version": __version__},

@@ -18,6 +18,7 @@ from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
+from vigil_ir.eventlog.stored import StoredEvent, stored_streams
 from vigil_ir.exports import csvsafe
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between, milestones
@@ -42,14 +43,9 @@ COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 CHUNK = 500
 
 
-def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[Event]]:
-    grouped: dict[str, list[Event]] = defaultdict(list)
-    for offset in range(0, len(streams), CHUNK):
-        chunk = streams[offset:offset + CHUNK]
-        query = select(Event).where(Event.stream.in_(chunk)).order_by(Event.stream, Event.stream_seq)
-        for event in session.exec(query):
-            grouped[event.stream].append(event)
-    return grouped
+def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[StoredEvent]]:
+    """Each stream's events as stored: no ORM object, and `data` parsed only when a fold reads it."""
+    return stored_streams(session, streams, per_query=CHUNK)
 
 
 def close_override(events: list[Event]) -> tuple[str | None, str | None]:

@@ -12,15 +12,17 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from markupsafe import Markup, escape
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event, StreamHead, events_for_stream
+from vigil_ir.bidi import neutralise
 from vigil_ir.eventlog.verify import verify_events
 from vigil_ir.exports import csvsafe
 from vigil_ir.exports.describe import describe, one_line, when
 from vigil_ir.exports.population import close_override
-from vigil_ir.exports.render import render
+from vigil_ir.exports.render import EMPTY, render
 from vigil_ir.followup import pir
 from vigil_ir.followup.models import ActionItem
 from vigil_ir.incidents.models import CAUSE_CATEGORIES, EXERCISE_KINDS, TYPES, Incident
@@ -42,6 +44,21 @@ def event_record(event: Event, people: Directory) -> dict[str, Any]:
             "occurred_at": clock.iso(event.occurred_at), "recorded_at": clock.iso(event.recorded_at),
             "actor": event.actor, "actor_name": people.name_column(event.actor, event.occurred_at), "kind": event.kind, "data": event.data, "corrects": event.corrects,
             "prev_hash": event.prev_hash, "hash": event.hash}
+
+
+def _html_cell(value: Any) -> str:
+    """A value as the HTML environment shows it (vigil_ir.exports.render.html_finalize, then escaped)."""
+    if value is None:
+        return EMPTY
+    return escape(neutralise(value) if isinstance(value, str) else value)
+
+
+def html_timeline_rows(shown: list[tuple]) -> Markup:
+    """The HTML timeline's rows, built once here rather than cell by cell in the template (a year's
+    bundle has hundreds of thousands); each cell escaped as the template would escape it."""
+    return Markup("".join(f"<tr><td>{seq}</td><td>{_html_cell(occurred)}</td><td>{_html_cell(recorded)}</td>"
+                          f"<td>{_html_cell(actor)}</td><td>{_html_cell(what)}</td></tr>\n"
+                          for seq, occurred, recorded, actor, what in shown))
 
 
 # Who each record names, and the field dating the act (None: as at generation). A `<field>_name`
@@ -164,9 +181,20 @@ class Timeline:
                     "playbooks": playbooks, "post_incident_review": with_names(self.review, REVIEW_PEOPLE, people),
                     "actions": [with_names(a, ACTION_PEOPLE, people) for a in self.actions],
                     "linked_risks": [with_names(r, {"owner": None}, people) for r in self.risks],
-                    "events": [event_record(e, people) for e in self.events],
+                    **self.events_section(),
                     "integrity": self.integrity()}
         return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
+
+    def events_section(self) -> dict[str, Any]:
+        """The packet JSON's events: every event record here (a bundle's packet names its event-log
+        file instead, vigil_ir.exports.bundle.packets)."""
+        return {"events": [event_record(e, self.people) for e in self.events]}
+
+    def shown_events(self) -> list[tuple[int, str, str, str | None, str | None]]:
+        """(seq, occurred, recorded, actor, what happened) of each timeline row, as people read them."""
+        people = self.people
+        return [(e.stream_seq, when(e.occurred_at), when(e.recorded_at), people.label(e.actor, e.occurred_at),
+                 people.name_ids(describe(e), e.occurred_at)) for e in self.events]
 
     def report_context(self) -> dict[str, Any]:
         """What the Markdown and HTML templates show; values are raw, the environment escapes."""
@@ -208,9 +236,9 @@ class Timeline:
                  ("Mitigated", m.mitigated, elapsed(m.minutes_to_mitigate, "mitigate", "detection")),
                  ("Resolved", m.resolved, elapsed(m.minutes_to_resolve, "resolve", "detection")),
                  ("Closed", m.closed, None)]
-        events = [{"seq": e.stream_seq, "occurred": when(e.occurred_at), "recorded": when(e.recorded_at),
-                   "actor": people.label(e.actor, e.occurred_at), "what": people.name_ids(describe(e), e.occurred_at)}
-                  for e in self.events]
+        shown = self.shown_events()
+        events = [{"seq": seq, "occurred": occurred, "recorded": recorded, "actor": actor, "what": what}
+                  for seq, occurred, recorded, actor, what in shown]
         checklists = [{**with_labels(run, RUN_PEOPLE, people),
                        "steps": [with_labels(step, STEP_PEOPLE, people) for step in run["steps"]],
                        "deadlines": [with_labels(d, DEADLINE_PEOPLE, people) for d in run["deadlines"]]}
@@ -219,7 +247,7 @@ class Timeline:
                 "exercise": "EXERCISE — not a real incident" if i.exercise else None,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
                                for label, at, note in marks],
-                "events": events, "checklists": checklists, "review": with_labels(self.review, REVIEW_PEOPLE, people),
+                "events": events, "timeline_rows": lambda: html_timeline_rows(shown), "checklists": checklists, "review": with_labels(self.review, REVIEW_PEOPLE, people),
                 "actions": [with_labels(a, ACTION_PEOPLE, people) for a in self.actions],
                 "when": when, "integrity": self.integrity()}
 
@@ -258,7 +286,7 @@ def review_record(session: Session, incident: Incident) -> dict[str, Any] | None
     review = pir.for_incident(session, incident)
     if review is None:
         return None
-    return {"required": review.required, "status": review.status, "due_at": clock.iso(review.due_at),
+    return {"required": review.required, "status": pir.status_label(review), "due_at": clock.iso(review.due_at),
             "facilitator": review.facilitator, "held_at": clock.iso(review.held_at), "attendees": review.attendees,
             "summary": review.summary, "root_cause": review.root_cause,
             "contributing_factors": review.contributing_factors, "went_well": review.went_well,
@@ -271,6 +299,7 @@ def action_records(session: Session, incident: Incident) -> list[dict[str, Any]]
     found = session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.number))
     return [{"key": a.key, "description": a.description, "owner": a.owner, "type": a.type,
              "due_on": a.due_on.isoformat() if a.due_on else None, "status": a.status,
+             "cancelled_reason": (a.status_reason or None) if a.status == "cancelled" else None,
              "completed_by": a.completed_by, "completed_at": clock.iso(a.completed_at), "evidence": a.evidence or None,
              "ticket_url": a.ticket_url or None} for a in found]
 

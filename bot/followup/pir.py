@@ -20,6 +20,17 @@ TEXT_FIELDS = ("summary", "root_cause", "contributing_factors", "went_well", "we
                "plan_change_ref")
 
 
+NOT_REQUIRED = "not required (optional at this severity)"
+
+
+def status_label(review: PostIncidentReview) -> str:
+    """The review's status as every rendering shows it: one the policy does not require and nobody
+    held says "not required", not "pending" (an auditor would read that as overdue work)."""
+    if not review.required and review.status != "completed":
+        return NOT_REQUIRED
+    return review.status
+
+
 def for_incident(session: Session, incident: Incident) -> PostIncidentReview | None:
     return session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
 

@@ -11,6 +11,7 @@ from sqlmodel import Session, select
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
 from vigil_ir.exports import csvsafe
+from vigil_ir.followup import pir
 from vigil_ir.followup.models import PostIncidentReview
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between
@@ -37,9 +38,7 @@ def _last_event(session: Session, incident: Incident, kind: str) -> Event | None
 def _status(review: PostIncidentReview | None) -> str:
     if review is None:
         return "not scheduled (incident not resolved)"
-    if not review.required and review.status != "completed":
-        return "not required (optional at this severity)"
-    return review.status
+    return pir.status_label(review)
 
 
 def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None,

@@ -11,14 +11,11 @@ from __future__ import annotations
 
 from sqlmodel import select
 
-from vigil_ir.eventlog import Event, StreamHead, events_for_stream
-from vigil_ir.exports import eventlog_export, population
+from vigil_ir.eventlog import Event
+from vigil_ir.exports import eventlog_export
 from vigil_ir.exports.bundle.context import Context
-from vigil_ir.exports.bundle.incidents import E1_COLUMNS, Packet, extras
-from vigil_ir.exports.eventlog_export import Segments
-from vigil_ir.exports.timeline import action_records, checklists, review_record, risk_links
+from vigil_ir.exports.bundle.incidents import E1_COLUMNS, PAGE, IncidentFiles
 from vigil_ir.followup import pir_export
-from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
 
 CHUNK = 500
@@ -72,32 +69,14 @@ def write(ctx: Context) -> None:
                                 "(re-verifiable offline, like incident_events)",
                     query="event rows of streams incident:<n> of the incidents in incidents_carried_over, all seqs "
                           "as of generation, ordered by incident number then seq")
-    segments = ctx.manifest.segments.setdefault(f"{EVENTS_FILE}.json", Segments())
-    linked = risk_links(ctx.session) if reasons else {}
-    for number, why in reasons.items():
-        incident = ctx.session.exec(select(Incident).where(Incident.number == number,
-                                                               Incident.exercise.is_(False))).one()
-        events = events_for_stream(ctx.session, incident.stream)
-        review = ctx.session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
-        actions = list(ctx.session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)))
-        links = population.alerts_and_pages(ctx.session, [incident.id])
-        table.write({"in_period_because": "; ".join(why),
-                     **population.population_row(incident, events, ctx.people, links),
-                     **extras(review, actions, events, events[-1].hash if events else None)})
-        pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
-        for event in events:
-            row = eventlog_export.event_row(event, ctx.people)
-            log.write(row)
-            segments.add(row)
-        timeline = Packet(incident=incident, events=events, head=ctx.session.get(StreamHead, incident.stream),
-                           generated_at=ctx.generated_at, checklists=checklists(ctx.session, incident),
-                           review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),
-                           people=ctx.people, risks=linked.get(incident.key, []))
-        what = (f"{incident.key} evidence packet (declared before the period; {'; '.join(why)}): summary, roles, "
-                "milestones, checklists, post-incident review, actions, full timeline, integrity block")
-        for fmt in ("md", "html", "json"):
-            ctx.sink.add(f"incidents_carried_over/{incident.key}/{incident.key}.{fmt}", timeline.render(fmt),
-                         section="E3", description=what,
-                         query=f"incident {incident.key} and every event of stream {incident.stream}")
-    for done in (table, pirs, log):
-        done.finish(ctx.sink)
+    files = IncidentFiles(ctx, population=table, event_log=log, pirs=pirs, folder="incidents_carried_over",
+                          packet_description=lambda incident: (
+                              f"{incident.key} evidence packet (declared before the period; "
+                              f"{'; '.join(reasons[incident.number])}): summary, roles, milestones, checklists, "
+                              "post-incident review, actions, full timeline, integrity block"))
+    numbers = list(reasons)
+    for offset in range(0, len(numbers), PAGE):
+        page = list(ctx.session.exec(select(Incident).where(Incident.number.in_(numbers[offset:offset + PAGE]),
+                                                            Incident.exercise.is_(False)).order_by(Incident.number)))
+        files.write_page(page, lambda incident: {"in_period_because": "; ".join(reasons[incident.number])})
+    files.finish()

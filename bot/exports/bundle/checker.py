@@ -14,7 +14,8 @@ auditor can read it whole and run it on a machine without Vigil. What it checks,
    file's SHA-256 and size as listed; each table's row count as listed.
 3. Chains: every event row re-hashed (sha256(prev_hash + canonical JSON)); within each stream the
    seqs follow on and each prev_hash is the previous hash; each segment's ends as in the manifest;
-   the heads digest recomputed from chain_heads; an event in two event-log files is the same row.
+   the heads digest recomputed from chain_heads; no stream given whole in an incident or exercise
+   event log is repeated in the audit log (layout 1: an event in two event-log files is the same row).
 4. CSV twins: every `<table>.csv` equal, cell by cell, to `<table>.json` rendered as the bundle
    renders CSV (None empty, true/false, JSON for structures, bidi controls shown as markers such
    as [U+202E], a leading ' before a formula start).
@@ -25,8 +26,10 @@ auditor can read it whole and run it on a machine without Vigil. What it checks,
 6. Derived columns recomputed from the bundle's own event log: each incident's severities, status,
    security flag, roles, milestones, minutes to declare/acknowledge/mitigate/resolve, close
    override, event count and chain head; review lateness, status at period end and reminder counts.
-7. Packets: each incident packet's JSON holds exactly the incident's events, milestones and head;
-   its Markdown and HTML name the same head and show every event of the stream.
+7. Packets: each incident packet's JSON names exactly the incident's rows in the event log (layout
+   2; a layout 1 packet holds its own copy of them), its milestones and head; its HTML names the
+   same head and shows every event of the stream with its times and summary (layout 1: so does its
+   Markdown; layout 2 has none). The manifest's `layout` says which rules apply.
 8. Summaries: every event row's `summary` is the sentence its hashed data gives (section 9 below
    holds the sentence rules; Vigil writes every summary with them), with people named as
    `people.json` names them in the period.
@@ -57,6 +60,11 @@ from datetime import date, datetime, timedelta, timezone
 MANIFEST = "manifest.json"
 SIGNATURE = "manifest.sig"
 FORMAT = "vigil-evidence-bundle/1"
+# The layouts this checker reads (manifest `layout`; none: 1). 1: every file carried its own copy of
+# the events. 2: each event once: a packet's JSON names its rows in the event log instead of repeating
+# them, the audit log leaves out streams given whole in an incident or exercise event log, and there
+# is no Markdown packet.
+LAYOUTS = (1, 2)
 SIGNATURE_FORMAT = "vigil-signature/1"
 GENESIS_HASH = "0" * 64
 RECEIPT_KIND = "audit.bundle_exported"  # an export's receipt, which the next bundle names as previous_bundle
@@ -267,6 +275,10 @@ def load_manifest(archive: zipfile.ZipFile, path) -> tuple[dict, bytes]:
                            and isinstance(e.get("bytes"), int) for e in files))
     if not well_formed:
         raise BundleError(f"{path}: {MANIFEST} lacks a well-formed period, files list or event_log section")
+    if manifest.get("layout", 1) not in LAYOUTS:
+        raise BundleError(f"{path}: {MANIFEST} says layout {manifest.get('layout')!r}; this checker reads layouts "
+                          f"{', '.join(map(str, LAYOUTS))}: check it with the verify.py inside that bundle, or a "
+                          "Vigil at least as new as the one that wrote it")
     return manifest, raw
 
 
@@ -289,6 +301,16 @@ def shown_time(value) -> str:
     """A time as packets show it to people: `2025-03-10 09:00:00 UTC`."""
     moment = parse_time(value)
     return "not set" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _shown(value) -> str:
+    """shown_time, with the exported form (`2025-03-10T09:00:00.000000Z`) cut rather than parsed."""
+    if isinstance(value, str) and len(value) == 27 and value[10] == "T" and value[-1] == "Z":
+        return f"{value[:10]} {value[11:19]} UTC"
+    try:
+        return shown_time(value)
+    except (ValueError, TypeError):
+        return repr(value)
 
 
 def minutes_between(start, end) -> float | None:
@@ -344,6 +366,7 @@ class IncidentStream:
         self.security_at_end = self.security_ever = False  # folded from events recorded before the period end
         self.pir_completed_hash = None
         self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
+        self.times = bytearray()  # each event's times as packets show them, for the HTML timeline
         # For an exercise's register row: who took part, the playbooks attached, each step's latest state.
         self.exercise: dict = {}
         self.participants: list = []
@@ -374,6 +397,7 @@ class IncidentStream:
         self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
         self.packet_rows += _digest(_unhashed(row))
         self.summaries += _digest(str(row.get("summary")).translate(BIDI_CONTROLS))
+        self.times += _digest(f"{_shown(row.get('occurred_at'))}\x00{_shown(row.get('recorded_at'))}")
 
     def _fold(self, kind, actor: str, data: dict) -> None:
         state = self.state
@@ -607,6 +631,7 @@ class Bundle:
         if self.start is None or self.end is None or self.start >= self.end:
             raise BundleError(f"{check.path}: {MANIFEST} has no period with a start before its end")
         self.listed = {entry["path"]: entry for entry in self.manifest["files"]}
+        self.layout = self.manifest.get("layout", 1)
         self.present: set = set()
         self.segments = self.manifest["event_log"]["segments"]
         self.heads_file = self.manifest["event_log"]["heads"].get("file")
@@ -816,6 +841,7 @@ class Bundle:
     def _events_visitor(self, path: str):
         chain = ChainCheck(self.check, path, self.segments.get(path) or [])
         ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
+        ends_reported: set = set()  # layout 2: streams already reported as repeated from an incident event log
 
         def visit(row: dict, number: int, line: str) -> None:
             chain.row(row)
@@ -833,7 +859,12 @@ class Bundle:
             else:
                 ends.setdefault(stream, [row.get("recorded_at"), None])[1] = row.get("recorded_at")
                 fold = self.incident_streams.get(stream)
-                expected = fold.digest_at(fold.rows, seq) if fold else None
+                if self.layout >= 2 and fold is not None and stream not in ends_reported:
+                    ends_reported.add(stream)
+                    holder = next((name for name, streams in self.e2_streams.items() if stream in streams), "")
+                    self.check.problem(path, f"stream {stream}: its every event is in {holder}; layout "
+                                             f"{self.layout} lists a stream once")
+                expected = fold.digest_at(fold.rows, seq) if fold and self.layout < 2 else None
                 if expected is not None and expected != _digest(line):
                     self.check.problem(path, f"{label}: differs from the same event in the incident event log")
 
@@ -1193,7 +1224,10 @@ class Bundle:
         if fold.head not in text:
             self.check.problem(path, f"does not name the head of {stream} in the event log ({fold.head})")
         events = self.packet_events.get(f"{folder}/{key}") or []
-        if fmt == "md":
+        if fmt == "md" and self.layout >= 2:
+            self.check.problem(path, f"a Markdown packet, which layout {self.layout} does not have (the HTML "
+                                     "packet is the one to read)")
+        elif fmt == "md":
             for event in events:
                 start = (f"| {event.get('seq')} | {shown_time(event.get('occurred_at'))} | "
                          f"{shown_time(event.get('recorded_at'))} |")
@@ -1201,17 +1235,18 @@ class Bundle:
                     self.check.problem(path, f"timeline: no row for {stream} seq {event.get('seq')} "
                                              f"(expected a row starting {start!r})")
         else:
+            # One row per event of the stream in the event log (seq 1 to its head), with its times and
+            # its summary, compared with what the event log says for that seq.
             rows = {int(m.group(1)): m for m in HTML_TIMELINE_ROW.finditer(text.split("Timeline", 1)[-1])}
-            for event in events:
-                seq, found = event.get("seq"), rows.get(event.get("seq"))
-                if found is None or (found.group(2), found.group(3)) != (shown_time(event.get("occurred_at")),
-                                                                          shown_time(event.get("recorded_at"))):
+            for seq in range(1, fold.events + 1):
+                found = rows.get(seq)
+                if found is None or _digest(f"{found.group(2)}\x00{found.group(3)}") != fold.digest_at(fold.times, seq):
                     self.check.problem(path, f"timeline: no row for {stream} seq {seq} with its times")
                 elif _digest(one_line(_unescape(found.group(4)))) != fold.digest_at(fold.summaries, seq):
                     self.check.problem(path, f"timeline: {stream} seq {seq}: the text differs from the event log's "
                                              f"summary column")
-            if len(rows) != len(events):
-                self.check.problem(path, f"timeline: {len(rows)} rows; the event log has {len(events)} events")
+            if len(rows) != fold.events:
+                self.check.problem(path, f"timeline: {len(rows)} rows; the event log has {fold.events} events")
 
     def _packet_json(self, path: str, key: str, fold: IncidentStream, document) -> None:
         if not isinstance(document, dict):
@@ -1227,7 +1262,9 @@ class Bundle:
         if integrity.get("generated_at") != self.manifest.get("generated_at"):
             self.check.problem(path, f"integrity.generated_at {integrity.get('generated_at')} differs from the "
                                      f"manifest's generated_at {self.manifest.get('generated_at')}")
-        if len(events) != fold.events:
+        if self.layout >= 2:
+            self._packet_event_log(path, folder, fold, document)
+        elif len(events) != fold.events:
             self.check.problem(path, f"{len(events)} events; the event log has {fold.events} for {fold.stream}")
         for event in events:
             # Its own hash recomputed, and that hash, its id and actor name equal to the event log's:
@@ -1240,6 +1277,23 @@ class Bundle:
             if not same or _digest(_unhashed(event)) != fold.digest_at(fold.packet_rows, seq):
                 self.check.problem(path, f"event {fold.stream} seq {seq} differs from the event log")
         self._packet_fields(path, fold, document)
+
+    def _packet_event_log(self, path: str, folder: str, fold: IncidentStream, document: dict) -> None:
+        """Layout 2: the packet names the event-log rows that are its events (the whole stream, seq 1 to
+        its head) instead of repeating them; the names must be those rows exactly."""
+        reference = document.get("event_log") if isinstance(document.get("event_log"), dict) else {}
+        events_file = "incident_events.json" if folder.startswith("incidents/") else "incidents_carried_over_events.json"
+        expected = {"file": events_file, "stream": fold.stream, "events": fold.events, "first_seq": 1,
+                    "last_seq": fold.events, "head_hash": fold.head}
+        if "events" in document:
+            self.check.problem(path, f"repeats the events (layout {self.layout} packets name their rows in "
+                                     f"{events_file} instead)")
+        for name, value in expected.items():
+            if reference.get(name) != value:
+                self.check.problem(path, f"event_log.{name} is {reference.get(name)!r}; the event log "
+                                         f"{events_file} has {value!r} for {fold.stream}")
+        if fold.stream not in self.e2_streams.get(events_file, ()):
+            self.check.problem(path, f"its stream {fold.stream} has no events in {events_file}")
 
     def _packet_fields(self, path: str, fold: IncidentStream, document: dict) -> None:
         incident = document.get("incident") if isinstance(document.get("incident"), dict) else {}
@@ -1702,6 +1756,16 @@ _RECORD_SENTENCES: dict = {  # risks, actions, people, audit: merged into SENTEN
     "audit.dashboard_sign_in_failed": lambda e, d: (f"recorded a failed dashboard sign-in from {d.get('address')} "
                                                     f"(token {d.get('token_prefix')}…, {d.get('reason')}); further "
                                                     f"failures until {d.get('window_end')} are counted, not listed"),
+    "audit.signing_key_created": lambda e, d: (f"created the bundle signing key {d.get('fingerprint')} "
+                                               f"({d.get('algorithm')})"),
+    "audit.signing_key_rotated": lambda e, d: (f"rotated the bundle signing key to {d.get('fingerprint')} "
+                                               f"({d.get('algorithm')}), replacing {d.get('previous_fingerprint')}"
+                                               + (f": {_quote(d.get('reason'))}" if d.get("reason") else "")),
+    "audit.signing_key_published": lambda e, d: (f"posted the signing key {d.get('fingerprint')} to {d.get('channel')} "
+                                                 f"({d.get('permalink')})"),
+    "audit.witness_published": lambda e, d: (f"posted the chain heads' digest {d.get('digest')} as at {when(d.get('cutoff'))} "
+                                             f"({d.get('streams')} streams, {d.get('events')} events) to "
+                                             f"{d.get('channel')} ({d.get('permalink')})"),
 }
 
 
@@ -1850,6 +1914,21 @@ _ALERT_SENTENCES: dict = {  # alerts linked to an incident, and pages (docs/inte
     "page.escalated": _page_sentence("escalated"),
     "page.resolve_requested": lambda e, d: f"asked to resolve page #{d.get('page_id')} ({d.get('because')})",
     "page.resolved": _page_sentence("resolved"),
+    # An alert group's own stream (alert_group:<n>): alerts come in, and triage decides what they are.
+    "alert_group.opened": lambda e, d: (f"opened an alert group for {_quote(d.get('title'))} ({d.get('severity')}, "
+                                        f"{d.get('source')} {d.get('group_key')})"),
+    "alert.fired": _alert_sentence("fired"),
+    "alert.refired": _alert_sentence("fired again"),
+    "alert.resolved": _alert_sentence("resolved"),
+    "alert_group.declared": lambda e, d: (f"declared {d.get('incident')} from the alerts"
+                                          + (f" by rule {d['rule']}" if d.get("rule") else "")),
+    "alert_group.attached": lambda e, d: f"attached the alerts to {d.get('incident')}",
+    "alert_group.dismissed": lambda e, d: f"dismissed the alerts: {_quote(d.get('reason'))}",
+    "integration.unmatched": lambda e, d: (
+        f"kept a {d.get('what')} notification about something Vigil has no record of ("
+        + ", ".join(f"{name} {d[name]}" for name in ("key", "fingerprint", "action", "status", "title", "responder",
+                                                      "reference", "delivery") if d.get(name) not in (None, ""))
+        + ")"),
 }
 
 

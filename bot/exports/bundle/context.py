@@ -33,6 +33,9 @@ class Context:
     settings: Settings  # the roles people.csv lists when no configuration was recorded
     config_versions: list = field(default_factory=list)  # recorded configurations in force (bundle.policy)
     criteria_references: dict = field(default_factory=dict)  # file → Counter of criteria its records name
+    # stream → the event-log file holding its every event (incidents, carried over, exercises): the
+    # audit log leaves these streams out rather than repeat them.
+    streams_in_full: dict = field(default_factory=dict)
 
     @property
     def start(self) -> datetime:

@@ -35,7 +35,7 @@ MAPPING: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "per incident: roles, checklists followed, decisions and overrides, review, actions, timeline"),
     ("update_cadence.csv", ("CC2.2", "CC2.3", "CC7.4"), "status updates posted on the cadence in force, and reminders"),
     ("notifications.csv", ("CC2.2", "CC2.3"), "every message Vigil sent about incidents and risks, and its delivery"),
-    ("pirs.csv", ("CC7.4", "CC7.5", "A.5.27"), "post-incident reviews: required, held, on time, approved"),
+    ("pirs.csv", ("CC7.4", "CC7.5", "A.5.27"), "post-incident reviews: required or not, held, on time, who recorded them"),
     ("pirs_carried_over.csv", ("CC7.4", "CC7.5", "A.5.27"), "post-incident reviews of earlier incidents"),
     ("action_items.csv", ("CC4.2", "CC7.5", "A.5.27"), "corrective actions raised to prevent recurrence, and their closure"),
     ("exercises.csv", ("CC7.5", "A.5.24", "A.5.29", "A.5.30"),
@@ -57,7 +57,8 @@ MAPPING: tuple[tuple[str, tuple[str, ...], str], ...] = (
      "the configuration in force: cadences, review due rules, severity definitions, permissions policy"),
     ("policy/playbook_versions.csv", ("CC5.3", "CC7.4", "A.5.24", "A.5.37"),
      "the runbooks followed, each version's full text"),
-    ("audit_log.csv", ("CC4.1", "A.8.15"), "every event recorded in the period, on every stream"),
+    ("audit_log.csv", ("CC4.1", "A.8.15"),
+     "every event recorded in the period on a stream not given whole in an incident or exercise event log"),
     ("chain_heads.csv", ("A.5.33", "A.8.15"), "the hash-chain heads that make any later change to a record detectable"),
 )
 

@@ -8,9 +8,9 @@ register's columns.
 
 from __future__ import annotations
 
-from vigil_ir.eventlog import events_for_stream
 from vigil_ir.exports import eventlog_export, exercise_register
 from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.events import BundleEvent, prepared, whole_streams
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.incidents.queries import declared_between
 
@@ -33,13 +33,17 @@ def write(ctx: Context) -> None:
                              query=f"event rows of streams exercise:<n> for exercises with {period}, all seqs as of "
                                    "generation, ordered by exercise number then seq")
     segments = ctx.manifest.segments.setdefault(f"{EVENTS}.json", Segments())
-    for exercise in declared_between(ctx.session, ctx.start, ctx.end, exercises=True):
-        events = events_for_stream(ctx.session, exercise.stream)
+    exercises = declared_between(ctx.session, ctx.start, ctx.end, exercises=True)
+    grouped: dict[str, list[BundleEvent]] = {}
+    for event in prepared(whole_streams(ctx.session, [exercise.stream for exercise in exercises]), ctx.people):
+        grouped.setdefault(event.stream, []).append(event)
+    for exercise in exercises:
+        events = grouped.pop(exercise.stream, [])
         register.write(exercise_register.register_row(exercise, events, exercise_register.actions_of(ctx.session, exercise),
                                                       ctx.people))
+        events_table.write_serialised([event.json_line() for event in events], [event.csv_cells() for event in events])
         for event in events:
-            row = eventlog_export.event_row(event, ctx.people)
-            events_table.write(row)
-            segments.add(row)
+            segments.add(event)
+        ctx.streams_in_full[exercise.stream] = f"{EVENTS}.json"
     register.finish(ctx.sink)
     events_table.finish(ctx.sink)

@@ -61,9 +61,10 @@ def _readme(manifest: Manifest) -> str:
             lines.append(f"| {entry.path} | {entry.section} | {rows} | {entry.description} |")
     if packets:
         folders = len({entry.path.split("/")[1] for entry in packets})
-        lines.append(f"| incidents/INC-<n>/ | E3 | {folders} folders | One evidence packet per incident: INC-<n>.md, "
-                     ".html and .json (summary, roles, checklists, post-incident review, actions, timeline, integrity "
-                     "block), and the review document once the review is completed |")
+        lines.append(f"| incidents/INC-<n>/ | E3 | {folders} folders | One evidence packet per incident: INC-<n>.html "
+                     "to read (summary, roles, checklists, post-incident review, actions, timeline, integrity block) "
+                     "and INC-<n>.json to process (the same, its events named as rows of the event log), and the "
+                     "review document once the review is completed |")
     for note in manifest.notes:
         lines += ["", f"Note ({note.section}, {note.status}): {note.detail}"]
     lines += ["", "How to read and verify these files: docs/audit-evidence.md in the Vigil repository.", ""]

@@ -1,9 +1,13 @@
-"""Writing a bundle's files: zip entries streamed one at a time, each hashed as it is written.
+"""Writing a bundle's files: zip entries hashed as they are written, compressed on the second core.
 
 Memory stays flat however long the period: a table is written row by row to two temporary files
 (CSV and JSON at once, so the rows are read from the database once) and then copied into the zip
-in 1 MiB chunks; a report is written straight into its zip entry. The SHA-256, size and row count
-of every file are taken from the bytes as they are written, for the manifest.
+in 1 MiB chunks; a report is handed over as it is. The SHA-256, size and row count of every file are
+taken from the bytes as they are produced, for the manifest.
+
+Compression runs in a thread of its own: zlib and file writes release the GIL, so deflating one file
+overlaps with the Python work that produces the next. Deflate level 1 (COMPRESSION_LEVEL): on the
+bundle's text it is about four times as fast as level 6 for a zip about 15 % larger.
 
 JSON tables are an array with one object per line: valid JSON for any tool, and readable line by
 line, which is how `vigil verify --bundle` re-checks millions of events without loading them.
@@ -11,14 +15,15 @@ line, which is how `vigil verify --bundle` re-checks millions of events without 
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import hashlib
 import io
 import json
+import queue
 import tempfile
+import threading
 import zipfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -29,6 +34,8 @@ from vigil_ir.exports import csvsafe
 
 CHUNK = 1 << 20
 ZIP64_FROM = 1 << 31  # entries this large need ZIP64 headers
+COMPRESSION_LEVEL = 1
+QUEUED = 64  # files waiting for the compressing thread; the producer waits when it is this far ahead
 
 
 @dataclass
@@ -74,47 +81,73 @@ def json_line(value: Any) -> str:
 
 
 class ZipSink:
-    """The bundle being written. Entries carry the generation time so the zip is reproducible."""
+    """The bundle being written. Entries carry the generation time so the zip is reproducible.
+
+    `add` and `add_spooled` hash the bytes here and hand them to one compressing thread, which
+    owns the zip file; the entries are written in the order they were handed over."""
 
     def __init__(self, path: Path, generated_at: datetime):
-        self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True)
+        self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True,
+                                   compresslevel=COMPRESSION_LEVEL)
         self.stamp = clock.to_utc(generated_at).timetuple()[:6]
         self.files: list[FileEntry] = []
+        self._jobs: queue.Queue = queue.Queue(QUEUED)
+        self._failed: BaseException | None = None
+        self._thread = threading.Thread(target=self._compress, name="bundle-zip", daemon=True)
+        self._thread.start()
 
     def _info(self, path: str) -> zipfile.ZipInfo:
         info = zipfile.ZipInfo(path, date_time=self.stamp)
         info.compress_type = zipfile.ZIP_DEFLATED
+        info._compresslevel = COMPRESSION_LEVEL  # ZipInfo has no public way to say it
         info.external_attr = 0o644 << 16  # rw-r--r-- when extracted
         return info
 
-    @contextlib.contextmanager
-    def entry(self, path: str, *, size_hint: int = 0) -> Iterator[HashingWriter]:
-        with self.zip.open(self._info(path), "w", force_zip64=size_hint >= ZIP64_FROM) as raw:
-            writer = HashingWriter(raw)
-            yield writer
+    def _compress(self) -> None:
+        while (job := self._jobs.get()) is not None:
+            path, size, source = job
+            try:
+                if self._failed is None:
+                    with self.zip.open(self._info(path), "w", force_zip64=size >= ZIP64_FROM) as target:
+                        if isinstance(source, (bytes, bytearray)):
+                            target.write(source)
+                        else:
+                            source.seek(0)
+                            while chunk := source.read(CHUNK):
+                                target.write(chunk)
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the producing thread
+                self._failed = exc
+            finally:
+                if not isinstance(source, (bytes, bytearray)):
+                    source.close()
+
+    def _hand_over(self, path: str, size: int, source) -> None:
+        if self._failed is not None:
+            raise self._failed
+        self._jobs.put((path, size, source))
 
     def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
             rows: int | None = None, listed: bool = True) -> FileEntry:
         data = data.encode("utf-8") if isinstance(data, str) else data
-        with self.entry(path, size_hint=len(data)) as writer:
-            writer.write(data)
-        entry = FileEntry(path, writer.digest.hexdigest(), writer.size, rows, section, description, query)
+        entry = FileEntry(path, hashlib.sha256(data).hexdigest(), len(data), rows, section, description, query)
+        self._hand_over(path, len(data), data)
         if listed:
             self.files.append(entry)
         return entry
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None:
-        """Copy a finished temporary file in; its hash and size were taken while it was written."""
-        source.seek(0)
-        with self.entry(entry.path, size_hint=entry.bytes) as writer:
-            while chunk := source.read(CHUNK):
-                writer.write(chunk)
-        if writer.digest.hexdigest() != entry.sha256:  # the temporary file changed under us
-            raise OSError(f"temporary file for {entry.path} changed while the bundle was written")
+        """Copy a finished temporary file in (the sink closes it); its hash and size were taken while it
+        was written."""
+        self._hand_over(entry.path, entry.bytes, source)
         self.files.append(entry)
 
     def close(self) -> None:
+        """Wait for every entry to be written, then finish the zip (raises what the writing raised)."""
+        self._jobs.put(None)
+        self._thread.join()
         self.zip.close()
+        if self._failed is not None:
+            raise self._failed
 
 
 class Table:
@@ -146,13 +179,25 @@ class Table:
         self._json.write((prefix + json_line(dict(zip(self.columns, values)))).encode("utf-8"))
         self.rows += 1
 
+    def write_serialised(self, lines: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+        """Rows already serialised: each a JSON object on one line (keys = the columns, in order) and
+        its CSV cells (as csvsafe.cell writes them). One write per batch, not per row."""
+        if not lines:
+            return
+        prefix = "[\n" if self.rows == 0 else ",\n"
+        self._json.write((prefix + ",\n".join(lines)).encode("utf-8"))
+        self._line.seek(0)
+        self._line.truncate()
+        self._writer.writerows(cells)
+        self._csv.write(self._line.getvalue().encode("utf-8"))
+        self.rows += len(lines)
+
     def finish(self, sink: ZipSink) -> None:
         self._json.write(b"\n]\n" if self.rows else b"[]\n")
         for suffix, writer, file in (("csv", self._csv, self._csv_file), ("json", self._json, self._json_file)):
             entry = FileEntry(f"{self.name}.{suffix}", writer.digest.hexdigest(), writer.size, self.rows,
                               self.section, self.description, self.query)
             sink.add_spooled(entry, file)
-            file.close()
 
     def discard(self) -> None:
         self._csv_file.close()

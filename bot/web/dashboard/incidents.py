@@ -11,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from vigil_ir.exports.timeline import FORMATS, load_timeline
+from vigil_ir.followup import pir
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import SEVERITIES, STATUSES, TYPES
 from vigil_ir.incidents.queries import by_key
@@ -61,7 +62,7 @@ def incident_page(request: Request) -> Response:
         actions = list(session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
                                     .order_by(ActionItem.number)))
     return page(request, "incident.html", incident=incident, report=timeline.report_context(),
-                review=review, actions=actions, formats=FORMATS, types=TYPES, people=timeline.people)
+                review=review, review_status=pir.status_label(review) if review else None, actions=actions, formats=FORMATS, types=TYPES, people=timeline.people)
 
 
 def timeline_download(request: Request) -> Response:

@@ -1,0 +1,162 @@
+"""Each event of a bundle read once, as stored, and serialised once for every file that shows it.
+
+The rows come as their stored text (vigil_ir.eventlog.stored: times already in the exported ISO
+form, `data` as its canonical JSON), so no ORM object is built and no time is formatted in Python.
+For each event the values every representation needs are computed once: the actor's name and the
+summary sentence (with people named as they were then), the event-log JSON line (the stored data
+text spliced in, other strings escaped by the C encoder), the CSV cells, and the packet's timeline
+row. The chain is re-checked on the way (each row re-hashed from the same bytes `vigil verify`
+hashes, and linked to the one before), which is what a packet's integrity block reports.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Iterator
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, select
+from sqlmodel import Session
+
+from vigil_ir.bidi import neutralise as shown
+from vigil_ir.eventlog.canonical import GENESIS_HASH, canonical_json
+from vigil_ir.eventlog.models import Event
+from vigil_ir.eventlog.stored import StoredEvent, stored_columns, stored_streams
+from vigil_ir.exports.csvsafe import FORMULA_PREFIXES, neutralise as formula_safe
+from vigil_ir.exports.describe import describe, one_line
+from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH, STREAMS_PER_QUERY, actor_type, object_of
+from vigil_ir.people import Directory
+
+_quoted = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
+# A bidi control anywhere, or a formula start at the start of a cell (cells joined by NUL): the CSV
+# cell then differs from the text (vigil_ir.exports.csvsafe).
+_NEEDS_CARE = re.compile("[\u202a-\u202e\u2066-\u2069]|(?:^|\x00)[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
+
+
+def _text_cell(value: str | None) -> str:
+    """A text cell as vigil_ir.exports.csvsafe.cell writes it (bidi controls shown, formulas defused)."""
+    return "" if value is None else formula_safe(shown(value))
+
+
+def _json_text(value: str | None) -> str:
+    return "null" if value is None else _quoted(value)
+
+
+def shown_time(iso_text: str) -> str:
+    """`2025-03-10T09:00:00.000000Z` as packets show it: `2025-03-10 09:00:00 UTC` (describe.when)."""
+    return f"{iso_text[:10]} {iso_text[11:19]} UTC"
+
+
+class BundleEvent:
+    """One event with everything the bundle writes about it; attribute names as on `Event`, so the
+    milestone and close-override folds read it as they read an ORM event."""
+
+    __slots__ = ("id", "stream", "stream_seq", "kind", "actor", "occurred_text", "recorded_text", "data",
+                 "data_text", "corrects", "prev_hash", "hash", "occurred_at", "recorded_at", "actor_name",
+                 "described", "summary", "hash_ok")
+
+    def __init__(self, stored: StoredEvent, people: Directory):
+        (self.id, self.stream, self.stream_seq, self.kind, self.actor, self.occurred_text, self.recorded_text,
+         data_text, self.corrects, self.prev_hash, self.hash) = stored
+        # Aware UTC, as the ORM returns stored times (so folds may mix them with incident rows).
+        self.occurred_at = datetime.fromisoformat(self.occurred_text)
+        self.recorded_at = datetime.fromisoformat(self.recorded_text)
+        self.data = json.loads(data_text)
+        self.hash_ok = hashlib.sha256(stored.payload(data_text)).hexdigest() == self.hash
+        if not self.hash_ok:  # stored in another JSON form (an older row), or tampered: show the canonical form
+            data_text = canonical_json(self.data)
+            self.hash_ok = hashlib.sha256(stored.payload(data_text)).hexdigest() == self.hash
+        self.data_text = data_text
+        self.actor_name = people.name_column(self.actor, self.occurred_at)
+        self.described = people.name_ids(describe(self), self.occurred_at)
+        self.summary = one_line(self.described)
+
+    def __getitem__(self, column: str) -> Any:
+        """The event-log column (`seq` is the stream_seq), so chain segments read it like a row."""
+        return getattr(self, "stream_seq" if column == "seq" else column)
+
+    def json_line(self) -> str:
+        """The event-log row (eventlog_export.COLUMNS, in order) as one JSON object."""
+        object_type, object_ref = object_of(self.stream)
+        corrects = "null" if self.corrects is None else str(self.corrects)
+        return (f'{{"stream": {_quoted(self.stream)}, "seq": {self.stream_seq}, "id": {self.id}, '
+                f'"object_type": {_quoted(object_type)}, "object_ref": {_quoted(object_ref)}, '
+                f'"occurred_at": {_quoted(self.occurred_text)}, "recorded_at": {_quoted(self.recorded_text)}, '
+                f'"actor": {_quoted(self.actor)}, "actor_name": {_json_text(self.actor_name)}, '
+                f'"actor_type": {_quoted(actor_type(self.actor))}, "kind": {_quoted(self.kind)}, '
+                f'"summary": {_json_text(self.summary)}, "data": {self.data_text}, "corrects": {corrects}, '
+                f'"prev_hash": {_quoted(self.prev_hash)}, "hash": {_quoted(self.hash)}}}')
+
+    def csv_cells(self) -> list[str]:
+        """The same row's CSV cells (as vigil_ir.exports.csvsafe.cell writes each value). Almost no row
+        has a bidi control or a formula start in any cell: one scan of the row decides, and only a row
+        that has one is written cell by cell."""
+        object_type, object_ref = object_of(self.stream)
+        texts = (self.stream, object_type, object_ref, self.actor, self.actor_name or "", self.kind,
+                 self.summary or "", self.data_text, self.prev_hash, self.hash)
+        if _NEEDS_CARE.search("\x00".join(texts)):
+            return self._careful_cells(object_type, object_ref)
+        return [self.stream, str(self.stream_seq), str(self.id), object_type, object_ref, self.occurred_text,
+                self.recorded_text, self.actor, self.actor_name or "", actor_type(self.actor), self.kind,
+                self.summary or "", "" if self.data is None else self.data_text,
+                "" if self.corrects is None else str(self.corrects), self.prev_hash, self.hash]
+
+    def _careful_cells(self, object_type: str, object_ref: str) -> list[str]:
+        data = "" if self.data is None else formula_safe(shown(self.data_text))
+        return [_text_cell(self.stream), str(self.stream_seq), str(self.id), _text_cell(object_type),
+                _text_cell(object_ref), self.occurred_text, self.recorded_text, _text_cell(self.actor),
+                _text_cell(self.actor_name), actor_type(self.actor), _text_cell(self.kind), _text_cell(self.summary),
+                data, "" if self.corrects is None else str(self.corrects), _text_cell(self.prev_hash),
+                _text_cell(self.hash)]
+
+
+def stored_ranges(session: Session, ranges: list[tuple[str, int, int]]) -> Iterator[StoredEvent]:
+    """The events of each (stream, first seq, last seq) range as stored, in (stream, seq) order
+    (ranges sorted by stream name, byte order), a page of rows at a time."""
+    table = Event.__table__
+    dialect = session.get_bind().dialect.name
+    columns = stored_columns(dialect)
+    stream_order = table.c.stream.collate("C") if dialect == "postgresql" else table.c.stream
+    make = StoredEvent._make
+    for offset in range(0, len(ranges), STREAMS_PER_QUERY):
+        chunk = ranges[offset:offset + STREAMS_PER_QUERY]
+        condition = or_(*(and_(table.c.stream == stream, table.c.stream_seq.between(lo, hi))
+                          for stream, lo, hi in chunk))
+        query = (select(*columns).where(condition).order_by(stream_order, table.c.stream_seq)
+                 .execution_options(yield_per=ROWS_PER_FETCH))
+        for page in session.execute(query).partitions():
+            yield from map(make, page)
+
+
+def whole_streams(session: Session, streams: Iterable[str]) -> Iterator[StoredEvent]:
+    """Every event of each stream (from seq 1), in the order the streams are given, then by seq."""
+    streams = list(streams)
+    for offset in range(0, len(streams), STREAMS_PER_QUERY):
+        chunk = streams[offset:offset + STREAMS_PER_QUERY]
+        grouped = stored_streams(session, chunk, per_query=STREAMS_PER_QUERY)
+        for stream in chunk:
+            yield from grouped.pop(stream, [])
+
+
+def chain_problem(events: list[BundleEvent]) -> str | None:
+    """The first break in one stream's events read from seq 1 (as vigil_ir.eventlog.verify words it)."""
+    expected_seq, prev_hash = 1, GENESIS_HASH
+    for event in events:
+        where = f"stream {event.stream} seq {event.stream_seq}"
+        if event.stream_seq != expected_seq:
+            return f"{where}: sequence gap (expected {expected_seq}, found {event.stream_seq})"
+        if event.prev_hash != prev_hash:
+            return f"{where}: prev_hash does not link (expected {prev_hash}, found {event.prev_hash})"
+        if not event.hash_ok:
+            return f"{where}: hash mismatch (the stored hash {event.hash} is not the hash of its fields)"
+        expected_seq, prev_hash = expected_seq + 1, event.hash
+    return None
+
+
+def prepared(rows: Iterable[StoredEvent], people: Directory) -> Iterator[BundleEvent]:
+    for row in rows:
+        yield BundleEvent(row, people)
+
