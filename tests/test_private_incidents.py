@@ -551,6 +551,6 @@ def test_the_timeline_and_the_bundle_show_grants_and_revocations(app, tmp_path):
     start, end = clock.now() - timedelta(days=1), clock.now() + timedelta(days=1)
     export_bundle(app.db, start=start, end=end, output=tmp_path / "b.zip", actor="cli:auditor")
     with zipfile.ZipFile(tmp_path / "b.zip") as archive:
-        packet = archive.read(f"incidents/{incident.key}/{incident.key}.md").decode("utf-8")
+        packet = archive.read(f"incidents/{incident.key}/{incident.key}.html").decode("utf-8")
     for sentence in expected:
         assert sentence in packet, sentence
