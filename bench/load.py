@@ -46,10 +46,20 @@ MIX = {"note": 40, "status": 8, "severity": 7, "take_lead": 8, "step": 8, "post_
        "declare": 2, "pin": 15}
 # These read the incident's state to build a request that changes it (a status it is not in, Undo on a
 # done step), so requests of these kinds to one incident are sent one at a time.
-LOCKED = {"status", "severity", "step", "update"}
+LOCKED = {"status", "severity", "step", "update", "take_lead"}
 STATUSES = ("investigating", "identified", "monitoring")  # not resolved: notes and pins stay realistic
 SEVERITIES = ("sev1", "sev2", "sev3", "sev4")
 JSON = "application/json"
+# Downgrading severity and replacing a lead are for the lead, commanders and admins (docs/permissions.md),
+# so those requests come from commanders: members of a user group the fake Slack holds, named in
+# VIGIL_COMMANDERS. Each is a new member (a unique actor, as for the other kinds, and never a double click).
+COMMANDERS_GROUP = "S0LOADCMDS"
+BY_COMMANDER = {"severity", "take_lead"}
+COMMANDERS_PER_SECOND = 150  # room to spare: the group holds this many per second of load, plus 1,000
+
+
+def commander(k: int) -> str:
+    return f"UC{k:07d}"
 
 
 # ---- the database: seed, wait for the outbox ------------------------------------------------------------
@@ -107,6 +117,7 @@ class Room:
     steps: dict[int, bool]  # step id -> done (steps that need no evidence: Done applies at once)
     status: str
     severity: str
+    lead: str | None
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
@@ -125,7 +136,7 @@ def rooms(url: str) -> list[Room]:
             steps = {s.id: s.status == "done" for run in runner.runs_for(session, incident)
                      for s in runner.steps_for(session, run) if s.evidence == "none"}
             found.append(Room(incident.id, incident.channel_id, incident.summary_ts or "1700000000.000100",
-                              blocks.update_modal(incident), steps, incident.status, incident.severity))
+                              blocks.update_modal(incident), steps, incident.status, incident.severity, incident.lead))
     database.dispose()
     return found
 
@@ -144,11 +155,12 @@ class Planned:
 
 class Mix:
     """Builds each request of the mix. Every request carries something unique (a responder's user id, a
-    note's text, a message ts), so each acked one can be found in the database afterwards."""
+    commander's for severity and take the lead, a note's text, a message ts), so each acked one can be
+    found in the database afterwards."""
 
-    def __init__(self, room_list: list[Room], fake=None, seed: int = 1):
+    def __init__(self, room_list: list[Room], fake=None, seed: int = 1, commanders: int = 0):
         self.rooms, self.fake, self.rng = room_list, fake, random.Random(seed)
-        self.numbers = itertools.count(1)
+        self.numbers, self.commanders, self.commanders_left = itertools.count(1), itertools.count(1), commanders
         self.acked: list[Planned] = []
         self.declare_view, self.ts_base = self._declare_view(), int(time.time()) - 86_400
         # Ephemeral replies after the ack (e.g. "already done") must reach a server, or they retry forever.
@@ -166,7 +178,15 @@ class Mix:
 
     def build(self, kind: str, room: Room) -> Planned:
         n = next(self.numbers)
-        return getattr(self, kind)(n, f"UL{n:07d}", room)
+        return getattr(self, kind)(n, self._commander() if kind in BY_COMMANDER else f"UL{n:07d}", room)
+
+    def _commander(self) -> str:
+        """The next commander no request has used yet (past the group's size the policy refuses, and the
+        checks say so)."""
+        k = next(self.commanders)
+        if k == self.commanders_left + 1:
+            print(f"  note: all {self.commanders_left} commanders used; later commander requests are refused")
+        return commander(k)
 
     def note(self, n, user, room):
         text = f"load #{n}: checkout p99 at {100 + n % 900} ms, rolling back build {n % 50}"
@@ -189,7 +209,8 @@ class Mix:
     def take_lead(self, n, user, room):
         return Planned("take_lead", ("incident.role_assigned", user),
                        block_action("incident_take_lead", str(room.id), channel=room.channel,
-                                    message_ts=room.summary_ts, user=user, **self.reply))
+                                    message_ts=room.summary_ts, user=user, **self.reply),
+                       applied=lambda answer: setattr(room, "lead", user))
 
     def post_update(self, n, user, room):
         """Opens the update modal (views.open inside the request); nothing is recorded."""
@@ -354,14 +375,17 @@ def run_database(name: str, url: str, args, folder: Path) -> tuple[list[dict], l
     try:
         url = fresh_database(url)
         seed(url)
-        env = server_env(url, fake.base_url, VIGIL_INCIDENT_FEED_CHANNEL=FEED)
+        commanders = int((args.warmup + args.duration) * COMMANDERS_PER_SECOND) + 1000
+        fake.set_usergroup(COMMANDERS_GROUP, "load-commanders", [commander(k) for k in range(1, commanders + 1)])
+        env = server_env(url, fake.base_url, VIGIL_INCIDENT_FEED_CHANNEL=FEED, VIGIL_COMMANDERS=COMMANDERS_GROUP,
+                         SLACK_HOOKS_URL=fake.response_url(""))
         topology = start_topology(postgres, env, folder)
         try:
             waited, pending = wait_for_outbox(url, 60)  # summaries posted: the buttons have a message
             print(f"{name}: seeded {INCIDENTS} incidents, set-up delivered in {waited:.1f}s ({pending} pending); "
                   f"{len(topology.web['vigil'])} web + {len(topology.workers) or 'embedded'} worker process(es)")
-            results = {"bare": measure("bare", Mix(rooms(url)), topology, args)}
-            vigil_mix = Mix(rooms(url), fake)
+            results = {"bare": measure("bare", Mix(rooms(url), commanders=commanders), topology, args)}
+            vigil_mix = Mix(rooms(url), fake, commanders=commanders)
             results["vigil"] = measure("vigil", vigil_mix, topology, args)
             depth = outbox_pending(url)
             drained, left = wait_for_outbox(url, args.drain_timeout)

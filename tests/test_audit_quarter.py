@@ -14,6 +14,7 @@ domain functions, with the clock frozen at each act:
   11:20, came at 11:10. Dana decides the customer-notice clock "not reportable", resolves, and closes
   in Slack over open required steps with a reason (an override). Of its two follow-ups, ACT-2 is
   cancelled with a reason. RISK-2 is linked to it.
+* The commanders are the Slack user group S0CMD: Dana, and from February also Omar.
 * In February Slack says Dana is now Dana Park and Sam has left (deactivated).
 * INC-2 (sev2, 2026-02-20, under v2): its first update is due 09:30 and never posted before it is
   resolved at 10:00 (missed).
@@ -74,7 +75,7 @@ def _settings(fake: FakeSlack, url: str, **overrides) -> Settings:
               "VIGIL_INCIDENT_FEED_CHANNEL": "C0FEED", "VIGIL_ADMINS": "U0ADMIN", "VIGIL_SLACK_TIMEOUT_SECONDS": 2,
               "VIGIL_PLAYBOOKS_DIR": str(PLAYBOOK_FIXTURES), "VIGIL_CLOSE_APPROVAL": "none",
               "VIGIL_RISK_CHANNEL": "C0RISKS", "VIGIL_UPDATE_CADENCE": "sev1=30m,sev2=1h,sev3=4h,sev4=none",
-              "VIGIL_SESSION_SECRET": "test-secret"}
+              "VIGIL_SESSION_SECRET": "test-secret", "VIGIL_COMMANDERS": "S0CMD"}
     values.update(overrides)
     return Settings(_env_file=None, **values)
 
@@ -115,6 +116,7 @@ def _seed(fake: FakeSlack, db: Database) -> tuple[VigilHarness, VigilHarness]:
     fake.set_user("U0ADMIN", real_name="Ada Admin", email="ada@example.com", title="CFO")
     fake.set_user("U0OWNER", real_name="Omar Owens", email="omar@example.com", title="Security lead")
     fake.set_user("U0NEWADMIN", real_name="Nia New", email="nia@example.com", title="COO")
+    fake.set_usergroup("S0CMD", "ir-commanders", ["U0LEAD"])
     v1 = VigilHarness(build_runtime(_settings(fake, db.url), db), fake)
     with _at(V1_AT):
         with db.session() as s:
@@ -168,6 +170,7 @@ def _seed(fake: FakeSlack, db: Database) -> tuple[VigilHarness, VigilHarness]:
         assert record_if_changed(s, v2.runtime.settings) is not None
     fake.set_user("U0LEAD", real_name="Dana Park", email="dana@example.com", title="Head of incident response")
     fake.set_user("U0DECL", real_name="Sam Lee", email="sam@example.com", title="SRE", deleted=True)
+    fake.set_usergroup("S0CMD", "ir-commanders", ["U0LEAD", "U0OWNER"])  # Omar joins the commanders' group
     _sweep(v2, RENAMED_AT)
 
     # INC-2 under v2: due 09:30, resolved at 10:00 without an update (missed).
@@ -300,6 +303,11 @@ def test_people_and_roles_show_the_rename_the_deactivation_and_the_new_admin(qua
     assert "deactivated: False → True" in sam["changes_in_period"]
     assert (nia["roles"], nia["role_changes_in_period"]) == ("admin", "2026-02-01T08:00:00.000000Z became admin")
     assert (ada["roles"], ada["title"]) == ("admin", "CFO")
+    # A role held through a Slack user group: the group's members as Vigil recorded them.
+    omar = people["U0OWNER"]
+    assert dana["roles"] == "commander (through S0CMD)" and dana["role_changes_in_period"] == ""
+    assert omar["roles"] == "commander (through S0CMD)"
+    assert omar["role_changes_in_period"] == "2026-02-20T09:00:00.000000Z joined S0CMD (commander)"
 
 
 def test_the_review_log_holds_the_early_the_late_and_the_missed_review(quarter):
@@ -316,9 +324,14 @@ def test_the_review_log_holds_the_early_the_late_and_the_missed_review(quarter):
     assert int(missed["reminders_sent"]) == len(sent) >= 4
     assert any(r.endswith("2025-12-18T08:00:00.000000Z") for r in sent)
     assert any(r.startswith("overdue") and "2026-" in r for r in sent)
+    # Each section of the risk assessment agrees with its summary line and with the review log.
     report = quarter.text("risk_assessment/report.md")
-    assert ("1 due in the period and completed before it began; 1 due in the period and not completed by its end"
-            in report)
+    assert ("1 review completed in the period (0 on time, 1 late); 1 due in the period and completed before it "
+            "began; 1 due in the period and not completed by its end") in report
+    overdue = report.split("## Overdue reviews", 1)[1].split("\n## ", 1)[0]
+    assert "1 open risk whose review was overdue at the period end." in overdue
+    assert [line.split(" | ")[0] for line in overdue.splitlines() if line.startswith("| RISK-")] == ["| RISK-3"]
+    assert "3 risks, 3 of them not closed" in report and "Omar Owens (U0OWNER)" in report
 
 
 def test_the_sign_off_after_the_quarter_is_in_its_bundle_with_the_file_signed(quarter):
@@ -403,6 +416,7 @@ def test_the_dashboard_shows_the_same_truth(quarter):
         three = client.get("/incidents/INC-3").text
         log = client.get("/reviews?from=2026-01-01&to=2026-03-31").text
         register = client.get("/risks").text
+        insights = _text_of(client.get("/insights?from=2026-01-01&to=2026-03-31").text)
     assert "Closed with items open" in one and OVERRIDE in one
     assert f"not reportable (decided: {NOT_REPORTABLE}) by Dana Kim (U0LEAD)" in one
     assert "RISK-2 Vendor outage" in one and "Sam Lee (U0DECL)" in one
@@ -414,6 +428,11 @@ def test_the_dashboard_shows_the_same_truth(quarter):
     assert "19 days late" in rows[1]
     assert "overdue" in rows[2]
     assert '<a href="/incidents/INC-1">INC-1</a>' in register and "Omar Owens (U0OWNER)" in register
+    # The program's figures for the quarter: the cadence control, the optional review, the cancelled
+    # action and the decided clock, as the bundle's files have them.
+    assert "3 updates fell due and were settled: 1 on time, 1 late, 1 missed" in insights
+    assert "State Reviews not required 1 pending 2" in insights
+    assert "cancelled 1" in insights and "1 decided: not reportable" in insights
 
 
 USER_ID = re.compile(r"\bU0[A-Z0-9]+\b")
@@ -441,3 +460,4 @@ def test_every_column_naming_a_person_has_the_name_beside_it(quarter):
     assert sorted(bare) == [], "\n".join(map(str, sorted(bare)))
     dms = [row for row in quarter.rows("notifications.csv") if row["channel"] == "U0OWNER"]
     assert dms and {row["recipient_name"] for row in dms} == {"Omar Owens"}
+

@@ -37,6 +37,13 @@ def test_an_expiry_date_and_duration_share_one_cap(db):
     assert cli(db, "auditor-token", "create", "--name", "Acme", "--expires", "365d").exit_code == 0
 
 
+def test_an_impossible_expiry_date_is_named_as_a_date(db):
+    result = cli(db, "auditor-token", "create", "--name", "Acme", "--expires", "2025-13-01")
+    assert result.exit_code == 2
+    assert "2025-13-01 is not a date (month must be in 1..12)" in result.output
+    assert "give a date" not in result.output  # it was one: no advice to give what was given
+
+
 @pytest.mark.parametrize("path", [
     f"/incidents/INC-{HUGE}", f"/incidents/INC-{HUGE}/timeline.json", f"/?page={HUGE}", "/?page=-3",
     "/?to=9999-12-31", "/?from=0001-01-01&to=9999-12-31", "/reviews?from=0001-01-01&to=9999-12-31",

@@ -116,6 +116,7 @@ def test_a_viewer_removed_from_the_settings_is_signed_out(slack_dash, fake_slack
 
 @pytest.mark.parametrize("tamper, status, message", [
     ("state", 400, "stale or was not started here"),
+    ("unicode state", 400, "stale or was not started here"),  # compared as bytes: not a TypeError and a 500
     ("nonce", 401, "could not be matched to this browser"),
     ("code", 401, "Slack refused the sign-in (invalid_code)"),
     ("audience", 401, "meant for another Slack app"),
@@ -129,7 +130,7 @@ def test_bad_callbacks_are_refused(slack_dash, fake_slack, tamper, status, messa
     nonce = "other" if tamper == "nonce" else params["nonce"]
     fake_slack.add_openid_code("good", user_id="U0VIEWER", nonce=nonce, **claims)
     query = {"code": "wrong" if tamper == "code" else "good",
-             "state": "forged" if tamper == "state" else params["state"]}
+             "state": {"state": "forged", "unicode state": "é" + params["state"]}.get(tamper, params["state"])}
     if tamper == "denied":
         query = {"error": "access_denied", "state": params["state"]}
     response = dash.client.get("/login/slack/callback", params=query)

@@ -20,12 +20,15 @@ _PLAIN_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 def _expiry(ctx: click.Context, param: click.Parameter, value: str) -> datetime:
     """`30d`, `12h`, … from now, or a date: the token works until the end of that day (UTC)."""
-    try:
-        if _PLAIN_DATE.match(value):
+    if _PLAIN_DATE.match(value):
+        try:
             day = date.fromisoformat(value)
-            if day > clock.now().date() + MAX_DURATION:  # the same cap as a duration
-                raise ValueError(f"{value} is more than {MAX_DURATION.days} days ahead")
-            return datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
+        except ValueError as exc:
+            raise click.BadParameter(f"{value} is not a date ({exc})") from None
+        if day > clock.now().date() + MAX_DURATION:  # the same cap as a duration
+            raise click.BadParameter(f"{value} is more than {MAX_DURATION.days} days ahead")
+        return datetime.combine(day + timedelta(days=1), datetime.min.time(), timezone.utc)
+    try:
         return clock.now() + parse_duration(value)
     except ValueError as exc:
         raise click.BadParameter(f"{exc}; or give a date, YYYY-MM-DD") from None

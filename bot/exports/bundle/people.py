@@ -3,7 +3,8 @@
 `people.csv/json` lists everyone who acted or was named in the period (the actor of or a user id in
 any event recorded in it) or appears in any id column of the bundle's files: their name, e-mail,
 title, active or deactivated, when first seen, the changes recorded in the period, and the roles
-the configuration gives them.
+the configuration gives them, directly or through a Slack user group (whose members are folded from the
+membership changes Vigil recorded), with when each changed in the period.
 """
 
 from __future__ import annotations
@@ -39,6 +40,40 @@ def _roles(ctx: Context) -> dict[str, list[str]]:
     return roles
 
 
+GROUP_CHANGES = "permissions.group_members_changed"
+
+
+def _memberships(ctx: Context, roles: dict[str, list[str]]):
+    """A role held through a Slack user group, person by person: the roles each member held through
+    the groups at the period end, and when they joined or left such a group in the period. Folded
+    from the membership changes Vigil recorded (`permissions.group_members_changed`) up to the end."""
+    members: dict[str, set[str]] = {}  # group id → members
+    names: dict[str, str] = {}  # group id → how the configuration names it (S… or @handle)
+    joined: dict[str, list[str]] = {}
+    query = (select(Event.recorded_at, Event.data).where(Event.stream == "audit", Event.kind == GROUP_CHANGES,
+                                                        Event.recorded_at < ctx.end).order_by(Event.stream_seq))
+    for recorded_at, data in ctx.session.exec(query):
+        group, handle = data.get("group"), data.get("handle")
+        subject = handle if handle in roles else group
+        if subject not in roles:
+            continue  # a group no role of the recorded configuration names
+        names[group] = subject
+        before, after = members.get(group, set()), set(data.get("members") or [])
+        members[group] = after
+        if clock.to_utc(recorded_at) < ctx.start or data.get("first_seen"):
+            continue  # the first look-up is what the group was, not a change
+        held = ", ".join(roles[subject])
+        for user_id in sorted(after - before):
+            joined.setdefault(user_id, []).append(f"{clock.iso(recorded_at)} joined {subject} ({held})")
+        for user_id in sorted(before - after):
+            joined.setdefault(user_id, []).append(f"{clock.iso(recorded_at)} left {subject} ({held})")
+    through: dict[str, list[str]] = {}
+    for group, users in members.items():
+        for user_id in users:
+            through.setdefault(user_id, []).extend(f"{role} (through {names[group]})" for role in roles[names[group]])
+    return through, joined
+
+
 def _change_text(when, kind: str, data: dict) -> str:
     if kind == "person.first_seen":
         return f"{clock.iso(when)} first seen as {display_of(data) or UNKNOWN}"
@@ -49,8 +84,9 @@ def _change_text(when, kind: str, data: dict) -> str:
 def write(ctx: Context) -> None:
     """Call after every other section: the ids they named are part of the list."""
     roles = _roles(ctx)
+    through_groups, group_changes = _memberships(ctx, roles)
     acted: dict[str, int] = {}
-    named: set[str] = set(ctx.people.named) | set(roles)
+    named: set[str] = set(ctx.people.named) | set(roles) | set(through_groups) | set(group_changes)
     query = (core_select(Event.actor, Event.data).where(Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)
              .execution_options(yield_per=ROWS_PER_FETCH))
     for actor, data in ctx.session.execute(query):
@@ -67,10 +103,13 @@ def write(ctx: Context) -> None:
                       description="People directory for the period: everyone who acted or was named in it or in "
                                   "these files, with name, e-mail, title, active/deactivated, first seen, changes "
                                   "recorded in the period, roles in force at the period end and when they changed in "
-                                  "it (from the recorded configuration, policy/config_versions.json), incidents led",
+                                  "it (from the recorded configuration, policy/config_versions.json, and for a role "
+                                  "held through a Slack user group, the group's recorded membership), incidents led",
                       query=f"person rows for the user ids in events with {ctx.period_text('recorded_at')} (actor "
                             "and data) and in every id column of this bundle; changes from the person:<id> streams; "
-                            "roles from the last config.recorded version in force (else the settings at generation)")
+                            "roles from the last config.recorded version in force (else the settings at generation) "
+                            "and the user groups' members from permissions.group_members_changed events recorded "
+                            "before the period end")
     for user_id in sorted(named | set(acted)):
         person = ctx.people.people.get(user_id)
         now = ctx.people.values_at(user_id) or {}
@@ -87,9 +126,10 @@ def write(ctx: Context) -> None:
                      "last_looked_up": clock.iso(person.refreshed_at) if person else None,
                      "names_in_period": "; ".join(names) or None,
                      "changes_in_period": "; ".join(_change_text(*change) for change in changes) or None,
-                     "roles": "; ".join(roles.get(user_id, [])) or None,
-                     "role_changes_in_period": "; ".join(role_changes(ctx.config_versions, user_id, ctx.start,
-                                                                      ctx.end)) or None,
+                     "roles": "; ".join([*roles.get(user_id, []), *through_groups.get(user_id, [])]) or None,
+                     "role_changes_in_period": "; ".join(sorted(
+                         [*role_changes(ctx.config_versions, user_id, ctx.start, ctx.end),
+                          *group_changes.get(user_id, [])])) or None,
                      "incidents_led": ";".join(led.get(user_id, [])) or None,
                      "events_as_actor": acted.get(user_id, 0)})
     table.finish(ctx.sink)

@@ -38,9 +38,16 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+def same_secret(given: object, expected: object) -> bool:
+    """Constant-time equality of a submitted value and a secret, for any text a visitor sends: compared
+    as UTF-8 bytes (hmac.compare_digest raises TypeError on a str with non-ASCII characters)."""
+    if not isinstance(given, str) or not isinstance(expected, str) or not given or not expected:
+        return False
+    return hmac.compare_digest(given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass"))
+
+
 def csrf_ok(request: Request, submitted: str | None) -> bool:
-    expected = request.session.get("csrf")
-    return bool(expected and submitted) and hmac.compare_digest(expected, submitted)
+    return same_secret(submitted, request.session.get("csrf"))
 
 
 def safe_next(target: str | None) -> str:

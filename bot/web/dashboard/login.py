@@ -9,7 +9,6 @@ cookie is SameSite=Lax.
 
 from __future__ import annotations
 
-import hmac
 import logging
 import secrets
 
@@ -20,7 +19,7 @@ from starlette.responses import RedirectResponse, Response
 from vigil_ir.auth import sessions, tokens
 from vigil_ir.auth.principal import slack_access
 from vigil_ir.web.dashboard import oidc
-from vigil_ir.web.dashboard.auth import SESSION_KEY, client_address, csrf_ok, csrf_token, safe_next
+from vigil_ir.web.dashboard.auth import SESSION_KEY, client_address, csrf_ok, csrf_token, safe_next, same_secret
 from vigil_ir.web.dashboard.context import dashboard
 from vigil_ir.web.dashboard.views import page
 
@@ -127,7 +126,7 @@ async def slack_callback(request: Request) -> Response:
         return RedirectResponse("/login", status_code=303)
     if params.get("error"):
         return _login_page(request, error=f"Slack did not sign you in ({params['error']}).", status_code=401)
-    if not pending or not hmac.compare_digest(str(pending.get("state", "")), params.get("state", "")):
+    if not pending or not same_secret(params.get("state"), pending.get("state")):
         return _login_page(request, error="That sign-in link is stale or was not started here; start again.",
                            status_code=400)
     try:
