@@ -4,6 +4,7 @@ and `vigil verify` (chains + state fold on the database), half vs full data.
     .venv/bin/python bench/bundle.py                 # 1/10 scale: 200 incidents x 200 events, 500 risks x 4 reviews
     .venv/bin/python bench/bundle.py --full          # the issue's year: 2,000 incidents x 200 events, 5,000 risks x 4
     .venv/bin/python bench/bundle.py --scale 0.25
+    .venv/bin/python bench/bundle.py --scale 0.25 --baseline e34608e   # the export of another revision, same run
 
 A year of data is generated through the domain functions (vigil_ir.incidents.service, vigil_ir.risks.service
 and vigil_ir.risks.reviews) into a temporary SQLite database: incidents spread evenly over 2025, each with
@@ -11,6 +12,11 @@ and vigil_ir.risks.reviews) into a temporary SQLite database: incidents spread e
 six months (half the incidents and events, half the reviews), "full" the whole year, so the growth
 column shows how cost grows with the period. Each command runs as its own process, which reports
 its peak RSS (VmHWM) at exit; a `vigil --version` process gives the interpreter + import baseline.
+
+`--baseline REV` also exports both periods with the code of git revision REV (its `bot/`, `migrations/`
+and `playbooks/` unpacked as `vigil_ir` into a temporary folder that comes first on PYTHONPATH) from the
+same database in the same run, and prints before/after: time, peak RSS, zip size and uncompressed bytes;
+the baseline's bundles are checked with today's `vigil verify --bundle` too (an older layout still verifies).
 
 Baseline in the same run: the bundle's event rows hashed again with raw hashlib (sha256 of
 prev_hash + canonical JSON, the bytes verify hashes) plus raw sha256 over every file's bytes; the
@@ -24,6 +30,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import io
 import json
 import os
 import random
@@ -131,13 +138,22 @@ main()
 """
 
 
-def run_measured(args: list[str], env: dict[str, str], work: Path) -> tuple[float, float, str]:
-    """(wall seconds, peak RSS MiB, stdout+stderr) of one `vigil` process."""
+LAST_CPU = {"seconds": 0.0}  # CPU time (user + system, every thread) of the last measured process
+
+
+def run_measured(args: list[str], env: dict[str, str], work: Path, cwd: Path = ROOT) -> tuple[float, float, str]:
+    """(wall seconds, peak RSS MiB, stdout+stderr) of one `vigil` process; its CPU time in LAST_CPU
+    (on a shared machine the CPU time moves far less than the wall time)."""
+    import resource
+
     peak_file = work / "peak.txt"
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-c", VIGIL, *args], env={**env, "BENCH_PEAK_FILE": str(peak_file)},
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=ROOT)
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     seconds = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    LAST_CPU["seconds"] = (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
     if done.returncode != 0:
         raise SystemExit(f"vigil {' '.join(args)} failed:\n{done.stdout.decode()}")
     return seconds, int(peak_file.read_text()) / 1024, done.stdout.decode()
@@ -179,6 +195,45 @@ def verify_in_process(bundle: Path) -> float:
     if not check.ok:
         raise SystemExit(f"verify failed: {check.problems[:5]}")
     return seconds
+
+
+def unpack_revision(revision: str, work: Path) -> Path:
+    """The code of `revision` laid out as the installed package (`vigil_ir` = bot/, with migrations/ and
+    playbooks/ beside as setup.py maps them); returns the folder to put first on PYTHONPATH."""
+    import tarfile
+
+    target = work / f"baseline-{revision}"
+    if target.exists():
+        return target
+    archive = subprocess.run(["git", "archive", revision, "bot", "migrations", "playbooks"], cwd=ROOT, check=True,
+                             stdout=subprocess.PIPE).stdout
+    source = work / f"baseline-{revision}-tree"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    (target / "vigil_ir").parent.mkdir(parents=True, exist_ok=True)
+    (source / "bot").rename(target / "vigil_ir")
+    (source / "migrations").rename(target / "vigil_ir" / "migrations")
+    (source / "playbooks").rename(target / "vigil_ir" / "shipped_playbooks")
+    return target
+
+
+def bundle_bytes(bundle: Path) -> tuple[int, int]:
+    """(uncompressed bytes of every file, files) of a bundle."""
+    with zipfile.ZipFile(bundle) as archive:
+        infos = archive.infolist()
+    return sum(info.file_size for info in infos), len(infos)
+
+
+def measure_export(name: str, start: str, end: str, env: dict[str, str], work: Path, label: str,
+                   code: Path | None = None) -> dict:
+    """One `vigil export bundle` of a period (with the code in `code` first on the path, if given)."""
+    bundle = work / f"{name}-{label}.zip"
+    run_env = {**env, "PYTHONPATH": str(code)} if code else env
+    seconds, rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle)], run_env,
+                                   work, cwd=code or ROOT)
+    uncompressed, files = bundle_bytes(bundle)
+    return {"bundle": bundle, "export_s": seconds, "export_cpu": LAST_CPU["seconds"], "export_rss": rss, "mib": bundle.stat().st_size / 2**20,
+            "raw_mib": uncompressed / 2**20, "files": files}
 
 
 def rows_of(bundle: Path, prefix: str) -> int:
@@ -295,6 +350,7 @@ def main() -> None:
     parser.add_argument("--full", action="store_true", help="the issue's full year (same as --scale 1)")
     parser.add_argument("--keep", type=Path, help="keep the database and bundles in this folder")
     parser.add_argument("--reuse", action="store_true", help="with --keep: use the database already there")
+    parser.add_argument("--baseline", metavar="REV", help="also export with the code of this git revision, same run")
     options = parser.parse_args()
     scale = 1.0 if options.full else options.scale
     incidents, risks = max(2, round(2000 * scale)), max(2, round(5000 * scale))
@@ -308,21 +364,46 @@ def main() -> None:
         sizes = {"full": measure_verify(url, env, work)}
         report_verify(sizes)
     base_s, base_rss, _ = run_measured(["--version"], env, work)
-    results = {}
+    code = unpack_revision(options.baseline, work) if options.baseline else None
+    results, before = {}, {}
     for name, (start, end) in PERIODS.items():
-        bundle = work / f"{name}.zip"
-        export_s, export_rss, _ = run_measured(["export", "bundle", "--from", start, "--to", end, "-o", str(bundle)], env, work)
+        if code is not None:  # the baseline first, so neither run finds the other's files in the page cache
+            before[name] = measure_export(name, start, end, env, work, "before", code)
+            seconds, _, output = run_measured(["verify", "--bundle", str(before[name]["bundle"])], env, work)
+            before[name]["verify_s"], before[name]["verified"] = seconds, output.startswith("OK")
+        now = measure_export(name, start, end, env, work, "now")
+        bundle = now["bundle"]
         verify_s, verify_rss, _ = run_measured(["verify", "--bundle", str(bundle)], env, work)
         in_process = verify_in_process(bundle)
         raw_events, raw_files, events = raw_hash_seconds(bundle)
-        results[name] = {"incidents": rows_of(bundle, "incidents.json"), "events": events,
+        results[name] = {**now, "incidents": rows_of(bundle, "incidents.json"), "events": events,
                          "risks": rows_of(bundle, "risk_register_"), "reviews": rows_of(bundle, "risk_reviews"),
-                         "files": len(zipfile.ZipFile(bundle).namelist()), "mib": bundle.stat().st_size / 2**20,
-                         "export_s": export_s, "export_rss": export_rss, "verify_s": verify_s,
-                         "verify_rss": verify_rss, "verify_in_process": in_process, "raw": raw_events + raw_files,
-                         "raw_events": raw_events, "raw_files": raw_files}
+                         "verify_s": verify_s, "verify_rss": verify_rss, "verify_in_process": in_process,
+                         "raw": raw_events + raw_files, "raw_events": raw_events, "raw_files": raw_files}
     report(results, base_s, base_rss)
+    if before:
+        report_before_after(before, results, options.baseline)
     report_verify(sizes)
+
+
+def report_before_after(before: dict, after: dict, revision: str) -> None:
+    print(f"\n`vigil export bundle`, revision {revision} (before) and this tree (after), same database, same run")
+    print(f"{'':30}{'before':>11}{'after':>11}{'after/before':>14}")
+    rows = [("export, s (process)", "export_s", "{:.2f}"), ("export CPU, s (all threads)", "export_cpu", "{:.2f}"),
+            ("export peak RSS, MiB", "export_rss", "{:.0f}"),
+            ("zip size, MiB", "mib", "{:.1f}"), ("uncompressed, MiB", "raw_mib", "{:.0f}"), ("files", "files", "{:.0f}")]
+    for name in before:
+        print(f"{name}:")
+        for label, key, form in rows:
+            was, now = before[name][key], after[name][key]
+            print(f"  {label:28}{form.format(was):>11}{form.format(now):>11}{now / was if was else float('nan'):>13.2f}x")
+        print(f"  the before bundle checked by today's `vigil verify --bundle`: "
+              f"{'OK' if before[name]['verified'] else 'FAILED'} ({before[name]['verify_s']:.2f} s)")
+    for label, data in (("before", before), ("after", after)):
+        print(f"growth full/half, {label}: time {data['full']['export_s'] / data['half']['export_s']:.2f}x, CPU "
+              f"{data['full']['export_cpu'] / data['half']['export_cpu']:.2f}x, peak RSS "
+              f"{data['full']['export_rss'] / data['half']['export_rss']:.2f}x, zip "
+              f"{data['full']['mib'] / data['half']['mib']:.2f}x")
 
 
 def report_verify(sizes: dict) -> None:
@@ -349,7 +430,9 @@ def report(results: dict, base_s: float, base_rss: float) -> None:
     rows = [("incidents in the period", "incidents", "{:.0f}"), ("event rows hashed (E2 + E11)", "events", "{:.0f}"),
             ("risks in the register (E7)", "risks", "{:.0f}"), ("reviews in the log (E8)", "reviews", "{:.0f}"),
             ("files in the zip", "files", "{:.0f}"), ("bundle size, MiB", "mib", "{:.1f}"),
-            ("export bundle, s (process)", "export_s", "{:.2f}"), ("export peak RSS, MiB", "export_rss", "{:.0f}"),
+            ("uncompressed, MiB", "raw_mib", "{:.0f}"),
+            ("export bundle, s (process)", "export_s", "{:.2f}"), ("export CPU, s", "export_cpu", "{:.2f}"),
+            ("export peak RSS, MiB", "export_rss", "{:.0f}"),
             ("verify --bundle, s (process)", "verify_s", "{:.2f}"), ("verify peak RSS, MiB", "verify_rss", "{:.0f}"),
             ("verify, s (in process)", "verify_in_process", "{:.2f}"),
             ("raw hashlib: events + files, s", "raw", "{:.3f}")]

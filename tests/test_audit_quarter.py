@@ -417,6 +417,7 @@ def test_the_dashboard_shows_the_same_truth(quarter):
         log = client.get("/reviews?from=2026-01-01&to=2026-03-31").text
         register = client.get("/risks").text
         insights = _text_of(client.get("/insights?from=2026-01-01&to=2026-03-31").text)
+        directory = re.findall(r'<tr class="person-row">(.*?)</tr>', client.get("/people").text, re.S)
     assert "Closed with items open" in one and OVERRIDE in one
     assert f"not reportable (decided: {NOT_REPORTABLE}) by Dana Kim (U0LEAD)" in one
     assert "RISK-2 Vendor outage" in one and "Sam Lee (U0DECL)" in one
@@ -433,6 +434,14 @@ def test_the_dashboard_shows_the_same_truth(quarter):
     assert "3 updates fell due and were settled: 1 on time, 1 late, 1 missed" in insights
     assert "State Reviews not required 1 pending 2" in insights
     assert "cancelled 1" in insights and "1 decided: not reportable" in insights
+    # The directory: the rename and the deactivation with their times, and the roles held now.
+    people = {re.search(r"\((U0[A-Z0-9]+)\)", row).group(1): _text_of(row) for row in directory}
+    assert people["U0LEAD"].startswith("Dana Park (U0LEAD) dana@example.com Head of incident response active "
+                                       "commander (through S0CMD)")
+    assert "2026-02-16T09:00:00.000000Z real_name: 'Dana Kim' → 'Dana Park'" in people["U0LEAD"]
+    assert "first seen as Dana Kim" in people["U0LEAD"]
+    assert "deactivated" in people["U0DECL"] and "deactivated: False → True" in people["U0DECL"]
+    assert "admin" in people["U0NEWADMIN"] and "commander (through S0CMD)" in people["U0OWNER"]
 
 
 USER_ID = re.compile(r"\bU0[A-Z0-9]+\b")

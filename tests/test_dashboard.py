@@ -20,7 +20,7 @@ from vigil_ir.web.app import create_web_app
 from vigil_ir.web.dashboard import filters as filters_module
 from tests.dashboard_seed import HOSTILE, make_token, seed
 
-PAGES = ["/", "/?severity=sev1", "/incidents/INC-1", "/risks", "/risks?as_of=2025-06-01", "/reviews", "/exports",
+PAGES = ["/", "/?severity=sev1", "/incidents/INC-1", "/risks", "/risks?as_of=2025-06-01", "/reviews", "/people", "/exports",
          "/admin/tokens"]
 DOWNLOADS = ["/incidents/INC-1/timeline.json", "/incidents/INC-1/timeline.html", "/exports/incidents.csv?from=2025-01-01&to=2025-12-31",
              "/exports/risks.json", "/exports/reviews.csv?from=2025-01-01&to=2025-12-31",
@@ -251,6 +251,16 @@ def test_user_text_is_escaped_on_every_page(auditor):
         html = auditor.client.get(path).text
         assert HOSTILE not in html and "<img src=x" not in html, path
         assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt;" in html, path
+
+
+def test_the_people_page_escapes_what_slack_says_about_a_person(auditor):
+    from vigil_ir.people import Profile, record_profile
+
+    with auditor.db.session() as s:
+        record_profile(s, user_id="U0HOSTILE", profile=Profile(real_name=HOSTILE, title=HOSTILE, email="h@example.com"))
+    html = auditor.client.get("/people").text
+    assert HOSTILE not in html and "<img src=x" not in html
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;img src=x onerror=alert(1)&gt; (U0HOSTILE)" in html
 
 
 def test_risk_register_with_both_heat_maps_and_as_of(auditor):

@@ -14,11 +14,11 @@ from tests.dashboard_seed import make_token, seed
 from tests.fuzzing import assert_no_traceback, fuzz
 from tests.fuzzing import sqlite_database_url  # noqa: F401  (fixture `database_url`: SQLite only)
 from tests.test_dashboard import Dash
-from vigil_ir.web.dashboard import admin, downloads, incidents, insights, login, registers
+from vigil_ir.web.dashboard import admin, downloads, incidents, insights, login, people, registers
 
 PARAMS = ("from", "to", "as_of", "page", "severity", "type", "security", "status", "format", "next", "key",
           "code", "state", "error", "sid", "csrf", "token")
-ROUTES = [(path, method) for module in (login, incidents, insights, registers, downloads, admin)
+ROUTES = [(path, method) for module in (login, incidents, insights, registers, people, downloads, admin)
           for path, _, methods, _ in module.ROUTES for method in methods]
 GETS = [path for path, method in ROUTES if method == "GET"]
 POSTS = [path for path, method in ROUTES if method == "POST"]

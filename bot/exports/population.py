@@ -41,6 +41,7 @@ BASE_COLUMNS = ("key", "title", "type", "security", "private", "severity_initial
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 # Streams per IN (...) query: well under SQLite's bound-parameter limit.
 CHUNK = 500
+STREAMS_AT_ONCE = 100  # incidents whose events are in memory at a time
 
 
 def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[StoredEvent]]:
@@ -86,10 +87,14 @@ def incident_population(session: Session, start: datetime, end: datetime) -> lis
     """One row per incident declared in [start, end) (aware or naive-as-UTC bounds), keys = COLUMNS."""
     start, end = clock.to_utc(start), clock.to_utc(end)
     incidents = declared_between(session, start, end)
-    events = _events_by_stream(session, [incident.stream for incident in incidents])
     people = Directory.load(session)
     links = alerts_and_pages(session, [incident.id for incident in incidents])
-    return [population_row(incident, events.get(incident.stream, []), people, links) for incident in incidents]
+    rows = []
+    for offset in range(0, len(incidents), STREAMS_AT_ONCE):  # a year's events are not held at once
+        chunk = incidents[offset:offset + STREAMS_AT_ONCE]
+        events = _events_by_stream(session, [incident.stream for incident in chunk])
+        rows += [population_row(incident, events.get(incident.stream, []), people, links) for incident in chunk]
+    return rows
 
 
 def alerts_and_pages(session: Session, incident_ids: list[int]) -> dict[int, tuple[int, Any, int]]:

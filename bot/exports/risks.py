@@ -10,7 +10,7 @@ import hashlib
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import and_, or_
 from sqlmodel import Session, select
@@ -125,6 +125,10 @@ def review_row(review: RiskReview, risk: Risk, approval: RiskApproval | None, pe
     return add_names(row, people, REVIEW_PEOPLE)
 
 
+class _RiskKey(NamedTuple):
+    key: str
+
+
 def iter_review_rows(session: Session, start: datetime, end: datetime,
                      people: Directory | None = None) -> Iterator[dict[str, Any]]:
     """Reviews completed in [start, end), and every review due in it, also one completed early,
@@ -133,13 +137,14 @@ def iter_review_rows(session: Session, start: datetime, end: datetime,
     start, end = clock.to_utc(start), clock.to_utc(end)
     people = people or Directory.load(session)
     reminders = reminder_log(session, end)
-    query = (select(RiskReview, Risk, RiskApproval).join(Risk, Risk.id == RiskReview.risk_id)
+    # The risk's number only (its key): not every column of the risk for every review.
+    query = (select(RiskReview, Risk.number, RiskApproval).join(Risk, Risk.id == RiskReview.risk_id)
              .join(RiskApproval, RiskApproval.review_id == RiskReview.id, isouter=True)
              .where(or_(and_(RiskReview.completed_at >= start, RiskReview.completed_at < end),
                         and_(RiskReview.due_on >= start.date(), RiskReview.due_on < end.date())))
              .order_by(RiskReview.due_on, RiskReview.id).execution_options(yield_per=ROWS_PER_FETCH))
-    for review, risk, approval in session.exec(query):
-        yield review_row(review, risk, approval, people, start=start, end=end,
+    for review, number, approval in session.exec(query):
+        yield review_row(review, _RiskKey(f"RISK-{number}"), approval, people, start=start, end=end,
                          reminders=reminders.get(review.ref, []))
 
 

@@ -12,7 +12,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from markupsafe import Markup, escape
+from markupsafe import Markup
 from sqlmodel import Session, select
 
 from vigil_ir import clock
@@ -46,18 +46,27 @@ def event_record(event: Event, people: Directory) -> dict[str, Any]:
             "prev_hash": event.prev_hash, "hash": event.hash}
 
 
-def _html_cell(value: Any) -> str:
-    """A value as the HTML environment shows it (vigil_ir.exports.render.html_finalize, then escaped)."""
+def _html_text(value: Any) -> str:
+    """A value as the HTML environment shows it (vigil_ir.exports.render.html_finalize, then escaped
+    exactly as markupsafe escapes), without building a Markup object per cell."""
     if value is None:
         return EMPTY
-    return escape(neutralise(value) if isinstance(value, str) else value)
+    text = neutralise(value) if isinstance(value, str) else str(value)
+    return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
+            .replace("'", "&#39;"))
 
 
-def html_timeline_rows(shown: list[tuple]) -> Markup:
+def html_timeline_rows(shown: list[tuple], *, plain_times: bool = False) -> Markup:
     """The HTML timeline's rows, built once here rather than cell by cell in the template (a year's
-    bundle has hundreds of thousands); each cell escaped as the template would escape it."""
-    return Markup("".join(f"<tr><td>{seq}</td><td>{_html_cell(occurred)}</td><td>{_html_cell(recorded)}</td>"
-                          f"<td>{_html_cell(actor)}</td><td>{_html_cell(what)}</td></tr>\n"
+    bundle has hundreds of thousands); each cell escaped as the template would escape it.
+    `plain_times`: the times are known to be `YYYY-MM-DD HH:MM:SS UTC` (nothing to escape)."""
+    text = _html_text
+    if plain_times:
+        return Markup("".join(f"<tr><td>{seq}</td><td>{occurred}</td><td>{recorded}</td>"
+                              f"<td>{text(actor)}</td><td>{text(what)}</td></tr>\n"
+                              for seq, occurred, recorded, actor, what in shown))
+    return Markup("".join(f"<tr><td>{seq}</td><td>{text(occurred)}</td><td>{text(recorded)}</td>"
+                          f"<td>{text(actor)}</td><td>{text(what)}</td></tr>\n"
                           for seq, occurred, recorded, actor, what in shown))
 
 
@@ -196,6 +205,9 @@ class Timeline:
         return [(e.stream_seq, when(e.occurred_at), when(e.recorded_at), people.label(e.actor, e.occurred_at),
                  people.name_ids(describe(e), e.occurred_at)) for e in self.events]
 
+    def html_rows(self, shown: list[tuple]) -> Markup:
+        return html_timeline_rows(shown)
+
     def report_context(self) -> dict[str, Any]:
         """What the Markdown and HTML templates show; values are raw, the environment escapes."""
         i, m, people = self.incident, self.milestones, self.people
@@ -247,7 +259,7 @@ class Timeline:
                 "exercise": "EXERCISE — not a real incident" if i.exercise else None,
                 "milestones": [{"label": label, "at": when(at) if at else None, "elapsed": note}
                                for label, at, note in marks],
-                "events": events, "timeline_rows": lambda: html_timeline_rows(shown), "checklists": checklists, "review": with_labels(self.review, REVIEW_PEOPLE, people),
+                "events": events, "timeline_rows": lambda: self.html_rows(shown), "checklists": checklists, "review": with_labels(self.review, REVIEW_PEOPLE, people),
                 "actions": [with_labels(a, ACTION_PEOPLE, people) for a in self.actions],
                 "when": when, "integrity": self.integrity()}
 

@@ -30,7 +30,10 @@ BASE_COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "sta
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
 
 
-def _last_event(session: Session, incident: Incident, kind: str) -> Event | None:
+def _last_event(session: Session, incident: Incident, kind: str, events: list | None = None) -> Event | None:
+    """The incident's last event of `kind`: from `events` (its whole stream, already read) when given."""
+    if events is not None:
+        return next((event for event in reversed(events) if event.kind == kind), None)
     return session.exec(select(Event).where(Event.stream == incident.stream, Event.kind == kind)
                         .order_by(Event.stream_seq.desc())).first()
 
@@ -42,9 +45,10 @@ def _status(review: PostIncidentReview | None) -> str:
 
 
 def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None,
-            people: Directory) -> dict[str, Any]:
-    completed = _last_event(session, incident, "pir.completed")
-    document = _last_event(session, incident, "pir.document_posted")
+            people: Directory, events: list | None = None) -> dict[str, Any]:
+    """`events`: the incident's whole stream in seq order, if the caller has read it (the bundle)."""
+    completed = _last_event(session, incident, "pir.completed", events)
+    document = _last_event(session, incident, "pir.document_posted", events)
     done = review is not None and review.status == "completed"
     return add_names({
         "pir_id": f"PIR-{incident.number}" if review else None, "incident_ref": incident.key,

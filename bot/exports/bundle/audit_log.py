@@ -36,7 +36,7 @@ def write(ctx: Context) -> None:
     ctx.progress.start("Audit trail", sum(hi - lo + 1 for _, lo, hi in ranges))
     lines: list[str] = []
     cells: list[list[str]] = []
-    for event in prepared(stored_ranges(ctx.session, ranges), ctx.people):
+    for event in prepared(stored_ranges(ctx.session, ranges), ctx.names):
         lines.append(event.json_line())
         cells.append(event.csv_cells())
         segments.add(event)

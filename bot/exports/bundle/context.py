@@ -5,6 +5,7 @@ It sits below the writers (they import it; it imports none of them), so the pack
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -14,6 +15,7 @@ from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.config import Settings
+from vigil_ir.exports.bundle.events import Names
 from vigil_ir.exports.bundle.files import Table, ZipSink
 from vigil_ir.exports.manifest import Manifest
 from vigil_ir.exports.progress import Progress
@@ -60,6 +62,11 @@ class Context:
     @property
     def iso_end(self) -> str:
         return clock.iso(self.end)
+
+    @functools.cached_property
+    def names(self) -> Names:
+        """The people directory's names, remembered per person where time cannot change them (events)."""
+        return Names(self.people)
 
     def period_text(self, column: str) -> str:
         return f"{column} >= {self.iso_start} and {column} < {self.iso_end}"

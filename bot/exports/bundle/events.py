@@ -29,6 +29,7 @@ from vigil_ir.exports.csvsafe import FORMULA_PREFIXES, neutralise as formula_saf
 from vigil_ir.exports.describe import describe, one_line
 from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH, STREAMS_PER_QUERY, actor_type, object_of
 from vigil_ir.people import Directory
+from vigil_ir.people.ids import replace_ids_in_text
 
 _quoted = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
 # A bidi control anywhere, or a formula start at the start of a cell (cells joined by NUL): the CSV
@@ -50,6 +51,38 @@ def shown_time(iso_text: str) -> str:
     return f"{iso_text[:10]} {iso_text[11:19]} UTC"
 
 
+class Names:
+    """The people directory's answers for a bundle's many events (vigil_ir.people.Directory, same
+    results): a person whose name cannot differ by time (one recorded state, or none) is looked up once."""
+
+    def __init__(self, people: Directory):
+        self.people = people
+        self._timeless: dict[str | None, tuple[str | None, str | None] | None] = {}
+
+    def _fixed(self, user_id: str | None) -> tuple[str | None, str | None] | None:
+        try:
+            return self._timeless[user_id]
+        except KeyError:
+            history = self.people.histories.get(user_id) if user_id else None
+            found = None if history is not None and len(history.states) > 1 else (
+                self.people.name_column(user_id), self.people.label(user_id))
+            self._timeless[user_id] = found
+            return found
+
+    def name_column(self, user_id: str | None, when: datetime | None = None) -> str | None:
+        fixed = self._fixed(user_id)
+        return fixed[0] if fixed is not None else self.people.name_column(user_id, when)
+
+    def label(self, user_id: str | None, when: datetime | None = None) -> str | None:
+        fixed = self._fixed(user_id)
+        return fixed[1] if fixed is not None else self.people.label(user_id, when)
+
+    def name_ids(self, text: str | None, when: datetime | None = None) -> str | None:
+        if not text:
+            return text
+        return replace_ids_in_text(text, lambda user_id: self.label(user_id, when))
+
+
 class BundleEvent:
     """One event with everything the bundle writes about it; attribute names as on `Event`, so the
     milestone and close-override folds read it as they read an ORM event."""
@@ -58,7 +91,7 @@ class BundleEvent:
                  "data_text", "corrects", "prev_hash", "hash", "occurred_at", "recorded_at", "actor_name",
                  "described", "summary", "hash_ok")
 
-    def __init__(self, stored: StoredEvent, people: Directory):
+    def __init__(self, stored: StoredEvent, people: Names):
         (self.id, self.stream, self.stream_seq, self.kind, self.actor, self.occurred_text, self.recorded_text,
          data_text, self.corrects, self.prev_hash, self.hash) = stored
         # Aware UTC, as the ORM returns stored times (so folds may mix them with incident rows).
@@ -156,7 +189,7 @@ def chain_problem(events: list[BundleEvent]) -> str | None:
     return None
 
 
-def prepared(rows: Iterable[StoredEvent], people: Directory) -> Iterator[BundleEvent]:
+def prepared(rows: Iterable[StoredEvent], people: Names) -> Iterator[BundleEvent]:
     for row in rows:
         yield BundleEvent(row, people)
 

@@ -35,7 +35,7 @@ def write(ctx: Context) -> None:
     segments = ctx.manifest.segments.setdefault(f"{EVENTS}.json", Segments())
     exercises = declared_between(ctx.session, ctx.start, ctx.end, exercises=True)
     grouped: dict[str, list[BundleEvent]] = {}
-    for event in prepared(whole_streams(ctx.session, [exercise.stream for exercise in exercises]), ctx.people):
+    for event in prepared(whole_streams(ctx.session, [exercise.stream for exercise in exercises]), ctx.names):
         grouped.setdefault(event.stream, []).append(event)
     for exercise in exercises:
         events = grouped.pop(exercise.stream, [])

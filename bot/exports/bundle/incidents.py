@@ -28,7 +28,7 @@ from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident
 
-PAGE = 100
+PAGE = 50  # incidents (with every event of each) in memory at a time
 E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
                                    "action_items_total", "action_items_open", "event_count", "chain_head_hash")
 E2_FILE = "incident_events"
@@ -63,7 +63,7 @@ class IncidentFiles:
         ctx, session = self.ctx, self.ctx.session
         ids, streams = [incident.id for incident in page], [incident.stream for incident in page]
         grouped: dict[str, list[BundleEvent]] = {}
-        for event in prepared(whole_streams(session, streams), ctx.people):
+        for event in prepared(whole_streams(session, streams), ctx.names):
             grouped.setdefault(event.stream, []).append(event)
         heads = {head.stream: head for head in session.exec(select(StreamHead).where(StreamHead.stream.in_(streams)))}
         reviews = {review.incident_id: review for review in session.exec(
@@ -86,7 +86,7 @@ class IncidentFiles:
                                         [event.csv_cells() for event in events])
         for event in events:
             self.segments.add(event)
-        self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people))
+        self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
                       description=self.packet_description(incident), checklists=checklists(ctx.session, incident),
                       review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from markupsafe import Markup
+
 from vigil_ir import clock
 from vigil_ir.eventlog import StreamHead
 from vigil_ir.exports.bundle.context import Context
-from vigil_ir.exports.bundle.events import BundleEvent, chain_problem, shown_time
-from vigil_ir.exports.timeline import HASH_METHOD, Timeline
+from vigil_ir.exports.bundle.events import BundleEvent, Names, chain_problem, shown_time
+from vigil_ir.exports.timeline import HASH_METHOD, Timeline, html_timeline_rows
 from vigil_ir.incidents.models import Incident
 
 FORMATS = ("html", "json")
@@ -24,9 +26,9 @@ FORMATS = ("html", "json")
 class Packet(Timeline):
     """A timeline over events already read and described; `event_log` is the file holding them."""
 
-    def __init__(self, *, event_log: str, **fields: Any):
+    def __init__(self, *, event_log: str, names: Names, **fields: Any):
         super().__init__(**fields)
-        self.event_log = event_log
+        self.event_log, self.names = event_log, names
         self._integrity: dict[str, Any] | None = None
 
     def integrity(self) -> dict[str, Any]:
@@ -46,9 +48,12 @@ class Packet(Timeline):
         return self._integrity
 
     def shown_events(self) -> list[tuple]:
-        label = self.people.label
+        label = self.names.label
         return [(e.stream_seq, shown_time(e.occurred_text), shown_time(e.recorded_text), label(e.actor, e.occurred_at),
                  e.described) for e in self.events]
+
+    def html_rows(self, shown: list[tuple]) -> Markup:
+        return html_timeline_rows(shown, plain_times=True)  # shown_time of the stored ISO text: digits only
 
     def events_section(self) -> dict[str, Any]:
         events: list[BundleEvent] = self.events
@@ -64,7 +69,7 @@ def write(ctx: Context, folder: str, incident: Incident, events: list[BundleEven
     """`<folder>/INC-<n>/INC-<n>.html` and `.json`; `event_log` is the JSON event-log file with the events."""
     packet = Packet(incident=incident, events=events, head=head, generated_at=ctx.generated_at,
                     checklists=checklists, review=review, actions=actions, people=ctx.people, risks=risks,
-                    event_log=event_log)
+                    event_log=event_log, names=ctx.names)
     key = incident.key
     for fmt in FORMATS:
         ctx.sink.add(f"{folder}/{key}/{key}.{fmt}", packet.render(fmt), section="E3", description=description,

@@ -9,7 +9,10 @@ membership changes Vigil recorded), with when each changed in the period.
 
 from __future__ import annotations
 
-from sqlalchemy import select as core_select
+import json
+import re
+
+from sqlalchemy import Text, cast, select as core_select
 from sqlmodel import select
 
 from vigil_ir import clock
@@ -20,7 +23,12 @@ from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH
 from vigil_ir.incidents.models import Incident
 from vigil_ir.people import is_user_id, user_ids_in
 from vigil_ir.people.directory import UNKNOWN, display_of
+from vigil_ir.people.roles import by_subject
+from vigil_ir.people.roles import through_groups as roles_through_groups
 
+# A JSON string that may be a user id (vigil_ir.people.ids): data without one, a mention (`<@`) or an
+# escape cannot name anyone, so most events' data is never parsed here.
+_QUOTED_ID = re.compile(r'"[UW][A-Z0-9]*[0-9][A-Z0-9]*"')
 COLUMNS = ("user_id", "name", "email", "title", "status", "first_seen", "last_looked_up", "names_in_period",
                   "changes_in_period", "roles", "role_changes_in_period", "incidents_led", "events_as_actor")
 
@@ -33,45 +41,7 @@ def _roles(ctx: Context) -> dict[str, list[str]]:
         from vigil_ir.permissions import policy_from_settings
 
         recorded = policy_from_settings(ctx.settings).describe()["roles"]
-    roles: dict[str, list[str]] = {}
-    for role, subjects in sorted(recorded.items()):
-        for subject in subjects:  # user ids; user groups (S…, @handle) are listed under their own id
-            roles.setdefault(subject, []).append(role.rstrip("s").replace("_", " "))
-    return roles
-
-
-GROUP_CHANGES = "permissions.group_members_changed"
-
-
-def _memberships(ctx: Context, roles: dict[str, list[str]]):
-    """A role held through a Slack user group, person by person: the roles each member held through
-    the groups at the period end, and when they joined or left such a group in the period. Folded
-    from the membership changes Vigil recorded (`permissions.group_members_changed`) up to the end."""
-    members: dict[str, set[str]] = {}  # group id → members
-    names: dict[str, str] = {}  # group id → how the configuration names it (S… or @handle)
-    joined: dict[str, list[str]] = {}
-    query = (select(Event.recorded_at, Event.data).where(Event.stream == "audit", Event.kind == GROUP_CHANGES,
-                                                        Event.recorded_at < ctx.end).order_by(Event.stream_seq))
-    for recorded_at, data in ctx.session.exec(query):
-        group, handle = data.get("group"), data.get("handle")
-        subject = handle if handle in roles else group
-        if subject not in roles:
-            continue  # a group no role of the recorded configuration names
-        names[group] = subject
-        before, after = members.get(group, set()), set(data.get("members") or [])
-        members[group] = after
-        if clock.to_utc(recorded_at) < ctx.start or data.get("first_seen"):
-            continue  # the first look-up is what the group was, not a change
-        held = ", ".join(roles[subject])
-        for user_id in sorted(after - before):
-            joined.setdefault(user_id, []).append(f"{clock.iso(recorded_at)} joined {subject} ({held})")
-        for user_id in sorted(before - after):
-            joined.setdefault(user_id, []).append(f"{clock.iso(recorded_at)} left {subject} ({held})")
-    through: dict[str, list[str]] = {}
-    for group, users in members.items():
-        for user_id in users:
-            through.setdefault(user_id, []).extend(f"{role} (through {names[group]})" for role in roles[names[group]])
-    return through, joined
+    return by_subject(recorded)  # user ids; user groups (S…, @handle) are listed under their own id too
 
 
 def _change_text(when, kind: str, data: dict) -> str:
@@ -84,15 +54,17 @@ def _change_text(when, kind: str, data: dict) -> str:
 def write(ctx: Context) -> None:
     """Call after every other section: the ids they named are part of the list."""
     roles = _roles(ctx)
-    through_groups, group_changes = _memberships(ctx, roles)
+    through_groups, group_changes = roles_through_groups(ctx.session, roles, start=ctx.start, end=ctx.end)
     acted: dict[str, int] = {}
     named: set[str] = set(ctx.people.named) | set(roles) | set(through_groups) | set(group_changes)
-    query = (core_select(Event.actor, Event.data).where(Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)
+    query = (core_select(Event.actor, cast(Event.data, Text)).where(Event.recorded_at >= ctx.start,
+                                                                    Event.recorded_at < ctx.end)
              .execution_options(yield_per=ROWS_PER_FETCH))
-    for actor, data in ctx.session.execute(query):
+    for actor, text in ctx.session.execute(query):
         if is_user_id(actor):
             acted[actor] = acted.get(actor, 0) + 1
-        named.update(user_ids_in(data))
+        if text and ("<@" in text or "\\u" in text or _QUOTED_ID.search(text)):  # else it names no one: not parsed
+            named.update(user_ids_in(json.loads(text)))
     led: dict[str, list[str]] = {}
     for number, lead in ctx.session.exec(select(Incident.number, Incident.lead).where(
             Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None),

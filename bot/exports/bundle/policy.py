@@ -23,6 +23,7 @@ from vigil_ir.exports.bundle.files import json_line
 from vigil_ir.incidents.models import Incident, key_of
 from vigil_ir.playbooks.loader import PlaybookError, parse_playbook
 from vigil_ir.playbooks.models import PlaybookRun
+from vigil_ir.people.roles import role_label
 
 
 PLAYBOOK_COLUMNS = ("playbook_id", "version", "sha256", "file", "incidents", "first_attached_at")
@@ -97,7 +98,7 @@ def role_changes(versions, user_id: str, start, end) -> list[str]:
             continue
         roles_before, roles_after = before.document.get("roles") or {}, after.document.get("roles") or {}
         for key in sorted(set(roles_before) | set(roles_after)):
-            role = key.rstrip("s").replace("_", " ")
+            role = role_label(key)
             was, now = user_id in (roles_before.get(key) or []), user_id in (roles_after.get(key) or [])
             if was != now:
                 changes.append(f"{clock.iso(after.recorded_at)} {'became' if now else 'no longer'} {role}")

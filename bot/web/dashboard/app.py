@@ -21,7 +21,7 @@ from starlette.staticfiles import StaticFiles
 from vigil_ir.auth.throttle import Throttle
 from vigil_ir.config import Settings
 from vigil_ir.db import Database
-from vigil_ir.web.dashboard import admin, downloads, incidents, insights, login, registers
+from vigil_ir.web.dashboard import admin, downloads, incidents, insights, login, people, registers
 from vigil_ir.web.dashboard.access import AccessLog
 from vigil_ir.web.dashboard.auth import SignIn
 from vigil_ir.web.dashboard.context import Dashboard
@@ -68,7 +68,7 @@ def create_dashboard(settings: Settings, database: Database) -> list[BaseRoute]:
                          max_age=int(settings.session_hours * 3600), same_site="lax",
                          https_only=secure_cookie(settings))
     routes: list[BaseRoute] = []
-    for module in (login, incidents, insights, registers, downloads, admin):
+    for module in (login, incidents, insights, registers, people, downloads, admin):
         for path, endpoint, methods, public in module.ROUTES:
             stack = [session, Middleware(SignIn, dashboard=dashboard, public=public, route=path)]
             routes.append(Route(path, endpoint, methods=methods, middleware=stack))
