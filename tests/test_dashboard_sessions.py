@@ -234,7 +234,7 @@ def test_page_views_above_the_limit_become_one_summary_and_write_nothing(db):
         before = row_counts(db)
         for _ in range(5):
             assert dash.client.get("/exports").status_code == 200
-        assert not changed(before, row_counts(db))  # above the limit: nothing at all is written
+        assert not changed(before, row_counts(db))  # above the limit: no row, only the viewer's count moves
     uses = dash.events("audit.dashboard_access")
     assert [e.data["path"] for e in uses] == ["/", "/risks", "/reviews"]
     assert uses[-1].data["limit_reached"]["limit"] == 3
@@ -243,6 +243,50 @@ def test_page_views_above_the_limit_become_one_summary_and_write_nothing(db):
     (summary,) = dash.events("audit.dashboard_access_summarised")
     assert summary.actor == "auditor:1" and summary.data["further_views"] == 5 and summary.data["recorded_views"] == 3
     assert dash.events("audit.dashboard_access")[-1].data["path"] == "/risks"
+
+
+def test_the_count_above_the_limit_survives_a_restart_and_is_shared_by_every_process(db):
+    """The views above the limit are counted in the database: another process (or this one after a
+    restart) counts on from there, and the summary says how many came, whoever's view writes it."""
+    seed(db)
+    limited = {"VIGIL_ACCESS_LOG_LIMIT": "2", "VIGIL_ACCESS_LOG_WINDOW_MINUTES": "60"}
+    first, second = Dash(db, **limited), Dash(db, **limited)
+    _, secret = make_token(db, name="Auditor A")
+    _, other = make_token(db, name="Auditor B")
+    start = clock.now().replace(minute=1, second=0, microsecond=0)
+    with clock.frozen(start):
+        assert first.sign_in(secret).status_code == 303
+        copy_cookies(first.client, second.client)  # the same browser, served by another process
+        for dash in (first, second, first, second, first):
+            assert dash.client.get("/risks").status_code == 200
+    assert len(first.events("audit.dashboard_access")) == 2, "the limit holds across processes"
+    restarted = Dash(db, **limited)
+    with clock.frozen(start + timedelta(hours=1)):
+        assert restarted.sign_in(other).status_code == 303
+        assert restarted.client.get("/").status_code == 200  # someone else's view, after the window
+    (summary,) = restarted.events("audit.dashboard_access_summarised")
+    assert (summary.actor, summary.data["further_views"], summary.data["recorded_views"]) == ("auditor:1", 3, 2)
+    assert summary.data["window_start"] == clock.iso(start.replace(minute=0))
+    with clock.frozen(start + timedelta(hours=2)):  # summarised once, never again
+        assert restarted.client.get("/").status_code == 200
+    assert len(restarted.events("audit.dashboard_access_summarised")) == 1
+
+
+def test_signing_out_writes_the_summary_and_does_not_renew_the_allowance(db):
+    seed(db)
+    dash = Dash(db, VIGIL_ACCESS_LOG_LIMIT="2", VIGIL_ACCESS_LOG_WINDOW_MINUTES="60")
+    _, secret = make_token(db)
+    start = clock.now().replace(minute=1, second=0, microsecond=0)
+    with clock.frozen(start):
+        assert dash.sign_in(secret).status_code == 303
+        for _ in range(4):
+            dash.client.get("/risks")
+        dash.client.post("/logout", data={"csrf": csrf_of(dash.client, "/exports")})
+        (summary,) = dash.events("audit.dashboard_access_summarised")
+        assert summary.data["further_views"] == 3  # two over the limit, and the page the form came from
+        assert dash.sign_in(secret).status_code == 303
+        dash.client.get("/risks")
+    assert len(dash.events("audit.dashboard_access")) == 2, "signing in again is no new allowance"
 
 
 def test_get_requests_write_only_their_access_event(auditor_dash):

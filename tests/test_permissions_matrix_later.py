@@ -1,6 +1,7 @@
 """The authorization matrix, continued: the actions added after the first matrix (alerts' attach and
-dismiss, paging, a follow-up action's ticket and changes) and a private incident's access (see it,
-invite, remove), × every kind of person, through signed requests on both databases.
+dismiss, paging, a follow-up action's ticket and changes), a private incident's access (see it,
+invite, remove) and the dashboard (Slack sign-in), × every kind of person, through signed requests on
+both databases.
 
 Alerts and paging are `anyone` by default; here a stricter VIGIL_PERMISSIONS shows both sides of each
 rule (the default is shown by the first matrix's style elsewhere: tests/test_alerts_triage.py,
@@ -23,7 +24,7 @@ from tests.fakes import alert_senders as senders
 from tests.fakes.paging_api import OPSGENIE_KEY, fake_paging  # noqa: F401  (fixture)
 from tests.fakes.trackers import fake_jira  # noqa: F401  (fixture)
 from tests.fuzzing import changed, row_counts
-from tests.test_permissions_matrix import COMMANDER, DECLARER, LEAD, MEMBER, NEXT, PEOPLE, PREVIOUS
+from tests.test_permissions_matrix import COMMANDER, DECLARER, LEAD, MEMBER, NEXT, OUTSIDER, PEOPLE, PREVIOUS
 
 STRICT = ("attach_alert=commanders,admins;dismiss_alert=commanders,admins;page=lead,commanders,admins;"
           "change_action=action_owner,lead,commanders,admins")
@@ -251,3 +252,61 @@ def test_invite_to_and_remove_from_a_private_incident(app, person, verb):
     assert has_access is (verb == "invite")
     assert events_of(app, incident.stream)[-1].actor == PEOPLE[person]
 
+
+
+# ---- the dashboard ---------------------------------------------------------------------------------
+@pytest.mark.parametrize("person", sorted(PEOPLE))
+def test_use_the_dashboard(db, fake_slack, person):
+    """use_dashboard: dashboard viewers (here the channel member), commanders (a user group) and admins
+    sign in with Slack; anyone else is told who may and nothing is written. Auditor tokens are outside
+    the Slack policy (tests/test_dashboard_sessions.py)."""
+    from tests.dashboard_seed import seed
+    from tests.test_dashboard import Dash
+    from tests.test_dashboard_slack import CLIENT, sign_in
+
+    seed(db)
+    fake_slack.set_usergroup("S0CMD", "incident-commanders", [COMMANDER])
+    dash = Dash(db, SLACK_API_URL=fake_slack.base_url, SLACK_BOT_TOKEN="xoxb-test",  # groups asked of Slack
+                **{**CLIENT, "VIGIL_DASHBOARD_VIEWERS": MEMBER, "VIGIL_COMMANDERS": "@incident-commanders"})
+    # Someone else first: the group's first look-up is recorded (permissions.group_members_changed).
+    assert sign_in(dash, fake_slack, "U0WARMUP", code="code-0").status_code == 403
+    before = row_counts(db)
+    answer = sign_in(dash, fake_slack, PEOPLE[person])
+    allowed = person in {"channel member", "commander", "admin"}
+    if allowed:
+        assert answer.status_code == 303 and dash.client.get("/").status_code == 200
+        assert [e.actor for e in dash.events("audit.dashboard_signed_in")] == [PEOPLE[person]]
+        return
+    assert answer.status_code == 403
+    assert ("Only a dashboard viewer (U0MEMBER), a commander (@incident-commanders) or an admin (U0ADMIN) may use "
+            "the dashboard.") in answer.text, answer.text
+    assert changed(before, row_counts(db)) == {}
+    assert dash.events("audit.dashboard_signed_in") == [] and dash.client.get("/").status_code == 303
+
+
+def test_alerts_are_attached_only_to_an_incident_one_may_see(db, fake_slack, settings_for):
+    """attach_alert is anyone's by default, but a private incident is offered, and taken, only from
+    those who may see it: a forged choice is refused on the form and writes nothing."""
+    from vigil_ir.runtime import build_runtime
+    from tests.conftest import VigilHarness
+
+    app = VigilHarness(build_runtime(settings_for(DATABASE_URL=db.url, **senders.settings_overrides()), db),
+                       fake_slack)
+    try:
+        private = incident_with_history(app, private=True)
+        public = app.declare("Checkout slow", user=DECLARER)
+        ts, message = fire(app)
+        for user, offered in ((MEMBER, True), (OUTSIDER, False)):
+            app.post(sr.block_action("alert_attach", button(message, "alert_attach"), channel="C0TRIAGE", message_ts=ts,
+                                     user=user))
+            view = app.last_view("alert_attach")
+            options = {o["value"] for o in view["blocks"][-1]["element"]["options"]}
+            assert options == ({str(private.id), str(public.id)} if offered else {str(public.id)})
+        before = row_counts(app.db)
+        forged = app.submit(view, {"incident": sr.input_value("static_select", str(private.id))}, user=OUTSIDER)
+        assert forged.json()["errors"]["incident"] == "Choose one of the open incidents offered."
+        assert changed(before, row_counts(app.db)) == {} and group(app).state == "open"
+        answer = app.submit(view, {"incident": sr.input_value("static_select", str(private.id))}, user=MEMBER)
+        assert answer.text in ("", "{}") and group(app).state == "attached"
+    finally:
+        app.client.close()

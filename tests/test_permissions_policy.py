@@ -162,3 +162,48 @@ def test_the_policy_in_force_is_recorded_once_per_distinct_policy(vigil):
         recorded = s.exec(select(Event).where(Event.kind == "permissions.policy_in_force")).one()
     assert recorded.stream == "audit" and recorded.data["rules"]["severity_down"] == ["lead", "commanders", "admins"]
     assert recorded.data["roles"]["admins"] == ["U0ADMIN"]
+
+
+def test_a_refused_group_look_up_is_not_repeated_by_every_request_and_names_the_scope(db, fake_slack, settings_for,
+                                                                                         caplog):
+    """Slack answers `missing_scope` (usergroups:read not granted): the group counts as empty (a refusal,
+    never a grant), the error names the scope once, and requests do not each ask Slack again until the
+    cache's time is up."""
+    import logging
+
+    from vigil_ir.runtime import build_runtime
+    from tests.conftest import VigilHarness
+
+    fake_slack.fail_always("usergroups.list", status=200, error="missing_scope", needed="usergroups:read")
+    fake_slack.fail_always("usergroups.users.list", status=200, error="missing_scope", needed="usergroups:read")
+    settings = settings_for(DATABASE_URL=db.url, VIGIL_COMMANDERS="@incident-commanders,S0CMD")
+    app = VigilHarness(build_runtime(settings, db), fake_slack)
+    try:
+        incident = app.declare("Checkout slow", user="U0DECLARER")
+        app.command("lead <@U0LEAD>", channel=incident.channel_id, user="U0DECLARER")
+        with caplog.at_level(logging.WARNING, logger="vigil_ir.permissions.groups"):
+            for _ in range(4):
+                refused = app.command("severity sev4", channel=incident.channel_id, user="U0CMD").text
+                assert "may downgrade severity" in refused
+        assert len(fake_slack.calls_to("usergroups.users.list")) == 1
+        assert len(fake_slack.calls_to("usergroups.list")) == 1
+        errors = [r for r in caplog.records if r.levelno == logging.ERROR]
+        assert errors and all("usergroups:read" in r.getMessage() for r in errors)
+    finally:
+        app.client.close()
+
+
+def test_a_failed_look_up_is_tried_again_once_the_cache_time_is_up():
+    calls, clock = [], [0.0]
+
+    def members_of(group):
+        calls.append(group)
+        if len(calls) == 1:
+            raise OSError("Slack is down")
+        return ["U0CMD"]
+
+    directory = GroupDirectory(members_of=members_of, list_groups=lambda: [], ttl_seconds=10,
+                               monotonic=lambda: clock[0])
+    assert [directory.members("S0CMD") for _ in range(3)] == [frozenset()] * 3 and calls == ["S0CMD"]
+    clock[0] = 10
+    assert directory.members("S0CMD") == {"U0CMD"} and len(calls) == 2

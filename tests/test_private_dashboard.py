@@ -107,3 +107,20 @@ def test_insights_count_only_the_incidents_the_reader_may_see(db, fake_slack, in
         assert found and found.group(1) == expected, user
         assert TITLE not in page
         dash.client.close()
+
+
+def test_a_member_whose_access_is_revoked_no_longer_sees_it(db, fake_slack, incidents):
+    from sqlmodel import select
+
+    from vigil_ir.incidents.models import Incident
+
+    private, _ = incidents
+    dash = build(db, fake_slack)
+    assert sign_in(dash, fake_slack, MEMBER).status_code == 303
+    assert TITLE in dash.client.get("/").text
+    with db.session() as s:  # the lead removes them (the domain function /incident remove calls)
+        incident = s.exec(select(Incident).where(Incident.private.is_(True))).one()
+        assert access.revoke(s, incident=incident, actor="U0DECLARER", user=MEMBER, via="removed") is not None
+    # The same signed-in session, on its next request: the listing and the page follow at once.
+    assert TITLE not in dash.client.get("/").text
+    assert dash.client.get(f"/incidents/{private}").status_code == 403

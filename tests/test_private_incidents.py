@@ -472,6 +472,10 @@ def test_leaving_the_channel_takes_access_away(app, fake_slack):
     assert app.event({**left, "channel": public.channel_id}, event_id="Ev0LEAVE3").status_code == 200
     (revoked,) = revocations(app, incident)
     assert (revoked.actor, revoked.data["user"], revoked.data["via"]) == (GUEST, GUEST, "left_channel")
+    from vigil_ir.exports.describe import describe
+
+    assert describe(revoked).startswith(f"left the private incident's channel, which ended the access of {GUEST} "
+                                        f"(granted by {LEAD} (invite) at ")
     assert GUEST not in grants(app, incident) and incident.key not in listing(app, GUEST)
     # Back in through Slack's own invite: a grant again, by the inviter.
     joined = {"type": "member_joined_channel", "user": GUEST, "channel": incident.channel_id, "inviter": SEC1,
@@ -520,3 +524,33 @@ def test_vigil_verify_folds_revocations(app):
         s.execute(delete(IncidentAccess).where(IncidentAccess.user_id.in_([GUEST, SEC1])))
     result = verify()
     assert result.exit_code == 1 and SEC1 in result.output
+
+
+def test_the_timeline_and_the_bundle_show_grants_and_revocations(app, tmp_path):
+    import zipfile
+    from datetime import timedelta
+
+    from vigil_ir import clock
+    from vigil_ir.exports.bundle.export import export_bundle
+    from vigil_ir.exports.timeline import load_timeline
+
+    incident = declare(app, private=True)
+    invited(app, incident)
+    app.command(f"remove <@{GUEST}>", channel=incident.channel_id, user=LEAD)
+    named = {user: f"{user} (name unknown)" for user in (DECLARER, SEC1, LEAD, GUEST)}  # never looked up here
+    expected = [f"granted {named[DECLARER]} access to the private incident as its declarer",
+                f"granted {named[SEC1]} access to the private incident as a member of the security group @security",
+                f"granted {named[LEAD]} access to the private incident with the lead role",
+                f"granted {named[GUEST]} access to the private incident by invitation",
+                f"removed {named[GUEST]} from the private incident, ending their access (granted by {named[LEAD]} "
+                "(invite) at "]
+    with app.db.session() as s:
+        markdown = load_timeline(s, s.get(Incident, incident.id)).render("md")
+    for sentence in expected:
+        assert sentence in markdown, sentence
+    start, end = clock.now() - timedelta(days=1), clock.now() + timedelta(days=1)
+    export_bundle(app.db, start=start, end=end, output=tmp_path / "b.zip", actor="cli:auditor")
+    with zipfile.ZipFile(tmp_path / "b.zip") as archive:
+        packet = archive.read(f"incidents/{incident.key}/{incident.key}.html").decode("utf-8")
+    for sentence in expected:
+        assert sentence in packet, sentence

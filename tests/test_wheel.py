@@ -5,6 +5,7 @@ package data (migrations, playbooks, templates, static files) fails here."""
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -37,7 +38,12 @@ def installed(tmp_path_factory) -> tuple[Path, dict]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PYTHON", "VIRTUAL_ENV", "SLACK_", "VIGIL_", "DATABASE_URL", "PIP_REQUIRE"))}
     env.update(PIP_DISABLE_PIP_VERSION_CHECK="1", PIP_NO_INPUT="1", NO_PROXY="127.0.0.1")
-    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", base / "dist", ROOT], base, env)
+    # Built from a copy of the checkout without setuptools' build/ folder (nor the venv, caches, git):
+    # a file left there by an earlier build, such as a migration since renamed, must not reach the wheel.
+    source = base / "source"
+    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(
+        "build", "dist", ".venv", ".git", "*.egg-info", "__pycache__", ".pytest_cache", ".hypothesis", "node_modules", "*.db", "*.db-*"))
+    run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", base / "dist", source], base, env)
     (wheel,) = (base / "dist").glob("vigil_ir-*.whl")
     run([sys.executable, "-m", "venv", base / "venv"], base, env)
     bin_dir = base / "venv" / "bin"

@@ -70,3 +70,16 @@ class SignInThrottle(SQLModel, table=True):
     key: str = Field(max_length=100, primary_key=True)  # "address:203.0.113.9" or "prefix:vigil_at_AbCd1234"
     window_start: datetime
     failures: int = 0
+
+
+class DashboardViewCount(SQLModel, table=True):
+    """A dashboard viewer's page views in the current access-log window: how many were recorded as
+    events and how many more came (to be summarised as one event). One row per viewer, kept in the
+    database so the count survives a restart and is shared by every process."""
+
+    __tablename__ = "dashboard_view_count"
+
+    actor: str = Field(max_length=80, primary_key=True)  # a Slack user id, or auditor:<token id>
+    window_start: datetime = Field(index=True)
+    recorded: int = 0
+    further: int = 0

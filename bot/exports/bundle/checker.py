@@ -1786,6 +1786,23 @@ def _role(e, d: dict) -> str:
     return f"assigned the {d.get('role')} role to {d.get('to')} ({previous})"
 
 
+_GRANTED_HOW = {"declared": "as its declarer", "invite": "by invitation", "joined_channel": "on joining its channel"}
+
+
+def _access_granted(e, d: dict) -> str:
+    how = (f"with the {d.get('role')} role" if d.get("via") == "role" else
+           f"as a member of the security group {d.get('group')}" if d.get("via") == "security_group" else
+           _GRANTED_HOW.get(d.get("via"), f"({d.get('via')})"))
+    return f"granted {d.get('user')} access to the private incident {how}"
+
+
+def _access_revoked(e, d: dict) -> str:
+    grant = f"granted by {d.get('granted_by')} ({d.get('granted_via')}) at {when(d.get('granted_at'))}"
+    if d.get("via") == "left_channel":
+        return f"left the private incident's channel, which ended the access of {d.get('user')} ({grant})"
+    return f"removed {d.get('user')} from the private incident, ending their access ({grant})"
+
+
 def _corrected(e, d: dict) -> str:
     return (f"corrected note #{e.corrects} to {_quote(d.get('text'))} "
             f"(original, still in the log: {_quote(d.get('original_text'))})")
@@ -1962,6 +1979,8 @@ SENTENCES: dict = {  # event kind → its sentence (the subject, the actor, is i
     "incident.lead_requested": lambda e, d: f"asked {d.get('lead')} to hand over the lead",
     "incident.lead_request_accepted": lambda e, d: f"accepted handing the lead to {d.get('requested_by')}",
     "incident.lead_request_declined": lambda e, d: f"declined handing the lead to {d.get('requested_by')}",
+    "incident.access_granted": _access_granted,
+    "incident.access_revoked": _access_revoked,
     "permissions.policy_in_force": _policy,
     "permissions.group_members_changed": _members_changed,
     **_RECORD_SENTENCES,  # risks, actions, people, audit

@@ -121,6 +121,8 @@ def attach_alerts(deps: Deps, body: dict, view: dict) -> dict:
             incident = queries.by_id(session, incident_id)
             if group is None or incident is None:
                 raise IncidentError("These alerts or that incident no longer exist.", "incident")
+            if not access.can_see(deps.permissions, who, session, incident):  # never offered to them: forged
+                raise IncidentError("Choose one of the open incidents offered.", "incident")
             triage.attach(session, group=group, incident=incident, actor=user)
             count = len(triage.alerts_of(session, group))
             notify.post_in_channel(session, incident, f":rotating_light: {mention(user)} attached {count} "

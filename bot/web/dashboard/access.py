@@ -3,24 +3,25 @@
 Each event names the route, the path (capped) and only the query parameters the dashboard knows,
 each value capped: never the raw query string, so a 10 kB query cannot bloat the hash-chained log.
 
-Per viewer (an auditor token or a Slack user) at most `limit` views are recorded per window. Views
-above that are counted in this process and recorded as one `audit.dashboard_access_summarised`
-event ("N further views") when the next view is recorded after the window ends, by anyone, or
-when the viewer signs out here. A process that stops before then loses that count (not the views'
-answers); the last recorded event of a window says `limit_reached` so a reader knows more came.
+Per viewer (an auditor token or a Slack user) at most `limit` views are recorded per window, across
+every process. Views above that are counted in the viewer's `dashboard_view_count` row (in the
+database, so a restart or another process loses nothing) and recorded as one
+`audit.dashboard_access_summarised` event ("N further views") when the viewer signs out, or when the
+next view after the window ends is recorded, by anyone. The last recorded event of a window says
+`limit_reached`, so a reader knows more came. A view above the limit writes nothing but that count.
 """
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlmodel import Session
+from sqlmodel import Session, select
 
 from vigil_ir import clock
+from vigil_ir.auth.models import DashboardViewCount
 from vigil_ir.auth.principal import Principal
 from vigil_ir.auth.throttle import window_start
+from vigil_ir.db import insert_if_absent
 from vigil_ir.eventlog import append
 
 STREAM = "audit"
@@ -28,6 +29,7 @@ STREAM = "audit"
 KNOWN_PARAMETERS = ("from", "to", "as_of", "severity", "type", "security", "status", "page", "next", "reason")
 MAX_VALUE = 64
 MAX_PATH = 200
+SUMMARIES_PER_VIEW = 20  # other viewers' finished windows summarised by one view (the rest by the next)
 
 
 def parameters(query_params) -> tuple[dict[str, str], int]:
@@ -37,39 +39,36 @@ def parameters(query_params) -> tuple[dict[str, str], int]:
     return kept, dropped
 
 
-@dataclass
-class _Count:
-    window: datetime
-    recorded: int = 0
-    further: int = 0
-
-
 class AccessLog:
     """Decides which views are recorded and writes the events (in the caller's transaction)."""
 
     def __init__(self, *, limit: int, window: timedelta):
         self.limit, self.window = limit, window
-        self._counts: dict[str, _Count] = {}
-        self._lock = threading.Lock()
+
+    def start(self, session: Session, actor: str) -> None:
+        """The viewer's counter row, made at sign-in, so a page view only ever updates it."""
+        start = window_start(clock.now(), self.window)
+        insert_if_absent(session, DashboardViewCount, {"actor": actor, "window_start": start, "recorded": 0,
+                                                       "further": 0}, ["actor"])
 
     def record(self, session: Session, principal: Principal, *, session_id: int, route: str, path: str,
                query_params) -> bool:
-        """Record this view if the viewer is under the limit (True), else only count it (False:
-        nothing is written)."""
+        """Record this view if the viewer is under the limit (True), else only count it (False)."""
         now = clock.now()
         start = window_start(now, self.window)
-        with self._lock:
-            due = self._take_finished(start)
-            count = self._counts.setdefault(principal.actor, _Count(start))
-            if count.recorded >= self.limit:
-                count.further += 1
-                recorded = False
-            else:
-                count.recorded += 1
-                recorded = True
-                last = count.recorded == self.limit
-        for actor, finished in due:
-            self._summarise(session, actor, finished)
+        self._summarise_finished(session, start, principal.actor)
+        count = self._locked(session, principal.actor, start)
+        if clock.to_utc(count.window_start) != start:  # a new window: the old one's overflow first
+            if count.further:
+                self._summarise(session, count)
+            count.window_start, count.recorded, count.further = start, 0, 0
+        recorded = count.recorded < self.limit
+        if recorded:
+            count.recorded += 1
+        else:
+            count.further += 1
+        session.add(count)
+        session.flush()
         if not recorded:
             return False
         kept, dropped = parameters(query_params)
@@ -79,25 +78,41 @@ class AccessLog:
                                                                      else principal.id)
         if dropped:
             data["other_parameters"] = dropped
-        if last:
+        if count.recorded == self.limit:
             data["limit_reached"] = {"limit": self.limit, "window_end": clock.iso(start + self.window)}
         append(session, stream=STREAM, kind="audit.dashboard_access", actor=principal.actor, data=data)
         return True
 
     def flush(self, session: Session, actor: str) -> None:
-        """Write the viewer's pending "N further views" now (signing out)."""
-        with self._lock:
-            count = self._counts.pop(actor, None)
+        """Write the viewer's pending "N further views" now (signing out). The window's recorded
+        views stay counted: signing out and in again does not start a new allowance."""
+        count = session.exec(select(DashboardViewCount).where(DashboardViewCount.actor == actor)
+                             .with_for_update()).first()
         if count is not None and count.further:
-            self._summarise(session, actor, count)
+            self._summarise(session, count)
+            count.further = 0
+            session.add(count)
 
-    def _take_finished(self, start: datetime) -> list[tuple[str, _Count]]:
-        finished = [(actor, count) for actor, count in self._counts.items() if count.window < start]
-        for actor, _ in finished:
-            del self._counts[actor]
-        return [(actor, count) for actor, count in finished if count.further]
+    def _locked(self, session: Session, actor: str, start: datetime) -> DashboardViewCount:
+        insert_if_absent(session, DashboardViewCount, {"actor": actor, "window_start": start, "recorded": 0,
+                                                       "further": 0}, ["actor"])
+        return session.exec(select(DashboardViewCount).where(DashboardViewCount.actor == actor)
+                            .with_for_update()).one()
 
-    def _summarise(self, session: Session, actor: str, count: _Count) -> None:
-        append(session, stream=STREAM, kind="audit.dashboard_access_summarised", actor=actor,
+    def _summarise_finished(self, session: Session, start: datetime, viewer: str) -> None:
+        """Other viewers' finished windows with views above the limit: their summaries, once (the
+        row's overflow is cleared with it; on PostgreSQL rows another view holds are skipped)."""
+        finished = session.exec(select(DashboardViewCount).where(
+            DashboardViewCount.window_start < start, DashboardViewCount.further > 0,
+            DashboardViewCount.actor != viewer).order_by(DashboardViewCount.actor).limit(SUMMARIES_PER_VIEW)
+            .with_for_update(skip_locked=True)).all()
+        for count in finished:
+            self._summarise(session, count)
+            count.further = 0
+            session.add(count)
+
+    def _summarise(self, session: Session, count: DashboardViewCount) -> None:
+        window = clock.to_utc(count.window_start)
+        append(session, stream=STREAM, kind="audit.dashboard_access_summarised", actor=count.actor,
                data={"further_views": count.further, "recorded_views": count.recorded, "limit": self.limit,
-                     "window_start": clock.iso(count.window), "window_end": clock.iso(count.window + self.window)})
+                     "window_start": clock.iso(window), "window_end": clock.iso(window + self.window)})

@@ -96,6 +96,7 @@ async def login_with_token(request: Request) -> Response:
             _end_previous(session, request, address)
             new = sessions.start(session, kind="token", subject=str(token.id), name=token.name, team=None,
                                  hours=dash.settings.session_hours, address=address, method="auditor_token")
+            dash.access_log.start(session, new.row.actor)
             return "ok", new.sid
 
     outcome, value = await run_in_threadpool(check)
@@ -147,6 +148,7 @@ async def slack_callback(request: Request) -> Response:
             new = sessions.start(session, kind="slack", subject=who.user_id, name=who.name, team=who.team_id,
                                  hours=dash.settings.session_hours, address=client_address(request),
                                  method="slack", extra={"team": who.team_id, "role": access.role})
+            dash.access_log.start(session, new.row.actor)
             return new.sid
 
     sid = await run_in_threadpool(record)
