@@ -175,6 +175,12 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
     from vigil_ir.runtime import build_runtime
 
     settings = load_settings()
+    host, port = host or settings.host, port or settings.port
+    if not socket_mode:
+        from vigil_ir.web.listen import listen_problem
+
+        if problem := listen_problem(host, port):  # before the migrations: say it at once, naming the address
+            raise click.ClickException(problem)
     if not no_migrate:
         run_migrations(settings.database_url)
     runtime = _checked(build_runtime, settings, socket_mode=socket_mode)
@@ -187,7 +193,6 @@ def serve(host: str | None, port: int | None, socket_mode: bool, no_migrate: boo
 
     from vigil_ir.web.app import create_web_app
 
-    host, port = host or settings.host, port or settings.port
     app = create_web_app(runtime)
     logging.getLogger(__name__).info(dashboard_greeting(settings, host, port))
     # log_config=None: uvicorn's own and access log lines go through vigil_ir.logs (JSON, request id).

@@ -29,6 +29,17 @@ def test_cli_refuses_values_that_cannot_be_counted(db, args):
     assert not isinstance(result.exception, (OverflowError, ValueError)), result.exception
 
 
+@pytest.mark.parametrize("args", [
+    ["incidents", "review", "--from", "0001-01-01", "--to", "2025-12-31"],
+    ["export", "bundle", "--from", "0001-01-01", "--to", "2025-12-31", "-o", "period.zip"],
+    ["export", "bundle", "--from", "9999-12-29", "--to", "9999-12-30", "-o", "period.zip"],
+])
+def test_a_period_from_year_1_or_to_year_9999_is_still_a_period(db, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    result = cli(db, *args)
+    assert result.exit_code == 0, (result.output, result.exception)
+
+
 def test_an_expiry_date_and_duration_share_one_cap(db):
     as_date = cli(db, "auditor-token", "create", "--name", "Acme", "--expires", "2100-01-01")
     as_duration = cli(db, "auditor-token", "create", "--name", "Acme", "--expires", "99999d")
@@ -49,6 +60,9 @@ def test_an_impossible_expiry_date_is_named_as_a_date(db):
     "/?to=9999-12-31", "/?from=0001-01-01&to=9999-12-31", "/reviews?from=0001-01-01&to=9999-12-31",
     "/risks?as_of=9999-12-31", "/exports/incidents.csv?from=0001-01-01&to=9999-12-31",
     "/exports/bundle.zip?from=0001-01-01&to=9999-12-31", "/exports/incidents.csv?from=0001-01-01&to=2026-12-31",
+    # Periods from year 1: the program review compares with the period before, which cannot start earlier
+    "/insights?from=0001-01-01&to=2025-12-31", "/exports/bundle.zip?from=0001-01-01&to=2025-12-31",
+    "/insights?from=9999-12-29&to=9999-12-30",
 ])
 def test_dashboard_answers_far_and_huge_values_without_a_server_error(auditor, path):  # noqa: F811
     response = auditor.client.get(path)

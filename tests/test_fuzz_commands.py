@@ -22,8 +22,9 @@ from tests.risk_fixtures import APPROVER, OWNER, harness, make_risk
 
 LEAD = "U0LEAD"
 INCIDENT_VERBS = ["", "declare", "new", "help", "actions", "status", "severity", "lead", "role", "note", "correct",
-                  "update", "resolve", "close", "timeline", "playbook", "pir", "action", "STATUS", "Note"]
-RISK_VERBS = ["", "add", "help", "list", "show", "review", "link", "action", "LIST"]
+                  "update", "resolve", "close", "timeline", "playbook", "pir", "action", "STATUS", "Note", "security",
+                  "deadline", "invite", "remove", "page", "ticket", "list", "sign-off"]
+RISK_VERBS = ["", "add", "help", "list", "show", "review", "link", "action", "LIST", "sign-off"]
 REFUSALS = ("Usage: `", "Unknown subcommand", ":warning:", ":no_entry:", "works inside an incident channel",
             "There is no ", "Only the owner", "is closed", "Resolve INC-", "status updates are for open")
 
@@ -32,7 +33,8 @@ word = st.one_of(
                      "scribe", "lead", "mine", "open", "overdue", "all", "INC-1", "INC-2", "inc-1", "INC-999999999999",
                      "RISK-1", "RISK-0", "RISK-99", "#1", "#999", "1", "-1", "3d", "2w", "tomorrow", "2020-01-01",
                      "2099-12-31", "9999-12-31", "0000-00-00", "generic", "db-failover", "../etc", f"<@{LEAD}>",
-                     f"<@{OWNER}|owner>", "<@W0ENTERPRISE>", "<@U0EVIL|<!channel>>", "<#C0X|x>", "@someone"]),
+                     f"<@{OWNER}|owner>", "<@W0ENTERPRISE>", "<@U0EVIL|<!channel>>", "<#C0X|x>", "@someone",
+                     "99999999999999999999", "#99999999999999999999", "²", "٣", "ACT-99999999999999999999"]),
     st.sampled_from(SLACK_SYNTAX), st.text(max_size=12))
 arguments = st.one_of(st.lists(word, max_size=6).map(" ".join), hostile_text)
 

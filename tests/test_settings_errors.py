@@ -42,3 +42,20 @@ def test_every_bad_variable_is_named_at_once(tmp_path):
 def test_serve_refuses_a_port_out_of_range():
     result = CliRunner().invoke(main, ["serve", "--port", "99999"])
     assert result.exit_code == 2 and "99999 is not in the range" in result.output
+
+
+def test_serve_names_an_address_it_cannot_listen_on_before_any_start_up_work(tmp_path):
+    import socket
+
+    database = tmp_path / "v.db"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        in_use = CliRunner().invoke(main, ["serve", "--port", str(port)], env={"DATABASE_URL": f"sqlite:///{database}"})
+    assert in_use.exit_code == 1, in_use.output
+    assert f"Error: Cannot listen on 127.0.0.1:{port}:" in in_use.output and "--port or PORT" in in_use.output
+    unknown = CliRunner().invoke(main, ["serve"], env={"DATABASE_URL": f"sqlite:///{database}", "HOST": "host.invalid"})
+    assert unknown.exit_code == 1, unknown.output
+    assert "Error: Cannot listen on host.invalid:8000: the host does not resolve" in unknown.output
+    assert not database.exists()  # refused before migrating or building anything

@@ -46,7 +46,9 @@ def test_bad_arguments_reply_with_usage_and_change_nothing(vigil):
     before = len(events(vigil))
     for text, expected in [("status sleeping", "Usage: `/incident status"), ("severity sev9", "Usage"),
                            ("lead nobody", "Usage: `/incident lead @user`"), ("role chef <@U1>", "Usage"),
-                           ("note", "Usage"), ("correct x y", "Usage"), ("frobnicate", "Unknown subcommand")]:
+                           ("note", "Usage"), ("correct x y", "Usage"), ("correct ² y", "Usage"),
+                           ("correct 99999999999999999999 y", "There is no note #99999999999999999999"),
+                           ("frobnicate", "Unknown subcommand")]:
         reply = vigil.command(text, channel=incident.channel_id).text
         assert expected in reply, (text, reply)
     assert vigil.command("status investigating", channel=incident.channel_id).text.startswith(":warning:")

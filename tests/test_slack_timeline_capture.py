@@ -114,6 +114,19 @@ def test_correct_note_shortcut_opens_modal_and_records_correction(vigil, fake_sl
     assert correction.data["text"] == "DB primary failed over at 10:07"
 
 
+def test_correct_note_shortcut_on_a_message_naming_no_event_explains_itself(vigil, fake_slack):
+    incident = vigil.declare()
+    for n, block_id in enumerate(("note:99999999999999999999", "note:²", "note:0")):
+        message = {"ts": "1764300003.000300", "text": "x", "blocks": [{"type": "section", "block_id": block_id,
+                                                                      "text": {"type": "mrkdwn", "text": "x"}}]}
+        response = vigil.post(message_shortcut("correct_note", channel=incident.channel_id, message=message,
+                                               response_url=fake_slack.response_url(f"c{n}")))
+        assert response.status_code == 200, (block_id, response.text)
+        vigil.deliver()
+        replies = fake_slack.responses(f"c{n}")
+        assert replies and "Use *Correct this note* on a note Vigil posted" in replies[-1]["text"], (block_id, replies)
+
+
 def test_crashed_workers_claim_expires_and_item_is_sent_once(vigil, fake_slack):
     vigil.declare(deliver=False)
     with vigil.db.session() as s:

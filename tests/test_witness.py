@@ -69,13 +69,15 @@ def rechain(db, stream: str) -> None:
 
 
 def test_published_periodically_never_over_an_empty_log_and_recorded(audited, fake_slack):
-    now = clock.now()
-    assert audited.sweep(now)["audit.publish_heads"] == 0  # start-up over an empty log: nothing, slot kept
-    incident = witnessed_incident(audited)
-    (post,) = audit_posts(fake_slack)
-    assert "witness v1 cutoff=" in post.params["text"] and "digest=sha256:" in post.params["text"]
-    assert audited.sweep(clock.now() + timedelta(minutes=12))["audit.publish_heads"] == 0  # same hour
-    assert audited.sweep(clock.now() + timedelta(hours=1, minutes=10))["audit.publish_heads"] == 1
+    # Five past the next hour, whatever the wall clock says: "12 minutes later" is always the same hour.
+    now = clock.now().replace(minute=5, second=0, microsecond=0) + timedelta(hours=1)
+    with clock.frozen(now):
+        assert audited.sweep(now)["audit.publish_heads"] == 0  # start-up over an empty log: nothing, slot kept
+        incident = witnessed_incident(audited)
+        (post,) = audit_posts(fake_slack)
+        assert "witness v1 cutoff=" in post.params["text"] and "digest=sha256:" in post.params["text"]
+        assert audited.sweep(now + timedelta(minutes=12))["audit.publish_heads"] == 0  # same hour
+        assert audited.sweep(now + timedelta(hours=1, minutes=10))["audit.publish_heads"] == 1
     with audited.db.session() as s:
         (recorded, *_) = s.exec(select(Event).where(Event.kind == "audit.witness_published")).all()
     assert recorded.data["permalink"].startswith("https://fake.slack.com/archives/C0AUDIT/")

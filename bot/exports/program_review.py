@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from statistics import median
 from typing import Any, Callable
 
@@ -83,6 +83,15 @@ def _action_state(row: dict, end: datetime) -> str:
     return "open, overdue" if row["overdue"] else "open, not yet due"
 
 
+def _previous_start(start: datetime, end: datetime) -> datetime:
+    """The start of the period as long as [start, end) just before it, or the first instant there is
+    (a period from year 1 has no earlier one to compare with, but is still a period)."""
+    try:
+        return start - (end - start)
+    except OverflowError:
+        return datetime.min.replace(tzinfo=timezone.utc)
+
+
 def build(session: Session, start: datetime, end: datetime, *, settings: Settings,
           people: Directory | None = None, generated_at: datetime | None = None,
           where: Callable[[dict], bool] | None = None) -> ProgramReview:
@@ -91,7 +100,7 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
     from vigil_ir.risks import signoff
 
     start, end = clock.to_utc(start), clock.to_utc(end)
-    previous_start, generated_at = start - (end - start), generated_at or clock.now()
+    previous_start, generated_at = _previous_start(start, end), generated_at or clock.now()
     people = people or Directory.load(session)
     keep = where or (lambda row: True)
     incidents = [row for row in incident_population(session, start, end) if keep(row)]

@@ -21,6 +21,7 @@ from vigil_ir.eventlog import Event
 from vigil_ir.incidents import access, queries, service
 from vigil_ir.incidents.models import ACTIVE_STATUSES, ROLES, SEVERITIES, Incident
 from vigil_ir.incidents.service import IncidentError
+from vigil_ir.keys import bounded_number
 from vigil_ir.permissions import Action, Actor, Refused
 from vigil_ir.playbooks import runner
 from vigil_ir.playbooks.loader import suggest
@@ -341,11 +342,14 @@ def cmd_note(c: Command) -> dict:
 
 def cmd_correct(c: Command) -> dict:
     note_id, _, text = c.rest.partition(" ")
-    if not note_id.lstrip("#").isdigit() or not text.strip():
+    digits = note_id.removeprefix("#")
+    if not (digits.isascii() and digits.isdigit()) or not text.strip():
         return _usage("/incident correct <note-id> <corrected text>")
-    require_correction(c.deps, c.session, c.incident, c.who or c.user, int(note_id.lstrip("#")))
-    event = service.correct_note(c.session, incident=c.incident, actor=c.user,
-                                 note_event_id=int(note_id.lstrip("#")), text=text)
+    number = bounded_number(digits)  # a number no event id can have is no note, not an overflow
+    if number is None:
+        raise IncidentError(f"There is no note #{digits} on {c.incident.key}.")
+    require_correction(c.deps, c.session, c.incident, c.who or c.user, number)
+    event = service.correct_note(c.session, incident=c.incident, actor=c.user, note_event_id=number, text=text)
     notify.post_in_channel(c.session, c.incident, f":pencil2: {mention(c.user)} corrected note "
                            f"#{event.corrects}: {esc(text.strip())}", block_id=f"note:{event.id}",
                            refresh=False)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from vigil_ir.incidents import queries, service
 from vigil_ir.incidents.service import IncidentError
+from vigil_ir.keys import bounded_number
 from vigil_ir.slack import blocks, notify
 from vigil_ir.slack.deps import Deps
 from vigil_ir.slack.listeners.incident_command import open_view
@@ -24,7 +25,7 @@ def note_id_of(message: dict) -> int | None:
         block_id = block.get("block_id") if isinstance(block, dict) else None
         if isinstance(block_id, str) and block_id.startswith("note:") and block_id[5:].isascii() \
                 and block_id[5:].isdigit():
-            return int(block_id[5:])
+            return bounded_number(block_id[5:])
     return None
 
 
