@@ -18,8 +18,17 @@ _ANY = re.compile("[\u202a-\u202e\u2066-\u2069]")  # a C scan: almost no text ho
 _ESCAPED = re.compile(r"\\u(202[a-e]|206[6-9])", re.IGNORECASE)
 
 
+_MARKER = re.compile(r"\[U\+(202[A-E]|206[6-9])\]")
+
+
 def neutralise(text: str) -> str:
     return text.translate(_MARKERS) if _ANY.search(text) else text
+
+
+def restore(text: str) -> str:
+    """The characters back from their markers: what reads an export again (a risk register CSV) gets
+    the text as it was stored, not the markers its rendering showed."""
+    return _MARKER.sub(lambda m: chr(int(m.group(1), 16)), text) if "[U+" in text else text
 
 
 def neutralise_all(value: Any) -> Any:

@@ -57,7 +57,7 @@ def test_an_unclosed_quote_names_its_row(db, tmp_path):
 
 def test_export_then_import_round_trips(db, tmp_path):
     make_risk(db, title="=HYPERLINK(\"http://x\")", description="-5 degrees in the server room")
-    make_risk(db, title="Second risk")
+    make_risk(db, title="Second risk: invoice\u202efdp.exe")  # shown as [U+202E] in the export
     out = tmp_path / "register.csv"
     assert run(db, "risks", "export", "-o", str(out)).exit_code == 0
     before = [(r.title, r.statement, r.description, r.owner, r.inherent_likelihood, r.inherent_impact,
@@ -69,7 +69,9 @@ def test_export_then_import_round_trips(db, tmp_path):
     assert result.exit_code == 0, result.output
     after = [(r.title, r.statement, r.description, r.owner, r.inherent_likelihood, r.inherent_impact,
               r.residual_likelihood, r.residual_impact, r.treatment, r.cadence, r.tsc_refs) for r in risks(db)]
+    assert "[U+202E]" in out.read_text(encoding="utf-8")
     assert after == before and after[0][0] == "=HYPERLINK(\"http://x\")"  # the export's `'` is removed
+    assert after[1][0] == "Second risk: invoice\u202efdp.exe"  # and its bidi marker read back as the character
 
 
 def calls_during(function, *args):

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from sqlmodel import Session, select
 
+from vigil_ir import bidi
 from vigil_ir.exports import csvsafe
 from vigil_ir.risks import service
 from vigil_ir.risks.models import Risk
@@ -56,10 +57,11 @@ def delimiter_of(text: str) -> str:
 
 
 def unformula(value: str) -> str:
-    """Undo the `'` that exports put before a cell starting like a formula (vigil_ir.exports.csvsafe)."""
+    """Undo what an export did to a cell: the `'` put before a cell starting like a formula
+    (vigil_ir.exports.csvsafe), and the visible markers shown for bidi controls (vigil_ir.bidi)."""
     if value.startswith("'") and value[1:].startswith(csvsafe.FORMULA_PREFIXES):
-        return value[1:]
-    return value
+        value = value[1:]
+    return bidi.restore(value)
 
 
 def parse(text: str) -> list[Row]:
