@@ -7,6 +7,7 @@ from datetime import datetime, timedelta, timezone
 from vigil_ir import clock
 from vigil_ir.idempotency import first_time
 from vigil_ir.incidents import access, queries
+from vigil_ir.incidents.models import Incident
 from vigil_ir.people import Person, is_user_id, record_profile
 from vigil_ir.slack import notify
 from vigil_ir.slack.people import profile_from_slack
@@ -68,14 +69,10 @@ def register(app, deps: Deps) -> None:
     def member_joined_channel(body, event, context):
         """Someone joined a private incident's channel, e.g. through Slack's own invite: from now on
         they are one of its members, granted by whoever invited them (the event's `inviter`)."""
-        user, channel = event.get("user"), event.get("channel")
-        if not is_user_id(user) or not isinstance(channel, str) or user == context.get("bot_user_id"):
-            return
+        user = event.get("user")
         with deps.database.session() as session:
-            incident = queries.by_channel(session, channel)
-            if incident is None or not incident.private:
-                return
-            if not first_time(session, f"slack-event:{body.get('event_id')}"):
+            incident = private_incident_of(session, body, event, context)
+            if incident is None:
                 return
             revoked = access.last_revoked_at(session, incident, user)
             if revoked is not None and clock.to_utc(revoked) > happened_at(body, event) + ORDER_MARGIN:
@@ -88,14 +85,10 @@ def register(app, deps: Deps) -> None:
         """Someone left a private incident's channel, or was removed from it by Slack's own means: they
         are no longer one of its members (Slack does not say who removed them: the event is theirs).
         After `/incident remove` the access is already gone and this records nothing."""
-        user, channel = event.get("user"), event.get("channel")
-        if not is_user_id(user) or not isinstance(channel, str) or user == context.get("bot_user_id"):
-            return
+        user = event.get("user")
         with deps.database.session() as session:
-            incident = queries.by_channel(session, channel)
-            if incident is None or not incident.private:
-                return
-            if not first_time(session, f"slack-event:{body.get('event_id')}"):
+            incident = private_incident_of(session, body, event, context)
+            if incident is None:
                 return
             granted = access.granted_at(session, incident, user)
             if granted is None or clock.to_utc(granted) > happened_at(body, event) + ORDER_MARGIN:
@@ -104,6 +97,18 @@ def register(app, deps: Deps) -> None:
                              data={"slack_event_ts": str(event["event_ts"])[:32]} if event.get("event_ts") else None):
                 notify.publish_home(session, user)  # their App Home no longer lists it
         deps.wake_sender()
+
+
+def private_incident_of(session, body: dict, event: dict, context) -> Incident | None:
+    """The private incident whose channel a member joined or left, the first time Slack delivers the
+    event; None for anyone but a person (the bot itself included), another channel, or a redelivery."""
+    user, channel = event.get("user"), event.get("channel")
+    if not is_user_id(user) or not isinstance(channel, str) or user == context.get("bot_user_id"):
+        return None
+    incident = queries.by_channel(session, channel)
+    if incident is None or not incident.private:
+        return None
+    return incident if first_time(session, f"slack-event:{body.get('event_id')}") else None
 
 
 def happened_at(body: dict, event: dict) -> datetime:
