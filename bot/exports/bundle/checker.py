@@ -83,14 +83,38 @@ HASHED_FIELDS = ("stream", "stream_seq", "kind", "actor", "occurred_at", "record
                  "prev_hash")
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False), with the
+# encoder made once rather than on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_json_string = json.encoder.encode_basestring  # a JSON string exactly as that encoder writes one
+
+
 def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
-def event_hash(row: dict) -> str:
-    """sha256(prev_hash + canonical_json(e)) of an exported event row (`seq` is the hashed `stream_seq`)."""
+def event_hash(row: dict, data_json: str | None = None) -> str:
+    """sha256(prev_hash + canonical_json(e)) of an exported event row (`seq` is the hashed `stream_seq`).
+    `data_json`: canonical_json(row["data"]), when the caller has it already."""
+    return hashlib.sha256(hashed_text(row, data_json).encode("utf-8")).hexdigest()
+
+
+def hashed_text(row: dict, data_json: str | None = None) -> str:
+    """prev_hash + canonical_json(e): the text an event's hash covers. A row of the usual types (text,
+    an integer seq, an integer or null corrects) is written out field by field in the order canonical
+    JSON sorts the keys into, which gives the same text (a test binds the two) without building a dict
+    per row; any other row is serialised whole."""
+    stream, seq, kind, actor = row["stream"], row["seq"], row["kind"], row["actor"]
+    occurred, recorded, corrects, prev_hash = row["occurred_at"], row["recorded_at"], row["corrects"], row["prev_hash"]
+    if (type(stream) is type(kind) is type(actor) is type(occurred) is type(recorded) is type(prev_hash) is str
+            and type(seq) is int and (corrects is None or type(corrects) is int)):
+        data = canonical_json(row["data"]) if data_json is None else data_json
+        return (f'{prev_hash}{{"actor":{_json_string(actor)},"corrects":{"null" if corrects is None else corrects},'
+                f'"data":{data},"kind":{_json_string(kind)},"occurred_at":{_json_string(occurred)},'
+                f'"prev_hash":{_json_string(prev_hash)},"recorded_at":{_json_string(recorded)},'
+                f'"stream":{_json_string(stream)},"stream_seq":{seq}}}')
     fields = {name: row["seq" if name == "stream_seq" else name] for name in HASHED_FIELDS}
-    return hashlib.sha256((row["prev_hash"] + canonical_json(fields)).encode("utf-8")).hexdigest()
+    return row["prev_hash"] + canonical_json(fields)
 
 
 # --- 2. CSV cells as the bundle writes them (a test binds this to Vigil's CSV writer) ----------
@@ -98,6 +122,20 @@ def event_hash(row: dict) -> str:
 BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 ANY_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")  # found in C; translating every cell is slow
+FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each formula start is one character
+
+
+def may_hold_bidi_control(json_text: str) -> bool:
+    """False when no value parsed from `json_text` can hold a bidi control: in JSON text one is either
+    the character itself (never in ASCII text) or a \\u escape (which starts \\u20)."""
+    if "\\u20" in json_text:
+        return True
+    return not json_text.isascii() and ANY_BIDI_CONTROL.search(json_text) is not None
+
+
+def shown_text(text: str) -> str:
+    """`text` with each bidi control shown as a marker such as [U+202E]."""
+    return text.translate(BIDI_CONTROLS) if ANY_BIDI_CONTROL.search(text) else text
 
 
 def csv_cell(value) -> str:
@@ -353,8 +391,9 @@ class IncidentStream:
     folded from its events, and a short digest of each row so other files can be compared with it
     without keeping the rows (memory grows by 24 bytes an event, not by the event)."""
 
-    def __init__(self, stream: str):
+    def __init__(self, stream: str, whole_rows: bool = True):
         self.stream = stream
+        self.whole_rows = whole_rows  # layout 1: other files repeat the rows, so a digest of each is kept
         self.state = {"lead": None, "comms": None, "scribe": None, "channel_id": None, "customer_impact": "",
                       "root_cause": ""}
         self.declared_by = self.declared_recorded_at = None
@@ -373,14 +412,14 @@ class IncidentStream:
         self.playbooks: list = []
         self.steps: dict = {}
 
-    def add(self, row: dict, line: str, start: datetime, end: datetime) -> None:
+    def add(self, row: dict, line: str, start: datetime, end: datetime, recorded: datetime | None) -> None:
+        """`recorded`: the row's recorded_at, parsed."""
         kind, actor, data = row.get("kind"), row.get("actor") or "", row.get("data")
         data = data if isinstance(data, dict) else {}
         self._fold(kind, actor, data)
         if self.stream.startswith("exercise:"):
             self._exercise(kind, actor, data)
         self._milestones(kind, actor, data, row.get("recorded_at"), row.get("occurred_at"))
-        recorded = parse_time(row.get("recorded_at"))
         if kind == "incident.declared" or (kind == "incident.security_changed" and recorded is not None
                                            and recorded < end):
             self.security_at_end = self.state.get("security", False)
@@ -394,9 +433,10 @@ class IncidentStream:
             if reason and reason not in self.in_period_because:
                 self.in_period_because.append(reason)
         self.events, self.head = self.events + 1, row.get("hash")
-        self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
-        self.packet_rows += _digest(_unhashed(row))
-        self.summaries += _digest(str(row.get("summary")).translate(BIDI_CONTROLS))
+        if self.whole_rows:
+            self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
+            self.packet_rows += _digest(_unhashed(row))
+        self.summaries += _digest(shown_text(str(row.get("summary"))))
         self.times += _digest(f"{_shown(row.get('occurred_at'))}\x00{_shown(row.get('recorded_at'))}")
 
     def _fold(self, kind, actor: str, data: dict) -> None:
@@ -518,27 +558,29 @@ class ChainCheck:
     def problem(self, text: str) -> None:
         self.check.problem(self.path, text)
 
-    def row(self, row: dict) -> None:
+    def row(self, row: dict, data_json: str | None = None) -> None:
+        """`data_json`: canonical_json(row["data"]), when the caller has it already."""
         stream, seq = row.get("stream"), row.get("seq")
-        where = f"stream {stream} seq {seq}"
         try:
-            recomputed = event_hash(row)
+            recomputed = event_hash(row, data_json)
         except (KeyError, TypeError, ValueError) as exc:
-            self.problem(f"{where}: row cannot be hashed ({type(exc).__name__}: {exc})")
+            self.problem(f"stream {stream} seq {seq}: row cannot be hashed ({type(exc).__name__}: {exc})")
             return
         current = self.current
         if current is None or current["stream"] != stream:
             self._close()
-            self._open(row, where)
+            self._open(row, f"stream {stream} seq {seq}")
+            current = self.current = {"stream": stream, "seq": seq, "hash": None, "events": 0}
         else:
             if seq != current["seq"] + 1:
-                self.problem(f"{where}: sequence gap (expected seq {current['seq'] + 1})")
+                self.problem(f"stream {stream} seq {seq}: sequence gap (expected seq {current['seq'] + 1})")
             if row.get("prev_hash") != current["hash"]:
-                self.problem(f"{where}: prev_hash does not link (expected {current['hash']}, found {row.get('prev_hash')})")
+                self.problem(f"stream {stream} seq {seq}: prev_hash does not link (expected {current['hash']}, "
+                             f"found {row.get('prev_hash')})")
         if recomputed != row.get("hash"):
-            self.problem(f"{where}: hash mismatch (expected {recomputed}, found {row.get('hash')})")
-        events = 1 if current is None or current["stream"] != stream else current["events"] + 1
-        self.current = {"stream": stream, "seq": seq, "hash": row.get("hash"), "events": events}
+            self.problem(f"stream {stream} seq {seq}: hash mismatch (expected {recomputed}, found {row.get('hash')})")
+        current["seq"], current["hash"] = seq, row.get("hash")
+        current["events"] += 1
         self.check.events += 1
 
     def _open(self, row: dict, where: str) -> None:
@@ -613,7 +655,11 @@ TICKET_STATES = ("pending", "unknown", "open", "done", "cancelled", "missing")
 
 
 def one_line(text: str) -> str:
-    return " ¶ ".join(part for part in text.splitlines() if part.strip())
+    """`text` on one line: its lines that are not blank, joined by " ¶ "."""
+    parts = text.splitlines()
+    if len(parts) == 1 and parts[0] == text:  # the usual text, with no line break
+        return text if text.strip() else ""
+    return " ¶ ".join(part for part in parts if part.strip())
 
 
 class Bundle:
@@ -653,6 +699,7 @@ class Bundle:
         self.receipts: dict = {}  # (stream, seq) → the audit.bundle_exported event rows in the event logs
         self.names_shown: dict = {}  # user id → {name shown in a summary of the period → where}
         self.people_names: dict | None = None  # user id → the names people.json gives them in the period
+        self.expected_event_columns: dict = {}  # (stream, actor) → the event columns they give
 
     # -- the order files are read in
     def run(self) -> None:
@@ -724,14 +771,15 @@ class Bundle:
             header = next(twin[1], None) if twin else None
             for line, row in json_rows(text, self.check, json_path):
                 rows += 1
+                known = None
                 try:
-                    visit(row, rows, line)
+                    known = visit(row, rows, line)
                 except ODD_VALUES as exc:  # a value of the wrong type where a time, key or number belongs
                     self.check.problem(json_path, f"row {rows}: cannot be checked ({type(exc).__name__}: {exc})")
                 if twin is not None:
                     cells = next(twin[1], None)
                     csv_rows += cells is not None
-                    self.compare_twin(csv_path, rows, header, row, cells)
+                    self.compare_twin(csv_path, rows, header, row, cells, line, known)
             finish()
             if twin is not None:
                 extra = sum(1 for _ in twin[1])
@@ -767,10 +815,20 @@ class Bundle:
         self._close(path, raw, rows)
 
     # -- CSV twins
-    def compare_twin(self, path: str, number: int, header, row: dict, cells) -> None:
-        if cells is not None and len(cells) == len(row):
-            rendered = [csv_cell(value) for value in row.values()]
-            if rendered == cells and (header is None or list(header) == list(row)):
+    def compare_twin(self, path: str, number: int, header, row: dict, cells, line: str = "",
+                     known: dict | None = None) -> None:
+        """`line`: the JSON text of `row`; `known`: cells the row's visitor has rendered already, by column
+        (an event's data, as canonical JSON)."""
+        if cells is not None and len(cells) == len(row) and (header is None or header == list(row)):
+            values = list(row.values())
+            for column, text in (known or {}).items():
+                values[list(row).index(column)] = text
+            if may_hold_bidi_control(line):
+                rendered = [csv_cell(value) for value in values]
+            else:  # no bidi control anywhere in the row: a text cell is itself unless it starts like a formula
+                rendered = [value if type(value) is str and value[:1] not in FORMULA_FIRST else csv_cell(value)
+                            for value in values]
+            if rendered == cells:
                 return  # the common case, decided without building any message
         label = f"row {number}" + (f" ({next(iter(row.values()))})" if row else "")
         if header is not None and list(header) != list(row):
@@ -843,19 +901,32 @@ class Bundle:
         ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
         ends_reported: set = set()  # layout 2: streams already reported as repeated from an incident event log
 
-        def visit(row: dict, number: int, line: str) -> None:
-            chain.row(row)
+        def visit(row: dict, number: int, line: str) -> dict | None:
+            data, known = row.get("data"), None
+            if isinstance(data, (dict, list)):  # its canonical JSON is both hashed and the CSV data cell
+                try:
+                    known = {"data": canonical_json(data)}
+                except ValueError:  # a value canonical JSON cannot hold (NaN): the chain check reports it
+                    pass
+            chain.row(row, known and known["data"])
             stream, seq = row.get("stream"), row.get("seq")
             label = f"stream {stream} seq {seq}"
             if row.get("kind") == RECEIPT_KIND:
                 self.receipts[(stream, seq)] = row
-            self.summary(path, label, row)
+            try:
+                recorded = parse_time(row.get("recorded_at"))
+            except (ValueError, TypeError):
+                recorded = None
+                self.check.problem(path, f"{label}: recorded_at {row.get('recorded_at')!r} is not a time")
+            self.summary(path, label, row, recorded)
             self.event_columns(path, label, row)
             if path in E2_FILES:
                 if isinstance(stream, str) and stream.startswith(("incident:", "exercise:")):
                     self.e2_streams[path].add(stream)
-                    fold = self.incident_streams.setdefault(stream, IncidentStream(stream))
-                    fold.add(row, line, self.start, self.end)
+                    fold = self.incident_streams.get(stream)
+                    if fold is None:
+                        fold = self.incident_streams[stream] = IncidentStream(stream, whole_rows=self.layout < 2)
+                    fold.add(row, line, self.start, self.end, recorded)
             else:
                 ends.setdefault(stream, [row.get("recorded_at"), None])[1] = row.get("recorded_at")
                 fold = self.incident_streams.get(stream)
@@ -867,6 +938,7 @@ class Bundle:
                 expected = fold.digest_at(fold.rows, seq) if fold and self.layout < 2 else None
                 if expected is not None and expected != _digest(line):
                     self.check.problem(path, f"{label}: differs from the same event in the incident event log")
+            return known
 
         def finish() -> None:
             chain.finish()
@@ -877,9 +949,10 @@ class Bundle:
                                                  f"outside the period (the selection: events recorded in the period)")
         return visit, finish
 
-    def summary(self, path: str, label: str, row: dict) -> None:
+    def summary(self, path: str, label: str, row: dict, recorded: datetime | None) -> None:
         """The summary column is the sentence the event's data gives, with people named; names shown for
-        events of the period are checked against people.json once it has been read."""
+        events of the period (`recorded`: the row's recorded_at) are checked against people.json once it
+        has been read."""
         shown = row.get("summary")
         expected = one_line(describe(ExportedEvent(row)))
         names = names_in_summary(expected, shown) if isinstance(shown, str) else None
@@ -887,7 +960,6 @@ class Bundle:
             self.check.problem(path, f"{label}, column summary: {shown!r} is not what its data says "
                                      f"({expected!r}, with people named)")
             return
-        recorded = parse_time(row.get("recorded_at"))
         if recorded is None or not self.start <= recorded < self.end:
             return  # before the period: people.json holds the names of the period only
         for user_id, name in names:
@@ -910,7 +982,18 @@ class Bundle:
 
     def event_columns(self, path: str, label: str, row: dict) -> None:
         """object_type and object_ref follow from the stream, actor_type from the actor."""
-        stream, actor = str(row.get("stream")), str(row.get("actor"))
+        key = (str(row.get("stream")), str(row.get("actor")))
+        expected = self.expected_event_columns.get(key)
+        if expected is None:
+            expected = self.expected_event_columns[key] = self._event_columns(*key)
+        if all(row.get(column, value) == value for column, value in expected.items()):
+            return  # the usual row, decided without a message
+        for column, value in expected.items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its stream and actor say {value!r}")
+
+    @staticmethod
+    def _event_columns(stream: str, actor: str) -> dict:
         match = re.match(r"^([a-z_]+):(\d+)$", stream)
         prefixes = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "ACT-"}
         if match:
@@ -920,9 +1003,7 @@ class Bundle:
             expected = {"object_type": stream.split(":", 1)[0], "object_ref": stream}
         expected["actor_type"] = ("system" if actor.startswith("system:") else
                                   "cli" if actor.startswith("cli:") else "user")
-        for column, value in expected.items():
-            if column in row and row[column] != value:
-                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its stream and actor say {value!r}")
+        return expected
 
     def incident_row(self, row: dict, number: int, line: str) -> None:
         path = "incidents.json" if "in_period_because" not in row else "incidents_carried_over.json"
@@ -2004,6 +2085,8 @@ def describe(event) -> str:
 class ExportedEvent:
     """An event row of the bundle, as `describe` reads it."""
 
+    __slots__ = ("kind", "data", "id", "corrects")
+
     def __init__(self, row: dict):
         self.kind, self.data, self.id, self.corrects = row.get("kind"), row.get("data"), row.get("id"), row.get("corrects")
 
@@ -2012,6 +2095,8 @@ def names_in_summary(sentence: str, shown: str) -> list | None:
     """None unless `shown` is `sentence` with each user id in it shown as "<a name> (U…)",
     "U… (name unknown)" or left alone; else the (user id, name) pairs it shows. Matched part by
     part (no regex per row: a bundle has a summary per event), backtracking only over where a name ends."""
+    if shown == sentence:  # every user id left alone (the first way tried below): no names
+        return []
     parts = USER_ID_IN_TEXT.split(sentence)
     if len(parts) == 1:
         return [] if shown == sentence else None
