@@ -135,7 +135,9 @@ def may_hold_bidi_control(json_text: str) -> bool:
 
 def shown_text(text: str) -> str:
     """`text` with each bidi control shown as a marker such as [U+202E]."""
-    return text.translate(BIDI_CONTROLS) if ANY_BIDI_CONTROL.search(text) else text
+    if text.isascii() or not ANY_BIDI_CONTROL.search(text):
+        return text
+    return text.translate(BIDI_CONTROLS)
 
 
 def csv_cell(value) -> str:
@@ -388,8 +390,10 @@ STEP_STATES = {"playbook.step_completed": "done", "playbook.step_skipped": "skip
 
 class IncidentStream:
     """One incident's stream read from an incident event-log file: the incident's state and milestones
-    folded from its events, and a short digest of each row so other files can be compared with it
-    without keeping the rows (memory grows by 24 bytes an event, not by the event)."""
+    folded from its events; while the stream is read, each event's times and summary as the packet's
+    timeline shows them (its packets are checked as soon as the stream ends, then these are let go);
+    in layout 1, where other files repeat the rows, a short digest of each row, so they can be compared
+    with it without keeping the rows (16 bytes an event, not the event)."""
 
     def __init__(self, stream: str, whole_rows: bool = True):
         self.stream = stream
@@ -404,8 +408,8 @@ class IncidentStream:
         self.in_period_because: list[str] = []
         self.security_at_end = self.security_ever = False  # folded from events recorded before the period end
         self.pir_completed_hash = None
-        self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
-        self.times = bytearray()  # each event's times as packets show them, for the HTML timeline
+        self.rows, self.packet_rows = bytearray(), bytearray()
+        self.timeline: list | None = []  # (occurred, recorded, summary) as the HTML timeline shows each event
         # For an exercise's register row: who took part, the playbooks attached, each step's latest state.
         self.exercise: dict = {}
         self.participants: list = []
@@ -436,8 +440,10 @@ class IncidentStream:
         if self.whole_rows:
             self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
             self.packet_rows += _digest(_unhashed(row))
-        self.summaries += _digest(shown_text(str(row.get("summary"))))
-        self.times += _digest(f"{_shown(row.get('occurred_at'))}\x00{_shown(row.get('recorded_at'))}")
+        if self.timeline is None:  # the stream's rows are not together (reported): its packets were checked
+            self.timeline = []
+        self.timeline.append((_shown(row.get("occurred_at")), _shown(row.get("recorded_at")),
+                              shown_text(str(row.get("summary")))))
 
     def _fold(self, kind, actor: str, data: dict) -> None:
         state = self.state
@@ -636,15 +642,21 @@ HTML_TIMELINE_ROW = re.compile(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</
 ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|amp|lt|gt|quot|apos);")
 
 
-def _unescape(text: str) -> str:
-    names = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+ENTITY_NAMES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
-    def one(match):
-        name = match.group(1)
-        if name.startswith("#x"):
-            return chr(int(name[2:], 16))
-        return chr(int(name[1:])) if name.startswith("#") else names[name]
-    return ENTITY.sub(one, text)
+
+def _entity(match) -> str:
+    name = match.group(1)
+    if name in ENTITY_NAMES:
+        return ENTITY_NAMES[name]
+    try:
+        return chr(int(name[2:], 16) if name.startswith("#x") else int(name[1:]))
+    except (ValueError, OverflowError):  # names no character: left as written
+        return match.group(0)
+
+
+def _unescape(text: str) -> str:
+    return ENTITY.sub(_entity, text) if "&" in text else text
 
 
 ODD_VALUES = (KeyError, TypeError, ValueError, AttributeError, IndexError)
@@ -698,6 +710,7 @@ class Bundle:
         self.methodologies: dict | None = None
         self.receipts: dict = {}  # (stream, seq) → the audit.bundle_exported event rows in the event logs
         self.names_shown: dict = {}  # user id → {name shown in a summary of the period → where}
+        self.done: set = set()  # the members read
         self.people_names: dict | None = None  # user id → the names people.json gives them in the period
         self.expected_event_columns: dict = {}  # (stream, actor) → the event columns they give
 
@@ -713,7 +726,7 @@ class Bundle:
         for name in sorted(set(self.listed) - set(names)):
             check.problem(name, "listed in the manifest but missing from the bundle")
         self.present = set(self.listed) & set(names)
-        done: set = set()
+        done = self.done
         # A table is a JSON file with a CSV twin listed (plus the event logs and heads, twin or not);
         # a JSON file with rows and no twin (the methodology, the configurations) is one document.
         tables = sorted(path[:-5] for path in self.present if path.endswith(".json")
@@ -728,6 +741,7 @@ class Bundle:
                 done |= {f"{base}.json", f"{base}.csv"}
         for path in sorted(self.present - done, key=self._file_order):
             self.read_file(path)
+            done.add(path)
         self.after_all()
 
     @staticmethod
@@ -819,15 +833,16 @@ class Bundle:
                      known: dict | None = None) -> None:
         """`line`: the JSON text of `row`; `known`: cells the row's visitor has rendered already, by column
         (an event's data, as canonical JSON)."""
-        if cells is not None and len(cells) == len(row) and (header is None or header == list(row)):
+        columns = list(row)
+        if cells is not None and len(cells) == len(columns) and (header is None or header == columns):
             values = list(row.values())
             for column, text in (known or {}).items():
-                values[list(row).index(column)] = text
+                values[columns.index(column)] = text
             if may_hold_bidi_control(line):
                 rendered = [csv_cell(value) for value in values]
             else:  # no bidi control anywhere in the row: a text cell is itself unless it starts like a formula
-                rendered = [value if type(value) is str and value[:1] not in FORMULA_FIRST else csv_cell(value)
-                            for value in values]
+                rendered = [value if type(value) is str and value[:1] not in FORMULA_FIRST else
+                            "" if value is None else csv_cell(value) for value in values]
             if rendered == cells:
                 return  # the common case, decided without building any message
         label = f"row {number}" + (f" ({next(iter(row.values()))})" if row else "")
@@ -900,6 +915,7 @@ class Bundle:
         chain = ChainCheck(self.check, path, self.segments.get(path) or [])
         ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
         ends_reported: set = set()  # layout 2: streams already reported as repeated from an incident event log
+        reading: list = [None]  # the incident stream whose rows are being read
 
         def visit(row: dict, number: int, line: str) -> dict | None:
             data, known = row.get("data"), None
@@ -926,6 +942,9 @@ class Bundle:
                     fold = self.incident_streams.get(stream)
                     if fold is None:
                         fold = self.incident_streams[stream] = IncidentStream(stream, whole_rows=self.layout < 2)
+                    if reading[0] is not fold:
+                        self.stream_read(reading[0])
+                        reading[0] = fold
                     fold.add(row, line, self.start, self.end, recorded)
             else:
                 ends.setdefault(stream, [row.get("recorded_at"), None])[1] = row.get("recorded_at")
@@ -941,6 +960,7 @@ class Bundle:
             return known
 
         def finish() -> None:
+            self.stream_read(reading[0])
             chain.finish()
             for stream, (first, last) in sorted(ends.items(), key=lambda item: str(item[0])):
                 for which, value in (("first", first), ("last", last)):
@@ -948,6 +968,21 @@ class Bundle:
                         self.check.problem(path, f"stream {stream}: its {which} event was recorded at {value}, "
                                                  f"outside the period (the selection: events recorded in the period)")
         return visit, finish
+
+    def stream_read(self, fold: IncidentStream | None) -> None:
+        """The stream's rows have all been read: its packets are checked now, while its timeline is at
+        hand, and the timeline let go."""
+        if fold is None:
+            return
+        number = fold.stream.split(":", 1)[1]
+        if fold.stream.startswith("incident:") and number.isdigit():
+            key = f"INC-{int(number)}"
+            for folder in PACKET_FOLDERS:
+                for path in (f"{folder}/{key}/{key}.{fmt}" for fmt in ("json", "md", "html")):  # the JSON first
+                    if path in self.present and path not in self.done:
+                        self.read_file(path)
+                        self.done.add(path)
+        fold.timeline = None
 
     def summary(self, path: str, label: str, row: dict, recorded: datetime | None) -> None:
         """The summary column is the sentence the event's data gives, with people named; names shown for
@@ -986,8 +1021,6 @@ class Bundle:
         expected = self.expected_event_columns.get(key)
         if expected is None:
             expected = self.expected_event_columns[key] = self._event_columns(*key)
-        if all(row.get(column, value) == value for column, value in expected.items()):
-            return  # the usual row, decided without a message
         for column, value in expected.items():
             if column in row and row[column] != value:
                 self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its stream and actor say {value!r}")
@@ -1319,11 +1352,13 @@ class Bundle:
             # One row per event of the stream in the event log (seq 1 to its head), with its times and
             # its summary, compared with what the event log says for that seq.
             rows = {int(m.group(1)): m for m in HTML_TIMELINE_ROW.finditer(text.split("Timeline", 1)[-1])}
+            timeline = fold.timeline or []
             for seq in range(1, fold.events + 1):
                 found = rows.get(seq)
-                if found is None or _digest(f"{found.group(2)}\x00{found.group(3)}") != fold.digest_at(fold.times, seq):
+                occurred, recorded, summary = timeline[seq - 1] if seq <= len(timeline) else (None, None, None)
+                if found is None or found.group(2) != occurred or found.group(3) != recorded:
                     self.check.problem(path, f"timeline: no row for {stream} seq {seq} with its times")
-                elif _digest(one_line(_unescape(found.group(4)))) != fold.digest_at(fold.summaries, seq):
+                elif one_line(_unescape(found.group(4))) != summary:
                     self.check.problem(path, f"timeline: {stream} seq {seq}: the text differs from the event log's "
                                              f"summary column")
             if len(rows) != fold.events:
