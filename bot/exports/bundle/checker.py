@@ -68,6 +68,7 @@ LAYOUTS = (1, 2)
 SIGNATURE_FORMAT = "vigil-signature/1"
 GENESIS_HASH = "0" * 64
 RECEIPT_KIND = "audit.bundle_exported"  # an export's receipt, which the next bundle names as previous_bundle
+KEY_PUBLISHED = "audit.signing_key_published"  # where a signing key's fingerprint was posted
 RECEIPT_FIELDS = ("manifest_sha256", "key_fingerprint", "file", "period_start", "period_end", "generated_at")
 # Two exports running at once may each miss the other's receipt (it commits after they look).
 RECEIPT_RACE = timedelta(seconds=60)
@@ -249,6 +250,7 @@ class Check:
         self.manifest_sha256 = ""
         self.signed = None  # set by `vigil verify --bundle` (vigil_ir.exports.bundle.signature_check)
         self.previous_given = False  # --previous: the bundle before this one is checked against previous_bundle
+        self.key_publications: list[dict] = []  # the audit log's audit.signing_key_published rows, for the caller
 
     @property
     def ok(self) -> bool:
@@ -929,6 +931,8 @@ class Bundle:
             label = f"stream {stream} seq {seq}"
             if row.get("kind") == RECEIPT_KIND:
                 self.receipts[(stream, seq)] = row
+            elif row.get("kind") == KEY_PUBLISHED and path == "audit_log.json":
+                self.check.key_publications.append(row)
             try:
                 recorded = parse_time(row.get("recorded_at"))
             except (ValueError, TypeError):
