@@ -1350,8 +1350,8 @@ class Bundle:
                                      "packet is the one to read)")
         elif fmt == "md":
             for event in events:
-                start = (f"| {event.get('seq')} | {shown_time(event.get('occurred_at'))} | "
-                         f"{shown_time(event.get('recorded_at'))} |")
+                times = f"{_shown(event.get('occurred_at'))} | {_shown(event.get('recorded_at'))}"
+                start = f"| {event.get('seq')} | {times} |"
                 if start not in text:
                     self.check.problem(path, f"timeline: no row for {stream} seq {event.get('seq')} "
                                              f"(expected a row starting {start!r})")
