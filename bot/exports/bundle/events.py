@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import TextClause, select, text
 from sqlmodel import Session
 
 from vigil_ir.bidi import neutralise as shown
@@ -159,12 +159,21 @@ def stored_ranges(session: Session, ranges: list[tuple[str, int, int]]) -> Itera
     make = StoredEvent._make
     for offset in range(0, len(ranges), STREAMS_PER_QUERY):
         chunk = ranges[offset:offset + STREAMS_PER_QUERY]
-        condition = or_(*(and_(table.c.stream == stream, table.c.stream_seq.between(lo, hi))
-                          for stream, lo, hi in chunk))
-        query = (select(*columns).where(condition).order_by(stream_order, table.c.stream_seq)
+        query = (select(*columns).where(_in_ranges(chunk)).order_by(stream_order, table.c.stream_seq)
                  .execution_options(yield_per=ROWS_PER_FETCH))
         for page in session.execute(query).partitions():
             yield from map(make, page)
+
+
+def _in_ranges(chunk: list[tuple[str, int, int]]) -> TextClause:
+    """`(stream = ? AND stream_seq BETWEEN ? AND ?) OR …` for each range, values bound. Written as one
+    text: building an and_/between expression per range cost more than running the query."""
+    params: dict[str, Any] = {}
+    for index, (stream, lo, hi) in enumerate(chunk):
+        params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
+    condition = " OR ".join(f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})"
+                            for index in range(len(chunk)))
+    return text(f"({condition})").bindparams(**params)
 
 
 def whole_streams(session: Session, streams: Iterable[str]) -> Iterator[StoredEvent]:
