@@ -284,8 +284,8 @@ def report_bundle_verify(name: str, r: dict, baseline: str | None = None) -> Non
             ("verify.py (this tree's), as a process", r["standalone_cpu"])]
     if "baseline_cpu" in r:
         rows.append((f"verify.py of {baseline}, as a process", r["baseline_cpu"]))
-    rows += [("raw sha256: every event's hashed text", r["raw_events"]), ("raw sha256: every file's bytes", r["raw_files"]),
-             ("zlib inflate of every member", r["inflate"]), ("json.loads of every row / document", r["json_parse"]),
+    rows += [("raw sha256: every event's hashed text", r["raw_events"]),
+             ("raw sha256: every file's bytes", r["raw_files"]), ("zlib inflate of every member", r["inflate"]), ("json.loads of every row / document", r["json_parse"]),
              ("csv.reader of every CSV file", r["csv_parse"]), ("floor: the four above", r["floor"])]
     for label, seconds in rows:
         print(f"  {label:40}{seconds:8.3f}  {seconds / r['raw']:6.1f}x raw  {seconds / r['floor']:5.2f}x floor")
@@ -458,9 +458,11 @@ def main() -> None:
         checker = None
         if options.checker_baseline:
             checker = Path(tempfile.mkdtemp(prefix="vigil-bench-checker-")) / "verify.py"
-            checker.write_bytes(subprocess.run(["git", "show", f"{options.checker_baseline}:bot/exports/bundle/checker.py"],
-                                               cwd=ROOT, check=True, stdout=subprocess.PIPE).stdout)
-        report_bundle_verify(str(options.verify), measure_bundle_verify(options.verify, checker), options.checker_baseline)
+            source = f"{options.checker_baseline}:bot/exports/bundle/checker.py"
+            checker.write_bytes(subprocess.run(["git", "show", source], cwd=ROOT, check=True,
+                                               stdout=subprocess.PIPE).stdout)
+        measured = measure_bundle_verify(options.verify, checker)
+        report_bundle_verify(str(options.verify), measured, options.checker_baseline)
         return
     scale = 1.0 if options.full else options.scale
     incidents, risks = max(2, round(2000 * scale)), max(2, round(5000 * scale))

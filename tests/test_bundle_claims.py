@@ -452,3 +452,9 @@ def test_layout_1_an_incident_event_repeated_differently_in_the_audit_trail_is_c
                    files={"audit_log.json": text.encode(), "audit_log.csv": ("\ufeff" + out.getvalue()).encode()})
     assert_broken(bundle, tmp_path, forged, f"audit_log.json: stream incident:2 seq {rows[4]['seq']}: differs from "
                                             "the same event in the incident event log")
+
+
+def test_a_key_with_a_digit_that_is_no_number_is_not_an_incident_key(bundle, tmp_path):
+    files = edited_table(bundle, "incidents", {"key": "INC-3"}, {"key": "INC-²"})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged, "incidents.json: INC-² (row 2): key 'INC-²' is not an incident key")
