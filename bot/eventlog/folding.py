@@ -19,6 +19,7 @@ from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.eventlog.models import Event
+from vigil_ir.eventlog.stored import StoredEvent, stored_columns
 
 # Finished streams compared with their rows per round of queries. A risk's folded state carries its
 # reviews' before/after snapshots, so 500 risks held ~33 MiB where 50 hold ~6.5 MiB, at the same speed.
@@ -104,12 +105,18 @@ def rows_where_in(session: Session, model: Any, column: str, values: Iterable[An
     return session.execute(select(table).where(table.c[column].in_(list(values))))
 
 
-def walk(session: Session, prefixes: Iterable[str]) -> Iterator[Any]:
-    """The events of the streams starting with `prefixes`, in stream order, fetched a page at a time."""
+def walk(session: Session, prefixes: Iterable[str]) -> Iterator[StoredEvent]:
+    """The events of the streams starting with `prefixes`, in stream order, fetched a page at a time.
+
+    As stored text, the form `vigil verify` feeds the folds: no typed row is built, and an event's
+    data is parsed only by a fold that reads its kind."""
     table = Event.__table__
-    query = (select(table).where(or_(*(table.c.stream.startswith(p) for p in prefixes)))
+    query = (select(*stored_columns(session.get_bind().dialect.name))
+             .where(or_(*(table.c.stream.startswith(p) for p in prefixes)))
              .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
-    yield from session.execute(query)
+    make = StoredEvent._make
+    for page in session.execute(query).partitions():
+        yield from map(make, page)
 
 
 class StateCheck:

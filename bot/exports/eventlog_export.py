@@ -9,6 +9,7 @@ check a slice of a chain without the events before it.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -36,6 +37,7 @@ _PREFIXES = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "
 _STREAM = re.compile(r"^([a-z_]+):(\d+)$")
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every event row; a stream's events come together
 def object_of(stream: str) -> tuple[str, str]:
     """(object_type, object_ref) for a stream: `incident:4` → (incident, INC-4); `audit` → (audit, audit)."""
     match = _STREAM.match(stream)

@@ -362,7 +362,7 @@ def minutes_between(start, end) -> float | None:
 
 
 def key_number(key, prefix: str) -> int | None:
-    if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].isdigit():
+    if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].isdecimal():
         return int(key[len(prefix):])
     return None
 
@@ -678,7 +678,8 @@ def one_line(text: str) -> str:
 
 class Bundle:
     """Reads every member once, in an order that lets later files be checked against earlier ones:
-    chain heads, then the event logs, then the tables, then the packets and the other files."""
+    chain heads, then the event logs (each incident's packets as soon as its stream has been read),
+    then the tables, then the other files."""
 
     def __init__(self, archive: zipfile.ZipFile, check: Check):
         self.archive, self.check, self.manifest = archive, check, check.manifest
@@ -833,8 +834,8 @@ class Bundle:
     # -- CSV twins
     def compare_twin(self, path: str, number: int, header, row: dict, cells, line: str = "",
                      known: dict | None = None) -> None:
-        """`line`: the JSON text of `row`; `known`: cells the row's visitor has rendered already, by column
-        (an event's data, as canonical JSON)."""
+        """`line`: the JSON text of `row`; `known`: values the row's visitor has serialised already, by
+        column (an event's data as its canonical JSON text, which renders as the same cell)."""
         columns = list(row)
         if cells is not None and len(cells) == len(columns) and (header is None or header == columns):
             values = list(row.values())
@@ -842,9 +843,11 @@ class Bundle:
                 values[columns.index(column)] = text
             if may_hold_bidi_control(line):
                 rendered = [csv_cell(value) for value in values]
-            else:  # no bidi control anywhere in the row: a text cell is itself unless it starts like a formula
+            else:  # no bidi control in the row: text is its own cell unless it starts like a formula; the
+                # usual None and integers rendered here as csv_cell renders them
                 rendered = [value if type(value) is str and value[:1] not in FORMULA_FIRST else
-                            "" if value is None else csv_cell(value) for value in values]
+                            "" if value is None else str(value) if type(value) is int else csv_cell(value)
+                            for value in values]
             if rendered == cells:
                 return  # the common case, decided without building any message
         label = f"row {number}" + (f" ({next(iter(row.values()))})" if row else "")
@@ -918,6 +921,7 @@ class Bundle:
         ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
         ends_reported: set = set()  # layout 2: streams already reported as repeated from an incident event log
         reading: list = [None]  # the incident stream whose rows are being read
+        population_log = path in E2_FILES
 
         def visit(row: dict, number: int, line: str) -> dict | None:
             data, known = row.get("data"), None
@@ -927,11 +931,11 @@ class Bundle:
                 except ValueError:  # a value canonical JSON cannot hold (NaN): the chain check reports it
                     pass
             chain.row(row, known and known["data"])
-            stream, seq = row.get("stream"), row.get("seq")
+            stream, seq, kind = row.get("stream"), row.get("seq"), row.get("kind")
             label = f"stream {stream} seq {seq}"
-            if row.get("kind") == RECEIPT_KIND:
+            if kind == RECEIPT_KIND:
                 self.receipts[(stream, seq)] = row
-            elif row.get("kind") == KEY_PUBLISHED and path == "audit_log.json":
+            elif kind == KEY_PUBLISHED and path == "audit_log.json":
                 self.check.key_publications.append(row)
             try:
                 recorded = parse_time(row.get("recorded_at"))
@@ -940,7 +944,7 @@ class Bundle:
                 self.check.problem(path, f"{label}: recorded_at {row.get('recorded_at')!r} is not a time")
             self.summary(path, label, row, recorded)
             self.event_columns(path, label, row)
-            if path in E2_FILES:
+            if population_log:
                 if isinstance(stream, str) and stream.startswith(("incident:", "exercise:")):
                     self.e2_streams[path].add(stream)
                     fold = self.incident_streams.get(stream)
@@ -978,9 +982,9 @@ class Bundle:
         hand, and the timeline let go."""
         if fold is None:
             return
-        number = fold.stream.split(":", 1)[1]
-        if fold.stream.startswith("incident:") and number.isdigit():
-            key = f"INC-{int(number)}"
+        number = key_number(fold.stream, "incident:")
+        if number is not None and fold.stream == f"incident:{number}":  # the stream its packets name
+            key = f"INC-{number}"
             for folder in PACKET_FOLDERS:
                 for path in (f"{folder}/{key}/{key}.{fmt}" for fmt in ("json", "md", "html")):  # the JSON first
                     if path in self.present and path not in self.done:
@@ -1347,8 +1351,8 @@ class Bundle:
                                      "packet is the one to read)")
         elif fmt == "md":
             for event in events:
-                start = (f"| {event.get('seq')} | {shown_time(event.get('occurred_at'))} | "
-                         f"{shown_time(event.get('recorded_at'))} |")
+                times = f"{_shown(event.get('occurred_at'))} | {_shown(event.get('recorded_at'))}"
+                start = f"| {event.get('seq')} | {times} |"
                 if start not in text:
                     self.check.problem(path, f"timeline: no row for {stream} seq {event.get('seq')} "
                                              f"(expected a row starting {start!r})")

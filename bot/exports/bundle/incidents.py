@@ -23,7 +23,7 @@ from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.events import BundleEvent, prepared, whole_streams
 from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.exports.eventlog_export import Segments
-from vigil_ir.exports.timeline import action_records, checklists, review_record, risk_links
+from vigil_ir.exports.timeline import action_fields, checklists, review_fields, risk_links
 from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident, stream_of
@@ -89,7 +89,7 @@ class IncidentFiles:
         self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
                       description=self.packet_description(incident), checklists=checklists(ctx.session, incident),
-                      review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),
+                      review=review_fields(review), actions=action_fields(actions),
                       risks=self.linked.get(incident.key, []))
         ctx.streams_in_full[incident.stream] = f"{self.event_log.name}.json"
         if self.folder == "incidents" and review is not None and review.status == "completed":
