@@ -176,21 +176,22 @@ def stored_ranges(session: Session, ranges: list[tuple[str, int, int]]) -> Itera
     make = StoredEvent._make
     for offset in range(0, len(ranges), STREAMS_PER_QUERY):
         chunk = ranges[offset:offset + STREAMS_PER_QUERY]
-        query = (select(*columns).where(_in_ranges(chunk)).order_by(stream_order, table.c.stream_seq)
+        query = (select(*columns).where(_in_ranges(len(chunk))).order_by(stream_order, table.c.stream_seq)
                  .execution_options(yield_per=ROWS_PER_FETCH))
-        for page in session.execute(query).partitions():
+        params: dict[str, Any] = {}
+        for index, (stream, lo, hi) in enumerate(chunk):
+            params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
+        for page in session.execute(query, params).partitions():
             yield from map(make, page)
 
 
-def _in_ranges(chunk: list[tuple[str, int, int]]) -> TextClause:
-    """`(stream = ? AND stream_seq BETWEEN ? AND ?) OR …` for each range, values bound. Written as one
-    text: building an and_/between expression per range cost more than running the query."""
-    params: dict[str, Any] = {}
-    for index, (stream, lo, hi) in enumerate(chunk):
-        params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
-    condition = " OR ".join(f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})"
-                            for index in range(len(chunk)))
-    return text(f"({condition})").bindparams(**params)
+@functools.lru_cache(maxsize=8)
+def _in_ranges(count: int) -> TextClause:
+    """`(stream = :s0 AND stream_seq BETWEEN :lo0 AND :hi0) OR …` for `count` ranges, the values bound
+    when executed. One SQL text: an and_/between expression per range cost more than the query, and
+    the same text for every full chunk is compiled once."""
+    return text("(" + " OR ".join(f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})"
+                                  for index in range(count)) + ")")
 
 
 def whole_streams(session: Session, streams: Iterable[str]) -> Iterator[StoredEvent]:
