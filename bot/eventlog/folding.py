@@ -129,6 +129,8 @@ class StateCheck:
         self.prefixes = tuple(fold.prefix for fold in folds)
         self.current: str | None = None
         self.states: list[tuple[int, Fold, Any]] = []
+        # The kinds each fold reads (None: every kind; a fold that does not say sees every event).
+        self.kinds = [getattr(fold, "kinds", None) for fold in folds]
         self.pending: dict[int, dict[str, Any]] = {index: {} for index in range(len(folds))}
         self.found: list[Mismatch] = []
         self.count = 0
@@ -142,8 +144,8 @@ class StateCheck:
             self.states = [(index, fold, fold.new(event.stream)) for index, fold in enumerate(self.folds)
                            if wanted and event.stream.startswith(fold.prefix)]
         kind = event.kind
-        for _, fold, state in self.states:
-            kinds = getattr(fold, "kinds", None)  # a fold that does not say sees every event
+        for index, fold, state in self.states:
+            kinds = self.kinds[index]
             if kinds is None or kind in kinds:
                 fold.apply(state, event)
 
