@@ -19,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import TextClause, select, text as sql_text
 from sqlmodel import Session
 
 from vigil_ir.bidi import neutralise as shown
@@ -190,8 +190,8 @@ def _in_ranges(count: int) -> TextClause:
     """`(stream = :s0 AND stream_seq BETWEEN :lo0 AND :hi0) OR …` for `count` ranges, the values bound
     when executed. One SQL text: an and_/between expression per range cost more than the query, and
     the same text for every full chunk is compiled once."""
-    return text("(" + " OR ".join(f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})"
-                                  for index in range(count)) + ")")
+    ranges = (f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})" for index in range(count))
+    return sql_text("(" + " OR ".join(ranges) + ")")
 
 
 def whole_streams(session: Session, streams: Iterable[str]) -> Iterator[StoredEvent]:
