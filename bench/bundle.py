@@ -5,6 +5,7 @@ and `vigil verify` (chains + state fold on the database), half vs full data.
     .venv/bin/python bench/bundle.py --full          # the issue's year: 2,000 incidents x 200 events, 5,000 risks x 4
     .venv/bin/python bench/bundle.py --scale 0.25
     .venv/bin/python bench/bundle.py --scale 0.25 --baseline e34608e   # the export of another revision, same run
+    .venv/bin/python bench/bundle.py --verify BUNDLE.zip --checker-baseline 628bcc9   # verify --bundle vs its floors
 
 A year of data is generated through the domain functions (vigil_ir.incidents.service, vigil_ir.risks.service
 and vigil_ir.risks.reviews) into a temporary SQLite database: incidents spread evenly over 2025, each with
@@ -23,7 +24,10 @@ prev_hash + canonical JSON, the bytes verify hashes) plus raw sha256 over every 
 verify/raw ratio is what the bundle checks (parsing, linkage, manifest) cost on top of hashing.
 `vigil verify` on the database is measured the same way after each half of the data is generated
 (the same log at two sizes): its time and peak RSS, and its time over hashlib alone on the same
-canonical bytes (every event's prev_hash + canonical JSON). Not part of the test suite.
+canonical bytes (every event's prev_hash + canonical JSON). For each bundle, `verify --bundle` is also set
+against its floors, each timed alone: zlib inflating every member, json.loads of every row, csv.reader of
+every CSV file, raw sha256; with the standalone checker (`python verify.py`) as a process. Not part of the
+test suite.
 """
 
 from __future__ import annotations

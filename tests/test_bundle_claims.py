@@ -458,3 +458,37 @@ def test_a_key_with_a_digit_that_is_no_number_is_not_an_incident_key(bundle, tmp
     files = edited_table(bundle, "incidents", {"key": "INC-3"}, {"key": "INC-²"})
     forged = forge(bundle, tmp_path / "f.zip", files=files)
     assert_broken(bundle, tmp_path, forged, "incidents.json: INC-² (row 2): key 'INC-²' is not an incident key")
+
+
+def test_a_csv_cell_that_drops_its_formula_guard_is_caught(bundle, tmp_path):
+    """A text cell is taken as it is only when it starts like no formula: one that does must carry the
+    leading ' in the CSV."""
+    data = read(bundle, "incidents.csv")
+    assert b"'=HYPERLINK" in data
+    forged = forge(bundle, tmp_path / "f.zip", files={"incidents.csv": data.replace(b"'=HYPERLINK", b"=HYPERLINK")})
+    assert_broken(bundle, tmp_path, forged, "incidents.csv: row 1 (INC-2), column title: '=HYPERLINK(")
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["json-raw", "json-escaped"])
+def test_a_csv_cell_showing_a_bidi_control_raw_is_caught_however_the_json_writes_it(db, tmp_path, ascii_only):
+    """The CSV shows a bidi control as a marker ([U+202E]); the JSON twin may hold the control itself or
+    its \\u202e escape, and either way a CSV cell with the raw control differs from it."""
+    from datetime import date
+
+    from vigil_ir.incidents import service
+    from tests.test_bundle import step
+
+    seed(db)
+    step(db, date(2025, 3, 1), 5, "INC-5", lambda s, i: service.add_note(s, incident=i, actor="U0A", text="a\u202eb"))
+    bundle = export(db, tmp_path)
+    lines = read(bundle, "incident_events.json").decode().split("\n")
+    number = next(n for n, line in enumerate((l for l in lines if l.startswith("{")), 1) if "a\u202eb" in line)
+    lines = [json.dumps(json.loads(line.rstrip(",")), ensure_ascii=ascii_only) + ("," if line.endswith(",") else "")
+             if "a\u202eb" in line else line for line in lines]
+    assert ("\\u202e" in "\n".join(lines)) == ascii_only
+    data = read(bundle, "incident_events.csv").decode()
+    assert data.count("a[U+202E]b") == 2  # the summary and the data
+    forged = forge(bundle, tmp_path / "f.zip", files={"incident_events.json": "\n".join(lines).encode(),
+                                                      "incident_events.csv": data.replace("a[U+202E]b", "a\u202eb").encode()})
+    assert_broken(bundle, tmp_path, forged, f"incident_events.csv: row {number} (incident:5), column summary: ",
+                  f"incident_events.csv: row {number} (incident:5), column data: ")

@@ -834,8 +834,8 @@ class Bundle:
     # -- CSV twins
     def compare_twin(self, path: str, number: int, header, row: dict, cells, line: str = "",
                      known: dict | None = None) -> None:
-        """`line`: the JSON text of `row`; `known`: cells the row's visitor has rendered already, by column
-        (an event's data, as canonical JSON)."""
+        """`line`: the JSON text of `row`; `known`: values the row's visitor has serialised already, by
+        column (an event's data as its canonical JSON text, which renders as the same cell)."""
         columns = list(row)
         if cells is not None and len(cells) == len(columns) and (header is None or header == columns):
             values = list(row.values())
@@ -843,7 +843,8 @@ class Bundle:
                 values[columns.index(column)] = text
             if may_hold_bidi_control(line):
                 rendered = [csv_cell(value) for value in values]
-            else:  # no bidi control anywhere in the row: a text cell is itself unless it starts like a formula
+            else:  # no bidi control in the row: text is its own cell unless it starts like a formula; the
+                # usual None and integers rendered here as csv_cell renders them
                 rendered = [value if type(value) is str and value[:1] not in FORMULA_FIRST else
                             "" if value is None else str(value) if type(value) is int else csv_cell(value)
                             for value in values]
