@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -101,6 +101,20 @@ class Segments:
             last.last_seq, last.head_hash, last.events = row["seq"], row["hash"], last.events + 1
         else:
             self.items.append(Segment(row["stream"], row["seq"], row["seq"], row["prev_hash"], row["hash"], 1))
+
+    def add_run(self, events: Sequence[Any]) -> None:
+        """Events of one stream in seq order, as `add` of each would (a packet's whole stream at once)."""
+        if not events:
+            return
+        first, last = events[0], events[-1]
+        current = self.items[-1] if self.items else None
+        if current is not None and current.stream == first.stream:
+            current.events += len(events)
+        else:
+            current = Segment(first.stream, first.stream_seq, first.stream_seq, first.prev_hash, first.hash,
+                              len(events))
+            self.items.append(current)
+        current.last_seq, current.head_hash = last.stream_seq, last.hash
 
     @property
     def events(self) -> int:

@@ -49,10 +49,11 @@ def event_record(event: Event, people: Directory) -> dict[str, Any]:
 
 def _html_text(value: Any) -> str:
     """A value as the HTML environment shows it (vigil_ir.exports.render.html_finalize, then escaped
-    exactly as markupsafe escapes), without building a Markup object per cell."""
+    exactly as markupsafe escapes), without building a Markup object per cell. ASCII text holds no
+    bidi control, so most cells skip that scan."""
     if value is None:
         return EMPTY
-    text = neutralise(value) if isinstance(value, str) else str(value)
+    text = (value if value.isascii() else neutralise(value)) if isinstance(value, str) else str(value)
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
             .replace("'", "&#39;"))
 

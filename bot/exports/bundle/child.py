@@ -21,6 +21,7 @@ export code already imported.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import traceback
@@ -142,6 +143,7 @@ TASKS = {"incidents": incident_pass, "state_check": check}
 
 def main(connection: Connection, task: str, job: Job) -> None:
     """The child process's work; a failure is reported to the parent, then the process exits non-zero."""
+    gc.freeze()  # the imported code lives as long as the process: keep it out of full collections
     try:
         run = TASKS[task]
         connection.send(("ready",))

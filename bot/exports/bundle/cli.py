@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import gc
 from datetime import datetime
 from pathlib import Path
 
@@ -42,6 +43,9 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by:
 
         with database.read_session() as session:
             who, label = actor_for(session, by)
+        # What is loaded by now (modules, mappings, the database) lives as long as the process: keep it
+        # out of the garbage collector's full passes, which otherwise walk it again and again (~5% of the CPU).
+        gc.freeze()
         try:  # the state rows are checked against their events beside the export (state_guard.py)
             result = export_bundle(database, start=start, end=end, output=output, actor=who, progress=for_stream(),
                                    check_state=True)

@@ -11,6 +11,7 @@ hashes, and linked to the one before), which is what a packet's integrity block 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import TextClause, select, text as sql_text
 from sqlmodel import Session
 
 from vigil_ir.bidi import neutralise as shown
@@ -51,6 +52,20 @@ def _json_text(value: str | None) -> str:
 def shown_time(iso_text: str) -> str:
     """`2025-03-10T09:00:00.000000Z` as packets show it: `2025-03-10 09:00:00 UTC` (describe.when)."""
     return f"{iso_text[:10]} {iso_text[11:19]} UTC"
+
+
+# The JSON of the columns every event of a stream (or by an actor) shares, made once per stream/actor.
+@functools.lru_cache(maxsize=4096)
+def _stream_json(stream: str) -> tuple[str, str, str]:
+    """The stream, object_type and object_ref of an event-log row, as JSON strings."""
+    object_type, object_ref = object_of(stream)
+    return _quoted(stream), _quoted(object_type), _quoted(object_ref)
+
+
+@functools.lru_cache(maxsize=4096)
+def _actor_json(actor: str) -> tuple[str, str]:
+    """The actor and actor_type of an event-log row, as JSON strings."""
+    return _quoted(actor), _quoted(actor_type(actor))
 
 
 class Names:
@@ -115,13 +130,14 @@ class BundleEvent:
 
     def json_line(self) -> str:
         """The event-log row (eventlog_export.COLUMNS, in order) as one JSON object."""
-        object_type, object_ref = object_of(self.stream)
+        stream, object_type, object_ref = _stream_json(self.stream)
+        actor, kind_of_actor = _actor_json(self.actor)
         corrects = "null" if self.corrects is None else str(self.corrects)
-        return (f'{{"stream": {_quoted(self.stream)}, "seq": {self.stream_seq}, "id": {self.id}, '
-                f'"object_type": {_quoted(object_type)}, "object_ref": {_quoted(object_ref)}, '
+        return (f'{{"stream": {stream}, "seq": {self.stream_seq}, "id": {self.id}, '
+                f'"object_type": {object_type}, "object_ref": {object_ref}, '
                 f'"occurred_at": {_quoted(self.occurred_text)}, "recorded_at": {_quoted(self.recorded_text)}, '
-                f'"actor": {_quoted(self.actor)}, "actor_name": {_json_text(self.actor_name)}, '
-                f'"actor_type": {_quoted(actor_type(self.actor))}, "kind": {_quoted(self.kind)}, '
+                f'"actor": {actor}, "actor_name": {_json_text(self.actor_name)}, '
+                f'"actor_type": {kind_of_actor}, "kind": {_quoted(self.kind)}, '
                 f'"summary": {_json_text(self.summary)}, "data": {self.data_text}, "corrects": {corrects}, '
                 f'"prev_hash": {_quoted(self.prev_hash)}, "hash": {_quoted(self.hash)}}}')
 
@@ -133,7 +149,8 @@ class BundleEvent:
         texts = (self.stream, object_type, object_ref, self.actor, self.actor_name or "", self.kind,
                  self.summary or "", self.data_text, self.prev_hash, self.hash)
         joined = "\x00" + "\x00".join(texts)
-        if _BIDI.search(joined) or _FORMULA_START.search(joined):
+        # ASCII text holds no bidi control: one C check spares the scan for almost every row.
+        if (not joined.isascii() and _BIDI.search(joined)) or _FORMULA_START.search(joined):
             return self._careful_cells(object_type, object_ref)
         return [self.stream, str(self.stream_seq), str(self.id), object_type, object_ref, self.occurred_text,
                 self.recorded_text, self.actor, self.actor_name or "", actor_type(self.actor), self.kind,
@@ -159,21 +176,22 @@ def stored_ranges(session: Session, ranges: list[tuple[str, int, int]]) -> Itera
     make = StoredEvent._make
     for offset in range(0, len(ranges), STREAMS_PER_QUERY):
         chunk = ranges[offset:offset + STREAMS_PER_QUERY]
-        query = (select(*columns).where(_in_ranges(chunk)).order_by(stream_order, table.c.stream_seq)
+        query = (select(*columns).where(_in_ranges(len(chunk))).order_by(stream_order, table.c.stream_seq)
                  .execution_options(yield_per=ROWS_PER_FETCH))
-        for page in session.execute(query).partitions():
+        params: dict[str, Any] = {}
+        for index, (stream, lo, hi) in enumerate(chunk):
+            params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
+        for page in session.execute(query, params).partitions():
             yield from map(make, page)
 
 
-def _in_ranges(chunk: list[tuple[str, int, int]]) -> TextClause:
-    """`(stream = ? AND stream_seq BETWEEN ? AND ?) OR …` for each range, values bound. Written as one
-    text: building an and_/between expression per range cost more than running the query."""
-    params: dict[str, Any] = {}
-    for index, (stream, lo, hi) in enumerate(chunk):
-        params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
-    condition = " OR ".join(f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})"
-                            for index in range(len(chunk)))
-    return text(f"({condition})").bindparams(**params)
+@functools.lru_cache(maxsize=8)
+def _in_ranges(count: int) -> TextClause:
+    """`(stream = :s0 AND stream_seq BETWEEN :lo0 AND :hi0) OR …` for `count` ranges, the values bound
+    when executed. One SQL text: an and_/between expression per range cost more than the query, and
+    the same text for every full chunk is compiled once."""
+    ranges = (f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})" for index in range(count))
+    return sql_text("(" + " OR ".join(ranges) + ")")
 
 
 def whole_streams(session: Session, streams: Iterable[str]) -> Iterator[StoredEvent]:

@@ -84,8 +84,7 @@ class IncidentFiles:
                                **extras(review, actions, events, events[-1].hash if events else None)})
         self.event_log.write_serialised([event.json_line() for event in events],
                                         [event.csv_cells() for event in events])
-        for event in events:
-            self.segments.add(event)
+        self.segments.add_run(events)
         self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
                       description=self.packet_description(incident), checklists=checklists(ctx.session, incident),
