@@ -1,6 +1,7 @@
-"""The bundle export on several processes: the incident pass and the state check run beside the parent,
-on the parent's snapshot; the bundle is the one a single process writes; a child that dies or raises
-fails the export cleanly (no partial bundle, the earlier file intact, nothing recorded)."""
+"""The bundle export on two processes: the incident pass runs beside the parent, on the parent's
+snapshot; the bundle is the one a single process writes; a child that dies or raises, or a state check
+that finds differences, fails the export cleanly (no partial bundle, the earlier file intact, nothing
+recorded, no process left)."""
 
 from __future__ import annotations
 
@@ -91,7 +92,7 @@ def test_an_incident_process_that_dies_or_raises_fails_the_export_and_changes_no
     assert zipfile.is_zipfile(target) and len(recorded_exports(db)) == 1
 
 
-def test_differences_found_by_the_state_check_process_stop_the_export(db, tmp_path):
+def test_differences_found_by_the_state_check_stop_the_export_and_its_incident_process(db, tmp_path):
     long_incident(db)
     with db.session() as s:  # edited with SQL: the row no longer says what its events say
         s.execute(update(Incident).where(Incident.number == 1).values(title="Nothing happened"))
@@ -145,8 +146,7 @@ def test_every_process_reads_the_same_moment_while_writers_carry_on(db, tmp_path
 
 def test_the_bundle_is_the_one_a_single_process_writes(db, tmp_path, database_url):
     """An in-memory SQLite database cannot be opened by another process, so its bundle is written by
-    one; the same records in a file (or PostgreSQL) give the same manifest, byte for byte, written by
-    three processes."""
+    one; the same records in a file give the same manifest, byte for byte, written by two."""
     if not database_url.startswith("sqlite"):
         pytest.skip("compares with SQLite's in-memory database")
     memory = Database("sqlite://")
@@ -157,10 +157,10 @@ def test_the_bundle_is_the_one_a_single_process_writes(db, tmp_path, database_ur
     finally:
         memory.dispose()
     seed(db)
-    three = export(db, tmp_path / "three.zip", check_state=True)
-    assert one.manifest_sha256 == three.manifest_sha256
-    assert read(tmp_path / "one.zip", "manifest.json") == read(tmp_path / "three.zip", "manifest.json")
-    assert manifest_of(tmp_path / "three.zip")["event_log"]["segments"]["incident_events.json"]
+    two = export(db, tmp_path / "two.zip", check_state=True)
+    assert one.manifest_sha256 == two.manifest_sha256
+    assert read(tmp_path / "one.zip", "manifest.json") == read(tmp_path / "two.zip", "manifest.json")
+    assert manifest_of(tmp_path / "two.zip")["event_log"]["segments"]["incident_events.json"]
 
 
 def test_the_incident_stage_has_its_own_line_on_the_bar():

@@ -1,19 +1,16 @@
-"""The other processes of a bundle export: the incident pass and the state check, on the parent's snapshot.
+"""The second process of a bundle export: the incident pass, on the parent's snapshot.
 
-`main` runs in a child process (vigil_ir.exports.bundle.parallel starts one per task). It joins the
-snapshot the parent shares (vigil_ir.exports.snapshot.joined_snapshot) and runs its task:
+`main` runs in a child process (vigil_ir.exports.bundle.parallel starts it). It joins the snapshot
+the parent shares (vigil_ir.exports.snapshot.joined_snapshot) and runs the incident section writer
+(vigil_ir.exports.bundle.incidents) exactly as the parent would, forwarding what it produces over its
+connection: each finished file (bytes, or a temporary table file passed as an open file descriptor,
+so nothing is copied and nothing is left on disk if either process dies), the progress of its stage,
+and at the end the facts the parent's later sections need (`Facts`). The parent writes every file
+into the one zip.
 
-* "incidents": the incident section writer (vigil_ir.exports.bundle.incidents), exactly as the parent
-  would run it, forwarding what it produces over its connection: each finished file (bytes, or a
-  temporary table file passed as an open file descriptor, so nothing is copied and nothing is left
-  on disk if either process dies), the progress of its stage, and at the end the facts the parent's
-  later sections need (`Facts`). The parent writes every file into the one zip.
-* "state_check": the folds of vigil_ir.exports.bundle.state_guard; its result is None or the
-  StateDiffers to refuse with.
-
-Messages to the parent, in order: ("ready",), ("joined",), then (incident pass) any number of ("file",
-entry, bytes, listed), ("spooled", entry) + a file descriptor and ("progress", ...), and last ("done",
-result) or ("failed", text, traceback). The parent sends one: ("snapshot", token).
+Messages to the parent, in order: ("ready",), ("joined",), then any number of ("file", entry, bytes,
+listed), ("spooled", entry) + a file descriptor and ("progress", ...), and last ("done", Facts) or
+("failed", text, traceback). The parent sends one: ("snapshot", token).
 
 Imported at module level on purpose: the forkserver preloads this module, so a child starts with the
 export code already imported.
@@ -22,7 +19,6 @@ export code already imported.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 import traceback
 from collections import Counter
@@ -33,9 +29,8 @@ from multiprocessing.reduction import send_handle
 from pathlib import Path
 from typing import IO, Any
 
-from vigil_ir import state_check  # noqa: F401 - preloaded for the state check task
 from vigil_ir.config import Settings
-from vigil_ir.exports.bundle import incidents, state_guard
+from vigil_ir.exports.bundle import incidents
 from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.files import FileEntry, entry_for
 from vigil_ir.exports.eventlog_export import Segments
@@ -105,7 +100,7 @@ class ForwardingSink:
         with source:
             source.flush()
             self.connection.send(("spooled", entry))
-            send_handle(self.connection, source.fileno(), os.getppid())
+            send_handle(self.connection, source.fileno(), None)  # the process id is for Windows only
         self.files.append(entry)
 
 
@@ -134,11 +129,7 @@ def incident_pass(connection: Connection, session, job: Job) -> Facts:
                  criteria_references=ctx.criteria_references)
 
 
-def check(connection: Connection, session, job: Job) -> state_guard.StateDiffers | None:
-    return state_guard.differences(session, job.end)
-
-
-TASKS = {"incidents": incident_pass, "state_check": check}
+TASKS = {"incidents": incident_pass}
 
 
 def main(connection: Connection, task: str, job: Job) -> None:

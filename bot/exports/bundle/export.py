@@ -1,8 +1,8 @@
 """The evidence bundle for an audit period: one zip, every file hashed in `manifest.json`.
 
 The bundle is written to a temporary file beside the output, from one read-only snapshot of the
-database (vigil_ir.exports.snapshot), one zip entry at a time. The incident pass (and, when asked,
-the state check) runs in a process of its own on the same snapshot while this one writes the other
+database (vigil_ir.exports.snapshot), one zip entry at a time. The incident pass runs in a process
+of its own on the same snapshot while this one checks the state rows (when asked), writes the other
 sections and the zip (vigil_ir.exports.bundle.parallel; all in this process for an in-memory SQLite
 database, which no other process can open); the file is moved into place once complete (vigil_ir.exports.output), and then
 the export is recorded as an `audit.bundle_exported` event. A failure leaves no partial bundle
@@ -94,16 +94,15 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
     sink = ZipSink(path, manifest.generated_at)
     manifest.files = sink.files  # the manifest lists what the sink has written
     helpers = None
-    if shareable(database):  # the incident pass and the state check beside this process (parallel.py)
+    if shareable(database):  # the incident pass beside this process (parallel.py)
         helpers = Helpers(Job(url=database.url, start=manifest.start, end=manifest.end,
                               generated_at=manifest.generated_at, generated_by=manifest.generated_by,
-                              backend=manifest.backend, workdir=path.parent, settings=settings), sink, progress,
-                          check_state=check_state)
+                              backend=manifest.backend, workdir=path.parent, settings=settings), sink, progress)
     try:
         if helpers is not None:
             helpers.start()
         with read_snapshot(database, joiners=helpers) as session:
-            if check_state and helpers is None:
+            if check_state:  # on the bundle's own snapshot, while the incident process works
                 state_guard.refuse_differences(session, manifest.end)
             manifest.previous_bundle = signing.previous_bundle(session)
             ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
@@ -149,8 +148,8 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
     Raises ValueError for an empty period, OSError when the output cannot be written,
     SigningKeyError when the signing key cannot be used (checked first: nothing is written then),
     state_guard.StateDiffers when `check_state` is set and the state rows of the records begun
-    before `end` disagree with their events (checked on the bundle's own snapshot, beside the
-    export) and parallel.ExportProcessFailed when another process of the export fails. Whatever
+    before `end` disagree with their events (checked on the bundle's own snapshot, while the
+    incident process works) and parallel.ExportProcessFailed when the incident process fails. Whatever
     fails, no partial bundle is left, an earlier file at `output` stays as it was, and nothing is
     recorded. The other processes are started with multiprocessing (forkserver): a script calling
     this needs the `if __name__ == "__main__":` guard multiprocessing asks of every main module.

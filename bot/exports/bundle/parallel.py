@@ -1,30 +1,28 @@
-"""A bundle export on two cores: the incident pass and the state check in processes of their own.
+"""A bundle export on two cores: the incident pass in a process of its own, beside the rest.
 
-The export is pure Python apart from compression, so a second thread would not help (the GIL); more
-processes do. Three, each with one job:
+The export is pure Python apart from compression, so a second thread would not help (the GIL); a
+second process does. Two processes, one per core of the two the bundle is budgeted for:
 
-* this one (the parent) writes every section but the incidents, and the zip: a thread here receives
-  the incident process's finished files and hands them to the same ZipSink, whose own thread
-  deflates them as they come;
-* the incident pass (E1/E2/E3/E5: every incident's events, packets and population rows), the largest
-  single section, about half of the export's work;
-* the state check (vigil_ir.exports.bundle.state_guard), which must pass before the bundle is kept;
-  the parent stops as soon as it reports a difference.
+* the incident pass (E1/E2/E3/E5: every incident's events, packets and population rows), the
+  largest single section, runs in a child;
+* this process (the parent) runs the state check (vigil_ir.exports.bundle.state_guard) and every other
+  section, and writes the zip: a thread here receives the child's finished files and hands them to
+  the same ZipSink, whose own thread deflates them as they come.
 
-The two children share the machine's second core between them (the budget is two cores), so the
-parent's share and theirs come out about even. All three read the same snapshot
-(vigil_ir.exports.snapshot): the bundle is still one moment of the database, and the check covers
-exactly the state the bundle is built from.
+Measured at half the issue's year, the two sides come out about even this way (the state check and
+the other sections ≈ the incident pass); with the check in a third process, it and the incident
+pass shared one core while the parent kept the other, and the export took longer. Both processes
+read the same snapshot (vigil_ir.exports.snapshot): the bundle is still one moment of the database,
+and the check covers exactly the state the bundle is built from.
 
-The children are started with multiprocessing's forkserver: forked from a small server process that
+The child is started with multiprocessing's forkserver: forked from a small server process that
 imported the export code once (the first export of a process pays those imports, later ones in the
 same process do not), never from the parent itself, whose threads (the zip's, a web server's) a fork
-would copy mid-flight. A child gets the database URL and settings as arguments, not from the
-environment.
+would copy mid-flight. It gets the database URL and settings as arguments, not from the environment.
 
 A child that raises, or dies, fails the export: its message (or exit status) is raised here as
 ExportProcessFailed, and the caller's cleanup leaves no partial bundle and records nothing. When the
-parent fails instead, `stop()` ends the children.
+parent fails instead, `stop()` ends the child.
 """
 
 from __future__ import annotations
@@ -42,14 +40,13 @@ from vigil_ir.exports.progress import Progress, lane_of
 if TYPE_CHECKING:  # this module stays light to import: prepare() runs before the export code is imported
     from vigil_ir.exports.bundle.child import Facts, Job
     from vigil_ir.exports.bundle.files import ZipSink
-    from vigil_ir.exports.bundle.state_guard import StateDiffers
 
 CONTEXT = "forkserver"
 PRELOAD = ["vigil_ir.exports.bundle.child"]
 
 
 class ExportProcessFailed(RuntimeError):
-    """A process of the export failed or ended early; nothing was written."""
+    """The export's other process failed or ended early; nothing was written."""
 
 
 def _context():
@@ -186,55 +183,35 @@ class ChildProcess:
 
 
 class Helpers:
-    """The incident pass and (`check_state`) the state check beside the parent: start them, share the snapshot with
-    them (vigil_ir.exports.snapshot.Joiners), `check()` between sections, `facts()` at the end;
-    `stop()` always (in a `finally`)."""
+    """The incident pass beside the parent: start it, share the snapshot with it
+    (vigil_ir.exports.snapshot.Joiners), `check()` between sections, `facts()` at the end; `stop()`
+    always (in a `finally`)."""
 
-    def __init__(self, job: Job, sink: ZipSink, progress: Progress, *, check_state: bool):
+    def __init__(self, job: Job, sink: ZipSink, progress: Progress):
         self._lane = lane_of(progress)
         self.incidents = ChildProcess("incidents", job, sink, self._lane)
-        self.state_check = ChildProcess("state_check", job) if check_state else None
-        self.all = tuple(process for process in (self.incidents, self.state_check) if process is not None)
 
     def start(self) -> None:
-        for process in self.all:
-            process.start()
+        self.incidents.start()
 
     def ready(self) -> None:
-        for process in self.all:
-            process.wait("ready")
+        self.incidents.wait("ready")
 
     def join(self, token: str | None) -> None:
-        for process in self.all:
-            process.send_snapshot(token)
-        if token is None:  # SQLite: writers are held off until every child has made its first read
-            for process in self.all:
-                process.wait("joined")
+        self.incidents.send_snapshot(token)
+        if token is None:  # SQLite: writers are held off until the child has made its first read
+            self.incidents.wait("joined")
 
     def check(self) -> None:
-        """Raise now if a child failed or the state check found differences (no use going on)."""
-        for process in self.all:
-            process.raise_if_failed()
-        if self.state_check is not None and self.state_check.finished:
-            self._refuse_if_differs()
+        """Raise now if the child failed (no use going on)."""
+        self.incidents.raise_if_failed()
 
     def facts(self) -> Facts:
-        """Wait for both; raises StateDiffers when the check found differences."""
-        self.check()
-        facts = self.incidents.result()
-        self._refuse_if_differs()
-        return facts
-
-    def _refuse_if_differs(self) -> None:
-        if self.state_check is None:
-            return
-        verdict: StateDiffers | None = self.state_check.result()
-        if verdict is not None:
-            raise verdict
+        """Wait for the incident pass; its files are then all in the sink."""
+        return self.incidents.result()
 
     def stop(self) -> None:
         try:
-            for process in self.all:
-                process.stop()
+            self.incidents.stop()
         finally:
             self._lane.close()

@@ -2,8 +2,9 @@
 
 A bundle is built from the state tables, so `vigil export bundle` runs the folds `vigil verify` runs
 (vigil_ir.state_check) over the records whose streams began before the period's end, on the bundle's
-own snapshot, and refuses, naming each difference, when they disagree. The check runs in a process of
-its own beside the export (vigil_ir.exports.bundle.parallel); the bundle is kept only once it passed.
+own snapshot, and refuses, naming each difference, when they disagree. It runs in the exporting process
+first, while the incident pass runs in the other (vigil_ir.exports.bundle.parallel); a refusal ends
+that process and discards the unfinished bundle.
 """
 
 from __future__ import annotations
@@ -21,9 +22,6 @@ class StateDiffers(Exception):
     def __init__(self, count: int, shown: list[str]):
         super().__init__(f"{count} state row difference(s) with the event log")
         self.count, self.shown = count, shown
-
-    def __reduce__(self):  # raised in the checking process, re-raised in the exporting one
-        return StateDiffers, (self.count, self.shown)
 
     def refusal(self) -> str:
         """What `vigil export bundle` says."""
