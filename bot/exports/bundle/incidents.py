@@ -26,7 +26,7 @@ from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.exports.timeline import action_fields, checklists, review_fields, risk_links
 from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import Incident, stream_of
 
 PAGE = 50  # incidents (with every event of each) in memory at a time
 E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
@@ -116,6 +116,13 @@ def _pages(ctx: Context) -> Iterator[list[Incident]]:
         yield page
         last = page[-1].number
         ctx.session.expunge_all()
+
+
+def streams_in_full(ctx: Context) -> dict[str, str]:
+    """The streams `write` gives whole in its event log, known before it runs (the audit log leaves
+    them out; a parent process writes it while a second process runs this pass)."""
+    numbers = ctx.session.exec(select(Incident.number).where(*_in_period(ctx)))
+    return {stream_of(number): f"{E2_FILE}.json" for number in numbers}
 
 
 def write(ctx: Context) -> list[int]:
