@@ -240,3 +240,29 @@ def test_every_recorded_kind_reads_as_a_sentence_not_json(vigil):
             "risk.assessment_signed_off", "incident.role_assigned"} <= kinds
     raw = [(event.kind, describe(event)) for event in events if describe(event).startswith(event.kind + " {")]
     assert raw == []
+
+
+def test_the_people_lists_scan_of_event_data_fetches_every_text_that_can_name_someone(db):
+    """people.csv parses only the data the database says may name a person (bundle.people): every text
+    the scan accepts (a mention, a JSON escape, a quoted U… or W… id) must come back from the query,
+    on both databases (SQLite's LIKE ignores case, so its filter is a GLOB)."""
+    from sqlalchemy import Text, cast, select as core_select
+
+    from vigil_ir.eventlog import append
+    from vigil_ir.exports.bundle.people import _QUOTED_ID, _may_name_someone
+
+    values = [{"text": "ask <@U0MENTION> to look"}, {"user": "U0QUOTED1"}, {"members": ["W0GRID2", "x"]},
+              {"text": "a bell \u0007 rang"}, {"text": "plain words"}, {"user": "u0lower1"}, {"Upper": "no id"},
+              {"text": "Update from Wanda"}, {}]
+    with db.session() as s:
+        for data in values:
+            append(s, stream="audit", kind="test.data", actor="cli:test", data=data)
+    with db.read_session() as s:
+        stored = cast(Event.data, Text)
+        every = [text for (text,) in s.execute(core_select(stored).where(Event.kind == "test.data"))]
+        fetched = [text for (text,) in s.execute(core_select(stored).where(Event.kind == "test.data",
+                                                                          _may_name_someone(s)))]
+    accepted = [text for text in every if "<@" in text or "\\u" in text or _QUOTED_ID.search(text)]
+    assert len(accepted) == 4  # the mention, the quoted ids, the escaped bell
+    assert set(accepted) <= set(fetched)
+    assert len(fetched) < len(every)  # and it leaves texts out: plain words, lower-case ids, no data

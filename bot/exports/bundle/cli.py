@@ -44,8 +44,11 @@ def bundle(ctx: click.Context, start: datetime, end: datetime, output: Path, by:
         with database.read_session() as session:
             who, label = actor_for(session, by)
         # What is loaded by now (modules, mappings, the database) lives as long as the process: keep it
-        # out of the garbage collector's full passes, which otherwise walk it again and again (~5% of the CPU).
+        # out of the garbage collector's full passes, which otherwise walk it again and again; and let
+        # the young generation grow to 10,000 objects (from 700) before a pass, since the export makes
+        # millions of short-lived ones. Together ~5% of the export's CPU.
         gc.freeze()
+        gc.set_threshold(10_000, 20, 20)
         try:  # the state rows are checked against their events beside the export (state_guard.py)
             result = export_bundle(database, start=start, end=end, output=output, actor=who, progress=for_stream(),
                                    check_state=True)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 
-from sqlalchemy import Text, cast, select as core_select
+from sqlalchemy import Text, cast, func, or_, select as core_select
 from sqlmodel import select
 
 from vigil_ir import clock
@@ -44,6 +44,16 @@ def _roles(ctx: Context) -> dict[str, list[str]]:
     return by_subject(recorded)  # user ids; user groups (S…, @handle) are listed under their own id too
 
 
+def _may_name_someone(session):
+    """Data text that may hold a user id, as SQL: every text the check in `write` accepts (a mention,
+    a JSON escape, a string starting with U or W), and few others, so most events' data is never
+    fetched. Case-sensitive on both databases (SQLite's LIKE is not: GLOB is)."""
+    data = cast(Event.data, Text)
+    if session.get_bind().dialect.name == "sqlite":
+        return or_(data.op("GLOB")("*<@*"), data.op("GLOB")("*\\u*"), data.op("GLOB")('*"[UW]*'))
+    return or_(*(data.contains(part, autoescape=True) for part in ("<@", "\\u", '"U', '"W')))
+
+
 def _change_text(when, kind: str, data: dict) -> str:
     if kind == "person.first_seen":
         return f"{clock.iso(when)} first seen as {display_of(data) or UNKNOWN}"
@@ -55,16 +65,15 @@ def write(ctx: Context) -> None:
     """Call after every other section: the ids they named are part of the list."""
     roles = _roles(ctx)
     through_groups, group_changes = roles_through_groups(ctx.session, roles, start=ctx.start, end=ctx.end)
-    acted: dict[str, int] = {}
     named: set[str] = set(ctx.people.named) | set(roles) | set(through_groups) | set(group_changes)
-    query = (core_select(Event.actor, cast(Event.data, Text)).where(Event.recorded_at >= ctx.start,
-                                                                    Event.recorded_at < ctx.end)
+    in_period = (Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)
+    acted = {actor: count for actor, count in ctx.session.execute(
+        core_select(Event.actor, func.count()).where(*in_period).group_by(Event.actor)) if is_user_id(actor)}
+    query = (core_select(cast(Event.data, Text)).where(*in_period, _may_name_someone(ctx.session))
              .execution_options(yield_per=ROWS_PER_FETCH))
-    for actor, text in ctx.session.execute(query):
-        acted[actor] = acted.get(actor, 0) + 1  # every actor counted; those not user ids dropped below
+    for (text,) in ctx.session.execute(query):
         if text and ("<@" in text or "\\u" in text or _QUOTED_ID.search(text)):  # else it names no one: not parsed
             named.update(user_ids_in(json.loads(text)))
-    acted = {actor: count for actor, count in acted.items() if is_user_id(actor)}
     led: dict[str, list[str]] = {}
     for number, lead in ctx.session.exec(select(Incident.number, Incident.lead).where(
             Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None),
