@@ -231,3 +231,28 @@ def test_the_exports_check_reading_only_the_folded_events_finds_what_every_event
     named = {line.split(":")[0] for line in expected}
     assert {"RISK-1", "ACT-1", "INC-1", "INC-2"} <= named
     assert ("INC-3" in named) is (before is None)
+
+
+def test_a_stream_rewritten_without_its_creation_is_reported_not_a_crash(records, tmp_path):
+    """Someone with write access deletes a risk's first event and recomputes the chain to hide it: the
+    chain verifies, so the fold must say that the events never create the risk (RISK-3 has a completed
+    review, an approval and an acceptance after it, none of which can be replayed without the risk:
+    replaying them crashed the fold)."""
+    from tests.test_witness import rechain
+
+    db, stream, record, kind = records, "risk:3", "RISK-3", "risk.created"
+    with db.session() as s:
+        s.execute(delete(Event).where(Event.stream == stream, Event.stream_seq == 1))
+    rechain(db, stream)
+    result = verify(db)
+    assert result.exit_code == 1, result.output
+    assert f"BROKEN: {record}: its events never create it (expected a {kind} event, found none in its stream)" \
+        in result.output
+    assert isinstance(result.exception, SystemExit)
+    assert sum(line.startswith(f"BROKEN: {record}") or f" of {record}:" in line
+               for line in result.output.splitlines()) == 1  # one finding, not one per review it holds
+    target = tmp_path / "q1.zip"
+    exported = CliRunner().invoke(main, ["export", "bundle", "--from", "2025-01-01", "--to", "2025-03-31",
+                                         "-o", str(target)], obj={"database": db})
+    assert exported.exit_code == 1 and not target.exists()
+    assert f"{record}: its events never create it" in exported.output

@@ -43,6 +43,8 @@ class Mismatch:
             return f"{self.record}: its events have no state row (expected {self.expected}, found {self.found})"
         if self.field == "events":
             return f"{self.record}: the state row has no events (expected {self.expected}, found {self.found})"
+        if self.field == "created":
+            return f"{self.record}: its events never create it (expected {self.expected}, found {self.found})"
         return (f"{self.record}: the state row's {self.field} differs from its events "
                 f"(events say {self.expected!r}, the row has {self.found!r})")
 

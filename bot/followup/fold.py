@@ -49,7 +49,7 @@ class ActionFold:
             if action is None:
                 yield Mismatch(key, "row", "an action row", "none (the row was removed)")
             elif folded["state"] is None:
-                yield Mismatch(key, "action.created", "its action.created event", "none: the stream never creates it")
+                yield Mismatch(key, "created", "a action.created event", "none in its stream")
             else:
                 yield from differences(key, {name: folded["state"].get(name) for name in ACTION_FIELDS},
                                        snapshot(action))

@@ -64,6 +64,8 @@ class RiskFold:
     def apply(self, state: dict[str, Any], event: Any) -> None:
         kind, data, at = event.kind, event.data or {}, event.recorded_at
         before = state["risk"]
+        if before is None and kind != "risk.created":
+            return  # nothing replays onto a risk its stream never created: `compare` reports that alone
         after = state["risk"] = history.replay(before, kind, data)
         changes = data.get("changes") or {}
         reviews, approvals, acceptances, times = (state["reviews"], state["approvals"], state["acceptances"],
@@ -154,10 +156,10 @@ class RiskFold:
             if risk is None:
                 yield Mismatch(key, "row", "a risk row", "none (the row was removed)")
                 continue
-            if state["risk"] is None:
-                yield Mismatch(key, "risk.created", "its risk.created event", "none: the stream never creates it")
-            else:
-                yield from differences(key, state["risk"], history.snapshot(risk))
+            if state["risk"] is None:  # its reviews, approvals and acceptances were not replayed either
+                yield Mismatch(key, "created", "a risk.created event", "none in its stream")
+                continue
+            yield from differences(key, state["risk"], history.snapshot(risk))
             for name, fields, label in (("review", REVIEW_FIELDS, "RRV-{} of " + key),
                                         ("approval", APPROVAL_FIELDS, "approval {} of " + key),
                                         ("acceptance", ACCEPTANCE_FIELDS, "RAC-{} of " + key)):
