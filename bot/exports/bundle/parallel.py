@@ -105,14 +105,6 @@ class ChildProcess:
             self._connection.close()
             self._connection = None
 
-    @property
-    def pid(self) -> int | None:
-        return self._process.pid if self._process is not None else None
-
-    @property
-    def finished(self) -> bool:
-        return self._events["done"].is_set()
-
     def send_snapshot(self, token: str | None) -> None:
         self._connection.send(("snapshot", token))
 
