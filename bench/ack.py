@@ -1,6 +1,7 @@
 """Ack latency: `vigil serve` vs a bare bolt app with a no-op `/incident` listener, same load, same run.
 
     .venv/bin/python bench/ack.py [--requests N] [--concurrency C] [--rate R] [--database sqlite|postgresql://...]
+    .venv/bin/python bench/ack.py --baseline REV    # also serve the code of git revision REV: before/after, same run
 
 Both servers are Starlette + `run_in_threadpool(app.dispatch, BoltRequest(...))` under uvicorn, each in
 its own process, talking to a fake Slack Web API. Scenarios: `/incident help` (no database: framework
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import re
 import socket
@@ -234,6 +236,23 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] * 1000 if values else float("nan")
 
 
+def unpack_revision(revision: str, work: Path) -> Path:
+    """The code of `revision` laid out as the installed package (`vigil_ir` = bot/, with migrations/ and
+    playbooks/ beside, as setup.py maps them); returns the folder to put first on PYTHONPATH."""
+    import tarfile
+
+    archive = subprocess.run(["git", "archive", revision, "bot", "migrations", "playbooks"], cwd=ROOT, check=True,
+                             stdout=subprocess.PIPE).stdout
+    source, target = work / "baseline-tree", work / "baseline"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    target.mkdir()
+    (source / "bot").rename(target / "vigil_ir")
+    (source / "migrations").rename(target / "vigil_ir" / "migrations")
+    (source / "playbooks").rename(target / "vigil_ir" / "shipped_playbooks")
+    return target
+
+
 def print_table(rows: list[dict]) -> None:
     print(f"\n{'scenario':<8} {'target':<6} {'ok':>6} {'err':>4} {'req/s':>7} {'p50 ms':>8} {'p90 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'srv cpu ms/req':>15}")
@@ -242,11 +261,19 @@ def print_table(rows: list[dict]) -> None:
               f"{r['p90']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.2f} {r['cpu']:>15.2f}")
     print()
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
-        bare, vigil = (next(r for r in rows if r["scenario"] == scenario and r["target"] == target)
-                       for target in ("bare", "vigil"))
-        p99 = vigil["p99"] / bare["p99"]
-        print(f"{scenario:<8} vigil/bare: p50 {vigil['p50'] / bare['p50']:.2f}x  p99 {p99:.2f}x  req/s "
-              f"{vigil['rps'] / bare['rps']:.2f}x  -> p99 goal (<= {GOAL}x) {'met' if p99 <= GOAL else 'NOT met'}")
+        of = {r["target"]: r for r in rows if r["scenario"] == scenario}
+        bare = of["bare"]
+        for target in ("before", "vigil"):
+            if target not in of:
+                continue
+            vigil = of[target]
+            p99 = vigil["p99"] / bare["p99"]
+            print(f"{scenario:<8} {target}/bare: p50 {vigil['p50'] / bare['p50']:.2f}x  p99 {p99:.2f}x  req/s "
+                  f"{vigil['rps'] / bare['rps']:.2f}x  cpu/req {vigil['cpu'] / bare['cpu']:.2f}x  -> p99 goal "
+                  f"(<= {GOAL}x) {'met' if p99 <= GOAL else 'NOT met'}")
+        if "before" in of:
+            print(f"{scenario:<8} vigil/before: req/s {of['vigil']['rps'] / of['before']['rps']:.2f}x  cpu/req "
+                  f"{of['vigil']['cpu'] / of['before']['cpu']:.2f}x")
 
 
 def run_verify(env: dict) -> subprocess.CompletedProcess:
@@ -281,6 +308,8 @@ def main() -> int:
     parser.add_argument("--database", default="sqlite", help="'sqlite' (a temp file) or a PostgreSQL URL to WIPE")
     parser.add_argument("--separate-worker", action="store_true",
                         help="deliver the outbox in a `vigil worker` process instead of vigil serve's thread")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also serve the code of this git revision (target 'before'), same run, same database")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
@@ -296,12 +325,16 @@ def main() -> int:
         # The requests' response_url (tests/slack_requests.py) counts as Slack's hook host here: otherwise
         # Vigil logs a warning for each one, a cost the bare app does not pay (neither answers through it).
         env = server_env(url, fake.base_url, SLACK_HOOKS_URL="http://127.0.0.1:9/")
-        ports = {"bare": free_port(), "vigil": free_port()}
-        commands = {"bare": baseline_command(ports["bare"]),  # the bare app logs no access lines either
-                    "vigil": vigil_command("serve", "--host", "127.0.0.1", "--port", str(ports["vigil"]),
-                                           "--no-access-log")}
+        targets = ("bare", "before", "vigil") if args.baseline else ("bare", "vigil")
+        ports = {target: free_port() for target in targets}
+        commands = {target: vigil_command("serve", "--no-migrate", "--host", "127.0.0.1", "--port", str(ports[target]),
+                                          "--no-access-log") for target in targets}
+        commands["bare"] = baseline_command(ports["bare"])  # the bare app logs no access lines either
+        code = unpack_revision(args.baseline, Path(tmp.name)) if args.baseline else None
         for target, command in commands.items():
-            target_env = {**env, "VIGIL_WEB_RUNS_WORKER": "false"} if target == "vigil" and args.separate_worker else env
+            target_env = {**env, "VIGIL_WEB_RUNS_WORKER": "false"} if target != "bare" and args.separate_worker else env
+            if target == "before":  # the revision's package first on the path, ahead of the installed one
+                target_env = {**target_env, "PYTHONPATH": os.pathsep.join([str(code), target_env["PYTHONPATH"]])}
             servers[target] = start(command, target_env, Path(tmp.name) / f"{target}.log", ports[target])
         if args.separate_worker:  # its CPU is not counted in the server's: it runs beside it, on the other core
             servers["worker"] = spawn(vigil_command("worker"), env, Path(tmp.name) / "worker.log")
@@ -310,15 +343,15 @@ def main() -> int:
               f"{'a separate vigil worker' if args.separate_worker else 'vigil serve'}")
         rows, notes_acked = [], 0
         for scenario in ("help", "note"):
-            for target in ("bare", "vigil"):
+            for target in targets:
                 texts = [("help" if scenario == "help" else f"note bench {target} #{i}: api latency up")
                          for i in range(args.warmup + args.requests)]
                 warm = asyncio.run(drive(ports[target], texts[:args.warmup], args.concurrency, args.rate))
                 cpu = cpu_seconds(servers[target].pid)
                 result = asyncio.run(drive(ports[target], texts[args.warmup:], args.concurrency, args.rate))
                 cpu = cpu_seconds(servers[target].pid) - cpu
-                if scenario == "note" and target == "vigil":
-                    notes_acked = warm["ok"] + result["ok"]
+                if scenario == "note" and target != "bare":
+                    notes_acked += warm["ok"] + result["ok"]
                 for failure in (warm["errors"] + result["errors"])[:3]:
                     print(f"  {scenario}/{target} error: {failure}")
                 lat = result["latencies"]
