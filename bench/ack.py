@@ -299,6 +299,81 @@ def check(url: str, env: dict, notes_acked: int) -> bool:
     return recorded == notes_acked and verify.returncode == 0
 
 
+def floor(url: str, transactions: int = 2000) -> None:
+    """The note's transaction in process, one thread, CPU per transaction (no HTTP, no bolt): with the
+    database driver alone (the statements Vigil sends on PostgreSQL, built by hand, the event hashed
+    as Vigil hashes it), and through Vigil's domain functions (`add_note` and its outbox row in a
+    `Database.session()`). The first is the least any write through this driver can add to the bare
+    app's CPU per request."""
+    import json
+
+    from vigil_ir import clock
+    from vigil_ir.db import Database
+    from vigil_ir.eventlog.canonical import event_hash
+    from vigil_ir.incidents import queries, service
+    from vigil_ir.jsontext import canonical_json
+    from vigil_ir.slack import notify
+
+    database = Database(url)
+    figures = {}
+    with database.session() as session:
+        incident_id = queries.by_channel(session, CHANNEL).id
+
+    def vigil_note(n: int) -> None:
+        with database.session() as session:
+            incident = queries.by_channel(session, CHANNEL, lock=True)
+            event = service.add_note(session, incident=incident, actor=USER, text=f"floor vigil {n}")
+            notify.post_in_channel(session, incident, f":memo: Note #{event.id} from <@{USER}>: floor vigil {n}",
+                                   block_id=f"note:{event.id}", refresh=False)
+
+    runs = [("vigil domain functions (SQLAlchemy)", vigil_note)]
+    if not database.is_sqlite:
+        import psycopg
+
+        connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+
+        def raw_note(n: int) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id, number, status, channel_id, private, exercise FROM incident "
+                               "WHERE channel_id = %s FOR UPDATE", (CHANNEL,))
+                number = cursor.fetchone()[1]
+                stream = f"incident:{number}"
+                cursor.execute("SELECT seq, hash FROM stream_head WHERE stream = %s FOR UPDATE", (stream,))
+                seq, prev_hash = cursor.fetchone()
+                now = clock.now()
+                fields = {"stream": stream, "stream_seq": seq + 1, "kind": "incident.note_added", "actor": USER,
+                          "occurred_at": now, "recorded_at": now, "data": {"text": f"floor raw {n}"},
+                          "corrects": None, "prev_hash": prev_hash}
+                fields["hash"] = event_hash(fields)
+                cursor.execute("WITH moved AS (UPDATE stream_head SET seq = %s, hash = %s, updated_at = %s "
+                               "WHERE stream = %s) INSERT INTO event (stream, stream_seq, kind, actor, occurred_at, "
+                               "recorded_at, data, corrects, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                               "%s, %s, %s) RETURNING id",
+                               (seq + 1, fields["hash"], now, stream, stream, seq + 1, fields["kind"], USER, now, now,
+                                canonical_json(fields["data"]), None, prev_hash, fields["hash"]))
+                event_id = cursor.fetchone()[0]
+                payload = {"incident_id": incident_id, "text": f":memo: Note #{event_id}: floor raw {n}",
+                           "block_id": f"note:{event_id}", "also_feed": False, "buttons": []}
+                cursor.execute("INSERT INTO outbox_item (kind, subject, payload, status, attempts, available_at, "
+                               "result, created_at) VALUES ('channel.post', %s, %s, 'pending', 0, %s, '{}', %s) "
+                               "RETURNING id", (stream, json.dumps(payload), now, now))
+                cursor.fetchone()
+            connection.commit()
+
+        runs.insert(0, ("raw psycopg, the same statements", raw_note))
+    for name, note in runs:
+        for n in range(100):  # warm-up
+            note(-n - 1)
+        cpu, wall = time.process_time(), time.perf_counter()
+        for n in range(transactions):
+            note(n)
+        figures[name] = ((time.process_time() - cpu) * 1000 / transactions, (time.perf_counter() - wall) * 1000 / transactions)
+    database.dispose()
+    print(f"\nfloor: the note's transaction in process, one thread, {transactions} transactions")
+    for name, (cpu, wall) in figures.items():
+        print(f"  {name:<40} cpu {cpu:.3f} ms, wall {wall:.3f} ms per transaction")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per target and scenario")
@@ -310,6 +385,8 @@ def main() -> int:
                         help="deliver the outbox in a `vigil worker` process instead of vigil serve's thread")
     parser.add_argument("--baseline", metavar="REV",
                         help="also serve the code of this git revision (target 'before'), same run, same database")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the note's transaction in process: the raw driver (PostgreSQL) and Vigil's domain functions")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
@@ -359,7 +436,10 @@ def main() -> int:
                              "rps": result["ok"] / result["wall"], "p50": pct(lat, .5), "p90": pct(lat, .9),
                              "p99": pct(lat, .99), "max": pct(lat, 1), "cpu": cpu * 1000 / args.requests})
         print_table(rows)
-        return 0 if check(url, env, notes_acked) else 1
+        ok = check(url, env, notes_acked)
+        if args.floor:
+            floor(url)
+        return 0 if ok else 1
     finally:
         for server in servers.values():
             stop(server)
