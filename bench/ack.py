@@ -326,7 +326,13 @@ def floor(url: str, transactions: int = 2000) -> None:
             notify.post_in_channel(session, incident, f":memo: Note #{event.id} from <@{USER}>: floor vigil {n}",
                                    block_id=f"note:{event.id}", refresh=False)
 
-    runs = [("vigil domain functions (SQLAlchemy)", vigil_note)]
+    def vigil_backend() -> int | None:  # one thread: the pool hands out the same connection each time
+        from sqlalchemy import text
+
+        with database.session() as session:
+            return session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    runs = [("vigil domain functions (SQLAlchemy)", vigil_note, None if database.is_sqlite else vigil_backend)]
     if not database.is_sqlite:
         import psycopg
 
@@ -360,18 +366,22 @@ def floor(url: str, transactions: int = 2000) -> None:
                 cursor.fetchone()
             connection.commit()
 
-        runs.insert(0, ("raw psycopg, the same statements", raw_note))
-    for name, note in runs:
+        runs.insert(0, ("raw psycopg, the same statements", raw_note, lambda: connection.info.backend_pid))
+    for name, note, backend in runs:
         for n in range(100):  # warm-up
             note(-n - 1)
+        server = backend() if backend else None  # the PostgreSQL process serving this connection (same machine)
+        server_cpu = cpu_seconds(server) if server else float("nan")
         cpu, wall = time.process_time(), time.perf_counter()
         for n in range(transactions):
             note(n)
-        figures[name] = ((time.process_time() - cpu) * 1000 / transactions, (time.perf_counter() - wall) * 1000 / transactions)
+        figures[name] = [(time.process_time() - cpu), (time.perf_counter() - wall),
+                         (cpu_seconds(server) - server_cpu) if server else float("nan")]
     database.dispose()
-    print(f"\nfloor: the note's transaction in process, one thread, {transactions} transactions")
-    for name, (cpu, wall) in figures.items():
-        print(f"  {name:<40} cpu {cpu:.3f} ms, wall {wall:.3f} ms per transaction")
+    print(f"\nfloor: the note's transaction in process, one thread, {transactions} transactions, per transaction:")
+    for name, (cpu, wall, server_cpu) in figures.items():
+        print(f"  {name:<40} client cpu {cpu * 1000 / transactions:.3f} ms, PostgreSQL backend cpu "
+              f"{server_cpu * 1000 / transactions:.3f} ms, wall {wall * 1000 / transactions:.3f} ms")
 
 
 def main() -> int:

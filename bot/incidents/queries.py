@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog import Event, events_for_stream
@@ -49,16 +50,20 @@ def by_stream(session: Session, stream: str) -> Incident | None:
     return by_key(session, f"{'EX' if prefix == 'exercise' else 'INC'}-{digits}")
 
 
+# Built once: every command in an incident channel looks its incident up.
+_BY_CHANNEL = select(Incident).where(Incident.channel_id == bindparam("channel"))
+_BY_CHANNEL_LOCKING = _BY_CHANNEL.with_for_update().execution_options(populate_existing=True)
+
+
 def by_channel(session: Session, channel_id: str | None, *, lock: bool = False) -> Incident | None:
     """The incident whose channel this is. With `lock`, for a command about to change it: on PostgreSQL
     the row is locked by this very SELECT (FOR UPDATE), so the change does not re-read it to lock it
-    (`service.lock_taken`); one statement and one round trip less while the lock is held."""
+    (`service._require_open`); one statement and one round trip less while the lock is held."""
     if not channel_id:
         return None
-    query = select(Incident).where(Incident.channel_id == channel_id)
     if not (lock and session.get_bind().dialect.name == "postgresql"):
-        return session.exec(query).first()
-    incident = session.exec(query.with_for_update().execution_options(populate_existing=True)).first()
+        return session.exec(_BY_CHANNEL, params={"channel": channel_id}).first()
+    incident = session.exec(_BY_CHANNEL_LOCKING, params={"channel": channel_id}).first()
     if incident is not None:
         locked_in_this_transaction(session).add(incident.id)
     return incident
