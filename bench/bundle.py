@@ -5,6 +5,7 @@ and `vigil verify` (chains + state fold on the database), half vs full data.
     .venv/bin/python bench/bundle.py --full          # the issue's year: 2,000 incidents x 200 events, 5,000 risks x 4
     .venv/bin/python bench/bundle.py --scale 0.25
     .venv/bin/python bench/bundle.py --scale 0.25 --baseline e34608e   # the export of another revision, same run
+    .venv/bin/python bench/bundle.py --verify BUNDLE.zip --checker-baseline 628bcc9   # verify --bundle vs its floors
 
 A year of data is generated through the domain functions (vigil_ir.incidents.service, vigil_ir.risks.service
 and vigil_ir.risks.reviews) into a temporary SQLite database: incidents spread evenly over 2025, each with
@@ -23,7 +24,10 @@ prev_hash + canonical JSON, the bytes verify hashes) plus raw sha256 over every 
 verify/raw ratio is what the bundle checks (parsing, linkage, manifest) cost on top of hashing.
 `vigil verify` on the database is measured the same way after each half of the data is generated
 (the same log at two sizes): its time and peak RSS, and its time over hashlib alone on the same
-canonical bytes (every event's prev_hash + canonical JSON). Not part of the test suite.
+canonical bytes (every event's prev_hash + canonical JSON). For each bundle, `verify --bundle` is also set
+against its floors, each timed alone: zlib inflating every member, json.loads of every row, csv.reader of
+every CSV file, raw sha256; with the standalone checker (`python verify.py`) as a process. Not part of the
+test suite.
 """
 
 from __future__ import annotations
@@ -187,14 +191,112 @@ def raw_hash_seconds(bundle: Path) -> tuple[float, float, int]:
 
 
 def verify_in_process(bundle: Path) -> float:
+    """CPU seconds of `vigil verify --bundle`'s check (vigil_ir.exports.bundle.verification) in this process."""
     from vigil_ir.exports.bundle.verification import verify_bundle
 
-    started = time.perf_counter()
+    started = time.process_time()
     check = verify_bundle(bundle)
-    seconds = time.perf_counter() - started
+    seconds = time.process_time() - started
     if not check.ok:
         raise SystemExit(f"verify failed: {check.problems[:5]}")
     return seconds
+
+
+def standalone_checker_seconds(bundle: Path, checker: Path | None = None) -> tuple[float, bool]:
+    """(CPU seconds, passed) of `python verify.py BUNDLE` as its own process: this tree's checker (what an
+    export ships as verify.py), or `checker` (another revision's checker.py: it is standard library only,
+    so it runs as it is)."""
+    import resource
+
+    from vigil_ir.exports.bundle.verification import standalone_source
+
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "verify.py"
+        script.write_bytes(checker.read_bytes() if checker else standalone_source())
+        used = resource.getrusage(resource.RUSAGE_CHILDREN)
+        done = subprocess.run([sys.executable, "-I", "-S", str(script), str(bundle)], capture_output=True, cwd=folder)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime), done.returncode == 0
+
+
+def member_bytes(archive: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """A member's bytes as stored in the zip (compressed), read past its local header."""
+    import struct
+
+    archive.fp.seek(info.header_offset)
+    header = archive.fp.read(30)
+    name_length, extra_length = struct.unpack("<HH", header[26:30])
+    archive.fp.seek(info.header_offset + 30 + name_length + extra_length)
+    return archive.fp.read(info.compress_size)
+
+
+def verify_floors(bundle: Path) -> dict:
+    """CPU seconds of what any check of every byte of the bundle must do at least, each step timed alone
+    on bytes prepared before: zlib inflating every member, json.loads of every row of every JSON table
+    (one object per line) and of every other JSON document, csv.reader over every CSV file (its cells are
+    compared with the JSON twin). Raw sha256 of the same bytes is `raw_hash_seconds`."""
+    import csv
+    import zlib
+
+    inflate = json_seconds = csv_seconds = 0.0
+    with zipfile.ZipFile(bundle) as archive:
+        manifest = json.loads(archive.read("manifest.json"))
+        listed = {entry["path"]: entry for entry in manifest["files"]}
+        logs = {*manifest["event_log"]["segments"], manifest["event_log"]["heads"].get("file")}
+        for info in archive.infolist():
+            stored = member_bytes(archive, info)
+            started = time.process_time()
+            data = zlib.decompressobj(-15).decompress(stored) if info.compress_type == zipfile.ZIP_DEFLATED else stored
+            inflate += time.process_time() - started
+            name = info.filename
+            if name.endswith(".json"):
+                table = name in logs or (listed.get(name, {}).get("rows") is not None and name[:-5] + ".csv" in listed)
+                started = time.process_time()
+                if table:
+                    for line in data.decode("utf-8").split("\n"):
+                        if line.startswith("{"):
+                            json.loads(line[:-1] if line.endswith(",") else line)
+                else:
+                    json.loads(data.decode("utf-8"))
+                json_seconds += time.process_time() - started
+            elif name.endswith(".csv"):
+                started = time.process_time()
+                for _ in csv.reader(io.StringIO(data.decode("utf-8-sig"), newline="")):
+                    pass
+                csv_seconds += time.process_time() - started
+    return {"inflate": inflate, "json_parse": json_seconds, "csv_parse": csv_seconds}
+
+
+def measure_bundle_verify(bundle: Path, checker: Path | None = None) -> dict:
+    """`vigil verify --bundle`'s check in process and the bundle's verify.py as a process (CPU), against raw
+    hashing and the floors, on one bundle; with `checker` (another revision's checker.py), that one too."""
+    raw_events, raw_files, events = raw_hash_seconds(bundle)
+    result = {"events": events, "raw": raw_events + raw_files, "raw_events": raw_events, "raw_files": raw_files,
+              **verify_floors(bundle), "verify_in_process": verify_in_process(bundle)}
+    result["floor"] = result["raw"] + result["inflate"] + result["json_parse"] + result["csv_parse"]
+    result["standalone_cpu"], passed = standalone_checker_seconds(bundle)
+    if not passed:
+        raise SystemExit(f"verify.py found problems in {bundle}")
+    if checker is not None:
+        result["baseline_cpu"], result["baseline_passed"] = standalone_checker_seconds(bundle, checker)
+    return result
+
+
+def report_bundle_verify(name: str, r: dict, baseline: str | None = None) -> None:
+    print(f"\n`vigil verify --bundle` ({name}): {r['events']} event rows, CPU seconds")
+    rows = [("verify --bundle, in process", r["verify_in_process"]),
+            ("verify.py (this tree's), as a process", r["standalone_cpu"])]
+    if "baseline_cpu" in r:
+        rows.append((f"verify.py of {baseline}, as a process", r["baseline_cpu"]))
+    rows += [("raw sha256: every event's hashed text", r["raw_events"]),
+             ("raw sha256: every file's bytes", r["raw_files"]), ("zlib inflate of every member", r["inflate"]), ("json.loads of every row / document", r["json_parse"]),
+             ("csv.reader of every CSV file", r["csv_parse"]), ("floor: the four above", r["floor"])]
+    for label, seconds in rows:
+        print(f"  {label:40}{seconds:8.3f}  {seconds / r['raw']:6.1f}x raw  {seconds / r['floor']:5.2f}x floor")
+    print(f"  {r['events'] / r['verify_in_process'] / 1000:.0f}k events/s in process; 5x raw hashing would be "
+          f"{5 * r['raw']:.3f} s, the floor alone is {r['floor'] / r['raw']:.1f}x raw"
+          + ("" if "baseline_cpu" not in r else f"; {baseline}'s checker "
+             f"{'passed' if r['baseline_passed'] else 'FAILED'}"))
 
 
 def unpack_revision(revision: str, work: Path) -> Path:
@@ -351,7 +453,21 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="keep the database and bundles in this folder")
     parser.add_argument("--reuse", action="store_true", help="with --keep: use the database already there")
     parser.add_argument("--baseline", metavar="REV", help="also export with the code of this git revision, same run")
+    parser.add_argument("--verify", type=Path, metavar="BUNDLE",
+                        help="only measure `verify --bundle` of this bundle against raw hashing and the floors")
+    parser.add_argument("--checker-baseline", metavar="REV",
+                        help="with --verify: also run the standalone checker of this git revision on it")
     options = parser.parse_args()
+    if options.verify:
+        checker = None
+        if options.checker_baseline:
+            checker = Path(tempfile.mkdtemp(prefix="vigil-bench-checker-")) / "verify.py"
+            source = f"{options.checker_baseline}:bot/exports/bundle/checker.py"
+            checker.write_bytes(subprocess.run(["git", "show", source], cwd=ROOT, check=True,
+                                               stdout=subprocess.PIPE).stdout)
+        measured = measure_bundle_verify(options.verify, checker)
+        report_bundle_verify(str(options.verify), measured, options.checker_baseline)
+        return
     scale = 1.0 if options.full else options.scale
     incidents, risks = max(2, round(2000 * scale)), max(2, round(5000 * scale))
     work = options.keep or Path(tempfile.mkdtemp(prefix="vigil-bench-bundle-"))
@@ -374,13 +490,12 @@ def main() -> None:
         now = measure_export(name, start, end, env, work, "now")
         bundle = now["bundle"]
         verify_s, verify_rss, _ = run_measured(["verify", "--bundle", str(bundle)], env, work)
-        in_process = verify_in_process(bundle)
-        raw_events, raw_files, events = raw_hash_seconds(bundle)
-        results[name] = {**now, "incidents": rows_of(bundle, "incidents.json"), "events": events,
+        results[name] = {**now, "incidents": rows_of(bundle, "incidents.json"),
                          "risks": rows_of(bundle, "risk_register_"), "reviews": rows_of(bundle, "risk_reviews"),
-                         "verify_s": verify_s, "verify_rss": verify_rss, "verify_in_process": in_process,
-                         "raw": raw_events + raw_files, "raw_events": raw_events, "raw_files": raw_files}
+                         "verify_s": verify_s, "verify_rss": verify_rss, **measure_bundle_verify(bundle)}
     report(results, base_s, base_rss)
+    for name in results:
+        report_bundle_verify(name, results[name])
     if before:
         report_before_after(before, results, options.baseline)
     report_verify(sizes)
@@ -434,7 +549,7 @@ def report(results: dict, base_s: float, base_rss: float) -> None:
             ("export bundle, s (process)", "export_s", "{:.2f}"), ("export CPU, s", "export_cpu", "{:.2f}"),
             ("export peak RSS, MiB", "export_rss", "{:.0f}"),
             ("verify --bundle, s (process)", "verify_s", "{:.2f}"), ("verify peak RSS, MiB", "verify_rss", "{:.0f}"),
-            ("verify, s (in process)", "verify_in_process", "{:.2f}"),
+            ("verify CPU, s (in process)", "verify_in_process", "{:.2f}"),
             ("raw hashlib: events + files, s", "raw", "{:.3f}")]
     print(f"\n{'':34}{'half (H1)':>12}{'full (year)':>13}{'full/half':>11}")
     for label, key, form in rows:

@@ -11,8 +11,6 @@ from importlib import resources
 from collections.abc import Iterator
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
 from sqlalchemy import create_engine, event, exc
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -269,7 +267,9 @@ def insert_if_absent(session, model, values: dict, key: list[str]) -> bool:
     return session.execute(statement).first() is not None
 
 
-def alembic_config(url: str) -> Config:
+def alembic_config(url: str):
+    from alembic.config import Config  # imported here: only migrating needs Alembic (start-up of other commands)
+
     config = Config()
     config.set_main_option("script_location", str(migrations_dir()))
     config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
@@ -278,4 +278,6 @@ def alembic_config(url: str) -> Config:
 
 def migrate(url: str, revision: str = "head") -> None:
     """Bring the schema to `revision` (idempotent)."""
+    from alembic import command
+
     command.upgrade(alembic_config(url), revision)

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from vigil_ir.eventlog.folding import BATCH, Fold, Mismatch, StateCheck, walk
+from vigil_ir.eventlog.folding import BATCH, Fold, Mismatch, StateCheck, walk_read
 from vigil_ir.followup.fold import ActionFold, PirFold
 from vigil_ir.incidents.access import check_grants
 from vigil_ir.incidents.fold import IncidentFold
@@ -47,7 +47,7 @@ def check_state(session: Session, *, before: datetime | None = None) -> StateChe
 
     `before`: only records whose stream began before this time (an export's period end)."""
     check = checker(session, before=before)
-    for event in walk(session, check.prefixes):
+    for event in walk_read(session, check.folds):
         check.feed(event)
     finish(check, session)
     return check

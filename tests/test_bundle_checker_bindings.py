@@ -6,8 +6,10 @@ properties bind each to Vigil's implementation over arbitrary values.
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -88,3 +90,51 @@ def test_a_summary_with_people_named_matches_its_sentence_and_gives_the_names_ba
 
 def test_every_sentence_vigil_writes_is_the_checkers():
     assert describe.describe is bundle_checker.describe and describe.SENTENCES is bundle_checker.SENTENCES
+
+
+scalars = st.none() | st.booleans() | st.integers(-10**12, 10**12) | st.floats(allow_nan=False) | text
+
+
+@settings(max_examples=300, deadline=None)
+@given(fields=st.fixed_dictionaries({name: scalars | json_values for name in ("stream", "seq", "kind", "actor",
+                                     "occurred_at", "recorded_at", "data", "corrects")}), prev_hash=hex64 | scalars)
+def test_the_hashed_text_written_field_by_field_is_the_canonical_json_of_the_fields(fields, prev_hash):
+    """The checker writes the usual row's hashed text out field by field; any row, of any types, gives
+    the text canonical JSON gives (or the same error)."""
+    row = {**fields, "prev_hash": prev_hash}
+    hashed = {name: row["seq" if name == "stream_seq" else name] for name in bundle_checker.HASHED_FIELDS}
+    try:
+        expected = row["prev_hash"] + bundle_checker.canonical_json(hashed)
+    except (TypeError, ValueError) as exc:
+        with pytest.raises(type(exc)):
+            bundle_checker.hashed_text(row)
+        return
+    assert bundle_checker.hashed_text(row) == expected
+    if isinstance(row["data"], (dict, list)):
+        assert bundle_checker.hashed_text(row, bundle_checker.canonical_json(row["data"])) == expected
+
+
+@settings(max_examples=500, deadline=None)
+@given(value=json_values, ascii_only=st.booleans())
+def test_a_row_whose_json_text_is_said_to_hold_no_bidi_control_holds_none(value, ascii_only):
+    line = json.dumps({"value": value}, ensure_ascii=ascii_only)
+    strings = []
+
+    def walk(v):
+        if isinstance(v, str):
+            strings.append(v)
+        elif isinstance(v, dict):
+            for key, item in v.items():
+                walk(key)
+                walk(item)
+        elif isinstance(v, list):
+            for item in v:
+                walk(item)
+    walk(json.loads(line))
+    if any(bundle_checker.ANY_BIDI_CONTROL.search(s) for s in strings):
+        assert bundle_checker.may_hold_bidi_control(line), line
+
+
+@given(value=text | st.text(alphabet="ab \n\r\x0b\x0c\x1c\u2028\u0085\t", max_size=12))
+def test_one_line_joins_the_lines_that_are_not_blank(value):
+    assert bundle_checker.one_line(value) == " ¶ ".join(part for part in value.splitlines() if part.strip())

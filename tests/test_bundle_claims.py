@@ -12,6 +12,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 import subprocess
 import sys
 import zipfile
@@ -393,3 +394,101 @@ def test_a_bundle_of_a_layout_this_checker_does_not_know_is_refused_by_name(bund
     assert code == 1 and plain_code == 1
     for text in (output, plain_output):
         assert "manifest.json says layout 3; this checker reads layouts 1, 2" in text, text
+
+
+def test_the_packets_of_the_last_stream_of_an_event_log_are_checked_too(bundle, tmp_path):
+    """An incident's packets are checked as soon as its stream in the event log has been read; the last
+    stream ends with the file. An entity that names no character is text that differs, not a crash."""
+    last = bundle_rows(bundle, "incident_events")[-1]["stream"]
+    key = f"INC-{last.split(':')[1]}"
+    path = f"incidents/{key}/{key}.html"
+    html = read(bundle, path).decode()
+    first = re.search(r"<tr><td>1</td>(?:<td>[^<]*</td>){3}<td>(.*?)</td></tr>", html, re.DOTALL)
+    html = html[:first.start(1)] + "declared nothing &#99999999999999999999;" + html[first.end(1):]
+    forged = forge(bundle, tmp_path / "f.zip", files={path: html.encode()})
+    assert_broken(bundle, tmp_path, forged, f"{path}: timeline: {last} seq 1: the text differs from the event log's "
+                                            "summary column")
+
+
+def test_a_packet_filed_under_the_other_population_is_caught(bundle, tmp_path):
+    """A packet is checked with its incident's stream wherever it is filed."""
+    packet = read(bundle, "incidents/INC-2/INC-2.json")
+    misfiled = "incidents_carried_over/INC-2/INC-2.json"
+
+    def list_it(document):
+        document["files"].append({"path": misfiled, "sha256": hashlib.sha256(packet).hexdigest(), "bytes": len(packet),
+                                  "rows": None, "section": "E3", "description": "packet", "query": "incident INC-2"})
+        document["files"].sort(key=lambda entry: entry["path"])
+    forged = forge(bundle, tmp_path / "f.zip", manifest=list_it, add={misfiled: packet})
+    assert_broken(bundle, tmp_path, forged,
+                  f"{misfiled}: event_log.file is 'incident_events.json'; the event log "
+                  "incidents_carried_over_events.json has 'incidents_carried_over_events.json' for incident:2",
+                  "incidents_carried_over/INC-2/: a packet for INC-2, which is not in incidents_carried_over.json")
+
+
+def test_layout_1_an_incident_event_repeated_differently_in_the_audit_trail_is_caught(bundle, tmp_path):
+    """Layout 1 repeated incident streams in the audit trail: each repeated row must be the event log's
+    row exactly, down to the columns the hash does not cover."""
+    older = _as_layout_1(bundle, tmp_path / "old.zip")
+    rows = [row for row in bundle_rows(older, "incident_events") if row["stream"] == "incident:2"]
+    rows[4] = {**rows[4], "actor_name": "Mallory Stone"}  # not hashed: the chain still holds
+    merged = sorted(bundle_rows(older, "audit_log") + rows, key=lambda row: (row["stream"], row["seq"]))
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(merged[0]))
+    for row in merged:
+        writer.writerow([bundle_checker.csv_cell(value) for value in row.values()])
+    segment = {"stream": "incident:2", "first_seq": 1, "last_seq": rows[-1]["seq"], "prev_hash": "0" * 64,
+               "head_hash": rows[-1]["hash"], "events": len(rows)}
+
+    def add_segment(document):
+        document["event_log"]["segments"]["audit_log.json"].append(segment)
+        document["event_log"]["segments"]["audit_log.json"].sort(key=lambda s: s["stream"])
+        for entry in document["files"]:
+            if entry["path"].startswith("audit_log."):
+                entry["rows"] = len(merged)
+    text = "[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in merged) + "\n]\n"
+    forged = forge(older, tmp_path / "f.zip", manifest=add_segment,
+                   files={"audit_log.json": text.encode(), "audit_log.csv": ("\ufeff" + out.getvalue()).encode()})
+    assert_broken(bundle, tmp_path, forged, f"audit_log.json: stream incident:2 seq {rows[4]['seq']}: differs from "
+                                            "the same event in the incident event log")
+
+
+def test_a_key_with_a_digit_that_is_no_number_is_not_an_incident_key(bundle, tmp_path):
+    files = edited_table(bundle, "incidents", {"key": "INC-3"}, {"key": "INC-²"})
+    forged = forge(bundle, tmp_path / "f.zip", files=files)
+    assert_broken(bundle, tmp_path, forged, "incidents.json: INC-² (row 2): key 'INC-²' is not an incident key")
+
+
+def test_a_csv_cell_that_drops_its_formula_guard_is_caught(bundle, tmp_path):
+    """A text cell is taken as it is only when it starts like no formula: one that does must carry the
+    leading ' in the CSV."""
+    data = read(bundle, "incidents.csv")
+    assert b"'=HYPERLINK" in data
+    forged = forge(bundle, tmp_path / "f.zip", files={"incidents.csv": data.replace(b"'=HYPERLINK", b"=HYPERLINK")})
+    assert_broken(bundle, tmp_path, forged, "incidents.csv: row 1 (INC-2), column title: '=HYPERLINK(")
+
+
+@pytest.mark.parametrize("ascii_only", [False, True], ids=["json-raw", "json-escaped"])
+def test_a_csv_cell_showing_a_bidi_control_raw_is_caught_however_the_json_writes_it(db, tmp_path, ascii_only):
+    """The CSV shows a bidi control as a marker ([U+202E]); the JSON twin may hold the control itself or
+    its \\u202e escape, and either way a CSV cell with the raw control differs from it."""
+    from datetime import date
+
+    from vigil_ir.incidents import service
+    from tests.test_bundle import step
+
+    seed(db)
+    step(db, date(2025, 3, 1), 5, "INC-5", lambda s, i: service.add_note(s, incident=i, actor="U0A", text="a\u202eb"))
+    bundle = export(db, tmp_path)
+    lines = read(bundle, "incident_events.json").decode().split("\n")
+    number = next(n for n, line in enumerate((l for l in lines if l.startswith("{")), 1) if "a\u202eb" in line)
+    lines = [json.dumps(json.loads(line.rstrip(",")), ensure_ascii=ascii_only) + ("," if line.endswith(",") else "")
+             if "a\u202eb" in line else line for line in lines]
+    assert ("\\u202e" in "\n".join(lines)) == ascii_only
+    data = read(bundle, "incident_events.csv").decode()
+    assert data.count("a[U+202E]b") == 2  # the summary and the data
+    forged = forge(bundle, tmp_path / "f.zip", files={"incident_events.json": "\n".join(lines).encode(),
+                                                      "incident_events.csv": data.replace("a[U+202E]b", "a\u202eb").encode()})
+    assert_broken(bundle, tmp_path, forged, f"incident_events.csv: row {number} (incident:5), column summary: ",
+                  f"incident_events.csv: row {number} (incident:5), column data: ")

@@ -196,3 +196,38 @@ def test_streams_compared_a_batch_at_a_time_while_the_cursor_is_open_find_the_sa
             found[batch] = sorted(m.describe() for m in state.finish())
     assert found[1] == found[10_000]
     assert [line.split(":")[0] for line in found[1]] == ["ACT-1", "PIR of INC-2", "RISK-1"]
+
+
+@pytest.mark.parametrize("before", [None, "2025-03-01"])
+def test_the_exports_check_reading_only_the_folded_events_finds_what_every_event_gives(records, before):
+    """`vigil export bundle` checks state from the events the folds read (walk_read: no notes) rather
+    than every event of the record streams (walk): rows edited, an event's kind changed, a stream's
+    first event deleted and a first event moved past the period end (so that the stream is left out)
+    give the same findings."""
+    from datetime import datetime, timezone
+
+    from vigil_ir.eventlog.folding import walk
+    from vigil_ir.state_check import check_state, checker, finish
+
+    db = records
+    with db.session() as s:
+        s.execute(update(Risk).where(Risk.number == 1).values(owner="U0INTRUDER"))
+        s.execute(update(ActionItem).where(ActionItem.number == 1).values(status="cancelled"))
+        s.execute(update(Event).where(Event.stream == "incident:2", Event.kind == "incident.role_assigned")
+                  .values(kind="incident.note_added"))
+        s.execute(delete(Event).where(Event.stream == "incident:1", Event.stream_seq == 1))
+        s.execute(update(Event).where(Event.stream == "incident:3", Event.stream_seq == 1)
+                  .values(recorded_at=datetime(2031, 1, 1, tzinfo=timezone.utc)))
+    end = None if before is None else datetime.fromisoformat(before).replace(tzinfo=timezone.utc)
+    with db.read_session() as s:
+        everything = checker(s, before=end)
+        for event in walk(s, everything.prefixes):
+            everything.feed(event)
+        expected = sorted(m.describe() for m in finish(everything, s))
+    with db.read_session() as s:
+        found = check_state(s, before=end)
+    assert sorted(m.describe() for m in found.found) == expected
+    assert found.count == len(expected)
+    named = {line.split(":")[0] for line in expected}
+    assert {"RISK-1", "ACT-1", "INC-1", "INC-2"} <= named
+    assert ("INC-3" in named) is (before is None)

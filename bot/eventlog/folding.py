@@ -14,11 +14,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import String, cast, exists, literal, or_, select
+from sqlalchemy import String, and_, cast, exists, func, literal, or_, select
 from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.eventlog.models import Event
+from vigil_ir.eventlog.stored import StoredEvent, stored_columns
 
 # Finished streams compared with their rows per round of queries. A risk's folded state carries its
 # reviews' before/after snapshots, so 500 risks held ~33 MiB where 50 hold ~6.5 MiB, at the same speed.
@@ -104,12 +105,41 @@ def rows_where_in(session: Session, model: Any, column: str, values: Iterable[An
     return session.execute(select(table).where(table.c[column].in_(list(values))))
 
 
-def walk(session: Session, prefixes: Iterable[str]) -> Iterator[Any]:
-    """The events of the streams starting with `prefixes`, in stream order, fetched a page at a time."""
+def walk(session: Session, prefixes: Iterable[str]) -> Iterator[StoredEvent]:
+    """The events of the streams starting with `prefixes`, in stream order, fetched a page at a time.
+
+    As stored text, the form `vigil verify` feeds the folds: no typed row is built, and an event's
+    data is parsed only by a fold that reads its kind."""
     table = Event.__table__
-    query = (select(table).where(or_(*(table.c.stream.startswith(p) for p in prefixes)))
+    query = (select(*stored_columns(session.get_bind().dialect.name))
+             .where(or_(*(table.c.stream.startswith(p) for p in prefixes)))
              .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
-    yield from session.execute(query)
+    make = StoredEvent._make
+    for page in session.execute(query).partitions():
+        yield from map(make, page)
+
+
+def walk_read(session: Session, folds: list[Fold]) -> Iterator[StoredEvent]:
+    """What `walk` gives for the folds' prefixes, less the events no fold reads: of each stream, the
+    events of the kinds a fold of its prefix reads (every event where one reads every kind), and its
+    first event, whose time decides whether StateCheck checks the stream at all. The folds are fed
+    exactly what they apply; most of an incident's events (its notes) are never fetched."""
+    table, first = Event.__table__, Event.__table__.alias("first_event")
+    first_seq = select(func.min(first.c.stream_seq)).where(first.c.stream == table.c.stream).scalar_subquery()
+    read: dict[str, set[str] | None] = {}
+    for fold in folds:
+        kinds = getattr(fold, "kinds", None)
+        known = read.get(fold.prefix, set())
+        read[fold.prefix] = None if kinds is None or known is None else known | kinds
+    conditions = [table.c.stream.startswith(prefix) if kinds is None else
+                  and_(table.c.stream.startswith(prefix), or_(table.c.kind.in_(sorted(kinds)),
+                                                              table.c.stream_seq == first_seq))
+                  for prefix, kinds in read.items()]
+    query = (select(*stored_columns(session.get_bind().dialect.name)).where(or_(*conditions))
+             .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
+    make = StoredEvent._make
+    for page in session.execute(query).partitions():
+        yield from map(make, page)
 
 
 class StateCheck:
@@ -122,6 +152,8 @@ class StateCheck:
         self.prefixes = tuple(fold.prefix for fold in folds)
         self.current: str | None = None
         self.states: list[tuple[int, Fold, Any]] = []
+        # The kinds each fold reads (None: every kind; a fold that does not say sees every event).
+        self.kinds = [getattr(fold, "kinds", None) for fold in folds]
         self.pending: dict[int, dict[str, Any]] = {index: {} for index in range(len(folds))}
         self.found: list[Mismatch] = []
         self.count = 0
@@ -135,8 +167,8 @@ class StateCheck:
             self.states = [(index, fold, fold.new(event.stream)) for index, fold in enumerate(self.folds)
                            if wanted and event.stream.startswith(fold.prefix)]
         kind = event.kind
-        for _, fold, state in self.states:
-            kinds = getattr(fold, "kinds", None)  # a fold that does not say sees every event
+        for index, fold, state in self.states:
+            kinds = self.kinds[index]
             if kinds is None or kind in kinds:
                 fold.apply(state, event)
 

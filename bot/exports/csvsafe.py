@@ -32,6 +32,8 @@ def cell(value: Any) -> str:
     """One value as CSV cell text: None empty, bools true/false, times ISO `Z`, JSON for structures."""
     if value is None:
         return ""
+    if type(value) is str:  # most cells: one check rather than five; ASCII holds no bidi control
+        return neutralise(value if value.isascii() else shown(value))
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

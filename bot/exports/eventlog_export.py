@@ -9,8 +9,9 @@ check a slice of a chain without the events before it.
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -36,6 +37,7 @@ _PREFIXES = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "
 _STREAM = re.compile(r"^([a-z_]+):(\d+)$")
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every event row; a stream's events come together
 def object_of(stream: str) -> tuple[str, str]:
     """(object_type, object_ref) for a stream: `incident:4` → (incident, INC-4); `audit` → (audit, audit)."""
     match = _STREAM.match(stream)
@@ -99,6 +101,20 @@ class Segments:
             last.last_seq, last.head_hash, last.events = row["seq"], row["hash"], last.events + 1
         else:
             self.items.append(Segment(row["stream"], row["seq"], row["seq"], row["prev_hash"], row["hash"], 1))
+
+    def add_run(self, events: Sequence[Any]) -> None:
+        """Events of one stream in seq order, as `add` of each would (a packet's whole stream at once)."""
+        if not events:
+            return
+        first, last = events[0], events[-1]
+        current = self.items[-1] if self.items else None
+        if current is not None and current.stream == first.stream:
+            current.events += len(events)
+        else:
+            current = Segment(first.stream, first.stream_seq, first.stream_seq, first.prev_hash, first.hash,
+                              len(events))
+            self.items.append(current)
+        current.last_seq, current.head_hash = last.stream_seq, last.hash
 
     @property
     def events(self) -> int:

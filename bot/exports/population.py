@@ -12,13 +12,14 @@ from __future__ import annotations
 import json
 from collections import defaultdict
 from datetime import datetime
-from typing import Any
+from typing import Any, NamedTuple
 
+from sqlalchemy import Text, case, cast, null
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
-from vigil_ir.eventlog.stored import StoredEvent, stored_streams
+from vigil_ir.eventlog.stored import time_text
 from vigil_ir.exports import csvsafe
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between, milestones
@@ -44,9 +45,51 @@ CHUNK = 500
 STREAMS_AT_ONCE = 100  # incidents whose events are in memory at a time
 
 
-def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[StoredEvent]]:
-    """Each stream's events as stored: no ORM object, and `data` parsed only when a fold reads it."""
-    return stored_streams(session, streams, per_query=CHUNK)
+# The kinds whose data a row reads (vigil_ir.incidents.queries.milestones, close_override).
+KINDS_READ = ("incident.role_assigned", "incident.status_changed", "incident.closed")
+
+
+class MilestoneEvent(NamedTuple):
+    """What a population row reads of an event, under Event's attribute names; `data` only for
+    KINDS_READ (None for the others), parsed when asked for."""
+
+    stream: str
+    kind: str
+    actor: str
+    occurred_text: str
+    recorded_text: str
+    data_text: str | None
+
+    @property
+    def data(self) -> Any:
+        return None if self.data_text is None else json.loads(self.data_text)
+
+    @property
+    def occurred_at(self) -> datetime:
+        return datetime.fromisoformat(self.occurred_text)
+
+    @property
+    def recorded_at(self) -> datetime:
+        return datetime.fromisoformat(self.recorded_text)
+
+
+def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[MilestoneEvent]]:
+    """Each stream's events in seq order, only the columns a row reads: no hashes, no ORM object, and
+    the data of the few kinds that need it (a year's incidents hold hundreds of thousands of notes)."""
+    table = Event.__table__
+    dialect = session.get_bind().dialect.name
+    columns = (table.c.stream, table.c.kind, table.c.actor, time_text(table.c.occurred_at, dialect),
+               time_text(table.c.recorded_at, dialect),
+               case((table.c.kind.in_(KINDS_READ), cast(table.c.data, Text)), else_=null()))
+    grouped: dict[str, list[MilestoneEvent]] = {}
+    make = MilestoneEvent._make
+    for offset in range(0, len(streams), CHUNK):
+        query = (select(*columns).where(table.c.stream.in_(streams[offset:offset + CHUNK]))
+                 .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=1000))
+        for page in session.execute(query).partitions():
+            for row in map(make, page):
+                grouped.setdefault(row.stream, []).append(row)
+    return grouped
 
 
 def close_override(events: list[Event]) -> tuple[str | None, str | None]:

@@ -16,6 +16,13 @@ class Progress(Protocol):
     def close(self) -> None: ...
 
 
+def lane_of(progress: Progress) -> Progress:
+    """Progress for work running beside the caller's (another process's stages): its own line on a
+    bar; for any other Progress, the same object."""
+    lane = getattr(progress, "lane", None)
+    return lane() if lane is not None else progress
+
+
 class Quiet:
     """Used when stderr is not a terminal: says nothing."""
 
@@ -43,7 +50,7 @@ class Bar:
 
     def _finish_current(self) -> None:
         if self._task is not None:
-            task = self._progress.tasks[-1]
+            task = next(task for task in self._progress.tasks if task.id == self._task)
             if task.total is not None:
                 self._progress.update(self._task, completed=task.total)
 
@@ -58,6 +65,20 @@ class Bar:
     def close(self) -> None:
         self._finish_current()
         self._progress.stop()
+
+    def lane(self) -> Progress:
+        """Stages running beside this bar's own (Rich's Progress takes updates from any thread)."""
+        return _Lane(self._progress)
+
+
+class _Lane(Bar):
+    """A bar's second line of stages: the same Rich display, its own current task."""
+
+    def __init__(self, shared):
+        self._progress, self._task = shared, None
+
+    def close(self) -> None:
+        self._finish_current()
 
 
 def for_stream(stream: IO[str] | None = None) -> Progress:

@@ -9,6 +9,7 @@ stored event id (a hashed field), so each JSON event also carries its `id`; CSV 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -24,7 +25,7 @@ from vigil_ir.exports.describe import describe, one_line, when
 from vigil_ir.exports.population import close_override
 from vigil_ir.exports.render import EMPTY, render
 from vigil_ir.followup import pir
-from vigil_ir.followup.models import ActionItem
+from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import CAUSE_CATEGORIES, EXERCISE_KINDS, TYPES, Incident
 from vigil_ir.incidents.queries import Milestones, milestones
 from vigil_ir.people import Directory
@@ -48,10 +49,11 @@ def event_record(event: Event, people: Directory) -> dict[str, Any]:
 
 def _html_text(value: Any) -> str:
     """A value as the HTML environment shows it (vigil_ir.exports.render.html_finalize, then escaped
-    exactly as markupsafe escapes), without building a Markup object per cell."""
+    exactly as markupsafe escapes), without building a Markup object per cell. ASCII text holds no
+    bidi control, so most cells skip that scan."""
     if value is None:
         return EMPTY
-    text = neutralise(value) if isinstance(value, str) else str(value)
+    text = (value if value.isascii() else neutralise(value)) if isinstance(value, str) else str(value)
     return (text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace('"', "&#34;")
             .replace("'", "&#39;"))
 
@@ -295,7 +297,11 @@ def risk_links(session: Session) -> dict[str, list[dict[str, Any]]]:
 
 
 def review_record(session: Session, incident: Incident) -> dict[str, Any] | None:
-    review = pir.for_incident(session, incident)
+    return review_fields(pir.for_incident(session, incident))
+
+
+def review_fields(review: PostIncidentReview | None) -> dict[str, Any] | None:
+    """The packet's post-incident review section, from the review row (None: no review yet)."""
     if review is None:
         return None
     return {"required": review.required, "status": pir.status_label(review), "due_at": clock.iso(review.due_at),
@@ -308,7 +314,12 @@ def review_record(session: Session, incident: Incident) -> dict[str, Any] | None
 
 
 def action_records(session: Session, incident: Incident) -> list[dict[str, Any]]:
-    found = session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id).order_by(ActionItem.number))
+    return action_fields(session.exec(select(ActionItem).where(ActionItem.incident_id == incident.id)
+                                      .order_by(ActionItem.number)))
+
+
+def action_fields(found: Iterable[ActionItem]) -> list[dict[str, Any]]:
+    """The packet's actions section, from the incident's action rows in number order."""
     return [{"key": a.key, "description": a.description, "owner": a.owner, "type": a.type,
              "due_on": a.due_on.isoformat() if a.due_on else None, "status": a.status,
              "cancelled_reason": (a.status_reason or None) if a.status == "cancelled" else None,

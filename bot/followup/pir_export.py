@@ -28,6 +28,8 @@ BASE_COLUMNS = ("pir_id", "incident_ref", "severity", "required_by_policy", "sta
            "contributing_factors", "what_went_well", "what_went_poorly", "detection_gap",
            "ir_plan_change_required", "ir_plan_change_ref", "doc_link", "record_hash")
 COLUMNS = with_name_columns(BASE_COLUMNS, PEOPLE)
+ROW_EVENT_KINDS = ("pir.completed", "pir.document_posted")  # the events a row reads (its hash, the document)
+CHUNK = 500  # incidents per query: well under SQLite's bound-parameter limit
 
 
 def _last_event(session: Session, incident: Incident, kind: str, events: list | None = None) -> Event | None:
@@ -46,7 +48,8 @@ def _status(review: PostIncidentReview | None) -> str:
 
 def pir_row(session: Session, incident: Incident, review: PostIncidentReview | None,
             people: Directory, events: list | None = None) -> dict[str, Any]:
-    """`events`: the incident's whole stream in seq order, if the caller has read it (the bundle)."""
+    """`events`: the incident's events in seq order, if the caller has read them (the bundle: the whole
+    stream; pir_rows: those of the kinds read here)."""
     completed = _last_event(session, incident, "pir.completed", events)
     document = _last_event(session, incident, "pir.document_posted", events)
     done = review is not None and review.status == "completed"
@@ -72,10 +75,21 @@ def pir_row(session: Session, incident: Incident, review: PostIncidentReview | N
 
 
 def pir_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:
+    """One row per incident declared in [start, end); reviews and the events the rows read are
+    fetched CHUNK incidents at a time, not queried per incident."""
     rows, people = [], Directory.load(session)
-    for incident in declared_between(session, clock.to_utc(start), clock.to_utc(end)):
-        review = session.exec(select(PostIncidentReview).where(PostIncidentReview.incident_id == incident.id)).first()
-        rows.append(pir_row(session, incident, review, people))
+    incidents = declared_between(session, clock.to_utc(start), clock.to_utc(end))
+    for offset in range(0, len(incidents), CHUNK):
+        chunk = incidents[offset:offset + CHUNK]
+        reviews = {review.incident_id: review for review in session.exec(
+            select(PostIncidentReview).where(PostIncidentReview.incident_id.in_([i.id for i in chunk])))}
+        events: dict[str, list[Event]] = {}
+        for event in session.exec(select(Event).where(Event.stream.in_([i.stream for i in chunk]),
+                                                      Event.kind.in_(ROW_EVENT_KINDS))
+                                  .order_by(Event.stream, Event.stream_seq)):
+            events.setdefault(event.stream, []).append(event)
+        rows += [pir_row(session, incident, reviews.get(incident.id), people, events.get(incident.stream, []))
+                 for incident in chunk]
     return rows
 
 

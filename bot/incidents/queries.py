@@ -164,24 +164,24 @@ def milestones(incident: Incident, events: list[Event]) -> Milestones:
     """
     acknowledged = mitigated = resolved = closed = closed_by = paged = page_acknowledged = None
     for event in events:
-        at = event.recorded_at
-        if event.kind == "page.requested" and paged is None:
-            paged = at
-        if event.kind == "page.acknowledged" and page_acknowledged is None:
+        # Events read as stored text parse a time when asked: only the few that set a milestone ask.
+        kind = event.kind
+        if kind == "page.requested" and paged is None:
+            paged = event.recorded_at
+        if kind == "page.acknowledged" and page_acknowledged is None:
             page_acknowledged = event.occurred_at
-        human = not event.actor.startswith("system:")
-        if acknowledged is None and event.kind != "incident.declared" and (
-                (human and event.actor != incident.declared_by)
-                or (event.kind == "incident.role_assigned" and event.data.get("role") == "lead")):
-            acknowledged = at
-        if event.kind == "incident.status_changed":
+        if acknowledged is None and kind != "incident.declared" and (
+                (not event.actor.startswith("system:") and event.actor != incident.declared_by)
+                or (kind == "incident.role_assigned" and event.data.get("role") == "lead")):
+            acknowledged = event.recorded_at
+        if kind == "incident.status_changed":
             to = event.data.get("to")
             if to in ("monitoring", "resolved") and mitigated is None:
-                mitigated = at
-            resolved = at if to == "resolved" else None
-        if event.kind == "incident.closed":
-            closed, closed_by = at, event.actor
-            resolved = resolved or at
+                mitigated = event.recorded_at
+            resolved = event.recorded_at if to == "resolved" else None
+        if kind == "incident.closed":
+            closed, closed_by = event.recorded_at, event.actor
+            resolved = resolved or closed
     return Milestones(declared=incident.declared_at, detected=incident.detected_at,
                       acknowledged=page_acknowledged if paged else acknowledged, mitigated=mitigated,
                       resolved=resolved, closed=closed, closed_by=closed_by, paged=paged,

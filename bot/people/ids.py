@@ -18,6 +18,8 @@ _ID_IN_TEXT = re.compile(r"(?<![A-Za-z0-9@(])([UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,3
 def replace_ids_in_text(text: str, label) -> str:
     """`text` with each standalone user id replaced by `label(id)` (ids already followed by a
     parenthesis, or inside one, are left: they are labelled already)."""
+    if "U" not in text and "W" not in text:  # most texts hold no id: skip the regex's lookarounds
+        return text
     return _ID_IN_TEXT.sub(lambda match: label(match.group(1)), text)
 
 

@@ -34,7 +34,7 @@ ACTOR = "system:worker"
 KINDS = (("due_in_14", -14), ("due_in_7", -7), ("due_in_1", -1), ("due", 0), ("overdue_3", 3), ("escalation_7", 7))
 ESCALATION = "escalation_7"
 OVERDUE_RANK = 5  # overdue_3
-REMINDER_BATCH = 100  # reviews locked and reminded per transaction
+REMINDER_BATCH = 50  # reviews locked and reminded per transaction
 INCIDENT_LOOKBACK_DAYS = 30
 ADHOC_DUE_DAYS = 14
 

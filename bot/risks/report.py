@@ -64,9 +64,10 @@ class Report:
 
 
 def build(session: Session, start: datetime, end: datetime, *, end_rows: list[dict] | None = None,
-          people: Directory | None = None) -> Report:
+          people: Directory | None = None, reviews: ReviewSummary | None = None) -> Report:
     """The report's content for [start, end). `end_rows` (the register at the end) saves the bundle
-    from folding the event log twice; `people` from loading the directory twice."""
+    from folding the event log twice; `people` from loading the directory twice; `reviews` (the
+    period's review log summarised as it was written) from building the review log twice."""
     start, end = clock.to_utc(start), clock.to_utc(end)
     as_of = (end - timedelta(microseconds=1)).date()
     people = people or Directory.load(session)
@@ -74,7 +75,8 @@ def build(session: Session, start: datetime, end: datetime, *, end_rows: list[di
         states = register_asof.states_as_of(session, end)
         end_rows = [register_asof.row(states[number], as_of, people) for number in sorted(states)]
     before = register_asof.states_as_of(session, start)
-    reviews = _ReviewSummary.of(risk_exports.iter_review_rows(session, start, end, people))
+    if reviews is None:
+        reviews = ReviewSummary.of(risk_exports.iter_review_rows(session, start, end, people))
     acceptances = risk_exports.acceptance_rows(session, start, end, people)
     open_rows = [row for row in end_rows if row["status"] != "closed"]
     accepted = {row["risk_ref"]: row for row in acceptances if row["state"] == "active"}
@@ -224,7 +226,7 @@ def _level_counts(open_rows: list[dict]) -> list[dict[str, Any]]:
     return [{"level": level, "inherent": inherent[level], "residual": residual[level]} for level in reversed(LEVELS)]
 
 
-def _participants(rows: list[dict], reviews: _ReviewSummary, acceptances: list[dict]) -> dict[str, list[str]]:
+def _participants(rows: list[dict], reviews: ReviewSummary, acceptances: list[dict]) -> dict[str, list[str]]:
     return {"Risk owners": sorted({label_in_row(row, "owner") for row in rows if row["status"] != "closed" and row["owner"]}),
             "Reviewers": sorted(reviews.reviewers),
             "Approvers": sorted(reviews.approvers | {label_in_row(row, "approver") for row in acceptances
@@ -248,7 +250,7 @@ def _rescored(rows: list[dict], before: dict[int, dict]) -> list[dict[str, Any]]
 
 
 @dataclass
-class _ReviewSummary:
+class ReviewSummary:
     """What the report needs of the period's review log, gathered in one pass over the rows, so a
     year of reviews is never held in memory: counts, who took part, the non-scheduled reviews."""
 
@@ -258,26 +260,34 @@ class _ReviewSummary:
     triggered: list[dict[str, Any]]
 
     @classmethod
-    def of(cls, rows) -> _ReviewSummary:
-        summary = cls(counts=dict.fromkeys(("completed", "on time", "late", "completed early",
-                                            "due but not completed"), 0),
-                      reviewers=set(), approvers=set(), triggered=[])
-        for row in rows:  # status is as at the period end (vigil_ir.exports.risks.status_at)
-            if "completed in the period" in row["in_log_because"]:
-                summary.counts["completed"] += 1
-                if row["on_time"] is not None:
-                    summary.counts["on time" if row["on_time"] else "late"] += 1
-            elif row["status"] == "completed":
-                summary.counts["completed early"] += 1
-            elif row["status"] != "cancelled":
-                summary.counts["due but not completed"] += 1
-            if row["completed_by"]:
-                summary.reviewers.add(label_in_row(row, "completed_by"))
-            if row["approver"]:
-                summary.approvers.add(label_in_row(row, "approver"))
-            if row["trigger"] != "scheduled":
-                summary.triggered.append(row)
+    def empty(cls) -> ReviewSummary:
+        return cls(counts=dict.fromkeys(("completed", "on time", "late", "completed early", "due but not completed"),
+                                        0),
+                   reviewers=set(), approvers=set(), triggered=[])
+
+    @classmethod
+    def of(cls, rows) -> ReviewSummary:
+        summary = cls.empty()
+        for row in rows:
+            summary.add(row)
         return summary
+
+    def add(self, row: dict[str, Any]) -> None:
+        """One row of the review log (vigil_ir.exports.risks.review_row)."""
+        if "completed in the period" in row["in_log_because"]:  # status is as at the period end
+            self.counts["completed"] += 1
+            if row["on_time"] is not None:
+                self.counts["on time" if row["on_time"] else "late"] += 1
+        elif row["status"] == "completed":
+            self.counts["completed early"] += 1
+        elif row["status"] != "cancelled":
+            self.counts["due but not completed"] += 1
+        if row["completed_by"]:
+            self.reviewers.add(label_in_row(row, "completed_by"))
+        if row["approver"]:
+            self.approvers.add(label_in_row(row, "approver"))
+        if row["trigger"] != "scheduled":
+            self.triggered.append(row)
 
 
 def _overdue_actions(session: Session, end: datetime, as_of: date, people: Directory) -> list[dict[str, Any]]:

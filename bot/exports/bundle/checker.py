@@ -68,6 +68,7 @@ LAYOUTS = (1, 2)
 SIGNATURE_FORMAT = "vigil-signature/1"
 GENESIS_HASH = "0" * 64
 RECEIPT_KIND = "audit.bundle_exported"  # an export's receipt, which the next bundle names as previous_bundle
+KEY_PUBLISHED = "audit.signing_key_published"  # where a signing key's fingerprint was posted
 RECEIPT_FIELDS = ("manifest_sha256", "key_fingerprint", "file", "period_start", "period_end", "generated_at")
 # Two exports running at once may each miss the other's receipt (it commits after they look).
 RECEIPT_RACE = timedelta(seconds=60)
@@ -83,14 +84,38 @@ HASHED_FIELDS = ("stream", "stream_seq", "kind", "actor", "occurred_at", "record
                  "prev_hash")
 
 
+# json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False), with the
+# encoder made once rather than on every call.
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+_json_string = json.encoder.encode_basestring  # a JSON string exactly as that encoder writes one
+
+
 def canonical_json(value) -> str:
-    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return _CANONICAL.encode(value)
 
 
-def event_hash(row: dict) -> str:
-    """sha256(prev_hash + canonical_json(e)) of an exported event row (`seq` is the hashed `stream_seq`)."""
+def event_hash(row: dict, data_json: str | None = None) -> str:
+    """sha256(prev_hash + canonical_json(e)) of an exported event row (`seq` is the hashed `stream_seq`).
+    `data_json`: canonical_json(row["data"]), when the caller has it already."""
+    return hashlib.sha256(hashed_text(row, data_json).encode("utf-8")).hexdigest()
+
+
+def hashed_text(row: dict, data_json: str | None = None) -> str:
+    """prev_hash + canonical_json(e): the text an event's hash covers. A row of the usual types (text,
+    an integer seq, an integer or null corrects) is written out field by field in the order canonical
+    JSON sorts the keys into, which gives the same text (a test binds the two) without building a dict
+    per row; any other row is serialised whole."""
+    stream, seq, kind, actor = row["stream"], row["seq"], row["kind"], row["actor"]
+    occurred, recorded, corrects, prev_hash = row["occurred_at"], row["recorded_at"], row["corrects"], row["prev_hash"]
+    if (type(stream) is type(kind) is type(actor) is type(occurred) is type(recorded) is type(prev_hash) is str
+            and type(seq) is int and (corrects is None or type(corrects) is int)):
+        data = canonical_json(row["data"]) if data_json is None else data_json
+        return (f'{prev_hash}{{"actor":{_json_string(actor)},"corrects":{"null" if corrects is None else corrects},'
+                f'"data":{data},"kind":{_json_string(kind)},"occurred_at":{_json_string(occurred)},'
+                f'"prev_hash":{_json_string(prev_hash)},"recorded_at":{_json_string(recorded)},'
+                f'"stream":{_json_string(stream)},"stream_seq":{seq}}}')
     fields = {name: row["seq" if name == "stream_seq" else name] for name in HASHED_FIELDS}
-    return hashlib.sha256((row["prev_hash"] + canonical_json(fields)).encode("utf-8")).hexdigest()
+    return row["prev_hash"] + canonical_json(fields)
 
 
 # --- 2. CSV cells as the bundle writes them (a test binds this to Vigil's CSV writer) ----------
@@ -98,6 +123,22 @@ def event_hash(row: dict) -> str:
 BIDI_CONTROLS = {code: f"[U+{code:04X}]" for code in (*range(0x202A, 0x202F), *range(0x2066, 0x206A))}
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "＝", "＋", "－", "＠")
 ANY_BIDI_CONTROL = re.compile("[\u202a-\u202e\u2066-\u2069]")  # found in C; translating every cell is slow
+FORMULA_FIRST = frozenset(FORMULA_STARTS)  # each formula start is one character
+
+
+def may_hold_bidi_control(json_text: str) -> bool:
+    """False when no value parsed from `json_text` can hold a bidi control: in JSON text one is either
+    the character itself (never in ASCII text) or a \\u escape (which starts \\u20)."""
+    if "\\u20" in json_text:
+        return True
+    return not json_text.isascii() and ANY_BIDI_CONTROL.search(json_text) is not None
+
+
+def shown_text(text: str) -> str:
+    """`text` with each bidi control shown as a marker such as [U+202E]."""
+    if text.isascii() or not ANY_BIDI_CONTROL.search(text):
+        return text
+    return text.translate(BIDI_CONTROLS)
 
 
 def csv_cell(value) -> str:
@@ -209,6 +250,7 @@ class Check:
         self.manifest_sha256 = ""
         self.signed = None  # set by `vigil verify --bundle` (vigil_ir.exports.bundle.signature_check)
         self.previous_given = False  # --previous: the bundle before this one is checked against previous_bundle
+        self.key_publications: list[dict] = []  # the audit log's audit.signing_key_published rows, for the caller
 
     @property
     def ok(self) -> bool:
@@ -320,7 +362,7 @@ def minutes_between(start, end) -> float | None:
 
 
 def key_number(key, prefix: str) -> int | None:
-    if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].isdigit():
+    if isinstance(key, str) and key.startswith(prefix) and key[len(prefix):].isdecimal():
         return int(key[len(prefix):])
     return None
 
@@ -350,11 +392,14 @@ STEP_STATES = {"playbook.step_completed": "done", "playbook.step_skipped": "skip
 
 class IncidentStream:
     """One incident's stream read from an incident event-log file: the incident's state and milestones
-    folded from its events, and a short digest of each row so other files can be compared with it
-    without keeping the rows (memory grows by 24 bytes an event, not by the event)."""
+    folded from its events; while the stream is read, each event's times and summary as the packet's
+    timeline shows them (its packets are checked as soon as the stream ends, then these are let go);
+    in layout 1, where other files repeat the rows, a short digest of each row, so they can be compared
+    with it without keeping the rows (16 bytes an event, not the event)."""
 
-    def __init__(self, stream: str):
+    def __init__(self, stream: str, whole_rows: bool = True):
         self.stream = stream
+        self.whole_rows = whole_rows  # layout 1: other files repeat the rows, so a digest of each is kept
         self.state = {"lead": None, "comms": None, "scribe": None, "channel_id": None, "customer_impact": "",
                       "root_cause": ""}
         self.declared_by = self.declared_recorded_at = None
@@ -365,22 +410,22 @@ class IncidentStream:
         self.in_period_because: list[str] = []
         self.security_at_end = self.security_ever = False  # folded from events recorded before the period end
         self.pir_completed_hash = None
-        self.rows, self.packet_rows, self.summaries = bytearray(), bytearray(), bytearray()
-        self.times = bytearray()  # each event's times as packets show them, for the HTML timeline
+        self.rows, self.packet_rows = bytearray(), bytearray()
+        self.timeline: list | None = []  # (occurred, recorded, summary) as the HTML timeline shows each event
         # For an exercise's register row: who took part, the playbooks attached, each step's latest state.
         self.exercise: dict = {}
         self.participants: list = []
         self.playbooks: list = []
         self.steps: dict = {}
 
-    def add(self, row: dict, line: str, start: datetime, end: datetime) -> None:
+    def add(self, row: dict, line: str, start: datetime, end: datetime, recorded: datetime | None) -> None:
+        """`recorded`: the row's recorded_at, parsed."""
         kind, actor, data = row.get("kind"), row.get("actor") or "", row.get("data")
         data = data if isinstance(data, dict) else {}
         self._fold(kind, actor, data)
         if self.stream.startswith("exercise:"):
             self._exercise(kind, actor, data)
         self._milestones(kind, actor, data, row.get("recorded_at"), row.get("occurred_at"))
-        recorded = parse_time(row.get("recorded_at"))
         if kind == "incident.declared" or (kind == "incident.security_changed" and recorded is not None
                                            and recorded < end):
             self.security_at_end = self.state.get("security", False)
@@ -394,10 +439,13 @@ class IncidentStream:
             if reason and reason not in self.in_period_because:
                 self.in_period_because.append(reason)
         self.events, self.head = self.events + 1, row.get("hash")
-        self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
-        self.packet_rows += _digest(_unhashed(row))
-        self.summaries += _digest(str(row.get("summary")).translate(BIDI_CONTROLS))
-        self.times += _digest(f"{_shown(row.get('occurred_at'))}\x00{_shown(row.get('recorded_at'))}")
+        if self.whole_rows:
+            self.rows += _digest(line)  # the exact line: the audit trail writes the same event the same way
+            self.packet_rows += _digest(_unhashed(row))
+        if self.timeline is None:  # the stream's rows are not together (reported): its packets were checked
+            self.timeline = []
+        self.timeline.append((_shown(row.get("occurred_at")), _shown(row.get("recorded_at")),
+                              shown_text(str(row.get("summary")))))
 
     def _fold(self, kind, actor: str, data: dict) -> None:
         state = self.state
@@ -518,27 +566,29 @@ class ChainCheck:
     def problem(self, text: str) -> None:
         self.check.problem(self.path, text)
 
-    def row(self, row: dict) -> None:
+    def row(self, row: dict, data_json: str | None = None) -> None:
+        """`data_json`: canonical_json(row["data"]), when the caller has it already."""
         stream, seq = row.get("stream"), row.get("seq")
-        where = f"stream {stream} seq {seq}"
         try:
-            recomputed = event_hash(row)
+            recomputed = event_hash(row, data_json)
         except (KeyError, TypeError, ValueError) as exc:
-            self.problem(f"{where}: row cannot be hashed ({type(exc).__name__}: {exc})")
+            self.problem(f"stream {stream} seq {seq}: row cannot be hashed ({type(exc).__name__}: {exc})")
             return
         current = self.current
         if current is None or current["stream"] != stream:
             self._close()
-            self._open(row, where)
+            self._open(row, f"stream {stream} seq {seq}")
+            current = self.current = {"stream": stream, "seq": seq, "hash": None, "events": 0}
         else:
             if seq != current["seq"] + 1:
-                self.problem(f"{where}: sequence gap (expected seq {current['seq'] + 1})")
+                self.problem(f"stream {stream} seq {seq}: sequence gap (expected seq {current['seq'] + 1})")
             if row.get("prev_hash") != current["hash"]:
-                self.problem(f"{where}: prev_hash does not link (expected {current['hash']}, found {row.get('prev_hash')})")
+                self.problem(f"stream {stream} seq {seq}: prev_hash does not link (expected {current['hash']}, "
+                             f"found {row.get('prev_hash')})")
         if recomputed != row.get("hash"):
-            self.problem(f"{where}: hash mismatch (expected {recomputed}, found {row.get('hash')})")
-        events = 1 if current is None or current["stream"] != stream else current["events"] + 1
-        self.current = {"stream": stream, "seq": seq, "hash": row.get("hash"), "events": events}
+            self.problem(f"stream {stream} seq {seq}: hash mismatch (expected {recomputed}, found {row.get('hash')})")
+        current["seq"], current["hash"] = seq, row.get("hash")
+        current["events"] += 1
         self.check.events += 1
 
     def _open(self, row: dict, where: str) -> None:
@@ -594,15 +644,21 @@ HTML_TIMELINE_ROW = re.compile(r"<tr><td>(\d+)</td><td>([^<]*)</td><td>([^<]*)</
 ENTITY = re.compile(r"&(#\d+|#x[0-9a-fA-F]+|amp|lt|gt|quot|apos);")
 
 
-def _unescape(text: str) -> str:
-    names = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
+ENTITY_NAMES = {"amp": "&", "lt": "<", "gt": ">", "quot": '"', "apos": "'"}
 
-    def one(match):
-        name = match.group(1)
-        if name.startswith("#x"):
-            return chr(int(name[2:], 16))
-        return chr(int(name[1:])) if name.startswith("#") else names[name]
-    return ENTITY.sub(one, text)
+
+def _entity(match) -> str:
+    name = match.group(1)
+    if name in ENTITY_NAMES:
+        return ENTITY_NAMES[name]
+    try:
+        return chr(int(name[2:], 16) if name.startswith("#x") else int(name[1:]))
+    except (ValueError, OverflowError):  # names no character: left as written
+        return match.group(0)
+
+
+def _unescape(text: str) -> str:
+    return ENTITY.sub(_entity, text) if "&" in text else text
 
 
 ODD_VALUES = (KeyError, TypeError, ValueError, AttributeError, IndexError)
@@ -613,12 +669,17 @@ TICKET_STATES = ("pending", "unknown", "open", "done", "cancelled", "missing")
 
 
 def one_line(text: str) -> str:
-    return " ¶ ".join(part for part in text.splitlines() if part.strip())
+    """`text` on one line: its lines that are not blank, joined by " ¶ "."""
+    parts = text.splitlines()
+    if len(parts) == 1 and parts[0] == text:  # the usual text, with no line break
+        return text if text.strip() else ""
+    return " ¶ ".join(part for part in parts if part.strip())
 
 
 class Bundle:
     """Reads every member once, in an order that lets later files be checked against earlier ones:
-    chain heads, then the event logs, then the tables, then the packets and the other files."""
+    chain heads, then the event logs (each incident's packets as soon as its stream has been read),
+    then the tables, then the other files."""
 
     def __init__(self, archive: zipfile.ZipFile, check: Check):
         self.archive, self.check, self.manifest = archive, check, check.manifest
@@ -652,7 +713,9 @@ class Bundle:
         self.methodologies: dict | None = None
         self.receipts: dict = {}  # (stream, seq) → the audit.bundle_exported event rows in the event logs
         self.names_shown: dict = {}  # user id → {name shown in a summary of the period → where}
+        self.done: set = set()  # the members read
         self.people_names: dict | None = None  # user id → the names people.json gives them in the period
+        self.expected_event_columns: dict = {}  # (stream, actor) → the event columns they give
 
     # -- the order files are read in
     def run(self) -> None:
@@ -666,7 +729,7 @@ class Bundle:
         for name in sorted(set(self.listed) - set(names)):
             check.problem(name, "listed in the manifest but missing from the bundle")
         self.present = set(self.listed) & set(names)
-        done: set = set()
+        done = self.done
         # A table is a JSON file with a CSV twin listed (plus the event logs and heads, twin or not);
         # a JSON file with rows and no twin (the methodology, the configurations) is one document.
         tables = sorted(path[:-5] for path in self.present if path.endswith(".json")
@@ -681,6 +744,7 @@ class Bundle:
                 done |= {f"{base}.json", f"{base}.csv"}
         for path in sorted(self.present - done, key=self._file_order):
             self.read_file(path)
+            done.add(path)
         self.after_all()
 
     @staticmethod
@@ -724,14 +788,15 @@ class Bundle:
             header = next(twin[1], None) if twin else None
             for line, row in json_rows(text, self.check, json_path):
                 rows += 1
+                known = None
                 try:
-                    visit(row, rows, line)
+                    known = visit(row, rows, line)
                 except ODD_VALUES as exc:  # a value of the wrong type where a time, key or number belongs
                     self.check.problem(json_path, f"row {rows}: cannot be checked ({type(exc).__name__}: {exc})")
                 if twin is not None:
                     cells = next(twin[1], None)
                     csv_rows += cells is not None
-                    self.compare_twin(csv_path, rows, header, row, cells)
+                    self.compare_twin(csv_path, rows, header, row, cells, line, known)
             finish()
             if twin is not None:
                 extra = sum(1 for _ in twin[1])
@@ -767,10 +832,23 @@ class Bundle:
         self._close(path, raw, rows)
 
     # -- CSV twins
-    def compare_twin(self, path: str, number: int, header, row: dict, cells) -> None:
-        if cells is not None and len(cells) == len(row):
-            rendered = [csv_cell(value) for value in row.values()]
-            if rendered == cells and (header is None or list(header) == list(row)):
+    def compare_twin(self, path: str, number: int, header, row: dict, cells, line: str = "",
+                     known: dict | None = None) -> None:
+        """`line`: the JSON text of `row`; `known`: values the row's visitor has serialised already, by
+        column (an event's data as its canonical JSON text, which renders as the same cell)."""
+        columns = list(row)
+        if cells is not None and len(cells) == len(columns) and (header is None or header == columns):
+            values = list(row.values())
+            for column, text in (known or {}).items():
+                values[columns.index(column)] = text
+            if may_hold_bidi_control(line):
+                rendered = [csv_cell(value) for value in values]
+            else:  # no bidi control in the row: text is its own cell unless it starts like a formula; the
+                # usual None and integers rendered here as csv_cell renders them
+                rendered = [value if type(value) is str and value[:1] not in FORMULA_FIRST else
+                            "" if value is None else str(value) if type(value) is int else csv_cell(value)
+                            for value in values]
+            if rendered == cells:
                 return  # the common case, decided without building any message
         label = f"row {number}" + (f" ({next(iter(row.values()))})" if row else "")
         if header is not None and list(header) != list(row):
@@ -842,20 +920,40 @@ class Bundle:
         chain = ChainCheck(self.check, path, self.segments.get(path) or [])
         ends: dict = {}  # stream → [first recorded_at, last recorded_at], for the audit trail's period rule
         ends_reported: set = set()  # layout 2: streams already reported as repeated from an incident event log
+        reading: list = [None]  # the incident stream whose rows are being read
+        population_log = path in E2_FILES
 
-        def visit(row: dict, number: int, line: str) -> None:
-            chain.row(row)
-            stream, seq = row.get("stream"), row.get("seq")
+        def visit(row: dict, number: int, line: str) -> dict | None:
+            data, known = row.get("data"), None
+            if isinstance(data, (dict, list)):  # its canonical JSON is both hashed and the CSV data cell
+                try:
+                    known = {"data": canonical_json(data)}
+                except ValueError:  # a value canonical JSON cannot hold (NaN): the chain check reports it
+                    pass
+            chain.row(row, known and known["data"])
+            stream, seq, kind = row.get("stream"), row.get("seq"), row.get("kind")
             label = f"stream {stream} seq {seq}"
-            if row.get("kind") == RECEIPT_KIND:
+            if kind == RECEIPT_KIND:
                 self.receipts[(stream, seq)] = row
-            self.summary(path, label, row)
+            elif kind == KEY_PUBLISHED and path == "audit_log.json":
+                self.check.key_publications.append(row)
+            try:
+                recorded = parse_time(row.get("recorded_at"))
+            except (ValueError, TypeError):
+                recorded = None
+                self.check.problem(path, f"{label}: recorded_at {row.get('recorded_at')!r} is not a time")
+            self.summary(path, label, row, recorded)
             self.event_columns(path, label, row)
-            if path in E2_FILES:
+            if population_log:
                 if isinstance(stream, str) and stream.startswith(("incident:", "exercise:")):
                     self.e2_streams[path].add(stream)
-                    fold = self.incident_streams.setdefault(stream, IncidentStream(stream))
-                    fold.add(row, line, self.start, self.end)
+                    fold = self.incident_streams.get(stream)
+                    if fold is None:
+                        fold = self.incident_streams[stream] = IncidentStream(stream, whole_rows=self.layout < 2)
+                    if reading[0] is not fold:
+                        self.stream_read(reading[0])
+                        reading[0] = fold
+                    fold.add(row, line, self.start, self.end, recorded)
             else:
                 ends.setdefault(stream, [row.get("recorded_at"), None])[1] = row.get("recorded_at")
                 fold = self.incident_streams.get(stream)
@@ -867,8 +965,10 @@ class Bundle:
                 expected = fold.digest_at(fold.rows, seq) if fold and self.layout < 2 else None
                 if expected is not None and expected != _digest(line):
                     self.check.problem(path, f"{label}: differs from the same event in the incident event log")
+            return known
 
         def finish() -> None:
+            self.stream_read(reading[0])
             chain.finish()
             for stream, (first, last) in sorted(ends.items(), key=lambda item: str(item[0])):
                 for which, value in (("first", first), ("last", last)):
@@ -877,9 +977,25 @@ class Bundle:
                                                  f"outside the period (the selection: events recorded in the period)")
         return visit, finish
 
-    def summary(self, path: str, label: str, row: dict) -> None:
+    def stream_read(self, fold: IncidentStream | None) -> None:
+        """The stream's rows have all been read: its packets are checked now, while its timeline is at
+        hand, and the timeline let go."""
+        if fold is None:
+            return
+        number = key_number(fold.stream, "incident:")
+        if number is not None and fold.stream == f"incident:{number}":  # the stream its packets name
+            key = f"INC-{number}"
+            for folder in PACKET_FOLDERS:
+                for path in (f"{folder}/{key}/{key}.{fmt}" for fmt in ("json", "md", "html")):  # the JSON first
+                    if path in self.present and path not in self.done:
+                        self.read_file(path)
+                        self.done.add(path)
+        fold.timeline = None
+
+    def summary(self, path: str, label: str, row: dict, recorded: datetime | None) -> None:
         """The summary column is the sentence the event's data gives, with people named; names shown for
-        events of the period are checked against people.json once it has been read."""
+        events of the period (`recorded`: the row's recorded_at) are checked against people.json once it
+        has been read."""
         shown = row.get("summary")
         expected = one_line(describe(ExportedEvent(row)))
         names = names_in_summary(expected, shown) if isinstance(shown, str) else None
@@ -887,7 +1003,6 @@ class Bundle:
             self.check.problem(path, f"{label}, column summary: {shown!r} is not what its data says "
                                      f"({expected!r}, with people named)")
             return
-        recorded = parse_time(row.get("recorded_at"))
         if recorded is None or not self.start <= recorded < self.end:
             return  # before the period: people.json holds the names of the period only
         for user_id, name in names:
@@ -910,7 +1025,16 @@ class Bundle:
 
     def event_columns(self, path: str, label: str, row: dict) -> None:
         """object_type and object_ref follow from the stream, actor_type from the actor."""
-        stream, actor = str(row.get("stream")), str(row.get("actor"))
+        key = (str(row.get("stream")), str(row.get("actor")))
+        expected = self.expected_event_columns.get(key)
+        if expected is None:
+            expected = self.expected_event_columns[key] = self._event_columns(*key)
+        for column, value in expected.items():
+            if column in row and row[column] != value:
+                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its stream and actor say {value!r}")
+
+    @staticmethod
+    def _event_columns(stream: str, actor: str) -> dict:
         match = re.match(r"^([a-z_]+):(\d+)$", stream)
         prefixes = {"incident": "INC-", "exercise": "EX-", "risk": "RISK-", "action": "ACT-"}
         if match:
@@ -920,9 +1044,7 @@ class Bundle:
             expected = {"object_type": stream.split(":", 1)[0], "object_ref": stream}
         expected["actor_type"] = ("system" if actor.startswith("system:") else
                                   "cli" if actor.startswith("cli:") else "user")
-        for column, value in expected.items():
-            if column in row and row[column] != value:
-                self.check.problem(path, f"{label}, column {column}: {row[column]!r}; its stream and actor say {value!r}")
+        return expected
 
     def incident_row(self, row: dict, number: int, line: str) -> None:
         path = "incidents.json" if "in_period_because" not in row else "incidents_carried_over.json"
@@ -1229,8 +1351,8 @@ class Bundle:
                                      "packet is the one to read)")
         elif fmt == "md":
             for event in events:
-                start = (f"| {event.get('seq')} | {shown_time(event.get('occurred_at'))} | "
-                         f"{shown_time(event.get('recorded_at'))} |")
+                times = f"{_shown(event.get('occurred_at'))} | {_shown(event.get('recorded_at'))}"
+                start = f"| {event.get('seq')} | {times} |"
                 if start not in text:
                     self.check.problem(path, f"timeline: no row for {stream} seq {event.get('seq')} "
                                              f"(expected a row starting {start!r})")
@@ -1238,11 +1360,13 @@ class Bundle:
             # One row per event of the stream in the event log (seq 1 to its head), with its times and
             # its summary, compared with what the event log says for that seq.
             rows = {int(m.group(1)): m for m in HTML_TIMELINE_ROW.finditer(text.split("Timeline", 1)[-1])}
+            timeline = fold.timeline or []
             for seq in range(1, fold.events + 1):
                 found = rows.get(seq)
-                if found is None or _digest(f"{found.group(2)}\x00{found.group(3)}") != fold.digest_at(fold.times, seq):
+                occurred, recorded, summary = timeline[seq - 1] if seq <= len(timeline) else (None, None, None)
+                if found is None or found.group(2) != occurred or found.group(3) != recorded:
                     self.check.problem(path, f"timeline: no row for {stream} seq {seq} with its times")
-                elif _digest(one_line(_unescape(found.group(4)))) != fold.digest_at(fold.summaries, seq):
+                elif one_line(_unescape(found.group(4))) != summary:
                     self.check.problem(path, f"timeline: {stream} seq {seq}: the text differs from the event log's "
                                              f"summary column")
             if len(rows) != fold.events:
@@ -2004,6 +2128,8 @@ def describe(event) -> str:
 class ExportedEvent:
     """An event row of the bundle, as `describe` reads it."""
 
+    __slots__ = ("kind", "data", "id", "corrects")
+
     def __init__(self, row: dict):
         self.kind, self.data, self.id, self.corrects = row.get("kind"), row.get("data"), row.get("id"), row.get("corrects")
 
@@ -2012,6 +2138,8 @@ def names_in_summary(sentence: str, shown: str) -> list | None:
     """None unless `shown` is `sentence` with each user id in it shown as "<a name> (U…)",
     "U… (name unknown)" or left alone; else the (user id, name) pairs it shows. Matched part by
     part (no regex per row: a bundle has a summary per event), backtracking only over where a name ends."""
+    if shown == sentence:  # every user id left alone (the first way tried below): no names
+        return []
     parts = USER_ID_IN_TEXT.split(sentence)
     if len(parts) == 1:
         return [] if shown == sentence else None

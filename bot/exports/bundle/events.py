@@ -11,6 +11,7 @@ hashes, and linked to the one before), which is what a packet's integrity block 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -18,7 +19,7 @@ from collections.abc import Iterable, Iterator
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, or_, select
+from sqlalchemy import TextClause, select, text as sql_text
 from sqlmodel import Session
 
 from vigil_ir.bidi import neutralise as shown
@@ -32,9 +33,11 @@ from vigil_ir.people import Directory
 from vigil_ir.people.ids import replace_ids_in_text
 
 _quoted = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_ascii=False) uses
-# A bidi control anywhere, or a formula start at the start of a cell (cells joined by NUL): the CSV
-# cell then differs from the text (vigil_ir.exports.csvsafe).
-_NEEDS_CARE = re.compile("[\u202a-\u202e\u2066-\u2069]|(?:^|\x00)[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
+# A bidi control anywhere, or a formula start at the start of a cell (cells joined by and led by NUL):
+# the CSV cell then differs from the text (vigil_ir.exports.csvsafe). Two scans, because one pattern
+# with an alternation tries both branches at every character (5x slower on these rows).
+_BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_FORMULA_START = re.compile("\x00[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
 
 
 def _text_cell(value: str | None) -> str:
@@ -49,6 +52,20 @@ def _json_text(value: str | None) -> str:
 def shown_time(iso_text: str) -> str:
     """`2025-03-10T09:00:00.000000Z` as packets show it: `2025-03-10 09:00:00 UTC` (describe.when)."""
     return f"{iso_text[:10]} {iso_text[11:19]} UTC"
+
+
+# The JSON of the columns every event of a stream (or by an actor) shares, made once per stream/actor.
+@functools.lru_cache(maxsize=4096)
+def _stream_json(stream: str) -> tuple[str, str, str]:
+    """The stream, object_type and object_ref of an event-log row, as JSON strings."""
+    object_type, object_ref = object_of(stream)
+    return _quoted(stream), _quoted(object_type), _quoted(object_ref)
+
+
+@functools.lru_cache(maxsize=4096)
+def _actor_json(actor: str) -> tuple[str, str]:
+    """The actor and actor_type of an event-log row, as JSON strings."""
+    return _quoted(actor), _quoted(actor_type(actor))
 
 
 class Names:
@@ -113,13 +130,14 @@ class BundleEvent:
 
     def json_line(self) -> str:
         """The event-log row (eventlog_export.COLUMNS, in order) as one JSON object."""
-        object_type, object_ref = object_of(self.stream)
+        stream, object_type, object_ref = _stream_json(self.stream)
+        actor, kind_of_actor = _actor_json(self.actor)
         corrects = "null" if self.corrects is None else str(self.corrects)
-        return (f'{{"stream": {_quoted(self.stream)}, "seq": {self.stream_seq}, "id": {self.id}, '
-                f'"object_type": {_quoted(object_type)}, "object_ref": {_quoted(object_ref)}, '
+        return (f'{{"stream": {stream}, "seq": {self.stream_seq}, "id": {self.id}, '
+                f'"object_type": {object_type}, "object_ref": {object_ref}, '
                 f'"occurred_at": {_quoted(self.occurred_text)}, "recorded_at": {_quoted(self.recorded_text)}, '
-                f'"actor": {_quoted(self.actor)}, "actor_name": {_json_text(self.actor_name)}, '
-                f'"actor_type": {_quoted(actor_type(self.actor))}, "kind": {_quoted(self.kind)}, '
+                f'"actor": {actor}, "actor_name": {_json_text(self.actor_name)}, '
+                f'"actor_type": {kind_of_actor}, "kind": {_quoted(self.kind)}, '
                 f'"summary": {_json_text(self.summary)}, "data": {self.data_text}, "corrects": {corrects}, '
                 f'"prev_hash": {_quoted(self.prev_hash)}, "hash": {_quoted(self.hash)}}}')
 
@@ -130,7 +148,9 @@ class BundleEvent:
         object_type, object_ref = object_of(self.stream)
         texts = (self.stream, object_type, object_ref, self.actor, self.actor_name or "", self.kind,
                  self.summary or "", self.data_text, self.prev_hash, self.hash)
-        if _NEEDS_CARE.search("\x00".join(texts)):
+        joined = "\x00" + "\x00".join(texts)
+        # ASCII text holds no bidi control: one C check spares the scan for almost every row.
+        if (not joined.isascii() and _BIDI.search(joined)) or _FORMULA_START.search(joined):
             return self._careful_cells(object_type, object_ref)
         return [self.stream, str(self.stream_seq), str(self.id), object_type, object_ref, self.occurred_text,
                 self.recorded_text, self.actor, self.actor_name or "", actor_type(self.actor), self.kind,
@@ -156,12 +176,22 @@ def stored_ranges(session: Session, ranges: list[tuple[str, int, int]]) -> Itera
     make = StoredEvent._make
     for offset in range(0, len(ranges), STREAMS_PER_QUERY):
         chunk = ranges[offset:offset + STREAMS_PER_QUERY]
-        condition = or_(*(and_(table.c.stream == stream, table.c.stream_seq.between(lo, hi))
-                          for stream, lo, hi in chunk))
-        query = (select(*columns).where(condition).order_by(stream_order, table.c.stream_seq)
+        query = (select(*columns).where(_in_ranges(len(chunk))).order_by(stream_order, table.c.stream_seq)
                  .execution_options(yield_per=ROWS_PER_FETCH))
-        for page in session.execute(query).partitions():
+        params: dict[str, Any] = {}
+        for index, (stream, lo, hi) in enumerate(chunk):
+            params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
+        for page in session.execute(query, params).partitions():
             yield from map(make, page)
+
+
+@functools.lru_cache(maxsize=8)
+def _in_ranges(count: int) -> TextClause:
+    """`(stream = :s0 AND stream_seq BETWEEN :lo0 AND :hi0) OR …` for `count` ranges, the values bound
+    when executed. One SQL text: an and_/between expression per range cost more than the query, and
+    the same text for every full chunk is compiled once."""
+    ranges = (f"(stream = :s{index} AND stream_seq BETWEEN :lo{index} AND :hi{index})" for index in range(count))
+    return sql_text("(" + " OR ".join(ranges) + ")")
 
 
 def whole_streams(session: Session, streams: Iterable[str]) -> Iterator[StoredEvent]:

@@ -1,9 +1,12 @@
 """The evidence bundle for an audit period: one zip, every file hashed in `manifest.json`.
 
 The bundle is written to a temporary file beside the output, from one read-only snapshot of the
-database (vigil_ir.exports.snapshot), one zip entry at a time; the file is moved into place once
-complete (vigil_ir.exports.output), and then the export is recorded as an `audit.bundle_exported`
-event. A failure leaves no partial bundle behind and any earlier file intact. What each file holds is in docs/audit-evidence.md.
+database (vigil_ir.exports.snapshot), one zip entry at a time. The incident pass (and, when asked,
+the state check) runs in a process of its own on the same snapshot while this one writes the other
+sections and the zip (vigil_ir.exports.bundle.parallel; all in this process for an in-memory SQLite
+database, which no other process can open); the file is moved into place once complete (vigil_ir.exports.output), and then
+the export is recorded as an `audit.bundle_exported` event. A failure leaves no partial bundle
+behind and any earlier file intact. What each file holds is in docs/audit-evidence.md.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.exports.bundle import (actions, audit_log, cadence, carried_over, chain_heads, criteria_index,
                                      exercises, incidents, notifications, people, policy, program, risks, security,
-                                     signing, signoffs)
+                                     signing, signoffs, state_guard)
+from vigil_ir.exports.bundle.child import Job
 from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.files import ZipSink
+from vigil_ir.exports.bundle.parallel import Helpers
 from vigil_ir.exports.bundle.verification import STANDALONE_NAME, standalone_source
 from vigil_ir.exports.manifest import NAME, Manifest, Note
 from vigil_ir.exports.progress import Progress, Quiet
 from vigil_ir.exports.output import replacing
-from vigil_ir.exports.snapshot import read_snapshot
+from vigil_ir.exports.snapshot import read_snapshot, shareable
 from vigil_ir.people import Directory
 from vigil_ir.signing.service import Signer, signer as signing_key
 
@@ -75,30 +80,48 @@ def _backend(database: Database) -> str:
     return "sqlite" if database.is_sqlite else "postgresql"
 
 
+# The sections after the incident pass, in the order they are written: a section listed after
+# another may use what it left in the context (the audit log leaves out the streams the incident
+# and exercise event logs hold whole; the people list names everyone the others showed; the
+# criteria index lists the files written before it).
+SECTIONS_BESIDE_INCIDENTS = (carried_over, security, cadence, actions, exercises, risks, audit_log, notifications,
+                             policy, signoffs, program)
+SECTIONS_AFTER = (people, chain_heads, criteria_index)
+
+
 def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings,
-           signer: Signer) -> bytes:
-    with read_snapshot(database) as session:
-        manifest.previous_bundle = signing.previous_bundle(session)
-        sink = ZipSink(path, manifest.generated_at)
-        manifest.files = sink.files  # the manifest lists what the sink has written
-        try:
+           signer: Signer, check_state: bool) -> bytes:
+    sink = ZipSink(path, manifest.generated_at)
+    manifest.files = sink.files  # the manifest lists what the sink has written
+    helpers = None
+    if shareable(database):  # the incident pass and the state check beside this process (parallel.py)
+        helpers = Helpers(Job(url=database.url, start=manifest.start, end=manifest.end,
+                              generated_at=manifest.generated_at, generated_by=manifest.generated_by,
+                              backend=manifest.backend, workdir=path.parent, settings=settings), sink, progress,
+                          check_state=check_state)
+    try:
+        if helpers is not None:
+            helpers.start()
+        with read_snapshot(database, joiners=helpers) as session:
+            if check_state and helpers is None:
+                state_guard.refuse_differences(session, manifest.end)
+            manifest.previous_bundle = signing.previous_bundle(session)
             ctx = Context(session=session, sink=sink, manifest=manifest, workdir=path.parent, progress=progress,
                           people=Directory.load(session), settings=settings)
-            incidents.write(ctx)
-            carried_over.write(ctx)
-            security.write(ctx)
-            cadence.write(ctx)
-            actions.write(ctx)
-            exercises.write(ctx)
-            risks.write(ctx)
-            audit_log.write(ctx)
-            notifications.write(ctx)
-            policy.write(ctx)
-            signoffs.write(ctx)
-            program.write(ctx)
-            people.write(ctx)  # after the sections whose id columns it lists
-            chain_heads.write(ctx)
-            criteria_index.write(ctx)  # indexes the files above
+            notes_before = len(manifest.notes)
+            if helpers is None:
+                incidents.write(ctx)
+            else:
+                expected = incidents.streams_in_full(ctx)
+                ctx.streams_in_full.update(expected)
+            for section in SECTIONS_BESIDE_INCIDENTS:
+                section.write(ctx)
+                if helpers is not None:
+                    helpers.check()  # a failed child or a failed state check: no use going on
+            if helpers is not None:
+                helpers.facts().merge_into(ctx, expected_streams=expected, notes_at=notes_before)
+            for section in SECTIONS_AFTER:
+                section.write(ctx)
             sink.add(STANDALONE_NAME, standalone_source(), section="guide",
                      description="The bundle checker, Python standard library only: `python verify.py <this zip>` "
                                  "runs every check `vigil verify --bundle` runs",
@@ -108,6 +131,10 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
             rendered = manifest.render()
             sink.add(NAME, rendered, section="manifest", description="", query="", listed=False)
             signing.add_signature(sink, rendered, signer)
+    finally:
+        try:
+            if helpers is not None:
+                helpers.stop()  # before the sink closes: a receiving thread may still hand files over
         finally:
             sink.close()
             progress.close()
@@ -115,11 +142,18 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
 
 
 def export_bundle(database: Database, *, start: datetime, end: datetime, output: Path, actor: str,
-                  progress: Progress | None = None, settings: Settings | None = None) -> BundleResult:
+                  progress: Progress | None = None, settings: Settings | None = None,
+                  check_state: bool = False) -> BundleResult:
     """Write the bundle for [start, end) to `output` and record the export as an event.
 
-    Raises ValueError for an empty period, OSError when the output cannot be written and
-    SigningKeyError when the signing key cannot be used (checked first: nothing is written then).
+    Raises ValueError for an empty period, OSError when the output cannot be written,
+    SigningKeyError when the signing key cannot be used (checked first: nothing is written then),
+    state_guard.StateDiffers when `check_state` is set and the state rows of the records begun
+    before `end` disagree with their events (checked on the bundle's own snapshot, beside the
+    export) and parallel.ExportProcessFailed when another process of the export fails. Whatever
+    fails, no partial bundle is left, an earlier file at `output` stays as it was, and nothing is
+    recorded. The other processes are started with multiprocessing (forkserver): a script calling
+    this needs the `if __name__ == "__main__":` guard multiprocessing asks of every main module.
     """
     start, end, output = clock.to_utc(start), clock.to_utc(end), Path(output)
     if start >= end:
@@ -134,7 +168,7 @@ def export_bundle(database: Database, *, start: datetime, end: datetime, output:
     # The file is in place (renamed over any earlier one only once complete) before the export is
     # recorded, so the event never names a bundle that is not there.
     with replacing(output) as temporary:
-        rendered = _write(database, temporary, manifest, progress or Quiet(), settings, signer)
+        rendered = _write(database, temporary, manifest, progress or Quiet(), settings, signer, check_state)
         total = temporary.stat().st_size
     digest = hashlib.sha256(rendered).hexdigest()
     document = manifest.to_json()

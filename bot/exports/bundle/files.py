@@ -6,7 +6,10 @@ in 1 MiB chunks; a report is handed over as it is. The SHA-256, size and row cou
 taken from the bytes as they are produced, for the manifest.
 
 Compression runs in a thread of its own: zlib and file writes release the GIL, so deflating one file
-overlaps with the Python work that produces the next. Deflate level 1 (COMPRESSION_LEVEL): on the
+overlaps with the Python work that produces the next. The incident pass runs in a second process
+(vigil_ir.exports.bundle.parallel) and hands its finished files to the same sink from a receiving
+thread, so entries from both processes are written as they come: the zip's entry order follows
+timing, while `manifest.json` lists the files sorted by path (the same for the same data). Deflate level 1 (COMPRESSION_LEVEL): on the
 bundle's text it is about four times as fast as level 6 for a zip about 15 % larger.
 
 JSON tables are an array with one object per line: valid JSON for any tool, and readable line by
@@ -27,7 +30,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Protocol
 
 from vigil_ir import clock
 from vigil_ir.exports import csvsafe
@@ -80,11 +83,28 @@ def json_line(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False, allow_nan=False, default=json_default)
 
 
+def entry_for(path: str, data: bytes, *, section: str, description: str, query: str,
+              rows: int | None = None) -> FileEntry:
+    return FileEntry(path, hashlib.sha256(data).hexdigest(), len(data), rows, section, description, query)
+
+
+class Sink(Protocol):
+    """Where section writers put finished files (a ZipSink, or in the second process its forwarder)."""
+
+    files: list[FileEntry]
+
+    def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
+            rows: int | None = None, listed: bool = True) -> FileEntry: ...
+
+    def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None: ...
+
+
 class ZipSink:
     """The bundle being written. Entries carry the generation time so the zip is reproducible.
 
     `add` and `add_spooled` hash the bytes here and hand them to one compressing thread, which
-    owns the zip file; the entries are written in the order they were handed over."""
+    owns the zip file; the entries are written in the order they were handed over. `add_entry` takes
+    a file hashed elsewhere (the second process); two threads may hand files over at once."""
 
     def __init__(self, path: Path, generated_at: datetime):
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True,
@@ -129,17 +149,26 @@ class ZipSink:
     def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
             rows: int | None = None, listed: bool = True) -> FileEntry:
         data = data.encode("utf-8") if isinstance(data, str) else data
-        entry = FileEntry(path, hashlib.sha256(data).hexdigest(), len(data), rows, section, description, query)
-        self._hand_over(path, len(data), data)
+        entry = entry_for(path, data, section=section, description=description, query=query, rows=rows)
+        self.add_entry(entry, data, listed=listed)
+        return entry
+
+    def add_entry(self, entry: FileEntry, source: bytes | IO[bytes], *, listed: bool = True) -> None:
+        """A file whose hash, size and row count `entry` already holds: bytes, or a binary file (which
+        the sink closes once copied in)."""
+        try:
+            self._hand_over(entry.path, entry.bytes, source)
+        except BaseException:
+            if not isinstance(source, (bytes, bytearray)):
+                source.close()
+            raise
         if listed:
             self.files.append(entry)
-        return entry
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None:
         """Copy a finished temporary file in (the sink closes it); its hash and size were taken while it
         was written."""
-        self._hand_over(entry.path, entry.bytes, source)
-        self.files.append(entry)
+        self.add_entry(entry, source)
 
     def close(self) -> None:
         """Wait for every entry to be written, then finish the zip (raises what the writing raised)."""

@@ -23,10 +23,10 @@ from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.events import BundleEvent, prepared, whole_streams
 from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.exports.eventlog_export import Segments
-from vigil_ir.exports.timeline import action_records, checklists, review_record, risk_links
+from vigil_ir.exports.timeline import action_fields, checklists, review_fields, risk_links
 from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
-from vigil_ir.incidents.models import Incident
+from vigil_ir.incidents.models import Incident, stream_of
 
 PAGE = 50  # incidents (with every event of each) in memory at a time
 E1_COLUMNS = population.COLUMNS + ("pir_required", "pir_status", "pir_due_at", "pir_completed_at",
@@ -84,12 +84,11 @@ class IncidentFiles:
                                **extras(review, actions, events, events[-1].hash if events else None)})
         self.event_log.write_serialised([event.json_line() for event in events],
                                         [event.csv_cells() for event in events])
-        for event in events:
-            self.segments.add(event)
+        self.segments.add_run(events)
         self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
                       description=self.packet_description(incident), checklists=checklists(ctx.session, incident),
-                      review=review_record(ctx.session, incident), actions=action_records(ctx.session, incident),
+                      review=review_fields(review), actions=action_fields(actions),
                       risks=self.linked.get(incident.key, []))
         ctx.streams_in_full[incident.stream] = f"{self.event_log.name}.json"
         if self.folder == "incidents" and review is not None and review.status == "completed":
@@ -117,6 +116,13 @@ def _pages(ctx: Context) -> Iterator[list[Incident]]:
         yield page
         last = page[-1].number
         ctx.session.expunge_all()
+
+
+def streams_in_full(ctx: Context) -> dict[str, str]:
+    """The streams `write` gives whole in its event log, known before it runs (the audit log leaves
+    them out; a parent process writes it while a second process runs this pass)."""
+    numbers = ctx.session.exec(select(Incident.number).where(*_in_period(ctx)))
+    return {stream_of(number): f"{E2_FILE}.json" for number in numbers}
 
 
 def write(ctx: Context) -> list[int]:

@@ -61,10 +61,10 @@ def write(ctx: Context) -> None:
                                                                     Event.recorded_at < ctx.end)
              .execution_options(yield_per=ROWS_PER_FETCH))
     for actor, text in ctx.session.execute(query):
-        if is_user_id(actor):
-            acted[actor] = acted.get(actor, 0) + 1
+        acted[actor] = acted.get(actor, 0) + 1  # every actor counted; those not user ids dropped below
         if text and ("<@" in text or "\\u" in text or _QUOTED_ID.search(text)):  # else it names no one: not parsed
             named.update(user_ids_in(json.loads(text)))
+    acted = {actor: count for actor, count in acted.items() if is_user_id(actor)}
     led: dict[str, list[str]] = {}
     for number, lead in ctx.session.exec(select(Incident.number, Incident.lead).where(
             Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None),

@@ -36,7 +36,8 @@ def write(ctx: Context) -> None:
     note_references(ctx, f"{register.name}.csv", ((row["tsc_refs"] or "").split(";") for row in rows))
     ctx.manifest.sequences.append(sequence(ctx.session, "RISK-", Risk, "risk", "created before the period end",
                                            sorted(states)))
-    _assessment(ctx, rows, as_of.isoformat())
+    # The review log is written (to its spooled files) before the assessment, whose report counts the
+    # same rows as they go by: they are built once. The log is added to the zip after the assessment.
     ctx.progress.start("Risk reviews", None)
     reviews = risk_exports.iter_review_rows(ctx.session, ctx.start, ctx.end, ctx.people)
     log = ctx.table("risk_reviews", risk_exports.REVIEW_COLUMNS, section="E8",
@@ -46,13 +47,16 @@ def write(ctx: Context) -> None:
                     query=f"risk_review rows with {ctx.period_text('completed_at')}, or due_on in the period; joined "
                           f"to risk and risk_approval; reminders: risk.reminder_sent events recorded before "
                           f"{ctx.iso_end}; ordered by due_on, id")
+    summary = report.ReviewSummary.empty()
     for row in reviews:
         log.write(row)
+        summary.add(row)
+    _assessment(ctx, rows, as_of.isoformat(), summary)
     log.finish(ctx.sink)
     _acceptances(ctx)
 
 
-def _assessment(ctx: Context, rows: list[dict], as_of: str) -> None:
+def _assessment(ctx: Context, rows: list[dict], as_of: str, reviews: report.ReviewSummary) -> None:
     """E10 heat maps and report, E13 methodology."""
     heat = heatmap.build(rows, as_of)
     ctx.sink.add(f"risk_assessment/heatmap_{as_of}.svg", heatmap.svg(heat), section="E10",
@@ -64,7 +68,7 @@ def _assessment(ctx: Context, rows: list[dict], as_of: str) -> None:
                  section="E13", description="Scoring methodology of every version used in the register: scales, "
                                             "matrix, level bands, default review cadence",
                  query="vigil_ir.risks.scoring methodologies " + ", ".join(versions), rows=len(versions))
-    built = report.build(ctx.session, ctx.start, ctx.end, end_rows=rows, people=ctx.people)
+    built = report.build(ctx.session, ctx.start, ctx.end, end_rows=rows, people=ctx.people, reviews=reviews)
     for fmt in report.FORMATS:
         ctx.sink.add(f"risk_assessment/report.{fmt}", report.render_built(built, fmt),
                      section="E10", description="Periodic risk assessment report for the period: methodology, "

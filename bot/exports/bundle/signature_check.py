@@ -42,8 +42,10 @@ class Signed:
         return self.fingerprint is not None
 
 
-def check(archive: zipfile.ZipFile, problems: list[str]) -> Signed:
-    """Check `manifest.sig` against the exact bytes of `manifest.json`; problems are appended to `problems`."""
+def check(archive: zipfile.ZipFile, problems: list[str], published: list[dict] | None = None) -> Signed:
+    """Check `manifest.sig` against the exact bytes of `manifest.json`; problems are appended to `problems`.
+    `published`: the audit log's `audit.signing_key_published` rows, when the caller has read them already
+    (the bundle checker has); else they are looked up in the audit log."""
     import hashlib
 
     manifest = archive.read(signature.SIGNED_FILE)
@@ -69,7 +71,9 @@ def check(archive: zipfile.ZipFile, problems: list[str]) -> Signed:
         problems.append(f"{signature.NAME}: malformed: public_key is not a usable Ed25519 key ({exc})")
         return signed
     signed.fingerprint = parsed.key_fingerprint
-    if AUDIT_LOG in archive.namelist():
+    if published is not None:
+        signed.witnessed = [publication for row in published if (publication := _publication(row, signed.fingerprint))]
+    elif AUDIT_LOG in archive.namelist():
         signed.witnessed = _publications_in(archive, signed.fingerprint)
     return signed
 
@@ -83,13 +87,26 @@ def _publications_in(archive: zipfile.ZipFile, fingerprint: str) -> list[str]:
                 continue
             try:
                 row = json.loads(raw.decode("utf-8").strip().rstrip(",").lstrip("["))
-                data = row.get("data")
-                data = json.loads(data) if isinstance(data, str) else data
-            except (ValueError, AttributeError):
+            except ValueError:
                 continue
-            if row.get("kind") == PUBLISHED and isinstance(data, dict) and data.get("fingerprint") == fingerprint:
-                found.append(f"{row.get('recorded_at')}: {data.get('permalink') or data.get('channel')}")
+            publication = _publication(row, fingerprint)
+            if publication:
+                found.append(publication)
     return found
+
+
+def _publication(row, fingerprint: str) -> str | None:
+    """The line "<time>: <permalink>" when the audit-log `row` publishes the key `fingerprint`."""
+    if not isinstance(row, dict):
+        return None
+    data = row.get("data")
+    try:
+        data = json.loads(data) if isinstance(data, str) else data
+    except ValueError:
+        return None
+    if row.get("kind") == PUBLISHED and isinstance(data, dict) and data.get("fingerprint") == fingerprint:
+        return f"{row.get('recorded_at')}: {data.get('permalink') or data.get('channel')}"
+    return None
 
 
 @dataclass

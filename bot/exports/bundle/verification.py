@@ -33,7 +33,7 @@ def verify_bundle(path: Path, previous: Path | None = None) -> Check:
     raises BundleError when it cannot be read as a bundle at all."""
     check = checker.check_bundle(Path(path), signature=False, previous=previous)
     with zipfile.ZipFile(path) as archive:
-        check.signed = signature_check.check(archive, check.problems)
+        check.signed = signature_check.check(archive, check.problems, check.key_publications)
     return check
 
 

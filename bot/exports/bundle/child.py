@@ -1,0 +1,165 @@
+"""The other processes of a bundle export: the incident pass and the state check, on the parent's snapshot.
+
+`main` runs in a child process (vigil_ir.exports.bundle.parallel starts one per task). It joins the
+snapshot the parent shares (vigil_ir.exports.snapshot.joined_snapshot) and runs its task:
+
+* "incidents": the incident section writer (vigil_ir.exports.bundle.incidents), exactly as the parent
+  would run it, forwarding what it produces over its connection: each finished file (bytes, or a
+  temporary table file passed as an open file descriptor, so nothing is copied and nothing is left
+  on disk if either process dies), the progress of its stage, and at the end the facts the parent's
+  later sections need (`Facts`). The parent writes every file into the one zip.
+* "state_check": the folds of vigil_ir.exports.bundle.state_guard; its result is None or the
+  StateDiffers to refuse with.
+
+Messages to the parent, in order: ("ready",), ("joined",), then (incident pass) any number of ("file",
+entry, bytes, listed), ("spooled", entry) + a file descriptor and ("progress", ...), and last ("done",
+result) or ("failed", text, traceback). The parent sends one: ("snapshot", token).
+
+Imported at module level on purpose: the forkserver preloads this module, so a child starts with the
+export code already imported.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import sys
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import send_handle
+from pathlib import Path
+from typing import IO, Any
+
+from vigil_ir import state_check  # noqa: F401 - preloaded for the state check task
+from vigil_ir.config import Settings
+from vigil_ir.exports.bundle import incidents, state_guard
+from vigil_ir.exports.bundle.context import Context
+from vigil_ir.exports.bundle.files import FileEntry, entry_for
+from vigil_ir.exports.eventlog_export import Segments
+from vigil_ir.exports.manifest import Manifest, Note
+from vigil_ir.exports.snapshot import joined_snapshot
+from vigil_ir.people import Directory
+
+
+@dataclass
+class Job:
+    """What the child needs: where to read, the manifest's fixed fields, where temporary files go."""
+
+    url: str
+    start: datetime
+    end: datetime
+    generated_at: datetime
+    generated_by: str
+    backend: str
+    workdir: Path
+    settings: Settings
+
+
+@dataclass
+class Facts:
+    """What the parent's later sections need from the incident pass, beyond its files."""
+
+    segments: dict[str, Segments] = field(default_factory=dict)
+    sequences: list[dict[str, Any]] = field(default_factory=list)
+    notes: list[Note] = field(default_factory=list)
+    streams_in_full: dict[str, str] = field(default_factory=dict)
+    named: set[str] = field(default_factory=set)  # user ids the pass showed: the people list includes them
+    criteria_references: dict[str, Counter] = field(default_factory=dict)
+
+    def merge_into(self, ctx: Context, *, expected_streams: dict[str, str], notes_at: int) -> None:
+        """Add these to the parent's context as if the pass had run there first, where it runs in
+        one process (its notes before the other sections'); `expected_streams` is what the parent
+        assumed the pass would give whole (its audit log left those out)."""
+        if self.streams_in_full != expected_streams:
+            raise RuntimeError("the incident process gave whole a different set of streams than the audit log "
+                               "left out; the bundle would miss or repeat events")
+        ctx.manifest.segments.update(self.segments)
+        ctx.manifest.sequences += self.sequences
+        ctx.manifest.notes[notes_at:notes_at] = self.notes
+        ctx.people.named |= self.named
+        for path, counts in self.criteria_references.items():
+            ctx.criteria_references.setdefault(path, Counter()).update(counts)
+
+
+class ForwardingSink:
+    """The sink the incident pass writes to in this process: each finished file goes to the parent."""
+
+    def __init__(self, connection: Connection):
+        self.connection = connection
+        self.files: list[FileEntry] = []
+
+    def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
+            rows: int | None = None, listed: bool = True) -> FileEntry:
+        data = data.encode("utf-8") if isinstance(data, str) else data
+        entry = entry_for(path, data, section=section, description=description, query=query, rows=rows)
+        self.connection.send(("file", entry, data, listed))
+        if listed:
+            self.files.append(entry)
+        return entry
+
+    def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None:
+        # The parent receives a duplicate of the descriptor: the same anonymous file, no copy.
+        with source:
+            source.flush()
+            self.connection.send(("spooled", entry))
+            send_handle(self.connection, source.fileno(), os.getppid())
+        self.files.append(entry)
+
+
+class ForwardingProgress:
+    def __init__(self, connection: Connection):
+        self.connection = connection
+
+    def start(self, description: str, total: int | None) -> None:
+        self.connection.send(("progress", "start", description, total))
+
+    def advance(self, steps: int = 1) -> None:
+        self.connection.send(("progress", "advance", steps))
+
+    def close(self) -> None:
+        pass
+
+
+def incident_pass(connection: Connection, session, job: Job) -> Facts:
+    manifest = Manifest(start=job.start, end=job.end, generated_at=job.generated_at, generated_by=job.generated_by,
+                        backend=job.backend)
+    ctx = Context(session=session, sink=ForwardingSink(connection), manifest=manifest, workdir=job.workdir,
+                  progress=ForwardingProgress(connection), people=Directory.load(session), settings=job.settings)
+    incidents.write(ctx)
+    return Facts(segments=manifest.segments, sequences=manifest.sequences, notes=manifest.notes,
+                 streams_in_full=ctx.streams_in_full, named=ctx.people.named,
+                 criteria_references=ctx.criteria_references)
+
+
+def check(connection: Connection, session, job: Job) -> state_guard.StateDiffers | None:
+    return state_guard.differences(session, job.end)
+
+
+TASKS = {"incidents": incident_pass, "state_check": check}
+
+
+def main(connection: Connection, task: str, job: Job) -> None:
+    """The child process's work; a failure is reported to the parent, then the process exits non-zero."""
+    gc.freeze()  # the imported code lives as long as the process: keep it out of full collections
+    try:
+        run = TASKS[task]
+        connection.send(("ready",))
+        kind, token = connection.recv()
+        if kind != "snapshot":
+            raise RuntimeError(f"expected the snapshot to join, got {kind!r}")
+        with joined_snapshot(job.url, token) as session:
+            connection.send(("joined",))
+            result = run(connection, session, job)
+        connection.send(("done", result))
+    except BaseException as failure:  # noqa: BLE001 - every failure is the parent's to report
+        try:
+            connection.send(("failed", f"{type(failure).__name__}: {failure}".rstrip(": "),
+                             "".join(traceback.format_exception(failure))))
+        except OSError:  # the parent is gone: nobody to tell
+            pass
+        sys.exit(1)
+    finally:
+        connection.close()
