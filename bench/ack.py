@@ -1,6 +1,7 @@
 """Ack latency: `vigil serve` vs a bare bolt app with a no-op `/incident` listener, same load, same run.
 
     .venv/bin/python bench/ack.py [--requests N] [--concurrency C] [--rate R] [--database sqlite|postgresql://...]
+    .venv/bin/python bench/ack.py --baseline REV    # also serve the code of git revision REV: before/after, same run
 
 Both servers are Starlette + `run_in_threadpool(app.dispatch, BoltRequest(...))` under uvicorn, each in
 its own process, talking to a fake Slack Web API. Scenarios: `/incident help` (no database: framework
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import os
 import re
 import socket
@@ -234,6 +236,23 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, round(q * (len(values) - 1)))] * 1000 if values else float("nan")
 
 
+def unpack_revision(revision: str, work: Path) -> Path:
+    """The code of `revision` laid out as the installed package (`vigil_ir` = bot/, with migrations/ and
+    playbooks/ beside, as setup.py maps them); returns the folder to put first on PYTHONPATH."""
+    import tarfile
+
+    archive = subprocess.run(["git", "archive", revision, "bot", "migrations", "playbooks"], cwd=ROOT, check=True,
+                             stdout=subprocess.PIPE).stdout
+    source, target = work / "baseline-tree", work / "baseline"
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(source, filter="data")
+    target.mkdir()
+    (source / "bot").rename(target / "vigil_ir")
+    (source / "migrations").rename(target / "vigil_ir" / "migrations")
+    (source / "playbooks").rename(target / "vigil_ir" / "shipped_playbooks")
+    return target
+
+
 def print_table(rows: list[dict]) -> None:
     print(f"\n{'scenario':<8} {'target':<6} {'ok':>6} {'err':>4} {'req/s':>7} {'p50 ms':>8} {'p90 ms':>8} "
           f"{'p99 ms':>8} {'max ms':>8} {'srv cpu ms/req':>15}")
@@ -242,11 +261,19 @@ def print_table(rows: list[dict]) -> None:
               f"{r['p90']:>8.2f} {r['p99']:>8.2f} {r['max']:>8.2f} {r['cpu']:>15.2f}")
     print()
     for scenario in dict.fromkeys(r["scenario"] for r in rows):
-        bare, vigil = (next(r for r in rows if r["scenario"] == scenario and r["target"] == target)
-                       for target in ("bare", "vigil"))
-        p99 = vigil["p99"] / bare["p99"]
-        print(f"{scenario:<8} vigil/bare: p50 {vigil['p50'] / bare['p50']:.2f}x  p99 {p99:.2f}x  req/s "
-              f"{vigil['rps'] / bare['rps']:.2f}x  -> p99 goal (<= {GOAL}x) {'met' if p99 <= GOAL else 'NOT met'}")
+        of = {r["target"]: r for r in rows if r["scenario"] == scenario}
+        bare = of["bare"]
+        for target in ("before", "vigil"):
+            if target not in of:
+                continue
+            vigil = of[target]
+            p99 = vigil["p99"] / bare["p99"]
+            print(f"{scenario:<8} {target}/bare: p50 {vigil['p50'] / bare['p50']:.2f}x  p99 {p99:.2f}x  req/s "
+                  f"{vigil['rps'] / bare['rps']:.2f}x  cpu/req {vigil['cpu'] / bare['cpu']:.2f}x  -> p99 goal "
+                  f"(<= {GOAL}x) {'met' if p99 <= GOAL else 'NOT met'}")
+        if "before" in of:
+            print(f"{scenario:<8} vigil/before: req/s {of['vigil']['rps'] / of['before']['rps']:.2f}x  cpu/req "
+                  f"{of['vigil']['cpu'] / of['before']['cpu']:.2f}x")
 
 
 def run_verify(env: dict) -> subprocess.CompletedProcess:
@@ -272,6 +299,91 @@ def check(url: str, env: dict, notes_acked: int) -> bool:
     return recorded == notes_acked and verify.returncode == 0
 
 
+def floor(url: str, transactions: int = 2000) -> None:
+    """The note's transaction in process, one thread, CPU per transaction (no HTTP, no bolt): with the
+    database driver alone (the statements Vigil sends on PostgreSQL, built by hand, the event hashed
+    as Vigil hashes it), and through Vigil's domain functions (`add_note` and its outbox row in a
+    `Database.session()`). The first is the least any write through this driver can add to the bare
+    app's CPU per request."""
+    import json
+
+    from vigil_ir import clock
+    from vigil_ir.db import Database
+    from vigil_ir.eventlog.canonical import event_hash
+    from vigil_ir.incidents import queries, service
+    from vigil_ir.jsontext import canonical_json
+    from vigil_ir.slack import notify
+
+    database = Database(url)
+    figures = {}
+    with database.session() as session:
+        incident_id = queries.by_channel(session, CHANNEL).id
+
+    def vigil_note(n: int) -> None:
+        with database.session() as session:
+            incident = queries.by_channel(session, CHANNEL, lock=True)
+            event = service.add_note(session, incident=incident, actor=USER, text=f"floor vigil {n}")
+            notify.post_in_channel(session, incident, f":memo: Note #{event.id} from <@{USER}>: floor vigil {n}",
+                                   block_id=f"note:{event.id}", refresh=False)
+
+    def vigil_backend() -> int | None:  # one thread: the pool hands out the same connection each time
+        from sqlalchemy import text
+
+        with database.session() as session:
+            return session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+    runs = [("vigil domain functions (SQLAlchemy)", vigil_note, None if database.is_sqlite else vigil_backend)]
+    if not database.is_sqlite:
+        import psycopg
+
+        connection = psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://"))
+
+        def raw_note(n: int) -> None:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT id, number, status, channel_id, private, exercise FROM incident "
+                               "WHERE channel_id = %s FOR UPDATE", (CHANNEL,))
+                number = cursor.fetchone()[1]
+                stream = f"incident:{number}"
+                cursor.execute("SELECT seq, hash FROM stream_head WHERE stream = %s FOR UPDATE", (stream,))
+                seq, prev_hash = cursor.fetchone()
+                now = clock.now()
+                fields = {"stream": stream, "stream_seq": seq + 1, "kind": "incident.note_added", "actor": USER,
+                          "occurred_at": now, "recorded_at": now, "data": {"text": f"floor raw {n}"},
+                          "corrects": None, "prev_hash": prev_hash}
+                fields["hash"] = event_hash(fields)
+                cursor.execute("WITH moved AS (UPDATE stream_head SET seq = %s, hash = %s, updated_at = %s "
+                               "WHERE stream = %s) INSERT INTO event (stream, stream_seq, kind, actor, occurred_at, "
+                               "recorded_at, data, corrects, prev_hash, hash) VALUES (%s, %s, %s, %s, %s, %s, %s, "
+                               "%s, %s, %s) RETURNING id",
+                               (seq + 1, fields["hash"], now, stream, stream, seq + 1, fields["kind"], USER, now, now,
+                                canonical_json(fields["data"]), None, prev_hash, fields["hash"]))
+                event_id = cursor.fetchone()[0]
+                payload = {"incident_id": incident_id, "text": f":memo: Note #{event_id}: floor raw {n}",
+                           "block_id": f"note:{event_id}", "also_feed": False, "buttons": []}
+                cursor.execute("INSERT INTO outbox_item (kind, subject, payload, status, attempts, available_at, "
+                               "result, created_at) VALUES ('channel.post', %s, %s, 'pending', 0, %s, '{}', %s) "
+                               "RETURNING id", (stream, json.dumps(payload), now, now))
+                cursor.fetchone()
+            connection.commit()
+
+        runs.insert(0, ("raw psycopg, the same statements", raw_note, lambda: connection.info.backend_pid))
+    for name, note, backend in runs:
+        for n in range(100):  # warm-up
+            note(-n - 1)
+        server = backend() if backend else None  # the PostgreSQL process serving this connection (same machine)
+        server_cpu = cpu_seconds(server) if server else float("nan")
+        cpu, wall = time.thread_time(), time.perf_counter()
+        for n in range(transactions):
+            note(n)
+        figures[name] = [(time.thread_time() - cpu), (time.perf_counter() - wall),
+                         (cpu_seconds(server) - server_cpu) if server else float("nan")]
+    database.dispose()
+    print(f"\nfloor: the note's transaction in process, one thread, {transactions} transactions, per transaction:")
+    for name, (cpu, wall, server_cpu) in figures.items():
+        print(f"  {name:<40} client cpu {cpu * 1000 / transactions:.3f} ms, PostgreSQL backend cpu "
+              f"{server_cpu * 1000 / transactions:.3f} ms, wall {wall * 1000 / transactions:.3f} ms")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per target and scenario")
@@ -281,6 +393,10 @@ def main() -> int:
     parser.add_argument("--database", default="sqlite", help="'sqlite' (a temp file) or a PostgreSQL URL to WIPE")
     parser.add_argument("--separate-worker", action="store_true",
                         help="deliver the outbox in a `vigil worker` process instead of vigil serve's thread")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also serve the code of this git revision (target 'before'), same run, same database")
+    parser.add_argument("--floor", action="store_true",
+                        help="also time the note's transaction in process: the raw driver (PostgreSQL) and Vigil's domain functions")
     parser.add_argument("--serve-baseline", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
@@ -296,12 +412,16 @@ def main() -> int:
         # The requests' response_url (tests/slack_requests.py) counts as Slack's hook host here: otherwise
         # Vigil logs a warning for each one, a cost the bare app does not pay (neither answers through it).
         env = server_env(url, fake.base_url, SLACK_HOOKS_URL="http://127.0.0.1:9/")
-        ports = {"bare": free_port(), "vigil": free_port()}
-        commands = {"bare": baseline_command(ports["bare"]),  # the bare app logs no access lines either
-                    "vigil": vigil_command("serve", "--host", "127.0.0.1", "--port", str(ports["vigil"]),
-                                           "--no-access-log")}
+        targets = ("bare", "before", "vigil") if args.baseline else ("bare", "vigil")
+        ports = {target: free_port() for target in targets}
+        commands = {target: vigil_command("serve", "--no-migrate", "--host", "127.0.0.1", "--port", str(ports[target]),
+                                          "--no-access-log") for target in targets}
+        commands["bare"] = baseline_command(ports["bare"])  # the bare app logs no access lines either
+        code = unpack_revision(args.baseline, Path(tmp.name)) if args.baseline else None
         for target, command in commands.items():
-            target_env = {**env, "VIGIL_WEB_RUNS_WORKER": "false"} if target == "vigil" and args.separate_worker else env
+            target_env = {**env, "VIGIL_WEB_RUNS_WORKER": "false"} if target != "bare" and args.separate_worker else env
+            if target == "before":  # the revision's package first on the path, ahead of the installed one
+                target_env = {**target_env, "PYTHONPATH": os.pathsep.join([str(code), target_env["PYTHONPATH"]])}
             servers[target] = start(command, target_env, Path(tmp.name) / f"{target}.log", ports[target])
         if args.separate_worker:  # its CPU is not counted in the server's: it runs beside it, on the other core
             servers["worker"] = spawn(vigil_command("worker"), env, Path(tmp.name) / "worker.log")
@@ -310,15 +430,15 @@ def main() -> int:
               f"{'a separate vigil worker' if args.separate_worker else 'vigil serve'}")
         rows, notes_acked = [], 0
         for scenario in ("help", "note"):
-            for target in ("bare", "vigil"):
+            for target in targets:
                 texts = [("help" if scenario == "help" else f"note bench {target} #{i}: api latency up")
                          for i in range(args.warmup + args.requests)]
                 warm = asyncio.run(drive(ports[target], texts[:args.warmup], args.concurrency, args.rate))
                 cpu = cpu_seconds(servers[target].pid)
                 result = asyncio.run(drive(ports[target], texts[args.warmup:], args.concurrency, args.rate))
                 cpu = cpu_seconds(servers[target].pid) - cpu
-                if scenario == "note" and target == "vigil":
-                    notes_acked = warm["ok"] + result["ok"]
+                if scenario == "note" and target != "bare":
+                    notes_acked += warm["ok"] + result["ok"]
                 for failure in (warm["errors"] + result["errors"])[:3]:
                     print(f"  {scenario}/{target} error: {failure}")
                 lat = result["latencies"]
@@ -326,7 +446,12 @@ def main() -> int:
                              "rps": result["ok"] / result["wall"], "p50": pct(lat, .5), "p90": pct(lat, .9),
                              "p99": pct(lat, .99), "max": pct(lat, 1), "cpu": cpu * 1000 / args.requests})
         print_table(rows)
-        return 0 if check(url, env, notes_acked) else 1
+        ok = check(url, env, notes_acked)
+        if args.floor:  # alone: the servers and the worker (delivering into this process's fake Slack) stopped
+            for server in servers.values():
+                stop(server)
+            floor(url)
+        return 0 if ok else 1
     finally:
         for server in servers.values():
             stop(server)

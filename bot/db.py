@@ -6,6 +6,7 @@ import contextlib
 import logging
 import sqlite3
 import threading
+import time
 from importlib import resources
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,11 +56,43 @@ def is_sqlite(url_or_engine: str | Engine) -> bool:
 # hash covers, so `vigil verify` hashes it without a JSON round trip (vigil_ir.eventlog.stored).
 def make_engine(url: str) -> Engine:
     if not is_sqlite(url):
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10, json_serializer=canonical_json)
+        engine = create_engine(url, pool_size=10, max_overflow=10, pool_recycle=POOL_RECYCLE_SECONDS,
+                               json_serializer=canonical_json)
+        ping_when_idle(engine)
+        return engine
     # Each transaction starts with BEGIN IMMEDIATE: SQLite then serialises writers up front instead
     # of failing a read transaction that later tries to write (SQLITE_BUSY_SNAPSHOT under WAL).
     return _sqlite_engine(url, ("journal_mode=WAL", "synchronous=NORMAL", "busy_timeout=15000", "foreign_keys=ON"),
                           begin="BEGIN IMMEDIATE")
+
+
+# A pooled PostgreSQL connection idle this long is pinged before use; one in steady use is not. The
+# ping is a round trip (SELECT 1) on every checkout with `pool_pre_ping`: a fifth of a note's round
+# trips. A connection that died while busy fails its statement instead, which invalidates the whole
+# pool (SQLAlchemy's disconnect handling), so the next checkouts reconnect: the request caught by
+# it answers "database unavailable" and writes nothing, as it would had the server died a moment later.
+PING_IF_IDLE_SECONDS = 5.0
+POOL_RECYCLE_SECONDS = 1800  # and no connection lives for ever (a server-side or proxy idle timeout)
+
+
+def ping_when_idle(engine: Engine, idle_seconds: float = PING_IF_IDLE_SECONDS) -> None:
+    """Pessimistic disconnect handling, for idle connections only: a failed ping raises
+    DisconnectionError, on which the pool throws the connection away and checks out another."""
+
+    @event.listens_for(engine, "checkin")
+    def _idle_from(_dbapi_connection, record):
+        if record is not None:
+            record.info["vigil_idle_since"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _ping_if_idle(dbapi_connection, record, _proxy):
+        since = record.info.get("vigil_idle_since")
+        if since is None or time.monotonic() - since < idle_seconds:  # just connected, or in steady use
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as failure:
+            raise exc.DisconnectionError(str(failure)) from failure
 
 
 def make_sqlite_reader(url: str) -> Engine:

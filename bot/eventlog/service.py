@@ -29,6 +29,18 @@ _LOCK_HEAD = (sa_select(_HEAD.c.seq, _HEAD.c.hash).where(_HEAD.c.stream == bindp
 _INSERT_EVENT = insert(_EVENT).returning(_EVENT.c.id)
 _MOVE_HEAD = (update(_HEAD).where(_HEAD.c.stream == bindparam("head_stream"))
               .values(seq=bindparam("seq"), hash=bindparam("hash"), updated_at=bindparam("updated_at")))
+# On PostgreSQL the event and the head's move are one statement (the UPDATE as a data-modifying CTE
+# of the INSERT): one round trip less while the head is locked, which is what bounds the notes per
+# second one incident can take.
+# (Its parameters are named apart from the columns': a parameter named after a column would also be
+# SET on the head.)
+_EVENT_FIELDS = ("stream", "stream_seq", "kind", "actor", "occurred_at", "recorded_at", "data", "corrects",
+                 "prev_hash", "hash")
+_INSERT_EVENT_MOVING_HEAD = (insert(_EVENT).values({name: bindparam(f"event_{name}", type_=_EVENT.c[name].type)
+                                                    for name in _EVENT_FIELDS}).add_cte(
+    update(_HEAD).where(_HEAD.c.stream == bindparam("head_stream"))
+    .values(seq=bindparam("head_seq"), hash=bindparam("head_hash"), updated_at=bindparam("head_at"))
+    .returning(_HEAD.c.seq).cte("moved_head")).returning(_EVENT.c.id))
 
 
 def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[str, Any] | None = None,
@@ -47,9 +59,14 @@ def append(session: Session, *, stream: str, kind: str, actor: str, data: dict[s
               "occurred_at": clock.to_utc(occurred_at) if occurred_at else recorded_at,
               "recorded_at": recorded_at, "data": data, "corrects": corrects, "prev_hash": prev_hash}
     fields["hash"] = event_hash(fields)
-    event_id = session.execute(_INSERT_EVENT, fields).scalar_one()
-    session.execute(_MOVE_HEAD, {"head_stream": stream, "seq": seq, "hash": fields["hash"],
-                                 "updated_at": recorded_at})
+    if session.get_bind().dialect.name == "postgresql":
+        event_id = session.execute(_INSERT_EVENT_MOVING_HEAD, {
+            **{f"event_{name}": value for name, value in fields.items()}, "head_stream": stream, "head_seq": seq, "head_hash": fields["hash"],
+            "head_at": recorded_at}).scalar_one()
+    else:
+        event_id = session.execute(_INSERT_EVENT, fields).scalar_one()
+        session.execute(_MOVE_HEAD, {"head_stream": stream, "seq": seq, "hash": fields["hash"],
+                                     "updated_at": recorded_at})
     return Event(id=event_id, **fields)
 
 

@@ -6,6 +6,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy import bindparam
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog import Event, events_for_stream
@@ -49,14 +50,42 @@ def by_stream(session: Session, stream: str) -> Incident | None:
     return by_key(session, f"{'EX' if prefix == 'exercise' else 'INC'}-{digits}")
 
 
-def by_channel(session: Session, channel_id: str | None) -> Incident | None:
+# Built once: every command in an incident channel looks its incident up.
+_BY_CHANNEL = select(Incident).where(Incident.channel_id == bindparam("channel"))
+_BY_CHANNEL_LOCKING = _BY_CHANNEL.with_for_update().execution_options(populate_existing=True)
+
+
+def by_channel(session: Session, channel_id: str | None, *, lock: bool = False) -> Incident | None:
+    """The incident whose channel this is. With `lock`, for a command about to change it: on PostgreSQL
+    the row is locked by this very SELECT (FOR UPDATE), so the change does not re-read it to lock it
+    (`service._require_open`); one statement and one round trip less while the lock is held."""
     if not channel_id:
         return None
-    return session.exec(select(Incident).where(Incident.channel_id == channel_id)).first()
+    if not (lock and session.get_bind().dialect.name == "postgresql"):
+        return session.exec(_BY_CHANNEL, params={"channel": channel_id}).first()
+    incident = session.exec(_BY_CHANNEL_LOCKING, params={"channel": channel_id}).first()
+    if incident is not None:
+        locked_in_this_transaction(session).add(incident.id)
+    return incident
+
+
+def locked_in_this_transaction(session: Session) -> set[int]:
+    """Ids of the incidents whose rows this session's current transaction has locked (FOR UPDATE);
+    a new transaction starts with none."""
+    transaction = session.get_transaction()
+    held = session.info.get("vigil_locked_incidents")
+    if held is None or held[0] is not transaction:
+        held = session.info["vigil_locked_incidents"] = (transaction, set())
+    return held[1]
 
 
 def by_id(session: Session, incident_id: int) -> Incident | None:
     return session.get(Incident, incident_id)
+
+
+def by_ids(session: Session, incident_ids) -> list[Incident]:
+    """The incidents with these ids (those that exist), in one query."""
+    return list(session.exec(select(Incident).where(Incident.id.in_(list(incident_ids)))))
 
 
 SEVERITY_ORDER = ("sev1", "sev2", "sev3", "sev4")  # worst first

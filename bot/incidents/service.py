@@ -17,6 +17,7 @@ from vigil_ir.incidents import access
 from vigil_ir.incidents.models import (CAUSE_CATEGORIES, EXERCISE_KINDS, ROLES, SEVERITIES, STATUSES, TYPES,
                                        Incident)
 from vigil_ir.idempotency import first_time
+from vigil_ir.incidents.queries import locked_in_this_transaction
 from vigil_ir.keys import next_number
 
 TITLE_MAX = 150
@@ -51,11 +52,14 @@ def _text(value: str | None, field: str, *, required: bool = False, limit: int =
 def _require_open(session: Session, incident: Incident) -> None:
     """Re-read the incident under a row lock first, so concurrent changes to one incident take turns
     and each event's `from` is the value it really replaced (PostgreSQL; SQLite write transactions
-    already take turns). Skipped when the caller has already changed it in this session."""
+    already take turns). Skipped when the caller has already changed it in this session, or this
+    transaction locked it already (read with `queries.by_channel(..., lock=True)`, or an earlier check)."""
     session.add(incident)
     locks_rows = session.get_bind().dialect.name != "sqlite"
-    if locks_rows and incident.id is not None and not session.is_modified(incident):
+    if (locks_rows and incident.id is not None and not session.is_modified(incident)
+            and incident.id not in locked_in_this_transaction(session)):
         session.refresh(incident, with_for_update=True)
+        locked_in_this_transaction(session).add(incident.id)
     if incident.status == "closed":
         raise IncidentError(f"{incident.key} is closed; its record can no longer change.")
 

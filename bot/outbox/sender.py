@@ -100,6 +100,9 @@ class OutboxSender:
             # The claims may be committed even though we never got the items: hand back all we hold.
             self._unwritten.append(lambda session: service.release_claims(session, worker=self.worker))
             raise
+        prepare = getattr(self.handle, "prepare_batch", None)
+        if items and prepare is not None:  # the handler reads what the whole batch needs at once
+            prepare([(item.kind, item.payload) for item in items])
         delivered = 0
         for position, item in enumerate(items):
             try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from sqlalchemy import insert, or_, select as sa_select, update
+from sqlalchemy import bindparam, insert, or_, select as sa_select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlmodel import Session, select
@@ -137,11 +137,16 @@ def extend_claims(session: Session, *, item_ids: list[int], worker: str, hold_se
     return {row[0] for row in rows}
 
 
+# Built once: every delivered item runs it.
+_COMPLETE = update(_ITEMS).where(_c.id == bindparam("item_id"), _c.claimed_by == bindparam("worker"),
+                                 _c.status == "pending").values(
+    status="done", result=bindparam("item_result"), done_at=bindparam("at"), claimed_until=None, last_error=None)
+
+
 def complete(session: Session, *, item_id: int, worker: str, result: dict[str, Any] | None = None) -> bool:
     """Mark delivered; False if the claim was lost (another worker took over an expired claim)."""
-    return session.execute(update(_ITEMS).where(*_mine(item_id, worker)).values(
-        status="done", result=result or {}, done_at=clock.now(), claimed_until=None,
-        last_error=None)).rowcount == 1
+    return session.execute(_COMPLETE, {"item_id": item_id, "worker": worker, "item_result": result or {},
+                                       "at": clock.now()}).rowcount == 1
 
 
 def reschedule(session: Session, *, item_id: int, worker: str, delay_seconds: float, error: str | None,

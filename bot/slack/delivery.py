@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import threading
 import unicodedata
 
 from slack_sdk import WebClient
@@ -90,6 +91,7 @@ class Deliverer:
         self.library = library or {}
         self.permissions = None  # built on first use (private incidents' set-up, the App Home)
         self._bot_user: str | None = None
+        self._batch = threading.local()  # the incidents of the batch this thread delivers (prepare_batch)
         self.handlers = {"incident.setup": self.setup, "incident.refresh": self.refresh,
                          "channel.post": self.channel_post, "incident.capture_message": self.capture_message,
                          "incident.invite": self.invite, "incident.remove": self.remove,
@@ -104,6 +106,25 @@ class Deliverer:
 
     def __call__(self, kind: str, payload: dict) -> dict:
         return self.handlers[kind](payload) or {}
+
+    def prepare_batch(self, items: list[tuple[str, dict]]) -> None:
+        """Read the incidents a claimed batch's posts are for in one query (the sender calls this with
+        each batch's (kind, payload) pairs), instead of one read per item. Only for `channel.post`, and
+        only incidents with a channel: what a post reads of its incident (channel, feed channel,
+        private, key) is set once and never changes, so a batch a few seconds old renders the same
+        post; an incident still without a channel is read afresh at its turn (its set-up may come first)."""
+        ids = {payload["incident_id"] for kind, payload in items if kind == "channel.post" and "incident_id" in payload}
+        self._batch.incidents = {}
+        if not ids:
+            return
+        with self.database.read_session() as session:
+            self._batch.incidents = {incident.id: incident for incident in queries.by_ids(session, ids)
+                                     if incident.channel_id}
+
+    def _settled_incident(self, payload: dict) -> Incident:
+        """The incident from the batch read (`prepare_batch`), else read now."""
+        incident = getattr(self._batch, "incidents", {}).get(payload["incident_id"])
+        return incident if incident is not None else self._incident(payload)
 
     def _incident(self, payload: dict) -> Incident:
         with self.database.read_session() as session:  # a read: no write turn, no write lock
@@ -296,7 +317,7 @@ class Deliverer:
         return {}
 
     def channel_post(self, payload: dict) -> dict:
-        incident = self._incident(payload)
+        incident = self._settled_incident(payload)
         if not incident.channel_id:
             raise NotReady("channel not created yet")
         section = {"type": "section", "text": {"type": "mrkdwn", "text": limits.fit(payload["text"])}}

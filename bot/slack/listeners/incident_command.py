@@ -81,6 +81,9 @@ class Command:
 
 # Subcommands whose domain function takes who may act besides the lead (worked out before the transaction).
 PRIVILEGED = {"security": Action.CLASSIFY_SECURITY, "deadline": Action.DECIDE_DEADLINE}
+# Subcommands that change the incident: its row is locked by the lookup itself (PostgreSQL), not re-read to lock it.
+CHANGES_INCIDENT = {"status", "severity", "security", "lead", "role", "note", "correct", "resolve", "invite", "remove",
+                    "playbook", "action", "deadline"}
 IN_CHANNEL_ONLY = {"status", "severity", "security", "lead", "role", "note", "correct", "update", "resolve", "close", "timeline",
                    "playbook", "pir", "action", "deadline", "invite", "remove", "page"}
 
@@ -121,7 +124,7 @@ def handle(deps: Deps, body: dict, client) -> dict:
     who = deps.permissions.actor(body["user_id"])  # may ask Slack for group members: before the transaction
     privileged = deps.permissions.holders_of(PRIVILEGED[verb]) if verb in PRIVILEGED else frozenset()
     with deps.database.session() as session:
-        incident = queries.by_channel(session, body.get("channel_id"))
+        incident = queries.by_channel(session, body.get("channel_id"), lock=verb in CHANGES_INCIDENT)
         if incident is None:
             return {"text": not_in_incident_channel(deps, session, verb, who)}
         try:
