@@ -123,10 +123,15 @@ def stored_columns(dialect: str) -> tuple:
 
 def stored_streams(session: Session, streams: list[str], *, per_query: int = 200) -> dict[str, list[StoredEvent]]:
     """Every event of each of `streams`, as stored, by stream, in seq order (a few queries, no ORM object)."""
+    return rows_by_stream(session, streams, stored_columns(session.get_bind().dialect.name), StoredEvent._make,
+                          per_query=per_query)
+
+
+def rows_by_stream(session: Session, streams: list[str], columns: tuple, make, *, per_query: int) -> dict[str, list]:
+    """`columns` of every event of each of `streams`, each row made into `make(row)` (which has a
+    `stream`), by stream, in seq order: `per_query` streams per query, a page of rows at a time."""
     table = Event.__table__
-    columns = stored_columns(session.get_bind().dialect.name)
-    grouped: dict[str, list[StoredEvent]] = {}
-    make = StoredEvent._make
+    grouped: dict[str, list] = {}
     for offset in range(0, len(streams), per_query):
         query = (select(*columns).where(table.c.stream.in_(streams[offset:offset + per_query]))
                  .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=1000))

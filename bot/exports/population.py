@@ -19,7 +19,7 @@ from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
-from vigil_ir.eventlog.stored import time_text
+from vigil_ir.eventlog.stored import rows_by_stream, time_text
 from vigil_ir.exports import csvsafe
 from vigil_ir.incidents.models import Incident
 from vigil_ir.incidents.queries import declared_between, milestones
@@ -81,15 +81,7 @@ def _events_by_stream(session: Session, streams: list[str]) -> dict[str, list[Mi
     columns = (table.c.stream, table.c.kind, table.c.actor, time_text(table.c.occurred_at, dialect),
                time_text(table.c.recorded_at, dialect),
                case((table.c.kind.in_(KINDS_READ), cast(table.c.data, Text)), else_=null()))
-    grouped: dict[str, list[MilestoneEvent]] = {}
-    make = MilestoneEvent._make
-    for offset in range(0, len(streams), CHUNK):
-        query = (select(*columns).where(table.c.stream.in_(streams[offset:offset + CHUNK]))
-                 .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=1000))
-        for page in session.execute(query).partitions():
-            for row in map(make, page):
-                grouped.setdefault(row.stream, []).append(row)
-    return grouped
+    return rows_by_stream(session, streams, columns, MilestoneEvent._make, per_query=CHUNK)
 
 
 def close_override(events: list[Event]) -> tuple[str | None, str | None]:
