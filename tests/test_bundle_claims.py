@@ -193,13 +193,7 @@ def test_a_population_stream_repeated_in_the_audit_trail_is_caught(bundle, tmp_p
     trail = bundle_rows(bundle, "audit_log")
     merged = sorted(trail + rows, key=lambda row: (row["stream"], row["seq"]))
     text = "[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in merged) + "\n]\n"
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(list(merged[0]))
-    for row in merged:
-        writer.writerow([bundle_checker.csv_cell(value) for value in row.values()])
-    segment = {"stream": "incident:2", "first_seq": 1, "last_seq": rows[-1]["seq"], "prev_hash": "0" * 64,
-               "head_hash": rows[-1]["hash"], "events": len(rows)}
+    csv_text, segment = _csv_of(merged), _whole_stream_segment("incident:2", rows)
 
     def add_segment(document):
         segments = document["event_log"]["segments"]["audit_log.json"]
@@ -209,7 +203,7 @@ def test_a_population_stream_repeated_in_the_audit_trail_is_caught(bundle, tmp_p
             if entry["path"].startswith("audit_log."):
                 entry["rows"] = len(merged)
     forged = forge(bundle, tmp_path / "f.zip", manifest=add_segment,
-                   files={"audit_log.json": text.encode(), "audit_log.csv": ("\ufeff" + out.getvalue()).encode()})
+                   files={"audit_log.json": text.encode(), "audit_log.csv": csv_text.encode()})
     assert_broken(bundle, tmp_path, forged, "audit_log.json: stream incident:2: its every event is in "
                                             "incident_events.json; layout 2 lists a stream once")
 
@@ -236,6 +230,22 @@ def test_a_person_renamed_in_a_summary_is_caught_by_the_people_directory(bundle,
     assert_broken(bundle, tmp_path, forged,
                   f"incident_events.json: stream {row['stream']} seq {row['seq']}, column summary: names U0LEAD "
                   f"'Mallory Stone', which people.json does not give as their name in the period")
+
+
+def _csv_of(rows: list[dict]) -> str:
+    """An event-log CSV file of `rows`, as the bundle writes one (BOM, CRLF, cells made safe)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(list(rows[0]))
+    for row in rows:
+        writer.writerow([bundle_checker.csv_cell(value) for value in row.values()])
+    return "\ufeff" + out.getvalue()
+
+
+def _whole_stream_segment(stream: str, rows: list[dict]) -> dict:
+    """The manifest's segment for a stream given whole (from seq 1) in `rows`."""
+    return {"stream": stream, "first_seq": 1, "last_seq": rows[-1]["seq"], "prev_hash": "0" * 64,
+            "head_hash": rows[-1]["hash"], "events": len(rows)}
 
 
 def bundle_rows(bundle: Path, name: str) -> list[dict]:
@@ -433,13 +443,7 @@ def test_layout_1_an_incident_event_repeated_differently_in_the_audit_trail_is_c
     rows = [row for row in bundle_rows(older, "incident_events") if row["stream"] == "incident:2"]
     rows[4] = {**rows[4], "actor_name": "Mallory Stone"}  # not hashed: the chain still holds
     merged = sorted(bundle_rows(older, "audit_log") + rows, key=lambda row: (row["stream"], row["seq"]))
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(list(merged[0]))
-    for row in merged:
-        writer.writerow([bundle_checker.csv_cell(value) for value in row.values()])
-    segment = {"stream": "incident:2", "first_seq": 1, "last_seq": rows[-1]["seq"], "prev_hash": "0" * 64,
-               "head_hash": rows[-1]["hash"], "events": len(rows)}
+    csv_text, segment = _csv_of(merged), _whole_stream_segment("incident:2", rows)
 
     def add_segment(document):
         document["event_log"]["segments"]["audit_log.json"].append(segment)
@@ -449,7 +453,7 @@ def test_layout_1_an_incident_event_repeated_differently_in_the_audit_trail_is_c
                 entry["rows"] = len(merged)
     text = "[\n" + ",\n".join(json.dumps(row, ensure_ascii=False) for row in merged) + "\n]\n"
     forged = forge(older, tmp_path / "f.zip", manifest=add_segment,
-                   files={"audit_log.json": text.encode(), "audit_log.csv": ("\ufeff" + out.getvalue()).encode()})
+                   files={"audit_log.json": text.encode(), "audit_log.csv": csv_text.encode()})
     assert_broken(bundle, tmp_path, forged, f"audit_log.json: stream incident:2 seq {rows[4]['seq']}: differs from "
                                             "the same event in the incident event log")
 
