@@ -19,7 +19,7 @@ from tests.test_bundle import declare, step
 
 AWKWARD = ("=cmd|' /C calc'!A0", "second line\r\nthird <b>&amp;</b>", "\u202eexe.pdf \u2066x\u2069",
            "'quoted' \"double\" \\ back", "＠full-width", "-1", "\t tab", "emoji 🚀 and U0LEAD named", "",
-           "plain words")
+           "plain words", "commas, \"quotes\", and more")
 
 
 def _events(db, stream: str) -> tuple[list[BundleEvent], list]:
@@ -41,6 +41,7 @@ def test_each_event_serialised_once_is_what_the_general_writers_write(db):
         line = event.json_line()
         assert json.loads(line) == row and list(json.loads(line)) == list(eventlog_export.COLUMNS)
         assert event.csv_cells() == [csvsafe.cell(row[name]) for name in eventlog_export.COLUMNS], row["summary"]
+        assert event.csv_line() == csvsafe.to_csv(eventlog_export.COLUMNS, [row]).split("\r\n", 1)[1]
         assert event.hash_ok
     assert chain_problem(fast) is None
 

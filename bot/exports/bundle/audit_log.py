@@ -35,10 +35,10 @@ def write(ctx: Context) -> None:
     segments = ctx.manifest.segments.setdefault(f"{FILE}.json", Segments())
     ctx.progress.start("Audit trail", sum(hi - lo + 1 for _, lo, hi in ranges))
     lines: list[str] = []
-    cells: list[list[str]] = []
+    cells: list[str] = []
     for event in prepared(stored_ranges(ctx.session, ranges), ctx.names):
         lines.append(event.json_line())
-        cells.append(event.csv_cells())
+        cells.append(event.csv_line())
         segments.add(event)
         if len(lines) == BATCH:
             table.write_serialised(lines, cells)

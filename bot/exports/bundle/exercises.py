@@ -41,7 +41,7 @@ def write(ctx: Context) -> None:
         events = grouped.pop(exercise.stream, [])
         register.write(exercise_register.register_row(exercise, events, exercise_register.actions_of(ctx.session, exercise),
                                                       ctx.people))
-        events_table.write_serialised([event.json_line() for event in events], [event.csv_cells() for event in events])
+        events_table.write_serialised([event.json_line() for event in events], [event.csv_line() for event in events])
         for event in events:
             segments.add(event)
         ctx.streams_in_full[exercise.stream] = f"{EVENTS}.json"

@@ -224,17 +224,15 @@ class Table:
         self._json.write((prefix + json_line(dict(zip(self.columns, values)))).encode("utf-8"))
         self.rows += 1
 
-    def write_serialised(self, lines: Sequence[str], cells: Sequence[Sequence[str]]) -> None:
+    def write_serialised(self, lines: Sequence[str], csv_lines: Sequence[str]) -> None:
         """Rows already serialised: each a JSON object on one line (keys = the columns, in order) and
-        its CSV cells (as csvsafe.cell writes them). One write per batch, not per row."""
+        its CSV line (as csv.writer writes the cells csvsafe.cell makes, with its "\r\n"). One write per
+        batch, not per row."""
         if not lines:
             return
         prefix = "[\n" if self.rows == 0 else ",\n"
         self._json.write((prefix + ",\n".join(lines)).encode("utf-8"))
-        self._line.seek(0)
-        self._line.truncate()
-        self._writer.writerows(cells)
-        self._csv.write(self._line.getvalue().encode("utf-8"))
+        self._csv.write("".join(csv_lines).encode("utf-8"))
         self.rows += len(lines)
 
     def finish(self, sink: ZipSink) -> None:

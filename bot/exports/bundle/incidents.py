@@ -83,7 +83,7 @@ class IncidentFiles:
         self.population.write({**extra, **population.population_row(incident, events, ctx.people, links),
                                **extras(review, actions, events, events[-1].hash if events else None)})
         self.event_log.write_serialised([event.json_line() for event in events],
-                                        [event.csv_cells() for event in events])
+                                        [event.csv_line() for event in events])
         self.segments.add_run(events)
         self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
