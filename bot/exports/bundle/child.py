@@ -63,6 +63,7 @@ class Facts:
     streams_in_full: dict[str, str] = field(default_factory=dict)
     named: set[str] = field(default_factory=set)  # user ids the pass showed: the people list includes them
     criteria_references: dict[str, Counter] = field(default_factory=dict)
+    review_rows: list[dict[str, Any]] = field(default_factory=list)  # the program review's population rows
 
     def merge_into(self, ctx: Context, *, expected_streams: dict[str, str], notes_at: int) -> None:
         """Add these to the parent's context as if the pass had run there first, where it runs in
@@ -77,6 +78,7 @@ class Facts:
         ctx.people.named |= self.named
         for path, counts in self.criteria_references.items():
             ctx.criteria_references.setdefault(path, Counter()).update(counts)
+        ctx.review_rows += self.review_rows
 
 
 class ForwardingSink:
@@ -126,7 +128,7 @@ def incident_pass(connection: Connection, session, job: Job) -> Facts:
     incidents.write(ctx)
     return Facts(segments=manifest.segments, sequences=manifest.sequences, notes=manifest.notes,
                  streams_in_full=ctx.streams_in_full, named=ctx.people.named,
-                 criteria_references=ctx.criteria_references)
+                 criteria_references=ctx.criteria_references, review_rows=ctx.review_rows)
 
 
 TASKS = {"incidents": incident_pass}
