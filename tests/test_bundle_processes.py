@@ -162,7 +162,7 @@ def test_the_bundle_is_the_one_a_single_process_writes(db, tmp_path, database_ur
     assert one.manifest_sha256 == two.manifest_sha256
     assert read(tmp_path / "one.zip", "manifest.json") == read(tmp_path / "two.zip", "manifest.json")
     assert manifest_of(tmp_path / "two.zip")["event_log"]["segments"]["incident_events.json"]
-    assert len(table(tmp_path / "two.zip", "incidents")[0]) == 2  # one for each incident process: shares joined
+    assert len(table(tmp_path / "two.zip", "incidents")[0]) == 3  # one incident process wrote one, the other two
 
 
 def test_the_incident_stage_has_its_own_line_on_the_bar():
