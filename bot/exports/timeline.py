@@ -286,13 +286,15 @@ def load_timeline(session: Session, incident: Incident, people: Directory | None
 
 def risk_links(session: Session) -> dict[str, list[dict[str, Any]]]:
     """Incident key → the risks linked to it (`/risk link`, or the risk's incidents field), in key order."""
-    from vigil_ir.risks.models import Risk
+    from vigil_ir.risks.models import Risk, key_of
 
     links: dict[str, list[dict[str, Any]]] = {}
-    for risk in session.exec(select(Risk).order_by(Risk.number)):
-        for key in risk.linked_incidents or []:
-            links.setdefault(key, []).append({"key": risk.key, "title": risk.title, "owner": risk.owner,
-                                              "status": risk.status})
+    # The five columns it shows, not whole risk rows: a register of thousands is read for every bundle.
+    query = select(Risk.number, Risk.title, Risk.owner, Risk.status, Risk.linked_incidents).order_by(Risk.number)
+    for number, title, owner, status, linked in session.exec(query):
+        for key in linked or []:
+            links.setdefault(key, []).append({"key": key_of(number), "title": title, "owner": owner,
+                                              "status": status})
     return links
 
 
