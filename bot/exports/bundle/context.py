@@ -46,6 +46,7 @@ class Context:
     review_rows: list = field(default_factory=list)
     cadence_outcomes: Counter | None = None
     program_review: Any = None  # built beside the incident pass (bundle.program), rendered after it (program_report)
+    people_found: Any = None  # who the period's events name, found beside the incident pass (bundle.people)
 
     @property
     def start(self) -> datetime:

@@ -88,6 +88,9 @@ def _backend(database: Database) -> str:
 SECTIONS_BESIDE_INCIDENTS = (carried_over, security, cadence, actions, exercises, risks, audit_log, notifications,
                              policy, signoffs, program)
 SECTIONS_AFTER = (program_report, people, chain_heads, criteria_index)
+# Sections after the incident pass that do beside it what needs none of its facts (`prepare`), so
+# that less waits for it: the people list scans the period's events for the ids they name.
+PREPARED_BESIDE = (people,)
 
 
 def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings,
@@ -118,6 +121,8 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
                 section.write(ctx)
                 if helpers is not None:
                     helpers.check()  # a failed child or a failed state check: no use going on
+            for section in PREPARED_BESIDE:
+                section.prepare(ctx)
             if helpers is not None:
                 facts = helpers.facts()
                 facts.merge_into(ctx, expected_streams=expected, notes_at=notes_before)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 
 from sqlalchemy import Text, cast, func, or_, select as core_select
 from sqlmodel import select
@@ -61,11 +62,24 @@ def _change_text(when, kind: str, data: dict) -> str:
     return f"{clock.iso(when)} " + ", ".join(parts)
 
 
-def write(ctx: Context) -> None:
-    """Call after every other section: the ids they named are part of the list."""
+@dataclass
+class Found:
+    """Who the period's records name, before the other sections' names are in (`prepare`)."""
+
+    roles: dict[str, list[str]]
+    through_groups: dict[str, list[str]]
+    group_changes: dict[str, list[str]]
+    named: set[str]  # the roles' holders and everyone named in the data of the period's events
+    acted: dict[str, int]  # events as actor in the period, per user id
+    led: dict[str, list[str]]  # incidents of the period per lead
+
+
+def prepare(ctx: Context) -> None:
+    """After the policy section (the roles come from the configuration it found): everything the list
+    needs but the ids the other sections showed, so that only `write` waits for the incident pass."""
     roles = _roles(ctx)
     through_groups, group_changes = roles_through_groups(ctx.session, roles, start=ctx.start, end=ctx.end)
-    named: set[str] = set(ctx.people.named) | set(roles) | set(through_groups) | set(group_changes)
+    named: set[str] = set(roles) | set(through_groups) | set(group_changes)
     in_period = (Event.recorded_at >= ctx.start, Event.recorded_at < ctx.end)
     acted = {actor: count for actor, count in ctx.session.execute(
         core_select(Event.actor, func.count()).where(*in_period).group_by(Event.actor)) if is_user_id(actor)}
@@ -80,6 +94,15 @@ def write(ctx: Context) -> None:
             Incident.exercise.is_(False))
             .order_by(Incident.number)):
         led.setdefault(lead, []).append(f"INC-{number}")
+    ctx.people_found = Found(roles, through_groups, group_changes, named, acted, led)
+
+
+def write(ctx: Context) -> None:
+    """Call after every other section (the ids they named are part of the list) and after `prepare`."""
+    found: Found = ctx.people_found
+    roles, through_groups, group_changes = found.roles, found.through_groups, found.group_changes
+    acted, led = found.acted, found.led
+    named = ctx.people.named | found.named
     table = ctx.table("people", COLUMNS, section="people",
                       description="People directory for the period: everyone who acted or was named in it or in "
                                   "these files, with name, e-mail, title, active/deactivated, first seen, changes "
