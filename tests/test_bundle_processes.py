@@ -79,11 +79,12 @@ def test_an_incident_process_that_dies_or_raises_fails_the_export_and_changes_no
     long_incident(db)
     target = tmp_path / "q1.zip"
     target.write_bytes(b"the earlier bundle")
-    progress = OnStage("Incidents", lambda: os.kill(child("vigil-bundle-incidents").pid, sent))
+    # One incident: the first of the two incident processes has none, the second has it.
+    progress = OnStage("Incidents, part 2 of 2", lambda: os.kill(child("vigil-bundle-incidents-2").pid, sent))
     with pytest.raises(ExportProcessFailed) as failed:
         export(db, target, progress=progress)
     assert str(failed.value) == message
-    assert "Incidents" in progress.seen
+    assert "Incidents, part 2 of 2" in progress.seen
     assert target.read_bytes() == b"the earlier bundle"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["q1.zip"]  # no partial file left
     assert recorded_exports(db) == []
@@ -161,6 +162,7 @@ def test_the_bundle_is_the_one_a_single_process_writes(db, tmp_path, database_ur
     assert one.manifest_sha256 == two.manifest_sha256
     assert read(tmp_path / "one.zip", "manifest.json") == read(tmp_path / "two.zip", "manifest.json")
     assert manifest_of(tmp_path / "two.zip")["event_log"]["segments"]["incident_events.json"]
+    assert len(table(tmp_path / "two.zip", "incidents")[0]) == 3  # one incident process wrote one, the other two
 
 
 def test_the_incident_stage_has_its_own_line_on_the_bar():

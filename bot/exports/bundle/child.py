@@ -1,15 +1,15 @@
-"""The second process of a bundle export: the incident pass, on the parent's snapshot.
+"""An incident process of a bundle export: its share of the incident pass, on the parent's snapshot.
 
-`main` runs in a child process (vigil_ir.exports.bundle.parallel starts it). It joins the snapshot
-the parent shares (vigil_ir.exports.snapshot.joined_snapshot) and runs the incident section writer
-(vigil_ir.exports.bundle.incidents) exactly as the parent would, forwarding what it produces over its
-connection: each finished file (bytes, or a temporary table file passed as an open file descriptor,
-so nothing is copied and nothing is left on disk if either process dies), the progress of its stage,
-and at the end the facts the parent's later sections need (`Facts`). The parent writes every file
-into the one zip.
+`main` runs in a child process (vigil_ir.exports.bundle.parallel starts one per share). It joins the
+snapshot the parent shares (vigil_ir.exports.snapshot.joined_snapshot) and runs the incident section
+writer (vigil_ir.exports.bundle.incidents) for its run of the period's incidents, forwarding what it
+produces over its connection: each finished packet file (bytes), its shares of the three incident
+tables (temporary files passed as open file descriptors, so nothing is copied and nothing is left on
+disk if either process dies), the progress of its stage, and at the end the facts the parent's later
+sections need (`Facts`). The parent joins the shares and writes every file into the one zip.
 
 Messages to the parent, in order: ("ready",), ("joined",), then any number of ("file", entry, bytes,
-listed), ("spooled", entry) + a file descriptor and ("progress", ...), and last ("done", Facts) or
+listed), ("share", entry) + a file descriptor and ("progress", ...), and last ("done", Facts) or
 ("failed", text, traceback). The parent sends one: ("snapshot", token).
 
 Imported at module level on purpose: the forkserver preloads this module, so a child starts with the
@@ -51,6 +51,8 @@ class Job:
     backend: str
     workdir: Path
     settings: Settings
+    share: int = 0  # which run of the period's incidents this process writes (incidents.share_of)
+    shares: int = 1
 
 
 @dataclass
@@ -63,13 +65,14 @@ class Facts:
     streams_in_full: dict[str, str] = field(default_factory=dict)
     named: set[str] = field(default_factory=set)  # user ids the pass showed: the people list includes them
     criteria_references: dict[str, Counter] = field(default_factory=dict)
+    numbers: list[int] = field(default_factory=list)  # the incidents of this share, in order
 
     def merge_into(self, ctx: Context, *, expected_streams: dict[str, str], notes_at: int) -> None:
         """Add these to the parent's context as if the pass had run there first, where it runs in
         one process (its notes before the other sections'); `expected_streams` is what the parent
         assumed the pass would give whole (its audit log left those out)."""
         if self.streams_in_full != expected_streams:
-            raise RuntimeError("the incident process gave whole a different set of streams than the audit log "
+            raise RuntimeError("the incident processes gave whole a different set of streams than the audit log "
                                "left out; the bundle would miss or repeat events")
         ctx.manifest.segments.update(self.segments)
         ctx.manifest.sequences += self.sequences
@@ -77,6 +80,22 @@ class Facts:
         ctx.people.named |= self.named
         for path, counts in self.criteria_references.items():
             ctx.criteria_references.setdefault(path, Counter()).update(counts)
+
+    @classmethod
+    def of_shares(cls, shares: list[Facts]) -> Facts:
+        """The facts of the whole pass from those of its shares, in share order."""
+        whole = cls()
+        for facts in shares:
+            for path, segments in facts.segments.items():
+                whole.segments.setdefault(path, Segments()).items += segments.items
+            whole.sequences += facts.sequences
+            whole.notes += facts.notes
+            whole.streams_in_full.update(facts.streams_in_full)
+            whole.named |= facts.named
+            for path, counts in facts.criteria_references.items():
+                whole.criteria_references.setdefault(path, Counter()).update(counts)
+            whole.numbers += facts.numbers
+        return whole
 
 
 class ForwardingSink:
@@ -96,12 +115,15 @@ class ForwardingSink:
         return entry
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None:
-        # The parent receives a duplicate of the descriptor: the same anonymous file, no copy.
+        raise TypeError("a table written in this process is a share (vigil_ir.exports.bundle.files.Table)")
+
+    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None:
+        """This process's share of a table; the parent joins the shares (files.join_shares). The parent
+        receives a duplicate of the descriptor: the same anonymous file, no copy."""
         with source:
             source.flush()
-            self.connection.send(("spooled", entry))
-            send_handle(self.connection, source.fileno(), None)  # the process id is for Windows only
-        self.files.append(entry)
+            self.connection.send(("share", entry))
+            send_handle(self.connection, source.fileno(), None)
 
 
 class ForwardingProgress:
@@ -123,10 +145,10 @@ def incident_pass(connection: Connection, session, job: Job) -> Facts:
                         backend=job.backend)
     ctx = Context(session=session, sink=ForwardingSink(connection), manifest=manifest, workdir=job.workdir,
                   progress=ForwardingProgress(connection), people=Directory.load(session), settings=job.settings)
-    incidents.write(ctx)
+    numbers = incidents.write(ctx, share=job.share, shares=job.shares)
     return Facts(segments=manifest.segments, sequences=manifest.sequences, notes=manifest.notes,
                  streams_in_full=ctx.streams_in_full, named=ctx.people.named,
-                 criteria_references=ctx.criteria_references)
+                 criteria_references=ctx.criteria_references, numbers=numbers)
 
 
 TASKS = {"incidents": incident_pass}

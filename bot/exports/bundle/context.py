@@ -71,5 +71,7 @@ class Context:
     def period_text(self, column: str) -> str:
         return f"{column} >= {self.iso_start} and {column} < {self.iso_end}"
 
-    def table(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str) -> Table:
-        return Table(name, columns, section=section, description=description, query=query, workdir=self.workdir)
+    def table(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
+              share: int | None = None) -> Table:
+        return Table(name, columns, section=section, description=description, query=query, workdir=self.workdir,
+                     share=share)

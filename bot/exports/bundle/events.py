@@ -38,9 +38,6 @@ _quoted = json.encoder.encode_basestring  # the C escaper json.dumps(ensure_asci
 # with an alternation tries both branches at every character (5x slower on these rows).
 _BIDI = re.compile("[\u202a-\u202e\u2066-\u2069]")
 _FORMULA_START = re.compile("\x00[" + re.escape("".join(FORMULA_PREFIXES)) + "]")
-# What makes csv.writer quote a cell (QUOTE_MINIMAL, "\r\n" line ends): the delimiter, the quote
-# character or a line-end character.
-_NEEDS_QUOTES = re.compile('[,"\r\n]')
 
 
 def _text_cell(value: str | None) -> str:
@@ -48,9 +45,16 @@ def _text_cell(value: str | None) -> str:
     return "" if value is None else formula_safe(shown(value))
 
 
+def _needs_quotes(text: str) -> bool:
+    """Whether csv.writer (QUOTE_MINIMAL, "\r\n" line ends) quotes the cell: it holds the delimiter,
+    the quote character or a line-end character. Four C scans: a regex character class is several
+    times slower on these cells."""
+    return '"' in text or "," in text or "\n" in text or "\r" in text
+
+
 def csv_field(text: str) -> str:
     """One cell as csv.writer writes it (RFC 4180: quoted, quotes doubled, when it must be)."""
-    return '"' + text.replace('"', '""') + '"' if _NEEDS_QUOTES.search(text) else text
+    return '"' + text.replace('"', '""') + '"' if _needs_quotes(text) else text
 
 
 def csv_line(cells: Iterable[str]) -> str:
@@ -76,13 +80,15 @@ def _stream_json(stream: str) -> tuple[str, str, str]:
 
 
 @functools.lru_cache(maxsize=4096)
-def _stream_csv(stream: str) -> tuple[str, str] | None:
-    """The stream cell, and the object_type and object_ref cells of an event-log CSV row, as written;
-    None when a cell is not its text (a bidi control or a formula start: csv_cells words it)."""
+def _named_cells(stream: str, actor: str, kind: str) -> tuple[str, str, str, str] | None:
+    """The CSV cells of an event-log row that its stream, actor and kind give: stream, object_type +
+    object_ref, actor, actor_type + kind, as written; None when one is not its text (csv_cells words it)."""
     object_type, object_ref = object_of(stream)
-    if any(_text_cell(text) != text for text in (stream, object_type, object_ref)):
+    texts = (stream, object_type, object_ref, actor, kind)
+    if any(_text_cell(text) != text for text in texts):
         return None
-    return csv_field(stream), f"{csv_field(object_type)},{csv_field(object_ref)}"
+    stream_cell, type_cell, ref_cell, actor_cell, kind_cell = map(csv_field, texts)
+    return stream_cell, f"{type_cell},{ref_cell}", actor_cell, f"{actor_type(actor)},{kind_cell}"
 
 
 @functools.lru_cache(maxsize=4096)
@@ -182,23 +188,23 @@ class BundleEvent:
 
     def csv_line(self) -> str:
         """The same row as one CSV line, as csv.writer writes csv_cells(). Built here rather than by the
-        C writer, which scans every character of every cell (2.6 s for a year's 400,000 rows): only the
-        three free-text cells are scanned for what needs quoting, the cells of fixed form (times,
-        hashes, numbers, kind, actor, stream) once together."""
-        fixed = f"{self.stream}\x00{self.actor}\x00{self.kind}\x00{self.occurred_text}\x00{self.recorded_text}" \
-                f"\x00{self.prev_hash}\x00{self.hash}"
-        summary, name = self.summary or "", self.actor_name or ""
-        texts = f"\x00{fixed}\x00{name}\x00{summary}\x00{self.data_text}"
-        # ASCII text holds no bidi control: one C check spares the scan for almost every row.
-        streamed = _stream_csv(self.stream)
-        if (streamed is None or (not texts.isascii() and _BIDI.search(texts)) or _FORMULA_START.search(texts)
-                or _NEEDS_QUOTES.search(fixed) or self.data is None):
-            return csv_line(self.csv_cells())  # the general path, for the rare row it does not fit
-        stream, object_cells = streamed
+        C writer, which scans every character of every cell (2.6 s for a year's 400,000 rows): the
+        cells a stream, an actor or a kind give are worked out once for each (`_named_cells`), and the
+        rest checked with string methods. A row this does not fit (a bidi control, a formula start, a
+        hash or time that needs quoting) takes the general path."""
+        summary, name, data = self.summary or "", self.actor_name or "", self.data_text
+        named = _named_cells(self.stream, self.actor, self.kind)
+        hashes, times = self.prev_hash + self.hash, self.occurred_text + self.recorded_text
+        if (named is None or self.data is None or _needs_quotes(hashes) or _needs_quotes(times)
+                or not (summary.isascii() and name.isascii() and data.isascii() and hashes.isascii())
+                or summary[:1] in FORMULA_PREFIXES or name[:1] in FORMULA_PREFIXES or data[:1] in FORMULA_PREFIXES
+                or self.prev_hash[:1] in FORMULA_PREFIXES or self.hash[:1] in FORMULA_PREFIXES):
+            return csv_line(self.csv_cells())
+        stream, object_cells, actor, kind = named
         corrects = "" if self.corrects is None else self.corrects
         return (f"{stream},{self.stream_seq},{self.id},{object_cells},{self.occurred_text},{self.recorded_text},"
-                f"{self.actor},{csv_field(name)},{actor_type(self.actor)},{self.kind},{csv_field(summary)},"
-                f"{csv_field(self.data_text)},{corrects},{self.prev_hash},{self.hash}\r\n")
+                f"{actor},{csv_field(name)},{kind},{csv_field(summary)},{csv_field(data)},{corrects},"
+                f"{self.prev_hash},{self.hash}\r\n")
 
     def _careful_cells(self, object_type: str, object_ref: str) -> list[str]:
         data = "" if self.data is None else formula_safe(shown(self.data_text))

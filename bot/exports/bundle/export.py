@@ -118,7 +118,9 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
                 if helpers is not None:
                     helpers.check()  # a failed child or a failed state check: no use going on
             if helpers is not None:
-                helpers.facts().merge_into(ctx, expected_streams=expected, notes_at=notes_before)
+                facts = helpers.facts()
+                facts.merge_into(ctx, expected_streams=expected, notes_at=notes_before)
+                incidents.state_sequence(ctx, facts.numbers)
             for section in SECTIONS_AFTER:
                 section.write(ctx)
             sink.add(STANDALONE_NAME, standalone_source(), section="guide",
@@ -127,6 +129,7 @@ def _write(database: Database, path: Path, manifest: Manifest, progress: Progres
                      query="vigil_ir.exports.bundle.checker of the generating version, byte for byte")
             sink.add("README.md", _readme(manifest), section="guide",
                      description="What the files are and how to verify them", query="generated from this manifest")
+            sink.wait_written()  # a table joined from the incident processes' shares is hashed as it is written
             rendered = manifest.render()
             sink.add(NAME, rendered, section="manifest", description="", query="", listed=False)
             signing.add_signature(sink, rendered, signer)

@@ -29,7 +29,7 @@ import queue
 import tempfile
 import threading
 import zipfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, datetime
 from pathlib import Path
@@ -64,13 +64,14 @@ class FileEntry:
 
 
 class HashingWriter:
-    """A binary sink that hashes and counts what passes through it."""
+    """A binary sink that hashes (unless told not to) and counts what passes through it."""
 
-    def __init__(self, target: IO[bytes]):
-        self.target, self.digest, self.size = target, hashlib.sha256(), 0
+    def __init__(self, target: IO[bytes], *, hashing: bool = True):
+        self.target, self.digest, self.size = target, hashlib.sha256() if hashing else None, 0
 
     def write(self, data: bytes) -> int:
-        self.digest.update(data)
+        if self.digest is not None:
+            self.digest.update(data)
         self.size += len(data)
         return self.target.write(data)
 
@@ -104,13 +105,17 @@ class Sink(Protocol):
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None: ...
 
+    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None: ...
+
 
 class ZipSink:
     """The bundle being written. Entries carry the generation time so the zip is reproducible.
 
     `add` and `add_spooled` hash the bytes here and hand them to one compressing thread, which
     owns the zip file; the entries are written in the order they were handed over. `add_entry` takes
-    a file hashed elsewhere (the second process); two threads may hand files over at once."""
+    a file hashed elsewhere (another process); `add_joined` a file put together from pieces (a table
+    written in shares by several processes), which the compressing thread hashes as it writes it:
+    `wait_written` before reading its hash. Several threads may hand files over at once."""
 
     def __init__(self, path: Path, generated_at: datetime):
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True,
@@ -131,27 +136,28 @@ class ZipSink:
 
     def _compress(self) -> None:
         while (job := self._jobs.get()) is not None:
-            path, size, source = job
+            path, size, pieces, hashed = job
             try:
                 if self._failed is None:
+                    digest = hashlib.sha256() if hashed is not None else None
                     with self.zip.open(self._info(path), "w", force_zip64=size >= ZIP64_FROM) as target:
                         _deflate_with_isal(target)
-                        if isinstance(source, (bytes, bytearray)):
-                            target.write(source)
-                        else:
-                            source.seek(0)
-                            while chunk := source.read(CHUNK):
-                                target.write(chunk)
+                        for chunk in _chunks(pieces):
+                            target.write(chunk)
+                            if digest is not None:
+                                digest.update(chunk)
+                    if hashed is not None:
+                        hashed.sha256 = digest.hexdigest()
             except BaseException as exc:  # noqa: BLE001 - re-raised in the producing thread
                 self._failed = exc
             finally:
-                if not isinstance(source, (bytes, bytearray)):
-                    source.close()
+                _close(pieces)
+                self._jobs.task_done()
 
-    def _hand_over(self, path: str, size: int, source) -> None:
+    def _hand_over(self, path: str, size: int, pieces: list, hashed: FileEntry | None = None) -> None:
         if self._failed is not None:
             raise self._failed
-        self._jobs.put((path, size, source))
+        self._jobs.put((path, size, pieces, hashed))
 
     def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
             rows: int | None = None, listed: bool = True) -> FileEntry:
@@ -163,11 +169,18 @@ class ZipSink:
     def add_entry(self, entry: FileEntry, source: bytes | IO[bytes], *, listed: bool = True) -> None:
         """A file whose hash, size and row count `entry` already holds: bytes, or a binary file (which
         the sink closes once copied in)."""
+        self._add(entry, [source], listed=listed)
+
+    def add_joined(self, entry: FileEntry, pieces: list[bytes | IO[bytes]]) -> None:
+        """A file made of `pieces` in order (bytes, or binary files the sink closes once copied in);
+        `entry` holds its size and rows, and gets its SHA-256 once the file is written."""
+        self._add(entry, pieces, hashed=entry)
+
+    def _add(self, entry: FileEntry, pieces: list, *, listed: bool = True, hashed: FileEntry | None = None) -> None:
         try:
-            self._hand_over(entry.path, entry.bytes, source)
+            self._hand_over(entry.path, entry.bytes, pieces, hashed)
         except BaseException:
-            if not isinstance(source, (bytes, bytearray)):
-                source.close()
+            _close(pieces)
             raise
         if listed:
             self.files.append(entry)
@@ -177,6 +190,15 @@ class ZipSink:
         was written."""
         self.add_entry(entry, source)
 
+    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None:
+        raise TypeError("a table written whole in this process has no shares")
+
+    def wait_written(self) -> None:
+        """Until every file handed over so far is in the zip (raises what the writing raised)."""
+        self._jobs.join()
+        if self._failed is not None:
+            raise self._failed
+
     def close(self) -> None:
         """Wait for every entry to be written, then finish the zip (raises what the writing raised)."""
         self._jobs.put(None)
@@ -184,6 +206,22 @@ class ZipSink:
         self.zip.close()
         if self._failed is not None:
             raise self._failed
+
+
+def _chunks(pieces: list[bytes | IO[bytes]]) -> Iterator[bytes]:
+    for piece in pieces:
+        if isinstance(piece, (bytes, bytearray)):
+            yield piece
+        else:
+            piece.seek(0)
+            while chunk := piece.read(CHUNK):
+                yield chunk
+
+
+def _close(pieces: list[bytes | IO[bytes]]) -> None:
+    for piece in pieces:
+        if not isinstance(piece, (bytes, bytearray)):
+            piece.close()
 
 
 def _deflate_with_isal(entry: IO[bytes]) -> None:
@@ -196,18 +234,25 @@ def _deflate_with_isal(entry: IO[bytes]) -> None:
 
 
 class Table:
-    """One export written as `<name>.csv` (UTF-8 BOM, formula-safe) and `<name>.json`, same columns."""
+    """One export written as `<name>.csv` (UTF-8 BOM, formula-safe) and `<name>.json`, same columns.
+
+    A table too large for one process is written in shares (`share`: 0 for the first, 1, ...), one
+    per process, each a run of whole rows: only the first share begins with the CSV header, and no
+    share has the JSON array's brackets. `join_shares` makes the files from them, in share order."""
 
     def __init__(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
-                 workdir: Path | None = None):
-        self.name, self.columns, self.rows = name, tuple(columns), 0
+                 workdir: Path | None = None, share: int | None = None):
+        self.name, self.columns, self.rows, self.share = name, tuple(columns), 0, share
         self.section, self.description, self.query = section, description, query
         self._csv_file = tempfile.TemporaryFile(dir=workdir)
         self._json_file = tempfile.TemporaryFile(dir=workdir)
-        self._csv, self._json = HashingWriter(self._csv_file), HashingWriter(self._json_file)
+        whole = share is None  # a share is hashed only as part of the joined file
+        self._csv, self._json = HashingWriter(self._csv_file, hashing=whole), HashingWriter(self._json_file, hashing=whole)
+        self._json_start = "[\n" if whole else ""
         self._line = io.StringIO()
         self._writer = csv.writer(self._line, lineterminator="\r\n")  # RFC 4180 line ends
-        self._csv_row([*self.columns], first=True)
+        if share in (None, 0):
+            self._csv_row([*self.columns], first=True)
 
     def _csv_row(self, cells: list[str], first: bool = False) -> None:
         self._line.seek(0)
@@ -220,7 +265,7 @@ class Table:
         """One row; every column must be present (a missing key is a bug: KeyError)."""
         values = [row[name] for name in self.columns]
         self._csv_row([csvsafe.cell(value) for value in values])
-        prefix = "[\n" if self.rows == 0 else ",\n"
+        prefix = self._json_start if self.rows == 0 else ",\n"
         self._json.write((prefix + json_line(dict(zip(self.columns, values)))).encode("utf-8"))
         self.rows += 1
 
@@ -230,18 +275,45 @@ class Table:
         batch, not per row."""
         if not lines:
             return
-        prefix = "[\n" if self.rows == 0 else ",\n"
+        prefix = self._json_start if self.rows == 0 else ",\n"
         self._json.write((prefix + ",\n".join(lines)).encode("utf-8"))
         self._csv.write("".join(csv_lines).encode("utf-8"))
         self.rows += len(lines)
 
-    def finish(self, sink: ZipSink) -> None:
-        self._json.write(b"\n]\n" if self.rows else b"[]\n")
+    def finish(self, sink: Sink) -> None:
+        """Hand the two files to `sink`: whole, or as this process's share of each."""
+        if self.share is None:
+            self._json.write(b"\n]\n" if self.rows else b"[]\n")
         for suffix, writer, file in (("csv", self._csv, self._csv_file), ("json", self._json, self._json_file)):
-            entry = FileEntry(f"{self.name}.{suffix}", writer.digest.hexdigest(), writer.size, self.rows,
-                              self.section, self.description, self.query)
-            sink.add_spooled(entry, file)
+            entry = FileEntry(f"{self.name}.{suffix}", writer.digest.hexdigest() if writer.digest else "", writer.size,
+                              self.rows, self.section, self.description, self.query)
+            if self.share is None:
+                sink.add_spooled(entry, file)
+            else:
+                sink.add_share(entry, file)
 
     def discard(self) -> None:
         self._csv_file.close()
         self._json_file.close()
+
+
+def join_shares(sink: ZipSink, shares: list[tuple[FileEntry, IO[bytes]]]) -> FileEntry:
+    """One table file (`.csv` or `.json`) from its shares in order (Table with `share`), each an entry
+    with its size and rows and the open file; the zip's thread hashes the whole as it writes it."""
+    first = shares[0][0]
+    pieces: list[bytes | IO[bytes]] = []
+    if first.path.endswith(".json"):  # the array's brackets, and a comma between two shares' rows
+        for entry, file in shares:
+            if entry.rows:
+                pieces += [b",\n" if pieces else b"[\n", file]
+            else:
+                file.close()
+        pieces.append(b"\n]\n" if pieces else b"[]\n")
+    else:  # the first share's rows begin with the header
+        pieces = [file for _, file in shares]
+    sizes = {id(file): entry.bytes for entry, file in shares}
+    size = sum(len(piece) if isinstance(piece, bytes) else sizes[id(piece)] for piece in pieces)
+    joined = FileEntry(first.path, "", size, sum(entry.rows or 0 for entry, _ in shares), first.section,
+                       first.description, first.query)
+    sink.add_joined(joined, pieces)
+    return joined

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from sqlalchemy import func
 from sqlmodel import select
 
 from vigil_ir import clock
@@ -105,11 +104,15 @@ class IncidentFiles:
             table.finish(self.ctx.sink)
 
 
-def _pages(ctx: Context) -> Iterator[list[Incident]]:
-    """The period's incidents in key order, a page at a time (keyset paging)."""
-    last = 0
+def _pages(ctx: Context, numbers: list[int]) -> Iterator[list[Incident]]:
+    """The incidents numbered `numbers` (the period's, in order, from first to last), a page at a time
+    (keyset paging)."""
+    if not numbers:
+        return
+    last, upto = numbers[0] - 1, numbers[-1]
     while True:
-        page = list(ctx.session.exec(select(Incident).where(*_in_period(ctx), Incident.number > last)
+        page = list(ctx.session.exec(select(Incident).where(*_in_period(ctx), Incident.number > last,
+                                                            Incident.number <= upto)
                                      .order_by(Incident.number).limit(PAGE)))
         if not page:
             return
@@ -118,41 +121,62 @@ def _pages(ctx: Context) -> Iterator[list[Incident]]:
         ctx.session.expunge_all()
 
 
+def _numbers(ctx: Context) -> list[int]:
+    return list(ctx.session.exec(select(Incident.number).where(*_in_period(ctx)).order_by(Incident.number)))
+
+
 def streams_in_full(ctx: Context) -> dict[str, str]:
     """The streams `write` gives whole in its event log, known before it runs (the audit log leaves
-    them out; a parent process writes it while a second process runs this pass)."""
-    numbers = ctx.session.exec(select(Incident.number).where(*_in_period(ctx)))
-    return {stream_of(number): f"{E2_FILE}.json" for number in numbers}
+    them out; the parent process writes it while the incident processes run this pass)."""
+    return {stream_of(number): f"{E2_FILE}.json" for number in _numbers(ctx)}
 
 
-def write(ctx: Context) -> list[int]:
-    """E1, E2, E3 and the E5 PIR table; returns the incident numbers included."""
+def share_of(numbers: list[int], share: int, shares: int) -> list[int]:
+    """The `share`-th of `shares` runs of `numbers`, as even in count as they can be."""
+    return numbers[len(numbers) * share // shares:len(numbers) * (share + 1) // shares]
+
+
+def write(ctx: Context, *, share: int | None = None, shares: int = 1) -> list[int]:
+    """E1, E2, E3 and the E5 PIR table; returns the incident numbers included.
+
+    With `share` (of `shares`), only that run of the period's incidents, in key order: its packets, and
+    its shares of the three tables (files.Table, joined by files.join_shares); the caller states the
+    INC- sequence of them all (`state_sequence`). Every process reads the same snapshot, so the runs
+    cover the period's incidents once."""
     period = ctx.period_text("declared_at")
     e1 = ctx.table("incidents", E1_COLUMNS, section="E1",
                    description="Incident population: one row per incident declared in the period, with milestones, "
                                "minutes to declare/acknowledge/mitigate/resolve, PIR and action status, chain head",
-                   query=f"incident rows with {period}, ordered by number; milestones derived from each incident's events")
+                   query=f"incident rows with {period}, ordered by number; milestones derived from each incident's events",
+                   share=share)
     e2 = ctx.table(E2_FILE, eventlog_export.COLUMNS, section="E2",
                    description="Incident event log: every event of each population incident's stream, with "
                                "prev_hash and hash (re-verifiable offline); the packets' timelines are these rows",
                    query=f"event rows of streams incident:<n> for incidents with {period}, all seqs as of "
-                         f"generation, ordered by incident number then seq")
+                         f"generation, ordered by incident number then seq", share=share)
     pirs = ctx.table("pirs", pir_export.COLUMNS, section="E5",
                      description="Post-incident reviews: one row per population incident (status says when none "
                                  "is scheduled yet)",
-                     query=f"post_incident_review joined to incident rows with {period}, ordered by number")
+                     query=f"post_incident_review joined to incident rows with {period}, ordered by number",
+                     share=share)
     files = IncidentFiles(ctx, population=e1, event_log=e2, pirs=pirs, folder="incidents",
                           packet_description=lambda incident: (
                               f"{incident.key} evidence packet: summary, roles, milestones, playbook checklists, "
                               "post-incident review, actions, full timeline, integrity block"))
-    total = ctx.session.exec(select(func.count()).select_from(Incident).where(*_in_period(ctx))).one()
-    ctx.progress.start("Incidents", total)
-    numbers: list[int] = []
-    for page in _pages(ctx):
+    numbers = _numbers(ctx)
+    if share is not None:
+        numbers = share_of(numbers, share, shares)
+    ctx.progress.start("Incidents" if share is None else f"Incidents, part {share + 1} of {shares}", len(numbers))
+    for page in _pages(ctx, numbers):
         files.write_page(page)
-        numbers += [incident.number for incident in page]
         ctx.progress.advance(len(page))
     files.finish()
+    if share is None:
+        state_sequence(ctx, numbers)
+    return numbers
+
+
+def state_sequence(ctx: Context, numbers: list[int]) -> None:
+    """The manifest's INC- sequence: the incidents included (`numbers`, in order) and any gaps."""
     ctx.manifest.sequences.append(sequence(ctx.session, "INC-", Incident, "incident", RULE, numbers,
                                           Incident.exercise.is_(False)))
-    return numbers

@@ -1,28 +1,29 @@
-"""A bundle export on two cores: the incident pass in a process of its own, beside the rest.
+"""A bundle export on two cores: the incident pass in processes of their own, beside the rest.
 
-The export is pure Python apart from compression, so a second thread would not help (the GIL); a
-second process does. Two processes, one per core of the two the bundle is budgeted for:
+The export is pure Python apart from compression, so a second thread would not help (the GIL); other
+processes do:
 
 * the incident pass (E1/E2/E3/E5: every incident's events, packets and population rows), the
-  largest single section, runs in a child;
+  largest single section, runs in SHARES children, each for a run of the period's incidents in key
+  order (vigil_ir.exports.bundle.incidents.share_of); each writes its packets and its share of the
+  three incident tables, which this process joins in order (vigil_ir.exports.bundle.files.join_shares);
 * this process (the parent) runs the state check (vigil_ir.exports.bundle.state_guard) and every other
-  section, and writes the zip: a thread here receives the child's finished files and hands them to
-  the same ZipSink, whose own thread deflates them as they come.
+  section, and writes the zip: a thread per child receives its finished files and hands them to the
+  same ZipSink, whose own thread deflates them as they come.
 
-Measured at half the issue's year, the two sides come out about even this way (the state check and
-the other sections ≈ the incident pass); with the check in a third process, it and the incident
-pass shared one core while the parent kept the other, and the export took longer. Both processes
-read the same snapshot (vigil_ir.exports.snapshot): the bundle is still one moment of the database,
-and the check covers exactly the state the bundle is built from.
+Three busy processes on two cores: whichever side has more to do for the period, both cores stay
+busy until the end, where one incident process beside the parent left a core idle once the faster
+side was done. All read the same snapshot (vigil_ir.exports.snapshot): the bundle is still one
+moment of the database, and the check covers exactly the state the bundle is built from.
 
-The child is started with multiprocessing's forkserver: forked from a small server process that
+The children are started with multiprocessing's forkserver: forked from a small server process that
 imported the export code once (the first export of a process pays those imports, later ones in the
 same process do not), never from the parent itself, whose threads (the zip's, a web server's) a fork
-would copy mid-flight. It gets the database URL and settings as arguments, not from the environment.
+would copy mid-flight. They get the database URL and settings as arguments, not from the environment.
 
 A child that raises, or dies, fails the export: its message (or exit status) is raised here as
 ExportProcessFailed, and the caller's cleanup leaves no partial bundle and records nothing. When the
-parent fails instead, `stop()` ends the child.
+parent fails instead, `stop()` ends the children.
 """
 
 from __future__ import annotations
@@ -31,17 +32,22 @@ import logging
 import multiprocessing
 import os
 import threading
+from dataclasses import replace
 from multiprocessing import forkserver
 from multiprocessing.reduction import recv_handle
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from vigil_ir.exports.progress import Progress, lane_of
 
 if TYPE_CHECKING:  # this module stays light to import: prepare() runs before the export code is imported
     from vigil_ir.exports.bundle.child import Facts, Job
-    from vigil_ir.exports.bundle.files import ZipSink
+    from vigil_ir.exports.bundle.files import FileEntry, ZipSink
 
 CONTEXT = "forkserver"
+# Incident processes: the incident pass is about half of a bundle's work, so two of them and the
+# parent keep both of the two cores the bundle is budgeted for busy until the end, whichever side
+# has more to do for the period.
+SHARES = 2
 PRELOAD = ["vigil_ir.exports.bundle.child"]
 
 
@@ -75,13 +81,14 @@ class ChildProcess:
         self._process = None
         self._connection = None
         self._receiver: threading.Thread | None = None
+        self.shares: list[tuple[FileEntry, IO[bytes]]] = []  # its shares of tables, as received
 
     def start(self) -> None:
         from vigil_ir.exports.bundle import child
 
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
         process = _context().Process(target=child.main, args=(child_end, self.task, self.job),
-                                     name=f"vigil-bundle-{self.task}", daemon=True)
+                                     name=f"vigil-bundle-{self.task}-{self.job.share + 1}", daemon=True)
         try:
             process.start()
         except BaseException:
@@ -94,7 +101,10 @@ class ChildProcess:
         self._receiver.start()
 
     def stop(self) -> None:
-        """End the process if it still runs; wait for it and the receiving thread. Idempotent."""
+        """End the process if it still runs; wait for it and the receiving thread; close the shares not
+        handed on. Idempotent."""
+        for _, file in self.shares:
+            file.close()  # a share handed to the sink is the sink's, and closing twice is harmless
         if self._process is not None:
             if self._process.is_alive():
                 self._process.terminate()
@@ -146,9 +156,9 @@ class ChildProcess:
         if kind == "file":
             _, entry, data, listed = message
             self.sink.add_entry(entry, data, listed=listed)
-        elif kind == "spooled":
+        elif kind == "share":
             fd = recv_handle(self._connection)
-            self.sink.add_entry(message[1], os.fdopen(fd, "rb"))
+            self.shares.append((message[1], os.fdopen(fd, "rb")))
         elif kind == "progress":
             if message[1] == "start":
                 self.progress.start(message[2], message[3])
@@ -175,35 +185,59 @@ class ChildProcess:
 
 
 class Helpers:
-    """The incident pass beside the parent: start it, share the snapshot with it
-    (vigil_ir.exports.snapshot.Joiners), `check()` between sections, `facts()` at the end; `stop()`
-    always (in a `finally`)."""
+    """The incident pass beside the parent, in SHARES processes (each a run of the period's incidents):
+    start them, share the snapshot with them (vigil_ir.exports.snapshot.Joiners), `check()` between
+    sections, `facts()` at the end; `stop()` always (in a `finally`)."""
 
-    def __init__(self, job: Job, sink: ZipSink, progress: Progress):
-        self._lane = lane_of(progress)
-        self.incidents = ChildProcess("incidents", job, sink, self._lane)
+    def __init__(self, job: Job, sink: ZipSink, progress: Progress, *, shares: int = SHARES):
+        self.sink = sink
+        self._lanes = [lane_of(progress) for _ in range(shares)]
+        self.incidents = [ChildProcess("incidents", replace(job, share=share, shares=shares), sink, lane)
+                          for share, lane in enumerate(self._lanes)]
 
     def start(self) -> None:
-        self.incidents.start()
+        for child in self.incidents:
+            child.start()
 
     def ready(self) -> None:
-        self.incidents.wait("ready")
+        for child in self.incidents:
+            child.wait("ready")
 
     def join(self, token: str | None) -> None:
-        self.incidents.send_snapshot(token)
-        if token is None:  # SQLite: writers are held off until the child has made its first read
-            self.incidents.wait("joined")
+        for child in self.incidents:
+            child.send_snapshot(token)
+        if token is None:  # SQLite: writers are held off until every child has made its first read
+            for child in self.incidents:
+                child.wait("joined")
 
     def check(self) -> None:
-        """Raise now if the child failed (no use going on)."""
-        self.incidents.raise_if_failed()
+        """Raise now if a child failed (no use going on)."""
+        for child in self.incidents:
+            child.raise_if_failed()
 
     def facts(self) -> Facts:
-        """Wait for the incident pass; its files are then all in the sink."""
-        return self.incidents.result()
+        """Wait for the incident pass, join the shares of its tables into the sink and return its facts;
+        its files are then all handed to the sink."""
+        from vigil_ir.exports.bundle.child import Facts
+        from vigil_ir.exports.bundle.files import join_shares
+
+        results = [child.result() for child in self.incidents]
+        by_path: dict[str, list] = {}
+        for child in self.incidents:
+            for share in child.shares:
+                by_path.setdefault(share[0].path, []).append(share)
+        if any(len(shares) != len(self.incidents) for shares in by_path.values()):
+            raise ExportProcessFailed("the incident processes did not each hand over a share of every table")
+        for child in self.incidents:
+            child.shares = []  # the sink's to close from here on
+        for shares in by_path.values():
+            join_shares(self.sink, shares)
+        return Facts.of_shares(results)
 
     def stop(self) -> None:
         try:
-            self.incidents.stop()
+            for child in self.incidents:
+                child.stop()
         finally:
-            self._lane.close()
+            for lane in self._lanes:
+                lane.close()
