@@ -25,6 +25,7 @@ from sqlmodel import Session
 
 from vigil_ir.eventlog.canonical import canonical_json, event_hash
 from vigil_ir.eventlog.models import Event
+from vigil_ir.jsontext import parse_json
 
 # How json.dumps(ensure_ascii=False) writes a string (the C function): canonical_json's own escaping.
 _quoted = json.encoder.encode_basestring
@@ -50,7 +51,7 @@ class StoredEvent(NamedTuple):
 
     @property
     def data(self) -> dict[str, Any]:
-        return json.loads(self.data_text)
+        return parse_json(self.data_text)
 
     @property
     def occurred_at(self) -> datetime:

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import Date
 from sqlmodel import Session, select
 
 from vigil_ir.eventlog.folding import Mismatch, differences, rows_where_in, streams_without
@@ -28,6 +29,10 @@ REVIEW_FIELDS = ("trigger", "trigger_ref", "due_on", "reviewer", "status", "comp
 APPROVAL_FIELDS = ("review_id", "reasons", "proposal", "approvers", "requested_by", "state", "decided_by", "comment")
 ACCEPTANCE_FIELDS = ("review_id", "requested_by", "approved_by", "justification", "residual_level", "expires_on",
                      "state")
+# The date columns among the compared fields of a review, an approval, an acceptance.
+DATED = {name: tuple(field for field in fields if isinstance(model.__table__.c[field].type, Date))
+         for name, model, fields in (("review", RiskReview, REVIEW_FIELDS), ("approval", RiskApproval, APPROVAL_FIELDS),
+                                     ("acceptance", RiskAcceptance, ACCEPTANCE_FIELDS))}
 # What a review may propose (vigil_ir.risks.reviews.evaluate): the fields of its `after`.
 PROPOSABLE = ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",
               "treatment_plan", "treatment_due", "status", "acceptance_expires", "closure_reason")
@@ -111,13 +116,15 @@ class RiskFold:
             acceptances.setdefault(acceptance, {})["state"] = "expired"
             times.setdefault(("acceptance", acceptance), {"approved_at": None})["ended_at"] = at
         if kind in ("risk.reviewed", "risk.approval_granted"):
-            self._after_proposal(state, event, before, after)
+            self._after_proposal(state, event.actor, data, at, before, after)
 
-    def _after_proposal(self, state: dict[str, Any], event: Any, before: dict[str, Any], after: dict[str, Any]) -> None:
+    def _after_proposal(self, state: dict[str, Any], actor: str, data: dict[str, Any], at: Any,
+                        before: dict[str, Any], after: dict[str, Any]) -> None:
         """What applying a proposal does besides the risk (vigil_ir.risks.reviews.apply_proposal and
         approvals.approve): leaving `accept` or a renewal ends the active acceptance, closing cancels
-        the open reviews, an approved acceptance request creates the acceptance."""
-        data, at, times = event.data or {}, event.recorded_at, state["times"]
+        the open reviews, an approved acceptance request creates the acceptance. `data` and `at` are
+        the event's, parsed once by `apply`."""
+        times = state["times"]
 
         def end_active() -> None:
             for number, acceptance in state["acceptances"].items():
@@ -138,7 +145,7 @@ class RiskFold:
             state["acceptances"][number] = {
                 "review_id": ref_id(data["review"]),
                 "requested_by": state["approvals"].get(data["approval"], {}).get("requested_by"),
-                "approved_by": event.actor, "justification": review.get("rationale"),
+                "approved_by": actor, "justification": review.get("rationale"),
                 "residual_level": residual_level(after), "expires_on": after["acceptance_expires"], "state": "active"}
             times[("acceptance", number)] = {"approved_at": at, "ended_at": None}
 
@@ -171,9 +178,13 @@ class RiskFold:
                         article = "an" if name[0] in "aeiou" else "a"
                         yield Mismatch(record, "row", f"{article} {name} row", "none (the row was removed)")
                         continue
-                    times = state["times"].get((name, number), {})
-                    found = {field: history.to_json(getattr(row, field)) for field in (*fields, *times)}
-                    yield from differences(record, {field: expected.get(field) for field in fields}, found, times)
+                    # The row's values as they are, but its dates in their JSON form: the only
+                    # compared columns whose type JSON lacks (clock readings are compared as times).
+                    found = row._asdict()
+                    for field in DATED[name]:
+                        found[field] = history.to_json(found[field])
+                    yield from differences(record, {field: expected.get(field) for field in fields}, found,
+                                           state["times"].get((name, number), {}))
                 for number in rows:
                     yield Mismatch(label.format(number), "events", f"the {name} in {key}'s events",
                                    "none (a row no event mentions)")
