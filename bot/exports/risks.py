@@ -6,6 +6,7 @@ Rows are plain dicts with fixed columns; JSON and CSV carry the same columns (CS
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
@@ -20,6 +21,7 @@ from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
 from vigil_ir.eventlog.stored import time_text
 from vigil_ir.exports import csvsafe
+from vigil_ir.jsontext import parse_json
 from vigil_ir.people import Directory
 from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 from vigil_ir.risks import register_asof
@@ -71,7 +73,12 @@ def _level(state: dict[str, Any], prefix: str) -> str | None:
     """The level of a review's before or after position; None when it has no such state."""
     if state["methodology"] is None:
         return None
-    return methodology(state["methodology"]).rate(state[f"{prefix}_likelihood"], state[f"{prefix}_impact"])[1]
+    return _rated_level(state["methodology"], state[f"{prefix}_likelihood"], state[f"{prefix}_impact"])
+
+
+@functools.lru_cache(maxsize=256, typed=True)  # a few dozen positions, four per review log row; typed: True is no 1
+def _rated_level(version: str, likelihood: int, impact: int) -> str:
+    return methodology(version).rate(likelihood, impact)[1]
 
 
 def reminder_log(session: Session, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
@@ -156,9 +163,9 @@ def review_row(review: Any, people: Directory, period: _Bounds,
            "reminders_sent": len(reminders),
            "reminders": "; ".join(f"{kind} {clock.iso(at)}" for at, kind in reminders) or None,
            "completed_at": completed_at, "completed_by": completed_by, "outcome": outcome, "rationale": rationale,
-           "changed_fields": ";".join(json.loads(changed_fields)), "on_time": on_time, "days_late": days_late,
+           "changed_fields": ";".join(parse_json(changed_fields)), "on_time": on_time, "days_late": days_late,
            "approval_required": requires_approval,
-           "approval_reasons": ";".join(json.loads(reasons)) if approved else None,
+           "approval_reasons": ";".join(parse_json(reasons)) if approved else None,
            "approver": approver if approved else None, "approval_decision": decision if approved else None,
            "approval_decided_at": decided_at if approved else None,
            "approval_comment": comment if approved else None, "cancelled_reason": cancelled_reason}
