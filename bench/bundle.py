@@ -13,7 +13,7 @@ and vigil_ir.risks.reviews) into a temporary SQLite database: incidents spread e
 six months (half the incidents and events, half the reviews), "full" the whole year, so the growth
 column shows how cost grows with the period. Each command runs as its own process, which reports
 its peak RSS (VmHWM) at exit; a `vigil --version` process gives the interpreter + import baseline.
-The export's other processes (its incident process, the forkserver it is forked from) are
+The export's other processes (its two incident processes, the forkserver they are forked from) are
 sampled from /proc every 20 ms: their CPU time is added to the export's, and the largest of their
 peaks is shown beside the exporting process's.
 
@@ -176,7 +176,7 @@ def _cpu_and_peak(pid: int) -> tuple[float, int] | None:
 
 
 def _watch_helpers(pid: int, seen: dict[int, tuple[float, int]], done) -> None:
-    """Sample the processes `pid` started (the bundle's incident process, its forkserver and the
+    """Sample the processes `pid` started (the bundle's incident processes, their forkserver and the
     resource tracker): none of them is waited for by `pid`, so its rusage leaves them out."""
     while not done.wait(SAMPLE_EVERY):
         for child in _descendants(pid):

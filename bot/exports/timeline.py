@@ -286,13 +286,15 @@ def load_timeline(session: Session, incident: Incident, people: Directory | None
 
 def risk_links(session: Session) -> dict[str, list[dict[str, Any]]]:
     """Incident key → the risks linked to it (`/risk link`, or the risk's incidents field), in key order."""
-    from vigil_ir.risks.models import Risk
+    from vigil_ir.risks.models import Risk, key_of
 
     links: dict[str, list[dict[str, Any]]] = {}
-    for risk in session.exec(select(Risk).order_by(Risk.number)):
-        for key in risk.linked_incidents or []:
-            links.setdefault(key, []).append({"key": risk.key, "title": risk.title, "owner": risk.owner,
-                                              "status": risk.status})
+    # The five columns it shows, not whole risk rows: a register of thousands is read for every bundle.
+    query = select(Risk.number, Risk.title, Risk.owner, Risk.status, Risk.linked_incidents).order_by(Risk.number)
+    for number, title, owner, status, linked in session.exec(query):
+        for key in linked or []:
+            links.setdefault(key, []).append({"key": key_of(number), "title": title, "owner": owner,
+                                              "status": status})
     return links
 
 
@@ -329,23 +331,45 @@ def action_fields(found: Iterable[ActionItem]) -> list[dict[str, Any]]:
 
 def checklists(session: Session, incident: Incident) -> list[dict[str, Any]]:
     """Each attached playbook with every step's outcome (who, when, evidence) and its deadlines."""
-    result = []
-    for run in runner.runs_for(session, incident):
-        steps = [{"phase": s.phase_title, "step_id": s.step_id, "title": s.title, "required": s.required,
-                  "status": s.status, "assignee": s.assignee, "due_at": clock.iso(s.due_at),
-                  "by": s.completed_by, "at": clock.iso(s.completed_at),
-                  "evidence": s.evidence_text, "skip_reason": s.skip_reason}
-                 for s in runner.steps_for(session, run)]
-        deadlines = [{"deadline_id": d.deadline_id, "label": d.label, "duration": d.duration,
-                      "starts_from": d.starts_from, "due_at": clock.iso(d.due_at),
-                      "status": f"{d.decision} (decided: {d.decision_reason})" if d.status == "decided" else d.status,
-                      "resolved_at": clock.iso(d.resolved_at), "decided_by": d.decided_by,
-                      "settled_by_step": (d.met_by or "").removeprefix("step:") or None}
-                     for d in runner.deadlines_for(session, run)]
-        result.append({"playbook_id": run.playbook_id, "title": run.title, "version": run.version,
-                       "sha256": run.sha256, "attached_by": run.attached_by,
-                       "attached_at": clock.iso(run.attached_at), "steps": steps, "deadlines": deadlines})
+    return checklists_of(session, [incident.id]).get(incident.id, [])
+
+
+def checklists_of(session: Session, incident_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """`checklists` of each of many incidents (by id), in three queries however many there are."""
+    from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
+
+    runs = list(session.exec(select(PlaybookRun).where(PlaybookRun.incident_id.in_(incident_ids))
+                             .order_by(PlaybookRun.id)))
+    run_ids = [run.id for run in runs]
+    steps: dict[int, list[PlaybookStep]] = {}
+    deadlines: dict[int, list[PlaybookDeadline]] = {}
+    if run_ids:
+        for step in session.exec(select(PlaybookStep).where(PlaybookStep.run_id.in_(run_ids))
+                                 .order_by(PlaybookStep.run_id, PlaybookStep.position)):
+            steps.setdefault(step.run_id, []).append(step)
+        for deadline in session.exec(select(PlaybookDeadline).where(PlaybookDeadline.run_id.in_(run_ids))
+                                     .order_by(PlaybookDeadline.run_id, PlaybookDeadline.id)):
+            deadlines.setdefault(deadline.run_id, []).append(deadline)
+    result: dict[int, list[dict[str, Any]]] = {}
+    for run in runs:
+        result.setdefault(run.incident_id, []).append(_checklist(run, steps.get(run.id, []),
+                                                                 deadlines.get(run.id, [])))
     return result
+
+
+def _checklist(run, steps: list, deadlines: list) -> dict[str, Any]:
+    return {"playbook_id": run.playbook_id, "title": run.title, "version": run.version, "sha256": run.sha256,
+            "attached_by": run.attached_by, "attached_at": clock.iso(run.attached_at),
+            "steps": [{"phase": s.phase_title, "step_id": s.step_id, "title": s.title, "required": s.required,
+                       "status": s.status, "assignee": s.assignee, "due_at": clock.iso(s.due_at),
+                       "by": s.completed_by, "at": clock.iso(s.completed_at),
+                       "evidence": s.evidence_text, "skip_reason": s.skip_reason} for s in steps],
+            "deadlines": [{"deadline_id": d.deadline_id, "label": d.label, "duration": d.duration,
+                           "starts_from": d.starts_from, "due_at": clock.iso(d.due_at),
+                           "status": f"{d.decision} (decided: {d.decision_reason})" if d.status == "decided"
+                           else d.status,
+                           "resolved_at": clock.iso(d.resolved_at), "decided_by": d.decided_by,
+                           "settled_by_step": (d.met_by or "").removeprefix("step:") or None} for d in deadlines]}
 
 
 def timeline_rows(session: Session, incident: Incident) -> list[dict[str, Any]]:

@@ -46,6 +46,11 @@ def status_for(treatment: str) -> str:
     return {"untreated": "open", "accept": "accepted"}.get(treatment, "in_treatment")
 
 
+def key_of(number: int) -> str:
+    """A risk's key from its number: RISK-<n>."""
+    return f"RISK-{number}"
+
+
 class Risk(SQLModel, table=True):
     """Current state of a risk. Every change goes through vigil_ir.risks and appends to its stream."""
 
@@ -84,7 +89,7 @@ class Risk(SQLModel, table=True):
 
     @property
     def key(self) -> str:
-        return f"RISK-{self.number}"
+        return key_of(self.number)
 
     @property
     def stream(self) -> str:

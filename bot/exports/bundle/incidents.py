@@ -22,7 +22,7 @@ from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.events import BundleEvent, prepared, whole_streams
 from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.exports.eventlog_export import Segments
-from vigil_ir.exports.timeline import action_fields, checklists, review_fields, risk_links
+from vigil_ir.exports.timeline import action_fields, checklists_of, review_fields, risk_links
 from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.incidents.models import Incident, stream_of
@@ -58,7 +58,7 @@ class IncidentFiles:
         self.linked = risk_links(ctx.session)
 
     def write_page(self, page: list[Incident], extra_columns=lambda incident: {}) -> None:
-        """A page of incidents: their streams, heads, reviews and actions read in a few queries."""
+        """A page of incidents: their streams, heads, reviews, actions and checklists read in a few queries."""
         ctx, session = self.ctx, self.ctx.session
         ids, streams = [incident.id for incident in page], [incident.stream for incident in page]
         grouped: dict[str, list[BundleEvent]] = {}
@@ -71,13 +71,15 @@ class IncidentFiles:
         for action in session.exec(select(ActionItem).where(ActionItem.incident_id.in_(ids)).order_by(ActionItem.number)):
             actions.setdefault(action.incident_id, []).append(action)
         links = population.alerts_and_pages(session, ids)
+        playbooks = checklists_of(session, ids)
         for incident in page:
             events, review = grouped.get(incident.stream, []), reviews.get(incident.id)
             self.write_incident(incident, events, heads.get(incident.stream), review, actions.get(incident.id, []),
-                                links, extra_columns(incident))
+                                links, playbooks.get(incident.id, []), extra_columns(incident))
 
     def write_incident(self, incident: Incident, events: list[BundleEvent], head: StreamHead | None,
-                       review: PostIncidentReview | None, actions: list[ActionItem], links, extra: dict) -> None:
+                       review: PostIncidentReview | None, actions: list[ActionItem], links, checklists: list,
+                       extra: dict) -> None:
         ctx = self.ctx
         self.population.write({**extra, **population.population_row(incident, events, ctx.people, links),
                                **extras(review, actions, events, events[-1].hash if events else None)})
@@ -86,7 +88,7 @@ class IncidentFiles:
         self.segments.add_run(events)
         self.pirs.write(pir_export.pir_row(ctx.session, incident, review, ctx.people, events))
         packets.write(ctx, self.folder, incident, events, head, event_log=f"{self.event_log.name}.json",
-                      description=self.packet_description(incident), checklists=checklists(ctx.session, incident),
+                      description=self.packet_description(incident), checklists=checklists,
                       review=review_fields(review), actions=action_fields(actions),
                       risks=self.linked.get(incident.key, []))
         ctx.streams_in_full[incident.stream] = f"{self.event_log.name}.json"
