@@ -126,6 +126,29 @@ def test_sign_off_is_bound_to_a_person_and_the_bundle_carries_the_review_and_the
         assert s.exec(select(Risk)).one().linked_incidents == ["INC-2", "INC-3"]
 
 
+def test_the_bundle_carries_the_review_the_command_writes(db, tmp_path):
+    """The bundle renders the review from the rows its incident pass built (in another process on a
+    file database) and the cadence section's counts: the same report, byte for byte, as `vigil
+    incidents review`, which folds every incident's events itself."""
+    seed(db)
+    runner, obj = CliRunner(), {"database": db}
+    with clock.frozen(datetime(2025, 4, 11, tzinfo=timezone.utc)):
+        exported = runner.invoke(main, ["export", "bundle", "--from", Q1[0], "--to", Q1[1], "-o",
+                                        str(tmp_path / "q1.zip")], obj=obj)
+        assert exported.exit_code == 0, exported.output
+        for fmt in program_review.FORMATS:
+            made = runner.invoke(main, ["incidents", "review", "--from", Q1[0], "--to", Q1[1], "--format", fmt,
+                                        "-o", str(tmp_path / f"review.{fmt}")], obj=obj)
+            assert made.exit_code == 0, made.output
+    with zipfile.ZipFile(tmp_path / "q1.zip") as archive:
+        for fmt in program_review.FORMATS:
+            assert archive.read(f"incident_review/report.{fmt}") == (tmp_path / f"review.{fmt}").read_bytes()
+    text = (tmp_path / "review.md").read_text()
+    assert "| sev2 | Resolve | 5 | 180 | 300 | 100 | slower by 80 min |" in text  # the rows and the period before
+    assert "0 late, 4 missed (resolved without the update)" in text  # the cadence section's counts
+    assert "still open at generation: 1." in text
+
+
 def test_the_close_form_records_a_root_cause_category_that_the_review_counts(vigil):
     from tests.slack_requests import input_value
     from vigil_ir.eventlog import Event

@@ -23,7 +23,7 @@ from vigil_ir import clock
 from vigil_ir.config import Settings
 from vigil_ir.config_evidence import CadenceInForce
 from vigil_ir.exports import charts
-from vigil_ir.exports.bundle.cadence import cadence_rows
+from vigil_ir.exports.bundle.cadence import cadence_rows, outcome_kind
 from vigil_ir.exports.population import incident_population
 from vigil_ir.exports.render import Section, render_sections
 from vigil_ir.exports.timeline import risk_links
@@ -38,6 +38,10 @@ from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun
 FORMATS = ("md", "html")
 MEASURES = (("minutes_to_acknowledge", "Acknowledge"), ("minutes_to_mitigate", "Mitigate"),
             ("minutes_to_resolve", "Resolve"))
+# The population columns the review reads (`sections`; `build` the keys): what the bundle's incident
+# pass, which builds every population row anyway, keeps of each for the review.
+POPULATION_COLUMNS = ("key", "type", "security", "severity_final", "status", "declared_at", "cause_category",
+                      *(column for column, _ in MEASURES))
 
 
 @dataclass
@@ -67,13 +71,6 @@ def _minutes(rows: list[dict], column: str) -> list[float]:
     return [row[column] for row in rows if row[column] is not None]
 
 
-def _cadence_outcome(outcome: str) -> str:
-    for word in ("on time", "late", "missed", "snoozed", "overdue", "not yet due"):
-        if outcome.startswith(word) or word in outcome.split(":")[0]:
-            return word
-    return outcome
-
-
 def _action_state(row: dict, end: datetime) -> str:
     if row["status"] == "cancelled":
         return "cancelled"
@@ -97,18 +94,32 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
           where: Callable[[dict], bool] | None = None) -> ProgramReview:
     """The review of [start, end); `where` keeps only the incidents whose population row it accepts
     (the dashboard's type, severity and security filters), in every section."""
+    keep = where or (lambda row: True)
+    incidents = [row for row in incident_population(session, clock.to_utc(start), clock.to_utc(end)) if keep(row)]
+    review = build_around(session, start, end, {row["key"] for row in incidents}, settings=settings, people=people,
+                          generated_at=generated_at, where=where)
+    review.incidents = incidents
+    return review
+
+
+def build_around(session: Session, start: datetime, end: datetime, keys: set[str], *, settings: Settings,
+                 people: Directory | None = None, generated_at: datetime | None = None,
+                 where: Callable[[dict], bool] | None = None, cadence: Counter | None = None) -> ProgramReview:
+    """Every part of the review of the incidents `keys` of [start, end) but their population rows
+    (`incidents`, left empty: `build` folds them, the bundle's incident pass hands them over in
+    `POPULATION_COLUMNS`); `cadence`: these incidents' cadence rows counted by `outcome_kind`, when
+    the caller has them."""
     from vigil_ir.risks import signoff
 
     start, end = clock.to_utc(start), clock.to_utc(end)
     previous_start, generated_at = _previous_start(start, end), generated_at or clock.now()
     people = people or Directory.load(session)
     keep = where or (lambda row: True)
-    incidents = [row for row in incident_population(session, start, end) if keep(row)]
-    keys = {row["key"] for row in incidents}
-    population = [incident for incident in declared_between(session, start, end) if incident.key in keys]
-    cadences = CadenceInForce(session, Policy.from_settings(settings).update_cadence)
-    cadence = Counter(_cadence_outcome(row["outcome"])
-                      for row in cadence_rows(session, population, cadences, people, generated_at))
+    if cadence is None:
+        population = [incident for incident in declared_between(session, start, end) if incident.key in keys]
+        cadences = CadenceInForce(session, Policy.from_settings(settings).update_cadence)
+        cadence = Counter(outcome_kind(row["outcome"])
+                          for row in cadence_rows(session, population, cadences, people, generated_at))
     pirs = Counter("not required" if row["status"].startswith("not required") else
                    ("completed on time" if row["on_time"] else "completed late") if row["status"] == "completed"
                    else row["status"] for row in pir_rows(session, start, end) if row["incident_ref"] in keys)
@@ -130,7 +141,7 @@ def build(session: Session, start: datetime, end: datetime, *, settings: Setting
     recurring = sorted((risk, sorted(found, key=lambda k: int(k.split("-")[1])))
                        for risk, found in linked.items() if len(found) > 1)
     return ProgramReview(start=start, end=end, previous_start=previous_start, generated_at=generated_at,
-                         incidents=incidents,
+                         incidents=[],
                          previous=[row for row in incident_population(session, previous_start, start) if keep(row)],
                          cadence=cadence, pirs=pirs, actions=actions, clocks=clocks, recurring=recurring,
                          sign_offs=signoff.sign_offs(session, start, end, subject=signoff.INCIDENT_REVIEW),

@@ -9,6 +9,7 @@ set (declaration, severity change or update), else the settings at generation; e
 
 from __future__ import annotations
 
+from collections import Counter
 from datetime import datetime
 from collections.abc import Iterator
 from typing import Any
@@ -92,9 +93,20 @@ def write(ctx: Context) -> None:
     incidents = list(ctx.session.exec(select(Incident).where(Incident.exercise.is_(False),
                                                              Incident.declared_at >= ctx.start,
                                                              Incident.declared_at < ctx.end).order_by(Incident.number)))
+    outcomes = Counter()  # the program review's cadence figures, from the same rows
     for row in cadence_rows(ctx.session, incidents, cadences, ctx.people, ctx.generated_at):
         table.write(row)
+        outcomes[outcome_kind(row["outcome"])] += 1
     table.finish(ctx.sink)
+    ctx.cadence_outcomes = outcomes
+
+
+def outcome_kind(outcome: str) -> str:
+    """What became of a due update, without its details: on time, late, missed, snoozed, overdue, not yet due."""
+    for word in ("on time", "late", "missed", "snoozed", "overdue", "not yet due"):
+        if outcome.startswith(word) or word in outcome.split(":")[0]:
+            return word
+    return outcome
 
 
 def cadence_rows(session: Session, incidents: list[Incident], cadences: CadenceInForce, people,

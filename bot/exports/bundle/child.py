@@ -65,6 +65,7 @@ class Facts:
     streams_in_full: dict[str, str] = field(default_factory=dict)
     named: set[str] = field(default_factory=set)  # user ids the pass showed: the people list includes them
     criteria_references: dict[str, Counter] = field(default_factory=dict)
+    review_rows: list[dict[str, Any]] = field(default_factory=list)  # the program review's population rows
     numbers: list[int] = field(default_factory=list)  # the incidents of this share, in order
 
     def merge_into(self, ctx: Context, *, expected_streams: dict[str, str], notes_at: int) -> None:
@@ -80,6 +81,7 @@ class Facts:
         ctx.people.named |= self.named
         for path, counts in self.criteria_references.items():
             ctx.criteria_references.setdefault(path, Counter()).update(counts)
+        ctx.review_rows += self.review_rows
 
     @classmethod
     def of_shares(cls, shares: list[Facts]) -> Facts:
@@ -95,6 +97,7 @@ class Facts:
             for path, counts in facts.criteria_references.items():
                 whole.criteria_references.setdefault(path, Counter()).update(counts)
             whole.numbers += facts.numbers
+            whole.review_rows += facts.review_rows
         return whole
 
 
@@ -148,7 +151,7 @@ def incident_pass(connection: Connection, session, job: Job) -> Facts:
     numbers = incidents.write(ctx, share=job.share, shares=job.shares)
     return Facts(segments=manifest.segments, sequences=manifest.sequences, notes=manifest.notes,
                  streams_in_full=ctx.streams_in_full, named=ctx.people.named,
-                 criteria_references=ctx.criteria_references, numbers=numbers)
+                 criteria_references=ctx.criteria_references, numbers=numbers, review_rows=ctx.review_rows)
 
 
 TASKS = {"incidents": incident_pass}

@@ -6,10 +6,12 @@ It sits below the writers (they import it; it imports none of them), so the pack
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlmodel import Session
 
@@ -38,6 +40,12 @@ class Context:
     # stream → the event-log file holding its every event (incidents, carried over, exercises): the
     # audit log leaves these streams out rather than repeat them.
     streams_in_full: dict = field(default_factory=dict)
+    # For the program review (bundle.program), from the sections that fold the same events anyway:
+    # the period's population rows, program_review.POPULATION_COLUMNS only (the incident pass), and
+    # the update-cadence rows counted by outcome (bundle.cadence).
+    review_rows: list = field(default_factory=list)
+    cadence_outcomes: Counter | None = None
+    program_review: Any = None  # built beside the incident pass (bundle.program), rendered after it (program_report)
 
     @property
     def start(self) -> datetime:

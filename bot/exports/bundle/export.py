@@ -22,8 +22,8 @@ from vigil_ir.config import Settings, load_settings
 from vigil_ir.db import Database
 from vigil_ir.eventlog import append
 from vigil_ir.exports.bundle import (actions, audit_log, cadence, carried_over, chain_heads, criteria_index,
-                                     exercises, incidents, notifications, people, policy, program, risks, security,
-                                     signing, signoffs, state_guard)
+                                     exercises, incidents, notifications, people, policy, program, program_report,
+                                     risks, security, signing, signoffs, state_guard)
 from vigil_ir.exports.bundle.child import Job
 from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.files import ZipSink
@@ -82,11 +82,12 @@ def _backend(database: Database) -> str:
 
 # The sections after the incident pass, in the order they are written: a section listed after
 # another may use what it left in the context (the audit log leaves out the streams the incident
-# and exercise event logs hold whole; the people list names everyone the others showed; the
-# criteria index lists the files written before it).
+# and exercise event logs hold whole; the program review takes the cadence section's counts and the
+# incident pass's population rows; the people list names everyone the others showed; the criteria
+# index lists the files written before it).
 SECTIONS_BESIDE_INCIDENTS = (carried_over, security, cadence, actions, exercises, risks, audit_log, notifications,
                              policy, signoffs, program)
-SECTIONS_AFTER = (people, chain_heads, criteria_index)
+SECTIONS_AFTER = (program_report, people, chain_heads, criteria_index)
 
 
 def _write(database: Database, path: Path, manifest: Manifest, progress: Progress, settings: Settings,

@@ -22,6 +22,7 @@ from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.events import BundleEvent, prepared, whole_streams
 from vigil_ir.exports.bundle.sequences import sequence
 from vigil_ir.exports.eventlog_export import Segments
+from vigil_ir.exports.program_review import POPULATION_COLUMNS
 from vigil_ir.exports.timeline import action_fields, checklists_of, review_fields, risk_links
 from vigil_ir.followup import pir, pir_export
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
@@ -51,8 +52,10 @@ class IncidentFiles:
     """The files a set of incidents goes to: a population table, its event log, its PIR table and a
     packet folder. Each incident's events are read once and serialised once for all of them."""
 
-    def __init__(self, ctx: Context, *, population, event_log, pirs, folder: str, packet_description):
+    def __init__(self, ctx: Context, *, population, event_log, pirs, folder: str, packet_description,
+                 review_rows: list | None = None):
         self.ctx, self.population, self.event_log, self.pirs = ctx, population, event_log, pirs
+        self.review_rows = review_rows  # where the program review's part of each population row goes
         self.folder, self.packet_description = folder, packet_description
         self.segments = ctx.manifest.segments.setdefault(f"{event_log.name}.json", Segments())
         self.linked = risk_links(ctx.session)
@@ -81,8 +84,10 @@ class IncidentFiles:
                        review: PostIncidentReview | None, actions: list[ActionItem], links, checklists: list,
                        extra: dict) -> None:
         ctx = self.ctx
-        self.population.write({**extra, **population.population_row(incident, events, ctx.people, links),
-                               **extras(review, actions, events, events[-1].hash if events else None)})
+        row = population.population_row(incident, events, ctx.people, links)
+        self.population.write({**extra, **row, **extras(review, actions, events, events[-1].hash if events else None)})
+        if self.review_rows is not None:
+            self.review_rows.append({column: row[column] for column in POPULATION_COLUMNS})
         self.event_log.write_serialised([event.json_line() for event in events],
                                         [event.csv_line() for event in events])
         self.segments.add_run(events)
@@ -164,7 +169,8 @@ def write(ctx: Context, *, share: int | None = None, shares: int = 1) -> list[in
     files = IncidentFiles(ctx, population=e1, event_log=e2, pirs=pirs, folder="incidents",
                           packet_description=lambda incident: (
                               f"{incident.key} evidence packet: summary, roles, milestones, playbook checklists, "
-                              "post-incident review, actions, full timeline, integrity block"))
+                              "post-incident review, actions, full timeline, integrity block"),
+                          review_rows=ctx.review_rows)
     numbers = _numbers(ctx)
     if share is not None:
         numbers = share_of(numbers, share, shares)
