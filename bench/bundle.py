@@ -146,8 +146,10 @@ main()
 
 
 LAST_CPU = {"seconds": 0.0}  # CPU time (user + system, every thread) of the last measured process and its helpers
-LAST_OTHERS = {"peak_mib": 0.0, "processes": 0}  # the export's other processes: largest peak RSS, how many
+# The export's other processes: largest peak RSS, how many; and the most PSS all its processes held at once.
+LAST_OTHERS = {"peak_mib": 0.0, "processes": 0, "together_mib": 0.0}
 SAMPLE_EVERY = 0.02  # seconds between looks at the other processes (their last moments are not counted)
+PSS_EVERY = 5  # reading every process's smaps_rollup costs more: every fifth look (0.1 s)
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
@@ -175,10 +177,25 @@ def _cpu_and_peak(pid: int) -> tuple[float, int] | None:
     return (int(fields[11]) + int(fields[12])) / TICKS, peak
 
 
-def _watch_helpers(pid: int, seen: dict[int, tuple[float, int]], done) -> None:
+def _pss_kib(pid: int) -> int:
+    """Proportional set size: a page shared by N processes counts 1/N in each (so the sum over processes
+    forked from one another is the memory they hold together; their RSS would count shared pages twice)."""
+    try:
+        text = Path(f"/proc/{pid}/smaps_rollup").read_text()
+    except OSError:
+        return 0
+    return next((int(line.split()[1]) for line in text.splitlines() if line.startswith("Pss:")), 0)
+
+
+def _watch_helpers(pid: int, seen: dict[int, tuple[float, int]], done, together: dict[str, int]) -> None:
     """Sample the processes `pid` started (the bundle's incident processes, their forkserver and the
-    resource tracker): none of them is waited for by `pid`, so its rusage leaves them out."""
+    resource tracker): none of them is waited for by `pid`, so its rusage leaves them out. Every
+    PSS_EVERY-th look also sums the PSS of `pid` and all of them: the most held at once."""
+    looks = 0
     while not done.wait(SAMPLE_EVERY):
+        looks += 1
+        if looks % PSS_EVERY == 0:
+            together["pss_kib"] = max(together.get("pss_kib", 0), sum(map(_pss_kib, [pid, *_descendants(pid)])))
         for child in _descendants(pid):
             sample = _cpu_and_peak(child)
             if sample is not None:
@@ -198,8 +215,9 @@ def run_measured(args: list[str], env: dict[str, str], work: Path, cwd: Path = R
     process = subprocess.Popen([sys.executable, "-c", VIGIL, *args], env={**env, "BENCH_PEAK_FILE": str(peak_file)},
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd)
     seen: dict[int, tuple[float, int]] = {}
+    together: dict[str, int] = {}
     done = threading.Event()
-    watcher = threading.Thread(target=_watch_helpers, args=(process.pid, seen, done), daemon=True)
+    watcher = threading.Thread(target=_watch_helpers, args=(process.pid, seen, done, together), daemon=True)
     watcher.start()
     output = process.communicate()[0]
     seconds = time.perf_counter() - started
@@ -208,7 +226,8 @@ def run_measured(args: list[str], env: dict[str, str], work: Path, cwd: Path = R
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     LAST_CPU["seconds"] = ((after.ru_utime - used.ru_utime) + (after.ru_stime - used.ru_stime)
                            + sum(cpu for cpu, _ in seen.values()))
-    LAST_OTHERS.update(peak_mib=max((peak for _, peak in seen.values()), default=0) / 1024, processes=len(seen))
+    LAST_OTHERS.update(peak_mib=max((peak for _, peak in seen.values()), default=0) / 1024, processes=len(seen),
+                       together_mib=together.get("pss_kib", 0) / 1024)
     if process.returncode != 0:
         raise SystemExit(f"vigil {' '.join(args)} failed:\n{output.decode()}")
     return seconds, int(peak_file.read_text()) / 1024, output.decode()
@@ -387,6 +406,7 @@ def measure_export(name: str, start: str, end: str, env: dict[str, str], work: P
     uncompressed, files = bundle_bytes(bundle)
     return {"bundle": bundle, "export_s": seconds, "export_cpu": LAST_CPU["seconds"], "export_rss": rss,
             "export_others_rss": LAST_OTHERS["peak_mib"], "export_processes": 1 + LAST_OTHERS["processes"],
+            "export_together": LAST_OTHERS["together_mib"],
             "mib": bundle.stat().st_size / 2**20,
             "raw_mib": uncompressed / 2**20, "files": files}
 
@@ -560,6 +580,7 @@ def report_before_after(before: dict, after: dict, revision: str) -> None:
     rows = [("export, s (process)", "export_s", "{:.2f}"),
             ("export CPU, s (all processes)", "export_cpu", "{:.2f}"), ("processes", "export_processes", "{:.0f}"),
             ("export peak RSS, MiB", "export_rss", "{:.0f}"), ("others' largest peak, MiB", "export_others_rss", "{:.0f}"),
+            ("all at once, PSS MiB", "export_together", "{:.0f}"),
             ("zip size, MiB", "mib", "{:.1f}"), ("uncompressed, MiB", "raw_mib", "{:.0f}"), ("files", "files", "{:.0f}")]
     for name in before:
         print(f"{name}:")
@@ -604,6 +625,7 @@ def report(results: dict, base_s: float, base_rss: float) -> None:
             ("export CPU, s (all processes)", "export_cpu", "{:.2f}"), ("export processes", "export_processes", "{:.0f}"),
             ("export peak RSS, MiB", "export_rss", "{:.0f}"),
             ("others' largest peak RSS, MiB", "export_others_rss", "{:.0f}"),
+            ("all processes at once, PSS MiB", "export_together", "{:.0f}"),
             ("verify --bundle, s (process)", "verify_s", "{:.2f}"), ("verify peak RSS, MiB", "verify_rss", "{:.0f}"),
             ("verify CPU, s (in process)", "verify_in_process", "{:.2f}"),
             ("raw hashlib: events + files, s", "raw", "{:.3f}")]

@@ -7,6 +7,7 @@ import pytest
 from sqlmodel import select
 
 from vigil_ir import clock
+from vigil_ir.exports import risks as risk_exports
 from vigil_ir.eventlog import events_for_stream
 from vigil_ir.risks import approvals, reviews, service
 from vigil_ir.risks.models import RiskAcceptance, RiskApproval, RiskReview
@@ -246,3 +247,34 @@ def test_link_incident(vigil):
         service.link_incident(s, risk=s.get(type(risk), risk.id), actor=OWNER, incident_key=incident.key)
     with vigil.db.session() as s, pytest.raises(RiskError, match="no incident INC-9"):
         service.link_incident(s, risk=s.get(type(risk), risk.id), actor=OWNER, incident_key="INC-9")
+
+
+def test_review_log_rows_show_scores_before_and_after_the_approval_and_the_status_at_the_period_end(db):
+    with clock.frozen(T0):
+        lowered, closed, untouched = make_risk(db), make_risk(db, title="Second"), make_risk(db, title="Third")
+        done = complete(db, lowered, outcome="rescored", residual_likelihood="1")
+        with db.session() as s:
+            approvals.approve(s, approval=s.get(RiskApproval, done.approval.id), actor=APPROVER, approvers=APPROVERS)
+        done = complete(db, closed, outcome="closure_requested", closure_reason="system_retired")
+        with db.session() as s:
+            approvals.reject(s, approval=s.get(RiskApproval, done.approval.id), actor=ADMIN, approvers=APPROVERS,
+                             comment="Still in use by billing")
+    start, end = datetime(2025, 5, 1, tzinfo=timezone.utc), datetime(2025, 7, 2, tzinfo=timezone.utc)
+    with db.session() as s:
+        rows = {row["risk_ref"]: row for row in risk_exports.review_rows(s, start, end)}
+    columns = ("review_ref", "in_log_because", "status", "status_at_generation", "completed_at", "completed_by",
+               "changed_fields", "residual_likelihood_before", "residual_likelihood_after", "residual_level_before",
+               "residual_level_after", "inherent_level_after", "treatment_after", "status_after",
+               "approval_required", "approval_reasons", "approver", "approver_name", "approval_decision",
+               "approval_decided_at", "approval_comment")
+    assert {ref: tuple(row[name] for name in columns) for ref, row in rows.items()} == {
+        lowered.key: (f"RRV-{done.review.id - 1}", "completed in the period; due in the period", "completed",
+                      "completed", "2025-05-20T09:00:00.000000Z", OWNER, "residual_likelihood", 3, 1, "medium",
+                      "low", "high", "mitigate", "in_treatment", True, "residual_level_lowered", APPROVER,
+                      "name unknown", "approved", "2025-05-20T09:00:00.000000Z", None),
+        closed.key: (f"RRV-{done.review.id}", "completed in the period; due in the period", "completed",
+                     "completed", "2025-05-20T09:00:00.000000Z", OWNER, "closure_reason;status", 3, 3, "medium",
+                     "medium", "high", "mitigate", "closed", True, "closure_requested", ADMIN, "name unknown", "rejected",
+                     "2025-05-20T09:00:00.000000Z", "Still in use by billing"),
+        untouched.key: (rows[untouched.key]["review_ref"], "due in the period", "overdue", "open", None, None, "",
+                        None, None, None, None, None, None, None, False, None, None, None, None, None, None)}

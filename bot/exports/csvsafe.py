@@ -33,7 +33,8 @@ def cell(value: Any) -> str:
     if value is None:
         return ""
     if type(value) is str:  # most cells: one check rather than five; ASCII holds no bidi control
-        return neutralise(value if value.isascii() else shown(value))
+        text = value if value.isascii() else shown(value)
+        return "'" + text if text.startswith(FORMULA_PREFIXES) else text  # neutralise, inlined: every cell
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

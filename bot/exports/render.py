@@ -20,6 +20,8 @@ EMPTY = "—"
 # Markdown punctuation that could format, link or break a table cell; backslash-escaped.
 _MD_PUNCT = re.compile(r"([\\`*_\[\]|~#])")
 _NEWLINES = re.compile(r"\r\n|\r|\n")
+# Any character md_escape changes in ASCII text (bidi controls are not ASCII).
+_MD_SPECIAL = re.compile(r"[\\`*_\[\]|~#&<>\r\n]")
 
 
 @dataclass
@@ -48,7 +50,10 @@ def md_escape(value: Any) -> str:
     """Text safe inside a Markdown table cell: punctuation escaped, raw HTML neutralised, one line."""
     if value is None:
         return EMPTY
-    text = neutralise(str(value)).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    text = str(value)
+    if text.isascii() and not _MD_SPECIAL.search(text):  # most cells (names, refs, levels): nothing to do
+        return text
+    text = neutralise(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
     text = _MD_PUNCT.sub(r"\\\1", text)
     return _NEWLINES.sub("<br>", text)
 

@@ -6,19 +6,22 @@ Rows are plain dicts with fixed columns; JSON and CSV carry the same columns (CS
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from collections.abc import Iterator
 from datetime import date, datetime, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import and_, or_
+from sqlalchemy import Text, and_, cast, or_
 from sqlmodel import Session, select
 
 from vigil_ir import clock
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.eventlog.stored import time_text
 from vigil_ir.exports import csvsafe
+from vigil_ir.jsontext import parse_json
 from vigil_ir.people import Directory
 from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 from vigil_ir.risks import register_asof
@@ -66,21 +69,16 @@ def register_rows(session: Session, as_of: date | None) -> list[dict[str, Any]]:
     return register_asof.register(session, as_of, today=clock.now().date())
 
 
-def _level(state: dict | None, prefix: str) -> str | None:
-    if not state:
+def _level(state: dict[str, Any], prefix: str) -> str | None:
+    """The level of a review's before or after position; None when it has no such state."""
+    if state["methodology"] is None:
         return None
-    m = methodology(state["methodology"])
-    return m.rate(state[f"{prefix}_likelihood"], state[f"{prefix}_impact"])[1]
+    return _rated_level(state["methodology"], state[f"{prefix}_likelihood"], state[f"{prefix}_impact"])
 
 
-def status_at(review: RiskReview, end: datetime) -> str:
-    """The review's status when the period ended: completed only if completed before the end; a
-    review still open then is `overdue` once its due day had passed."""
-    if review.completed_at is not None and clock.to_utc(review.completed_at) < end:
-        return "completed"
-    if review.status == "cancelled":
-        return "cancelled"
-    return "overdue" if review.due_on < end.date() else "open"
+@functools.lru_cache(maxsize=256, typed=True)  # a few dozen positions, four per review log row; typed: True is no 1
+def _rated_level(version: str, likelihood: int, impact: int) -> str:
+    return methodology(version).rate(likelihood, impact)[1]
 
 
 def reminder_log(session: Session, end: datetime) -> dict[str, list[tuple[datetime, str]]]:
@@ -95,53 +93,89 @@ def reminder_log(session: Session, end: datetime) -> dict[str, list[tuple[dateti
     return found
 
 
-def review_row(review: RiskReview, risk: Risk, approval: RiskApproval | None, people: Directory, *,
-               start: datetime, end: datetime, reminders: list[tuple[datetime, str]]) -> dict[str, Any]:
-    """One review log row for the period [start, end): status and reminder count as at its end.
-    `review` and `approval` may be any objects with those models' attribute names (plain rows)."""
-    before, after = review.before or {}, review.after or {}
-    completed_in = review.completed_at is not None and start <= clock.to_utc(review.completed_at) < end
-    due_in = start.date() <= review.due_on < end.date()
+# The fields of the review's before and after states the log shows, as the database takes them out
+# of the JSON (the states are whole risk snapshots; parsing each in Python cost more than the rest
+# of the row), and the methodology that rates their scores.
+SHOWN_STATE_FIELDS = {"inherent_likelihood": "integer", "inherent_impact": "integer",
+                      "residual_likelihood": "integer", "residual_impact": "integer", "treatment": "string",
+                      "status": "string", "methodology": "string"}
+
+
+def _review_log_query(dialect: str, start: datetime, end: datetime):
+    """The review log's selection as plain columns: the review's, its risk's number, its approval's,
+    times as the exported text made by the database, list columns as their JSON text."""
+    review, approval = RiskReview.__table__, RiskApproval.__table__
+    states = [getattr(review.c[side][name], f"as_{kind}")().label(f"{name}_{side}")
+              for side in ("before", "after") for name, kind in SHOWN_STATE_FIELDS.items()]
+    return (select(review.c.id, Risk.__table__.c.number.label("risk_number"), review.c.trigger, review.c.trigger_ref,
+                   review.c.due_on, review.c.reviewer, review.c.status,
+                   time_text(review.c.completed_at, dialect).label("completed_at"), review.c.completed_by,
+                   review.c.outcome, review.c.rationale, cast(review.c.changed_fields, Text).label("changed_fields"),
+                   review.c.on_time, review.c.days_late, review.c.requires_approval, review.c.cancelled_reason,
+                   approval.c.id.label("approval_id"), cast(approval.c.reasons, Text).label("approval_reasons"),
+                   approval.c.decided_by.label("approval_decided_by"), approval.c.state.label("approval_decision"),
+                   time_text(approval.c.decided_at, dialect).label("approval_decided_at"),
+                   approval.c.comment.label("approval_comment"), *states)
+            .select_from(review).join(Risk.__table__, Risk.__table__.c.id == review.c.risk_id)
+            .join(approval, approval.c.review_id == review.c.id, isouter=True)
+            .where(or_(and_(review.c.completed_at >= start, review.c.completed_at < end),
+                       and_(review.c.due_on >= start.date(), review.c.due_on < end.date())))
+            .order_by(review.c.due_on, review.c.id).execution_options(yield_per=ROWS_PER_FETCH))
+
+
+class _Bounds(NamedTuple):
+    """The period [start, end) as a review log row compares with it: exported time texts (fixed
+    width, so text order is time order) and days."""
+
+    start: str
+    end: str
+    first_day: date
+    end_day: date
+
+    @classmethod
+    def of(cls, start: datetime, end: datetime) -> _Bounds:
+        return cls(clock.iso(start), clock.iso(end), start.date(), end.date())
+
+
+def review_row(review: Any, people: Directory, period: _Bounds,
+               reminders: list[tuple[datetime, str]]) -> dict[str, Any]:
+    """One review log row for the period: status and reminder count as at its end. `review` is a row
+    of _review_log_query (unpacked by position: named access to a row's 36 columns cost more than
+    building the row)."""
+    (review_id, risk_number, trigger, trigger_ref, due_on, reviewer, status, completed_at, completed_by, outcome,
+     rationale, changed_fields, on_time, days_late, requires_approval, cancelled_reason, approval_id, reasons,
+     approver, decision, decided_at, comment, *states) = review
+    before = dict(zip(SHOWN_STATE_FIELDS, states[:len(SHOWN_STATE_FIELDS)]))
+    after = dict(zip(SHOWN_STATE_FIELDS, states[len(SHOWN_STATE_FIELDS):]))
+    completed = completed_at is not None and completed_at < period.end
+    completed_in = completed and period.start <= completed_at
+    due_in = period.first_day <= due_on < period.end_day
     because = "; ".join(reason for reason, applies in (("completed in the period", completed_in),
                                                       ("due in the period", due_in)) if applies)
-    row = {"review_ref": _review_ref(review), "risk_ref": risk.key, "in_log_because": because, "trigger": review.trigger,
-           "trigger_ref": review.trigger_ref, "due_at": review.due_on.isoformat(),
-           "assigned_reviewer": review.reviewer, "status": status_at(review, end),
-           "status_at_generation": review.status, "reminders_sent": len(reminders),
+    # Status as at the period end: completed only if completed before it; a review still open then
+    # is overdue once its due day had passed.
+    at_end = ("completed" if completed else "cancelled" if status == "cancelled"
+              else "overdue" if due_on < period.end_day else "open")
+    approved = approval_id is not None
+    row = {"review_ref": f"RRV-{review_id}", "risk_ref": f"RISK-{risk_number}", "in_log_because": because,
+           "trigger": trigger, "trigger_ref": trigger_ref, "due_at": due_on.isoformat(),
+           "assigned_reviewer": reviewer, "status": at_end, "status_at_generation": status,
+           "reminders_sent": len(reminders),
            "reminders": "; ".join(f"{kind} {clock.iso(at)}" for at, kind in reminders) or None,
-           "completed_at": clock.iso(review.completed_at), "completed_by": review.completed_by,
-           "outcome": review.outcome, "rationale": review.rationale,
-           "changed_fields": ";".join(review.changed_fields), "on_time": review.on_time,
-           "days_late": review.days_late, "approval_required": review.requires_approval,
-           "approval_reasons": ";".join(approval.reasons) if approval else None,
-           "approver": approval.decided_by if approval else None,
-           "approval_decision": approval.state if approval else None,
-           "approval_decided_at": clock.iso(approval.decided_at) if approval else None,
-           "approval_comment": approval.comment if approval else None, "cancelled_reason": review.cancelled_reason}
+           "completed_at": completed_at, "completed_by": completed_by, "outcome": outcome, "rationale": rationale,
+           "changed_fields": ";".join(parse_json(changed_fields)), "on_time": on_time, "days_late": days_late,
+           "approval_required": requires_approval,
+           "approval_reasons": ";".join(parse_json(reasons)) if approved else None,
+           "approver": approver if approved else None, "approval_decision": decision if approved else None,
+           "approval_decided_at": decided_at if approved else None,
+           "approval_comment": comment if approved else None, "cancelled_reason": cancelled_reason}
     for name in ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",
                  "status"):
-        row[f"{name}_before"], row[f"{name}_after"] = before.get(name), after.get(name)
+        row[f"{name}_before"], row[f"{name}_after"] = before[name], after[name]
     for prefix in ("inherent", "residual"):
-        row[f"{prefix}_level_before"], row[f"{prefix}_level_after"] = _level(before, prefix), _level(after, prefix)
+        row[f"{prefix}_level_before"] = _level(before, prefix)
+        row[f"{prefix}_level_after"] = _level(after, prefix)
     return add_names(row, people, REVIEW_PEOPLE)
-
-
-class _RiskKey(NamedTuple):
-    key: str
-
-
-class _Approval(NamedTuple):
-    """What a review log row shows of a review's approval, under RiskApproval's attribute names."""
-
-    reasons: list[str]
-    decided_by: str | None
-    state: str
-    decided_at: datetime | None
-    comment: str | None
-
-
-def _review_ref(review: Any) -> str:
-    return f"RRV-{review.id}"  # RiskReview.ref, for a plain row too
 
 
 def iter_review_rows(session: Session, start: datetime, end: datetime,
@@ -152,24 +186,10 @@ def iter_review_rows(session: Session, start: datetime, end: datetime,
     start, end = clock.to_utc(start), clock.to_utc(end)
     people = people or Directory.load(session)
     reminders = reminder_log(session, end)
-    # Plain rows, not ORM objects (a tenth of the cost per row; the columns' types are the same): the
-    # review's columns, the risk's number only (its key), and the approval's columns the row shows.
-    approval = RiskApproval.__table__
-    query = (select(RiskReview.__table__, Risk.number.label("risk_number"), approval.c.id.label("approval_id"),
-                    approval.c.reasons.label("approval_reasons"), approval.c.decided_by.label("approval_decided_by"),
-                    approval.c.state.label("approval_decision"), approval.c.decided_at.label("approval_decided_at"),
-                    approval.c.comment.label("approval_comment"))
-             .join(Risk, Risk.id == RiskReview.risk_id)
-             .join(approval, approval.c.review_id == RiskReview.id, isouter=True)
-             .where(or_(and_(RiskReview.completed_at >= start, RiskReview.completed_at < end),
-                        and_(RiskReview.due_on >= start.date(), RiskReview.due_on < end.date())))
-             .order_by(RiskReview.due_on, RiskReview.id).execution_options(yield_per=ROWS_PER_FETCH))
-    for row in session.execute(query):
-        decided = None if row.approval_id is None else _Approval(
-            row.approval_reasons, row.approval_decided_by, row.approval_decision, row.approval_decided_at,
-            row.approval_comment)
-        yield review_row(row, _RiskKey(f"RISK-{row.risk_number}"), decided, people, start=start, end=end,
-                         reminders=reminders.get(_review_ref(row), []))
+    query = _review_log_query(session.get_bind().dialect.name, start, end)
+    period = _Bounds.of(start, end)
+    for row in session.connection().execute(query):
+        yield review_row(row, people, period, reminders.get(f"RRV-{row[0]}", []))
 
 
 def review_rows(session: Session, start: datetime, end: datetime) -> list[dict[str, Any]]:

@@ -74,8 +74,10 @@ def add_names(row: dict[str, Any], people: Directory, columns: Sequence[PersonCo
     """Fill the name columns of `row` in place, each right after its id column (and return it)."""
     names = {}
     for person in columns:
-        when = parse_when(row.get(person.at)) if person.at else None
-        names[person.column] = (person.name_column, name_cell(people, row.get(person.column), when or generated_at))
+        value = row.get(person.column)
+        # An empty cell names no one whenever the act was: its time is not parsed.
+        when = parse_when(row.get(person.at)) if person.at and value else None
+        names[person.column] = (person.name_column, name_cell(people, value, when or generated_at))
     ordered: dict[str, Any] = {}
     for key, value in row.items():
         ordered[key] = value

@@ -11,12 +11,14 @@ import hashlib
 from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 
+from sqlalchemy import Text, cast
 from sqlmodel import Session, select
 
 from vigil_ir.people import Directory
 from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
+from vigil_ir.jsontext import parse_json
 from vigil_ir.risks import cadence as cadences
 from vigil_ir.risks import history
 from vigil_ir.risks.models import Risk
@@ -47,13 +49,18 @@ def states_as_of(session: Session, end: datetime) -> dict[int, dict[str, Any]]:
     Events are fetched in pages (yield_per), so a year of a large register never sits in memory
     at once: only the folded states do."""
     table = Event.__table__
-    query = (select(table.c.stream, table.c.kind, table.c.data)
-             .where(table.c.stream.like("risk:%"), table.c.recorded_at < end)
+    # The risk streams also as a range of stream names, which the (stream, seq) index serves: SQLite
+    # matches LIKE case-insensitively, so it cannot use the index for it and read every event's key.
+    # The range compares bytes (collation "C" on PostgreSQL, whose locale order may skip punctuation).
+    name = table.c.stream.collate("C") if session.get_bind().dialect.name == "postgresql" else table.c.stream
+    # `data` as its stored text, parsed by parse_json (a third of json.loads's time, the same values).
+    query = (select(table.c.stream, table.c.kind, cast(table.c.data, Text))
+             .where(table.c.stream.like("risk:%"), name >= "risk:", name < "risk;", table.c.recorded_at < end)
              .order_by(table.c.stream, table.c.stream_seq).execution_options(yield_per=ROWS_PER_FETCH))
     states: dict[int, dict[str, Any]] = {}
-    for stream, kind, data in session.execute(query):
+    for stream, kind, data in session.connection().execute(query):
         number = int(stream.split(":")[1])
-        state = history.replay(states.get(number), kind, data)
+        state = history.replay(states.get(number), kind, parse_json(data))
         if state is not None:
             states[number] = state
     return states

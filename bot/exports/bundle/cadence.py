@@ -32,7 +32,7 @@ KINDS = ("incident.declared", "incident.severity_changed", "incident.update_post
          "incident.status_changed", "incident.update_reminded")
 
 
-def rows_for(incident: Incident, events: list[Event], cadences: CadenceInForce, people,
+def rows_for(incident: Incident, events: list[Any], cadences: CadenceInForce, people,
              generated_at: datetime) -> list[dict]:
     reminders: dict[str, list[str]] = {}
     for event in events:
@@ -111,13 +111,17 @@ def outcome_kind(outcome: str) -> str:
 
 def cadence_rows(session: Session, incidents: list[Incident], cadences: CadenceInForce, people,
                  generated_at: datetime) -> Iterator[dict]:
-    """The rows of every incident in `incidents`, their events read a page of incidents at a time."""
+    """The rows of every incident in `incidents`, their events read a page of incidents at a time:
+    plain rows of the columns the fold reads, not ORM events (less Python per event)."""
+    table = Event.__table__
     for offset in range(0, len(incidents), CHUNK):
         page = incidents[offset:offset + CHUNK]
-        grouped: dict[str, list[Event]] = {}
-        for event in session.exec(select(Event).where(Event.stream.in_([i.stream for i in page]),
-                                                      Event.kind.in_(KINDS))
-                                  .order_by(Event.stream, Event.stream_seq)):
+        grouped: dict[str, list[Any]] = {}
+        query = (select(table.c.stream, table.c.kind, table.c.actor, table.c.occurred_at, table.c.recorded_at,
+                        table.c.data)
+                 .where(table.c.stream.in_([i.stream for i in page]), table.c.kind.in_(KINDS))
+                 .order_by(table.c.stream, table.c.stream_seq))
+        for event in session.connection().execute(query):
             grouped.setdefault(event.stream, []).append(event)
         for incident in page:
             yield from rows_for(incident, grouped.get(incident.stream, []), cadences, people, generated_at)

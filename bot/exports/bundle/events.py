@@ -29,6 +29,7 @@ from vigil_ir.eventlog.stored import StoredEvent, stored_columns, stored_streams
 from vigil_ir.exports.csvsafe import FORMULA_PREFIXES, neutralise as formula_safe
 from vigil_ir.exports.describe import describe, one_line
 from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH, STREAMS_PER_QUERY, actor_type, object_of
+from vigil_ir.jsontext import parse_json
 from vigil_ir.people import Directory
 from vigil_ir.people.ids import replace_ids_in_text
 
@@ -143,7 +144,7 @@ class BundleEvent:
         # Aware UTC, as the ORM returns stored times (so folds may mix them with incident rows).
         self.occurred_at = datetime.fromisoformat(self.occurred_text)
         self.recorded_at = datetime.fromisoformat(self.recorded_text)
-        self.data = json.loads(data_text)
+        self.data = parse_json(data_text)  # msgspec where it can (vigil_ir.jsontext): same values
         self.hash_ok = hashlib.sha256(stored.payload(data_text)).hexdigest() == self.hash
         if not self.hash_ok:  # stored in another JSON form (an older row), or tampered: show the canonical form
             data_text = canonical_json(self.data)

@@ -24,7 +24,9 @@ def write(ctx: Context) -> None:
     as_of = (ctx.end - timedelta(microseconds=1)).date()
     ctx.progress.start("Risk register", None)
     states = register_asof.states_as_of(ctx.session, ctx.end)
-    rows = [register_asof.row(states[number], as_of, ctx.people) for number in sorted(states)]
+    # Names through ctx.names (the directory's answers, a person with one recorded state looked up
+    # once): the register and the review log name three people in every row.
+    rows = [register_asof.row(states[number], as_of, ctx.names) for number in sorted(states)]
     register = ctx.table(f"risk_register_{as_of.isoformat()}", register_asof.COLUMNS, section="E7",
                          description=f"Risk register as it stood at the end of the period ({ctx.iso_end}), rebuilt "
                                      "from each risk's events; review_state as of that day",
@@ -39,7 +41,7 @@ def write(ctx: Context) -> None:
     # The review log is written (to its spooled files) before the assessment, whose report counts the
     # same rows as they go by: they are built once. The log is added to the zip after the assessment.
     ctx.progress.start("Risk reviews", None)
-    reviews = risk_exports.iter_review_rows(ctx.session, ctx.start, ctx.end, ctx.people)
+    reviews = risk_exports.iter_review_rows(ctx.session, ctx.start, ctx.end, ctx.names)
     log = ctx.table("risk_reviews", risk_exports.REVIEW_COLUMNS, section="E8",
                     description="Risk review log: reviews completed in the period and every review due in it (also "
                                 "those completed early), status and reminders as at the period end, with before/after "
