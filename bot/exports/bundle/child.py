@@ -19,6 +19,7 @@ export code already imported.
 from __future__ import annotations
 
 import gc
+import os
 import sys
 import traceback
 from collections import Counter
@@ -155,10 +156,16 @@ def incident_pass(connection: Connection, session, job: Job) -> Facts:
 
 
 TASKS = {"incidents": incident_pass}
+NICENESS = 10  # added to the process's nice value (os.nice)
 
 
 def main(connection: Connection, task: str, job: Job) -> None:
     """The child process's work; a failure is reported to the parent, then the process exits non-zero."""
+    # The exporting process holds the export's sequential path (its sections, then joining the shares
+    # and the zip's last files); work here can go in any order. A lower priority lets the scheduler
+    # give that process a core of its own while the incident processes share the other: the year's
+    # bundle 0.5-0.8 s sooner. It also keeps an export from crowding out a web server's requests.
+    os.nice(NICENESS)
     gc.freeze()  # the imported code lives as long as the process: keep it out of full collections
     try:
         run = TASKS[task]
