@@ -321,9 +321,11 @@ def verify(ctx: click.Context, show_heads: bool, bundle: str | None, expected_ke
         raise click.UsageError("--previous goes with --bundle: the bundle exported before the one checked.")
     if bundle is not None:
         sys.exit(_verify_bundle(ctx, bundle, expected_key, previous))
+    from vigil_ir.eventlog.folding import collector_paused
     from vigil_ir.state_check import COVERED, checker, finish
 
-    with _database(ctx).read_session() as session:  # never holds SQLite's write lock while walking
+    # A read session never holds SQLite's write lock while walking; the collector is paused (folding.py).
+    with _database(ctx).read_session() as session, collector_paused():
         state = checker(session)
         result = verify_database(session, observe=state.feed)  # one pass: hash the chains, fold the records
         mismatches = finish(state, session) if result.ok else []

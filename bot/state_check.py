@@ -11,7 +11,7 @@ from datetime import datetime
 
 from sqlmodel import Session
 
-from vigil_ir.eventlog.folding import BATCH, Fold, Mismatch, StateCheck, walk_read
+from vigil_ir.eventlog.folding import BATCH, Fold, Mismatch, StateCheck, collector_paused, walk_read
 from vigil_ir.followup.fold import ActionFold, PirFold
 from vigil_ir.incidents.access import check_grants
 from vigil_ir.incidents.fold import IncidentFold
@@ -46,8 +46,9 @@ def check_state(session: Session, *, before: datetime | None = None) -> StateChe
     """Read the record streams and compare them with the rows; `.finish()` was called: see `.found`, `.count`.
 
     `before`: only records whose stream began before this time (an export's period end)."""
-    check = checker(session, before=before)
-    for event in walk_read(session, check.folds):
-        check.feed(event)
-    finish(check, session)
+    with collector_paused():
+        check = checker(session, before=before)
+        for event in walk_read(session, check.folds):
+            check.feed(event)
+        finish(check, session)
     return check

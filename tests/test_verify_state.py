@@ -61,3 +61,28 @@ def test_a_row_whose_stream_is_gone_is_reported(vigil, handled):
     assert result.exit_code == 1 and "a row without any event" in result.output
     with vigil.db.session() as s:
         assert s.exec(select(Incident)).first() is not None
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_checks_leave_the_garbage_collector_as_they_found_it(vigil, handled, enabled):
+    """The folds run with Python's cyclic collector paused (vigil_ir.eventlog.folding.collector_paused):
+    afterwards, and after a failure inside, it is on or off as before."""
+    import gc
+
+    from vigil_ir.eventlog.folding import collector_paused
+    from vigil_ir.state_check import check_state
+
+    was = gc.isenabled()
+    try:
+        gc.enable() if enabled else gc.disable()
+        with vigil.db.read_session() as s:
+            assert check_state(s).found == []
+        assert gc.isenabled() is enabled
+        assert verify(vigil.db).exit_code == 0
+        assert gc.isenabled() is enabled
+        with pytest.raises(RuntimeError), collector_paused():
+            assert not gc.isenabled()
+            raise RuntimeError("a fold failed")
+        assert gc.isenabled() is enabled
+    finally:
+        gc.enable() if was else gc.disable()

@@ -91,6 +91,22 @@ class StoredEvent(NamedTuple):
         return event_hash(row._mapping)
 
 
+class FoldedEvent(NamedTuple):
+    """An event as the state folds read it (vigil_ir.eventlog.folding.walk_read): a StoredEvent without
+    the chain's fields (id, hashes, occurred_at, corrects), which no fold looks at and which cost a
+    fifth of the read."""
+
+    stream: str
+    stream_seq: int
+    kind: str
+    actor: str
+    recorded_text: str
+    data_text: str
+
+    data = StoredEvent.data
+    recorded_at = StoredEvent.recorded_at
+
+
 def time_text(column, dialect: str):
     """The column as the exported text form (`YYYY-MM-DDTHH:MM:SS.ffffffZ`), computed by the database."""
     if dialect == "postgresql":
@@ -120,6 +136,14 @@ def stored_columns(dialect: str) -> tuple:
             time_text(table.c.occurred_at, dialect).label("occurred_text"),
             time_text(table.c.recorded_at, dialect).label("recorded_text"),
             cast(table.c.data, Text).label("data_text"), table.c.corrects, table.c.prev_hash, table.c.hash)
+
+
+def folded_columns(dialect: str) -> tuple:
+    """The columns of a FoldedEvent, in its order, for a query on the event table."""
+    table = Event.__table__
+    return (table.c.stream, table.c.stream_seq, table.c.kind, table.c.actor,
+            time_text(table.c.recorded_at, dialect).label("recorded_text"),
+            cast(table.c.data, Text).label("data_text"))
 
 
 def stored_streams(session: Session, streams: list[str], *, per_query: int = 200) -> dict[str, list[StoredEvent]]:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import Date
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, differences, rows_where_in, streams_without
+from vigil_ir.eventlog.folding import Mismatch, dicts_where_in, differences, streams_without
 from vigil_ir.risks import history
 from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
 from vigil_ir.risks.scoring import methodology
@@ -151,12 +151,12 @@ class RiskFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [int(stream.removeprefix(STREAM_PREFIX)) for stream in finished]
-        risks = {risk.number: risk for risk in rows_where_in(session, Risk, "number", numbers)}
-        ids = [risk.id for risk in risks.values()]
-        children: dict[str, dict[int, dict[int, Any]]] = {"review": {}, "approval": {}, "acceptance": {}}
+        risks = {risk["number"]: risk for risk in dicts_where_in(session, Risk, "number", numbers)}
+        ids = [risk["id"] for risk in risks.values()]
+        children: dict[str, dict[int, dict[int, dict[str, Any]]]] = {"review": {}, "approval": {}, "acceptance": {}}
         for name, model in (("review", RiskReview), ("approval", RiskApproval), ("acceptance", RiskAcceptance)):
-            for row in rows_where_in(session, model, "risk_id", ids):
-                children[name].setdefault(row.risk_id, {})[row.id] = row
+            for row in dicts_where_in(session, model, "risk_id", ids):
+                children[name].setdefault(row["risk_id"], {})[row["id"]] = row
         for stream, state in finished.items():
             key = f"RISK-{stream.removeprefix(STREAM_PREFIX)}"
             risk = risks.get(int(stream.removeprefix(STREAM_PREFIX)))
@@ -166,21 +166,20 @@ class RiskFold:
             if state["risk"] is None:  # its reviews, approvals and acceptances were not replayed either
                 yield Mismatch(key, "created", "a risk.created event", "none in its stream")
                 continue
-            yield from differences(key, state["risk"], history.snapshot(risk))
+            yield from differences(key, state["risk"], history.snapshot_of_row(risk))
             for name, fields, label in (("review", REVIEW_FIELDS, "RRV-{} of " + key),
                                         ("approval", APPROVAL_FIELDS, "approval {} of " + key),
                                         ("acceptance", ACCEPTANCE_FIELDS, "RAC-{} of " + key)):
-                rows = children[name].get(risk.id, {})
+                rows = children[name].get(risk["id"], {})
                 for number, expected in state[name + "s"].items():
                     record = label.format(number)
-                    row = rows.pop(number, None)
-                    if row is None:
+                    found = rows.pop(number, None)
+                    if found is None:
                         article = "an" if name[0] in "aeiou" else "a"
                         yield Mismatch(record, "row", f"{article} {name} row", "none (the row was removed)")
                         continue
                     # The row's values as they are, but its dates in their JSON form: the only
                     # compared columns whose type JSON lacks (clock readings are compared as times).
-                    found = row._asdict()
                     for field in DATED[name]:
                         found[field] = history.to_json(found[field])
                     yield from differences(record, {field: expected.get(field) for field in fields}, found,

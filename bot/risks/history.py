@@ -8,6 +8,7 @@ needed. `version` and `updated_at` are part of the snapshot, so they fold too.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any
 
@@ -48,6 +49,11 @@ def from_json(name: str, value: Any) -> Any:
 
 def snapshot(risk: Risk) -> dict[str, Any]:
     return {name: to_json(getattr(risk, name)) for name in FIELDS}
+
+
+def snapshot_of_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """`snapshot` of a risk row read as a dict of its columns (vigil_ir.eventlog.folding.dicts_where_in)."""
+    return {name: to_json(row[name]) for name in FIELDS}
 
 
 def diff(before: dict[str, Any], after: dict[str, Any]) -> dict[str, dict[str, Any]]:
