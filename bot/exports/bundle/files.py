@@ -270,6 +270,10 @@ class Table:
     per process, each a run of whole rows: only the first share begins with the CSV header, and no
     share has the JSON array's brackets. `join_shares` makes the files from them, in share order."""
 
+    BATCH_ROWS = 512  # rows serialised before they are written to the files
+    # json_line's text: json.dumps with these options builds an encoder per call, this one is made once.
+    _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=json_default)
+
     def __init__(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
                  workdir: Path | None = None, share: int | None = None):
         self.name, self.columns, self.rows, self.share = name, tuple(columns), 0, share
@@ -279,25 +283,44 @@ class Table:
         whole = share is None  # a share is hashed only as part of the joined file
         self._csv, self._json = HashingWriter(self._csv_file, hashing=whole), HashingWriter(self._json_file, hashing=whole)
         self._json_start = "[\n" if whole else ""
+        # Rows are serialised as they come and written in batches: one csv.writer call, one encode,
+        # hash and file write per batch rather than per row (per row they cost more than the JSON).
+        self._pending_cells: list[list[Any]] = []
+        self._pending_lines: list[str] = []
+        self._written = 0  # rows already in the files
         self._line = io.StringIO()
         self._writer = csv.writer(self._line, lineterminator="\r\n")  # RFC 4180 line ends
         if share in (None, 0):
-            self._csv_row([*self.columns], first=True)
+            self._csv_rows([[*self.columns]], first=True)
 
-    def _csv_row(self, cells: list[str], first: bool = False) -> None:
+    def _csv_rows(self, rows: list[list[Any]], first: bool = False) -> None:
         self._line.seek(0)
         self._line.truncate()
-        self._writer.writerow(cells)
+        self._writer.writerows(rows)
         text = self._line.getvalue()
         self._csv.write(((csvsafe.BOM if first else "") + text).encode("utf-8"))
 
     def write(self, row: Mapping[str, Any]) -> None:
         """One row; every column must be present (a missing key is a bug: KeyError)."""
         values = [row[name] for name in self.columns]
-        self._csv_row([csvsafe.cell(value) for value in values])
-        prefix = self._json_start if self.rows == 0 else ",\n"
-        self._json.write((prefix + json_line(dict(zip(self.columns, values)))).encode("utf-8"))
+        # csvsafe.cell of each value, its two commonest cases inlined (None, and ASCII text that starts
+        # no formula: nothing to change); a call per value cost more than writing the row.
+        self._pending_cells.append(["" if value is None else value if type(value) is str and value.isascii()
+                                    and not value.startswith(csvsafe.FORMULA_PREFIXES) else csvsafe.cell(value)
+                                    for value in values])
+        self._pending_lines.append(self._encoder.encode(dict(zip(self.columns, values))))
         self.rows += 1
+        if len(self._pending_lines) >= self.BATCH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if not self._pending_lines:
+            return
+        self._csv_rows(self._pending_cells)
+        prefix = self._json_start if self._written == 0 else ",\n"
+        self._json.write((prefix + ",\n".join(self._pending_lines)).encode("utf-8"))
+        self._written += len(self._pending_lines)
+        self._pending_cells, self._pending_lines = [], []
 
     def write_serialised(self, lines: Sequence[str], csv_lines: Sequence[str]) -> None:
         """Rows already serialised: each a JSON object on one line (keys = the columns, in order) and
@@ -305,13 +328,16 @@ class Table:
         batch, not per row."""
         if not lines:
             return
-        prefix = self._json_start if self.rows == 0 else ",\n"
+        self._flush()
+        prefix = self._json_start if self._written == 0 else ",\n"
         self._json.write((prefix + ",\n".join(lines)).encode("utf-8"))
         self._csv.write("".join(csv_lines).encode("utf-8"))
         self.rows += len(lines)
+        self._written += len(lines)
 
     def finish(self, sink: Sink) -> None:
         """Hand the two files to `sink`: whole, or as this process's share of each."""
+        self._flush()
         if self.share is None:
             self._json.write(b"\n]\n" if self.rows else b"[]\n")
         for suffix, writer, file in (("csv", self._csv, self._csv_file), ("json", self._json, self._json_file)):
