@@ -6,7 +6,9 @@ in 1 MiB chunks; a report is handed over as it is. The SHA-256, size and row cou
 taken from the bytes as they are produced, for the manifest.
 
 Compression runs in a thread of its own: zlib and file writes release the GIL, so deflating one file
-overlaps with the Python work that produces the next. The incident pass runs in a second process
+overlaps with the Python work that produces the next. The tables joined from the incident processes'
+shares arrive last, all at once: each of their pieces is deflated on a thread of its own and the runs
+are put together into one entry (DeflatedRun), so both cores share that work. The incident pass runs in a second process
 (vigil_ir.exports.bundle.parallel) and hands its finished files to the same sink from a receiving
 thread, so entries from both processes are written as they come: the zip's entry order follows
 timing, while `manifest.json` lists the files sorted by path (the same for the same data).
@@ -121,6 +123,7 @@ class ZipSink:
     def __init__(self, path: Path, generated_at: datetime):
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True,
                                    compresslevel=COMPRESSION_LEVEL)
+        self.workdir = path.parent
         self.stamp = clock.to_utc(generated_at).timetuple()[:6]
         self.files: list[FileEntry] = []
         self._jobs: queue.Queue = queue.Queue(QUEUED)
@@ -138,23 +141,26 @@ class ZipSink:
 
     def _compress(self) -> None:
         while (job := self._jobs.get()) is not None:
-            path, size, pieces = job
+            path, size, pieces, runs = job
             try:
                 if self._failed is None:
                     with self.zip.open(self._info(path), "w", force_zip64=size >= ZIP64_FROM) as target:
-                        _deflate_with_isal(target)
-                        for chunk in _chunks(pieces):
-                            target.write(chunk)
+                        if not (runs and _write_deflated(target, runs)):
+                            _deflate_with_isal(target)
+                            for chunk in _chunks(pieces):
+                                target.write(chunk)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the producing thread
                 self._failed = exc
             finally:
+                for run in runs:
+                    run.discard()
                 _close(pieces)
                 self._jobs.task_done()
 
-    def _hand_over(self, path: str, size: int, pieces: list) -> None:
+    def _hand_over(self, path: str, size: int, pieces: list, runs: list[DeflatedRun] = ()) -> None:
         if self._failed is not None:
             raise self._failed
-        self._jobs.put((path, size, pieces))
+        self._jobs.put((path, size, pieces, list(runs)))
 
     def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
             rows: int | None = None, listed: bool = True) -> FileEntry:
@@ -170,25 +176,24 @@ class ZipSink:
 
     def add_joined(self, entry: FileEntry, pieces: list[bytes | IO[bytes]]) -> None:
         """A file made of `pieces` in order (bytes, or binary files the sink closes once copied in);
-        `entry` holds its size and rows, and gets its SHA-256 by `wait_written`. A thread of its own
-        hashes the pieces (through duplicates of their descriptors) while the zip's thread deflates
-        them: on the other core, where it would otherwise add to the export's last seconds."""
+        `entry` holds its size and rows, and gets its SHA-256 by `wait_written`. These come last, all
+        at once, once the incident processes are done (the largest files of the bundle), so each piece
+        is deflated on a thread of its own (DeflatedRun) and a thread of its own hashes the whole
+        (through duplicates of the pieces' descriptors): both cores share the work, where the zip's
+        thread alone would otherwise add it to the export's last second."""
         hashing = threading.Thread(target=self._hash, args=(entry, _readers(pieces)), name="bundle-hash", daemon=True)
         hashing.start()
         self._hashing.append(hashing)
-        self._add(entry, pieces)
+        runs = [DeflatedRun(reader, last=index == len(pieces) - 1, workdir=self.workdir)
+                for index, reader in enumerate(_readers(pieces))]
+        self._add(entry, pieces, runs=runs)
 
     def _hash(self, entry: FileEntry, readers: list) -> None:
         digest = hashlib.sha256()
         try:
             for reader in readers:
-                if isinstance(reader, bytes):
-                    digest.update(reader)
-                    continue
-                offset = 0
-                while chunk := os.pread(reader, CHUNK, offset):  # pread: the zip's thread reads the same file
+                for chunk in _read_all(reader):
                     digest.update(chunk)
-                    offset += len(chunk)
             entry.sha256 = digest.hexdigest()
         except BaseException as exc:  # noqa: BLE001 - raised by wait_written
             self._failed = self._failed or exc
@@ -197,10 +202,12 @@ class ZipSink:
                 if isinstance(reader, int):
                     os.close(reader)
 
-    def _add(self, entry: FileEntry, pieces: list, *, listed: bool = True) -> None:
+    def _add(self, entry: FileEntry, pieces: list, *, listed: bool = True, runs: list[DeflatedRun] = ()) -> None:
         try:
-            self._hand_over(entry.path, entry.bytes, pieces)
+            self._hand_over(entry.path, entry.bytes, pieces, runs)
         except BaseException:
+            for run in runs:
+                run.discard()
             _close(pieces)
             raise
         if listed:
@@ -252,6 +259,82 @@ def _close(pieces: list[bytes | IO[bytes]]) -> None:
     for piece in pieces:
         if not isinstance(piece, (bytes, bytearray)):
             piece.close()
+
+
+class DeflatedRun:
+    """One piece of a joined file deflated on a thread of its own into a temporary file, with its CRC-32
+    and size: a run of raw deflate ending on a byte boundary with the compressor's state reset (a
+    full flush), so the runs of a file's pieces, in order, make one deflate stream; the last run
+    ends the stream. `reader`: bytes, or a descriptor read with os.pread and closed when done."""
+
+    def __init__(self, reader: bytes | int, *, last: bool, workdir: Path):
+        self.crc = self.size = 0
+        self.failed: BaseException | None = None
+        self.output = tempfile.TemporaryFile(dir=workdir)
+        self._thread = threading.Thread(target=self._deflate, args=(reader, last), name="bundle-deflate", daemon=True)
+        self._thread.start()
+
+    def _deflate(self, reader: bytes | int, last: bool) -> None:
+        try:
+            compressor = isal_zlib.compressobj(ISAL_LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
+            for chunk in _read_all(reader):
+                self.crc = isal_zlib.crc32(chunk, self.crc)
+                self.size += len(chunk)
+                self.output.write(compressor.compress(chunk))
+            self.output.write(compressor.flush(isal_zlib.Z_FINISH if last else isal_zlib.Z_FULL_FLUSH))
+        except BaseException as exc:  # noqa: BLE001 - raised by the zip's thread (wait)
+            self.failed = exc
+        finally:
+            if isinstance(reader, int):
+                os.close(reader)
+
+    def wait(self) -> None:
+        self._thread.join()
+        if self.failed is not None:
+            raise self.failed
+
+    def discard(self) -> None:
+        self._thread.join()
+        self.output.close()
+
+
+class _Deflated:
+    """A zip entry's compressor for data already deflated: passes it through."""
+
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def _write_deflated(entry: IO[bytes], runs: list[DeflatedRun]) -> bool:
+    """Write a zip entry just opened for writing from its deflated runs, in order, with the CRC-32 and
+    size of the data they hold. zipfile has no public way to take deflated data, so its writer's
+    compressor is replaced by a pass-through and its CRC and size are set before it closes; should a
+    Python version keep them differently, nothing is written and False says to deflate as usual."""
+    if not all(hasattr(entry, name) for name in ("_compressor", "_crc", "_file_size")) or entry._file_size:
+        return False
+    entry._compressor = _Deflated()
+    crc = size = 0
+    for run in runs:
+        run.wait()
+        crc, size = isal_zlib.crc32_combine(crc, run.crc, run.size), size + run.size
+        run.output.seek(0)
+        while chunk := run.output.read(CHUNK):
+            entry.write(chunk)
+    entry._crc, entry._file_size = crc, size
+    return True
+
+
+def _read_all(reader: bytes | int) -> Iterator[bytes]:
+    if isinstance(reader, bytes):
+        yield reader
+        return
+    offset = 0
+    while chunk := os.pread(reader, CHUNK, offset):  # pread: other threads read the same file
+        yield chunk
+        offset += len(chunk)
 
 
 def _deflate_with_isal(entry: IO[bytes]) -> None:

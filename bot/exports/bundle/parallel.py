@@ -63,7 +63,8 @@ def _context():
 
 def prepare() -> None:
     """Start the forkserver now, so that it imports the export code while this process imports its
-    own (`vigil export bundle` calls it first); the children then start at once."""
+    own (`vigil` calls it as soon as the command line says `export bundle`: vigil_ir.cli.STARTED_EARLY);
+    the children then start at once. Idempotent."""
     _context()
     forkserver.ensure_running()
 
