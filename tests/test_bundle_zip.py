@@ -65,10 +65,11 @@ def _share(data: bytes, rows: int, path: str):
 
 
 def test_a_table_joined_from_shares_is_deflated_piece_by_piece_and_reads_back_whole(tmp_path):
-    """The shares of a table (and the bits the join adds) are deflated on threads of their own, each a
-    run of the one stream: the member reads back as the joined bytes, its CRC-32 checks, its hash is
+    """The shares of a table (and the bits the join adds) are deflated in runs on threads of their own,
+    each a run of the one stream: the member reads back as the joined bytes, its CRC-32 checks, its hash is
     the joined bytes' hash, and the stored stream is the runs one after another."""
-    first, second = _text(2 * CHUNK + 77), _text(CHUNK // 3)[::-1]
+    # Two shares large enough for a run each (files.RUN_BYTES); the bits the join adds go with them.
+    first, second = _text(CHUNK) * 17 + b"77", (_text(CHUNK // 3)[::-1]) * 50
     path = tmp_path / "bundle.zip"
     sink = ZipSink(path, datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc))
     json_entry = join_shares(sink, [_share(first, 5, "t.json"), _share(b"", 0, "t.json"), _share(second, 2, "t.json")])

@@ -48,6 +48,9 @@ ZIP64_FROM = 1 << 31  # entries this large need ZIP64 headers
 COMPRESSION_LEVEL = 1  # zlib's level, for the headers (and the deflate should zipfile not take ISA-L's)
 ISAL_LEVEL = 1  # ISA-L has levels 0-3; at 1 it is both faster and smaller than zlib's 1
 QUEUED = 64  # files waiting for the compressing thread; the producer waits when it is this far ahead
+# A file joined from shares is deflated in up to RUNS runs on threads of their own (DeflatedRun), each
+# at least RUN_BYTES: enough to keep two cores busy without a thread and a file per share.
+RUNS, RUN_BYTES = 2, 16 << 20
 
 
 @dataclass
@@ -108,7 +111,7 @@ class Sink(Protocol):
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None: ...
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None: ...
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None: ...
 
 
 class ZipSink:
@@ -184,8 +187,9 @@ class ZipSink:
         hashing = threading.Thread(target=self._hash, args=(entry, _readers(pieces)), name="bundle-hash", daemon=True)
         hashing.start()
         self._hashing.append(hashing)
-        runs = [DeflatedRun(reader, last=index == len(pieces) - 1, workdir=self.workdir)
-                for index, reader in enumerate(_readers(pieces))]
+        groups = _runs_of(_readers(pieces))
+        runs = [DeflatedRun(group, last=index == len(groups) - 1, workdir=self.workdir)
+                for index, group in enumerate(groups)]
         self._add(entry, pieces, runs=runs)
 
     def _hash(self, entry: FileEntry, readers: list) -> None:
@@ -218,7 +222,7 @@ class ZipSink:
         was written."""
         self.add_entry(entry, source)
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None:
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None:
         raise TypeError("a table written whole in this process has no shares")
 
     def wait_written(self) -> None:
@@ -262,31 +266,34 @@ def _close(pieces: list[bytes | IO[bytes]]) -> None:
 
 
 class DeflatedRun:
-    """One piece of a joined file deflated on a thread of its own into a temporary file, with its CRC-32
-    and size: a run of raw deflate ending on a byte boundary with the compressor's state reset (a
-    full flush), so the runs of a file's pieces, in order, make one deflate stream; the last run
-    ends the stream. `reader`: bytes, or a descriptor read with os.pread and closed when done."""
+    """Consecutive pieces of a joined file deflated on a thread of its own into a temporary file, with
+    their CRC-32 and size: a run of raw deflate ending on a byte boundary with the compressor's state
+    reset (a full flush), so the runs of a file, in order, make one deflate stream; the last run ends
+    the stream. `readers`: bytes, or descriptors read with os.pread and closed when done."""
 
-    def __init__(self, reader: bytes | int, *, last: bool, workdir: Path):
+    def __init__(self, readers: list[bytes | int], *, last: bool, workdir: Path):
         self.crc = self.size = 0
         self.failed: BaseException | None = None
         self.output = tempfile.TemporaryFile(dir=workdir)
-        self._thread = threading.Thread(target=self._deflate, args=(reader, last), name="bundle-deflate", daemon=True)
+        self._thread = threading.Thread(target=self._deflate, args=(readers, last), name="bundle-deflate",
+                                        daemon=True)
         self._thread.start()
 
-    def _deflate(self, reader: bytes | int, last: bool) -> None:
+    def _deflate(self, readers: list[bytes | int], last: bool) -> None:
         try:
             compressor = isal_zlib.compressobj(ISAL_LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
-            for chunk in _read_all(reader):
-                self.crc = isal_zlib.crc32(chunk, self.crc)
-                self.size += len(chunk)
-                self.output.write(compressor.compress(chunk))
+            for reader in readers:
+                for chunk in _read_all(reader):
+                    self.crc = isal_zlib.crc32(chunk, self.crc)
+                    self.size += len(chunk)
+                    self.output.write(compressor.compress(chunk))
             self.output.write(compressor.flush(isal_zlib.Z_FINISH if last else isal_zlib.Z_FULL_FLUSH))
         except BaseException as exc:  # noqa: BLE001 - raised by the zip's thread (wait)
             self.failed = exc
         finally:
-            if isinstance(reader, int):
-                os.close(reader)
+            for reader in readers:
+                if isinstance(reader, int):
+                    os.close(reader)
 
     def wait(self) -> None:
         self._thread.join()
@@ -327,6 +334,21 @@ def _write_deflated(entry: IO[bytes], runs: list[DeflatedRun]) -> bool:
     return True
 
 
+def _runs_of(readers: list[bytes | int]) -> list[list[bytes | int]]:
+    """The pieces (bytes or descriptors) cut, in order, into at most RUNS runs of about equal size,
+    each at least RUN_BYTES where the file is large enough."""
+    sizes = [len(reader) if isinstance(reader, bytes) else os.fstat(reader).st_size for reader in readers]
+    count = max(1, min(RUNS, sum(sizes) // RUN_BYTES))
+    runs: list[list[bytes | int]] = [[]]
+    done, target = 0, sum(sizes) / count
+    for reader, size in zip(readers, sizes):
+        if runs[-1] and done >= target * len(runs) and len(runs) < count:
+            runs.append([])
+        runs[-1].append(reader)
+        done += size
+    return runs
+
+
 def _read_all(reader: bytes | int) -> Iterator[bytes]:
     if isinstance(reader, bytes):
         yield reader
@@ -349,9 +371,9 @@ def _deflate_with_isal(entry: IO[bytes]) -> None:
 class Table:
     """One export written as `<name>.csv` (UTF-8 BOM, formula-safe) and `<name>.json`, same columns.
 
-    A table too large for one process is written in shares (`share`: 0 for the first, 1, ...), one
-    per process, each a run of whole rows: only the first share begins with the CSV header, and no
-    share has the JSON array's brackets. `join_shares` makes the files from them, in share order."""
+    A table written by several processes is written in shares (`share`: 0 for the first, 1, ...), each
+    a run of whole rows: only the first share begins with the CSV header, and no share has the JSON
+    array's brackets. `join_shares` makes the files from them, in share order."""
 
     def __init__(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
                  workdir: Path | None = None, share: int | None = None):
@@ -403,7 +425,7 @@ class Table:
             if self.share is None:
                 sink.add_spooled(entry, file)
             else:
-                sink.add_share(entry, file)
+                sink.add_share(entry, file, share=self.share)
 
     def discard(self) -> None:
         self._csv_file.close()

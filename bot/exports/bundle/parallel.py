@@ -4,9 +4,11 @@ The export is pure Python apart from compression, so a second thread would not h
 processes do:
 
 * the incident pass (E1/E2/E3/E5: every incident's events, packets and population rows), the
-  largest single section, runs in SHARES children, each for a run of the period's incidents in key
-  order (vigil_ir.exports.bundle.incidents.share_of); each writes its packets and its share of the
-  three incident tables, which this process joins in order (vigil_ir.exports.bundle.files.join_shares);
+  largest single section, runs in SHARES children: the period's incidents are cut into runs in key
+  order (vigil_ir.exports.bundle.incidents.parts_of), and each child takes the next run not yet
+  taken until none is left, so they finish together whichever gets more of the cores; for each run
+  a child writes its packets and its share of the three incident tables, which this process joins
+  in run order (vigil_ir.exports.bundle.files.join_shares);
 * this process (the parent) runs the state check (vigil_ir.exports.bundle.state_guard) and every other
   section, and writes the zip: a thread per child receives its finished files and hands them to the
   same ZipSink, whose own thread deflates them as they come.
@@ -73,8 +75,9 @@ class ChildProcess:
     """One task of vigil_ir.exports.bundle.child in a process of its own, and the thread receiving its
     messages (files go to `sink`, progress to `progress`)."""
 
-    def __init__(self, task: str, job: Job, sink: ZipSink | None = None, progress: Progress | None = None):
-        self.task, self.job, self.sink, self.progress = task, job, sink, progress
+    def __init__(self, task: str, job: Job, sink: ZipSink | None = None, progress: Progress | None = None,
+                 taken: Any = None):
+        self.task, self.job, self.sink, self.progress, self.taken = task, job, sink, progress, taken
         self._events = {kind: threading.Event() for kind in ("ready", "joined", "done")}
         self._received: set[str] = set()
         self._result: Any = None
@@ -82,14 +85,14 @@ class ChildProcess:
         self._process = None
         self._connection = None
         self._receiver: threading.Thread | None = None
-        self.shares: list[tuple[FileEntry, IO[bytes]]] = []  # its shares of tables, as received
+        self.shares: list[tuple[int, FileEntry, IO[bytes]]] = []  # (run, entry, file) of tables, as received
 
     def start(self) -> None:
         from vigil_ir.exports.bundle import child
 
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
-        process = _context().Process(target=child.main, args=(child_end, self.task, self.job),
-                                     name=f"vigil-bundle-{self.task}-{self.job.share + 1}", daemon=True)
+        process = _context().Process(target=child.main, args=(child_end, self.task, self.job, self.taken),
+                                     name=f"vigil-bundle-{self.task}-{self.job.worker + 1}", daemon=True)
         try:
             process.start()
         except BaseException:
@@ -104,7 +107,7 @@ class ChildProcess:
     def stop(self) -> None:
         """End the process if it still runs; wait for it and the receiving thread; close the shares not
         handed on. Idempotent."""
-        for _, file in self.shares:
+        for _, _, file in self.shares:
             file.close()  # a share handed to the sink is the sink's, and closing twice is harmless
         if self._process is not None:
             if self._process.is_alive():
@@ -159,7 +162,7 @@ class ChildProcess:
             self.sink.add_entry(entry, data, listed=listed)
         elif kind == "share":
             fd = recv_handle(self._connection)
-            self.shares.append((message[1], os.fdopen(fd, "rb")))
+            self.shares.append((message[2], message[1], os.fdopen(fd, "rb")))
         elif kind == "progress":
             if message[1] == "start":
                 self.progress.start(message[2], message[3])
@@ -185,16 +188,37 @@ class ChildProcess:
             self._failure = text
 
 
+class _SharedStage:
+    """One progress line the incident processes advance together: started by the first to say so."""
+
+    def __init__(self, lane: Progress):
+        self.lane, self._started, self._lock = lane, set(), threading.Lock()
+
+    def start(self, description: str, total: int | None) -> None:
+        with self._lock:
+            if description not in self._started:
+                self._started.add(description)
+                self.lane.start(description, total)
+
+    def advance(self, steps: int = 1) -> None:
+        self.lane.advance(steps)
+
+    def close(self) -> None:
+        self.lane.close()
+
+
 class Helpers:
-    """The incident pass beside the parent, in SHARES processes (each a run of the period's incidents):
+    """The incident pass beside the parent, in SHARES processes taking runs of the period's incidents:
     start them, share the snapshot with them (vigil_ir.exports.snapshot.Joiners), `check()` between
     sections, `facts()` at the end; `stop()` always (in a `finally`)."""
 
     def __init__(self, job: Job, sink: ZipSink, progress: Progress, *, shares: int = SHARES):
         self.sink = sink
-        self._lanes = [lane_of(progress) for _ in range(shares)]
-        self.incidents = [ChildProcess("incidents", replace(job, share=share, shares=shares), sink, lane)
-                          for share, lane in enumerate(self._lanes)]
+        self._stage = _SharedStage(lane_of(progress))
+        taken = _context().Value("i", 0)  # the next run no process has taken (child._take)
+        self.incidents = [ChildProcess("incidents", replace(job, worker=worker, workers=shares), sink, self._stage,
+                                       taken)
+                          for worker in range(shares)]
 
     def start(self) -> None:
         for child in self.incidents:
@@ -222,23 +246,25 @@ class Helpers:
         from vigil_ir.exports.bundle.child import Facts
         from vigil_ir.exports.bundle.files import join_shares
 
-        results = [child.result() for child in self.incidents]
-        by_path: dict[str, list] = {}
+        passes = [child.result() for child in self.incidents]
+        runs = {done.runs for done in passes}
+        done = {run: facts for each in passes for run, facts in each.done.items()}
+        by_path: dict[str, dict[int, tuple]] = {}
         for child in self.incidents:
-            for share in child.shares:
-                by_path.setdefault(share[0].path, []).append(share)
-        if any(len(shares) != len(self.incidents) for shares in by_path.values()):
-            raise ExportProcessFailed("the incident processes did not each hand over a share of every table")
+            for run, entry, file in child.shares:
+                by_path.setdefault(entry.path, {})[run] = (entry, file)
+        if len(runs) != 1 or sorted(done) != list(range(*runs)) or any(
+                sorted(shares) != sorted(done) for shares in by_path.values()):
+            raise ExportProcessFailed("the incident processes did not write every run of the period's incidents once")
         for child in self.incidents:
             child.shares = []  # the sink's to close from here on
         for shares in by_path.values():
-            join_shares(self.sink, shares)
-        return Facts.of_shares(results)
+            join_shares(self.sink, [shares[run] for run in sorted(shares)])
+        return Facts.of_shares([done[run] for run in sorted(done)])
 
     def stop(self) -> None:
         try:
             for child in self.incidents:
                 child.stop()
         finally:
-            for lane in self._lanes:
-                lane.close()
+            self._stage.close()
