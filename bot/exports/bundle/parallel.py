@@ -37,13 +37,14 @@ import threading
 from dataclasses import replace
 from multiprocessing import forkserver
 from multiprocessing.reduction import recv_handle
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from vigil_ir.exports.progress import Progress, lane_of
 
 if TYPE_CHECKING:  # this module stays light to import: prepare() runs before the export code is imported
     from vigil_ir.exports.bundle.child import Facts, Job
-    from vigil_ir.exports.bundle.files import FileEntry, ZipSink
+    from vigil_ir.exports.bundle.files import ZipSink
+    from vigil_ir.exports.bundle.joined import Joins
 
 CONTEXT = "forkserver"
 # Incident processes: the incident pass is about half of a bundle's work, so two of them and the
@@ -76,8 +77,8 @@ class ChildProcess:
     messages (files go to `sink`, progress to `progress`)."""
 
     def __init__(self, task: str, job: Job, sink: ZipSink | None = None, progress: Progress | None = None,
-                 taken: Any = None):
-        self.task, self.job, self.sink, self.progress, self.taken = task, job, sink, progress, taken
+                 taken: Any = None, joins: Joins | None = None):
+        self.task, self.job, self.sink, self.progress, self.taken, self.joins = task, job, sink, progress, taken, joins
         self._events = {kind: threading.Event() for kind in ("ready", "joined", "done")}
         self._received: set[str] = set()
         self._result: Any = None
@@ -85,7 +86,6 @@ class ChildProcess:
         self._process = None
         self._connection = None
         self._receiver: threading.Thread | None = None
-        self.shares: list[tuple[int, FileEntry, IO[bytes]]] = []  # (run, entry, file) of tables, as received
 
     def start(self) -> None:
         from vigil_ir.exports.bundle import child
@@ -105,10 +105,7 @@ class ChildProcess:
         self._receiver.start()
 
     def stop(self) -> None:
-        """End the process if it still runs; wait for it and the receiving thread; close the shares not
-        handed on. Idempotent."""
-        for _, _, file in self.shares:
-            file.close()  # a share handed to the sink is the sink's, and closing twice is harmless
+        """End the process if it still runs; wait for it and the receiving thread. Idempotent."""
         if self._process is not None:
             if self._process.is_alive():
                 self._process.terminate()
@@ -162,7 +159,7 @@ class ChildProcess:
             self.sink.add_entry(entry, data, listed=listed)
         elif kind == "share":
             fd = recv_handle(self._connection)
-            self.shares.append((message[2], message[1], os.fdopen(fd, "rb")))
+            self.joins.add(message[2], message[1], os.fdopen(fd, "rb"))
         elif kind == "progress":
             if message[1] == "start":
                 self.progress.start(message[2], message[3])
@@ -213,11 +210,13 @@ class Helpers:
     sections, `facts()` at the end; `stop()` always (in a `finally`)."""
 
     def __init__(self, job: Job, sink: ZipSink, progress: Progress, *, shares: int = SHARES):
-        self.sink = sink
+        from vigil_ir.exports.bundle.joined import Joins
+
+        self.sink, self.joins = sink, Joins(sink)  # the runs' shares of the incident tables, joined as they come
         self._stage = _SharedStage(lane_of(progress))
         taken = _context().Value("i", 0)  # the next run no process has taken (child._take)
         self.incidents = [ChildProcess("incidents", replace(job, worker=worker, workers=shares), sink, self._stage,
-                                       taken)
+                                       taken, self.joins)
                           for worker in range(shares)]
 
     def start(self) -> None:
@@ -241,25 +240,16 @@ class Helpers:
             child.raise_if_failed()
 
     def facts(self) -> Facts:
-        """Wait for the incident pass, join the shares of its tables into the sink and return its facts;
-        its files are then all handed to the sink."""
+        """Wait for the incident pass, finish joining the shares of its tables and return its facts; its
+        files are then all handed to the sink."""
         from vigil_ir.exports.bundle.child import Facts
-        from vigil_ir.exports.bundle.files import join_shares
 
         passes = [child.result() for child in self.incidents]
         runs = {done.runs for done in passes}
         done = {run: facts for each in passes for run, facts in each.done.items()}
-        by_path: dict[str, dict[int, tuple]] = {}
-        for child in self.incidents:
-            for run, entry, file in child.shares:
-                by_path.setdefault(entry.path, {})[run] = (entry, file)
-        if len(runs) != 1 or sorted(done) != list(range(*runs)) or any(
-                sorted(shares) != sorted(done) for shares in by_path.values()):
+        if len(runs) != 1 or sorted(done) != list(range(*runs)) or not self.joins.complete(*runs):
             raise ExportProcessFailed("the incident processes did not write every run of the period's incidents once")
-        for child in self.incidents:
-            child.shares = []  # the sink's to close from here on
-        for shares in by_path.values():
-            join_shares(self.sink, [shares[run] for run in sorted(shares)])
+        self.joins.finish(*runs)
         return Facts.of_shares([done[run] for run in sorted(done)])
 
     def stop(self) -> None:
@@ -267,4 +257,5 @@ class Helpers:
             for child in self.incidents:
                 child.stop()
         finally:
+            self.joins.stop()
             self._stage.close()
