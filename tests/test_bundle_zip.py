@@ -10,7 +10,8 @@ from datetime import datetime, timezone
 
 from isal import isal_zlib
 
-from vigil_ir.exports.bundle.files import CHUNK, ISAL_LEVEL, FileEntry, ZipSink, join_shares
+from vigil_ir.exports.bundle.files import CHUNK, ISAL_LEVEL, FileEntry, ZipSink
+from vigil_ir.exports.bundle.joined import Joins
 
 
 def _text(size: int) -> bytes:
@@ -64,28 +65,52 @@ def _share(data: bytes, rows: int, path: str):
     return FileEntry(path, "", len(data), rows, "E2", "d", "q"), file
 
 
-def test_a_table_joined_from_shares_is_deflated_piece_by_piece_and_reads_back_whole(tmp_path):
-    """The shares of a table (and the bits the join adds) are deflated on threads of their own, each a
-    run of the one stream: the member reads back as the joined bytes, its CRC-32 checks, its hash is
-    the joined bytes' hash, and the stored stream is the runs one after another."""
-    first, second = _text(2 * CHUNK + 77), _text(CHUNK // 3)[::-1]
+def test_a_table_joined_from_shares_arriving_in_any_order_reads_back_whole(tmp_path):
+    """The runs' shares of a table arrive in any order; each is hashed and deflated into the one entry
+    once those before it are, then closed. The member reads back as the shares in order (the JSON
+    array's brackets and commas added, an empty share adding nothing), its CRC-32 checks, and the
+    manifest's hash, size and rows are those of the joined bytes."""
+    first, second, third = _text(CHUNK) * 3 + b"77", _text(CHUNK // 3)[::-1] * 2, _text(5_000)
     path = tmp_path / "bundle.zip"
     sink = ZipSink(path, datetime(2026, 1, 2, 3, 4, 6, tzinfo=timezone.utc))
-    json_entry = join_shares(sink, [_share(first, 5, "t.json"), _share(b"", 0, "t.json"), _share(second, 2, "t.json")])
-    csv_entry = join_shares(sink, [_share(first, 5, "t.csv"), _share(second, 2, "t.csv")])
+    joins = Joins(sink)
+    arriving = {"t.json": [(3, third, 1), (1, b"", 0), (0, first, 5), (2, second, 2)],
+                "t.csv": [(2, second, 2), (0, first, 5), (3, third, 1), (1, b"", 0)]}
+    for (share, data, rows), (share_csv, data_csv, rows_csv) in zip(arriving["t.json"], arriving["t.csv"]):
+        joins.add(share, *_share(data, rows, "t.json"))
+        joins.add(share_csv, *_share(data_csv, rows_csv, "t.csv"))
+    assert joins.complete(4) and not joins.complete(5)
+    entries = {entry.path: entry for entry in joins.finish(4)}
+    joins.stop()
     sink.wait_written()
     sink.close()
 
-    joined_json = b"[\n" + first + b",\n" + second + b"\n]\n"  # the empty share adds nothing, not even a comma
+    joined = {"t.json": b"[\n" + first + b",\n" + second + b",\n" + third + b"\n]\n", "t.csv": first + second + third}
     with zipfile.ZipFile(path) as archive:
         assert archive.testzip() is None
-        assert archive.read("t.json") == joined_json and archive.read("t.csv") == first + second
-        runs = []
-        for index, piece in enumerate((first, second)):
-            compressor = isal_zlib.compressobj(ISAL_LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
-            runs.append(b"".join(compressor.compress(piece[at:at + CHUNK]) for at in range(0, len(piece), CHUNK))
-                        + compressor.flush(isal_zlib.Z_FINISH if index else isal_zlib.Z_FULL_FLUSH))
-        assert _stored(path, archive.getinfo("t.csv")) == b"".join(runs)
-    assert (json_entry.sha256, json_entry.bytes, json_entry.rows) == (hashlib.sha256(joined_json).hexdigest(),
-                                                                      len(joined_json), 7)
-    assert csv_entry.sha256 == hashlib.sha256(first + second).hexdigest()
+        for name, data in joined.items():
+            assert archive.read(name) == data
+            assert archive.getinfo(name).compress_size < len(data) // 2
+            assert (entries[name].sha256, entries[name].bytes, entries[name].rows) == (
+                hashlib.sha256(data).hexdigest(), len(data), 8)
+    assert sorted(entry.path for entry in sink.files) == ["t.csv", "t.json"]
+
+
+def test_a_table_with_no_rows_joins_into_the_empty_array(tmp_path):
+    sink = ZipSink(tmp_path / "bundle.zip", datetime(2026, 1, 2, tzinfo=timezone.utc))
+    joins = Joins(sink)
+    joins.add(0, *_share(b"", 0, "t.json"))
+    (entry,) = joins.finish(1)
+    sink.close()
+    with zipfile.ZipFile(tmp_path / "bundle.zip") as archive:
+        assert archive.read("t.json") == b"[]\n" and entry.rows == 0
+
+
+def test_stopping_a_join_closes_the_shares_it_holds(tmp_path):
+    sink = ZipSink(tmp_path / "bundle.zip", datetime(2026, 1, 2, tzinfo=timezone.utc))
+    joins = Joins(sink)
+    entry, later = _share(b"row\r\n", 1, "t.csv")
+    joins.add(1, entry, later)  # share 0 never comes: the export failed
+    joins.stop()
+    sink.close()
+    assert later.closed

@@ -6,9 +6,9 @@ in 1 MiB chunks; a report is handed over as it is. The SHA-256, size and row cou
 taken from the bytes as they are produced, for the manifest.
 
 Compression runs in a thread of its own: zlib and file writes release the GIL, so deflating one file
-overlaps with the Python work that produces the next. The tables joined from the incident processes'
-shares arrive last, all at once: each of their pieces is deflated on a thread of its own and the runs
-are put together into one entry (DeflatedRun), so both cores share that work. The incident pass runs in a second process
+overlaps with the Python work that produces the next. The tables the incident processes write in
+shares are hashed and deflated as the shares arrive (vigil_ir.exports.bundle.joined) and copied in
+already deflated. The incident pass runs in a second process
 (vigil_ir.exports.bundle.parallel) and hands its finished files to the same sink from a receiving
 thread, so entries from both processes are written as they come: the zip's entry order follows
 timing, while `manifest.json` lists the files sorted by path (the same for the same data).
@@ -27,7 +27,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import queue
 import tempfile
 import threading
@@ -108,7 +107,7 @@ class Sink(Protocol):
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None: ...
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None: ...
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None: ...
 
 
 class ZipSink:
@@ -116,9 +115,8 @@ class ZipSink:
 
     `add` and `add_spooled` hash the bytes here and hand them to one compressing thread, which
     owns the zip file; the entries are written in the order they were handed over. `add_entry` takes
-    a file hashed elsewhere (another process); `add_joined` a file put together from pieces (a table
-    written in shares by several processes), which the compressing thread hashes as it writes it:
-    `wait_written` before reading its hash. Several threads may hand files over at once."""
+    a file hashed elsewhere (another process); `add_deflated` one already hashed and deflated
+    (vigil_ir.exports.bundle.joined). Several threads may hand files over at once."""
 
     def __init__(self, path: Path, generated_at: datetime):
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True,
@@ -128,7 +126,6 @@ class ZipSink:
         self.files: list[FileEntry] = []
         self._jobs: queue.Queue = queue.Queue(QUEUED)
         self._failed: BaseException | None = None
-        self._hashing: list[threading.Thread] = []  # one per joined file (add_joined)
         self._thread = threading.Thread(target=self._compress, name="bundle-zip", daemon=True)
         self._thread.start()
 
@@ -141,26 +138,21 @@ class ZipSink:
 
     def _compress(self) -> None:
         while (job := self._jobs.get()) is not None:
-            path, size, pieces, runs = job
+            path, size, source, crc = job
             try:
                 if self._failed is None:
                     with self.zip.open(self._info(path), "w", force_zip64=size >= ZIP64_FROM) as target:
-                        if not (runs and _write_deflated(target, runs)):
+                        if crc is None:
                             _deflate_with_isal(target)
-                            for chunk in _chunks(pieces):
+                            for chunk in _chunks(source):
                                 target.write(chunk)
+                        else:
+                            _write_deflated(target, source, crc=crc, size=size)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the producing thread
                 self._failed = exc
             finally:
-                for run in runs:
-                    run.discard()
-                _close(pieces)
+                _close(source)
                 self._jobs.task_done()
-
-    def _hand_over(self, path: str, size: int, pieces: list, runs: list[DeflatedRun] = ()) -> None:
-        if self._failed is not None:
-            raise self._failed
-        self._jobs.put((path, size, pieces, list(runs)))
 
     def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
             rows: int | None = None, listed: bool = True) -> FileEntry:
@@ -172,43 +164,21 @@ class ZipSink:
     def add_entry(self, entry: FileEntry, source: bytes | IO[bytes], *, listed: bool = True) -> None:
         """A file whose hash, size and row count `entry` already holds: bytes, or a binary file (which
         the sink closes once copied in)."""
-        self._add(entry, [source], listed=listed)
+        self._add(entry, source, listed=listed)
 
-    def add_joined(self, entry: FileEntry, pieces: list[bytes | IO[bytes]]) -> None:
-        """A file made of `pieces` in order (bytes, or binary files the sink closes once copied in);
-        `entry` holds its size and rows, and gets its SHA-256 by `wait_written`. These come last, all
-        at once, once the incident processes are done (the largest files of the bundle), so each piece
-        is deflated on a thread of its own (DeflatedRun) and a thread of its own hashes the whole
-        (through duplicates of the pieces' descriptors): both cores share the work, where the zip's
-        thread alone would otherwise add it to the export's last second."""
-        hashing = threading.Thread(target=self._hash, args=(entry, _readers(pieces)), name="bundle-hash", daemon=True)
-        hashing.start()
-        self._hashing.append(hashing)
-        runs = [DeflatedRun(reader, last=index == len(pieces) - 1, workdir=self.workdir)
-                for index, reader in enumerate(_readers(pieces))]
-        self._add(entry, pieces, runs=runs)
+    def add_deflated(self, entry: FileEntry, deflated: IO[bytes], *, crc: int) -> None:
+        """A file whose hash, size and rows `entry` holds, given as one raw deflate stream in the binary
+        file `deflated` (closed once copied in), with the CRC-32 of the bytes it holds."""
+        self._add(entry, deflated, crc=crc)
 
-    def _hash(self, entry: FileEntry, readers: list) -> None:
-        digest = hashlib.sha256()
+    def _add(self, entry: FileEntry, source: bytes | IO[bytes], *, listed: bool = True,
+             crc: int | None = None) -> None:
         try:
-            for reader in readers:
-                for chunk in _read_all(reader):
-                    digest.update(chunk)
-            entry.sha256 = digest.hexdigest()
-        except BaseException as exc:  # noqa: BLE001 - raised by wait_written
-            self._failed = self._failed or exc
-        finally:
-            for reader in readers:
-                if isinstance(reader, int):
-                    os.close(reader)
-
-    def _add(self, entry: FileEntry, pieces: list, *, listed: bool = True, runs: list[DeflatedRun] = ()) -> None:
-        try:
-            self._hand_over(entry.path, entry.bytes, pieces, runs)
+            if self._failed is not None:
+                raise self._failed
+            self._jobs.put((entry.path, entry.bytes, source, crc))
         except BaseException:
-            for run in runs:
-                run.discard()
-            _close(pieces)
+            _close(source)
             raise
         if listed:
             self.files.append(entry)
@@ -218,14 +188,12 @@ class ZipSink:
         was written."""
         self.add_entry(entry, source)
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None:
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None:
         raise TypeError("a table written whole in this process has no shares")
 
     def wait_written(self) -> None:
         """Until every file handed over so far is in the zip (raises what the writing raised)."""
         self._jobs.join()
-        for hashing in self._hashing:
-            hashing.join()
         if self._failed is not None:
             raise self._failed
 
@@ -233,69 +201,23 @@ class ZipSink:
         """Wait for every entry to be written, then finish the zip (raises what the writing raised)."""
         self._jobs.put(None)
         self._thread.join()
-        for hashing in self._hashing:
-            hashing.join()
         self.zip.close()
         if self._failed is not None:
             raise self._failed
 
 
-def _chunks(pieces: list[bytes | IO[bytes]]) -> Iterator[bytes]:
-    for piece in pieces:
-        if isinstance(piece, (bytes, bytearray)):
-            yield piece
-        else:
-            piece.seek(0)
-            while chunk := piece.read(CHUNK):
-                yield chunk
+def _chunks(source: bytes | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(source, (bytes, bytearray)):
+        yield source
+        return
+    source.seek(0)
+    while chunk := source.read(CHUNK):
+        yield chunk
 
 
-def _readers(pieces: list[bytes | IO[bytes]]) -> list[bytes | int]:
-    """Each piece as bytes, or a duplicate of its file's descriptor (read with os.pread, closed by its reader)."""
-    return [bytes(piece) if isinstance(piece, (bytes, bytearray)) else os.dup(piece.fileno()) for piece in pieces]
-
-
-def _close(pieces: list[bytes | IO[bytes]]) -> None:
-    for piece in pieces:
-        if not isinstance(piece, (bytes, bytearray)):
-            piece.close()
-
-
-class DeflatedRun:
-    """One piece of a joined file deflated on a thread of its own into a temporary file, with its CRC-32
-    and size: a run of raw deflate ending on a byte boundary with the compressor's state reset (a
-    full flush), so the runs of a file's pieces, in order, make one deflate stream; the last run
-    ends the stream. `reader`: bytes, or a descriptor read with os.pread and closed when done."""
-
-    def __init__(self, reader: bytes | int, *, last: bool, workdir: Path):
-        self.crc = self.size = 0
-        self.failed: BaseException | None = None
-        self.output = tempfile.TemporaryFile(dir=workdir)
-        self._thread = threading.Thread(target=self._deflate, args=(reader, last), name="bundle-deflate", daemon=True)
-        self._thread.start()
-
-    def _deflate(self, reader: bytes | int, last: bool) -> None:
-        try:
-            compressor = isal_zlib.compressobj(ISAL_LEVEL, isal_zlib.DEFLATED, -isal_zlib.MAX_WBITS)
-            for chunk in _read_all(reader):
-                self.crc = isal_zlib.crc32(chunk, self.crc)
-                self.size += len(chunk)
-                self.output.write(compressor.compress(chunk))
-            self.output.write(compressor.flush(isal_zlib.Z_FINISH if last else isal_zlib.Z_FULL_FLUSH))
-        except BaseException as exc:  # noqa: BLE001 - raised by the zip's thread (wait)
-            self.failed = exc
-        finally:
-            if isinstance(reader, int):
-                os.close(reader)
-
-    def wait(self) -> None:
-        self._thread.join()
-        if self.failed is not None:
-            raise self.failed
-
-    def discard(self) -> None:
-        self._thread.join()
-        self.output.close()
+def _close(source: bytes | IO[bytes]) -> None:
+    if not isinstance(source, (bytes, bytearray)):
+        source.close()
 
 
 class _Deflated:
@@ -308,33 +230,23 @@ class _Deflated:
         return b""
 
 
-def _write_deflated(entry: IO[bytes], runs: list[DeflatedRun]) -> bool:
-    """Write a zip entry just opened for writing from its deflated runs, in order, with the CRC-32 and
-    size of the data they hold. zipfile has no public way to take deflated data, so its writer's
-    compressor is replaced by a pass-through and its CRC and size are set before it closes; should a
-    Python version keep them differently, nothing is written and False says to deflate as usual."""
+def _write_deflated(entry: IO[bytes], deflated: IO[bytes], *, crc: int, size: int) -> None:
+    """Write a zip entry just opened for writing from a raw deflate stream holding `size` bytes whose
+    CRC-32 is `crc`. zipfile has no public way to take deflated data, so its writer's compressor is
+    replaced by a pass-through and its CRC and size are set before it closes; should a Python version
+    keep them differently, the stream is inflated and deflated again (the same entry, slower)."""
+    deflated.seek(0)
     if not all(hasattr(entry, name) for name in ("_compressor", "_crc", "_file_size")) or entry._file_size:
-        return False
-    entry._compressor = _Deflated()
-    crc = size = 0
-    for run in runs:
-        run.wait()
-        crc, size = isal_zlib.crc32_combine(crc, run.crc, run.size), size + run.size
-        run.output.seek(0)
-        while chunk := run.output.read(CHUNK):
-            entry.write(chunk)
-    entry._crc, entry._file_size = crc, size
-    return True
-
-
-def _read_all(reader: bytes | int) -> Iterator[bytes]:
-    if isinstance(reader, bytes):
-        yield reader
+        _deflate_with_isal(entry)
+        inflater = isal_zlib.decompressobj(-isal_zlib.MAX_WBITS)
+        while chunk := deflated.read(CHUNK):
+            entry.write(inflater.decompress(chunk))
+        entry.write(inflater.flush())
         return
-    offset = 0
-    while chunk := os.pread(reader, CHUNK, offset):  # pread: other threads read the same file
-        yield chunk
-        offset += len(chunk)
+    entry._compressor = _Deflated()
+    while chunk := deflated.read(CHUNK):
+        entry.write(chunk)
+    entry._crc, entry._file_size = crc, size
 
 
 def _deflate_with_isal(entry: IO[bytes]) -> None:
@@ -349,9 +261,9 @@ def _deflate_with_isal(entry: IO[bytes]) -> None:
 class Table:
     """One export written as `<name>.csv` (UTF-8 BOM, formula-safe) and `<name>.json`, same columns.
 
-    A table too large for one process is written in shares (`share`: 0 for the first, 1, ...), one
-    per process, each a run of whole rows: only the first share begins with the CSV header, and no
-    share has the JSON array's brackets. `join_shares` makes the files from them, in share order."""
+    A table written by several processes is written in shares (`share`: 0 for the first, 1, ...), each
+    a run of whole rows: only the first share begins with the CSV header, and no share has the JSON
+    array's brackets. vigil_ir.exports.bundle.joined makes the files from them, in share order."""
 
     def __init__(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
                  workdir: Path | None = None, share: int | None = None):
@@ -403,30 +315,8 @@ class Table:
             if self.share is None:
                 sink.add_spooled(entry, file)
             else:
-                sink.add_share(entry, file)
+                sink.add_share(entry, file, share=self.share)
 
     def discard(self) -> None:
         self._csv_file.close()
         self._json_file.close()
-
-
-def join_shares(sink: ZipSink, shares: list[tuple[FileEntry, IO[bytes]]]) -> FileEntry:
-    """One table file (`.csv` or `.json`) from its shares in order (Table with `share`), each an entry
-    with its size and rows and the open file; the zip's thread hashes the whole as it writes it."""
-    first = shares[0][0]
-    pieces: list[bytes | IO[bytes]] = []
-    if first.path.endswith(".json"):  # the array's brackets, and a comma between two shares' rows
-        for entry, file in shares:
-            if entry.rows:
-                pieces += [b",\n" if pieces else b"[\n", file]
-            else:
-                file.close()
-        pieces.append(b"\n]\n" if pieces else b"[]\n")
-    else:  # the first share's rows begin with the header
-        pieces = [file for _, file in shares]
-    sizes = {id(file): entry.bytes for entry, file in shares}
-    size = sum(len(piece) if isinstance(piece, bytes) else sizes[id(piece)] for piece in pieces)
-    joined = FileEntry(first.path, "", size, sum(entry.rows or 0 for entry, _ in shares), first.section,
-                       first.description, first.query)
-    sink.add_joined(joined, pieces)
-    return joined
