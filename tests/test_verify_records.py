@@ -331,3 +331,23 @@ def test_the_folds_read_the_streams_that_begin_with_their_prefixes_exactly(recor
     streams = {stream for stream, _, _ in read}
     assert "risk:" in streams and not streams & {"risk;1", "risks:1", "RISK:1", "Risk:2", "incident;9", "action"}
     assert {"risk:1", "risk:3", "incident:2", "action:1"} <= streams
+
+
+def test_a_playbook_runs_own_columns_edited_by_sql_are_reported(records):
+    """A run's columns (read as plain rows with its incident's number) and its attach time, its own
+    clock reading compared within CLOCK_SKEW with its `playbook.attached` event's."""
+    from vigil_ir import clock
+
+    db = records
+    run = only(db, PlaybookRun)
+    moved = clock.to_utc(run.attached_at) + timedelta(minutes=5)
+    with db.session() as s:
+        s.execute(update(PlaybookRun).where(PlaybookRun.id == run.id).values(title="Something else",
+                                                                            attached_at=moved))
+    result = verify(db)
+    assert result.exit_code == 1
+    record = f"INC-2 playbook run {run.id}"
+    assert (f"BROKEN: {record}: the state row's title differs from its events (events say {run.title!r}, the row "
+            "has 'Something else')") in result.output
+    assert f"BROKEN: {record}: the state row's attached_at differs from its events" in result.output
+    assert f"the row has '{clock.iso(moved)}')" in result.output
