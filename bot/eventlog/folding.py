@@ -178,10 +178,16 @@ def read_columns(table: Any) -> tuple:
     return tuple(_read_as(column) for column in table.c)
 
 
+def is_time(column: Any) -> bool:
+    """A datetime column (SQLModel's aware-UTC decorator of one)."""
+    return isinstance(column.type, DateTime) or (isinstance(column.type, TypeDecorator)
+                                                 and isinstance(column.type.impl_instance, DateTime))
+
+
 def _read_as(column: Any) -> Any:
     if isinstance(column.type, JSON):
         return type_coerce(cast(column, Text), ParsedJSON).label(column.name)
-    if isinstance(column.type, TypeDecorator) and isinstance(column.type.impl_instance, DateTime):
+    if is_time(column):
         # The driver's datetime, naive UTC on SQLite, without the decorator's conversion to aware UTC
         # (a fifth of reading a risk review): the compares read times through clock.to_utc (`iso`,
         # `near`), which gives the same value.

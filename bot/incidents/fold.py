@@ -16,8 +16,8 @@ from sqlalchemy import bindparam
 from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import (Mismatch, StateCheck, agrees, differences, iso, read_columns, rows_where_in,
-                                      streams_without, walk)
+from vigil_ir.eventlog.folding import (Mismatch, StateCheck, agrees, differences, is_time, iso, read_columns,
+                                      rows_where_in, streams_without, walk)
 from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
 
 # The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
@@ -73,8 +73,18 @@ def fold(events: Iterable[Any]) -> dict[str, Any]:
     return state
 
 
-def row_values(incident: Incident) -> dict[str, Any]:
-    return {name: iso(getattr(incident, name)) for name in (*FOLDED, "declared_at")}
+# What a compare reads of a row, in this order: its number and kind, then the columns it compares.
+COMPARED = (*FOLDED, "declared_at")
+READ = ("number", "exercise", *COMPARED)
+TIMES = tuple(name for name in COMPARED if is_time(Incident.__table__.c[name]))
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """The compared columns of a row read as READ, its times in their exported form."""
+    found = dict(zip(COMPARED, row[2:]))
+    for name in TIMES:
+        found[name] = iso(found[name])
+    return found
 
 
 def rows_of_incidents(session: Session, model: Any, numbers: list[int], *, exercise: bool) -> list[Any]:
@@ -117,7 +127,7 @@ class IncidentFold:
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [number_of(stream) for stream in finished]
         # An incident and an exercise may share a number: keep the rows of this fold's kind.
-        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers)
+        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers, READ)
                 if incident.exercise == self.exercise}
         for stream, expected in finished.items():
             key = key_of(number_of(stream), self.exercise)
