@@ -351,3 +351,25 @@ def test_a_playbook_runs_own_columns_edited_by_sql_are_reported(records):
             "has 'Something else')") in result.output
     assert f"BROKEN: {record}: the state row's attached_at differs from its events" in result.output
     assert f"the row has '{clock.iso(moved)}')" in result.output
+
+
+def test_a_risk_time_written_another_way_for_the_same_instant_agrees(records):
+    """A risk row agreeing with its fold is compared with its dates and times as the database writes them
+    out; SQLite keeps a time as the text it was given, so a time written another way (`T`, no
+    microseconds) is compared again as a time, and the same instant agrees, as it always did."""
+    from sqlalchemy import text
+
+    from vigil_ir import clock
+
+    db = records
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL keeps a time as a time, whatever the text it was given")
+    with db.session() as s:
+        risk = s.exec(select(Risk).where(Risk.number == 1)).one()
+        created, updated = clock.to_utc(risk.created_at), clock.to_utc(risk.updated_at)
+        s.execute(text("UPDATE risk SET created_at = :created, updated_at = :updated WHERE number = 1"),
+                  {"created": created.strftime("%Y-%m-%dT%H:%M:%S.%f"), "updated": updated.strftime("%Y-%m-%d %H:%M:%S")})
+        assert s.execute(text("SELECT created_at FROM risk WHERE number = 1")).scalar_one().count("T") == 1
+    assert updated.microsecond == 0
+    result = verify(db)
+    assert result.exit_code == 0, result.output

@@ -24,7 +24,7 @@ from sqlmodel import Session
 
 from vigil_ir import clock
 from vigil_ir.eventlog.models import Event
-from vigil_ir.eventlog.stored import FoldedEvent, StoredEvent, folded_columns, stored_columns
+from vigil_ir.eventlog.stored import FoldedEvent, StoredEvent, folded_columns, stored_columns, time_text
 from vigil_ir.jsontext import parse_json
 
 # Finished streams compared with their rows per round of queries. A risk's folded state carries its
@@ -168,14 +168,14 @@ def _where_in(session: Session, model: Any, column: str, values: Iterable[Any],
 def _select_where_in(table: Any, column: str, columns: tuple[str, ...] | None) -> Any:
     """The statement built once, its values bound when run: building it for each batch (an IN of 50
     values) cost twice what SQLite takes to run it."""
-    read = read_columns(table) if columns is None else tuple(_read_as(table.c[name]) for name in columns)
+    read = read_columns(table) if columns is None else tuple(read_column(table.c[name]) for name in columns)
     return select(*read).where(table.c[column].in_(bindparam("values", expanding=True)))
 
 
 @functools.cache
 def read_columns(table: Any) -> tuple:
     """The columns of `table` as `rows_where_in` reads them (built once: a batch reads four tables)."""
-    return tuple(_read_as(column) for column in table.c)
+    return tuple(read_column(column) for column in table.c)
 
 
 def is_time(column: Any) -> bool:
@@ -184,7 +184,18 @@ def is_time(column: Any) -> bool:
                                                  and isinstance(column.type.impl_instance, DateTime))
 
 
-def _read_as(column: Any) -> Any:
+def json_text(column: Any, dialect: str) -> Any:
+    """A date or time column as the text of its JSON form (`2025-04-01`, `2025-04-01T09:00:00.000000Z`),
+    written out by the database."""
+    if is_time(column):
+        return time_text(column, dialect)
+    if dialect == "postgresql":
+        return func.to_char(column, "YYYY-MM-DD", type_=String)
+    return cast(column, String)  # SQLite keeps a date as that text
+
+
+def read_column(column: Any) -> Any:
+    """A column as `rows_where_in` reads it."""
     if isinstance(column.type, JSON):
         return type_coerce(cast(column, Text), ParsedJSON).label(column.name)
     if is_time(column):

@@ -11,14 +11,16 @@ events).
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Date
+from sqlalchemy import Date, bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import (Mismatch, dicts_where_in, differences, rows_where_in, streams_without,
-                                      times_agree)
+from vigil_ir.eventlog.folding import (Mismatch, dicts_where_in, differences, json_text, read_column, rows_where_in,
+                                      streams_without, times_agree)
 from vigil_ir.risks import history
 from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
 from vigil_ir.risks.scoring import methodology
@@ -157,8 +159,9 @@ class RiskFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [int(stream.removeprefix(STREAM_PREFIX)) for stream in finished]
-        risks = {risk["number"]: risk for risk in dicts_where_in(session, Risk, "number", numbers)}
-        ids = [risk["id"] for risk in risks.values()]
+        dialect = session.get_bind().dialect.name
+        risks = {row[0]: row for row in session.execute(_risks_as_json(dialect), {"numbers": numbers})}
+        ids = [row[1] for row in risks.values()]
         # Each child row as the tuple of its compared fields then its clock readings (CHILDREN), by risk
         # and id: the year's 25,000 reviews are compared as one list each, a dict per row built only
         # for one that differs, to name what does.
@@ -176,12 +179,14 @@ class RiskFold:
             if state["risk"] is None:  # its reviews, approvals and acceptances were not replayed either
                 yield Mismatch(key, "created", "a risk.created event", "none in its stream")
                 continue
-            found = history.snapshot_of_row(risk)
-            if found != state["risk"]:  # one comparison in C; field by field only to name what differs
-                yield from differences(key, state["risk"], found)
+            if dict(zip(history.FIELDS, risk[2:])) != state["risk"]:  # one comparison in C
+                # Field by field, to name what differs, from the row read with its columns' types (the
+                # text the database gives of a date or time may be written another way).
+                typed = dicts_where_in(session, Risk, "number", [risk[0]])[0]
+                yield from differences(key, state["risk"], history.snapshot_of_row(typed))
             for name, _, fields, clocks in CHILDREN:
                 label = LABELS[name] + key
-                rows = children[name].get(risk["id"], {})
+                rows = children[name].get(risk[1], {})
                 for number, expected in state[name + "s"].items():
                     values = rows.pop(number, None)
                     if values is None:
@@ -206,3 +211,15 @@ class RiskFold:
     def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
         for number in session.exec(select(Risk.number).where(streams_without(Risk.number, STREAM_PREFIX))):
             yield Mismatch(f"RISK-{number}", "events", "its event stream", "none (a row without any event)")
+
+
+@functools.cache
+def _risks_as_json(dialect: str) -> Any:
+    """The risks numbered :numbers, as (number, id, *history.FIELDS) in their snapshot's JSON form: the
+    dates and times as the database writes them out (`json_text`), so that a row agreeing with its
+    fold is compared with no conversion (formatting the year's 15,000 times was a tenth of its compare)."""
+    table = Risk.__table__
+    return (sa_select(table.c.number, table.c.id, *(json_text(table.c[name], dialect).label(name)
+                                                    if name in history.TYPED_FIELDS else read_column(table.c[name])
+                                                    for name in history.FIELDS))
+            .where(table.c.number.in_(bindparam("numbers", expanding=True))))
