@@ -368,7 +368,8 @@ def test_a_risk_time_written_another_way_for_the_same_instant_agrees(records):
         risk = s.exec(select(Risk).where(Risk.number == 1)).one()
         created, updated = clock.to_utc(risk.created_at), clock.to_utc(risk.updated_at)
         s.execute(text("UPDATE risk SET created_at = :created, updated_at = :updated WHERE number = 1"),
-                  {"created": created.strftime("%Y-%m-%dT%H:%M:%S.%f"), "updated": updated.strftime("%Y-%m-%d %H:%M:%S")})
+                  {"created": created.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                   "updated": updated.strftime("%Y-%m-%d %H:%M:%S")})
         assert s.execute(text("SELECT created_at FROM risk WHERE number = 1")).scalar_one().count("T") == 1
     assert updated.microsecond == 0
     result = verify(db)

@@ -88,7 +88,8 @@ def near(expected: datetime | str | None, found: datetime | str | None) -> bool:
     if type(expected) is type(found) is datetime and expected.tzinfo is not None:
         # Both as read (the event's time aware, the row's naive UTC on SQLite): aware times subtract
         # across zones, so only a naive one needs its zone (as_time costs three calls per time).
-        return abs((found if found.tzinfo is not None else found.replace(tzinfo=timezone.utc)) - expected) <= CLOCK_SKEW
+        found = found if found.tzinfo is not None else found.replace(tzinfo=timezone.utc)
+        return abs(found - expected) <= CLOCK_SKEW
     return abs(as_time(found) - as_time(expected)) <= CLOCK_SKEW
 
 
