@@ -14,7 +14,7 @@ from vigil_ir.exports.bundle.files import Table, ZipSink, json_line
 
 COLUMNS = ("text", "other", "number", "flag", "when", "nested")
 AWKWARD = [
-    'say "hi"', "a,b", "two\nlines", "cr\r\nlf", "=SUM(A1)", "+1", "-2", "@x", "\tTab", "\rcr", "＝full", "＠x",
+    'say "hi"', "a,b", "two\nlines", "cr\r\nlf", "=SUM(A1)", *(prefix + "1" for prefix in csvsafe.FORMULA_PREFIXES),
     "a\u202ebidi", "\u2067isolate\u2069", "'quoted", "", " ", "plain", "naïve", "日本", None, 0, -3, 2.5, 1e100,
     True, False, datetime(2025, 3, 4, 5, 6, 7, 890000, tzinfo=timezone.utc), date(2025, 12, 31),
     {"b": [1, "=x"], "a": None}, ["x", 'y"', {"z": "\u202e"}], ("t", 1), {"s"}, {},
@@ -95,12 +95,12 @@ def test_a_later_share_has_no_header_and_no_brackets(tmp_path):
     class Shares:  # what the incident processes' forwarder receives: each share's entry and file
         files: list = []
 
-        def add_share(self, entry, file):
+        def add_share(self, entry, file, *, share):
             file.seek(0)
-            shares.append((entry.path, file.read()))
+            shares.append((entry.path, share, file.read()))
 
     for row in rows:
         table.write(row)
     table.finish(Shares())
     expected_csv, expected_json = _one_at_a_time(rows, header=False, brackets=False)
-    assert dict(shares) == {"t.csv": expected_csv, "t.json": expected_json}
+    assert shares == [("t.csv", 1, expected_csv), ("t.json", 1, expected_json)]

@@ -23,7 +23,7 @@ from vigil_ir.eventlog.stored import time_text
 from vigil_ir.exports import csvsafe
 from vigil_ir.jsontext import parse_json
 from vigil_ir.people import Directory
-from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
+from vigil_ir.people.columns import PersonColumn, add_names, name_cell, parse_when, with_name_columns
 from vigil_ir.risks import register_asof
 from vigil_ir.risks.models import Risk, RiskAcceptance, RiskApproval, RiskReview
 from vigil_ir.risks.scoring import methodology
@@ -157,17 +157,25 @@ def review_row(review: Any, people: Directory, period: _Bounds,
     at_end = ("completed" if completed else "cancelled" if status == "cancelled"
               else "overdue" if due_on < period.end_day else "open")
     approved = approval_id is not None
+    approver, decided_at = (approver, decided_at) if approved else (None, None)
+    # The people's names (REVIEW_PEOPLE, each as at its act) are set as the row is built, each after
+    # its id column, as add_names would set them: rebuilding the row for them cost more than naming.
     row = {"review_ref": f"RRV-{review_id}", "risk_ref": f"RISK-{risk_number}", "in_log_because": because,
            "trigger": trigger, "trigger_ref": trigger_ref, "due_at": due_on.isoformat(),
-           "assigned_reviewer": reviewer, "status": at_end, "status_at_generation": status,
-           "reminders_sent": len(reminders),
+           "assigned_reviewer": reviewer,
+           "assigned_reviewer_name": name_cell(people, reviewer, parse_when(due_on) if reviewer else None),
+           "status": at_end, "status_at_generation": status, "reminders_sent": len(reminders),
            "reminders": "; ".join(f"{kind} {clock.iso(at)}" for at, kind in reminders) or None,
-           "completed_at": completed_at, "completed_by": completed_by, "outcome": outcome, "rationale": rationale,
+           "completed_at": completed_at, "completed_by": completed_by,
+           "completed_by_name": name_cell(people, completed_by,
+                                          parse_when(completed_at) if completed_by else None),
+           "outcome": outcome, "rationale": rationale,
            "changed_fields": ";".join(parse_json(changed_fields)), "on_time": on_time, "days_late": days_late,
            "approval_required": requires_approval,
            "approval_reasons": ";".join(parse_json(reasons)) if approved else None,
-           "approver": approver if approved else None, "approval_decision": decision if approved else None,
-           "approval_decided_at": decided_at if approved else None,
+           "approver": approver,
+           "approver_name": name_cell(people, approver, parse_when(decided_at) if approver else None),
+           "approval_decision": decision if approved else None, "approval_decided_at": decided_at,
            "approval_comment": comment if approved else None, "cancelled_reason": cancelled_reason}
     for name in ("inherent_likelihood", "inherent_impact", "residual_likelihood", "residual_impact", "treatment",
                  "status"):
@@ -175,7 +183,7 @@ def review_row(review: Any, people: Directory, period: _Bounds,
     for prefix in ("inherent", "residual"):
         row[f"{prefix}_level_before"] = _level(before, prefix)
         row[f"{prefix}_level_after"] = _level(after, prefix)
-    return add_names(row, people, REVIEW_PEOPLE)
+    return row
 
 
 def iter_review_rows(session: Session, start: datetime, end: datetime,

@@ -15,7 +15,7 @@ from sqlalchemy import Text, cast
 from sqlmodel import Session, select
 
 from vigil_ir.people import Directory
-from vigil_ir.people.columns import PersonColumn, add_names, with_name_columns
+from vigil_ir.people.columns import PersonColumn, name_cell, parse_when, with_name_columns
 from vigil_ir.eventlog import Event
 from vigil_ir.eventlog.canonical import canonical_json
 from vigil_ir.jsontext import parse_json
@@ -75,11 +75,15 @@ def row(state: dict[str, Any], as_of: date, people: Directory) -> dict[str, Any]
     inherent_score, inherent_level = m.rate(state["inherent_likelihood"], state["inherent_impact"])
     residual_score, residual_level = m.rate(state["residual_likelihood"], state["residual_impact"])
     next_due = history.from_json("next_review_due", state["next_review_due"])
-    return add_names({
+    owner, reviewer, creator = state["owner"], state["last_reviewed_by"], state["created_by"]
+    # The people's names (PEOPLE, each as at its act) set as the row is built, each after its id
+    # column, as add_names would set them: rebuilding the row for them cost more than naming.
+    return {
         "as_of": as_of.isoformat(), "risk_ref": f"RISK-{state['number']}", "title": state["title"],
         "statement": state["statement"], "description": state["description"], "category": state["category"],
         "risk_type": state["risk_type"], "tsc_refs": ";".join(state["tsc_refs"]), "source": state["source"],
-        "owner": state["owner"], "inherent_likelihood": state["inherent_likelihood"],
+        "owner": owner, "owner_name": name_cell(people, owner, parse_when(as_of) if owner else None),
+        "inherent_likelihood": state["inherent_likelihood"],
         "inherent_impact": state["inherent_impact"], "inherent_score": inherent_score,
         "inherent_level": inherent_level, "residual_likelihood": state["residual_likelihood"],
         "residual_impact": state["residual_impact"], "residual_score": residual_score,
@@ -89,12 +93,16 @@ def row(state: dict[str, Any], as_of: date, people: Directory) -> dict[str, Any]
         "review_cadence": cadences.effective(state["cadence"], inherent_level, m.default_cadence),
         "next_review_due_at": state["next_review_due"],
         "review_state": review_state(next_due, state["status"], as_of),
-        "last_reviewed_at": state["last_reviewed_at"], "last_reviewed_by": state["last_reviewed_by"],
+        "last_reviewed_at": state["last_reviewed_at"], "last_reviewed_by": reviewer,
+        "last_reviewed_by_name": name_cell(people, reviewer,
+                                           parse_when(state["last_reviewed_at"]) if reviewer else None),
         "linked_incident_refs": ";".join(state["linked_incidents"]), "methodology_version": state["methodology"],
-        "created_at": state["created_at"], "created_by": state["created_by"], "updated_at": state["updated_at"],
+        "created_at": state["created_at"], "created_by": creator,
+        "created_by_name": name_cell(people, creator, parse_when(state["created_at"]) if creator else None),
+        "updated_at": state["updated_at"],
         "version": state["version"],
         "record_hash": hashlib.sha256(canonical_json(state).encode("utf-8")).hexdigest(),
-    }, people, PEOPLE)
+    }
 
 
 def register(session: Session, as_of: date | None = None, *, today: date | None = None) -> list[dict[str, Any]]:

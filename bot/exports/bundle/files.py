@@ -268,6 +268,8 @@ class Table:
     BATCH_ROWS = 512  # rows serialised before they are written to the files
     # json_line's text: json.dumps with these options builds an encoder per call, this one is made once.
     _encoder = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=json_default)
+    # Text beginning with none of these needs no formula check (csvsafe.cell makes the rest safe).
+    _formula_starts = frozenset(prefix[:1] for prefix in csvsafe.FORMULA_PREFIXES)
 
     def __init__(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
                  workdir: Path | None = None, share: int | None = None):
@@ -298,10 +300,12 @@ class Table:
     def write(self, row: Mapping[str, Any]) -> None:
         """One row; every column must be present (a missing key is a bug: KeyError)."""
         values = [row[name] for name in self.columns]
-        # csvsafe.cell of each value, its two commonest cases inlined (None, and ASCII text that starts
-        # no formula: nothing to change); a call per value cost more than writing the row.
-        self._pending_cells.append(["" if value is None else value if type(value) is str and value.isascii()
-                                    and not value.startswith(csvsafe.FORMULA_PREFIXES) else csvsafe.cell(value)
+        # csvsafe.cell of each value, its commonest cases inlined (None; ASCII text whose first
+        # character starts no formula: nothing to change; an int, which csv.writer writes as str()
+        # does): a call per value cost more than writing the row.
+        starts = self._formula_starts
+        self._pending_cells.append(["" if value is None else value if type(value) is str and value[:1] not in starts
+                                    and value.isascii() or type(value) is int else csvsafe.cell(value)
                                     for value in values])
         self._pending_lines.append(self._encoder.encode(dict(zip(self.columns, values))))
         self.rows += 1
