@@ -20,6 +20,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import TextClause, select, text as sql_text
+from sqlalchemy.engine import Compiled
 from sqlmodel import Session
 
 from vigil_ir.bidi import neutralise as shown
@@ -218,21 +219,38 @@ class BundleEvent:
 
 def stored_ranges(session: Session, ranges: list[tuple[str, int, int]]) -> Iterator[StoredEvent]:
     """The events of each (stream, first seq, last seq) range as stored, in (stream, seq) order
-    (ranges sorted by stream name, byte order), a page of rows at a time."""
-    table = Event.__table__
-    dialect = session.get_bind().dialect.name
-    columns = stored_columns(dialect)
-    stream_order = table.c.stream.collate("C") if dialect == "postgresql" else table.c.stream
+    (ranges sorted by stream name, byte order), a page of rows at a time.
+
+    Read through the driver's own cursor: the rows need no type conversion (the columns are already
+    the stored text), and SQLAlchemy's result rows cost more than the query (a year's 40,000 audit
+    rows: about 0.15 s). A query covers STREAMS_PER_QUERY streams, so a driver that buffers a
+    result (psycopg's client cursor) holds no more than that many streams' rows."""
+    connection = session.connection()
     make = StoredEvent._make
     for offset in range(0, len(ranges), STREAMS_PER_QUERY):
         chunk = ranges[offset:offset + STREAMS_PER_QUERY]
-        query = (select(*columns).where(_in_ranges(len(chunk))).order_by(stream_order, table.c.stream_seq)
-                 .execution_options(yield_per=ROWS_PER_FETCH))
-        params: dict[str, Any] = {}
+        compiled = _ranges_query(connection.dialect, len(chunk))
+        values: dict[str, Any] = {}
         for index, (stream, lo, hi) in enumerate(chunk):
-            params.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
-        for page in session.execute(query, params).partitions():
-            yield from map(make, page)
+            values.update({f"s{index}": stream, f"lo{index}": lo, f"hi{index}": hi})
+        params = compiled.construct_params(values)
+        cursor = connection.connection.cursor()
+        try:
+            cursor.execute(compiled.string, [params[name] for name in compiled.positiontup] if compiled.positional
+                           else params)
+            while page := cursor.fetchmany(ROWS_PER_FETCH):
+                yield from map(make, page)
+        finally:
+            cursor.close()
+
+
+@functools.lru_cache(maxsize=8)
+def _ranges_query(dialect, count: int) -> Compiled:
+    """The statement of stored_ranges for `count` ranges, compiled once per dialect and count."""
+    table = Event.__table__
+    stream_order = table.c.stream.collate("C") if dialect.name == "postgresql" else table.c.stream
+    query = select(*stored_columns(dialect.name)).where(_in_ranges(count)).order_by(stream_order, table.c.stream_seq)
+    return query.compile(dialect=dialect)
 
 
 @functools.lru_cache(maxsize=8)
