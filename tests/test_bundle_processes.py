@@ -13,6 +13,8 @@ import signal
 import threading
 import zipfile
 
+from datetime import timedelta
+
 import pytest
 from sqlalchemy import update
 from sqlmodel import select
@@ -21,6 +23,7 @@ from vigil_ir import clock
 from vigil_ir.db import Database
 from vigil_ir.eventlog import Event
 from vigil_ir.exports.bundle.export import export_bundle
+from vigil_ir.exports.bundle.incidents import PAGE, parts_of
 from vigil_ir.exports.bundle.parallel import ExportProcessFailed
 from vigil_ir.exports.bundle.state_guard import StateDiffers
 from vigil_ir.exports.bundle.verification import verify_bundle
@@ -43,9 +46,10 @@ def recorded_exports(db) -> list[Event]:
         return list(s.exec(select(Event).where(Event.kind == "audit.bundle_exported")))
 
 
-def child(name: str) -> multiprocessing.Process:
-    (process,) = [p for p in multiprocessing.active_children() if p.name == name]
-    return process
+def kill_incident_processes(sent: int) -> None:
+    for process in multiprocessing.active_children():
+        if process.name.startswith("vigil-bundle-incidents-"):
+            os.kill(process.pid, sent)
 
 
 class OnStage(Quiet):
@@ -79,12 +83,13 @@ def test_an_incident_process_that_dies_or_raises_fails_the_export_and_changes_no
     long_incident(db)
     target = tmp_path / "q1.zip"
     target.write_bytes(b"the earlier bundle")
-    # One incident: the first of the two incident processes has none, the second has it.
-    progress = OnStage("Incidents, part 2 of 2", lambda: os.kill(child("vigil-bundle-incidents-2").pid, sent))
+    # One incident, one run: the process that takes it starts the stage, and cannot finish its packet
+    # while the callback holds up the parent's reading; the other has no run (done, or about to be).
+    progress = OnStage("Incidents", lambda: kill_incident_processes(sent))
     with pytest.raises(ExportProcessFailed) as failed:
         export(db, target, progress=progress)
     assert str(failed.value) == message
-    assert "Incidents, part 2 of 2" in progress.seen
+    assert progress.seen.count("Incidents") == 1  # one stage, however many processes
     assert target.read_bytes() == b"the earlier bundle"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["q1.zip"]  # no partial file left
     assert recorded_exports(db) == []
@@ -162,7 +167,47 @@ def test_the_bundle_is_the_one_a_single_process_writes(db, tmp_path, database_ur
     assert one.manifest_sha256 == two.manifest_sha256
     assert read(tmp_path / "one.zip", "manifest.json") == read(tmp_path / "two.zip", "manifest.json")
     assert manifest_of(tmp_path / "two.zip")["event_log"]["segments"]["incident_events.json"]
-    assert len(table(tmp_path / "two.zip", "incidents")[0]) == 3  # one incident process wrote one, the other two
+    assert len(table(tmp_path / "two.zip", "incidents")[0]) == 3
+
+
+def many_incidents(db, count: int) -> None:
+    seed(db)
+    for number in range(count):
+        declare(db, START.date() + timedelta(days=number % 80), title=f"Disk pressure {number}",
+                severity=("sev2", "sev3", "sev4")[number % 3])
+
+
+def test_runs_taken_by_both_processes_join_into_the_bundle_one_process_writes(db, tmp_path, database_url):
+    """Enough incidents for several runs (incidents.parts_of): whichever process takes which, the
+    tables joined from the runs' shares, the packets and the manifest are those of one process."""
+    if not database_url.startswith("sqlite"):
+        pytest.skip("compares with SQLite's in-memory database")
+    count = 3 * PAGE + 7
+    assert len(parts_of(list(range(count + 3)), workers=2)) >= 3
+    memory = Database("sqlite://")
+    metadata.create_all(memory.engine)
+    try:
+        many_incidents(memory, count)
+        export(memory, tmp_path / "one.zip", check_state=True)
+    finally:
+        memory.dispose()
+    many_incidents(db, count)
+    export(db, tmp_path / "two.zip", check_state=True)
+    assert read(tmp_path / "one.zip", "manifest.json") == read(tmp_path / "two.zip", "manifest.json")
+    rows = table(tmp_path / "two.zip", "incidents")[0]
+    numbers = [int(row["key"].removeprefix("INC-")) for row in rows]
+    assert len(numbers) > count and numbers == sorted(set(numbers))  # every run once, in key order
+    assert verify_bundle(tmp_path / "two.zip").ok
+
+
+def test_runs_cover_the_incidents_once_in_order_and_shrink_towards_the_end():
+    numbers = list(range(1, 2001))
+    runs = parts_of(numbers, workers=2)
+    assert [number for run in runs for number in run] == numbers
+    sizes = [len(run) for run in runs]
+    assert sizes == sorted(sizes, reverse=True) and sizes[0] == 10 * PAGE and sizes[-1] == PAGE
+    assert all(size % PAGE == 0 for size in sizes)
+    assert parts_of([], workers=2) == [[]] and parts_of([7], workers=2) == [[7]]
 
 
 def test_the_incident_stage_has_its_own_line_on_the_bar():

@@ -51,3 +51,27 @@ def test_each_lazy_entry_names_its_command_and_its_help(name):
     stand_in = click.Command(name, help=first_paragraph)
     for limit in (30, 45, 60, 80, 500):
         assert stand_in.get_short_help_str(limit) == command.get_short_help_str(limit)
+
+
+# `vigil export bundle` starts its other processes' server before its own modules are imported, so
+# both import at once (vigil_ir.cli.STARTED_EARLY); its --help starts nothing.
+_RECORD_STARTS = (
+    "import sys\nfrom vigil_ir.exports.bundle import parallel\n"
+    "def prepare():\n"
+    "    print('STARTED, export code imported:', 'vigil_ir.exports.cli' in sys.modules)\n"
+    "parallel.prepare = prepare\n"
+    "from vigil_ir.cli import main\n"
+    "try:\n    main({argv!r}, prog_name='vigil')\nexcept SystemExit:\n    pass\n")
+
+
+def test_the_bundle_export_starts_its_processes_before_importing_the_export_code(tmp_path):
+    database = tmp_path / "missing" / "vigil.db"  # the command fails later: the start came first
+    argv = ["export", "bundle", "--from", "2025-01-01", "--to", "2025-01-31", "-o", str(tmp_path / "b.zip")]
+    output = run_fresh(f"import os\nos.environ['DATABASE_URL'] = 'sqlite:///{database}'\n"
+                       + _RECORD_STARTS.format(argv=argv))
+    assert output.splitlines()[0] == "STARTED, export code imported: False"
+
+
+@pytest.mark.parametrize("argv", [["export", "bundle", "--help"], ["export", "--help"], ["export", "incidents", "-h"]])
+def test_help_starts_no_process(argv):
+    assert "STARTED" not in run_fresh(_RECORD_STARTS.format(argv=argv))

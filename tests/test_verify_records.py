@@ -5,7 +5,7 @@ exit 1; `vigil export bundle` refuses to build a bundle from rows that disagree 
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime, timedelta, timezone
 
 import pytest
 from click.testing import CliRunner
@@ -256,3 +256,121 @@ def test_a_stream_rewritten_without_its_creation_is_reported_not_a_crash(records
                                          "-o", str(target)], obj={"database": db})
     assert exported.exit_code == 1 and not target.exists()
     assert f"{record}: its events never create it" in exported.output
+
+
+@pytest.mark.parametrize(("shift", "reported"), [(timedelta(seconds=30), False), (timedelta(minutes=2), True)])
+def test_a_reviews_clock_reading_is_compared_within_the_skew(records, shift, reported):
+    """A review row's completed_at is its own clock reading, a moment before its `risk.reviewed` event's:
+    moved within CLOCK_SKEW it agrees, moved beyond it is reported with the event's time."""
+    from vigil_ir import clock
+
+    db = records
+    target = only(db, RiskReview, RiskReview.outcome == "no_change")
+    moved = clock.to_utc(target.completed_at) + shift
+    with db.session() as s:
+        s.execute(update(RiskReview).where(RiskReview.id == target.id).values(completed_at=moved))
+        event = s.exec(select(Event).where(Event.stream == "risk:1", Event.kind == "risk.reviewed")).one()
+    result = verify(db)
+    line = (f"BROKEN: RRV-{target.id} of RISK-1: the state row's completed_at differs from its events (events say "
+            f"'{clock.iso(event.recorded_at)} (±60 s)', the row has '{clock.iso(moved)}')")
+    assert (line in result.output) is reported, result.output
+    assert result.exit_code == (1 if reported else 0)
+
+
+@pytest.mark.parametrize(("table", "where", "field", "value", "expected"), [
+    (Risk, lambda db: Risk.number == 1, "next_review_due", date(2026, 1, 1), None),
+    (Risk, lambda db: Risk.number == 1, "updated_at", datetime(2025, 1, 1, tzinfo=timezone.utc), None),
+    (RiskReview, lambda db: RiskReview.outcome == "no_change", "due_on", date(2025, 3, 1), None),
+])
+def test_an_edited_date_or_time_is_reported_in_its_json_form(records, table, where, field, value, expected):
+    """Dates and times are compared in the form the events carry them (`2025-03-01`,
+    `2025-01-01T00:00:00.000000Z`), whichever way the database returns them."""
+    from vigil_ir import clock
+    from vigil_ir.risks import history
+
+    db = records
+    row = only(db, table, where(db))
+    before = history.to_json(getattr(row, field))
+    with db.session() as s:
+        s.execute(update(table).where(table.id == row.id).values({field: value}))
+    result = verify(db)
+    record = "RISK-1" if table is Risk else f"RRV-{row.id} of RISK-1"
+    shown = clock.iso(value) if isinstance(value, datetime) else value.isoformat()
+    assert (f"BROKEN: {record}: the state row's {field} differs from its events (events say "
+            f"{expected or repr(before)}, the row has {shown!r})") in result.output, result.output
+
+
+def test_the_folds_read_the_streams_that_begin_with_their_prefixes_exactly(records):
+    """walk_read reads a range of streams per prefix (on SQLite by comparing texts): neighbours of a
+    prefix (`risk;`, `risks:`) and other cases (`RISK:`) are not read; every stream that begins with
+    one is, in the log's (stream, stream_seq) order, with the events walk gives, less the kinds no
+    fold reads."""
+    from vigil_ir.eventlog import append
+    from vigil_ir.eventlog.folding import walk, walk_read
+    from vigil_ir.state_check import folds
+
+    db = records
+    with db.session() as s:
+        for stream in ("risk;1", "risks:1", "RISK:1", "Risk:2", "incident;9", "action", "risk:"):
+            append(s, stream=stream, kind="risk.created", actor="U0X", data={})
+    with db.read_session() as s:
+        read = [(e.stream, e.stream_seq, e.kind) for e in walk_read(s, folds())]
+        kinds = {prefix: set() for prefix in ("action:", "exercise:", "incident:", "risk:")}
+        for fold in folds():
+            kinds[fold.prefix] = None if kinds[fold.prefix] is None or fold.kinds is None \
+                else kinds[fold.prefix] | fold.kinds
+        # walk's LIKE is not case-sensitive on SQLite: `RISK:1` too, which StateCheck passes over
+        every = [(e.stream, e.stream_seq, e.kind) for e in walk(s, list(kinds)) if e.stream.startswith(tuple(kinds))]
+    assert read == sorted(read)
+    first = {}
+    for stream, seq, kind in every:
+        first.setdefault(stream, seq)
+    prefix = lambda stream: next(p for p in kinds if stream.startswith(p))  # noqa: E731
+    assert read == [(stream, seq, kind) for stream, seq, kind in every
+                    if kinds[prefix(stream)] is None or kind in kinds[prefix(stream)] or first[stream] == seq]
+    streams = {stream for stream, _, _ in read}
+    assert "risk:" in streams and not streams & {"risk;1", "risks:1", "RISK:1", "Risk:2", "incident;9", "action"}
+    assert {"risk:1", "risk:3", "incident:2", "action:1"} <= streams
+
+
+def test_a_playbook_runs_own_columns_edited_by_sql_are_reported(records):
+    """A run's columns (read as plain rows with its incident's number) and its attach time, its own
+    clock reading compared within CLOCK_SKEW with its `playbook.attached` event's."""
+    from vigil_ir import clock
+
+    db = records
+    run = only(db, PlaybookRun)
+    moved = clock.to_utc(run.attached_at) + timedelta(minutes=5)
+    with db.session() as s:
+        s.execute(update(PlaybookRun).where(PlaybookRun.id == run.id).values(title="Something else",
+                                                                            attached_at=moved))
+    result = verify(db)
+    assert result.exit_code == 1
+    record = f"INC-2 playbook run {run.id}"
+    assert (f"BROKEN: {record}: the state row's title differs from its events (events say {run.title!r}, the row "
+            "has 'Something else')") in result.output
+    assert f"BROKEN: {record}: the state row's attached_at differs from its events" in result.output
+    assert f"the row has '{clock.iso(moved)}')" in result.output
+
+
+def test_a_risk_time_written_another_way_for_the_same_instant_agrees(records):
+    """A risk row agreeing with its fold is compared with its dates and times as the database writes them
+    out; SQLite keeps a time as the text it was given, so a time written another way (`T`, no
+    microseconds) is compared again as a time, and the same instant agrees, as it always did."""
+    from sqlalchemy import text
+
+    from vigil_ir import clock
+
+    db = records
+    if not db.is_sqlite:
+        pytest.skip("PostgreSQL keeps a time as a time, whatever the text it was given")
+    with db.session() as s:
+        risk = s.exec(select(Risk).where(Risk.number == 1)).one()
+        created, updated = clock.to_utc(risk.created_at), clock.to_utc(risk.updated_at)
+        s.execute(text("UPDATE risk SET created_at = :created, updated_at = :updated WHERE number = 1"),
+                  {"created": created.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                   "updated": updated.strftime("%Y-%m-%d %H:%M:%S")})
+        assert s.execute(text("SELECT created_at FROM risk WHERE number = 1")).scalar_one().count("T") == 1
+    assert updated.microsecond == 0
+    result = verify(db)
+    assert result.exit_code == 0, result.output

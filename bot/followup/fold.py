@@ -13,12 +13,13 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, differences, iso, read_columns, rows_where_in, streams_without
+from vigil_ir.eventlog.folding import Mismatch, differences, iso, rows_where_in, streams_without
 from vigil_ir.followup.actions import FIELDS as ACTION_FIELDS
 from vigil_ir.followup.actions import snapshot
 from vigil_ir.followup.models import ActionItem, PostIncidentReview
 from vigil_ir.followup.pir import TEXT_FIELDS
-from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
+from vigil_ir.incidents.fold import rows_of_incidents
+from vigil_ir.incidents.models import STREAM_PREFIXES, key_of
 
 ACTION_PREFIX = "action:"
 PIR_FIELDS = ("required", "due_at", "facilitator", "status", "held_at", "attendees", *TEXT_FIELDS,
@@ -87,12 +88,8 @@ class PirFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [int(stream.removeprefix(self.prefix)) for stream in finished]
-        incident, pir = Incident.__table__, PostIncidentReview.__table__
-        # Plain rows (the PIR's columns and its incident's number), not ORM objects.
-        query = (select(incident.c.number.label("incident_number"), *read_columns(pir))
-                 .join_from(incident, pir, pir.c.incident_id == incident.c.id)
-                 .where(incident.c.number.in_(numbers), incident.c.exercise.is_(self.exercise)))
-        rows = {row.incident_number: row for row in session.execute(query).all()}
+        rows = {row.incident_number: row
+                for row in rows_of_incidents(session, PostIncidentReview, numbers, exercise=self.exercise)}
         for stream, folded in finished.items():
             number = int(stream.removeprefix(self.prefix))
             record, row = f"PIR of {key_of(number, self.exercise)}", rows.get(number)

@@ -8,12 +8,16 @@ edit of the table (a title, a severity, a lead changed in place) as detectable a
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable
 from typing import Any
 
+from sqlalchemy import bindparam
+from sqlalchemy import select as sa_select
 from sqlmodel import Session, select
 
-from vigil_ir.eventlog.folding import Mismatch, StateCheck, differences, iso, rows_where_in, streams_without, walk
+from vigil_ir.eventlog.folding import (Mismatch, StateCheck, agrees, differences, is_time, iso, read_columns,
+                                      rows_where_in, streams_without, walk)
 from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
 
 # The columns a fold gives; the rest (Slack message and channel ts caches, the rendered summary, the
@@ -69,8 +73,33 @@ def fold(events: Iterable[Any]) -> dict[str, Any]:
     return state
 
 
-def row_values(incident: Incident) -> dict[str, Any]:
-    return {name: iso(getattr(incident, name)) for name in (*FOLDED, "declared_at")}
+# What a compare reads of a row, in this order: its number and kind, then the columns it compares.
+COMPARED = (*FOLDED, "declared_at")
+READ = ("number", "exercise", *COMPARED)
+TIMES = tuple(name for name in COMPARED if is_time(Incident.__table__.c[name]))
+
+
+def row_values(row: Any) -> dict[str, Any]:
+    """The compared columns of a row read as READ, its times in their exported form."""
+    found = dict(zip(COMPARED, row[2:]))
+    for name in TIMES:
+        found[name] = iso(found[name])
+    return found
+
+
+def rows_of_incidents(session: Session, model: Any, numbers: list[int], *, exercise: bool) -> list[Any]:
+    """`model`'s rows (its `incident_id` names their incident) of the incidents, or exercises, numbered
+    `numbers`: plain rows of its columns (`read_columns`) and their incident's number, `incident_number`."""
+    return session.execute(_of_incidents(model.__table__, exercise), {"numbers": numbers}).all()
+
+
+@functools.cache
+def _of_incidents(table: Any, exercise: bool) -> Any:
+    # Built once (a PIR and a playbook compare run it each batch: building it cost more than running it).
+    incident = Incident.__table__
+    return (sa_select(incident.c.number.label("incident_number"), *read_columns(table))
+            .join_from(incident, table, table.c.incident_id == incident.c.id)
+            .where(incident.c.number.in_(bindparam("numbers", expanding=True)), incident.c.exercise.is_(exercise)))
 
 
 def number_of(stream: str) -> int:
@@ -98,7 +127,7 @@ class IncidentFold:
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [number_of(stream) for stream in finished]
         # An incident and an exercise may share a number: keep the rows of this fold's kind.
-        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers)
+        rows = {incident.number: incident for incident in rows_where_in(session, Incident, "number", numbers, READ)
                 if incident.exercise == self.exercise}
         for stream, expected in finished.items():
             key = key_of(number_of(stream), self.exercise)
@@ -107,8 +136,9 @@ class IncidentFold:
                 yield Mismatch(key, "row", "an incident row", "none (the row was removed)")
                 continue
             declared_at = expected["declared_at"]
-            yield from differences(key, {name: expected.get(name) for name in FOLDED}, row_values(incident),
-                                   {"declared_at": declared_at} if declared_at else None)
+            found, times = row_values(incident), {"declared_at": declared_at} if declared_at else None
+            if not agrees(expected, found, FOLDED, times):  # field by field only to name what differs
+                yield from differences(key, {name: expected.get(name) for name in FOLDED}, found, times)
 
     def rows_without_events(self, session: Session) -> Iterable[Mismatch]:
         for number in session.exec(select(Incident.number).where(Incident.exercise.is_(self.exercise),

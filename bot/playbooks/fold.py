@@ -15,10 +15,11 @@ import hashlib
 from collections.abc import Iterable
 from typing import Any
 
-from sqlmodel import Session, select
+from sqlmodel import Session
 
 from vigil_ir.eventlog.folding import Mismatch, differences, iso, rows_where_in
-from vigil_ir.incidents.models import STREAM_PREFIXES, Incident, key_of
+from vigil_ir.incidents.fold import rows_of_incidents
+from vigil_ir.incidents.models import STREAM_PREFIXES, key_of
 from vigil_ir.playbooks.models import PlaybookDeadline, PlaybookRun, PlaybookStep
 
 RUN_FIELDS = ("playbook_id", "version", "title", "sha256", "attached_by")
@@ -81,11 +82,9 @@ class PlaybookFold:
 
     def compare(self, session: Session, finished: dict[str, dict[str, Any]]) -> Iterable[Mismatch]:
         numbers = [int(stream.removeprefix(self.prefix)) for stream in finished]
-        runs: dict[int, dict[int, PlaybookRun]] = {}
-        for number, run in session.exec(select(Incident.number, PlaybookRun)
-                                        .join(PlaybookRun, PlaybookRun.incident_id == Incident.id)
-                                        .where(Incident.number.in_(numbers), Incident.exercise.is_(self.exercise))):
-            runs.setdefault(number, {})[run.id] = run
+        runs: dict[int, dict[int, Any]] = {}
+        for run in rows_of_incidents(session, PlaybookRun, numbers, exercise=self.exercise):
+            runs.setdefault(run.incident_number, {})[run.id] = run
         ids = [run_id for by_id in runs.values() for run_id in by_id]
         steps: dict[int, dict[str, PlaybookStep]] = {}
         for step in rows_where_in(session, PlaybookStep, "run_id", ids):
@@ -103,7 +102,7 @@ class PlaybookFold:
                 yield Mismatch(f"{key} playbook run {run_id}", "events", "its playbook.attached event",
                                "none (a row no event mentions)")
 
-    def _run(self, record: str, expected: dict[str, Any], run: PlaybookRun | None,
+    def _run(self, record: str, expected: dict[str, Any], run: Any,
              steps: dict[str, PlaybookStep], deadlines: dict[str, PlaybookDeadline]) -> Iterable[Mismatch]:
         if run is None:
             yield Mismatch(record, "row", "a playbook run row", "none (the row was removed)")

@@ -1,15 +1,18 @@
 """An incident process of a bundle export: its share of the incident pass, on the parent's snapshot.
 
-`main` runs in a child process (vigil_ir.exports.bundle.parallel starts one per share). It joins the
+`main` runs in a child process (vigil_ir.exports.bundle.parallel starts several). It joins the
 snapshot the parent shares (vigil_ir.exports.snapshot.joined_snapshot) and runs the incident section
-writer (vigil_ir.exports.bundle.incidents) for its run of the period's incidents, forwarding what it
-produces over its connection: each finished packet file (bytes), its shares of the three incident
-tables (temporary files passed as open file descriptors, so nothing is copied and nothing is left on
-disk if either process dies), the progress of its stage, and at the end the facts the parent's later
-sections need (`Facts`). The parent joins the shares and writes every file into the one zip.
+writer (vigil_ir.exports.bundle.incidents) for runs of the period's incidents: the period's incidents
+are cut into runs (incidents.parts_of), and each process takes the next run not yet taken (a counter
+the processes share) until none is left, so they finish together. For each run it forwards over its
+connection what it produces: each finished packet file (bytes), the run's share of each of the three
+incident tables (temporary files passed as open file descriptors, so nothing is copied and nothing is
+left on disk if either process dies), and the progress of the stage; at the end, the facts the
+parent's later sections need of each of its runs (`Facts`). The parent joins the shares in run order
+and writes every file into the one zip.
 
 Messages to the parent, in order: ("ready",), ("joined",), then any number of ("file", entry, bytes,
-listed), ("share", entry) + a file descriptor and ("progress", ...), and last ("done", Facts) or
+listed), ("share", entry, run) + a file descriptor and ("progress", ...), and last ("done", Pass) or
 ("failed", text, traceback). The parent sends one: ("snapshot", token).
 
 Imported at module level on purpose: the forkserver preloads this module, so a child starts with the
@@ -23,7 +26,7 @@ import os
 import sys
 import traceback
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import send_handle
@@ -37,6 +40,7 @@ from vigil_ir.exports.bundle.files import FileEntry, entry_for
 from vigil_ir.exports.eventlog_export import Segments
 from vigil_ir.exports.manifest import Manifest, Note
 from vigil_ir.exports.snapshot import joined_snapshot
+from vigil_ir.exports.timeline import risk_links
 from vigil_ir.people import Directory
 
 
@@ -52,8 +56,8 @@ class Job:
     backend: str
     workdir: Path
     settings: Settings
-    share: int = 0  # which run of the period's incidents this process writes (incidents.share_of)
-    shares: int = 1
+    worker: int = 0  # which of the incident processes this is (its name)
+    workers: int = 1  # how many take runs of the period's incidents (incidents.parts_of)
 
 
 @dataclass
@@ -67,7 +71,7 @@ class Facts:
     named: set[str] = field(default_factory=set)  # user ids the pass showed: the people list includes them
     criteria_references: dict[str, Counter] = field(default_factory=dict)
     review_rows: list[dict[str, Any]] = field(default_factory=list)  # the program review's population rows
-    numbers: list[int] = field(default_factory=list)  # the incidents of this share, in order
+    numbers: list[int] = field(default_factory=list)  # the incidents of this run, in order
 
     def merge_into(self, ctx: Context, *, expected_streams: dict[str, str], notes_at: int) -> None:
         """Add these to the parent's context as if the pass had run there first, where it runs in
@@ -86,7 +90,7 @@ class Facts:
 
     @classmethod
     def of_shares(cls, shares: list[Facts]) -> Facts:
-        """The facts of the whole pass from those of its shares, in share order."""
+        """The facts of the whole pass from those of its runs, in run order."""
         whole = cls()
         for facts in shares:
             for path, segments in facts.segments.items():
@@ -121,12 +125,12 @@ class ForwardingSink:
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None:
         raise TypeError("a table written in this process is a share (vigil_ir.exports.bundle.files.Table)")
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None:
-        """This process's share of a table; the parent joins the shares (files.join_shares). The parent
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None:
+        """A run's share of a table; the parent joins the shares in order (files.join_shares). The parent
         receives a duplicate of the descriptor: the same anonymous file, no copy."""
         with source:
             source.flush()
-            self.connection.send(("share", entry))
+            self.connection.send(("share", entry, share))
             send_handle(self.connection, source.fileno(), None)
 
 
@@ -144,22 +148,50 @@ class ForwardingProgress:
         pass
 
 
-def incident_pass(connection: Connection, session, job: Job) -> Facts:
-    manifest = Manifest(start=job.start, end=job.end, generated_at=job.generated_at, generated_by=job.generated_by,
-                        backend=job.backend)
-    ctx = Context(session=session, sink=ForwardingSink(connection), manifest=manifest, workdir=job.workdir,
-                  progress=ForwardingProgress(connection), people=Directory.load(session), settings=job.settings)
-    numbers = incidents.write(ctx, share=job.share, shares=job.shares)
-    return Facts(segments=manifest.segments, sequences=manifest.sequences, notes=manifest.notes,
-                 streams_in_full=ctx.streams_in_full, named=ctx.people.named,
-                 criteria_references=ctx.criteria_references, numbers=numbers, review_rows=ctx.review_rows)
+@dataclass
+class Pass:
+    """What one incident process did: the facts of each run it took, by run, of `runs` in all."""
+
+    runs: int
+    done: dict[int, Facts]
+
+
+def _manifest(job: Job) -> Manifest:
+    return Manifest(start=job.start, end=job.end, generated_at=job.generated_at, generated_by=job.generated_by,
+                    backend=job.backend)
+
+
+def _take(taken) -> int:
+    """The next run no process has taken (`taken`: a multiprocessing.Value the processes share)."""
+    with taken.get_lock():
+        run = taken.value
+        taken.value += 1
+    return run
+
+
+def incident_pass(connection: Connection, session, job: Job, taken) -> Pass:
+    whole = Context(session=session, sink=ForwardingSink(connection), manifest=_manifest(job), workdir=job.workdir,
+                    progress=ForwardingProgress(connection), people=Directory.load(session), settings=job.settings)
+    numbers = incidents.numbers_of(whole)
+    runs = incidents.parts_of(numbers, workers=job.workers)
+    linked = risk_links(session)  # once for all runs
+    done: dict[int, Facts] = {}
+    while (run := _take(taken)) < len(runs):
+        if not done:  # the parent shows one stage for all the processes
+            whole.progress.start("Incidents", len(numbers))
+        ctx = replace(whole, manifest=_manifest(job), criteria_references={}, streams_in_full={}, review_rows=[])
+        incidents.write_part(ctx, runs[run], share=run, linked=linked)
+        done[run] = Facts(segments=ctx.manifest.segments, sequences=ctx.manifest.sequences, notes=ctx.manifest.notes,
+                          streams_in_full=ctx.streams_in_full, named=set(ctx.people.named),
+                          criteria_references=ctx.criteria_references, numbers=runs[run], review_rows=ctx.review_rows)
+    return Pass(runs=len(runs), done=done)
 
 
 TASKS = {"incidents": incident_pass}
 NICENESS = 10  # added to the process's nice value (os.nice)
 
 
-def main(connection: Connection, task: str, job: Job) -> None:
+def main(connection: Connection, task: str, job: Job, taken) -> None:
     """The child process's work; a failure is reported to the parent, then the process exits non-zero."""
     # The exporting process holds the export's sequential path (its sections, then joining the shares
     # and the zip's last files); work here can go in any order. A lower priority lets the scheduler
@@ -175,7 +207,7 @@ def main(connection: Connection, task: str, job: Job) -> None:
             raise RuntimeError(f"expected the snapshot to join, got {kind!r}")
         with joined_snapshot(job.url, token) as session:
             connection.send(("joined",))
-            result = run(connection, session, job)
+            result = run(connection, session, job, taken)
         connection.send(("done", result))
     except BaseException as failure:  # noqa: BLE001 - every failure is the parent's to report
         try:

@@ -86,8 +86,8 @@ def _backend(database: Database) -> str:
 # incident pass's population rows; the people list names everyone the others showed; the criteria
 # index lists the files written before it).
 SECTIONS_BESIDE_INCIDENTS = (carried_over, security, cadence, actions, exercises, risks, audit_log, notifications,
-                             policy, signoffs, program)
-SECTIONS_AFTER = (program_report, people, chain_heads, criteria_index)
+                             policy, signoffs, program, chain_heads)
+SECTIONS_AFTER = (program_report, people, criteria_index)
 # Sections after the incident pass that do beside it what needs none of its facts (`prepare`), so
 # that less waits for it: the people list scans the period's events for the ids they name.
 PREPARED_BESIDE = (people,)

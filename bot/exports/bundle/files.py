@@ -6,7 +6,9 @@ in 1 MiB chunks; a report is handed over as it is. The SHA-256, size and row cou
 taken from the bytes as they are produced, for the manifest.
 
 Compression runs in a thread of its own: zlib and file writes release the GIL, so deflating one file
-overlaps with the Python work that produces the next. The incident pass runs in a second process
+overlaps with the Python work that produces the next. The tables the incident processes write in
+shares are hashed and deflated as the shares arrive (vigil_ir.exports.bundle.joined) and copied in
+already deflated. The incident pass runs in a second process
 (vigil_ir.exports.bundle.parallel) and hands its finished files to the same sink from a receiving
 thread, so entries from both processes are written as they come: the zip's entry order follows
 timing, while `manifest.json` lists the files sorted by path (the same for the same data).
@@ -25,7 +27,6 @@ import csv
 import hashlib
 import io
 import json
-import os
 import queue
 import tempfile
 import threading
@@ -106,7 +107,7 @@ class Sink(Protocol):
 
     def add_spooled(self, entry: FileEntry, source: IO[bytes]) -> None: ...
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None: ...
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None: ...
 
 
 class ZipSink:
@@ -114,18 +115,17 @@ class ZipSink:
 
     `add` and `add_spooled` hash the bytes here and hand them to one compressing thread, which
     owns the zip file; the entries are written in the order they were handed over. `add_entry` takes
-    a file hashed elsewhere (another process); `add_joined` a file put together from pieces (a table
-    written in shares by several processes), which the compressing thread hashes as it writes it:
-    `wait_written` before reading its hash. Several threads may hand files over at once."""
+    a file hashed elsewhere (another process); `add_deflated` one already hashed and deflated
+    (vigil_ir.exports.bundle.joined). Several threads may hand files over at once."""
 
     def __init__(self, path: Path, generated_at: datetime):
         self.zip = zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED, allowZip64=True,
                                    compresslevel=COMPRESSION_LEVEL)
+        self.workdir = path.parent
         self.stamp = clock.to_utc(generated_at).timetuple()[:6]
         self.files: list[FileEntry] = []
         self._jobs: queue.Queue = queue.Queue(QUEUED)
         self._failed: BaseException | None = None
-        self._hashing: list[threading.Thread] = []  # one per joined file (add_joined)
         self._thread = threading.Thread(target=self._compress, name="bundle-zip", daemon=True)
         self._thread.start()
 
@@ -138,23 +138,21 @@ class ZipSink:
 
     def _compress(self) -> None:
         while (job := self._jobs.get()) is not None:
-            path, size, pieces = job
+            path, size, source, crc = job
             try:
                 if self._failed is None:
                     with self.zip.open(self._info(path), "w", force_zip64=size >= ZIP64_FROM) as target:
-                        _deflate_with_isal(target)
-                        for chunk in _chunks(pieces):
-                            target.write(chunk)
+                        if crc is None:
+                            _deflate_with_isal(target)
+                            for chunk in _chunks(source):
+                                target.write(chunk)
+                        else:
+                            _write_deflated(target, source, crc=crc, size=size)
             except BaseException as exc:  # noqa: BLE001 - re-raised in the producing thread
                 self._failed = exc
             finally:
-                _close(pieces)
+                _close(source)
                 self._jobs.task_done()
-
-    def _hand_over(self, path: str, size: int, pieces: list) -> None:
-        if self._failed is not None:
-            raise self._failed
-        self._jobs.put((path, size, pieces))
 
     def add(self, path: str, data: bytes | str, *, section: str, description: str, query: str,
             rows: int | None = None, listed: bool = True) -> FileEntry:
@@ -166,42 +164,21 @@ class ZipSink:
     def add_entry(self, entry: FileEntry, source: bytes | IO[bytes], *, listed: bool = True) -> None:
         """A file whose hash, size and row count `entry` already holds: bytes, or a binary file (which
         the sink closes once copied in)."""
-        self._add(entry, [source], listed=listed)
+        self._add(entry, source, listed=listed)
 
-    def add_joined(self, entry: FileEntry, pieces: list[bytes | IO[bytes]]) -> None:
-        """A file made of `pieces` in order (bytes, or binary files the sink closes once copied in);
-        `entry` holds its size and rows, and gets its SHA-256 by `wait_written`. A thread of its own
-        hashes the pieces (through duplicates of their descriptors) while the zip's thread deflates
-        them: on the other core, where it would otherwise add to the export's last seconds."""
-        hashing = threading.Thread(target=self._hash, args=(entry, _readers(pieces)), name="bundle-hash", daemon=True)
-        hashing.start()
-        self._hashing.append(hashing)
-        self._add(entry, pieces)
+    def add_deflated(self, entry: FileEntry, deflated: IO[bytes], *, crc: int) -> None:
+        """A file whose hash, size and rows `entry` holds, given as one raw deflate stream in the binary
+        file `deflated` (closed once copied in), with the CRC-32 of the bytes it holds."""
+        self._add(entry, deflated, crc=crc)
 
-    def _hash(self, entry: FileEntry, readers: list) -> None:
-        digest = hashlib.sha256()
+    def _add(self, entry: FileEntry, source: bytes | IO[bytes], *, listed: bool = True,
+             crc: int | None = None) -> None:
         try:
-            for reader in readers:
-                if isinstance(reader, bytes):
-                    digest.update(reader)
-                    continue
-                offset = 0
-                while chunk := os.pread(reader, CHUNK, offset):  # pread: the zip's thread reads the same file
-                    digest.update(chunk)
-                    offset += len(chunk)
-            entry.sha256 = digest.hexdigest()
-        except BaseException as exc:  # noqa: BLE001 - raised by wait_written
-            self._failed = self._failed or exc
-        finally:
-            for reader in readers:
-                if isinstance(reader, int):
-                    os.close(reader)
-
-    def _add(self, entry: FileEntry, pieces: list, *, listed: bool = True) -> None:
-        try:
-            self._hand_over(entry.path, entry.bytes, pieces)
+            if self._failed is not None:
+                raise self._failed
+            self._jobs.put((entry.path, entry.bytes, source, crc))
         except BaseException:
-            _close(pieces)
+            _close(source)
             raise
         if listed:
             self.files.append(entry)
@@ -211,14 +188,12 @@ class ZipSink:
         was written."""
         self.add_entry(entry, source)
 
-    def add_share(self, entry: FileEntry, source: IO[bytes]) -> None:
+    def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None:
         raise TypeError("a table written whole in this process has no shares")
 
     def wait_written(self) -> None:
         """Until every file handed over so far is in the zip (raises what the writing raised)."""
         self._jobs.join()
-        for hashing in self._hashing:
-            hashing.join()
         if self._failed is not None:
             raise self._failed
 
@@ -226,32 +201,52 @@ class ZipSink:
         """Wait for every entry to be written, then finish the zip (raises what the writing raised)."""
         self._jobs.put(None)
         self._thread.join()
-        for hashing in self._hashing:
-            hashing.join()
         self.zip.close()
         if self._failed is not None:
             raise self._failed
 
 
-def _chunks(pieces: list[bytes | IO[bytes]]) -> Iterator[bytes]:
-    for piece in pieces:
-        if isinstance(piece, (bytes, bytearray)):
-            yield piece
-        else:
-            piece.seek(0)
-            while chunk := piece.read(CHUNK):
-                yield chunk
+def _chunks(source: bytes | IO[bytes]) -> Iterator[bytes]:
+    if isinstance(source, (bytes, bytearray)):
+        yield source
+        return
+    source.seek(0)
+    while chunk := source.read(CHUNK):
+        yield chunk
 
 
-def _readers(pieces: list[bytes | IO[bytes]]) -> list[bytes | int]:
-    """Each piece as bytes, or a duplicate of its file's descriptor (read with os.pread, closed by its reader)."""
-    return [bytes(piece) if isinstance(piece, (bytes, bytearray)) else os.dup(piece.fileno()) for piece in pieces]
+def _close(source: bytes | IO[bytes]) -> None:
+    if not isinstance(source, (bytes, bytearray)):
+        source.close()
 
 
-def _close(pieces: list[bytes | IO[bytes]]) -> None:
-    for piece in pieces:
-        if not isinstance(piece, (bytes, bytearray)):
-            piece.close()
+class _Deflated:
+    """A zip entry's compressor for data already deflated: passes it through."""
+
+    def compress(self, data: bytes) -> bytes:
+        return data
+
+    def flush(self) -> bytes:
+        return b""
+
+
+def _write_deflated(entry: IO[bytes], deflated: IO[bytes], *, crc: int, size: int) -> None:
+    """Write a zip entry just opened for writing from a raw deflate stream holding `size` bytes whose
+    CRC-32 is `crc`. zipfile has no public way to take deflated data, so its writer's compressor is
+    replaced by a pass-through and its CRC and size are set before it closes; should a Python version
+    keep them differently, the stream is inflated and deflated again (the same entry, slower)."""
+    deflated.seek(0)
+    if not all(hasattr(entry, name) for name in ("_compressor", "_crc", "_file_size")) or entry._file_size:
+        _deflate_with_isal(entry)
+        inflater = isal_zlib.decompressobj(-isal_zlib.MAX_WBITS)
+        while chunk := deflated.read(CHUNK):
+            entry.write(inflater.decompress(chunk))
+        entry.write(inflater.flush())
+        return
+    entry._compressor = _Deflated()
+    while chunk := deflated.read(CHUNK):
+        entry.write(chunk)
+    entry._crc, entry._file_size = crc, size
 
 
 def _deflate_with_isal(entry: IO[bytes]) -> None:
@@ -266,9 +261,9 @@ def _deflate_with_isal(entry: IO[bytes]) -> None:
 class Table:
     """One export written as `<name>.csv` (UTF-8 BOM, formula-safe) and `<name>.json`, same columns.
 
-    A table too large for one process is written in shares (`share`: 0 for the first, 1, ...), one
-    per process, each a run of whole rows: only the first share begins with the CSV header, and no
-    share has the JSON array's brackets. `join_shares` makes the files from them, in share order."""
+    A table written by several processes is written in shares (`share`: 0 for the first, 1, ...), each
+    a run of whole rows: only the first share begins with the CSV header, and no share has the JSON
+    array's brackets. vigil_ir.exports.bundle.joined makes the files from them, in share order."""
 
     def __init__(self, name: str, columns: Sequence[str], *, section: str, description: str, query: str,
                  workdir: Path | None = None, share: int | None = None):
@@ -320,30 +315,8 @@ class Table:
             if self.share is None:
                 sink.add_spooled(entry, file)
             else:
-                sink.add_share(entry, file)
+                sink.add_share(entry, file, share=self.share)
 
     def discard(self) -> None:
         self._csv_file.close()
         self._json_file.close()
-
-
-def join_shares(sink: ZipSink, shares: list[tuple[FileEntry, IO[bytes]]]) -> FileEntry:
-    """One table file (`.csv` or `.json`) from its shares in order (Table with `share`), each an entry
-    with its size and rows and the open file; the zip's thread hashes the whole as it writes it."""
-    first = shares[0][0]
-    pieces: list[bytes | IO[bytes]] = []
-    if first.path.endswith(".json"):  # the array's brackets, and a comma between two shares' rows
-        for entry, file in shares:
-            if entry.rows:
-                pieces += [b",\n" if pieces else b"[\n", file]
-            else:
-                file.close()
-        pieces.append(b"\n]\n" if pieces else b"[]\n")
-    else:  # the first share's rows begin with the header
-        pieces = [file for _, file in shares]
-    sizes = {id(file): entry.bytes for entry, file in shares}
-    size = sum(len(piece) if isinstance(piece, bytes) else sizes[id(piece)] for piece in pieces)
-    joined = FileEntry(first.path, "", size, sum(entry.rows or 0 for entry, _ in shares), first.section,
-                       first.description, first.query)
-    sink.add_joined(joined, pieces)
-    return joined

@@ -53,12 +53,12 @@ class IncidentFiles:
     packet folder. Each incident's events are read once and serialised once for all of them."""
 
     def __init__(self, ctx: Context, *, population, event_log, pirs, folder: str, packet_description,
-                 review_rows: list | None = None):
+                 review_rows: list | None = None, linked: dict[str, list] | None = None):
         self.ctx, self.population, self.event_log, self.pirs = ctx, population, event_log, pirs
         self.review_rows = review_rows  # where the program review's part of each population row goes
         self.folder, self.packet_description = folder, packet_description
         self.segments = ctx.manifest.segments.setdefault(f"{event_log.name}.json", Segments())
-        self.linked = risk_links(ctx.session)
+        self.linked = risk_links(ctx.session) if linked is None else linked
 
     def write_page(self, page: list[Incident], extra_columns=lambda incident: {}) -> None:
         """A page of incidents: their streams, heads, reviews, actions and checklists read in a few queries."""
@@ -128,28 +128,46 @@ def _pages(ctx: Context, numbers: list[int]) -> Iterator[list[Incident]]:
         ctx.session.expunge_all()
 
 
-def _numbers(ctx: Context) -> list[int]:
+def numbers_of(ctx: Context) -> list[int]:
+    """The numbers of the period's incidents, in order."""
     return list(ctx.session.exec(select(Incident.number).where(*_in_period(ctx)).order_by(Incident.number)))
 
 
 def streams_in_full(ctx: Context) -> dict[str, str]:
     """The streams `write` gives whole in its event log, known before it runs (the audit log leaves
     them out; the parent process writes it while the incident processes run this pass)."""
-    return {stream_of(number): f"{E2_FILE}.json" for number in _numbers(ctx)}
+    return {stream_of(number): f"{E2_FILE}.json" for number in numbers_of(ctx)}
 
 
-def share_of(numbers: list[int], share: int, shares: int) -> list[int]:
-    """The `share`-th of `shares` runs of `numbers`, as even in count as they can be."""
-    return numbers[len(numbers) * share // shares:len(numbers) * (share + 1) // shares]
+def parts_of(numbers: list[int], *, workers: int) -> list[list[int]]:
+    """`numbers` cut into runs, in order, for `workers` processes that each take the next run when done
+    with one: whole pages, each run a quarter of what is left per worker (at least a page), so the
+    runs shrink towards the end and the processes finish close together however their speeds
+    differ. The same numbers give the same runs in every process. Never empty: no incidents make one
+    empty run (whose tables are the header and the empty array)."""
+    pages, runs, at = -(-len(numbers) // PAGE), [], 0
+    while at < pages:
+        size = max(1, -(-(pages - at) // (2 * workers)))
+        runs.append(numbers[at * PAGE:(at + size) * PAGE])
+        at += size
+    return runs or [[]]
 
 
-def write(ctx: Context, *, share: int | None = None, shares: int = 1) -> list[int]:
-    """E1, E2, E3 and the E5 PIR table; returns the incident numbers included.
+def write(ctx: Context) -> list[int]:
+    """E1, E2, E3 and the E5 PIR table of the period's incidents, in this process; returns their numbers."""
+    numbers = numbers_of(ctx)
+    ctx.progress.start("Incidents", len(numbers))
+    write_part(ctx, numbers)
+    state_sequence(ctx, numbers)
+    return numbers
 
-    With `share` (of `shares`), only that run of the period's incidents, in key order: its packets, and
-    its shares of the three tables (files.Table, joined by files.join_shares); the caller states the
-    INC- sequence of them all (`state_sequence`). Every process reads the same snapshot, so the runs
-    cover the period's incidents once."""
+
+def write_part(ctx: Context, numbers: list[int], *, share: int | None = None,
+               linked: dict[str, list] | None = None) -> None:
+    """The packets of the incidents `numbers` (a run of the period's, in key order) and their rows of
+    the E1, E2 and E5 tables: the whole tables, or with `share` that share of each (files.Table, joined
+    by files.join_shares in share order). `linked`: timeline.risk_links, when already read. Every
+    process reads the same snapshot, so the runs cover the period's incidents once."""
     period = ctx.period_text("declared_at")
     e1 = ctx.table("incidents", E1_COLUMNS, section="E1",
                    description="Incident population: one row per incident declared in the period, with milestones, "
@@ -170,18 +188,11 @@ def write(ctx: Context, *, share: int | None = None, shares: int = 1) -> list[in
                           packet_description=lambda incident: (
                               f"{incident.key} evidence packet: summary, roles, milestones, playbook checklists, "
                               "post-incident review, actions, full timeline, integrity block"),
-                          review_rows=ctx.review_rows)
-    numbers = _numbers(ctx)
-    if share is not None:
-        numbers = share_of(numbers, share, shares)
-    ctx.progress.start("Incidents" if share is None else f"Incidents, part {share + 1} of {shares}", len(numbers))
+                          review_rows=ctx.review_rows, linked=linked)
     for page in _pages(ctx, numbers):
         files.write_page(page)
         ctx.progress.advance(len(page))
     files.finish()
-    if share is None:
-        state_sequence(ctx, numbers)
-    return numbers
 
 
 def state_sequence(ctx: Context, numbers: list[int]) -> None:

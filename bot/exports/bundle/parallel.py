@@ -4,9 +4,11 @@ The export is pure Python apart from compression, so a second thread would not h
 processes do:
 
 * the incident pass (E1/E2/E3/E5: every incident's events, packets and population rows), the
-  largest single section, runs in SHARES children, each for a run of the period's incidents in key
-  order (vigil_ir.exports.bundle.incidents.share_of); each writes its packets and its share of the
-  three incident tables, which this process joins in order (vigil_ir.exports.bundle.files.join_shares);
+  largest single section, runs in SHARES children: the period's incidents are cut into runs in key
+  order (vigil_ir.exports.bundle.incidents.parts_of), and each child takes the next run not yet
+  taken until none is left, so they finish together whichever gets more of the cores; for each run
+  a child writes its packets and its share of the three incident tables, which this process joins
+  in run order (vigil_ir.exports.bundle.files.join_shares);
 * this process (the parent) runs the state check (vigil_ir.exports.bundle.state_guard) and every other
   section, and writes the zip: a thread per child receives its finished files and hands them to the
   same ZipSink, whose own thread deflates them as they come.
@@ -35,13 +37,14 @@ import threading
 from dataclasses import replace
 from multiprocessing import forkserver
 from multiprocessing.reduction import recv_handle
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from vigil_ir.exports.progress import Progress, lane_of
 
 if TYPE_CHECKING:  # this module stays light to import: prepare() runs before the export code is imported
     from vigil_ir.exports.bundle.child import Facts, Job
-    from vigil_ir.exports.bundle.files import FileEntry, ZipSink
+    from vigil_ir.exports.bundle.files import ZipSink
+    from vigil_ir.exports.bundle.joined import Joins
 
 CONTEXT = "forkserver"
 # Incident processes: the incident pass is about half of a bundle's work, so two of them and the
@@ -63,7 +66,8 @@ def _context():
 
 def prepare() -> None:
     """Start the forkserver now, so that it imports the export code while this process imports its
-    own (`vigil export bundle` calls it first); the children then start at once."""
+    own (`vigil` calls it as soon as the command line says `export bundle`: vigil_ir.cli.STARTED_EARLY);
+    the children then start at once. Idempotent."""
     _context()
     forkserver.ensure_running()
 
@@ -72,8 +76,9 @@ class ChildProcess:
     """One task of vigil_ir.exports.bundle.child in a process of its own, and the thread receiving its
     messages (files go to `sink`, progress to `progress`)."""
 
-    def __init__(self, task: str, job: Job, sink: ZipSink | None = None, progress: Progress | None = None):
-        self.task, self.job, self.sink, self.progress = task, job, sink, progress
+    def __init__(self, task: str, job: Job, sink: ZipSink | None = None, progress: Progress | None = None,
+                 taken: Any = None, joins: Joins | None = None):
+        self.task, self.job, self.sink, self.progress, self.taken, self.joins = task, job, sink, progress, taken, joins
         self._events = {kind: threading.Event() for kind in ("ready", "joined", "done")}
         self._received: set[str] = set()
         self._result: Any = None
@@ -81,14 +86,13 @@ class ChildProcess:
         self._process = None
         self._connection = None
         self._receiver: threading.Thread | None = None
-        self.shares: list[tuple[FileEntry, IO[bytes]]] = []  # its shares of tables, as received
 
     def start(self) -> None:
         from vigil_ir.exports.bundle import child
 
         parent_end, child_end = multiprocessing.Pipe(duplex=True)
-        process = _context().Process(target=child.main, args=(child_end, self.task, self.job),
-                                     name=f"vigil-bundle-{self.task}-{self.job.share + 1}", daemon=True)
+        process = _context().Process(target=child.main, args=(child_end, self.task, self.job, self.taken),
+                                     name=f"vigil-bundle-{self.task}-{self.job.worker + 1}", daemon=True)
         try:
             process.start()
         except BaseException:
@@ -101,10 +105,7 @@ class ChildProcess:
         self._receiver.start()
 
     def stop(self) -> None:
-        """End the process if it still runs; wait for it and the receiving thread; close the shares not
-        handed on. Idempotent."""
-        for _, file in self.shares:
-            file.close()  # a share handed to the sink is the sink's, and closing twice is harmless
+        """End the process if it still runs; wait for it and the receiving thread. Idempotent."""
         if self._process is not None:
             if self._process.is_alive():
                 self._process.terminate()
@@ -158,7 +159,7 @@ class ChildProcess:
             self.sink.add_entry(entry, data, listed=listed)
         elif kind == "share":
             fd = recv_handle(self._connection)
-            self.shares.append((message[1], os.fdopen(fd, "rb")))
+            self.joins.add(message[2], message[1], os.fdopen(fd, "rb"))
         elif kind == "progress":
             if message[1] == "start":
                 self.progress.start(message[2], message[3])
@@ -184,16 +185,39 @@ class ChildProcess:
             self._failure = text
 
 
+class _SharedStage:
+    """One progress line the incident processes advance together: started by the first to say so."""
+
+    def __init__(self, lane: Progress):
+        self.lane, self._started, self._lock = lane, set(), threading.Lock()
+
+    def start(self, description: str, total: int | None) -> None:
+        with self._lock:
+            if description not in self._started:
+                self._started.add(description)
+                self.lane.start(description, total)
+
+    def advance(self, steps: int = 1) -> None:
+        self.lane.advance(steps)
+
+    def close(self) -> None:
+        self.lane.close()
+
+
 class Helpers:
-    """The incident pass beside the parent, in SHARES processes (each a run of the period's incidents):
+    """The incident pass beside the parent, in SHARES processes taking runs of the period's incidents:
     start them, share the snapshot with them (vigil_ir.exports.snapshot.Joiners), `check()` between
     sections, `facts()` at the end; `stop()` always (in a `finally`)."""
 
     def __init__(self, job: Job, sink: ZipSink, progress: Progress, *, shares: int = SHARES):
-        self.sink = sink
-        self._lanes = [lane_of(progress) for _ in range(shares)]
-        self.incidents = [ChildProcess("incidents", replace(job, share=share, shares=shares), sink, lane)
-                          for share, lane in enumerate(self._lanes)]
+        from vigil_ir.exports.bundle.joined import Joins
+
+        self.sink, self.joins = sink, Joins(sink)  # the runs' shares of the incident tables, joined as they come
+        self._stage = _SharedStage(lane_of(progress))
+        taken = _context().Value("i", 0)  # the next run no process has taken (child._take)
+        self.incidents = [ChildProcess("incidents", replace(job, worker=worker, workers=shares), sink, self._stage,
+                                       taken, self.joins)
+                          for worker in range(shares)]
 
     def start(self) -> None:
         for child in self.incidents:
@@ -216,28 +240,22 @@ class Helpers:
             child.raise_if_failed()
 
     def facts(self) -> Facts:
-        """Wait for the incident pass, join the shares of its tables into the sink and return its facts;
-        its files are then all handed to the sink."""
+        """Wait for the incident pass, finish joining the shares of its tables and return its facts; its
+        files are then all handed to the sink."""
         from vigil_ir.exports.bundle.child import Facts
-        from vigil_ir.exports.bundle.files import join_shares
 
-        results = [child.result() for child in self.incidents]
-        by_path: dict[str, list] = {}
-        for child in self.incidents:
-            for share in child.shares:
-                by_path.setdefault(share[0].path, []).append(share)
-        if any(len(shares) != len(self.incidents) for shares in by_path.values()):
-            raise ExportProcessFailed("the incident processes did not each hand over a share of every table")
-        for child in self.incidents:
-            child.shares = []  # the sink's to close from here on
-        for shares in by_path.values():
-            join_shares(self.sink, shares)
-        return Facts.of_shares(results)
+        passes = [child.result() for child in self.incidents]
+        runs = {done.runs for done in passes}
+        done = {run: facts for each in passes for run, facts in each.done.items()}
+        if len(runs) != 1 or sorted(done) != list(range(*runs)) or not self.joins.complete(*runs):
+            raise ExportProcessFailed("the incident processes did not write every run of the period's incidents once")
+        self.joins.finish(*runs)
+        return Facts.of_shares([done[run] for run in sorted(done)])
 
     def stop(self) -> None:
         try:
             for child in self.incidents:
                 child.stop()
         finally:
-            for lane in self._lanes:
-                lane.close()
+            self.joins.stop()
+            self._stage.close()
