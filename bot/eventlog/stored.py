@@ -161,22 +161,23 @@ def rows_by_stream(session: Session, streams: list[str], columns: tuple, make, *
     for offset in range(0, len(streams), per_query):
         query = (select(*columns).where(table.c.stream.in_(streams[offset:offset + per_query]))
                  .order_by(table.c.stream, table.c.stream_seq))
-        for page in _pages(session, query):
+        for page in pages_of(session, query):
             for row in map(make, page):
                 grouped.setdefault(row.stream, []).append(row)
     return grouped
 
 
-def _pages(session: Session, query, size: int = 1000) -> Iterator[list]:
-    """The rows of `query` (columns SQLAlchemy converts none of), `size` at a time. On SQLite straight
-    from the driver's cursor, which steps through the rows as they are fetched: its tuples are the
-    values, and a Row object for each costs as much as the fetch itself (1.6-2 µs a row of the
-    year's 400,000 incident events). Elsewhere through SQLAlchemy, which streams from a server-side
-    cursor."""
+def pages_of(session: Session, query, size: int = 1000, params: dict | None = None) -> Iterator[list]:
+    """The rows of `query` (columns SQLAlchemy converts none of; `params` bound), `size` at a time.
+
+    On SQLite straight from the driver's cursor, which steps through the rows as they are fetched: its
+    tuples are the values, and a Row object for each costs as much as the fetch itself (1.6-2 µs a
+    row of the year's 400,000 incident events). Elsewhere through SQLAlchemy, which streams from a
+    server-side cursor."""
     if session.get_bind().dialect.name != "sqlite":
-        yield from session.execute(query.execution_options(yield_per=size)).partitions()
+        yield from session.execute(query.execution_options(yield_per=size), params).partitions()
         return
-    result = session.execute(query)
+    result = session.execute(query, params)
     try:
         while page := result.cursor.fetchmany(size):
             yield page

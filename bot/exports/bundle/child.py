@@ -126,7 +126,7 @@ class ForwardingSink:
         raise TypeError("a table written in this process is a share (vigil_ir.exports.bundle.files.Table)")
 
     def add_share(self, entry: FileEntry, source: IO[bytes], *, share: int) -> None:
-        """A run's share of a table; the parent joins the shares in order (files.join_shares). The parent
+        """A run's share of a table; the parent joins the shares in order (joined.py). The parent
         receives a duplicate of the descriptor: the same anonymous file, no copy."""
         with source:
             source.flush()

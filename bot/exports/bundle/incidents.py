@@ -166,8 +166,8 @@ def write_part(ctx: Context, numbers: list[int], *, share: int | None = None,
                linked: dict[str, list] | None = None) -> None:
     """The packets of the incidents `numbers` (a run of the period's, in key order) and their rows of
     the E1, E2 and E5 tables: the whole tables, or with `share` that share of each (files.Table, joined
-    by files.join_shares in share order). `linked`: timeline.risk_links, when already read. Every
-    process reads the same snapshot, so the runs cover the period's incidents once."""
+    in share order by vigil_ir.exports.bundle.joined). `linked`: timeline.risk_links, when already
+    read. Every process reads the same snapshot, so the runs cover the period's incidents once."""
     period = ctx.period_text("declared_at")
     e1 = ctx.table("incidents", E1_COLUMNS, section="E1",
                    description="Incident population: one row per incident declared in the period, with milestones, "

@@ -8,7 +8,7 @@ processes do:
   order (vigil_ir.exports.bundle.incidents.parts_of), and each child takes the next run not yet
   taken until none is left, so they finish together whichever gets more of the cores; for each run
   a child writes its packets and its share of the three incident tables, which this process joins
-  in run order (vigil_ir.exports.bundle.files.join_shares);
+  in run order as they arrive (vigil_ir.exports.bundle.joined);
 * this process (the parent) runs the state check (vigil_ir.exports.bundle.state_guard) and every other
   section, and writes the zip: a thread per child receives its finished files and hands them to the
   same ZipSink, whose own thread deflates them as they come.
