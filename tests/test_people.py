@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta, timezone
 
 from sqlmodel import select
@@ -26,6 +27,14 @@ def test_user_ids_are_found_in_values_and_mentions_but_not_in_words():
     data = {"owner": "U02LEAD", "attendees": ["U0A1", "W0B2"], "note": "ask <@U0C3|cat> and <@U0D4>",
             "tz": "UTC", "channel": "C0FEED", "word": "USA", "nested": {"approver": "U0E5"}}
     assert sorted(set(user_ids_in(data))) == ["U02LEAD", "U0A1", "U0C3", "U0D4", "U0E5", "W0B2"]
+
+
+def test_user_ids_come_in_the_order_they_are_held_values_not_keys_and_not_too_long():
+    data = {"U0KEY1": "note", "a": ("W0T1", ["<@U0M1> then <@W0M2|w>", {"b": "U0N1"}]), "c": "U0" + "9" * 31,
+            "d": "U0" + "9" * 30, "e": 7, "f": None, "g": "", "h": "u0lower", "i": "<@UTC>", "j": "U0A1 "}
+    assert list(user_ids_in(data)) == ["W0T1", "U0M1", "W0M2", "U0N1", "U0" + "9" * 30]
+    assert list(user_ids_in(json.loads('{"x": "\\u0055\\u0030\\u0058\\u0031"}'))) == ["U0X1"]  # escaped in the JSON text
+    assert list(user_ids_in("U0S1")) == ["U0S1"] and list(user_ids_in(None)) == []
 
 
 def test_first_answer_renames_and_deactivation_are_events_and_names_are_as_they_were(db):

@@ -9,6 +9,7 @@ from typing import Any
 # Slack user ids start with U (W on Enterprise Grid) and carry at least one digit; the digit keeps
 # words such as "UTC" out.
 _USER_ID = re.compile(r"^[UW](?=[A-Z0-9]*[0-9])[A-Z0-9]{1,}$")
+_ID_STARTS = ("U", "W")
 _MENTION = re.compile(r"<@([UW][A-Z0-9]{1,})(?:\|[^>]*)?>")
 
 
@@ -29,14 +30,23 @@ def is_user_id(value: Any) -> bool:
 
 def user_ids_in(value: Any) -> Iterator[str]:
     """Every user id held in a JSON-like value: whole strings that are ids, and `<@U…>` mentions."""
+    found: list[str] = []
+    _collect_ids(value, found)
+    return iter(found)
+
+
+def _collect_ids(value: Any, found: list[str]) -> None:
+    # Appends to one list rather than nesting generators, and looks at a string's first character
+    # before the pattern (an id starts with U or W): the bundle's people list walks every value of
+    # tens of thousands of events' data.
     if isinstance(value, str):
-        if is_user_id(value):
-            yield value
+        if value[:1] in _ID_STARTS and is_user_id(value):
+            found.append(value)
         elif "<@" in value:
-            yield from (found for found in _MENTION.findall(value) if is_user_id(found))
+            found.extend(match for match in _MENTION.findall(value) if is_user_id(match))
     elif isinstance(value, dict):
         for item in value.values():
-            yield from user_ids_in(item)
+            _collect_ids(item, found)
     elif isinstance(value, (list, tuple)):
         for item in value:
-            yield from user_ids_in(item)
+            _collect_ids(item, found)

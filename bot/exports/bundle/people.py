@@ -9,7 +9,6 @@ membership changes Vigil recorded), with when each changed in the period.
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
 
@@ -22,6 +21,7 @@ from vigil_ir.exports.bundle.context import Context
 from vigil_ir.exports.bundle.policy import role_changes
 from vigil_ir.exports.eventlog_export import ROWS_PER_FETCH
 from vigil_ir.incidents.models import Incident
+from vigil_ir.jsontext import parse_json
 from vigil_ir.people import is_user_id, user_ids_in
 from vigil_ir.people.directory import UNKNOWN, display_of
 from vigil_ir.people.roles import by_subject
@@ -87,7 +87,7 @@ def prepare(ctx: Context) -> None:
              .execution_options(yield_per=ROWS_PER_FETCH))
     for (text,) in ctx.session.execute(query):
         if text and ("<@" in text or "\\u" in text or _QUOTED_ID.search(text)):  # else it names no one: not parsed
-            named.update(user_ids_in(json.loads(text)))
+            named.update(user_ids_in(parse_json(text)))
     led: dict[str, list[str]] = {}
     for number, lead in ctx.session.exec(select(Incident.number, Incident.lead).where(
             Incident.declared_at >= ctx.start, Incident.declared_at < ctx.end, Incident.lead.is_not(None),
